@@ -1,0 +1,324 @@
+/* cli.c - the command line: verbs, options, SHOAL_* variables, --help.
+ *
+ * One table describes every option: its flag, its variable, the script
+ * option it shadows, its default and its help line, so --help, the
+ * environment and the script's `options` can never disagree. Precedence,
+ * later wins: built-in default < script `options` < SHOAL_* variable < flag.
+ * Main thread only. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum kind { K_INT, K_NUM, K_STR, K_FLAG };
+
+struct opt {
+    const char *flag;   /* long option name */
+    const char *env;    /* SHOAL_* variable */
+    const char *script; /* name in the script's options table, or NULL */
+    enum kind kind;
+    size_t off;         /* field in struct config */
+    double min, max;
+    const char *arg;    /* metavariable for --help */
+    const char *help;
+};
+
+#define F(field) offsetof(struct config, field)
+
+static const struct opt opts[] = {
+    {"workers", "SHOAL_WORKERS", "workers", K_INT, F(workers), 1, 1024, "N",
+     "worker threads, each with its own Lua state (default: CPU count)"},
+    {"concurrency", "SHOAL_CONCURRENCY", "concurrency", K_INT, F(concurrency), 1, 1000000, "N",
+     "jobs in flight per worker (default 64)"},
+    {"retries", "SHOAL_RETRIES", "retries", K_INT, F(retries), 0, 1000, "N",
+     "extra attempts for a failed job, with exponential backoff (default 2)"},
+    {"timeout", "SHOAL_TIMEOUT", "timeout", K_NUM, F(timeout), 0.001, 86400, "SECONDS",
+     "wall-clock budget of one attempt, I/O and CPU (default 10)"},
+    {"retry-delay", "SHOAL_RETRY_DELAY", "retry_delay", K_NUM, F(retry_delay), 0, 3600,
+     "SECONDS", "backoff before the first retry; doubles each time, with jitter (default 0.5)"},
+    {"rate", "SHOAL_RATE", "rate", K_NUM, F(rate), 0, 1e9, "N",
+     "at most N job starts per second across all workers (default 0: no limit)"},
+    {"queue-size", "SHOAL_QUEUE_SIZE", "queue_size", K_INT, F(queue_size), 1, 1e9, "N",
+     "produce() waits while this many jobs are queued (default 100000)"},
+    {"duration", "SHOAL_DURATION", "duration", K_NUM, F(duration), 0, 1e9, "SECONDS",
+     "stop starting jobs after this long, then drain (default 0: until the queue drains)"},
+    {"max-jobs", "SHOAL_MAX_JOBS", "max_jobs", K_INT, F(max_jobs), 0, 1e15, "N",
+     "stop after N jobs have finished (default 0: no limit)"},
+    {"memory", "SHOAL_MEMORY", "memory", K_INT, F(memory_mb), 1, 1 << 20, "MIB",
+     "Lua memory cap per worker state; a job over it fails (default 512)"},
+    {"max-wedged", "SHOAL_MAX_WEDGED", NULL, K_INT, F(max_wedged), 0, 1000, "N",
+     "workers stuck in unstoppable Lua that may be replaced before the run stops (default 2)"},
+    {"listen", "SHOAL_LISTEN", NULL, K_STR, F(listen), 0, 0, "ADDR",
+     "serve /healthz and /demo/ on HOST:PORT; HOST:0 picks a port; off (default "
+     "127.0.0.1:8080)"},
+    {"lua-path", "SHOAL_LUA_PATH", NULL, K_STR, F(lua_path), 0, 0, "DIR",
+     "load shoal's Lua modules from DIR instead of the built-in copies (development)"},
+    {"summary-json", "SHOAL_SUMMARY_JSON", NULL, K_STR, F(summary_json), 0, 0, "FILE",
+     "also write the end-of-run summary as JSON to FILE"},
+    {"quiet", "SHOAL_QUIET", NULL, K_FLAG, F(quiet), 0, 1, NULL,
+     "no live progress line"},
+    {"watch", "SHOAL_WATCH", NULL, K_FLAG, F(watch), 0, 1, NULL,
+     "reload the script in every worker when the file changes (the queue is kept)"},
+};
+#define NOPTS (sizeof opts / sizeof opts[0])
+
+void config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof *c);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    c->workers = n > 0 ? (int)n : 1;
+    c->concurrency = 64;
+    c->retries = 2;
+    c->timeout = 10;
+    c->retry_delay = 0.5;
+    c->queue_size = 100000;
+    c->memory_mb = 512;
+    c->max_wedged = 2;
+    snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
+}
+
+/* Stores text as option o's value. Returns 0, or -1 with a message. */
+static int set_value(struct config *c, const struct opt *o, const char *text, const char *from,
+                     char *err, size_t errlen)
+{
+    char *p = (char *)c + o->off;
+    if (o->kind == K_STR) {
+        if (o->off == F(listen)) {
+            if (strlen(text) >= sizeof c->listen) {
+                snprintf(err, errlen, "%s: address too long", from);
+                return -1;
+            }
+            snprintf(c->listen, sizeof c->listen, "%s", text);
+        } else {
+            *(const char **)p = text;
+        }
+        return 0;
+    }
+    if (o->kind == K_FLAG) {
+        if (!text || !*text || !strcmp(text, "1") || !strcmp(text, "true") ||
+            !strcmp(text, "yes")) {
+            *(int *)p = 1;
+        } else if (!strcmp(text, "0") || !strcmp(text, "false") || !strcmp(text, "no")) {
+            *(int *)p = 0;
+        } else {
+            snprintf(err, errlen, "%s: expected 1/0, true/false or yes/no, got '%s'", from, text);
+            return -1;
+        }
+        return 0;
+    }
+    errno = 0;
+    char *end;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v)) {
+        snprintf(err, errlen, "%s: expected a number, got '%s'", from, text);
+        return -1;
+    }
+    if (o->kind == K_INT && v != floor(v)) {
+        snprintf(err, errlen, "%s: expected a whole number, got '%s'", from, text);
+        return -1;
+    }
+    if (v < o->min || v > o->max) {
+        snprintf(err, errlen, "%s: %s is out of range (%g to %g)", from, text, o->min, o->max);
+        return -1;
+    }
+    if (o->kind == K_NUM)
+        *(double *)p = v;
+    else if (o->off == F(queue_size) || o->off == F(max_jobs) || o->off == F(memory_mb))
+        *(long *)p = (long)v;
+    else
+        *(int *)p = (int)v;
+    return 0;
+}
+
+int config_apply_script_option(struct config *c, const char *name, double value, char *err,
+                               size_t errlen)
+{
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct opt *o = &opts[i];
+        if (!o->script || strcmp(o->script, name) != 0)
+            continue;
+        if (c->set_mask & (1ull << i))
+            return 0; /* a flag or variable wins */
+        char text[64], from[96];
+        snprintf(text, sizeof text, "%.17g", value);
+        snprintf(from, sizeof from, "options.%s in the script", name);
+        return set_value(c, o, text, from, err, errlen);
+    }
+    return 0; /* metric_labels and other non-numeric options are read elsewhere */
+}
+
+int config_validate(const struct config *c, char *err, size_t errlen)
+{
+    if (c->command == CMD_RUN || c->command == CMD_CHECK || c->command == CMD_DASHBOARD) {
+        if (!c->script) {
+            snprintf(err, errlen, "which script? usage: shoal %s SCRIPT",
+                     c->command == CMD_RUN ? "run" : c->command == CMD_CHECK ? "check"
+                                                                             : "dashboard");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    enum command cmd;
+} verbs[] = {
+    {"run", CMD_RUN},         {"check", CMD_CHECK},     {"demo", CMD_DEMO},
+    {"version", CMD_VERSION}, {"help", CMD_HELP},       {"dashboard", CMD_DASHBOARD},
+};
+
+void config_print_help(const char *command)
+{
+    (void)command;
+    printf("shoal " SHOAL_VERSION " - scripted jobs on a pool of worker threads, observable\n"
+           "\n"
+           "Usage:\n"
+           "  shoal run SCRIPT [options] [-- ARGS]  run until the queue drains (or --duration);\n"
+           "                                        ARGS reach the script as shoal.args\n"
+           "  shoal check SCRIPT                    load as a worker would; errors with "
+           "file:line\n"
+           "  shoal demo [options]                  crawl the built-in demo site\n"
+           "  shoal version\n"
+           "\n"
+           "Options (each also read from the variable shown; a flag wins over a variable,\n"
+           "which wins over the script's `options` table):\n");
+    for (size_t i = 0; i < NOPTS; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", opts[i].flag, opts[i].arg ? " " : "",
+                 opts[i].arg ? opts[i].arg : "");
+        printf("  %-26s %s\n  %-26s [%s]\n", left, opts[i].help, "", opts[i].env);
+    }
+    printf("  %-26s this help\n", "-h, --help");
+    printf("\n"
+           "Exit codes:\n"
+           "  0    every job succeeded\n"
+           "  1    the run finished, but some jobs failed after all their retries\n"
+           "  2    usage error: bad command, option, value or variable\n"
+           "  3    script error: it does not load, lacks handle(), or init/produce/done "
+           "raised\n"
+           "  4    environment error: address in use, file not writable, out of memory\n"
+           "  5    more workers wedged in unstoppable Lua than --max-wedged allows\n"
+           "  130  interrupted (Ctrl-C / SIGTERM): in-flight jobs were finished first;\n"
+           "       a second Ctrl-C aborts at once\n"
+           "\n"
+           "Examples:\n"
+           "  shoal demo\n"
+           "  shoal run examples/crawl.lua --workers 2 --concurrency 256 -- http://host/\n"
+           "  shoal check my_script.lua\n");
+}
+
+static void usage_error(const char *msg)
+{
+    fprintf(stderr, "shoal: %s\n(shoal --help lists every option)\n", msg);
+}
+
+int config_parse(struct config *c, int argc, char **argv)
+{
+    char err[512];
+    int i = 1;
+    if (argc < 2) {
+        c->command = CMD_HELP;
+        return 0;
+    }
+    const char *verb = argv[1];
+    if (!strcmp(verb, "-h") || !strcmp(verb, "--help")) {
+        c->command = CMD_HELP;
+        return 0;
+    }
+    if (!strcmp(verb, "--version") || !strcmp(verb, "-V")) {
+        c->command = CMD_VERSION;
+        return 0;
+    }
+    for (size_t v = 0; v < sizeof verbs / sizeof verbs[0]; v++)
+        if (!strcmp(verb, verbs[v].name))
+            c->command = verbs[v].cmd;
+    if (c->command == CMD_NONE) {
+        snprintf(err, sizeof err, "unknown command '%s' (commands: run, check, demo, version)",
+                 verb);
+        usage_error(err);
+        return -1;
+    }
+    i = 2;
+
+    /* variables first, so flags override them */
+    for (size_t k = 0; k < NOPTS; k++) {
+        const char *v = getenv(opts[k].env);
+        if (!v)
+            continue;
+        if (set_value(c, &opts[k], v, opts[k].env, err, sizeof err) != 0) {
+            usage_error(err);
+            return -1;
+        }
+        c->set_mask |= 1ull << k;
+    }
+
+    struct option lo[NOPTS + 2];
+    for (size_t k = 0; k < NOPTS; k++) {
+        lo[k].name = opts[k].flag;
+        lo[k].has_arg = opts[k].kind == K_FLAG ? no_argument : required_argument;
+        lo[k].flag = NULL;
+        lo[k].val = 1000 + (int)k;
+    }
+    lo[NOPTS] = (struct option){"help", no_argument, NULL, 'h'};
+    lo[NOPTS + 1] = (struct option){0, 0, 0, 0};
+
+    /* Everything after the first "--" belongs to the script; getopt only sees
+     * what comes before, and permutes it so options may follow the script. */
+    int dd = argc;
+    for (int a = 2; a < argc; a++)
+        if (!strcmp(argv[a], "--")) {
+            dd = a;
+            break;
+        }
+    optind = i;
+    opterr = 0;
+    int ch, idx;
+    while ((ch = getopt_long(dd, argv, ":h", lo, &idx)) != -1) {
+        if (ch == 'h') {
+            c->command = CMD_HELP;
+            return 0;
+        }
+        if (ch == '?' || ch == ':') {
+            const char *bad = argv[optind - 1];
+            if (ch == ':')
+                snprintf(err, sizeof err, "%s needs a value", bad);
+            else
+                snprintf(err, sizeof err, "unknown option '%s'", bad);
+            usage_error(err);
+            return -1;
+        }
+        size_t k = (size_t)(ch - 1000);
+        char from[64];
+        snprintf(from, sizeof from, "--%s", opts[k].flag);
+        if (set_value(c, &opts[k], optarg, from, err, sizeof err) != 0) {
+            usage_error(err);
+            return -1;
+        }
+        c->set_mask |= 1ull << k;
+    }
+    int rest = optind;
+    if ((c->command == CMD_RUN || c->command == CMD_CHECK || c->command == CMD_DASHBOARD) &&
+        rest < dd)
+        c->script = argv[rest++];
+    if (rest < dd) {
+        snprintf(err, sizeof err,
+                 "unexpected argument '%s' (arguments for the script go after --, e.g. "
+                 "shoal run s.lua -- %s)",
+                 argv[rest], argv[rest]);
+        usage_error(err);
+        return -1;
+    }
+    c->args = dd < argc ? argv + dd + 1 : argv + argc;
+    c->nargs = dd < argc ? argc - dd - 1 : 0;
+    if (config_validate(c, err, sizeof err) != 0) {
+        usage_error(err);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,67 @@
+/* config.h - everything a run is configured with, and where it came from.
+ *
+ * Filled once on the main thread (cli.c: built-in defaults, then the script's
+ * `options`, then SHOAL_* variables, then flags; later wins) and read-only
+ * after the threads start. */
+#ifndef SHOAL_CONFIG_H
+#define SHOAL_CONFIG_H
+
+#include <stddef.h>
+
+enum command { CMD_NONE, CMD_RUN, CMD_CHECK, CMD_DEMO, CMD_VERSION, CMD_HELP, CMD_DASHBOARD };
+
+/* Exit codes, documented in --help and the README. */
+enum exit_code {
+    EXIT_OK = 0,          /* every job succeeded */
+    EXIT_FAILURES = 1,    /* the run finished; some jobs failed after all retries */
+    EXIT_USAGE = 2,       /* bad command line, option or variable */
+    EXIT_SCRIPT = 3,      /* the script does not load, or init/produce/done raised */
+    EXIT_ENV = 4,         /* the machine said no: address in use, file unwritable */
+    EXIT_WEDGED = 5,      /* workers stuck in runaway code beyond --max-wedged */
+    EXIT_INTERRUPT = 130, /* stopped by Ctrl-C / SIGTERM before the queue drained */
+};
+
+struct config {
+    enum command command;
+    const char *script;
+    int workers;
+    int concurrency;
+    int retries;
+    double timeout;     /* seconds per attempt */
+    double retry_delay; /* backoff base, seconds */
+    double rate;        /* job starts per second across workers; 0 = unlimited */
+    long queue_size;
+    double duration;    /* 0 = until drained */
+    long max_jobs;      /* 0 = unlimited */
+    long memory_mb;     /* per Lua state */
+    int max_wedged;
+    char listen[256];
+    const char *lua_path;
+    const char *summary_json;
+    int quiet;
+    int watch;
+    char **args; /* after -- */
+    int nargs;
+    /* which fields a flag or variable set, so the script's options do not
+     * override them: one bit per option in cli.c's table */
+    unsigned long long set_mask;
+};
+
+/* Fills defaults. */
+void config_defaults(struct config *c);
+
+/* Parses argv (and SHOAL_* from the environment). Returns 0, or -1 after
+ * printing a usage error to stderr. */
+int config_parse(struct config *c, int argc, char **argv);
+
+/* Applies one script option unless a flag or variable set it. Returns 0, or
+ * -1 with a message (bad value). */
+int config_apply_script_option(struct config *c, const char *name, double value, char *err,
+                               size_t errlen);
+
+/* Checks cross-field sanity after the script's options. -1 + message. */
+int config_validate(const struct config *c, char *err, size_t errlen);
+
+void config_print_help(const char *command);
+
+#endif

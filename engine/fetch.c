@@ -1,0 +1,201 @@
+/* fetch.c - curl easy handles set up for shoal's requests, and their results.
+ *
+ * Every option that is the same for all requests is set once in fetch_init;
+ * fetch_prepare touches only what differs. A handle that was used for
+ * anything beyond a plain GET is reset first, since curl keeps options
+ * between transfers. Bodies and headers land in per-transfer buffers that
+ * survive between requests (up to KEEP_BYTES), so a steady crawl does not
+ * allocate for I/O. One worker thread owns each transfer. */
+#include "fetch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEEP_BYTES (256 * 1024)
+#define MAX_BODY (64L * 1024 * 1024)
+
+static int buf_append(struct buf *b, const char *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (!d)
+            return -1;
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0;
+    return 0;
+}
+
+static void buf_trim(struct buf *b)
+{
+    b->len = 0;
+    if (b->cap > KEEP_BYTES) {
+        free(b->data);
+        b->data = NULL;
+        b->cap = 0;
+    }
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    struct transfer *t = arg;
+    size_t len = size * n;
+    if (t->body.len + len > MAX_BODY) {
+        t->too_big = 1;
+        return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
+    }
+    return buf_append(&t->body, p, len) ? 0 : len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct transfer *t = arg;
+    size_t len = size * n;
+    /* A new status line starts a new response (redirect, 100-continue): keep
+     * only the final response's headers. */
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0)
+        t->headers.len = 0;
+    return buf_append(&t->headers, p, len) ? 0 : len;
+}
+
+static void set_common(struct transfer *t)
+{
+    CURL *e = t->easy;
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t->owner);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "shoal/" SHOAL_VERSION);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)MAX_BODY);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+}
+
+int fetch_init(struct transfer *t, void *owner)
+{
+    memset(t, 0, sizeof *t);
+    t->owner = owner;
+    t->easy = curl_easy_init();
+    if (!t->easy)
+        return -1;
+    set_common(t);
+    return 0;
+}
+
+void fetch_cleanup(struct transfer *t)
+{
+    if (!t->easy)
+        return;
+    curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->req_headers);
+    free(t->body.data);
+    free(t->headers.data);
+    memset(t, 0, sizeof *t);
+}
+
+int fetch_prepare(struct transfer *t, const struct http_request *req, char *err, size_t errlen)
+{
+    CURL *e = t->easy;
+    int plain = strcmp(req->method, "GET") == 0 && req->nheaders == 0 && !req->body &&
+                req->follow && !req->insecure && req->compressed;
+    if (t->dirty) {
+        curl_easy_reset(e);
+        set_common(t);
+        t->dirty = 0;
+    }
+    t->body.len = 0;
+    t->headers.len = 0;
+    t->too_big = 0;
+    t->error[0] = 0;
+    if (curl_easy_setopt(e, CURLOPT_URL, req->url) != CURLE_OK) {
+        snprintf(err, errlen, "cannot use URL '%s'", req->url);
+        return -1;
+    }
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(req->timeout * 1000 + 0.5));
+    if (plain)
+        return 0;
+
+    t->dirty = 1;
+    if (strcmp(req->method, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(req->method, "GET") != 0) {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+    }
+    if (req->body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body);
+        if (strcmp(req->method, "POST") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+    }
+    curl_slist_free_all(t->req_headers);
+    t->req_headers = NULL;
+    for (int i = 0; i < req->nheaders; i++) {
+        struct curl_slist *l = curl_slist_append(t->req_headers, req->headers[i]);
+        if (!l) {
+            snprintf(err, errlen, "out of memory building request headers");
+            return -1;
+        }
+        t->req_headers = l;
+    }
+    if (t->req_headers)
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);
+    if (!req->follow)
+        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    if (!req->compressed)
+        curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL);
+    if (req->insecure) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    return 0;
+}
+
+void fetch_result(struct transfer *t, CURLcode code, struct http_result *res)
+{
+    memset(res, 0, sizeof *res);
+    curl_off_t us = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &us);
+    res->elapsed = (double)us / 1e6;
+    if (code != CURLE_OK) {
+        if (t->too_big || code == CURLE_FILESIZE_EXCEEDED)
+            snprintf(t->error, sizeof t->error, "response body larger than %ld MiB",
+                     MAX_BODY >> 20);
+        else if (!t->error[0])
+            snprintf(t->error, sizeof t->error, "%s", curl_easy_strerror(code));
+        res->error = t->error;
+        return;
+    }
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &res->status);
+    char *url = NULL;
+    curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);
+    res->url = url ? url : "";
+    res->body = t->body.data ? t->body.data : "";
+    res->body_len = t->body.len;
+    res->headers = t->headers.data ? t->headers.data : "";
+    res->headers_len = t->headers.len;
+}
+
+void fetch_release(struct transfer *t)
+{
+    buf_trim(&t->body);
+    buf_trim(&t->headers);
+    if (t->req_headers) {
+        curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, NULL);
+        curl_slist_free_all(t->req_headers);
+        t->req_headers = NULL;
+    }
+}

@@ -1,0 +1,67 @@
+/* fetch.h - one reusable HTTP transfer: a curl easy handle and its buffers.
+ *
+ * A worker keeps one transfer per coroutine slot and reuses it for every
+ * request made from that slot, so steady-state requests allocate nothing
+ * and connections stay in the worker's multi handle cache (keep-alive).
+ * Owned and used by one worker thread. */
+#ifndef SHOAL_FETCH_H
+#define SHOAL_FETCH_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+
+struct http_request {
+    const char *method; /* upper case */
+    const char *url;
+    const char *const *headers; /* "Name: value" lines */
+    int nheaders;
+    const char *body; /* NULL for none */
+    size_t body_len;
+    double timeout; /* seconds, > 0 */
+    int follow;     /* follow redirects */
+    int insecure;   /* skip TLS verification */
+    int compressed; /* send Accept-Encoding and decode the body */
+};
+
+struct http_result {
+    long status; /* 0 on transport failure */
+    const char *body;
+    size_t body_len;
+    const char *url; /* after redirects */
+    double elapsed;  /* seconds */
+    const char *headers; /* raw header block of the final response */
+    size_t headers_len;
+    const char *error; /* set when status == 0 */
+};
+
+struct buf {
+    char *data;
+    size_t len, cap;
+};
+
+struct transfer {
+    CURL *easy;
+    struct curl_slist *req_headers;
+    struct buf body, headers;
+    int dirty; /* options beyond a plain GET were set: reset before reuse */
+    int too_big;
+    char error[CURL_ERROR_SIZE];
+    void *owner; /* the slot, for CURLINFO_PRIVATE */
+};
+
+/* Creates the easy handle with the options every request shares. 0 / -1. */
+int fetch_init(struct transfer *t, void *owner);
+void fetch_cleanup(struct transfer *t);
+
+/* Sets up t for req. Returns 0, or -1 with a message in err (bad URL etc.). */
+int fetch_prepare(struct transfer *t, const struct http_request *req, char *err, size_t errlen);
+
+/* Fills res from a finished transfer; pointers stay valid until the next
+ * fetch_prepare or fetch_release. */
+void fetch_result(struct transfer *t, CURLcode code, struct http_result *res);
+
+/* Frees per-request memory after the result has been consumed; keeps buffers
+ * up to a bound so the next request allocates nothing. */
+void fetch_release(struct transfer *t);
+
+#endif

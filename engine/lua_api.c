@@ -1,0 +1,204 @@
+/* lua_api.c - the C primitives behind the `shoal` module (shoal.runtime
+ * wraps them): http, sleep, push, now, log.
+ *
+ * Every function here runs on the state's worker thread, inside a resume of
+ * a job, producer or done coroutine. Those that wait (http, sleep, a
+ * producer's push into a full queue) hand the request to the worker and
+ * yield; the worker resumes the coroutine with the outcome. Misuse raises a
+ * Lua error (luaL_error); failures at run time return nil, message. */
+#include "lua_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "embedded.h"
+#include "queue.h"
+#include "worker.h"
+
+char lj_done_mark;
+
+static lj *state_of(lua_State *L)
+{
+    return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+/* The slot of the coroutine L, or a Lua error if L is not the coroutine the
+ * worker is resuming (e.g. shoal.http called from init(), or from a
+ * coroutine the script made itself). */
+static int slot_of(lua_State *L, lj *s, const char *what)
+{
+    int slot = s->cur_slot;
+    if (!s->worker || slot < 0 || s->slots[slot].co != L)
+        return luaL_error(L, "%s can only be called from handle(), produce() or done() "
+                             "(not from init(), the script's top level, or a coroutine "
+                             "the script created)",
+                          what);
+    return slot;
+}
+
+static int l_http(lua_State *L)
+{
+    lj *s = state_of(L);
+    int slot = slot_of(L, s, "shoal.http");
+    struct http_request req = {0};
+    req.method = luaL_checkstring(L, 1);
+    req.url = luaL_checkstring(L, 2);
+    const char *hdrs[64];
+    if (lua_istable(L, 3)) {
+        int n = (int)lua_objlen(L, 3);
+        if (n > 64)
+            return luaL_error(L, "shoal.http: at most 64 request headers");
+        for (int i = 0; i < n; i++) {
+            lua_rawgeti(L, 3, i + 1);
+            hdrs[i] = lua_tostring(L, -1);
+            lua_pop(L, 1); /* the table still holds the string */
+            if (!hdrs[i] || strpbrk(hdrs[i], "\r\n"))
+                return luaL_error(L, "shoal.http: header %d has a line break or is not a string",
+                                  i + 1);
+        }
+        req.headers = hdrs;
+        req.nheaders = n;
+    }
+    if (lua_isstring(L, 4))
+        req.body = lua_tolstring(L, 4, &req.body_len);
+    req.timeout = luaL_optnumber(L, 5, 0);
+    req.follow = lua_toboolean(L, 6);
+    req.insecure = lua_toboolean(L, 7);
+    req.compressed = lua_toboolean(L, 8);
+    if (strpbrk(req.url, " \r\n\t"))
+        return luaL_error(L, "shoal.http: url has white space in it: '%s'", req.url);
+    char err[256];
+    if (worker_http_start(s->worker, slot, &req, err, sizeof err) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    return lua_yield(L, 0);
+}
+
+static int l_sleep(lua_State *L)
+{
+    lj *s = state_of(L);
+    int slot = slot_of(L, s, "shoal.sleep");
+    worker_sleep_start(s->worker, slot, luaL_checknumber(L, 1));
+    return lua_yield(L, 0);
+}
+
+static int l_push(lua_State *L)
+{
+    lj *s = state_of(L);
+    int slot = slot_of(L, s, "shoal.push");
+    size_t len, klen = 0;
+    const char *data = luaL_checklstring(L, 1, &len);
+    const char *key = lua_isstring(L, 2) ? lua_tolstring(L, 2, &klen) : NULL;
+    struct queue_push_opts opts = {
+        .key = key,
+        .key_len = klen,
+        .delay = luaL_optnumber(L, 3, 0),
+        .priority = (int)luaL_optinteger(L, 4, 0),
+    };
+    uint64_t id = 0;
+    switch (worker_push(s->worker, slot, data, len, &opts, &id)) {
+    case QUEUE_OK:
+        lua_pushnumber(L, (lua_Number)id);
+        return 1;
+    case QUEUE_DUP:
+        lua_pushnil(L);
+        lua_pushliteral(L, "duplicate");
+        return 2;
+    case QUEUE_FULL:
+        /* the worker wakes us when there is room; runtime.lua pushes again */
+        return lua_yield(L, 0);
+    case QUEUE_CLOSED:
+        if (s->cfg.worker_id == 0)
+            return lua_yield(L, 0); /* the producer is parked: the run is stopping */
+        lua_pushnil(L);
+        lua_pushliteral(L, "stopping");
+        return 2;
+    default:
+        return luaL_error(L, "shoal.push: out of memory");
+    }
+}
+
+/* job() -> id, attempt of the job whose coroutine is running, or nothing. */
+static int l_job(lua_State *L)
+{
+    lj *s = state_of(L);
+    int slot = s->cur_slot;
+    uint64_t id;
+    int attempt;
+    if (!s->worker || slot < 0 || s->slots[slot].co != L ||
+        worker_slot_job(s->worker, slot, &id, &attempt) != 0)
+        return 0;
+    lua_pushnumber(L, (lua_Number)id);
+    lua_pushinteger(L, attempt);
+    return 2;
+}
+
+static int l_now(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+    return 1;
+}
+
+static int l_log(lua_State *L)
+{
+    lj *s = state_of(L);
+    size_t len;
+    const char *level = luaL_checkstring(L, 1);
+    const char *line = luaL_checklstring(L, 2, &len);
+    worker_log(s->worker, level, line, len);
+    return 0;
+}
+
+/* load_embedded(path) -> the compiled chunk of a file built into the
+ * binary (the demo's examples/crawl.lua), or nil, message. */
+static int l_load_embedded(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    for (const struct embedded_module *m = embedded_modules; m->name; m++) {
+        if (strcmp(m->path, path) != 0)
+            continue;
+        char chunk[300];
+        snprintf(chunk, sizeof chunk, "@%s", m->path);
+        if (luaL_loadbuffer(L, m->data, m->len, chunk) != 0) {
+            lua_pushnil(L);
+            lua_insert(L, -2);
+            return 2;
+        }
+        return 1;
+    }
+    lua_pushnil(L);
+    lua_pushfstring(L, "no built-in file %s", path);
+    return 2;
+}
+
+void lj_api_push_core(lj *s, lua_State *L)
+{
+    static const luaL_Reg fns[] = {
+        {"http", l_http}, {"sleep", l_sleep}, {"push", l_push},
+        {"now", l_now},   {"log", l_log},     {"load_embedded", l_load_embedded},
+        {"job", l_job},
+        {NULL, NULL},
+    };
+    lua_newtable(L);
+    for (const luaL_Reg *f = fns; f->name; f++) {
+        lua_pushlightuserdata(L, s);
+        lua_pushcclosure(L, f->func, 1);
+        lua_setfield(L, -2, f->name);
+    }
+    lua_pushinteger(L, s->cfg.worker_id);
+    lua_setfield(L, -2, "worker_id");
+    lua_pushlightuserdata(L, &lj_done_mark);
+    lua_setfield(L, -2, "done_mark");
+    lua_createtable(L, s->cfg.nargs, 0);
+    for (int i = 0; i < s->cfg.nargs; i++) {
+        lua_pushstring(L, s->cfg.args[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "args");
+}

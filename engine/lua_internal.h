@@ -1,0 +1,42 @@
+/* lua_internal.h - what lua_state.c and lua_api.c share about a state.
+ * Included only by engine/lua_*.c: the rest of the engine sees lua_job.h. */
+#ifndef SHOAL_LUA_INTERNAL_H
+#define SHOAL_LUA_INTERNAL_H
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdint.h>
+
+#include "lua_job.h"
+
+struct lj_slot {
+    lua_State *co; /* NULL when the slot has no coroutine */
+    int ref;       /* registry reference keeping co alive */
+    char *error;   /* last failure message, malloc'd */
+};
+
+struct lj {
+    lua_State *L;
+    struct lj_config cfg;
+    struct worker *worker;
+    struct lj_slot *slots;
+    int nslots;
+    int ref_job_loop, ref_producer, ref_finisher, ref_initializer, ref_load, ref_check,
+        ref_options;
+    size_t mem_used, mem_cap;
+    int enforce;  /* the cap applies: job code is running */
+    int mem_hit;  /* an allocation was refused since the last resume began */
+    int cur_slot; /* slot being resumed, -1 otherwise */
+    volatile int hook_armed;
+    int64_t deadline_ns; /* of the running resume, for the watchdog hook */
+};
+
+/* The light userdata job_loop yields first, so a job that finished can be
+ * told from a user's own coroutine.yield. */
+extern char lj_done_mark;
+
+/* Builds the `core` table of C functions (lua_api.c) and leaves it on L. */
+void lj_api_push_core(lj *s, lua_State *L);
+
+#endif

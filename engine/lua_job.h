@@ -1,0 +1,91 @@
+/* lua_job.h - one Lua state and the coroutines that run in it, seen from C.
+ *
+ * This is the narrow side of the Lua boundary: worker.c and run.c drive a
+ * state through these calls and never see a lua_State. Each call runs Lua
+ * protected; a failure comes back as a status and a message, never as a
+ * longjmp or an exit. A state belongs to one thread (its worker's) for its
+ * whole life; only lj_watchdog_signal may be called from elsewhere (a signal
+ * handler on that thread).
+ *
+ * A coroutine lives in a slot (0 .. concurrency-1). Starting or resuming one
+ * returns LJ_WAIT when it yielded for I/O it asked for through worker.h, or
+ * LJ_OK / LJ_FAIL when the attempt (or hook) finished; after LJ_FAIL,
+ * lj_error() holds the message (first line: the error, then the traceback). */
+#ifndef SHOAL_LUA_JOB_H
+#define SHOAL_LUA_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct worker;
+struct http_result;
+
+typedef struct lj lj;
+
+struct lj_config {
+    int worker_id;         /* 0 = producer */
+    const char *script;    /* path of the user's script */
+    const char *lua_path;  /* directory overriding embedded lua/ modules, or NULL */
+    size_t mem_cap;        /* bytes a state may hold while job code runs; 0 = no cap */
+    int slots;             /* coroutine slots */
+    double timeout;        /* per attempt, for the watchdog's message */
+    char **args;           /* shoal.args */
+    int nargs;
+    struct worker *worker; /* where shoal.http/sleep/push go; NULL for `shoal check` */
+};
+
+enum lj_status { LJ_WAIT = 0, LJ_OK = 1, LJ_FAIL = 2 };
+
+/* Creates the state, loads the runtime and the script. Returns NULL with a
+ * message in err (file:line for script errors). */
+lj *lj_new(const struct lj_config *cfg, char *err, size_t errlen);
+void lj_free(lj *s);
+
+/* Checks what `shoal check` checks (handle defined, options well-formed).
+ * Returns 0, or -1 with a message. */
+int lj_check(lj *s, char *err, size_t errlen);
+
+/* Reads the script's numeric options: calls fn(name, value, arg) for each. */
+void lj_options(lj *s, void (*fn)(const char *name, double value, void *arg), void *arg);
+
+/* Runs init(worker) to completion (no yields allowed). Returns 0 or -1 + err. */
+int lj_init(lj *s, char *err, size_t errlen);
+
+/* Starts an attempt of a job in slot. */
+int lj_job_start(lj *s, int slot, const char *data, size_t len, uint64_t id, int attempt);
+/* Starts produce(push) / done(stats) as a coroutine in slot. */
+int lj_produce_start(lj *s, int slot);
+int lj_done_start(lj *s, int slot, const char *stats_json);
+
+/* Resumes a coroutine waiting on HTTP with its outcome. */
+int lj_resume_http(lj *s, int slot, const struct http_result *res);
+/* Resumes a coroutine waiting on a sleep (no values). */
+int lj_resume(lj *s, int slot);
+/* Resumes a producer whose push found the queue full: it pushes again. */
+int lj_resume_push_retry(lj *s, int slot);
+
+/* Drops the coroutine in slot (timed out, or the run is aborting). */
+void lj_abandon(lj *s, int slot);
+
+/* The message of the last LJ_FAIL in slot; valid until the slot's next start. */
+const char *lj_error(lj *s, int slot);
+
+/* Reloads the script (--watch). On failure the old definitions stay and err
+ * says why. */
+int lj_reload(lj *s, const char *path, char *err, size_t errlen);
+
+size_t lj_mem_used(const lj *s);
+/* Full GC; call between jobs when lj_mem_used is near the cap. */
+void lj_collect(lj *s);
+
+/* The monotonic deadline (ns) of the coroutine about to be resumed; 0 =
+ * none. The watchdog hook stops only code running past it. */
+void lj_set_deadline(lj *s, int64_t deadline_ns);
+
+/* Async-signal-safe: arms a hook that raises "job ran past its time budget"
+ * in whatever Lua code runs next on this state's thread. */
+void lj_watchdog_signal(lj *s);
+/* Clears that hook (worker thread, between resumes). */
+void lj_watchdog_clear(lj *s);
+
+#endif

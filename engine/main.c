@@ -1,0 +1,171 @@
+/* main.c - shoal's entry point: parse the command line, then run, check or
+ * demo. The only place that decides the process's exit code.
+ *
+ * Before any thread exists, the signals the run handles itself (SIGINT,
+ * SIGTERM, SIGUSR1, SIGUSR2) are blocked, so every thread inherits the mask:
+ * the main thread takes SIGINT/SIGTERM/SIGUSR1 with sigtimedwait, and worker
+ * threads unblock only SIGUSR2, the watchdog's. */
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "config.h"
+#include "demo_site.h"
+#include "httpd.h"
+#include "lua_job.h"
+#include "run.h"
+
+#define DEMO_SCRIPT "embedded:examples/crawl.lua"
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void apply_option(const char *name, double value, void *arg)
+{
+    struct config *c = arg;
+    char err[256];
+    if (config_apply_script_option(c, name, value, err, sizeof err) != 0)
+        fprintf(stderr, "shoal: %s (ignored)\n", err);
+}
+
+/* Loads the script once as a worker would. With cfg, also takes its options. */
+static int load_and_check(struct config *cfg, int quiet_ok)
+{
+    char err[8192];
+    struct lj_config lc = {.worker_id = 1, .script = cfg->script, .lua_path = cfg->lua_path,
+                           .slots = 1, .timeout = cfg->timeout, .args = cfg->args,
+                           .nargs = cfg->nargs};
+    lj *s = lj_new(&lc, err, sizeof err);
+    if (!s) {
+        fprintf(stderr, "shoal: %s: %s\n", cfg->script, err);
+        return EXIT_SCRIPT;
+    }
+    if (lj_check(s, err, sizeof err) != 0) {
+        fprintf(stderr, "shoal: %s: %s\n", cfg->script, err);
+        lj_free(s);
+        return EXIT_SCRIPT;
+    }
+    lj_options(s, apply_option, cfg);
+    lj_free(s);
+    if (!quiet_ok)
+        printf("%s: ok (loads, defines handle(), options are valid)\n", cfg->script);
+    return EXIT_OK;
+}
+
+static int start_server(struct config *cfg, httpd **server, int fallback)
+{
+    char err[512];
+    if (httpd_start(cfg->listen, server, err, sizeof err) != 0) {
+        if (!fallback) {
+            fprintf(stderr, "shoal: %s\n", err);
+            return -1;
+        }
+        /* the demo must just work: take any free port rather than fail */
+        char host[sizeof cfg->listen - 8];
+        snprintf(host, sizeof host, "%.*s", (int)sizeof host - 1, cfg->listen);
+        char *colon = strrchr(host, ':');
+        if (colon)
+            *colon = 0;
+        snprintf(cfg->listen, sizeof cfg->listen, "%s:0", host);
+        if (httpd_start(cfg->listen, server, err, sizeof err) != 0) {
+            fprintf(stderr, "shoal: %s\n", err);
+            return -1;
+        }
+    }
+    if (*server) {
+        demo_site_register(*server);
+        fprintf(stderr, "shoal: serving http://%s:%d/ (/healthz, /demo/)\n", httpd_host(*server),
+                httpd_port(*server));
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    static struct config cfg;
+    config_defaults(&cfg);
+    if (config_parse(&cfg, argc, argv) != 0)
+        return EXIT_USAGE;
+
+    switch (cfg.command) {
+    case CMD_HELP:
+        config_print_help(NULL);
+        return EXIT_OK;
+    case CMD_VERSION:
+        printf("shoal %s (%s, LuaJIT)\n", SHOAL_VERSION, curl_version());
+        return EXIT_OK;
+    case CMD_DASHBOARD:
+        fprintf(stderr, "shoal: dashboard is not built yet (it comes with the metrics work)\n");
+        return EXIT_USAGE;
+    default:
+        break;
+    }
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        fprintf(stderr, "shoal: cannot initialise libcurl\n");
+        return EXIT_ENV;
+    }
+    raise_fd_limit();
+    int code;
+    if (cfg.command == CMD_CHECK) {
+        code = load_and_check(&cfg, 0);
+        curl_global_cleanup();
+        return code;
+    }
+
+    static char start_url[400];
+    static char *demo_args[2];
+    int demo = cfg.command == CMD_DEMO;
+    if (demo) {
+        cfg.script = DEMO_SCRIPT;
+        if (!strcmp(cfg.listen, "off")) {
+            fprintf(stderr, "shoal: demo crawls the built-in site, so it needs --listen "
+                            "(e.g. --listen 127.0.0.1:0)\n");
+            return EXIT_USAGE;
+        }
+    }
+    code = load_and_check(&cfg, 1);
+    if (code != EXIT_OK) {
+        curl_global_cleanup();
+        return code;
+    }
+    httpd *server = NULL;
+    int listen_set = getenv("SHOAL_LISTEN") != NULL;
+    for (int i = 1; i < argc && !listen_set; i++)
+        listen_set = !strncmp(argv[i], "--listen", 8);
+    if (start_server(&cfg, &server, demo && !listen_set) != 0) {
+        curl_global_cleanup();
+        return EXIT_ENV;
+    }
+    if (demo) {
+        snprintf(start_url, sizeof start_url, "http://%s:%d/demo/", httpd_host(server),
+                 httpd_port(server));
+        if (cfg.nargs == 0) {
+            demo_args[0] = start_url;
+            cfg.args = demo_args;
+            cfg.nargs = 1;
+        }
+    }
+    code = run_script(&cfg, server);
+    httpd_stop(server);
+    curl_global_cleanup();
+    return code;
+}

@@ -1,0 +1,395 @@
+/* run.c - the main thread's side of a run.
+ *
+ * Builds the queue and the workers (each loads the script and runs init()
+ * here, before any thread starts, so a broken script fails fast with its
+ * file:line), starts the threads, then loops on sigtimedwait: every tick it
+ * draws the progress line, enforces --duration, reloads for --watch, and
+ * watches for runaway Lua. A worker whose code stays past its deadline is
+ * sent SIGUSR2 (which arms a hook in its state); one that stays stuck after
+ * that is declared wedged: its other jobs go back to the queue, a
+ * replacement takes its id, and the stuck thread is left behind.
+ *
+ * The end: job workers leave when the queue is drained (or the run stops);
+ * then the producer runs done(stats) and leaves; then the summary.
+ * Threads: main only, except run_job_finished / run_worker_exited. */
+#include "run.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "summary.h"
+#include "worker.h"
+
+#define TICK_MS 100
+#define WEDGE_GRACE 2.0 /* seconds a hooked job may take to notice before it is wedged */
+
+void run_job_finished(struct run *r)
+{
+    long done = atomic_fetch_add(&r->finished, 1) + 1;
+    if (r->cfg->max_jobs && done >= r->cfg->max_jobs && !atomic_exchange(&r->stopping, 1)) {
+        r->stop_reason = "max-jobs";
+        queue_close(r->q);
+    }
+}
+
+void run_worker_exited(struct run *r)
+{
+    pthread_kill(r->main_thread, SIGUSR1);
+}
+
+static void notify_worker(void *arg)
+{
+    _Atomic(struct worker *) *slot = arg;
+    struct worker *w = atomic_load(slot);
+    if (w)
+        worker_wake(w);
+}
+
+static void wake_all(struct run *r)
+{
+    for (int i = 0; i <= r->nworkers; i++)
+        if (r->workers[i])
+            worker_wake(r->workers[i]);
+}
+
+static void on_watchdog_signal(int sig)
+{
+    (void)sig;
+    worker_on_watchdog_signal();
+}
+
+static struct worker *make_worker(struct run *r, int id, char *err, size_t errlen)
+{
+    struct worker *w = worker_new(r, id, err, errlen);
+    if (!w)
+        return NULL;
+    char ierr[4096];
+    if (lj_init(w->lua, ierr, sizeof ierr) != 0) {
+        snprintf(err, errlen, "init() failed in worker %d: %s", id, ierr);
+        worker_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+static void stop(struct run *r, const char *reason)
+{
+    if (atomic_exchange(&r->stopping, 1))
+        return;
+    r->stop_reason = reason;
+    queue_close(r->q);
+    wake_all(r);
+}
+
+static void gather(struct run *r, struct stats *t)
+{
+    memset(t, 0, sizeof *t);
+    for (int i = 1; i <= r->nworkers; i++)
+        stats_merge(t, &r->workers[i]->stats);
+    for (int i = 0; i < r->nabandoned; i++)
+        stats_merge(t, &r->abandoned[i]->stats);
+    stats_merge(t, r->main_stats);
+}
+
+static void fill_summary(struct run *r, struct summary *s, struct stats *t, double now)
+{
+    struct queue_stats qs;
+    queue_get_stats(r->q, &qs);
+    memset(s, 0, sizeof *s);
+    s->script = r->cfg->script;
+    s->workers = r->nworkers;
+    s->concurrency = r->cfg->concurrency;
+    s->elapsed = now - r->t0;
+    s->totals = t;
+    s->queued_left = qs.ready + qs.delayed + qs.leased;
+    s->dup_dropped = qs.dup;
+    s->pushed = qs.pushed;
+    s->wedged = r->wedged;
+    s->interrupted = r->interrupted;
+    s->stop_reason = r->stop_reason ? r->stop_reason : "drained";
+}
+
+static void progress(struct run *r, double now, int final)
+{
+    uint64_t ok = 0, failed = 0, inflight = 0, retries = 0;
+    for (int i = 1; i <= r->nworkers; i++) {
+        struct stats *st = &r->workers[i]->stats;
+        ok += counter_get(&st->jobs_ok);
+        failed += counter_get(&st->jobs_failed);
+        inflight += counter_get(&st->inflight);
+        retries += counter_get(&st->retries);
+    }
+    struct queue_stats qs;
+    queue_get_stats(r->q, &qs);
+    double dt = now - r->last_progress_t;
+    uint64_t done = ok + failed;
+    double rate = dt > 0 ? (double)(done - r->last_progress_done) / dt : 0;
+    if (dt >= 1.0 || r->last_progress_t == 0) {
+        r->last_progress_t = now;
+        r->last_progress_done = done;
+        r->last_rate = rate;
+    }
+    fprintf(stderr, "\r\033[K%6.1fs  %llu ok  %llu failed  %llu retried  %zu queued  %llu in flight  %.0f jobs/s%s",
+            now - r->t0, (unsigned long long)ok, (unsigned long long)failed,
+            (unsigned long long)retries, qs.ready + qs.delayed, (unsigned long long)inflight,
+            r->last_rate, final ? "\n" : "");
+    fflush(stderr);
+}
+
+static void wedge(struct run *r, int id, double now)
+{
+    struct worker *w = r->workers[id];
+    uint64_t lease = atomic_load(&w->running_lease);
+    atomic_store(&w->abandoned, 1);
+    r->wedged++;
+    int back = queue_release_worker(r->q, id, lease);
+    if (lease && queue_ack(r->q, lease) == 0) {
+        counter_add(&r->main_stats->jobs_failed, 1);
+        counter_add(&r->main_stats->attempts_failed, 1);
+        stats_error(r->main_stats, "worker wedged: job code could not be stopped (a compiled "
+                                   "loop that never calls into the runtime?)");
+        run_job_finished(r);
+    }
+    fprintf(stderr,
+            "\nshoal: worker %d is stuck in Lua code that ignores the watchdog (a JIT-compiled "
+            "loop with no calls, like `while true do end`); its job failed, %d other job(s) "
+            "went back to the queue",
+            id, back);
+    if (r->nabandoned < (int)(sizeof r->abandoned / sizeof r->abandoned[0]))
+        r->abandoned[r->nabandoned++] = w;
+    if (r->wedged > r->cfg->max_wedged) {
+        fprintf(stderr, "; that is more than --max-wedged %d, so the run stops\n",
+                r->cfg->max_wedged);
+        r->workers[id] = r->spare_exited; /* a stand-in that reads as exited */
+        atomic_store(&r->wakers[id], NULL);
+        stop(r, "wedged");
+        return;
+    }
+    char err[4096];
+    struct worker *nw = make_worker(r, id, err, sizeof err);
+    if (!nw || worker_start(nw) != 0) {
+        fprintf(stderr, "; cannot start a replacement: %s\n", nw ? "thread" : err);
+        worker_free(nw);
+        r->workers[id] = r->spare_exited;
+        atomic_store(&r->wakers[id], NULL);
+        return;
+    }
+    fprintf(stderr, "; a new worker %d took its place\n", id);
+    r->workers[id] = nw;
+    atomic_store(&r->wakers[id], nw);
+    (void)now;
+}
+
+static void watchdog(struct run *r, double now)
+{
+    int64_t now_ns = (int64_t)(now * 1e9);
+    for (int i = 1; i <= r->nworkers; i++) {
+        struct worker *w = r->workers[i];
+        if (w == r->spare_exited || atomic_load(&w->exited))
+            continue;
+        int64_t dl = atomic_load(&w->resume_deadline_ns);
+        if (dl == 0 || now_ns < dl) {
+            w->wd_seq = 0;
+            continue;
+        }
+        uint64_t seq = atomic_load(&w->resume_seq);
+        if (w->wd_seq != seq) {
+            w->wd_seq = seq;
+            w->wd_since = now;
+        } else if (now - w->wd_since > WEDGE_GRACE) {
+            wedge(r, i, now);
+            continue;
+        }
+        pthread_kill(w->thread, SIGUSR2);
+    }
+}
+
+static int all_exited(struct run *r)
+{
+    for (int i = 1; i <= r->nworkers; i++)
+        if (r->workers[i] != r->spare_exited && !atomic_load(&r->workers[i]->exited))
+            return 0;
+    return 1;
+}
+
+static time_t script_mtime(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_mtime * 1000000000L + st.st_mtim.tv_nsec : 0;
+}
+
+int run_script(const struct config *cfg, struct httpd *server)
+{
+    (void)server;
+    int code = EXIT_OK;
+    char err[8192];
+    struct run *r = calloc(1, sizeof *r);
+    struct stats *totals = calloc(1, sizeof *totals);
+    if (!r || !totals) {
+        fprintf(stderr, "shoal: out of memory\n");
+        free(r);
+        free(totals);
+        return EXIT_ENV;
+    }
+    r->cfg = cfg;
+    r->nworkers = cfg->workers;
+    r->main_thread = pthread_self();
+    r->main_stats = calloc(1, sizeof *r->main_stats);
+    r->spare_exited = calloc(1, sizeof *r->spare_exited);
+    r->workers = calloc((size_t)r->nworkers + 1, sizeof *r->workers);
+    r->wakers = calloc((size_t)r->nworkers + 1, sizeof *r->wakers);
+    struct queue_config qc = {.capacity = (size_t)cfg->queue_size, .workers = cfg->workers};
+    r->q = queue_new(&qc);
+    if (cfg->rate > 0)
+        r->rate = rate_new(cfg->rate, 1);
+    if (!r->main_stats || !r->spare_exited || !r->workers || !r->wakers || !r->q ||
+        (cfg->rate > 0 && !r->rate)) {
+        fprintf(stderr, "shoal: out of memory\n");
+        code = EXIT_ENV;
+        goto out;
+    }
+    atomic_store(&r->spare_exited->exited, 1);
+    for (int i = 0; i <= r->nworkers; i++)
+        queue_set_notify(r->q, i, notify_worker, &r->wakers[i]);
+
+    struct sigaction sa = {.sa_handler = on_watchdog_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR2, &sa, NULL);
+
+    for (int i = 0; i <= r->nworkers; i++) {
+        r->workers[i] = make_worker(r, i, err, sizeof err);
+        if (!r->workers[i]) {
+            fprintf(stderr, "shoal: %s\n", err);
+            code = EXIT_SCRIPT;
+            goto out;
+        }
+        atomic_store(&r->wakers[i], r->workers[i]);
+    }
+
+    r->t0 = worker_clock();
+    int started = 0;
+    for (int i = 0; i <= r->nworkers; i++, started++) {
+        if (worker_start(r->workers[i]) != 0) {
+            fprintf(stderr, "shoal: cannot start worker thread %d\n", i);
+            code = EXIT_ENV;
+            stop(r, "error");
+            break;
+        }
+    }
+
+    int tty = isatty(2) && !cfg->quiet;
+    sigset_t waitset;
+    sigemptyset(&waitset);
+    sigaddset(&waitset, SIGINT);
+    sigaddset(&waitset, SIGTERM);
+    sigaddset(&waitset, SIGUSR1);
+    time_t mtime = cfg->watch ? script_mtime(cfg->script) : 0;
+    double next_tick = 0;
+    int phase = 0; /* 0: jobs running, 1: producer finishing */
+    for (;;) {
+        struct timespec ts = {0, TICK_MS * 1000000L};
+        int sig = sigtimedwait(&waitset, NULL, &ts);
+        double now = worker_clock();
+        if (sig == SIGINT || sig == SIGTERM) {
+            if (r->interrupted) {
+                fprintf(stderr, "\nshoal: second interrupt: aborting without waiting for "
+                                "in-flight jobs\n");
+                r->aborted = 1;
+                break;
+            }
+            r->interrupted = 1;
+            if (!cfg->quiet)
+                fprintf(stderr, "\nshoal: interrupted: finishing in-flight jobs, no new ones "
+                                "(Ctrl-C again to abort)\n");
+            stop(r, "interrupted");
+            if (phase == 1)
+                wake_all(r);
+        }
+        if (phase == 0) {
+            if (cfg->duration > 0 && now - r->t0 >= cfg->duration)
+                stop(r, "duration");
+            watchdog(r, now);
+            if (cfg->watch && now >= next_tick) {
+                time_t m = script_mtime(cfg->script);
+                if (m && m != mtime) {
+                    mtime = m;
+                    atomic_fetch_add(&r->script_gen, 1);
+                    wake_all(r);
+                }
+            }
+            if (all_exited(r)) {
+                phase = 1;
+                gather(r, totals);
+                struct summary s;
+                fill_summary(r, &s, totals, now);
+                r->stats_json = summary_json(&s);
+                atomic_store(&r->finish_producer, 1);
+                worker_wake(r->workers[0]);
+            }
+        }
+        if (phase == 1 && atomic_load(&r->workers[0]->exited))
+            break;
+        if (tty && now >= next_tick)
+            progress(r, now, 0);
+        if (now >= next_tick)
+            next_tick = now + 0.25;
+    }
+    double end = worker_clock();
+    if (tty)
+        progress(r, end, 1);
+    if (!r->aborted) {
+        for (int i = 0; i <= r->nworkers; i++)
+            if (r->workers[i] != r->spare_exited)
+                pthread_join(r->workers[i]->thread, NULL);
+    }
+    gather(r, totals);
+    struct summary s;
+    fill_summary(r, &s, totals, end);
+    if (r->interrupted)
+        s.stop_reason = "interrupted";
+    if (!cfg->quiet || r->producer_error[0] == 0)
+        summary_print(stdout, &s);
+    fflush(stdout);
+    if (cfg->summary_json && summary_write_json(cfg->summary_json, &s) != 0) {
+        fprintf(stderr, "shoal: cannot write --summary-json %s: %s\n", cfg->summary_json,
+                strerror(errno));
+        code = EXIT_ENV;
+    }
+    if (r->producer_error[0]) {
+        fprintf(stderr, "shoal: %s\n", r->producer_error);
+        code = EXIT_SCRIPT;
+    } else if (r->wedged > cfg->max_wedged) {
+        code = EXIT_WEDGED;
+    } else if (r->interrupted) {
+        code = EXIT_INTERRUPT;
+    } else if (code == EXIT_OK && counter_get(&totals->jobs_failed) > 0) {
+        code = EXIT_FAILURES;
+    }
+    if (r->aborted || r->nabandoned) {
+        /* threads are still running Lua we cannot stop: leave without freeing
+         * what they might touch */
+        fflush(stderr);
+        _exit(code);
+    }
+out:
+    if (r->workers)
+        for (int i = 0; i <= r->nworkers; i++)
+            if (r->workers[i] != r->spare_exited)
+                worker_free(r->workers[i]);
+    free((void *)r->stats_json);
+    queue_free(r->q);
+    rate_free(r->rate);
+    free(r->workers);
+    free(r->wakers);
+    free(r->main_stats);
+    free(r->spare_exited);
+    free(r);
+    free(totals);
+    return code;
+}

@@ -1,0 +1,60 @@
+/* stats.h - what a run counts, per worker, and the merged totals.
+ *
+ * Each worker owns one struct stats and is its only writer. Counters are
+ * relaxed atomics so the main thread can read them for the live progress
+ * line without a lock; the histogram and the error table are read only after
+ * the worker has stopped (or been abandoned as wedged). */
+#ifndef SHOAL_STATS_H
+#define SHOAL_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "hist.h"
+
+#define STATS_ERRORS 32
+#define STATS_ERROR_LEN 160
+
+typedef _Atomic uint64_t counter;
+
+/* Single writer: a plain load + store, no locked instruction. */
+static inline void counter_add(counter *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+static inline uint64_t counter_get(counter *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+struct stats_error {
+    char text[STATS_ERROR_LEN];
+    uint64_t count;
+};
+
+struct stats {
+    counter jobs_ok;        /* attempts that returned */
+    counter jobs_failed;    /* jobs that failed their last allowed attempt */
+    counter attempts_failed;
+    counter retries;        /* attempts scheduled again */
+    counter timeouts;
+    counter started;        /* attempts started */
+    counter inflight;       /* gauge, written by its worker */
+    counter http_requests;
+    counter http_errors;    /* transport failures: no status */
+    counter bytes_in;
+    counter status[6];      /* 1xx .. 5xx at [1..5]; [0] other */
+    counter status_code[600];
+    struct hist latency;    /* job attempt wall time, µs */
+    struct stats_error errors[STATS_ERRORS];
+    uint64_t errors_other;
+};
+
+/* Counts a failure message under its first line. Worker thread. */
+void stats_error(struct stats *s, const char *msg);
+
+/* Adds from into into (the main thread, workers stopped). */
+void stats_merge(struct stats *into, struct stats *from);
+
+#endif

@@ -1,0 +1,219 @@
+/* summary.c - formats the run's figures.
+ *
+ * The text mirrors what wrk users read (latency percentiles, rate, status
+ * breakdown) with what a job engine adds (failures, retries, top errors).
+ * The JSON holds the same figures with stable names; latencies in seconds. */
+#include "summary.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void fmt_duration(char *out, size_t n, double us)
+{
+    if (us < 1000)
+        snprintf(out, n, "%.0fus", us);
+    else if (us < 1e6)
+        snprintf(out, n, "%.2fms", us / 1e3);
+    else
+        snprintf(out, n, "%.2fs", us / 1e6);
+}
+
+static void fmt_bytes(char *out, size_t n, double b)
+{
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int i = 0;
+    while (b >= 1024 && i < 4) {
+        b /= 1024;
+        i++;
+    }
+    snprintf(out, n, i ? "%.2f %s" : "%.0f %s", b, u[i]);
+}
+
+static int by_count(const void *a, const void *b)
+{
+    const struct stats_error *x = a, *y = b;
+    return x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
+}
+
+void summary_print(FILE *out, const struct summary *s)
+{
+    struct stats *t = s->totals;
+    uint64_t ok = counter_get(&t->jobs_ok), failed = counter_get(&t->jobs_failed);
+    double rate = s->elapsed > 0 ? (double)(ok + failed) / s->elapsed : 0;
+    fprintf(out, "shoal %s: %d workers x %d concurrency, %.2fs%s\n", s->script, s->workers,
+            s->concurrency, s->elapsed, s->interrupted ? " (interrupted)" : "");
+    fprintf(out, "  jobs      %llu ok, %llu failed, %llu retried, %llu timed out; %.1f jobs/s\n",
+            (unsigned long long)ok, (unsigned long long)failed,
+            (unsigned long long)counter_get(&t->retries),
+            (unsigned long long)counter_get(&t->timeouts), rate);
+    if (s->queued_left || s->dup_dropped)
+        fprintf(out, "  queue     %llu pushed, %llu duplicates dropped, %llu left unrun\n",
+                s->pushed, s->dup_dropped, s->queued_left);
+    if (t->latency.count) {
+        char p50[32], p90[32], p99[32], mx[32];
+        fmt_duration(p50, sizeof p50, (double)hist_quantile(&t->latency, 0.50));
+        fmt_duration(p90, sizeof p90, (double)hist_quantile(&t->latency, 0.90));
+        fmt_duration(p99, sizeof p99, (double)hist_quantile(&t->latency, 0.99));
+        fmt_duration(mx, sizeof mx, (double)t->latency.max_us);
+        fprintf(out, "  latency   p50 %s  p90 %s  p99 %s  max %s\n", p50, p90, p99, mx);
+    }
+    uint64_t reqs = counter_get(&t->http_requests);
+    if (reqs) {
+        char bytes[32];
+        fmt_bytes(bytes, sizeof bytes, (double)counter_get(&t->bytes_in));
+        fprintf(out, "  http      %llu requests, %s received, %llu transport errors\n",
+                (unsigned long long)reqs, bytes, (unsigned long long)counter_get(&t->http_errors));
+        fprintf(out, "  status   ");
+        for (int c = 0; c < 600; c++) {
+            uint64_t n = counter_get(&t->status_code[c]);
+            if (n)
+                fprintf(out, " %d: %llu", c, (unsigned long long)n);
+        }
+        fprintf(out, "\n");
+    }
+    struct stats_error errs[STATS_ERRORS];
+    int n = 0;
+    for (; n < STATS_ERRORS && t->errors[n].count; n++)
+        errs[n] = t->errors[n];
+    if (n) {
+        qsort(errs, (size_t)n, sizeof errs[0], by_count);
+        fprintf(out, "  errors    (failed attempts, most frequent first)\n");
+        for (int i = 0; i < n && i < 5; i++)
+            fprintf(out, "    %6llux  %s\n", (unsigned long long)errs[i].count, errs[i].text);
+        if (n > 5 || t->errors_other)
+            fprintf(out, "    (and more: see the log)\n");
+    }
+    if (s->wedged)
+        fprintf(out, "  wedged    %d worker(s) stuck in uninterruptible Lua code were replaced\n",
+                s->wedged);
+}
+
+struct sb {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void sb_printf(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sb *b, const char *fmt, ...)
+{
+    if (b->oom)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap * 2 + (size_t)n;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+static void sb_string(struct sb *b, const char *s)
+{
+    sb_printf(b, "\"");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            sb_printf(b, "\\%c", c);
+        else if (c < 0x20)
+            sb_printf(b, "\\u%04x", c);
+        else
+            sb_printf(b, "%c", c);
+    }
+    sb_printf(b, "\"");
+}
+
+char *summary_json(const struct summary *s)
+{
+    struct stats *t = s->totals;
+    struct sb b = {malloc(1024), 0, 1024, 0};
+    if (!b.p)
+        return NULL;
+    uint64_t ok = counter_get(&t->jobs_ok), failed = counter_get(&t->jobs_failed);
+    sb_printf(&b, "{\"script\":");
+    sb_string(&b, s->script ? s->script : "");
+    sb_printf(&b,
+              ",\"workers\":%d,\"concurrency\":%d,\"elapsed\":%.6f,\"ok\":%llu,\"failed\":%llu,"
+              "\"retried\":%llu,\"timeouts\":%llu,\"started\":%llu,\"jobs_per_sec\":%.3f,"
+              "\"pushed\":%llu,\"duplicates\":%llu,\"queued_left\":%llu,\"wedged\":%d,"
+              "\"interrupted\":%s,\"stop_reason\":",
+              s->workers, s->concurrency, s->elapsed, (unsigned long long)ok,
+              (unsigned long long)failed, (unsigned long long)counter_get(&t->retries),
+              (unsigned long long)counter_get(&t->timeouts),
+              (unsigned long long)counter_get(&t->started),
+              s->elapsed > 0 ? (double)(ok + failed) / s->elapsed : 0.0, s->pushed,
+              s->dup_dropped, s->queued_left, s->wedged, s->interrupted ? "true" : "false");
+    sb_string(&b, s->stop_reason ? s->stop_reason : "");
+    sb_printf(&b,
+              ",\"latency\":{\"count\":%llu,\"mean\":%.6f,\"p50\":%.6f,\"p90\":%.6f,"
+              "\"p99\":%.6f,\"max\":%.6f}",
+              (unsigned long long)t->latency.count,
+              t->latency.count ? t->latency.sum_us / (double)t->latency.count / 1e6 : 0.0,
+              (double)hist_quantile(&t->latency, 0.5) / 1e6,
+              (double)hist_quantile(&t->latency, 0.9) / 1e6,
+              (double)hist_quantile(&t->latency, 0.99) / 1e6, (double)t->latency.max_us / 1e6);
+    sb_printf(&b, ",\"http\":{\"requests\":%llu,\"errors\":%llu,\"bytes\":%llu,\"status\":{",
+              (unsigned long long)counter_get(&t->http_requests),
+              (unsigned long long)counter_get(&t->http_errors),
+              (unsigned long long)counter_get(&t->bytes_in));
+    const char *sep = "";
+    for (int c = 0; c < 600; c++) {
+        uint64_t n = counter_get(&t->status_code[c]);
+        if (n) {
+            sb_printf(&b, "%s\"%d\":%llu", sep, c, (unsigned long long)n);
+            sep = ",";
+        }
+    }
+    sb_printf(&b, "}},\"errors\":[");
+    sep = "";
+    for (int i = 0; i < STATS_ERRORS && t->errors[i].count; i++) {
+        sb_printf(&b, "%s{\"message\":", sep);
+        sb_string(&b, t->errors[i].text);
+        sb_printf(&b, ",\"count\":%llu}", (unsigned long long)t->errors[i].count);
+        sep = ",";
+    }
+    sb_printf(&b, "]}");
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+int summary_write_json(const char *path, const struct summary *s)
+{
+    char *json = summary_json(s);
+    if (!json)
+        return -1;
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        free(json);
+        return -1;
+    }
+    int bad = fputs(json, f) < 0 || fputc('\n', f) < 0;
+    bad |= fclose(f) != 0;
+    free(json);
+    if (bad || rename(tmp, path) != 0) {
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,34 @@
+/* summary.h - the end-of-run report: wrk-style text for people, JSON for
+ * machines (--summary-json) and for the script's done(stats).
+ *
+ * Pure formatting of figures gathered by run.c; main thread only. */
+#ifndef SHOAL_SUMMARY_H
+#define SHOAL_SUMMARY_H
+
+#include <stdio.h>
+
+#include "stats.h"
+
+struct summary {
+    const char *script;
+    int workers, concurrency;
+    double elapsed;
+    struct stats *totals;
+    unsigned long long queued_left; /* jobs never run (Ctrl-C, --duration, --max-jobs) */
+    unsigned long long dup_dropped;
+    unsigned long long pushed;
+    int wedged;
+    int interrupted;
+    const char *stop_reason; /* "drained", "interrupted", "duration", "max-jobs", ... */
+};
+
+void summary_print(FILE *out, const struct summary *s);
+
+/* Returns a malloc'd JSON object (caller frees), or NULL on OOM. */
+char *summary_json(const struct summary *s);
+
+/* Writes the JSON to path (atomically: temp file + rename). 0, or -1 with
+ * errno set. */
+int summary_write_json(const char *path, const struct summary *s);
+
+#endif

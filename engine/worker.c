@@ -1,0 +1,837 @@
+/* worker.c - a worker thread's event loop.
+ *
+ * Each worker owns a Lua state, a curl multi handle driven through
+ * curl_multi_socket_action on its own epoll set, an eventfd other threads
+ * write to wake it, and a timer heap of its coroutine slots (attempt
+ * deadlines and sleeps). One pass of the loop:
+ *
+ *   wait on epoll (until the nearest of: curl's timer, a slot's wake time,
+ *   a delayed job, the rate limit) -> feed socket events to curl -> resume
+ *   the coroutines whose transfers finished -> fire expired sleeps and
+ *   deadlines -> take jobs from the queue into free slots.
+ *
+ * A coroutine that asks for I/O (worker_http_start, worker_sleep_start, a
+ * producer's push into a full queue) marks its slot with the operation and
+ * yields; nothing here blocks except epoll_wait, and that only when no slot
+ * can run. Worker 0 is the producer: it runs produce() and, at the end,
+ * done(), in slots 0 and 1, and takes no jobs.
+ *
+ * Shared with other threads: the queue and rate limiter (their own locks),
+ * the run's flags (atomics, written by the main thread), this worker's stats
+ * counters and watchdog fields (atomics, written only here). */
+#include "worker.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "queue.h"
+#include "rate.h"
+#include "run.h"
+
+#define REGISTERED 0x80000000u /* marks a socket as added to epoll in curl's socketp */
+#define PRODUCE_SLOT 0
+#define DONE_SLOT 1
+
+static __thread struct worker *tl_worker;
+
+double worker_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int64_t to_ns(double t)
+{
+    return (int64_t)(t * 1e9);
+}
+
+/* ------------------------------------------------------------ timer heap */
+
+static double wake_time(const struct slot *s)
+{
+    double t = s->deadline;
+    if (s->op == OP_SLEEP && (t == 0 || s->sleep_until < t))
+        t = s->sleep_until;
+    return t;
+}
+
+static int heap_less(struct worker *w, int a, int b)
+{
+    return wake_time(&w->slots[w->heap[a]]) < wake_time(&w->slots[w->heap[b]]);
+}
+
+static void heap_swap(struct worker *w, int a, int b)
+{
+    int t = w->heap[a];
+    w->heap[a] = w->heap[b];
+    w->heap[b] = t;
+    w->slots[w->heap[a]].heap_pos = a;
+    w->slots[w->heap[b]].heap_pos = b;
+}
+
+static void heap_fix(struct worker *w, int i)
+{
+    while (i > 0 && heap_less(w, i, (i - 1) / 2)) {
+        heap_swap(w, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < w->nheap && heap_less(w, l, m))
+            m = l;
+        if (r < w->nheap && heap_less(w, r, m))
+            m = r;
+        if (m == i)
+            break;
+        heap_swap(w, i, m);
+        i = m;
+    }
+}
+
+static void heap_set(struct worker *w, struct slot *s)
+{
+    if (wake_time(s) == 0) {
+        if (s->heap_pos >= 0) {
+            int i = s->heap_pos, last = w->nheap - 1;
+            if (i != last)
+                heap_swap(w, i, last);
+            w->nheap--;
+            s->heap_pos = -1;
+            if (i < w->nheap)
+                heap_fix(w, i);
+        }
+        return;
+    }
+    if (s->heap_pos < 0) {
+        s->heap_pos = w->nheap;
+        w->heap[w->nheap++] = s->idx;
+    }
+    heap_fix(w, s->heap_pos);
+}
+
+/* ------------------------------------------------------------ curl glue */
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *sockp)
+{
+    struct worker *w = userp;
+    uint32_t cur = (uint32_t)(uintptr_t)sockp;
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (cur)
+            epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+        return 0;
+    }
+    uint32_t want = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+    if (cur == (want | REGISTERED))
+        return 0; /* unchanged: no syscall */
+    struct epoll_event ev = {.events = want, .data.fd = fd};
+    if (epoll_ctl(w->epfd, cur ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0 && errno == EEXIST)
+        epoll_ctl(w->epfd, EPOLL_CTL_MOD, fd, &ev);
+    curl_multi_assign(w->multi, fd, (void *)(uintptr_t)(want | REGISTERED));
+    return 0;
+}
+
+static int on_timer(CURLM *multi, long ms, void *userp)
+{
+    struct worker *w = userp;
+    (void)multi;
+    w->curl_due = ms < 0 ? 0 : worker_clock() + (double)ms / 1000.0;
+    return 0;
+}
+
+/* ------------------------------------------------------------ slots */
+
+static struct slot *slot_take(struct worker *w)
+{
+    if (w->nfree == 0)
+        return NULL;
+    struct slot *s = &w->slots[w->free_slots[--w->nfree]];
+    s->busy = 1;
+    s->op = OP_NONE;
+    s->deadline = 0;
+    s->sleep_until = 0;
+    return s;
+}
+
+static void slot_put(struct worker *w, struct slot *s)
+{
+    s->busy = 0;
+    s->op = OP_NONE;
+    s->deadline = 0;
+    heap_set(w, s);
+    w->free_slots[w->nfree++] = s->idx;
+}
+
+int worker_current_slot(const struct worker *w)
+{
+    return w->cur_slot;
+}
+
+int worker_slot_job(const struct worker *w, int slot, uint64_t *id, int *attempt)
+{
+    const struct slot *s = &w->slots[slot];
+    if (!s->busy || s->kind != SLOT_JOB)
+        return -1;
+    *id = s->job_id;
+    *attempt = s->attempt;
+    return 0;
+}
+
+int worker_slot_waiting(const struct worker *w, int slot)
+{
+    return w->slots[slot].op != OP_NONE;
+}
+
+/* Every entry into Lua goes through here, so the watchdog always knows
+ * whose code runs and until when it may. */
+typedef int (*resume_fn)(lj *s, int slot, const void *arg);
+
+static int enter_lua(struct worker *w, struct slot *s, int (*fn)(struct worker *, struct slot *,
+                                                                 const void *),
+                     const void *arg)
+{
+    int64_t dl = s->kind == SLOT_JOB ? to_ns(s->deadline) : 0;
+    w->cur_slot = s->idx;
+    lj_set_deadline(w->lua, dl);
+    atomic_fetch_add_explicit(&w->resume_seq, 1, memory_order_relaxed);
+    atomic_store_explicit(&w->running_lease, s->kind == SLOT_JOB ? s->lease : 0,
+                          memory_order_relaxed);
+    atomic_store_explicit(&w->resume_deadline_ns, dl, memory_order_release);
+    int r = fn(w, s, arg);
+    atomic_store_explicit(&w->resume_deadline_ns, 0, memory_order_release);
+    w->cur_slot = -1;
+    lj_watchdog_clear(w->lua);
+    return r;
+}
+
+static int do_job_start(struct worker *w, struct slot *s, const void *arg)
+{
+    const struct queue_lease *l = arg;
+    return lj_job_start(w->lua, s->idx, l->data, l->len, l->job_id, l->attempt);
+}
+static int do_resume_http(struct worker *w, struct slot *s, const void *arg)
+{
+    return lj_resume_http(w->lua, s->idx, arg);
+}
+static int do_resume(struct worker *w, struct slot *s, const void *arg)
+{
+    (void)arg;
+    return lj_resume(w->lua, s->idx);
+}
+static int do_push_retry(struct worker *w, struct slot *s, const void *arg)
+{
+    (void)arg;
+    return lj_resume_push_retry(w->lua, s->idx);
+}
+static int do_produce(struct worker *w, struct slot *s, const void *arg)
+{
+    (void)arg;
+    return lj_produce_start(w->lua, s->idx);
+}
+static int do_done(struct worker *w, struct slot *s, const void *arg)
+{
+    return lj_done_start(w->lua, s->idx, arg);
+}
+
+static void log_line(struct worker *w, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Escapes a message for one logfmt value: a newline never starts a line. */
+static void quote_into(char *out, size_t outlen, const char *in)
+{
+    size_t o = 0;
+    if (outlen < 3)
+        return;
+    out[o++] = '"';
+    for (; *in && o + 4 < outlen; in++) {
+        unsigned char c = (unsigned char)*in;
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else if (c == '\t') {
+            out[o++] = '\\';
+            out[o++] = 't';
+        } else if (c < 0x20 || c == 0x7f) {
+            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o++] = '"';
+    out[o] = 0;
+}
+
+static void finish_attempt(struct worker *w, struct slot *s, int ok, const char *err)
+{
+    struct run *r = w->run;
+    const struct config *cfg = r->cfg;
+    double now = worker_clock();
+    hist_record(&w->stats.latency, (uint64_t)((now - s->started) * 1e6));
+    if (ok) {
+        counter_add(&w->stats.jobs_ok, 1);
+        queue_ack(r->q, s->lease);
+        run_job_finished(r);
+    } else {
+        counter_add(&w->stats.attempts_failed, 1);
+        stats_error(&w->stats, err);
+        char q[2048];
+        quote_into(q, sizeof q, err);
+        if (s->attempt <= cfg->retries && !atomic_load(&r->stopping)) {
+            double delay = backoff_delay(s->attempt + 1, cfg->retry_delay, 60.0, &w->rng);
+            log_line(w, "WARN", "msg=\"attempt failed; will retry\" job=%llu attempt=%d "
+                                "retry_in=%.2fs error=%s",
+                     (unsigned long long)s->job_id, s->attempt, delay, q);
+            counter_add(&w->stats.retries, 1);
+            queue_retry(r->q, s->lease, delay, now);
+        } else {
+            log_line(w, "ERROR", "msg=\"job failed\" job=%llu attempt=%d error=%s",
+                     (unsigned long long)s->job_id, s->attempt, q);
+            counter_add(&w->stats.jobs_failed, 1);
+            queue_ack(r->q, s->lease);
+            run_job_finished(r);
+        }
+    }
+    w->jobs_inflight--;
+    counter_add(&w->stats.inflight, (uint64_t)-1);
+    slot_put(w, s);
+}
+
+static void producer_finished(struct worker *w, struct slot *s, int status);
+
+/* Acts on what a resume returned. */
+static void after_resume(struct worker *w, struct slot *s, int status)
+{
+    if (s->kind != SLOT_JOB) {
+        producer_finished(w, s, status);
+        return;
+    }
+    if (status == LJ_WAIT) {
+        heap_set(w, s);
+        return;
+    }
+    finish_attempt(w, s, status == LJ_OK, status == LJ_FAIL ? lj_error(w->lua, s->idx) : NULL);
+}
+
+/* ------------------------------------------------------------ requests from Lua */
+
+int worker_http_start(struct worker *w, int slot, const struct http_request *req, char *err,
+                      size_t errlen)
+{
+    struct slot *s = &w->slots[slot];
+    if (!s->xfer_ready) {
+        if (fetch_init(&s->xfer, s) != 0) {
+            snprintf(err, errlen, "out of memory creating an HTTP handle");
+            return -1;
+        }
+        s->xfer_ready = 1;
+    }
+    struct http_request r = *req;
+    if (r.timeout <= 0) {
+        /* the rest of the attempt; producer and done() get a fixed bound */
+        double left = s->deadline ? s->deadline - worker_clock() : w->run->cfg->timeout;
+        r.timeout = left > 0.001 ? left : 0.001;
+    }
+    if (fetch_prepare(&s->xfer, &r, err, errlen) != 0)
+        return -1;
+    CURLMcode mc = curl_multi_add_handle(w->multi, s->xfer.easy);
+    if (mc != CURLM_OK) {
+        snprintf(err, errlen, "cannot start the request: %s", curl_multi_strerror(mc));
+        return -1;
+    }
+    s->op = OP_HTTP;
+    return 0;
+}
+
+void worker_sleep_start(struct worker *w, int slot, double seconds)
+{
+    struct slot *s = &w->slots[slot];
+    s->op = OP_SLEEP;
+    s->sleep_until = worker_clock() + seconds;
+    if (s->sleep_until == 0)
+        s->sleep_until = 1e-9;
+}
+
+int worker_push(struct worker *w, int slot, const char *data, size_t len,
+                const struct queue_push_opts *opts, uint64_t *id)
+{
+    struct queue_push_opts o = *opts;
+    o.from_producer = w->id == 0;
+    int rc = queue_push(w->run->q, data, len, &o, worker_clock(), id);
+    if (rc == QUEUE_FULL || (rc == QUEUE_CLOSED && w->id == 0))
+        w->slots[slot].op = OP_ROOM;
+    return rc;
+}
+
+static void log_write(const char *level, const char *body, size_t len)
+{
+    char head[96];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = snprintf(head, sizeof head, "time=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, ts.tv_nsec / 1000000);
+    (void)level;
+    /* one writev-sized line; stderr writes of a line are not interleaved */
+    char line[8192];
+    if ((size_t)n + len + 1 > sizeof line)
+        len = sizeof line - (size_t)n - 1;
+    memcpy(line, head, (size_t)n);
+    memcpy(line + n, body, len);
+    line[(size_t)n + len] = '\n';
+    ssize_t wr = write(2, line, (size_t)n + len + 1);
+    (void)wr;
+}
+
+void worker_log(struct worker *w, const char *level, const char *line, size_t len)
+{
+    (void)w;
+    log_write(level, line, len);
+}
+
+static void log_line(struct worker *w, const char *level, const char *fmt, ...)
+{
+    char body[4096];
+    int n = snprintf(body, sizeof body, "level=%s worker=%d ", level, w->id);
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(body + n, sizeof body - (size_t)n, fmt, ap);
+    va_end(ap);
+    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+    if (len >= sizeof body)
+        len = sizeof body - 1;
+    log_write(level, body, len);
+}
+
+/* ------------------------------------------------------------ the loop */
+
+static void on_transfer_done(struct worker *w, CURLMsg *msg)
+{
+    struct slot *s = NULL;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+    curl_multi_remove_handle(w->multi, msg->easy_handle);
+    if (!s || s->op != OP_HTTP)
+        return;
+    struct http_result res;
+    fetch_result(&s->xfer, msg->data.result, &res);
+    counter_add(&w->stats.http_requests, 1);
+    if (res.error) {
+        counter_add(&w->stats.http_errors, 1);
+    } else {
+        long st = res.status;
+        counter_add(&w->stats.status[st >= 100 && st < 600 ? st / 100 : 0], 1);
+        if (st >= 0 && st < 600)
+            counter_add(&w->stats.status_code[st], 1);
+        counter_add(&w->stats.bytes_in, res.body_len);
+    }
+    s->op = OP_NONE;
+    heap_set(w, s);
+    after_resume(w, s, enter_lua(w, s, do_resume_http, &res));
+}
+
+static void drain_transfers(struct worker *w)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(w->multi, &left)))
+        if (msg->msg == CURLMSG_DONE)
+            on_transfer_done(w, msg);
+}
+
+static void cancel_io(struct worker *w, struct slot *s)
+{
+    if (s->op == OP_HTTP) {
+        curl_multi_remove_handle(w->multi, s->xfer.easy);
+        fetch_release(&s->xfer);
+    }
+    s->op = OP_NONE;
+}
+
+static void fire_timers(struct worker *w, double now)
+{
+    while (w->nheap > 0) {
+        struct slot *s = &w->slots[w->heap[0]];
+        double t = wake_time(s);
+        if (t > now)
+            break;
+        if (s->deadline && s->deadline <= now && s->kind == SLOT_JOB) {
+            cancel_io(w, s);
+            lj_abandon(w->lua, s->idx);
+            counter_add(&w->stats.timeouts, 1);
+            char msg[160];
+            snprintf(msg, sizeof msg, "job timed out after %gs (--timeout)", w->run->cfg->timeout);
+            finish_attempt(w, s, 0, msg);
+            continue;
+        }
+        /* a sleep ended */
+        s->op = OP_NONE;
+        s->sleep_until = 0;
+        heap_set(w, s);
+        after_resume(w, s, enter_lua(w, s, do_resume, NULL));
+    }
+}
+
+static void start_job(struct worker *w, const struct queue_lease *l, double now)
+{
+    struct slot *s = slot_take(w);
+    s->kind = SLOT_JOB;
+    s->lease = l->lease;
+    s->job_id = l->job_id;
+    s->attempt = l->attempt;
+    s->started = now;
+    s->deadline = now + w->run->cfg->timeout;
+    w->jobs_inflight++;
+    counter_add(&w->stats.started, 1);
+    counter_add(&w->stats.inflight, 1);
+    heap_set(w, s);
+    after_resume(w, s, enter_lua(w, s, do_job_start, l));
+}
+
+/* Fills free slots from the queue. Returns the time the rate limit next
+ * allows a start, or 0. */
+static double fill_slots(struct worker *w, double now)
+{
+    struct run *r = w->run;
+    while (w->nfree > 0 && !atomic_load_explicit(&r->stopping, memory_order_relaxed)) {
+        if (w->held.lease == 0 && !queue_take(r->q, w->id, now, &w->held))
+            return 0;
+        if (r->rate) {
+            double wait = rate_acquire(r->rate, now);
+            if (wait > 0)
+                return now + wait; /* keep the held lease until a token frees up */
+        }
+        struct queue_lease l = w->held;
+        w->held.lease = 0;
+        start_job(w, &l, now);
+        now = worker_clock();
+    }
+    return 0;
+}
+
+static void producer_finished(struct worker *w, struct slot *s, int status)
+{
+    struct run *r = w->run;
+    if (status == LJ_WAIT) {
+        heap_set(w, s);
+        return;
+    }
+    if (s->kind == SLOT_PRODUCE) {
+        if (status == LJ_FAIL) {
+            snprintf(r->producer_error, sizeof r->producer_error, "produce() failed: %s",
+                     lj_error(w->lua, s->idx));
+            atomic_store(&r->stopping, 1);
+            queue_close(r->q);
+        }
+        queue_producer_done(r->q);
+        w->producer_state = 1;
+    } else {
+        if (status == LJ_FAIL)
+            snprintf(r->producer_error, sizeof r->producer_error, "done() failed: %s",
+                     lj_error(w->lua, s->idx));
+        w->producer_state = 3;
+    }
+    slot_put(w, s);
+}
+
+static void producer_step(struct worker *w)
+{
+    struct run *r = w->run;
+    if (w->producer_state == 0 && atomic_load(&r->stopping)) {
+        /* Ctrl-C or --max-jobs while producing: leave produce() where it is */
+        struct slot *s = &w->slots[PRODUCE_SLOT];
+        if (s->busy) {
+            cancel_io(w, s);
+            lj_abandon(w->lua, s->idx);
+            slot_put(w, s);
+        }
+        queue_producer_done(r->q);
+        w->producer_state = 1;
+    }
+    if (w->producer_state == 0) {
+        struct slot *s = &w->slots[PRODUCE_SLOT];
+        if (s->busy && s->op == OP_ROOM) {
+            s->op = OP_NONE;
+            after_resume(w, s, enter_lua(w, s, do_push_retry, NULL));
+        }
+    }
+    if (w->producer_state == 1 && atomic_load(&r->finish_producer)) {
+        w->producer_state = 2;
+        struct slot *s = slot_take(w);
+        s->kind = SLOT_DONE;
+        after_resume(w, s, enter_lua(w, s, do_done, r->stats_json));
+    }
+}
+
+static int compute_timeout_ms(struct worker *w, double now, double rate_at)
+{
+    double until = now + 1.0; /* re-check flags at least once a second */
+    if (w->curl_due && w->curl_due < until)
+        until = w->curl_due;
+    if (w->nheap > 0) {
+        double t = wake_time(&w->slots[w->heap[0]]);
+        if (t < until)
+            until = t;
+    }
+    if (rate_at && rate_at < until)
+        until = rate_at;
+    if (w->id != 0 && w->nfree > 0) {
+        double due = queue_next_due(w->run->q);
+        if (due && due < until)
+            until = due;
+    }
+    double ms = (until - now) * 1000.0;
+    return ms <= 0 ? 0 : (int)ceil(ms);
+}
+
+static int should_exit(struct worker *w)
+{
+    struct run *r = w->run;
+    if (w->id == 0)
+        return w->producer_state == 3;
+    if (w->jobs_inflight > 0)
+        return 0;
+    return atomic_load(&r->stopping) || queue_drained(r->q);
+}
+
+static void reload_script(struct worker *w)
+{
+    unsigned gen = atomic_load(&w->run->script_gen);
+    if (gen == w->seen_gen)
+        return;
+    w->seen_gen = gen;
+    char err[2048];
+    if (lj_reload(w->lua, w->run->cfg->script, err, sizeof err) != 0) {
+        if (w->id == 1) {
+            char q[2200];
+            quote_into(q, sizeof q, err);
+            log_line(w, "ERROR", "msg=\"script reload failed; the previous version keeps "
+                                 "running\" error=%s",
+                     q);
+        }
+    } else if (w->id == 1) {
+        log_line(w, "INFO", "msg=\"script reloaded\" script=%s", w->run->cfg->script);
+    }
+}
+
+/* Lets curl act on transfers whose timer is due (new ones are due at once). */
+static void kick_curl(struct worker *w)
+{
+    int running;
+    if (w->curl_due && w->curl_due <= worker_clock()) {
+        w->curl_due = 0;
+        curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+}
+
+/* Runs everything that is ready. Starting jobs adds transfers, which sets
+ * curl's timer to "now"; kicking curl can finish transfers at once
+ * (loopback), which frees slots: go round until nothing is due. Returns when
+ * the rate limit next allows a start (0 = not limited). */
+static double run_ready(struct worker *w)
+{
+    struct run *r = w->run;
+    double rate_at = 0;
+    for (int rounds = 0; rounds < 64; rounds++) {
+        double now = worker_clock();
+        kick_curl(w);
+        drain_transfers(w);
+        fire_timers(w, now);
+        if (w->seen_gen != atomic_load_explicit(&r->script_gen, memory_order_relaxed))
+            reload_script(w);
+        if (w->id == 0) {
+            producer_step(w);
+        } else {
+            rate_at = fill_slots(w, now);
+            if (w->jobs_inflight < w->nslots && lj_mem_used(w->lua) > w->mem_soft)
+                lj_collect(w->lua);
+        }
+        if (!w->curl_due || w->curl_due > worker_clock())
+            break;
+    }
+    return rate_at;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct run *r = w->run;
+    tl_worker = w;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+    if (w->id == 0) {
+        struct slot *s = slot_take(w);
+        s->kind = SLOT_PRODUCE;
+        after_resume(w, s, enter_lua(w, s, do_produce, NULL));
+    }
+    struct epoll_event evs[256];
+    double rate_at = 0;
+    while (!atomic_load(&w->abandoned)) {
+        rate_at = run_ready(w);
+        if (should_exit(w))
+            break;
+        int n = epoll_wait(w->epfd, evs, 256, compute_timeout_ms(w, worker_clock(), rate_at));
+        if (atomic_load(&w->abandoned))
+            break;
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd;
+            if (fd == w->evfd) {
+                uint64_t v;
+                ssize_t rd = read(w->evfd, &v, sizeof v);
+                (void)rd;
+                atomic_store(&w->wake_pending, 0);
+                continue;
+            }
+            int flags = 0, running;
+            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                flags |= CURL_CSELECT_IN;
+            if (evs[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+                flags |= CURL_CSELECT_OUT;
+            if (evs[i].events & EPOLLERR)
+                flags |= CURL_CSELECT_ERR;
+            curl_multi_socket_action(w->multi, fd, flags, &running);
+            /* Finish what this socket completed and send the next request at
+             * once, before the other events: the server gets work back while
+             * we go on, instead of idling until the whole batch is done. */
+            if (w->id != 0) {
+                drain_transfers(w);
+                fill_slots(w, worker_clock());
+                kick_curl(w);
+            }
+        }
+    }
+    if (w->held.lease && !atomic_load(&w->abandoned))
+        queue_release_worker(r->q, w->id, 0); /* give back the unstarted job, same attempt */
+    atomic_store(&w->exited, 1);
+    run_worker_exited(r);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+void worker_wake(struct worker *w)
+{
+    if (atomic_exchange(&w->wake_pending, 1))
+        return;
+    uint64_t one = 1;
+    ssize_t wr = write(w->evfd, &one, sizeof one);
+    (void)wr;
+}
+
+void worker_on_watchdog_signal(void)
+{
+    struct worker *w = tl_worker;
+    if (w && w->lua && atomic_load_explicit(&w->resume_deadline_ns, memory_order_acquire) != 0)
+        lj_watchdog_signal(w->lua);
+}
+
+struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
+{
+    const struct config *cfg = run->cfg;
+    struct worker *w = calloc(1, sizeof *w);
+    if (!w)
+        goto oom;
+    w->id = id;
+    w->run = run;
+    w->epfd = w->evfd = -1;
+    w->cur_slot = -1;
+    w->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)id * 0xbf58476d1ce4e5b9ull) ^
+             (uint64_t)(worker_clock() * 1e9);
+    w->nslots = id == 0 ? 2 : cfg->concurrency;
+    w->slots = calloc((size_t)w->nslots, sizeof *w->slots);
+    w->free_slots = calloc((size_t)w->nslots, sizeof *w->free_slots);
+    w->heap = calloc((size_t)w->nslots, sizeof *w->heap);
+    if (!w->slots || !w->free_slots || !w->heap)
+        goto oom;
+    for (int i = w->nslots - 1; i >= 0; i--) {
+        w->slots[i].idx = i;
+        w->slots[i].heap_pos = -1;
+        w->free_slots[w->nfree++] = i;
+    }
+    w->mem_soft = (size_t)cfg->memory_mb * 1024 * 1024 / 10 * 8;
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->epfd < 0 || w->evfd < 0) {
+        snprintf(err, errlen, "cannot create the worker's event loop: %s", strerror(errno));
+        goto fail;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = w->evfd};
+    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev);
+    w->multi = curl_multi_init();
+    if (!w->multi)
+        goto oom;
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)w->nslots + 16);
+
+    struct lj_config lc = {
+        .worker_id = id,
+        .script = cfg->script,
+        .lua_path = cfg->lua_path,
+        .mem_cap = (size_t)cfg->memory_mb * 1024 * 1024,
+        .slots = w->nslots,
+        .timeout = cfg->timeout,
+        .args = cfg->args,
+        .nargs = cfg->nargs,
+        .worker = w,
+    };
+    w->lua = lj_new(&lc, err, errlen);
+    if (!w->lua)
+        goto fail;
+    w->seen_gen = atomic_load(&run->script_gen);
+    return w;
+oom:
+    snprintf(err, errlen, "out of memory creating worker %d", id);
+fail:
+    worker_free(w);
+    return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+    return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? 0 : -1;
+}
+
+void worker_free(struct worker *w)
+{
+    if (!w)
+        return;
+    for (int i = 0; w->slots && i < w->nslots; i++) {
+        if (w->slots[i].xfer_ready) {
+            if (w->multi)
+                curl_multi_remove_handle(w->multi, w->slots[i].xfer.easy);
+            fetch_cleanup(&w->slots[i].xfer);
+        }
+    }
+    if (w->multi)
+        curl_multi_cleanup(w->multi);
+    lj_free(w->lua);
+    if (w->epfd >= 0)
+        close(w->epfd);
+    if (w->evfd >= 0)
+        close(w->evfd);
+    free(w->slots);
+    free(w->free_slots);
+    free(w->heap);
+    free(w);
+}

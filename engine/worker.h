@@ -1,0 +1,111 @@
+/* worker.h - a worker thread: one Lua state, one curl multi handle, one loop.
+ *
+ * run.c creates the workers and reads their stats and watchdog fields;
+ * lua_api.c calls the worker_* request functions from inside a coroutine the
+ * worker is resuming (always on the worker's own thread). Worker 0 is the
+ * producer: it runs produce() and done() instead of taking jobs.
+ *
+ * Fields marked "atomic" are read by the main thread (watchdog, progress);
+ * everything else belongs to the worker thread alone. */
+#ifndef SHOAL_WORKER_H
+#define SHOAL_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "fetch.h"
+#include "lua_job.h"
+#include "queue.h"
+#include "stats.h"
+
+struct run;
+
+enum slot_op { OP_NONE, OP_HTTP, OP_SLEEP, OP_ROOM };
+enum slot_kind { SLOT_JOB, SLOT_PRODUCE, SLOT_DONE };
+
+struct slot {
+    int idx;
+    int busy;
+    enum slot_kind kind;
+    enum slot_op op;
+    uint64_t lease, job_id;
+    int attempt;
+    double started, deadline, sleep_until;
+    int heap_pos; /* in the worker's timer heap, -1 if absent */
+    struct transfer xfer;
+    int xfer_ready;
+};
+
+struct worker {
+    int id;
+    struct run *run;
+    pthread_t thread;
+    lj *lua;
+    void *multi; /* CURLM */
+    int epfd, evfd;
+    struct slot *slots;
+    int nslots;
+    int *free_slots, nfree;
+    int jobs_inflight;
+    double curl_due; /* 0 = no curl timer */
+    int *heap;       /* slot indices ordered by their next wake time */
+    int nheap;
+    int cur_slot; /* slot being resumed, -1 outside Lua */
+    unsigned seen_gen;
+    uint64_t rng;
+    int producer_state; /* worker 0: 0 producing, 1 produced, 2 done() running, 3 finished */
+    struct queue_lease held; /* taken but waiting for the rate limit; lease 0 = none */
+    size_t mem_soft;         /* above this much Lua memory, collect between jobs */
+
+    /* atomic: watchdog */
+    _Atomic uint64_t resume_seq;      /* bumped at every resume */
+    _Atomic int64_t resume_deadline_ns; /* monotonic; 0 outside Lua */
+    _Atomic int abandoned;             /* declared wedged: leave without touching the queue */
+    _Atomic int exited;
+    _Atomic int wake_pending; /* an eventfd write is in flight; skip more */
+    _Atomic uint64_t running_lease;   /* lease of the job being resumed, 0 = none */
+    /* main thread only: watchdog bookkeeping */
+    uint64_t wd_seq;
+    double wd_since;
+
+    struct stats stats;
+};
+
+/* Creates a worker and its Lua state (on the calling thread; the state is
+ * then handed to the worker's thread). Returns NULL with a message in err. */
+struct worker *worker_new(struct run *run, int id, char *err, size_t errlen);
+/* Starts the thread. 0 / -1. */
+int worker_start(struct worker *w);
+/* Wakes the worker's loop (any thread; async-signal-safe). */
+void worker_wake(struct worker *w);
+/* The SIGUSR2 handler's body: arms the watchdog hook if this thread is a
+ * worker running Lua. Async-signal-safe. */
+void worker_on_watchdog_signal(void);
+/* Frees a worker whose thread has been joined. */
+void worker_free(struct worker *w);
+
+/* --- called from lua_api.c, on the worker's thread, inside a resume ----- */
+
+/* The slot whose coroutine is running, or -1. */
+int worker_current_slot(const struct worker *w);
+/* 1 if slot's coroutine yielded for I/O it asked for (http, sleep, push). */
+int worker_slot_waiting(const struct worker *w, int slot);
+/* The job in slot: 0 and its id and attempt, or -1 if slot runs no job. */
+int worker_slot_job(const struct worker *w, int slot, uint64_t *id, int *attempt);
+/* Starts an HTTP request for slot; the caller then yields. 0, or -1 + err. */
+int worker_http_start(struct worker *w, int slot, const struct http_request *req, char *err,
+                      size_t errlen);
+/* Arms a sleep for slot; the caller then yields. */
+void worker_sleep_start(struct worker *w, int slot, double seconds);
+/* Pushes a job. Returns a queue_status; on QUEUE_FULL (producer only) the
+ * slot now waits for room and the caller yields, then pushes again. */
+int worker_push(struct worker *w, int slot, const char *data, size_t len,
+                const struct queue_push_opts *opts, uint64_t *id);
+/* Writes one log line (already formatted) to stderr. */
+void worker_log(struct worker *w, const char *level, const char *line, size_t len);
+
+/* Seconds on the monotonic clock. */
+double worker_clock(void);
+
+#endif

@@ -1,0 +1,88 @@
+-- crawl.lua: crawl one web site, following its links.
+--
+--   shoal run examples/crawl.lua -- http://127.0.0.1:8080/demo/ [MAX_DEPTH]
+--   shoal demo          (this script, against the site shoal serves itself)
+--
+-- It starts at one URL and fetches every page of the same site (same scheme,
+-- host and port) that links lead to, each URL once. MAX_DEPTH, if given, is
+-- how many links away from the start page the crawl may go (0: the start
+-- page only). With many jobs in flight a page keeps the depth at which it
+-- was first found, which may be more than its shortest path.
+--
+-- What each page answered is part of the result: a 404 or a 500 is logged
+-- with its status and the job succeeds. Only a transport failure (refused,
+-- reset, timed out) fails the job, so that the engine retries it.
+--
+-- Copy it and change handle(): extract data from res.body, follow only
+-- some links, push other kinds of jobs.
+
+local crawl = require "shoal.crawl"
+
+-- Defaults; the command line wins (--workers, --concurrency, ...).
+options = { concurrency = 64, retries = 2, timeout = 10 }
+
+local START = shoal.args[1] or "http://127.0.0.1:8080/demo/"
+local MAX_DEPTH = shoal.args[2] and tonumber(shoal.args[2]) -- nil: no limit
+
+-- Errors here stop the run at once, and `shoal check` reports them.
+if shoal.args[2] and not MAX_DEPTH then
+  error("MAX_DEPTH must be a number, got '" .. shoal.args[2] .. "'")
+end
+-- The normalised URL is the dedup key: "http://Host:80/a/./b#x" and
+-- "http://host/a/b" are one page, fetched once.
+local start_url, why = crawl.normalize(START)
+if not start_url then
+  error("the start URL '" .. START .. "' will not do: " .. why)
+end
+
+function produce(push)
+  push({ url = start_url, depth = 0 }, { key = start_url })
+end
+
+-- Only HTML has links to follow (header names are lower case).
+local function is_html(res)
+  local ctype = res.headers["content-type"]
+  return ctype == nil or ctype:lower():find("html", 1, true) ~= nil
+end
+
+function handle(job)
+  local res, err = shoal.http.get(job.url)
+  if not res then
+    error("GET " .. job.url .. ": " .. tostring(err)) -- retried, then counted failed
+  end
+  local body = res.body or ""
+  local fields = { url = job.url, status = res.status, depth = job.depth,
+                   bytes = #body, seconds = res.elapsed }
+
+  local follow = res.status >= 200 and res.status < 300 and is_html(res)
+    and (MAX_DEPTH == nil or job.depth < MAX_DEPTH)
+  if follow then
+    -- Relative links resolve against where the page really is: res.url is
+    -- the URL after redirects.
+    local links = crawl.links(body, res.url or job.url)
+    local same_site = 0
+    for _, link in ipairs(links) do
+      if crawl.same_host(link, start_url) then
+        same_site = same_site + 1
+        -- A key seen before (from any worker) is dropped by the queue.
+        shoal.push({ url = link, depth = job.depth + 1 }, { key = link })
+      end
+    end
+    fields.links = same_site
+  end
+
+  if res.status >= 400 then
+    shoal.log.warn("page", fields)
+  else
+    shoal.log.info("page", fields)
+  end
+end
+
+function done(stats)
+  -- ok counts pages fetched, whatever their status; failed counts pages
+  -- that could not be fetched at all, after retries.
+  shoal.log.info("crawl finished", {
+    start = start_url, ok = stats.ok, failed = stats.failed, retried = stats.retried,
+    seconds = stats.elapsed, jobs_per_sec = stats.jobs_per_sec,
+  })
+end

@@ -1,0 +1,325 @@
+-- shoal.runtime: the Lua half of the engine's Lua boundary.
+--
+-- Loaded once into every state (each worker's and the producer's) before the
+-- user's script. The C side (engine/lua_api.c) hands it `core`, a table of
+-- primitive functions that yield the calling coroutine for I/O; this file
+-- builds the public `shoal` module on top of them and returns the entry points
+-- the engine resumes as coroutines: one coroutine per job attempt, reused for
+-- the next attempt when the job returns normally.
+
+local core = ...
+local done_mark = core.done_mark
+local cjson = require "cjson"
+local json = cjson.new()        -- the engine's own instance: users may tune `shoal.json`
+json.encode_sparse_array(true)
+json.encode_number_precision(14)
+json.decode_max_depth(64)
+
+local coroutine_running, coroutine_yield = coroutine.running, coroutine.yield
+local type, tostring, pairs, ipairs, error = type, tostring, pairs, ipairs, error
+local setmetatable, select = setmetatable, select
+local traceback = debug.traceback
+
+local shoal = {}
+shoal.args = core.args
+shoal.worker = { id = core.worker_id }
+shoal.json = cjson
+shoal.now = core.now
+package.loaded.shoal = shoal
+rawset(_G, "shoal", shoal)
+
+-- shoal.job is per coroutine (many jobs interleave in one state): the C
+-- side knows which job the running coroutine belongs to.
+local core_job = core.job
+setmetatable(shoal, {
+  __index = function(_, k)
+    if k == "job" then
+      local id, attempt = core_job()
+      if id then return { id = id, attempt = attempt } end
+    end
+  end,
+})
+
+---------------------------------------------------------------- http
+
+local function parse_headers(raw)
+  local h = {}
+  if not raw then return h end
+  for name, value in raw:gmatch("([^:\r\n]+):[ \t]*([^\r\n]*)") do
+    name = name:lower()
+    local old = h[name]
+    h[name] = old and (old .. ", " .. value) or value
+  end
+  return h
+end
+
+-- Headers are parsed on first use: most jobs only read status and body.
+local res_mt = {
+  __index = function(t, k)
+    if k == "headers" then
+      local h = parse_headers(t._raw_headers)
+      t.headers = h
+      return h
+    end
+  end,
+}
+
+local methods = { GET = true, HEAD = true, POST = true, PUT = true, DELETE = true,
+                  PATCH = true, OPTIONS = true }
+
+local http = {}
+
+local core_http = core.http
+
+local function response(status, body, url, elapsed, raw)
+  if not status then return nil, body end
+  return setmetatable({ status = status, body = body, url = url, elapsed = elapsed,
+                        _raw_headers = raw }, res_mt)
+end
+
+-- Checks the optional fields of a request table and makes the request.
+-- `who` names the caller in error messages; errors point at the script.
+local function send(who, method, url, o)
+  if type(url) ~= "string" or url == "" then
+    error(who .. ": url must be a non-empty string, got " .. type(url), 3)
+  end
+  if o == nil then
+    return response(core_http(method, url, nil, nil, 0, true, false, true))
+  end
+  local hdrs
+  if o.headers ~= nil then
+    if type(o.headers) ~= "table" then
+      error(who .. ": headers must be a table of name = value", 3)
+    end
+    hdrs = {}
+    for k, v in pairs(o.headers) do hdrs[#hdrs + 1] = tostring(k) .. ": " .. tostring(v) end
+  end
+  local body = o.body
+  if body ~= nil and type(body) ~= "string" then
+    error(who .. ": body must be a string (use shoal.json.encode for tables)", 3)
+  end
+  local timeout = o.timeout
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout <= 0) then
+    error(who .. ": timeout must be a positive number of seconds", 3)
+  end
+  return response(core_http(method, url, hdrs, body, timeout or 0, o.follow ~= false,
+                            o.insecure == true, o.compressed ~= false))
+end
+
+-- request{method=, url=, headers=, body=, timeout=, follow=, insecure=, compressed=}
+-- -> res {status, headers, body, url, elapsed} or nil, err. Misuse raises.
+function http.request(req)
+  if type(req) ~= "table" then
+    error("shoal.http.request: expected a table {method=, url=, ...}, got " .. type(req), 2)
+  end
+  local method = req.method or "GET"
+  if type(method) ~= "string" or not methods[method:upper()] then
+    error("shoal.http.request: unsupported method '" .. tostring(method) .. "'", 2)
+  end
+  return send("shoal.http.request", method:upper(), req.url, req)
+end
+
+-- get(url [, {headers=, timeout=, follow=, insecure=, compressed=}])
+function http.get(url, opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    error("shoal.http.get: options must be a table", 2)
+  end
+  return send("shoal.http.get", "GET", url, opts)
+end
+
+shoal.http = http
+
+---------------------------------------------------------------- queue
+
+-- push(job [, {key=, delay=, priority=}]) -> job id, or nil, "duplicate" |
+-- "stopping". The producer's push waits (yields) while the queue is full.
+local function push(job, opts)
+  if type(job) ~= "table" then
+    error("shoal.push: a job must be a table, got " .. type(job), 2)
+  end
+  local ok, data = pcall(json.encode, job)
+  if not ok then
+    error("shoal.push: job is not JSON-serialisable: " .. tostring(data), 2)
+  end
+  local key, delay, priority
+  if opts ~= nil then
+    if type(opts) ~= "table" then error("shoal.push: options must be a table", 2) end
+    key, delay, priority = opts.key, opts.delay, opts.priority
+    if key ~= nil then key = tostring(key) end
+    if delay ~= nil and (type(delay) ~= "number" or delay < 0) then
+      error("shoal.push: delay must be a number of seconds >= 0", 2)
+    end
+    if priority ~= nil and type(priority) ~= "number" then
+      error("shoal.push: priority must be a number", 2)
+    end
+  end
+  while true do
+    local id, err = core.push(data, key, delay or 0, priority or 0)
+    if err ~= "full" then return id, err end
+  end
+end
+shoal.push = push
+
+function shoal.sleep(seconds)
+  if type(seconds) ~= "number" or seconds < 0 then
+    error("shoal.sleep: seconds must be a number >= 0", 2)
+  end
+  core.sleep(seconds)
+end
+
+---------------------------------------------------------------- log
+
+-- A plain logfmt logger on stderr; the logs issue replaces the sink.
+local levels = { debug = "DEBUG", info = "INFO", warn = "WARN", error = "ERROR" }
+
+local function fmt_value(v)
+  v = tostring(v)
+  if v == "" or v:find('[%s"=\\%c]') then
+    v = '"' .. v:gsub('[\\"]', "\\%0"):gsub("\n", "\\n"):gsub("\r", "\\r"):gsub("%c", function(c)
+      return string.format("\\x%02x", c:byte())
+    end) .. '"'
+  end
+  return v
+end
+
+local log = {}
+for name, level in pairs(levels) do
+  log[name] = function(msg, fields)
+    local parts = { "level=" .. level, "msg=" .. fmt_value(msg), "worker=" .. core.worker_id }
+    local id = core_job()
+    if id then parts[#parts + 1] = "job=" .. id end
+    if type(fields) == "table" then
+      for k, v in pairs(fields) do parts[#parts + 1] = fmt_value(k) .. "=" .. fmt_value(v) end
+    end
+    core.log(level, table.concat(parts, " "))
+  end
+end
+shoal.log = log
+
+---------------------------------------------------------------- entry points
+
+local function on_error(err)
+  if type(err) ~= "string" then err = tostring(err) end
+  return traceback(err, 2)
+end
+
+local function call_hook(name, ...)
+  local fn = _G[name]
+  if type(fn) ~= "function" then
+    error("the script defines no " .. name .. "() function", 0)
+  end
+  return fn(...)
+end
+
+local function run_job(data)
+  return call_hook("handle", json.decode(data))
+end
+
+-- The body of a job coroutine. Each pass runs one attempt and yields
+-- (true) or (false, message-with-traceback) with no I/O pending, which the C
+-- side reads as "attempt finished"; the next resume brings the next job.
+local function job_loop(data)
+  while true do
+    local ok, err = xpcall(run_job, on_error, data)
+    data = coroutine_yield(done_mark, ok, err)
+  end
+end
+
+local function run_hook(name, ...)
+  if type(_G[name]) ~= "function" then return done_mark, true end
+  return done_mark, xpcall(call_hook, on_error, name, ...)
+end
+
+local function producer()
+  return run_hook("produce", push)
+end
+
+local function finisher(stats_json)
+  return run_hook("done", json.decode(stats_json))
+end
+
+local function initializer()
+  if type(_G.init) ~= "function" then return true end
+  return xpcall(call_hook, on_error, "init", shoal.worker)
+end
+
+-- Loads the script file into the global table. Used at start and by --watch:
+-- the new chunk runs in a scratch environment first so a script that fails
+-- to load leaves the running one untouched.
+local function load_script(path)
+  local chunk, err
+  local builtin = path:match("^embedded:(.*)$")
+  if builtin then
+    chunk, err = core.load_embedded(builtin)
+  else
+    chunk, err = loadfile(path)
+  end
+  if not chunk then return false, err end
+  local env = setmetatable({}, { __index = _G })
+  setfenv(chunk, env)
+  local ok, rerr = xpcall(chunk, on_error)
+  if not ok then return false, rerr end
+  for k, v in pairs(env) do rawset(_G, k, v) end
+  return true
+end
+
+-- What `shoal check` and start-up verify beyond loading.
+local known_options = {
+  workers = "number", concurrency = "number", retries = "number", timeout = "number",
+  rate = "number", queue_size = "number", duration = "number", max_jobs = "number",
+  memory = "number", retry_delay = "number", metric_labels = "table",
+}
+
+local function check_script()
+  if type(_G.handle) ~= "function" then
+    return false, "the script defines no handle(job) function: every script needs one"
+  end
+  local opts = _G.options
+  if opts ~= nil then
+    if type(opts) ~= "table" then
+      return false, "options must be a table, e.g. options = { workers = 2 }"
+    end
+    for k, v in pairs(opts) do
+      local want = known_options[k]
+      if not want then
+        local names = {}
+        for n in pairs(known_options) do names[#names + 1] = n end
+        table.sort(names)
+        return false, "options." .. tostring(k) .. ": unknown option (known: " ..
+          table.concat(names, ", ") .. ")"
+      end
+      if type(v) ~= want then
+        return false, "options." .. k .. ": expected a " .. want .. ", got " .. type(v)
+      end
+    end
+  end
+  for _, name in ipairs({ "init", "produce", "done", "labels" }) do
+    local v = rawget(_G, name)
+    if v ~= nil and type(v) ~= "function" then
+      return false, name .. " must be a function, got " .. type(v)
+    end
+  end
+  return true
+end
+
+-- Flat list of the script's options for the C side: name, value, name, value...
+local function script_options()
+  local out = {}
+  local opts = rawget(_G, "options")
+  if type(opts) == "table" then
+    for k, v in pairs(opts) do
+      if type(v) == "number" then out[#out + 1] = k; out[#out + 1] = v end
+    end
+  end
+  return unpack(out)
+end
+
+return {
+  job_loop = job_loop,
+  producer = producer,
+  finisher = finisher,
+  initializer = initializer,
+  load_script = load_script,
+  check_script = check_script,
+  script_options = script_options,
+}

@@ -1,0 +1,44 @@
+# scripts/lib.sh - shared by scripts/run, scripts/test and scripts/bench.
+# Sourced, not run. Knows which Debian packages shoal needs and builds it.
+
+SHOAL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Build and run-time libraries.
+BUILD_PACKAGES="cmake make gcc pkg-config libluajit2-5.1-dev libcurl4-openssl-dev
+  libmicrohttpd-dev lua-cjson-dev libprotobuf-c-dev protobuf-c-compiler"
+# What the tests drive: real servers and tools, no fakes.
+TEST_PACKAGES="nginx-light curl luajit2 procps python3"
+# What the benchmark compares against.
+BENCH_PACKAGES="wrk nginx-light nodejs"
+
+# need_packages PKG... : installs what is missing (as root) or says how.
+need_packages() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "shoal: installing ${missing[*]}" >&2
+    if [ ! -f /var/lib/apt/lists/.shoal-updated ] || [ -n "$(find /var/lib/apt/lists -maxdepth 0 -mmin +1440)" ]; then
+      apt-get update -qq >&2 && touch /var/lib/apt/lists/.shoal-updated
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
+      || { echo "shoal: apt-get install failed for: ${missing[*]}" >&2; return 1; }
+  else
+    echo "shoal: missing Debian packages. Run, as root:" >&2
+    echo "  apt-get install -y ${missing[*]}" >&2
+    return 1
+  fi
+}
+
+# build DIR [cmake args...] : configures once, builds with every core.
+build() {
+  local dir=$1; shift
+  cmake -S "$SHOAL_ROOT" -B "$dir" "$@" >/dev/null || return 1
+  cmake --build "$dir" -j"$(nproc)" -- --no-print-directory >/dev/null || {
+    # show the errors on failure, quietly otherwise
+    cmake --build "$dir" -j1 2>&1 | grep -E "error|warning" | head -40 >&2
+    return 1
+  }
+}
