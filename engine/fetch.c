@@ -115,6 +115,7 @@ int fetch_prepare(struct transfer *t, const struct http_request *req, char *err,
     if (t->dirty) {
         curl_easy_reset(e);
         set_common(t);
+        t->timeout_set = 0;
         t->dirty = 0;
     }
     t->body.len = 0;
@@ -125,7 +126,12 @@ int fetch_prepare(struct transfer *t, const struct http_request *req, char *err,
         snprintf(err, errlen, "cannot use URL '%s'", req->url);
         return -1;
     }
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(req->timeout * 1000 + 0.5));
+    /* A timeout makes curl keep a timer per transfer; jobs' requests usually
+     * need none, since the worker cancels them at the attempt's deadline. */
+    long ms = req->timeout > 0 ? (long)(req->timeout * 1000 + 0.5) : 0;
+    if (ms > 0 || t->timeout_set)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms > 0 ? ms : 0L);
+    t->timeout_set = ms > 0;
     if (plain)
         return 0;
 

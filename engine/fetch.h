@@ -17,7 +17,7 @@ struct http_request {
     int nheaders;
     const char *body; /* NULL for none */
     size_t body_len;
-    double timeout; /* seconds, > 0 */
+    double timeout; /* seconds; 0 = none (the caller enforces a deadline) */
     int follow;     /* follow redirects */
     int insecure;   /* skip TLS verification */
     int compressed; /* send Accept-Encoding and decode the body */
@@ -45,6 +45,7 @@ struct transfer {
     struct buf body, headers;
     int dirty; /* options beyond a plain GET were set: reset before reuse */
     int too_big;
+    int timeout_set; /* CURLOPT_TIMEOUT_MS is set on the handle */
     char error[CURL_ERROR_SIZE];
     void *owner; /* the slot, for CURLINFO_PRIVATE */
 };

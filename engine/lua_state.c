@@ -422,8 +422,17 @@ static void watchdog_hook(lua_State *L, lua_Debug *ar)
     }
     lua_Debug where;
     char pos[300] = "";
-    if (lua_getstack(L, 0, &where) && lua_getinfo(L, "Sl", &where) && where.currentline > 0)
+    /* name the innermost line of Lua: level 0 may be a C function (tostring) */
+    for (int level = 0; level < 8 && lua_getstack(L, level, &where); level++) {
+        if (!lua_getinfo(L, "Sl", &where) || where.currentline <= 0)
+            continue;
+        /* the runtime's own frames (job_loop after xpcall caught the first
+         * error) must finish, so the job's error and traceback get out */
+        if (strcmp(where.source, "@lua/shoal/runtime.lua") == 0)
+            return;
         snprintf(pos, sizeof pos, "%s:%d: ", where.short_src, where.currentline);
+        break;
+    }
     char msg[512];
     snprintf(msg, sizeof msg,
              "%sjob ran past its %gs time budget (--timeout) while running Lua code "

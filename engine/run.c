@@ -103,6 +103,8 @@ static void fill_summary(struct run *r, struct summary *s, struct stats *t, doub
     queue_get_stats(r->q, &qs);
     memset(s, 0, sizeof *s);
     s->script = r->cfg->script;
+    if (!strncmp(s->script, "embedded:", 9))
+        s->script += 9; /* the demo's built-in copy of examples/crawl.lua */
     s->workers = r->nworkers;
     s->concurrency = r->cfg->concurrency;
     s->elapsed = now - r->t0;
@@ -127,13 +129,16 @@ static void progress(struct run *r, double now, int final)
     }
     struct queue_stats qs;
     queue_get_stats(r->q, &qs);
+    /* jobs/s over the last ticks, smoothed so the figure is readable */
+    if (r->last_progress_t == 0)
+        r->last_progress_t = r->t0;
     double dt = now - r->last_progress_t;
     uint64_t done = ok + failed;
-    double rate = dt > 0 ? (double)(done - r->last_progress_done) / dt : 0;
-    if (dt >= 1.0 || r->last_progress_t == 0) {
+    if (dt > 0.05) {
+        double rate = (double)(done - r->last_progress_done) / dt;
+        r->last_rate = r->last_rate == 0 ? rate : 0.6 * r->last_rate + 0.4 * rate;
         r->last_progress_t = now;
         r->last_progress_done = done;
-        r->last_rate = rate;
     }
     fprintf(stderr, "\r\033[K%6.1fs  %llu ok  %llu failed  %llu retried  %zu queued  %llu in flight  %.0f jobs/s%s",
             now - r->t0, (unsigned long long)ok, (unsigned long long)failed,
@@ -353,8 +358,7 @@ int run_script(const struct config *cfg, struct httpd *server)
     fill_summary(r, &s, totals, end);
     if (r->interrupted)
         s.stop_reason = "interrupted";
-    if (!cfg->quiet || r->producer_error[0] == 0)
-        summary_print(stdout, &s);
+    summary_print(stdout, &s);
     fflush(stdout);
     if (cfg->summary_json && summary_write_json(cfg->summary_json, &s) != 0) {
         fprintf(stderr, "shoal: cannot write --summary-json %s: %s\n", cfg->summary_json,

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "backoff.h"
+#include "logfmt.h"
 #include "queue.h"
 #include "rate.h"
 #include "run.h"
@@ -248,34 +249,6 @@ static int do_done(struct worker *w, struct slot *s, const void *arg)
 static void log_line(struct worker *w, const char *level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Escapes a message for one logfmt value: a newline never starts a line. */
-static void quote_into(char *out, size_t outlen, const char *in)
-{
-    size_t o = 0;
-    if (outlen < 3)
-        return;
-    out[o++] = '"';
-    for (; *in && o + 4 < outlen; in++) {
-        unsigned char c = (unsigned char)*in;
-        if (c == '"' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c == '\n') {
-            out[o++] = '\\';
-            out[o++] = 'n';
-        } else if (c == '\t') {
-            out[o++] = '\\';
-            out[o++] = 't';
-        } else if (c < 0x20 || c == 0x7f) {
-            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    out[o++] = '"';
-    out[o] = 0;
-}
-
 static void finish_attempt(struct worker *w, struct slot *s, int ok, const char *err)
 {
     struct run *r = w->run;
@@ -290,7 +263,7 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
         counter_add(&w->stats.attempts_failed, 1);
         stats_error(&w->stats, err);
         char q[2048];
-        quote_into(q, sizeof q, err);
+        logfmt_value(q, sizeof q, err, strlen(err));
         if (s->attempt <= cfg->retries && !atomic_load(&r->stopping)) {
             double delay = backoff_delay(s->attempt + 1, cfg->retry_delay, 60.0, &w->rng);
             log_line(w, "WARN", "msg=\"attempt failed; will retry\" job=%llu attempt=%d "
@@ -341,11 +314,8 @@ int worker_http_start(struct worker *w, int slot, const struct http_request *req
         s->xfer_ready = 1;
     }
     struct http_request r = *req;
-    if (r.timeout <= 0) {
-        /* the rest of the attempt; producer and done() get a fixed bound */
-        double left = s->deadline ? s->deadline - worker_clock() : w->run->cfg->timeout;
-        r.timeout = left > 0.001 ? left : 0.001;
-    }
+    if (r.timeout <= 0 && !s->deadline)
+        r.timeout = w->run->cfg->timeout; /* produce() and done() have no attempt deadline */
     if (fetch_prepare(&s->xfer, &r, err, errlen) != 0)
         return -1;
     CURLMcode mc = curl_multi_add_handle(w->multi, s->xfer.easy);
@@ -619,7 +589,7 @@ static void reload_script(struct worker *w)
     if (lj_reload(w->lua, w->run->cfg->script, err, sizeof err) != 0) {
         if (w->id == 1) {
             char q[2200];
-            quote_into(q, sizeof q, err);
+            logfmt_value(q, sizeof q, err, strlen(err));
             log_line(w, "ERROR", "msg=\"script reload failed; the previous version keeps "
                                  "running\" error=%s",
                      q);
