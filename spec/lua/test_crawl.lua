@@ -167,7 +167,8 @@ end)
 
 group("resolve: more", function()
   -- RFC 3986 5.2.4's own remove_dot_segments examples
-  eq(crawl.resolve("http://x/", "http://y/a/b/c/./../../g"), "http://y/a/g", "5.2.4 /a/b/c/./../../g")
+  eq(crawl.resolve("http://x/", "http://y/a/b/c/./../../g"), "http://y/a/g",
+     "5.2.4 /a/b/c/./../../g")
   eq(crawl.resolve("foo:", "mid/content=5/../6"), "foo:mid/6", "5.2.4 mid/content=5/../6")
   eq(crawl.resolve("foo:", "../g"), "foo:g", "5.2.4 rule A: a leading ../ goes")
   eq(crawl.resolve("foo:", "./g"), "foo:g", "5.2.4 rule A: a leading ./ goes")
@@ -233,6 +234,31 @@ group("normalize", function()
        "got " .. show(r) .. ", " .. show(err))
   end
   ok(not pcall(crawl.normalize, nil), "normalize(nil) raises (misuse)")
+
+  -- Byte by byte: the characters RFC 3986 allows stay, every other byte is
+  -- percent-encoded (this list is the RFC's, not the module's).
+  local allowed = {}
+  local rfc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/[]@!$&'()*+,;="
+  for i = 1, #rfc do allowed[rfc:byte(i)] = true end
+  local wrong = {}
+  for b = 0, 255 do
+    local c = string.char(b)
+    local want
+    if c == "#" then
+      want = "http://a/x"
+    elseif c == "?" then
+      want = "http://a/x?y"
+    elseif c == "%" then
+      want = "http://a/x%25y"
+    elseif allowed[b] then
+      want = "http://a/x" .. c .. "y"
+    else
+      want = string.format("http://a/x%%%02Xy", b)
+    end
+    local got = crawl.normalize("http://a/x" .. c .. "y")
+    if got ~= want then wrong[#wrong + 1] = b .. " (" .. show(got) .. ")" end
+  end
+  eq(table.concat(wrong, ", "), "", "normalize encodes exactly the bytes RFC 3986 does not allow")
   -- Origins are cached: the second answer must be the first one, good or bad,
   -- short or long, and stay right after many hosts.
   local long = ("a"):rep(400)
@@ -257,6 +283,10 @@ group("host and same_host", function()
   eq(crawl.host("http://[::1]:8080/"), "::1", "host of an IPv6 URL")
   eq(crawl.host("/relative"), nil, "host of a relative URL is nil")
   eq(crawl.host("mailto:x@y"), nil, "host of a URL without authority is nil")
+  eq(crawl.host("http:///x"), nil, "host of a URL with an empty authority is nil")
+  local _, long_err = crawl.normalize("http://" .. ("a"):rep(5000) .. ":x/")
+  ok(type(long_err) == "string" and #long_err < 300, "error messages stay short for long URLs",
+     tostring(long_err and #long_err))
   local yes = {
     { "http://a.com/x", "http://A.COM:80/y?z" },
     { "https://a.com:443/", "https://a.com" },
@@ -380,7 +410,8 @@ group("links: skipped schemes and entities", function()
                { "http://h.test/e?a=1&b=2%22'%3C%3EABC'" }, "entities decoded")
   expect_links('<a href="/e?x&unknown;&amp;amp;">', base, { "http://h.test/e?x&unknown;&amp;" },
                "unknown entities kept; decoding happens once")
-  expect_links('<a href="/&#x1F600;&#233;&#0;">', base, { "http://h.test/%F0%9F%98%80%C3%A9%EF%BF%BD" },
+  expect_links('<a href="/&#x1F600;&#233;&#0;">', base,
+               { "http://h.test/%F0%9F%98%80%C3%A9%EF%BF%BD" },
                "numeric entities become UTF-8, then percent-encoded")
   expect_links('<a href="/&#99999999999;">', base, { "http://h.test/%EF%BF%BD" },
                "out-of-range character references become U+FFFD")
@@ -451,6 +482,24 @@ group("links: agrees with normalize(resolve())", function()
     end
   end
   eq(mismatches, 0, "links() == normalize(resolve()) on " .. tried .. " generated hrefs")
+
+  -- Every byte inside an href (but the three that browsers drop from URLs
+  -- and the backslash they read as a slash).
+  local bad_bytes = {}
+  for b = 0, 255 do
+    if b ~= 9 and b ~= 10 and b ~= 13 and b ~= 92 then
+      local c = string.char(b)
+      for _, ref in ipairs({ "/x" .. c .. "y?q" .. c .. "z", "x" .. c .. "y" }) do
+        local quote = b == 34 and "'" or '"'
+        local got = crawl.links("<a href=" .. quote .. ref .. quote .. ">", "http://h.test/")
+        local want = crawl.normalize(crawl.resolve("http://h.test/", ref))
+        if got[1] ~= want then
+          bad_bytes[#bad_bytes + 1] = show(ref) .. " (" .. show(got[1]) .. ")"
+        end
+      end
+    end
+  end
+  eq(table.concat(bad_bytes, ", "), "", "links() == normalize(resolve()) for every byte")
 end)
 
 local function timed(fn)
