@@ -48,7 +48,7 @@ static const struct opt opts[] = {
     {"duration", "SHOAL_DURATION", "duration", K_NUM, F(duration), 0, 1e9, "SECONDS",
      "stop starting jobs after this long, then drain (default 0: until the queue drains)"},
     {"max-jobs", "SHOAL_MAX_JOBS", "max_jobs", K_INT, F(max_jobs), 0, 1e15, "N",
-     "stop after N jobs have finished (default 0: no limit)"},
+     "start at most N jobs (retries aside), finish them, stop (default 0: no limit)"},
     {"memory", "SHOAL_MEMORY", "memory", K_INT, F(memory_mb), 1, 1 << 20, "MIB",
      "Lua memory cap per worker state; a job over it fails (default 512)"},
     {"max-wedged", "SHOAL_MAX_WEDGED", NULL, K_INT, F(max_wedged), 0, 1000, "N",

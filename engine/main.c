@@ -29,12 +29,16 @@ static void raise_fd_limit(void)
     }
 }
 
+struct option_sink {
+    struct config *cfg;
+    char err[256]; /* the first bad option */
+};
+
 static void apply_option(const char *name, double value, void *arg)
 {
-    struct config *c = arg;
-    char err[256];
-    if (config_apply_script_option(c, name, value, err, sizeof err) != 0)
-        fprintf(stderr, "shoal: %s (ignored)\n", err);
+    struct option_sink *o = arg;
+    if (!o->err[0])
+        config_apply_script_option(o->cfg, name, value, o->err, sizeof o->err);
 }
 
 /* Loads the script once as a worker would. With cfg, also takes its options. */
@@ -54,8 +58,13 @@ static int load_and_check(struct config *cfg, int quiet_ok)
         lj_free(s);
         return EXIT_SCRIPT;
     }
-    lj_options(s, apply_option, cfg);
+    struct option_sink sink = {.cfg = cfg};
+    lj_options(s, apply_option, &sink);
     lj_free(s);
+    if (sink.err[0]) {
+        fprintf(stderr, "shoal: %s: %s\n", cfg->script, sink.err);
+        return EXIT_SCRIPT;
+    }
     if (!quiet_ok)
         printf("%s: ok (loads, defines handle(), options are valid)\n", cfg->script);
     return EXIT_OK;

@@ -31,11 +31,7 @@
 
 void run_job_finished(struct run *r)
 {
-    long done = atomic_fetch_add(&r->finished, 1) + 1;
-    if (r->cfg->max_jobs && done >= r->cfg->max_jobs && !atomic_exchange(&r->stopping, 1)) {
-        r->stop_reason = "max-jobs";
-        queue_close(r->q);
-    }
+    atomic_fetch_add(&r->finished, 1);
 }
 
 void run_worker_exited(struct run *r)
@@ -53,9 +49,11 @@ static void notify_worker(void *arg)
 
 static void wake_all(struct run *r)
 {
-    for (int i = 0; i <= r->nworkers; i++)
-        if (r->workers[i])
-            worker_wake(r->workers[i]);
+    for (int i = 0; i <= r->nworkers; i++) {
+        struct worker *w = atomic_load(&r->wakers[i]);
+        if (w)
+            worker_wake(w);
+    }
 }
 
 static void on_watchdog_signal(int sig)
@@ -78,7 +76,7 @@ static struct worker *make_worker(struct run *r, int id, char *err, size_t errle
     return w;
 }
 
-static void stop(struct run *r, const char *reason)
+void run_stop(struct run *r, const char *reason)
 {
     if (atomic_exchange(&r->stopping, 1))
         return;
@@ -151,6 +149,7 @@ static void wedge(struct run *r, int id, double now)
 {
     struct worker *w = r->workers[id];
     uint64_t lease = atomic_load(&w->running_lease);
+    unsigned long long job = (unsigned long long)atomic_load(&w->running_job);
     atomic_store(&w->abandoned, 1);
     r->wedged++;
     int back = queue_release_worker(r->q, id, lease);
@@ -163,9 +162,9 @@ static void wedge(struct run *r, int id, double now)
     }
     fprintf(stderr,
             "\nshoal: worker %d is stuck in Lua code that ignores the watchdog (a JIT-compiled "
-            "loop with no calls, like `while true do end`); its job failed, %d other job(s) "
-            "went back to the queue",
-            id, back);
+            "loop with no calls, like `while true do end`) in job %llu; that job failed, %d "
+            "other job(s) went back to the queue",
+            id, job, back);
     if (r->nabandoned < (int)(sizeof r->abandoned / sizeof r->abandoned[0]))
         r->abandoned[r->nabandoned++] = w;
     if (r->wedged > r->cfg->max_wedged) {
@@ -173,7 +172,7 @@ static void wedge(struct run *r, int id, double now)
                 r->cfg->max_wedged);
         r->workers[id] = r->spare_exited; /* a stand-in that reads as exited */
         atomic_store(&r->wakers[id], NULL);
-        stop(r, "wedged");
+        run_stop(r, "wedged");
         return;
     }
     char err[4096];
@@ -283,7 +282,7 @@ int run_script(const struct config *cfg, struct httpd *server)
         if (worker_start(r->workers[i]) != 0) {
             fprintf(stderr, "shoal: cannot start worker thread %d\n", i);
             code = EXIT_ENV;
-            stop(r, "error");
+            run_stop(r, "error");
             break;
         }
     }
@@ -312,13 +311,13 @@ int run_script(const struct config *cfg, struct httpd *server)
             if (!cfg->quiet)
                 fprintf(stderr, "\nshoal: interrupted: finishing in-flight jobs, no new ones "
                                 "(Ctrl-C again to abort)\n");
-            stop(r, "interrupted");
+            run_stop(r, "interrupted");
             if (phase == 1)
                 wake_all(r);
         }
         if (phase == 0) {
             if (cfg->duration > 0 && now - r->t0 >= cfg->duration)
-                stop(r, "duration");
+                run_stop(r, "duration");
             watchdog(r, now);
             if (cfg->watch && now >= next_tick) {
                 time_t m = script_mtime(cfg->script);

@@ -195,6 +195,19 @@ int worker_slot_waiting(const struct worker *w, int slot)
     return w->slots[slot].op != OP_NONE;
 }
 
+/* Near the memory cap, garbage counts against the next job: collect it. Only
+ * again once the heap has grown well past what the last collection left, so
+ * a state whose live data sits above the threshold does not collect in a
+ * loop. */
+static void collect_if_full(struct worker *w)
+{
+    size_t used = lj_mem_used(w->lua);
+    if (used <= w->mem_soft || used < w->mem_after_gc + w->mem_after_gc / 8 + (1u << 20))
+        return;
+    lj_collect(w->lua);
+    w->mem_after_gc = lj_mem_used(w->lua);
+}
+
 /* Every entry into Lua goes through here, so the watchdog always knows
  * whose code runs and until when it may. */
 typedef int (*resume_fn)(lj *s, int slot, const void *arg);
@@ -204,10 +217,13 @@ static int enter_lua(struct worker *w, struct slot *s, int (*fn)(struct worker *
                      const void *arg)
 {
     int64_t dl = s->kind == SLOT_JOB ? to_ns(s->deadline) : 0;
+    collect_if_full(w);
     w->cur_slot = s->idx;
     lj_set_deadline(w->lua, dl);
     atomic_fetch_add_explicit(&w->resume_seq, 1, memory_order_relaxed);
     atomic_store_explicit(&w->running_lease, s->kind == SLOT_JOB ? s->lease : 0,
+                          memory_order_relaxed);
+    atomic_store_explicit(&w->running_job, s->kind == SLOT_JOB ? s->job_id : 0,
                           memory_order_relaxed);
     atomic_store_explicit(&w->resume_deadline_ns, dl, memory_order_release);
     int r = fn(w, s, arg);
@@ -473,14 +489,42 @@ static void start_job(struct worker *w, const struct queue_lease *l, double now)
     after_resume(w, s, enter_lua(w, s, do_job_start, l));
 }
 
+/* --max-jobs: claims one of the run's job starts. Returns 0 once they are
+ * all taken, after asking the run to stop. */
+static int claim_start(struct run *r)
+{
+    long max = r->cfg->max_jobs;
+    if (!max)
+        return 1;
+    if (atomic_fetch_add(&r->started_jobs, 1) < max)
+        return 1;
+    atomic_fetch_sub(&r->started_jobs, 1);
+    run_stop(r, "max-jobs");
+    return 0;
+}
+
+static void unclaim_start(struct run *r)
+{
+    if (r->cfg->max_jobs)
+        atomic_fetch_sub(&r->started_jobs, 1);
+}
+
 /* Fills free slots from the queue. Returns the time the rate limit next
  * allows a start, or 0. */
 static double fill_slots(struct worker *w, double now)
 {
     struct run *r = w->run;
     while (w->nfree > 0 && !atomic_load_explicit(&r->stopping, memory_order_relaxed)) {
-        if (w->held.lease == 0 && !queue_take(r->q, w->id, now, &w->held))
-            return 0;
+        if (w->held.lease == 0) {
+            if (!claim_start(r))
+                return 0;
+            if (!queue_take(r->q, w->id, now, &w->held)) {
+                unclaim_start(r);
+                return 0;
+            }
+            if (w->held.attempt > 1)
+                unclaim_start(r); /* a retry is not a new job */
+        }
         if (r->rate) {
             double wait = rate_acquire(r->rate, now);
             if (wait > 0)
@@ -628,8 +672,6 @@ static double run_ready(struct worker *w)
             producer_step(w);
         } else {
             rate_at = fill_slots(w, now);
-            if (w->jobs_inflight < w->nslots && lj_mem_used(w->lua) > w->mem_soft)
-                lj_collect(w->lua);
         }
         if (!w->curl_due || w->curl_due > worker_clock())
             break;
@@ -736,7 +778,7 @@ struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
         w->slots[i].heap_pos = -1;
         w->free_slots[w->nfree++] = i;
     }
-    w->mem_soft = (size_t)cfg->memory_mb * 1024 * 1024 / 10 * 8;
+    w->mem_soft = (size_t)cfg->memory_mb * 1024 * 1024 / 2;
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (w->epfd < 0 || w->evfd < 0) {

@@ -57,6 +57,7 @@ struct worker {
     int producer_state; /* worker 0: 0 producing, 1 produced, 2 done() running, 3 finished */
     struct queue_lease held; /* taken but waiting for the rate limit; lease 0 = none */
     size_t mem_soft;         /* above this much Lua memory, collect between jobs */
+    size_t mem_after_gc;     /* what the last such collection left */
 
     /* atomic: watchdog */
     _Atomic uint64_t resume_seq;      /* bumped at every resume */
@@ -65,6 +66,7 @@ struct worker {
     _Atomic int exited;
     _Atomic int wake_pending; /* an eventfd write is in flight; skip more */
     _Atomic uint64_t running_lease;   /* lease of the job being resumed, 0 = none */
+    _Atomic uint64_t running_job;     /* and its job id */
     /* main thread only: watchdog bookkeeping */
     uint64_t wd_seq;
     double wd_since;

@@ -116,7 +116,8 @@ function http.request(req)
   if type(method) ~= "string" or not methods[method:upper()] then
     error("shoal.http.request: unsupported method '" .. tostring(method) .. "'", 2)
   end
-  return send("shoal.http.request", method:upper(), req.url, req)
+  local res, err = send("shoal.http.request", method:upper(), req.url, req)
+  return res, err -- not a tail call: send's errors point two levels up, at the script
 end
 
 -- get(url [, {headers=, timeout=, follow=, insecure=, compressed=}])
@@ -124,7 +125,8 @@ function http.get(url, opts)
   if opts ~= nil and type(opts) ~= "table" then
     error("shoal.http.get: options must be a table", 2)
   end
-  return send("shoal.http.get", "GET", url, opts)
+  local res, err = send("shoal.http.get", "GET", url, opts)
+  return res, err
 end
 
 shoal.http = http
