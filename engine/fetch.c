@@ -8,6 +8,7 @@
  * allocate for I/O. One worker thread owns each transfer. */
 #include "fetch.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,24 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
     return buf_append(&t->headers, p, len) ? 0 : len;
 }
 
+/* With no proxy variable set, tell curl so: it otherwise reads the
+ * environment on every request. */
+static _Atomic int no_proxy_env = -1;
+
+static int proxy_env_unset(void)
+{
+    if (no_proxy_env < 0) {
+        static const char *vars[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                     "all_proxy",  "ALL_PROXY"};
+        int unset = 1;
+        for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+            if (getenv(vars[i]))
+                unset = 0;
+        no_proxy_env = unset; /* every thread would compute the same */
+    }
+    return no_proxy_env;
+}
+
 static void set_common(struct transfer *t)
 {
     CURL *e = t->easy;
@@ -83,6 +102,8 @@ static void set_common(struct transfer *t)
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (proxy_env_unset())
+        curl_easy_setopt(e, CURLOPT_PROXY, "");
 }
 
 int fetch_init(struct transfer *t, void *owner)

@@ -42,7 +42,7 @@ lj *lj_new(const struct lj_config *cfg, char *err, size_t errlen);
 void lj_free(lj *s);
 
 /* Checks what `shoal check` checks (handle defined, options well-formed).
- * Returns 0, or -1 with a message. */
+ * Returns 0 (err then holds a warning, or ""), or -1 with a message. */
 int lj_check(lj *s, char *err, size_t errlen);
 
 /* Reads the script's numeric options: calls fn(name, value, arg) for each. */

@@ -176,6 +176,8 @@ static int call_checked(lj *s, int ref, const char *arg, char *err, size_t errle
         lua_settop(L, top);
         return -1;
     }
+    /* success may come with a note (a warning for the user) */
+    snprintf(err, errlen, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
     lua_settop(L, top);
     return 0;
 }

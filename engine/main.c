@@ -58,6 +58,8 @@ static int load_and_check(struct config *cfg, int quiet_ok)
         lj_free(s);
         return EXIT_SCRIPT;
     }
+    if (err[0])
+        fprintf(stderr, "shoal: %s: warning: %s\n", cfg->script, err);
     struct option_sink sink = {.cfg = cfg};
     lj_options(s, apply_option, &sink);
     lj_free(s);

@@ -301,6 +301,10 @@ local function check_script()
       return false, name .. " must be a function, got " .. type(v)
     end
   end
+  if rawget(_G, "produce") == nil then
+    return true, "the script defines no produce(push), so no job will be queued " ..
+      "(define produce to push the first jobs)"
+  end
   return true
 end
 
