@@ -24,6 +24,7 @@ struct lj {
     int nslots;
     int ref_job_loop, ref_producer, ref_finisher, ref_initializer, ref_load, ref_check,
         ref_options;
+    struct pool *pool; /* where the counting allocator gets its blocks */
     size_t mem_used, mem_cap;
     int enforce;  /* the cap applies: job code is running */
     int mem_hit;  /* an allocation was refused since the last resume began */

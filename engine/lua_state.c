@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "embedded.h"
+#include "pool.h"
 #include "worker.h"
 
 static __thread lj *tl_state; /* the state whose coroutine is running here */
@@ -28,8 +29,10 @@ static __thread lj *tl_state; /* the state whose coroutine is running here */
 static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     lj *s = ud;
+    if (!ptr)
+        osize = 0; /* Lua may pass a type tag as osize for new blocks */
     if (nsize == 0) {
-        free(ptr);
+        pool_realloc(s->pool, ptr, osize, 0);
         s->mem_used -= osize;
         return NULL;
     }
@@ -37,7 +40,7 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         s->mem_hit = 1;
         return NULL;
     }
-    void *p = realloc(ptr, nsize);
+    void *p = pool_realloc(s->pool, ptr, osize, nsize);
     if (p)
         s->mem_used = s->mem_used - osize + nsize;
     return p;
@@ -193,11 +196,14 @@ lj *lj_new(const struct lj_config *cfg, char *err, size_t errlen)
     s->cur_slot = -1;
     s->nslots = cfg->slots > 0 ? cfg->slots : 1;
     s->slots = calloc((size_t)s->nslots, sizeof *s->slots);
-    if (!s->slots)
+    s->pool = pool_new();
+    if (!s->slots || !s->pool)
         goto oom;
     s->L = lua_newstate(counting_alloc, s);
     if (!s->L) {
         /* LuaJIT without GC64 refuses custom allocators on 64-bit: run uncapped */
+        pool_free(s->pool);
+        s->pool = NULL;
         s->L = luaL_newstate();
         s->mem_cap = 0;
         if (!s->L)
@@ -232,6 +238,7 @@ void lj_free(lj *s)
         return;
     if (s->L)
         lua_close(s->L);
+    pool_free(s->pool); /* after lua_close: it frees into the pool */
     for (int i = 0; s->slots && i < s->nslots; i++)
         free(s->slots[i].error);
     free(s->slots);
