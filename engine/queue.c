@@ -95,6 +95,7 @@ struct queue {
     uint64_t next_job_id, next_seq, next_lease;
     uint64_t pushed, dup, retried, acked;
     int closed, producer_done, producer_waiting, drained_notified;
+    struct entry *kept; /* acked with queue_ack_kept, freed by queue_free */
 };
 
 static int ready_before(const struct ready_item *a, const struct ready_item *b)
@@ -423,6 +424,10 @@ void queue_free(queue *q)
             }
         }
     }
+    for (struct entry *e = q->kept, *next; e; e = next) {
+        next = e->lease_next;
+        free(e);
+    }
     free(q->buckets);
     free(q->ready);
     free(q->delayed);
@@ -543,7 +548,7 @@ int queue_take(queue *q, int worker, double now, struct queue_lease *out)
     return 1;
 }
 
-int queue_ack(queue *q, uint64_t lease)
+static int ack(queue *q, uint64_t lease, int keep)
 {
     pthread_mutex_lock(&q->lock);
     struct entry *e = lease_remove(q, lease);
@@ -552,12 +557,27 @@ int queue_ack(queue *q, uint64_t lease)
         return -1;
     }
     q->acked++;
+    if (keep) {
+        e->lease_next = q->kept;
+        q->kept = e;
+    }
     int drained = drained_edge(q);
     pthread_mutex_unlock(&q->lock);
-    free(e);
+    if (!keep)
+        free(e);
     if (drained)
         notify_all(q);
     return 0;
+}
+
+int queue_ack(queue *q, uint64_t lease)
+{
+    return ack(q, lease, 0);
+}
+
+int queue_ack_kept(queue *q, uint64_t lease)
+{
+    return ack(q, lease, 1);
 }
 
 int queue_retry(queue *q, uint64_t lease, double delay, double now)

@@ -93,6 +93,10 @@ int queue_take(queue *q, int worker, double now, struct queue_lease *out);
  * is not held (released or already acked): nothing changes then. */
 int queue_ack(queue *q, uint64_t lease);
 
+/* Like queue_ack, but the job's bytes stay allocated until queue_free: for a
+ * job whose worker thread is stuck and may still hold the data pointer. */
+int queue_ack_kept(queue *q, uint64_t lease);
+
 /* Puts the job back for another attempt, not before now + delay, attempt + 1,
  * same job id. Returns 0, or -1 if the lease is not held. */
 int queue_retry(queue *q, uint64_t lease, double delay, double now);

@@ -153,7 +153,7 @@ static void wedge(struct run *r, int id, double now)
     atomic_store(&w->abandoned, 1);
     r->wedged++;
     int back = queue_release_worker(r->q, id, lease);
-    if (lease && queue_ack(r->q, lease) == 0) {
+    if (lease && queue_ack_kept(r->q, lease) == 0) {
         counter_add(&r->main_stats->jobs_failed, 1);
         counter_add(&r->main_stats->attempts_failed, 1);
         stats_error(r->main_stats, "worker wedged: job code could not be stopped (a compiled "

@@ -133,13 +133,66 @@ shoal.http = http
 
 ---------------------------------------------------------------- queue
 
+-- lua-cjson writes numbers with at most 14 significant digits, which would
+-- change 16-digit ids and microsecond timestamps on their way to a worker.
+-- Jobs whose numbers all survive that (nearly all) go straight to cjson;
+-- otherwise a copy with each such number swapped for a placeholder string
+-- is encoded, and the placeholders are replaced by the exact number.
+local function exact(n)
+  for digits = 15, 17 do
+    local text = string.format("%." .. digits .. "g", n)
+    if tonumber(text) == n then return text end
+  end
+end
+
+local function lossy(v, depth)
+  if depth > 64 then return false end
+  local t = type(v)
+  if t == "number" then
+    return v == v and v ~= math.huge and v ~= -math.huge and
+      tonumber(string.format("%.14g", v)) ~= v
+  end
+  if t == "table" then
+    for k, x in pairs(v) do
+      if lossy(x, depth + 1) then return true end
+    end
+  end
+  return false
+end
+
+local function swap_numbers(v, tag, found, depth)
+  if type(v) == "number" and lossy(v, 0) then
+    found[#found + 1] = exact(v)
+    return tag .. #found
+  end
+  if type(v) ~= "table" or depth > 64 then return v end
+  local copy = {}
+  for k, x in pairs(v) do copy[k] = swap_numbers(x, tag, found, depth + 1) end
+  return setmetatable(copy, getmetatable(v))
+end
+
+local function encode_job(job)
+  local plain = json.encode(job) -- also the check that the job is serialisable
+  if not lossy(job, 0) then return plain end
+  -- a placeholder the job's own strings cannot contain
+  local tag
+  repeat
+    tag = string.format("\0shoal%08x#", math.random(0, 0x7fffffff))
+  until not plain:find("\\u0000" .. tag:sub(2), 1, true)
+  local found = {}
+  local text = json.encode(swap_numbers(job, tag, found, 0))
+  return (text:gsub('"\\u0000' .. tag:sub(2) .. '(%d+)"', function(i)
+    return found[tonumber(i)]
+  end))
+end
+
 -- push(job [, {key=, delay=, priority=}]) -> job id, or nil, "duplicate" |
 -- "stopping". The producer's push waits (yields) while the queue is full.
 local function push(job, opts)
   if type(job) ~= "table" then
     error("shoal.push: a job must be a table, got " .. type(job), 2)
   end
-  local ok, data = pcall(json.encode, job)
+  local ok, data = pcall(encode_job, job)
   if not ok then
     error("shoal.push: job is not JSON-serialisable: " .. tostring(data), 2)
   end
@@ -200,9 +253,22 @@ shoal.log = log
 
 ---------------------------------------------------------------- entry points
 
+-- error() may be given any value: a table prints as its JSON (or its
+-- __tostring), so the same failure always reads, and is counted, the same.
+local function describe(err)
+  if type(err) == "string" then return err end
+  if type(err) == "table" then
+    local mt = getmetatable(err)
+    if not (mt and mt.__tostring) then
+      local ok, text = pcall(json.encode, err)
+      if ok then return "error object " .. text end
+    end
+  end
+  return tostring(err)
+end
+
 local function on_error(err)
-  if type(err) ~= "string" then err = tostring(err) end
-  return traceback(err, 2)
+  return traceback(describe(err), 2)
 end
 
 local function call_hook(name, ...)
