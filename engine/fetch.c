@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define KEEP_BYTES (256 * 1024)
 #define MAX_BODY (64L * 1024 * 1024)
@@ -137,6 +138,7 @@ int fetch_prepare(struct transfer *t, const struct http_request *req, char *err,
         curl_easy_reset(e);
         set_common(t);
         t->timeout_set = 0;
+        t->pipewait = 0;
         t->dirty = 0;
     }
     t->body.len = 0;
@@ -153,6 +155,14 @@ int fetch_prepare(struct transfer *t, const struct http_request *req, char *err,
     if (ms > 0 || t->timeout_set)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms > 0 ? ms : 0L);
     t->timeout_set = ms > 0;
+    /* HTTPS may turn out to be HTTP/2: wait for a connection that may
+     * multiplex rather than open one per request during the first
+     * handshake. Plain http is HTTP/1.1, where waiting would only delay. */
+    int https = strncasecmp(req->url, "https:", 6) == 0;
+    if (https != t->pipewait) {
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, (long)https);
+        t->pipewait = https;
+    }
     if (plain)
         return 0;
 

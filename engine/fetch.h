@@ -46,6 +46,7 @@ struct transfer {
     int dirty; /* options beyond a plain GET were set: reset before reuse */
     int too_big;
     int timeout_set; /* CURLOPT_TIMEOUT_MS is set on the handle */
+    int pipewait;    /* CURLOPT_PIPEWAIT is set (https: may be HTTP/2) */
     char error[CURL_ERROR_SIZE];
     void *owner; /* the slot, for CURLINFO_PRIVATE */
 };
