@@ -285,7 +285,16 @@ int config_parse(struct config *c, int argc, char **argv)
             return 0;
         }
         if (ch == '?' || ch == ':') {
-            const char *bad = argv[optind - 1];
+            /* a short option in a cluster (-xh) is named by optopt; optind
+             * may still point at the cluster or past it */
+            char name[80];
+            if (optopt >= 1000 && optopt < 1000 + (int)NOPTS)
+                snprintf(name, sizeof name, "--%s", opts[optopt - 1000].flag);
+            else if (optopt > 0 && optopt < 128)
+                snprintf(name, sizeof name, "-%c", optopt);
+            else
+                snprintf(name, sizeof name, "%s", argv[optind - 1]);
+            const char *bad = name;
             if (ch == ':')
                 snprintf(err, sizeof err, "%s needs a value", bad);
             else

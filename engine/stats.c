@@ -13,6 +13,14 @@ void stats_error(struct stats *s, const char *msg)
     size_t n = 0;
     for (; msg && msg[n] && msg[n] != '\n' && n < sizeof key - 1; n++)
         key[n] = msg[n];
+    if (msg && msg[n] && msg[n] != '\n') {
+        /* cut: do not end in the middle of a UTF-8 character */
+        size_t end = n;
+        while (end > 0 && ((unsigned char)key[end - 1] & 0xc0) == 0x80)
+            end--;
+        if (end > 0 && (unsigned char)key[end - 1] >= 0xc0)
+            n = end - 1;
+    }
     key[n] = 0;
     for (int i = 0; i < STATS_ERRORS; i++) {
         struct stats_error *e = &s->errors[i];

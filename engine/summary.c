@@ -124,17 +124,51 @@ static void sb_printf(struct sb *b, const char *fmt, ...)
     }
 }
 
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 if it is not one:
+ * overlong forms, surrogates and code points past U+10FFFF are invalid. */
+static int utf8_len(const unsigned char *p)
+{
+    unsigned c = p[0];
+    if (c < 0x80)
+        return 1;
+    int n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+    if (n == 0 || c > 0xf4)
+        return 0;
+    for (int i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if (n == 3 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0)))
+        return 0;
+    if (n == 4 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90)))
+        return 0;
+    return n;
+}
+
+/* A JSON string: escapes what JSON requires, and writes U+FFFD for each
+ * byte that is not part of valid UTF-8 (error messages quote whatever a
+ * server or script produced). */
 static void sb_string(struct sb *b, const char *s)
 {
+    const unsigned char *p = (const unsigned char *)s;
     sb_printf(b, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
+    while (*p) {
+        unsigned char c = *p;
+        if (c == '"' || c == '\\') {
             sb_printf(b, "\\%c", c);
-        else if (c < 0x20)
+            p++;
+        } else if (c < 0x20 || c == 0x7f) {
             sb_printf(b, "\\u%04x", c);
-        else
-            sb_printf(b, "%c", c);
+            p++;
+        } else {
+            int n = utf8_len(p);
+            if (n == 0) {
+                sb_printf(b, "\\ufffd");
+                p++;
+            } else {
+                sb_printf(b, "%.*s", n, (const char *)p);
+                p += n;
+            }
+        }
     }
     sb_printf(b, "\"");
 }

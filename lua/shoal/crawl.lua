@@ -155,7 +155,13 @@ end
 
 local function join(s, a, p, q, f)
   local t = s .. ":"
-  if a then t = t .. "//" .. a end
+  if a then
+    t = t .. "//" .. a
+  elseif sub(p, 1, 2) == "//" then
+    -- without this, the path's first segment would read as a host
+    -- ("http:/.//evil.example/x" must not become http://evil.example/x)
+    t = t .. "/."
+  end
   t = t .. p
   if q then t = t .. "?" .. q end
   if f then t = t .. "#" .. f end

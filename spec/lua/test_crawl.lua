@@ -623,5 +623,17 @@ group("links: garbage and size", function()
   end
 end)
 
+group("a path that starts with // never becomes a host", function()
+  local base = "http://example.com/dir/page.html?q=1"
+  local r = crawl.resolve(base, "http:/.//evil.com/x")
+  eq(r, "http:/.//evil.com/x", "resolve keeps the path a path")
+  ok(crawl.host(r) ~= "evil.com", "no host evil.com in the result", show(r))
+  local n = crawl.normalize(r)
+  ok(n == nil or not n:find("//evil.com", 1, true) or n:find("^http:/%./"),
+     "normalize does not turn it into a host", show(n))
+  same_list(crawl.links('<a href="http:/.//evil.com/x">x</a>', base), {},
+            "links drops it (no host)")
+end)
+
 print(string.format("%d passed, %d failed", passed, failed))
 if failed > 0 then os.exit(1) end
