@@ -276,10 +276,13 @@ int config_parse(struct config *c, int argc, char **argv)
             dd = a;
             break;
         }
-    optind = i;
+    /* getopt sees argv from the verb on, the verb standing in for argv[0];
+     * optind = 0 makes glibc forget any earlier parse (it keeps hidden state) */
+    char **av = argv + i - 1;
+    optind = 0;
     opterr = 0;
     int ch, idx;
-    while ((ch = getopt_long(dd, argv, ":h", lo, &idx)) != -1) {
+    while ((ch = getopt_long(dd - (i - 1), av, ":h", lo, &idx)) != -1) {
         if (ch == 'h') {
             c->command = CMD_HELP;
             return 0;
@@ -288,12 +291,13 @@ int config_parse(struct config *c, int argc, char **argv)
             /* a short option in a cluster (-xh) is named by optopt; optind
              * may still point at the cluster or past it */
             char name[80];
-            if (optopt >= 1000 && optopt < 1000 + (int)NOPTS)
-                snprintf(name, sizeof name, "--%s", opts[optopt - 1000].flag);
-            else if (optopt > 0 && optopt < 128)
-                snprintf(name, sizeof name, "-%c", optopt);
+            int oc = optopt < 0 ? optopt & 0xff : optopt; /* glibc sign-extends bytes >= 0x80 */
+            if (oc >= 1000 && oc < 1000 + (int)NOPTS)
+                snprintf(name, sizeof name, "--%s", opts[oc - 1000].flag);
+            else if (oc > 0 && oc < 256)
+                snprintf(name, sizeof name, "-%c", oc);
             else
-                snprintf(name, sizeof name, "%s", argv[optind - 1]);
+                snprintf(name, sizeof name, "%s", av[optind - 1]);
             const char *bad = name;
             if (ch == ':')
                 snprintf(err, sizeof err, "%s needs a value", bad);
@@ -311,7 +315,7 @@ int config_parse(struct config *c, int argc, char **argv)
         }
         c->set_mask |= 1ull << k;
     }
-    int rest = optind;
+    int rest = optind + i - 1;
     if ((c->command == CMD_RUN || c->command == CMD_CHECK || c->command == CMD_DASHBOARD) &&
         rest < dd)
         c->script = argv[rest++];

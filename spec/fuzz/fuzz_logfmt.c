@@ -1,0 +1,198 @@
+/* fuzz_logfmt.c - fuzz target for the logfmt value escaper (logfmt_value).
+ *
+ * A log line is only as trustworthy as its escaper: whatever the bytes, the
+ * value written must be one token that cannot end the line or forge a key.
+ * For each of several buffer sizes the target checks that the answer is
+ * NUL-terminated with strlen equal to the return value and no write past
+ * outlen; that it holds no control byte; that a bare value is the input
+ * itself and holds nothing that would need quotes; and that a quoted one
+ * unescapes to the input, or, when cut (ending in ..."), to a prefix of it
+ * that ends on a character boundary if the input is UTF-8. Any breach
+ * aborts, which libFuzzer and the CTest replay both report. */
+#include "logfmt.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GUARD 16
+
+static void must(int cond)
+{
+    if (!cond)
+        abort();
+}
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Undoes the escapes of a quoted value's inside (s, n bytes) into out, which
+ * has room for n bytes. Returns the length, or -1 if s is not something the
+ * escaper could have written (a bare quote, a stray or unknown escape). */
+static long unescape(const char *s, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"')
+            return -1;
+        if (c != '\\') {
+            out[o++] = (char)c;
+            continue;
+        }
+        if (++i == n)
+            return -1;
+        switch (s[i]) {
+        case '"':
+        case '\\':
+            out[o++] = s[i];
+            break;
+        case 'n':
+            out[o++] = '\n';
+            break;
+        case 'r':
+            out[o++] = '\r';
+            break;
+        case 't':
+            out[o++] = '\t';
+            break;
+        case 'x': {
+            if (i + 2 >= n)
+                return -1;
+            int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            out[o++] = (char)(hi * 16 + lo);
+            i += 2;
+            break;
+        }
+        default:
+            return -1;
+        }
+    }
+    return (long)o;
+}
+
+/* Length of the UTF-8 sequence at s (at most n bytes), or 0 if it is not a
+ * well-formed one (RFC 3629: no overlongs, surrogates or values past
+ * U+10FFFF). */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, cp = c & 0x07;
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+static int is_utf8(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq(s + i, n - i);
+        if (!k)
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
+/* True when the first n bytes of s end on a character boundary of s. */
+static int utf8_boundary(const unsigned char *s, size_t len, size_t n)
+{
+    size_t i = 0;
+    while (i < n)
+        i += utf8_seq(s + i, len - i);
+    return i == n;
+}
+
+/* Checks one call with an outlen-byte buffer. Returns 1 if the value was
+ * written whole, 0 if it was cut. */
+static int check_one(const char *in, size_t len, size_t outlen, int in_utf8)
+{
+    char *out = malloc(outlen + GUARD), *plain = malloc(outlen);
+    int whole = 1;
+    if (!out || !plain)
+        goto done;
+    memset(out, 'G', outlen + GUARD);
+    size_t n = logfmt_value(out, outlen, in, len);
+
+    for (size_t i = 0; i < GUARD; i++)
+        must(out[outlen + i] == 'G');
+    must(n < outlen);
+    must(memchr(out, '\0', outlen) == out + n);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)out[i];
+        must(c >= 0x20 && c != 0x7f);
+    }
+
+    if (n == 0 || out[0] != '"') {
+        /* bare: the input as is, and nothing a logfmt reader would split on */
+        must(n > 0 && n == len && memcmp(out, in, len) == 0);
+        for (size_t i = 0; i < n; i++)
+            must(out[i] != ' ' && out[i] != '"' && out[i] != '=' && out[i] != '\\');
+        goto done;
+    }
+
+    must(n >= 2 && out[n - 1] == '"');
+    const char *inner = out + 1;
+    size_t inner_len = n - 2;
+    long u = unescape(inner, inner_len, plain);
+    int cut_marker = inner_len >= 3 && memcmp(inner + inner_len - 3, "...", 3) == 0;
+    if (u >= 0 && (size_t)u == len && memcmp(plain, in, len) == 0)
+        goto done; /* whole: it may still end in "..." if the input does */
+    /* not whole, so it must be cut: a prefix of the input, then ... */
+    must(cut_marker);
+    u = unescape(inner, inner_len - 3, plain);
+    must(u >= 0 && (size_t)u < len && memcmp(plain, in, (size_t)u) == 0);
+    if (in_utf8)
+        must(utf8_boundary((const unsigned char *)in, len, (size_t)u));
+    whole = 0;
+done:
+    free(out);
+    free(plain);
+    return whole;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const size_t sizes[] = {8, 9, 10, 11, 12, 13, 14, 16, 17, 24, 32, 33, 64, 255, 4096};
+    /* an exact copy, so a read past len is a heap overflow under ASan */
+    char *in = malloc(size ? size : 1);
+    if (!in)
+        return 0;
+    memcpy(in, data, size);
+    int in_utf8 = is_utf8(data, size);
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+        check_one(in, size, sizes[k], in_utf8);
+    /* room for the worst case (every byte as \xNN, quotes, ...): never cut */
+    must(check_one(in, size, size * 4 + 8, in_utf8));
+    free(in);
+    return 0;
+}
