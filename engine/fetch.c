@@ -8,7 +8,11 @@
  * allocate for I/O. One worker thread owns each transfer. */
 #include "fetch.h"
 
+#include "worker.h"
+
 #include <stdatomic.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,9 +89,31 @@ static int proxy_env_unset(void)
     return no_proxy_env;
 }
 
+static curl_socket_t on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    struct transfer *t = arg;
+    (void)purpose;
+    int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    if (fd >= 0 && t->worker)
+        worker_socket_opened(t->worker, fd);
+    return fd >= 0 ? fd : CURL_SOCKET_BAD;
+}
+
+static int on_close(void *arg, curl_socket_t fd)
+{
+    struct transfer *t = arg;
+    if (t->worker)
+        worker_socket_closed(t->worker, fd);
+    return close(fd);
+}
+
 static void set_common(struct transfer *t)
 {
     CURL *e = t->easy;
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, t);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t->owner);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
@@ -107,10 +133,11 @@ static void set_common(struct transfer *t)
         curl_easy_setopt(e, CURLOPT_PROXY, "");
 }
 
-int fetch_init(struct transfer *t, void *owner)
+int fetch_init(struct transfer *t, void *owner, struct worker *worker)
 {
     memset(t, 0, sizeof *t);
     t->owner = owner;
+    t->worker = worker;
     t->easy = curl_easy_init();
     if (!t->easy)
         return -1;

@@ -49,10 +49,13 @@ struct transfer {
     int pipewait;    /* CURLOPT_PIPEWAIT is set (https: may be HTTP/2) */
     char error[CURL_ERROR_SIZE];
     void *owner; /* the slot, for CURLINFO_PRIVATE */
+    struct worker *worker; /* told about the sockets curl opens and closes */
 };
 
-/* Creates the easy handle with the options every request shares. 0 / -1. */
-int fetch_init(struct transfer *t, void *owner);
+/* Creates the easy handle with the options every request shares; worker
+ * (may be NULL) hears of every socket it opens and closes. 0 / -1. */
+struct worker;
+int fetch_init(struct transfer *t, void *owner, struct worker *worker);
 void fetch_cleanup(struct transfer *t);
 
 /* Sets up t for req. Returns 0, or -1 with a message in err (bad URL etc.). */

@@ -40,7 +40,6 @@
 #include "rate.h"
 #include "run.h"
 
-#define REGISTERED 0x80000000u /* marks a socket as added to epoll in curl's socketp */
 #define PRODUCE_SLOT 0
 #define DONE_SLOT 1
 
@@ -124,24 +123,94 @@ static void heap_set(struct worker *w, struct slot *s)
 
 /* ------------------------------------------------------------ curl glue */
 
+/* The epoll set follows what curl wants with as few epoll_ctl calls as
+ * possible. A keep-alive connection goes idle after every response (curl
+ * says REMOVE) and is wanted again by the next request (curl says IN): for
+ * sockets this worker opened itself (fetch.c's open/close callbacks report
+ * them), the registration is kept across the idle time and only marked
+ * unwanted, which saves two system calls per request. An event on an
+ * unwanted socket (the server closed an idle connection) removes it then.
+ * Other descriptors (the resolver's) are added and removed eagerly, since
+ * curl may close them without telling us. */
+#define FD_OURS 0x1u       /* opened through worker_socket_opened */
+#define FD_IN_EPOLL 0x2u   /* registered, with the events below */
+#define FD_WANTED 0x4u     /* curl wants events on it now */
+#define FD_EVENTS_SHIFT 8
+
+static uint32_t *fd_state(struct worker *w, int fd)
+{
+    if (fd < 0)
+        return NULL;
+    if ((size_t)fd >= w->fdcap) {
+        size_t cap = w->fdcap ? w->fdcap : 1024;
+        while (cap <= (size_t)fd)
+            cap *= 2;
+        uint32_t *t = realloc(w->fds, cap * sizeof *t);
+        if (!t)
+            return NULL;
+        memset(t + w->fdcap, 0, (cap - w->fdcap) * sizeof *t);
+        w->fds = t;
+        w->fdcap = cap;
+    }
+    return &w->fds[fd];
+}
+
+void worker_socket_opened(struct worker *w, int fd)
+{
+    uint32_t *st = fd_state(w, fd);
+    if (st)
+        *st = FD_OURS; /* a new socket: nothing registered under this number */
+}
+
+void worker_socket_closed(struct worker *w, int fd)
+{
+    if (fd >= 0 && (size_t)fd < w->fdcap)
+        w->fds[fd] = 0; /* closing removed it from epoll */
+}
+
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *sockp)
 {
     struct worker *w = userp;
-    uint32_t cur = (uint32_t)(uintptr_t)sockp;
+    uint32_t *st = fd_state(w, fd);
     (void)easy;
+    (void)sockp;
+    if (!st)
+        return -1;
     if (what == CURL_POLL_REMOVE) {
-        if (cur)
+        if ((*st & FD_IN_EPOLL) && !(*st & FD_OURS)) {
             epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+            *st = 0;
+        }
+        *st &= ~FD_WANTED;
         return 0;
     }
     uint32_t want = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
-    if (cur == (want | REGISTERED))
-        return 0; /* unchanged: no syscall */
+    if ((*st & FD_IN_EPOLL) && (*st >> FD_EVENTS_SHIFT) == want) {
+        *st |= FD_WANTED; /* unchanged: no syscall */
+        return 0;
+    }
     struct epoll_event ev = {.events = want, .data.fd = fd};
-    if (epoll_ctl(w->epfd, cur ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0 && errno == EEXIST)
-        epoll_ctl(w->epfd, EPOLL_CTL_MOD, fd, &ev);
-    curl_multi_assign(w->multi, fd, (void *)(uintptr_t)(want | REGISTERED));
+    int op = (*st & FD_IN_EPOLL) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(w->epfd, op, fd, &ev) != 0) {
+        /* our view was stale: try the other operation */
+        op = op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+        if (epoll_ctl(w->epfd, op, fd, &ev) != 0)
+            return -1;
+    }
+    *st = (*st & FD_OURS) | FD_IN_EPOLL | FD_WANTED | (want << FD_EVENTS_SHIFT);
     return 0;
+}
+
+/* An event on a socket curl no longer watches: drop it from the set. */
+static int unwanted(struct worker *w, int fd)
+{
+    uint32_t *st = (size_t)fd < w->fdcap ? &w->fds[fd] : NULL;
+    if (st && (*st & FD_WANTED))
+        return 0;
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+    if (st)
+        *st &= FD_OURS;
+    return 1;
 }
 
 static int on_timer(CURLM *multi, long ms, void *userp)
@@ -323,7 +392,7 @@ int worker_http_start(struct worker *w, int slot, const struct http_request *req
 {
     struct slot *s = &w->slots[slot];
     if (!s->xfer_ready) {
-        if (fetch_init(&s->xfer, s) != 0) {
+        if (fetch_init(&s->xfer, s, w) != 0) {
             snprintf(err, errlen, "out of memory creating an HTTP handle");
             return -1;
         }
@@ -712,6 +781,8 @@ static void *worker_main(void *arg)
                 atomic_store(&w->wake_pending, 0);
                 continue;
             }
+            if (unwanted(w, fd))
+                continue;
             int flags = 0, running;
             if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
                 flags |= CURL_CSELECT_IN;
@@ -845,5 +916,6 @@ void worker_free(struct worker *w)
     free(w->slots);
     free(w->free_slots);
     free(w->heap);
+    free(w->fds);
     free(w);
 }

@@ -50,6 +50,8 @@ struct worker {
     int jobs_inflight;
     double curl_due; /* 0 = no curl timer */
     int *heap;       /* slot indices ordered by their next wake time */
+    uint32_t *fds;   /* per descriptor: ours?, in epoll?, wanted?, events */
+    size_t fdcap;
     int nheap;
     int cur_slot; /* slot being resumed, -1 outside Lua */
     unsigned seen_gen;
@@ -104,6 +106,10 @@ void worker_sleep_start(struct worker *w, int slot, double seconds);
  * slot now waits for room and the caller yields, then pushes again. */
 int worker_push(struct worker *w, int slot, const char *data, size_t len,
                 const struct queue_push_opts *opts, uint64_t *id);
+/* fetch.c's socket callbacks: a socket this worker's curl handles opened or
+ * closed (keeps the epoll bookkeeping right when numbers are reused). */
+void worker_socket_opened(struct worker *w, int fd);
+void worker_socket_closed(struct worker *w, int fd);
 /* Writes one log line (already formatted) to stderr. */
 void worker_log(struct worker *w, const char *level, const char *line, size_t len);
 
