@@ -160,16 +160,17 @@ int fetch_prepare(struct transfer *t, const struct http_request *req, char *err,
 {
     CURL *e = t->easy;
     int plain = strcmp(req->method, "GET") == 0 && req->nheaders == 0 && !req->body &&
-                req->follow && !req->insecure && req->compressed;
+                req->follow && !req->insecure;
     if (t->dirty) {
         curl_easy_reset(e);
         set_common(t);
         t->timeout_set = 0;
         t->pipewait = 0;
+        t->uncompressed = 0;
         t->dirty = 0;
     }
-    t->body.len = 0;
-    t->headers.len = 0;
+    buf_trim(&t->body); /* a huge last body is not kept for the next request */
+    buf_trim(&t->headers);
     t->too_big = 0;
     t->error[0] = 0;
     if (curl_easy_setopt(e, CURLOPT_URL, req->url) != CURLE_OK) {
@@ -189,6 +190,10 @@ int fetch_prepare(struct transfer *t, const struct http_request *req, char *err,
     if (https != t->pipewait) {
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, (long)https);
         t->pipewait = https;
+    }
+    if ((req->compressed ? 0 : 1) != t->uncompressed) {
+        curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, req->compressed ? "" : NULL);
+        t->uncompressed = !req->compressed;
     }
     if (plain)
         return 0;
@@ -219,8 +224,6 @@ int fetch_prepare(struct transfer *t, const struct http_request *req, char *err,
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);
     if (!req->follow)
         curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    if (!req->compressed)
-        curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL);
     if (req->insecure) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);

@@ -47,6 +47,7 @@ struct transfer {
     int too_big;
     int timeout_set; /* CURLOPT_TIMEOUT_MS is set on the handle */
     int pipewait;    /* CURLOPT_PIPEWAIT is set (https: may be HTTP/2) */
+    int uncompressed; /* CURLOPT_ACCEPT_ENCODING is off */
     char error[CURL_ERROR_SIZE];
     void *owner; /* the slot, for CURLINFO_PRIVATE */
     struct worker *worker; /* told about the sockets curl opens and closes */

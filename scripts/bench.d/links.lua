@@ -9,8 +9,11 @@ function produce(push)
 end
 
 local links = 0
+-- the same request wrk sends: no Accept-Encoding (shoal asks for
+-- compression by default, which real crawls want)
+local plain = { compressed = false }
 function handle(job)
-  local res, err = shoal.http.get(job.u)
+  local res, err = shoal.http.get(job.u, plain)
   if not res then error(err) end
   for _ in res.body:gmatch('href="([^"]+)"') do links = links + 1 end
 end
