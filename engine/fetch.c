@@ -27,6 +27,8 @@ static int buf_append(struct buf *b, const char *p, size_t n)
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n + 1)
             cap *= 2;
+        if (cap > MAX_BODY + 1 && b->len + n + 1 <= MAX_BODY + 1)
+            cap = MAX_BODY + 1; /* the last growth need not double past the cap */
         char *d = realloc(b->data, cap);
         if (!d)
             return -1;

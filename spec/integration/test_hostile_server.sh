@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# test_hostile_server.sh - servers that misbehave: a body without end, a
+# header block without end, garbage instead of HTTP, a connection cut in the
+# middle of a body, a redirect loop. Each must fail its job with a clear
+# message, never the run: other jobs succeed, memory stays bounded, and the
+# process exits with the failures counted.
+. "$(dirname "$0")/lib.sh"
+cd "$T" || exit 1
+
+cat > hostile.py <<'PY'
+import socket, sys, threading
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(sys.argv[1])))
+srv.listen(128)  # the default backlog would drop concurrent connects
+
+def serve(c):
+    try:
+        req = c.recv(65536).decode("latin-1")
+        path = req.split(" ")[1] if " " in req else "/"
+        if path == "/huge":          # a body far past the 64 MiB cap
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 200000000\r\n\r\n")
+            chunk = b"x" * 65536
+            for _ in range(4000):
+                c.sendall(chunk)
+        elif path == "/stream":      # the same with no length: the cap must cut it
+            c.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+            chunk = b"x" * 65536
+            for _ in range(4000):
+                c.sendall(chunk)
+        elif path == "/headers":     # header lines forever
+            c.sendall(b"HTTP/1.1 200 OK\r\n")
+            for i in range(2000000):
+                c.sendall(b"X-Filler-%d: %s\r\n" % (i, b"y" * 100))
+        elif path == "/garbage":
+            c.sendall(b"\x00\x01\x02 this is not HTTP at all\r\n\r\n" * 10)
+        elif path == "/cut":         # promises 1000 bytes, sends 10, hangs up
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789")
+        elif path == "/loop":
+            c.sendall(b"HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\n"
+                      b"Connection: close\r\n\r\n")
+        else:
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+    except Exception:
+        pass
+    finally:
+        c.close()
+
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+PORT=$(free_port)
+start_bg hostile python3 hostile.py "$PORT"
+wait_for "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", $PORT)).close()'" 10
+
+cat > jobs.lua <<'LUA'
+local base = shoal.args[1]
+function produce(push)
+  for _, p in ipairs({ "huge", "stream", "headers", "garbage", "cut", "loop" }) do
+    push({ p = p })
+  end
+  for i = 1, 20 do push({ p = "fine" .. i }) end
+end
+function handle(job)
+  local res, err = shoal.http.get(base .. "/" .. job.p)
+  if not res then error(job.p .. ": " .. err) end
+  if job.p:sub(1, 4) ~= "fine" then error(job.p .. ": got status " .. res.status) end
+end
+LUA
+
+/usr/bin/time -f "%M" -o rss.txt "$SHOAL" run jobs.lua --workers 1 --concurrency 8 --retries 0 \
+    --timeout 20 --listen off --quiet --summary-json s.json -- "http://127.0.0.1:$PORT" \
+    > out.txt 2> err.txt
+RC=$?
+ERR=err.txt
+expect_eq "the run finishes with failures counted: exit 1" "$RC" 1
+expect_eq "the 20 good jobs succeed" "$(json s.json .ok)" 20
+expect_eq "the 6 hostile jobs fail" "$(json s.json .failed)" 6
+errs=$(json s.json '.errors[].message')
+for what in "huge:.*larger than 64 MiB" "stream:.*larger than 64 MiB" "headers:" "garbage:" "cut:" "loop:.*[Rr]edirect"; do
+    if printf '%s\n' "$errs" | grep -qE "$what"; then
+        pass "a clear error for ${what%%:*}"
+    else
+        fail "a clear error for ${what%%:*}" "$errs"
+    fi
+done
+rss=$(tail -n 1 rss.txt)
+expect_lt "memory stays bounded while a server streams 200 MB (peak ${rss} KiB)" "$rss" 200000
+expect_no_grep "no crash" 'Segmentation|Aborted|panic' err.txt
+finish
