@@ -54,7 +54,9 @@ RC=$?
 expect_eq "exit 0" "$RC" 0
 expect_eq "60 requests, all ok" "$(json s.json .http.requests)" 60
 expect_eq "no transport errors" "$(json s.json .http.errors)" 0
-expect_ge "closed connections were replaced by new ones" "$(grep -c conn conns.txt)" 30
+# 10 connections would do if none were ever closed; how many more depends
+# on timing (one job's idle connection may serve another's next request)
+expect_gt "closed connections were replaced by new ones" "$(grep -c conn conns.txt)" 10
 cpu=$(awk '{print $1 + $2}' cpu.txt)
 expect_lt "no busy loop on closed idle sockets: ${cpu}s of CPU in a ~3 s run" "$cpu" 0.5
 ERR=err.txt
