@@ -11,7 +11,7 @@
  *
  * The end: job workers leave when the queue is drained (or the run stops);
  * then the producer runs done(stats) and leaves; then the summary.
- * Threads: main only, except run_job_finished / run_worker_exited. */
+ * Threads: main only, except run_stop / run_worker_exited. */
 #include "run.h"
 
 #include <errno.h>
@@ -28,11 +28,6 @@
 
 #define TICK_MS 100
 #define WEDGE_GRACE 2.0 /* seconds a hooked job may take to notice before it is wedged */
-
-void run_job_finished(struct run *r)
-{
-    atomic_fetch_add(&r->finished, 1);
-}
 
 void run_worker_exited(struct run *r)
 {
@@ -158,7 +153,6 @@ static void wedge(struct run *r, int id, double now)
         counter_add(&r->main_stats->attempts_failed, 1);
         stats_error(r->main_stats, "worker wedged: job code could not be stopped (a compiled "
                                    "loop that never calls into the runtime?)");
-        run_job_finished(r);
     }
     fprintf(stderr,
             "\nshoal: worker %d is stuck in Lua code that ignores the watchdog (a JIT-compiled "

@@ -27,7 +27,6 @@ struct run {
     _Atomic int stopping;        /* take no new jobs: Ctrl-C, --duration, --max-jobs */
     _Atomic int finish_producer; /* workers are done: the producer runs done() and leaves */
     _Atomic unsigned script_gen; /* bumped by --watch when the script changes */
-    _Atomic long finished;       /* jobs finished for good (ok + failed) */
     _Atomic long started_jobs;   /* first attempts started, for --max-jobs */
 
     struct worker **workers; /* [0] producer, [1..nworkers] job workers */
@@ -50,8 +49,6 @@ struct run {
 /* Runs cfg->script to the end. Returns an exit code (config.h). */
 int run_script(const struct config *cfg, struct httpd *server);
 
-/* Used by workers: record that a job finished for good (for --max-jobs). */
-void run_job_finished(struct run *r);
 /* Stops starting jobs (any thread): in-flight jobs finish, then the run
  * ends. The first reason given is the one reported. */
 void run_stop(struct run *r, const char *reason);

@@ -279,8 +279,6 @@ static void collect_if_full(struct worker *w)
 
 /* Every entry into Lua goes through here, so the watchdog always knows
  * whose code runs and until when it may. */
-typedef int (*resume_fn)(lj *s, int slot, const void *arg);
-
 static int enter_lua(struct worker *w, struct slot *s, int (*fn)(struct worker *, struct slot *,
                                                                  const void *),
                      const void *arg)
@@ -343,7 +341,6 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
     if (ok) {
         counter_add(&w->stats.jobs_ok, 1);
         queue_ack(r->q, s->lease);
-        run_job_finished(r);
     } else {
         counter_add(&w->stats.attempts_failed, 1);
         stats_error(&w->stats, err);
@@ -361,7 +358,6 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
                      (unsigned long long)s->job_id, s->attempt, q);
             counter_add(&w->stats.jobs_failed, 1);
             queue_ack(r->q, s->lease);
-            run_job_finished(r);
         }
     }
     w->jobs_inflight--;
