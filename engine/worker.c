@@ -244,11 +244,6 @@ static void slot_put(struct worker *w, struct slot *s)
     w->free_slots[w->nfree++] = s->idx;
 }
 
-int worker_current_slot(const struct worker *w)
-{
-    return w->cur_slot;
-}
-
 int worker_slot_job(const struct worker *w, int slot, uint64_t *id, int *attempt)
 {
     const struct slot *s = &w->slots[slot];
@@ -285,7 +280,6 @@ static int enter_lua(struct worker *w, struct slot *s, int (*fn)(struct worker *
 {
     int64_t dl = s->kind == SLOT_JOB ? to_ns(s->deadline) : 0;
     collect_if_full(w);
-    w->cur_slot = s->idx;
     lj_set_deadline(w->lua, dl);
     atomic_fetch_add_explicit(&w->resume_seq, 1, memory_order_relaxed);
     atomic_store_explicit(&w->running_lease, s->kind == SLOT_JOB ? s->lease : 0,
@@ -295,7 +289,6 @@ static int enter_lua(struct worker *w, struct slot *s, int (*fn)(struct worker *
     atomic_store_explicit(&w->resume_deadline_ns, dl, memory_order_release);
     int r = fn(w, s, arg);
     atomic_store_explicit(&w->resume_deadline_ns, 0, memory_order_release);
-    w->cur_slot = -1;
     lj_watchdog_clear(w->lua);
     return r;
 }
@@ -828,7 +821,6 @@ struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
     w->id = id;
     w->run = run;
     w->epfd = w->evfd = -1;
-    w->cur_slot = -1;
     w->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)id * 0xbf58476d1ce4e5b9ull) ^
              (uint64_t)(worker_clock() * 1e9);
     w->nslots = id == 0 ? 2 : cfg->concurrency;

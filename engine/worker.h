@@ -53,7 +53,6 @@ struct worker {
     uint32_t *fds;   /* per descriptor: ours?, in epoll?, wanted?, events */
     size_t fdcap;
     int nheap;
-    int cur_slot; /* slot being resumed, -1 outside Lua */
     unsigned seen_gen;
     uint64_t rng;
     int producer_state; /* worker 0: 0 producing, 1 produced, 2 done() running, 3 finished */
@@ -91,8 +90,6 @@ void worker_free(struct worker *w);
 
 /* --- called from lua_api.c, on the worker's thread, inside a resume ----- */
 
-/* The slot whose coroutine is running, or -1. */
-int worker_current_slot(const struct worker *w);
 /* 1 if slot's coroutine yielded for I/O it asked for (http, sleep, push). */
 int worker_slot_waiting(const struct worker *w, int slot);
 /* The job in slot: 0 and its id and attempt, or -1 if slot runs no job. */

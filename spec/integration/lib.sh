@@ -17,6 +17,7 @@
 #   start_bg TAG CMD...    starts CMD in the background with default SIGINT
 #                          (as a terminal would), sets BG_PID; killed at exit
 #   free_port              prints a port that was free a moment ago
+#   wait_port PORT [SECS]  waits until a server accepts on 127.0.0.1:PORT
 #   start_nginx ROOT [EXTRA_SERVER_CONF]
 #                          serves ROOT on 127.0.0.1:$NGINX_PORT, access log
 #                          "$NGINX_LOG" (method uri status host), retries ports
@@ -284,6 +285,11 @@ EOF
     echo "# nginx did not start:" >&2
     cat "$dir/error.log" "$dir/stdout" >&2 2>/dev/null
     return 1
+}
+
+# wait_port PORT [TIMEOUT]: waits until something accepts on 127.0.0.1:PORT.
+wait_port() {
+    wait_for "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", $1)).close()'" "${2:-10}"
 }
 
 # server_port FILE: the port shoal printed in "serving http://HOST:PORT/".

@@ -52,7 +52,7 @@ while True:
 PY
 PORT=$(free_port)
 start_bg hostile python3 hostile.py "$PORT"
-wait_for "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", $PORT)).close()'" 10
+wait_port "$PORT"
 
 cat > jobs.lua <<'LUA'
 local base = shoal.args[1]

@@ -32,7 +32,7 @@ while True:
 PY
 PORT=$(free_port)
 start_bg closer python3 closer.py "$PORT" conns.txt
-wait_for "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", $PORT)).close()'" 10
+wait_port "$PORT"
 : > conns.txt
 
 cat > pace.lua <<'LUA'
