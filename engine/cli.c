@@ -54,8 +54,13 @@ static const struct opt opts[] = {
     {"max-wedged", "SHOAL_MAX_WEDGED", NULL, K_INT, F(max_wedged), 0, 1000, "N",
      "workers stuck in unstoppable Lua that may be replaced before the run stops (default 2)"},
     {"listen", "SHOAL_LISTEN", NULL, K_STR, F(listen), 0, 0, "ADDR",
-     "serve /healthz and /demo/ on HOST:PORT; HOST:0 picks a port; off (default "
-     "127.0.0.1:8080)"},
+     "serve /metrics, /healthz, /readyz and /demo/ on HOST:PORT; HOST:0 picks a port; "
+     "off (default 127.0.0.1:8080, or a free port if that is taken)"},
+    {"max-series", "SHOAL_MAX_SERIES", "max_series", K_INT, F(max_series), 1, 1000000, "N",
+     "series per metric; past it new label sets fold into one __overflow__ series "
+     "(default 2000)"},
+    {"no-metrics", "SHOAL_NO_METRICS", NULL, K_FLAG, F(no_metrics), 0, 1, NULL,
+     "skip the engine's per-job metric updates (script metrics and /metrics stay)"},
     {"lua-path", "SHOAL_LUA_PATH", NULL, K_STR, F(lua_path), 0, 0, "DIR",
      "load shoal's Lua modules from DIR instead of the built-in copies (development)"},
     {"summary-json", "SHOAL_SUMMARY_JSON", NULL, K_STR, F(summary_json), 0, 0, "FILE",
@@ -79,6 +84,7 @@ void config_defaults(struct config *c)
     c->queue_size = 100000;
     c->memory_mb = 512;
     c->max_wedged = 2;
+    c->max_series = 2000;
     snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
 }
 

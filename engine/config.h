@@ -40,6 +40,10 @@ struct config {
     const char *summary_json;
     int quiet;
     int watch;
+    int max_series;  /* per metric family */
+    int no_metrics;  /* the engine's own hot-path metric updates off */
+    char metric_labels[8][64]; /* options.metric_labels */
+    int nmetric_labels;
     char **args; /* after -- */
     int nargs;
     /* which fields a flag or variable set, so the script's options do not

@@ -201,4 +201,5 @@ void lj_api_push_core(lj *s, lua_State *L)
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "args");
+    lj_api_push_metrics(s, L);
 }

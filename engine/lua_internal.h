@@ -23,7 +23,7 @@ struct lj {
     struct lj_slot *slots;
     int nslots;
     int ref_job_loop, ref_producer, ref_finisher, ref_initializer, ref_load, ref_check,
-        ref_options;
+        ref_options, ref_job_labels, ref_dashboard;
     struct pool *pool; /* where the counting allocator gets its blocks */
     size_t mem_used, mem_cap;
     int enforce;  /* the cap applies: job code is running */
@@ -31,6 +31,17 @@ struct lj {
     int cur_slot; /* slot being resumed, -1 otherwise */
     volatile int hook_armed;
     int64_t deadline_ns; /* of the running resume, for the watchdog hook */
+    int coroutines;      /* slots holding a coroutine */
+    /* the garbage collector: stopped, and stepped by the worker between
+     * resumes; a resume that allocates past assist_at restarts it */
+    int gc_manual;
+    int gc_assisted; /* since lj_gc_take_assist */
+    size_t gc_assist_at;
+    /* custom metric label values from the last lj_job_labels */
+    char label_buf[2048];
+    const char *label_vals[8];
+    size_t label_lens[8];
+    int nlabel_vals;
 };
 
 /* The light userdata job_loop yields first, so a job that finished can be
@@ -39,5 +50,7 @@ extern char lj_done_mark;
 
 /* Builds the `core` table of C functions (lua_api.c) and leaves it on L. */
 void lj_api_push_core(lj *s, lua_State *L);
+/* Adds shoal.metrics' primitives to the core table on top of L. */
+void lj_api_push_metrics(lj *s, lua_State *L);
 
 #endif

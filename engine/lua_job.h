@@ -19,6 +19,7 @@
 
 struct worker;
 struct http_result;
+struct registry;
 
 typedef struct lj lj;
 
@@ -32,6 +33,9 @@ struct lj_config {
     char **args;           /* shoal.args */
     int nargs;
     struct worker *worker; /* where shoal.http/sleep/push go; NULL for `shoal check` */
+    struct registry *registry;         /* where shoal.metrics declares */
+    const char *const *metric_labels;  /* options.metric_labels, for labels() */
+    int nmetric_labels;
 };
 
 enum lj_status { LJ_WAIT = 0, LJ_OK = 1, LJ_FAIL = 2 };
@@ -46,7 +50,8 @@ void lj_free(lj *s);
 int lj_check(lj *s, char *err, size_t errlen);
 
 /* Reads the script's numeric options: calls fn(name, value, arg) for each. */
-void lj_options(lj *s, void (*fn)(const char *name, double value, void *arg), void *arg);
+void lj_options(lj *s, void (*fn)(const char *name, double value, const char *text, void *arg),
+                void *arg);
 
 /* Runs init(worker) to completion (no yields allowed). Returns 0 or -1 + err. */
 int lj_init(lj *s, char *err, size_t errlen);
@@ -77,6 +82,26 @@ int lj_reload(lj *s, const char *path, char *err, size_t errlen);
 size_t lj_mem_used(const lj *s);
 /* Full GC; call between jobs when lj_mem_used is near the cap. */
 void lj_collect(lj *s);
+
+/* Runs the script's labels(job, outcome) for a finished attempt (data: the
+ * job's JSON) and points vals/lens at the values, in options.metric_labels
+ * order, valid until the next call. Returns how many (0 without labels). */
+int lj_job_labels(lj *s, const char *data, size_t len, int ok, const char *const **vals,
+                  const size_t **lens);
+/* A Grafana dashboard (JSON) for the metrics the script declared; malloc'd,
+ * caller frees. NULL with a message in err. */
+char *lj_dashboard(lj *s, const char *title, char *err, size_t errlen);
+/* Coroutines alive in the state. */
+int lj_coroutines(const lj *s);
+
+/* The worker drives the collector: lj_gc_manual stops the automatic one
+ * (a resume that grows the heap past assist_at turns it back on until the
+ * next lj_gc_manual); lj_gc_step does about kb KiB of collection work and
+ * returns 1 when that finished a cycle. lj_gc_take_assist: 1 if the
+ * automatic collector had to run since the last call. */
+void lj_gc_manual(lj *s, size_t assist_at);
+int lj_gc_step(lj *s, int kb);
+int lj_gc_take_assist(lj *s);
 
 /* The monotonic deadline (ns) of the coroutine about to be resumed; 0 =
  * none. The watchdog hook stops only code running past it. */

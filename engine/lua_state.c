@@ -41,8 +41,20 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     void *p = pool_realloc(s->pool, ptr, osize, nsize);
-    if (p)
+    if (p) {
         s->mem_used = s->mem_used - osize + nsize;
+        if (s->gc_manual && (s->mem_used > s->gc_assist_at || s->hook_armed)) {
+            /* A resume allocating this much cannot wait for the worker's
+             * next step: let the collector run inside it. So too when the
+             * watchdog is after a runaway loop: compiled code leaves its
+             * trace for the interpreter, where the hook fires, at the
+             * collector's atomic phase. RESTART only sets the threshold,
+             * safe from inside an allocation. */
+            lua_gc(s->L, LUA_GCRESTART, 0);
+            s->gc_manual = 0;
+            s->gc_assisted = 1;
+        }
+    }
     return p;
 }
 
@@ -144,6 +156,7 @@ static int setup(lua_State *L)
         {"job_loop", &s->ref_job_loop},      {"producer", &s->ref_producer},
         {"finisher", &s->ref_finisher},      {"initializer", &s->ref_initializer},
         {"load_script", &s->ref_load},       {"check_script", &s->ref_check},
+        {"job_labels", &s->ref_job_labels},  {"dashboard", &s->ref_dashboard},
         {"script_options", &s->ref_options},
     };
     for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
@@ -250,14 +263,18 @@ int lj_check(lj *s, char *err, size_t errlen)
     return call_checked(s, s->ref_check, NULL, err, errlen);
 }
 
-void lj_options(lj *s, void (*fn)(const char *name, double value, void *arg), void *arg)
+void lj_options(lj *s, void (*fn)(const char *name, double value, const char *text, void *arg),
+                void *arg)
 {
     lua_State *L = s->L;
     int top = lua_gettop(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_options);
     if (lua_pcall(L, 0, LUA_MULTRET, 0) == 0) {
-        for (int i = top + 1; i + 1 <= lua_gettop(L); i += 2)
-            fn(lua_tostring(L, i), lua_tonumber(L, i + 1), arg);
+        for (int i = top + 1; i + 1 <= lua_gettop(L); i += 2) {
+            int num = lua_type(L, i + 1) == LUA_TNUMBER;
+            fn(lua_tostring(L, i), num ? lua_tonumber(L, i + 1) : 0,
+               num ? NULL : lua_tostring(L, i + 1), arg);
+        }
     }
     lua_settop(L, top);
 }
@@ -280,6 +297,7 @@ static void drop_coroutine(lj *s, int slot)
     if (!sl->co)
         return;
     luaL_unref(s->L, LUA_REGISTRYINDEX, sl->ref);
+    s->coroutines--;
     sl->co = NULL;
     sl->ref = LUA_NOREF;
 }
@@ -292,6 +310,7 @@ static lua_State *new_coroutine(lj *s, int slot, int ref)
     lua_State *co = lua_newthread(s->L);
     sl->ref = luaL_ref(s->L, LUA_REGISTRYINDEX);
     sl->co = co;
+    s->coroutines++;
     lua_rawgeti(co, LUA_REGISTRYINDEX, ref);
     return co;
 }
@@ -418,6 +437,80 @@ size_t lj_mem_used(const lj *s)
 void lj_collect(lj *s)
 {
     lua_gc(s->L, LUA_GCCOLLECT, 0);
+}
+
+char *lj_dashboard(lj *s, const char *title, char *err, size_t errlen)
+{
+    lua_State *L = s->L;
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_dashboard);
+    lua_pushstring(L, title);
+    char *out = NULL;
+    if (lua_pcall(L, 1, 1, 0) != 0)
+        snprintf(err, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
+    else if (!(out = strdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "")))
+        snprintf(err, errlen, "out of memory");
+    lua_settop(L, top);
+    return out;
+}
+
+int lj_job_labels(lj *s, const char *data, size_t len, int ok, const char *const **vals,
+                  const size_t **lens)
+{
+    lua_State *L = s->L;
+    int top = lua_gettop(L);
+    s->nlabel_vals = 0;
+    *vals = s->label_vals;
+    *lens = s->label_lens;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_job_labels);
+    lua_pushlstring(L, data, len);
+    lua_pushstring(L, ok ? "success" : "failed");
+    if (lua_pcall(L, 2, LUA_MULTRET, 0) != 0) {
+        lua_settop(L, top);
+        return 0; /* the runtime catches the script's errors; this is out of memory */
+    }
+    size_t used = 0;
+    for (int i = top + 1; i <= lua_gettop(L) && s->nlabel_vals < 8; i++) {
+        size_t n = 0;
+        const char *v = lua_tolstring(L, i, &n);
+        if (!v)
+            v = "";
+        if (n > sizeof s->label_buf - used)
+            n = sizeof s->label_buf - used;
+        memcpy(s->label_buf + used, v, n);
+        s->label_vals[s->nlabel_vals] = s->label_buf + used;
+        s->label_lens[s->nlabel_vals++] = n;
+        used += n;
+    }
+    lua_settop(L, top);
+    return s->nlabel_vals;
+}
+
+int lj_coroutines(const lj *s)
+{
+    return s->coroutines;
+}
+
+void lj_gc_manual(lj *s, size_t assist_at)
+{
+    lua_gc(s->L, LUA_GCSTOP, 0);
+    s->gc_manual = 1;
+    s->gc_assist_at = assist_at;
+}
+
+int lj_gc_step(lj *s, int kb)
+{
+    int done = lua_gc(s->L, LUA_GCSTEP, kb);
+    if (s->gc_manual)
+        lua_gc(s->L, LUA_GCSTOP, 0);
+    return done;
+}
+
+int lj_gc_take_assist(lj *s)
+{
+    int a = s->gc_assisted;
+    s->gc_assisted = 0;
+    return a;
 }
 
 void lj_set_deadline(lj *s, int64_t deadline_ns)

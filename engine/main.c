@@ -17,6 +17,7 @@
 #include "httpd.h"
 #include "lua_job.h"
 #include "run.h"
+#include "runmetrics.h"
 
 #define DEMO_SCRIPT "embedded:examples/crawl.lua"
 
@@ -34,28 +35,63 @@ struct option_sink {
     char err[256]; /* the first bad option */
 };
 
-static void apply_option(const char *name, double value, void *arg)
+static void apply_option(const char *name, double value, const char *text, void *arg)
 {
     struct option_sink *o = arg;
-    if (!o->err[0])
+    if (text && strcmp(name, "metric_labels") == 0) {
+        /* checked by the runtime: at most 8 valid names, joined by commas */
+        struct config *c = o->cfg;
+        c->nmetric_labels = 0;
+        for (const char *p = text; *p && c->nmetric_labels < 8;) {
+            size_t n = strcspn(p, ",");
+            snprintf(c->metric_labels[c->nmetric_labels++], sizeof c->metric_labels[0], "%.*s",
+                     (int)n, p);
+            p += n + (p[n] == ',');
+        }
+        return;
+    }
+    if (!o->err[0] && !text)
         config_apply_script_option(o->cfg, name, value, o->err, sizeof o->err);
+}
+
+/* Loads the script into a state of its own, as a worker would, with a
+ * registry of its own that holds the engine's metric names (so a script
+ * metric colliding with one fails here, at check time). Returns EXIT_OK, or
+ * an exit code after saying why. */
+static int load_scratch(struct config *cfg, struct runmetrics **scratch, lj **state)
+{
+    char err[8192];
+    *state = NULL;
+    *scratch = runmetrics_new(1, cfg->max_series, 0, NULL, 0, err, sizeof err);
+    if (!*scratch) {
+        fprintf(stderr, "shoal: %s\n", err);
+        return EXIT_ENV;
+    }
+    struct lj_config lc = {.worker_id = 1, .script = cfg->script, .lua_path = cfg->lua_path,
+                           .slots = 1, .timeout = cfg->timeout, .args = cfg->args,
+                           .nargs = cfg->nargs, .registry = (*scratch)->reg};
+    *state = lj_new(&lc, err, sizeof err);
+    if (!*state) {
+        fprintf(stderr, "shoal: %s: %s\n", cfg->script, err);
+        runmetrics_free(*scratch);
+        return EXIT_SCRIPT;
+    }
+    return EXIT_OK;
 }
 
 /* Loads the script once as a worker would. With cfg, also takes its options. */
 static int load_and_check(struct config *cfg, int quiet_ok)
 {
     char err[8192];
-    struct lj_config lc = {.worker_id = 1, .script = cfg->script, .lua_path = cfg->lua_path,
-                           .slots = 1, .timeout = cfg->timeout, .args = cfg->args,
-                           .nargs = cfg->nargs};
-    lj *s = lj_new(&lc, err, sizeof err);
-    if (!s) {
-        fprintf(stderr, "shoal: %s: %s\n", cfg->script, err);
-        return EXIT_SCRIPT;
-    }
+    struct runmetrics *scratch;
+    lj *s;
+    int code = load_scratch(cfg, &scratch, &s);
+    if (code != EXIT_OK)
+        return code;
     if (lj_check(s, err, sizeof err) != 0) {
         fprintf(stderr, "shoal: %s: %s\n", cfg->script, err);
         lj_free(s);
+        runmetrics_free(scratch);
         return EXIT_SCRIPT;
     }
     if (err[0])
@@ -63,6 +99,7 @@ static int load_and_check(struct config *cfg, int quiet_ok)
     struct option_sink sink = {.cfg = cfg};
     lj_options(s, apply_option, &sink);
     lj_free(s);
+    runmetrics_free(scratch);
     if (sink.err[0]) {
         fprintf(stderr, "shoal: %s: %s\n", cfg->script, sink.err);
         return EXIT_SCRIPT;
@@ -70,6 +107,35 @@ static int load_and_check(struct config *cfg, int quiet_ok)
     if (!quiet_ok)
         printf("%s: ok (loads, defines handle(), options are valid)\n", cfg->script);
     return EXIT_OK;
+}
+
+/* `shoal dashboard SCRIPT`: loads the script as `check` does and prints a
+ * Grafana dashboard for the metrics its top level declares. */
+static int dashboard(struct config *cfg)
+{
+    char err[8192];
+    struct runmetrics *scratch;
+    lj *s;
+    int code = load_scratch(cfg, &scratch, &s);
+    if (code != EXIT_OK)
+        return code;
+    code = EXIT_SCRIPT;
+    const char *base = strrchr(cfg->script, '/');
+    base = base ? base + 1 : cfg->script;
+    char title[256];
+    snprintf(title, sizeof title, "%.*s", (int)strcspn(base, "."), base);
+    char *json = lj_dashboard(s, title, err, sizeof err);
+    if (!json) {
+        fprintf(stderr, "shoal: %s: %s\n", cfg->script, err);
+        goto out;
+    }
+    printf("%s\n", json);
+    free(json);
+    code = EXIT_OK;
+out:
+    lj_free(s);
+    runmetrics_free(scratch);
+    return code;
 }
 
 static int start_server(struct config *cfg, httpd **server, int fallback)
@@ -80,7 +146,7 @@ static int start_server(struct config *cfg, httpd **server, int fallback)
             fprintf(stderr, "shoal: %s\n", err);
             return -1;
         }
-        /* the demo must just work: take any free port rather than fail */
+        /* the default must just work: take any free port rather than fail */
         char host[sizeof cfg->listen - 8];
         snprintf(host, sizeof host, "%.*s", (int)sizeof host - 1, cfg->listen);
         char *colon = strrchr(host, ':');
@@ -91,11 +157,13 @@ static int start_server(struct config *cfg, httpd **server, int fallback)
             fprintf(stderr, "shoal: %s\n", err);
             return -1;
         }
+        fprintf(stderr, "shoal: the default address was taken; using a free port instead "
+                        "(--listen sets one)\n");
     }
     if (*server) {
         demo_site_register(*server);
-        fprintf(stderr, "shoal: serving http://%s:%d/ (/healthz, /demo/)\n", httpd_host(*server),
-                httpd_port(*server));
+        fprintf(stderr, "shoal: serving http://%s:%d/metrics (also /healthz, /readyz, /demo/)\n",
+                httpd_host(*server), httpd_port(*server));
     }
     return 0;
 }
@@ -124,8 +192,7 @@ int main(int argc, char **argv)
         printf("shoal %s (%s, LuaJIT)\n", SHOAL_VERSION, curl_version());
         return EXIT_OK;
     case CMD_DASHBOARD:
-        fprintf(stderr, "shoal: dashboard is not built yet (it comes with the metrics work)\n");
-        return EXIT_USAGE;
+        return dashboard(&cfg);
     default:
         break;
     }
@@ -158,11 +225,28 @@ int main(int argc, char **argv)
         curl_global_cleanup();
         return code;
     }
+    char err[512];
+    const char *const *custom = NULL;
+    const char *names[8];
+    for (int i = 0; i < cfg.nmetric_labels; i++)
+        names[i] = cfg.metric_labels[i];
+    if (cfg.nmetric_labels)
+        custom = names;
+    /* one shard per worker thread, the producer's included */
+    struct runmetrics *rm = runmetrics_new(cfg.workers + 1, cfg.max_series, !cfg.no_metrics,
+                                           custom, cfg.nmetric_labels, err, sizeof err);
+    if (!rm) {
+        fprintf(stderr, "shoal: %s\n", err);
+        curl_global_cleanup();
+        return EXIT_ENV;
+    }
     httpd *server = NULL;
     int listen_set = getenv("SHOAL_LISTEN") != NULL;
     for (int i = 1; i < argc && !listen_set; i++)
         listen_set = !strncmp(argv[i], "--listen", 8);
-    if (start_server(&cfg, &server, demo && !listen_set) != 0) {
+    if (start_server(&cfg, &server, !listen_set) != 0 || runmetrics_serve(rm, server) != 0) {
+        httpd_stop(server);
+        runmetrics_free(rm);
         curl_global_cleanup();
         return EXIT_ENV;
     }
@@ -175,8 +259,9 @@ int main(int argc, char **argv)
             cfg.nargs = 1;
         }
     }
-    code = run_script(&cfg, server);
+    code = run_script(&cfg, server, rm);
     httpd_stop(server);
+    runmetrics_free(rm);
     curl_global_cleanup();
     return code;
 }

@@ -13,6 +13,7 @@
  * then the producer runs done(stats) and leaves; then the summary.
  * Threads: main only, except run_stop / run_worker_exited. */
 #include "run.h"
+#include "runmetrics.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -146,11 +147,17 @@ static void wedge(struct run *r, int id, double now)
     uint64_t lease = atomic_load(&w->running_lease);
     unsigned long long job = (unsigned long long)atomic_load(&w->running_job);
     atomic_store(&w->abandoned, 1);
+    worker_metrics_abandon(w);
     r->wedged++;
     int back = queue_release_worker(r->q, id, lease);
     if (lease && queue_ack_kept(r->q, lease) == 0) {
         counter_add(&r->main_stats->jobs_failed, 1);
         counter_add(&r->main_stats->attempts_failed, 1);
+        if (r->metrics->enabled) {
+            /* the script's labels() cannot run: that state is stuck */
+            const char *v[RM_MAX_CUSTOM + 1] = {"failed"};
+            metric_add(metrics_series(r->metrics->jobs, v, NULL, r->metrics->ncustom + 1), 1);
+        }
         stats_error(r->main_stats, "worker wedged: job code could not be stopped (a compiled "
                                    "loop that never calls into the runtime?)");
     }
@@ -222,7 +229,7 @@ static time_t script_mtime(const char *path)
     return stat(path, &st) == 0 ? st.st_mtime * 1000000000L + st.st_mtim.tv_nsec : 0;
 }
 
-int run_script(const struct config *cfg, struct httpd *server)
+int run_script(const struct config *cfg, struct httpd *server, struct runmetrics *metrics)
 {
     (void)server;
     int code = EXIT_OK;
@@ -236,6 +243,7 @@ int run_script(const struct config *cfg, struct httpd *server)
         return EXIT_ENV;
     }
     r->cfg = cfg;
+    r->metrics = metrics;
     r->nworkers = cfg->workers;
     r->main_thread = pthread_self();
     r->main_stats = calloc(1, sizeof *r->main_stats);
@@ -280,6 +288,9 @@ int run_script(const struct config *cfg, struct httpd *server)
             break;
         }
     }
+
+    runmetrics_attach_queue(metrics, r->q);
+    atomic_store(&metrics->ready, started == r->nworkers + 1);
 
     int tty = isatty(2) && !cfg->quiet;
     sigset_t waitset;
@@ -338,6 +349,7 @@ int run_script(const struct config *cfg, struct httpd *server)
         if (now >= next_tick)
             next_tick = now + 0.25;
     }
+    atomic_store(&metrics->ready, 0);
     double end = worker_clock();
     if (tty)
         progress(r, end, 1);
@@ -375,6 +387,7 @@ int run_script(const struct config *cfg, struct httpd *server)
         _exit(code);
     }
 out:
+    runmetrics_attach_queue(metrics, NULL);
     if (r->workers)
         for (int i = 0; i <= r->nworkers; i++)
             if (r->workers[i] != r->spare_exited)

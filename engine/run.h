@@ -17,11 +17,13 @@
 struct worker;
 struct stats;
 struct httpd;
+struct runmetrics;
 
 struct run {
     const struct config *cfg;
     queue *q;
     rate *rate;
+    struct runmetrics *metrics;
     double t0; /* monotonic start */
 
     _Atomic int stopping;        /* take no new jobs: Ctrl-C, --duration, --max-jobs */
@@ -47,7 +49,7 @@ struct run {
 };
 
 /* Runs cfg->script to the end. Returns an exit code (config.h). */
-int run_script(const struct config *cfg, struct httpd *server);
+int run_script(const struct config *cfg, struct httpd *server, struct runmetrics *metrics);
 
 /* Stops starting jobs (any thread): in-flight jobs finish, then the run
  * ends. The first reason given is the one reported. */

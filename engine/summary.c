@@ -4,6 +4,7 @@
  * breakdown) with what a job engine adds (failures, retries, top errors).
  * The JSON holds the same figures with stable names; latencies in seconds. */
 #include "summary.h"
+#include "utf8.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -124,26 +125,6 @@ static void sb_printf(struct sb *b, const char *fmt, ...)
     }
 }
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 if it is not one:
- * overlong forms, surrogates and code points past U+10FFFF are invalid. */
-static int utf8_len(const unsigned char *p)
-{
-    unsigned c = p[0];
-    if (c < 0x80)
-        return 1;
-    int n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-    if (n == 0 || c > 0xf4)
-        return 0;
-    for (int i = 1; i < n; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if (n == 3 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0)))
-        return 0;
-    if (n == 4 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90)))
-        return 0;
-    return n;
-}
-
 /* A JSON string: escapes what JSON requires, and writes U+FFFD for each
  * byte that is not part of valid UTF-8 (error messages quote whatever a
  * server or script produced). */
@@ -160,7 +141,7 @@ static void sb_string(struct sb *b, const char *s)
             sb_printf(b, "\\u%04x", c);
             p++;
         } else {
-            int n = utf8_len(p);
+            int n = utf8_len(p, SIZE_MAX);
             if (n == 0) {
                 sb_printf(b, "\\ufffd");
                 p++;

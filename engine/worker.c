@@ -20,6 +20,7 @@
  * the run's flags (atomics, written by the main thread), this worker's stats
  * counters and watchdog fields (atomics, written only here). */
 #include "worker.h"
+#include "runmetrics.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -272,6 +273,58 @@ static void collect_if_full(struct worker *w)
     w->mem_after_gc = lj_mem_used(w->lua);
 }
 
+/* The Lua collector runs here, between resumes, not inside them: each step
+ * is timed (shoal_lua_gc_step_seconds), so GC cost shows like Go's
+ * go_gc_duration_seconds. A cycle starts when the heap has doubled since
+ * the last one ended (plus 1 MiB, so tiny heaps do not collect constantly);
+ * during a cycle every 64 KiB allocated buys twice that much collection
+ * work, which finishes a cycle well before the heap doubles again. A resume
+ * that allocates far more than that turns LuaJIT's own collector back on
+ * until it returns (an "assist", counted). */
+#define GC_STEP_BYTES (64u << 10)
+#define GC_MIN_HEAP (1u << 20)
+
+static void gc_publish(struct worker *w)
+{
+    metric_set(w->lua_memory_s, (double)lj_mem_used(w->lua));
+    metric_set(w->coroutines_s, (double)lj_coroutines(w->lua));
+}
+
+static void gc_between(struct worker *w)
+{
+    size_t used = lj_mem_used(w->lua);
+    if (lj_gc_take_assist(w->lua))
+        metric_add(w->gc_assists_s, 1);
+    if (!w->gc_in_cycle) {
+        if (used < w->gc_start_at)
+            goto out;
+        w->gc_in_cycle = 1;
+        w->gc_last = used > GC_STEP_BYTES ? used - GC_STEP_BYTES : 0;
+    }
+    if (used < w->gc_last + GC_STEP_BYTES)
+        goto out;
+    size_t debt = used - w->gc_last;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int done = lj_gc_step(w->lua, (int)((debt * 2) >> 10));
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    metric_observe(w->gc_seconds_s,
+                   (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9);
+    used = lj_mem_used(w->lua);
+    w->gc_last = used;
+    if (done) {
+        w->gc_in_cycle = 0;
+        w->gc_start_at = used * 2 > used + GC_MIN_HEAP ? used * 2 : used + GC_MIN_HEAP;
+        metric_add(w->gc_cycles_s, 1);
+    }
+    gc_publish(w);
+out:
+    /* far past where the next step would come: let the collector in */
+    lj_gc_manual(w->lua, (w->gc_start_at > used ? w->gc_start_at : used) * 2 + (32u << 20));
+    if ((++w->gauge_tick & 255) == 0)
+        gc_publish(w);
+}
+
 /* Every entry into Lua goes through here, so the watchdog always knows
  * whose code runs and until when it may. */
 static int enter_lua(struct worker *w, struct slot *s, int (*fn)(struct worker *, struct slot *,
@@ -290,6 +343,7 @@ static int enter_lua(struct worker *w, struct slot *s, int (*fn)(struct worker *
     int r = fn(w, s, arg);
     atomic_store_explicit(&w->resume_deadline_ns, 0, memory_order_release);
     lj_watchdog_clear(w->lua);
+    gc_between(w);
     return r;
 }
 
@@ -325,12 +379,44 @@ static int do_done(struct worker *w, struct slot *s, const void *arg)
 static void log_line(struct worker *w, const char *level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* jobs_total (when final) and job_duration_seconds for a finished attempt,
+ * with the script's custom labels when it declares some. */
+static void count_attempt(struct worker *w, struct slot *s, int ok, int final, double seconds)
+{
+    struct runmetrics *m = w->run->metrics;
+    if (!m->enabled)
+        return;
+    if (m->ncustom == 0) {
+        metric_observe(m->duration_all, seconds);
+        if (final)
+            metric_add(ok ? m->jobs_ok : m->jobs_failed, 1);
+        return;
+    }
+    const char *const *vals;
+    const size_t *lens;
+    int n = lj_job_labels(w->lua, s->data, s->len, ok, &vals, &lens);
+    metric_observe(metrics_series(m->duration, vals, lens, n), seconds);
+    if (final) {
+        const char *jv[RM_MAX_CUSTOM + 1] = {ok ? "success" : "failed"};
+        size_t jl[RM_MAX_CUSTOM + 1] = {ok ? 7 : 6};
+        for (int i = 0; i < n && i < RM_MAX_CUSTOM; i++) {
+            jv[i + 1] = vals[i];
+            jl[i + 1] = lens[i];
+        }
+        metric_add(metrics_series(m->jobs, jv, jl, n + 1), 1);
+    }
+}
+
 static void finish_attempt(struct worker *w, struct slot *s, int ok, const char *err)
 {
     struct run *r = w->run;
     const struct config *cfg = r->cfg;
     double now = worker_clock();
     hist_record(&w->stats.latency, (uint64_t)((now - s->started) * 1e6));
+    int will_retry = !ok && s->attempt <= cfg->retries && !atomic_load(&r->stopping);
+    count_attempt(w, s, ok, !will_retry, now - s->started);
+    if (r->metrics->enabled)
+        metric_add(r->metrics->in_flight_s, -1);
     if (ok) {
         counter_add(&w->stats.jobs_ok, 1);
         queue_ack(r->q, s->lease);
@@ -339,7 +425,9 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
         stats_error(&w->stats, err);
         char q[2048];
         logfmt_value(q, sizeof q, err, strlen(err));
-        if (s->attempt <= cfg->retries && !atomic_load(&r->stopping)) {
+        if (will_retry) {
+            if (r->metrics->enabled)
+                metric_add(r->metrics->retries_s, 1);
             double delay = backoff_delay(s->attempt + 1, cfg->retry_delay, 60.0, &w->rng);
             log_line(w, "WARN", "msg=\"attempt failed; will retry\" job=%llu attempt=%d "
                                 "retry_in=%.2fs error=%s",
@@ -398,6 +486,7 @@ int worker_http_start(struct worker *w, int slot, const struct http_request *req
         return -1;
     }
     s->op = OP_HTTP;
+    s->http_method = runmetrics_method(req->method);
     return 0;
 }
 
@@ -484,6 +573,18 @@ static void on_transfer_done(struct worker *w, CURLMsg *msg)
             counter_add(&w->stats.status_code[st], 1);
         counter_add(&w->stats.bytes_in, res.body_len);
     }
+    struct runmetrics *m = w->run->metrics;
+    if (m->enabled) {
+        int mi = s->http_method;
+        metric_add(runmetrics_http_series(m, w->http_series, mi, res.error ? 0 : res.status), 1);
+        if (!w->http_duration_s[mi]) {
+            const char *v[1] = {runmetrics_method_name(mi)};
+            w->http_duration_s[mi] = metrics_series(m->http_duration, v, NULL, 1);
+            w->http_bytes_s[mi] = metrics_series(m->http_bytes, v, NULL, 1);
+        }
+        metric_observe(w->http_duration_s[mi], res.elapsed);
+        metric_add(w->http_bytes_s[mi], (double)res.body_len);
+    }
     s->op = OP_NONE;
     heap_set(w, s);
     after_resume(w, s, enter_lua(w, s, do_resume_http, &res));
@@ -540,6 +641,10 @@ static void start_job(struct worker *w, const struct queue_lease *l, double now)
     s->attempt = l->attempt;
     s->started = now;
     s->deadline = now + w->run->cfg->timeout;
+    s->data = l->data;
+    s->len = l->len;
+    if (w->run->metrics->enabled)
+        metric_add(w->run->metrics->in_flight_s, 1);
     w->jobs_inflight++;
     counter_add(&w->stats.started, 1);
     counter_add(&w->stats.inflight, 1);
@@ -742,6 +847,14 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct run *r = w->run;
     tl_worker = w;
+    metrics_thread_shard(w->id);
+    lj_gc_manual(w->lua, lj_mem_used(w->lua) * 2 + (32u << 20));
+    w->gc_start_at = lj_mem_used(w->lua) * 2 + GC_MIN_HEAP;
+    gc_publish(w);
+    if (w->id > 0) {
+        atomic_store(&w->counted_active, 1);
+        metric_add(r->metrics->workers_active_s, 1);
+    }
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGUSR2);
@@ -789,6 +902,9 @@ static void *worker_main(void *arg)
     }
     if (w->held.lease && !atomic_load(&w->abandoned))
         queue_release_worker(r->q, w->id, 0); /* give back the unstarted job, same attempt */
+    if (atomic_exchange(&w->counted_active, 0))
+        metric_add(r->metrics->workers_active_s, -1);
+    gc_publish(w);
     atomic_store(&w->exited, 1);
     run_worker_exited(r);
     return NULL;
@@ -862,10 +978,28 @@ struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
         .args = cfg->args,
         .nargs = cfg->nargs,
         .worker = w,
+        .registry = run->metrics->reg,
+        .nmetric_labels = cfg->nmetric_labels,
     };
+    const char *names[8];
+    for (int i = 0; i < cfg->nmetric_labels; i++)
+        names[i] = cfg->metric_labels[i];
+    lc.metric_labels = names;
     w->lua = lj_new(&lc, err, errlen);
     if (!w->lua)
         goto fail;
+    struct runmetrics *m = run->metrics;
+    char idtext[16];
+    snprintf(idtext, sizeof idtext, "%d", id);
+    const char *wl[1] = {idtext};
+    w->lua_memory_s = metrics_series(m->lua_memory, wl, NULL, 1);
+    w->gc_seconds_s = metrics_series(m->lua_gc_seconds, wl, NULL, 1);
+    w->gc_cycles_s = metrics_series(m->lua_gc_cycles, wl, NULL, 1);
+    w->gc_assists_s = metrics_series(m->lua_gc_assists, wl, NULL, 1);
+    w->coroutines_s = metrics_series(m->lua_coroutines, wl, NULL, 1);
+    w->http_series = calloc((size_t)RM_METHODS * 600, sizeof *w->http_series);
+    if (!w->http_series)
+        goto oom;
     w->seen_gen = atomic_load(&run->script_gen);
     return w;
 oom:
@@ -873,6 +1007,15 @@ oom:
 fail:
     worker_free(w);
     return NULL;
+}
+
+void worker_metrics_abandon(struct worker *w)
+{
+    struct runmetrics *m = w->run->metrics;
+    if (atomic_exchange(&w->counted_active, 0))
+        metric_add(m->workers_active_s, -1);
+    if (m->enabled)
+        metric_add(m->in_flight_s, -(double)counter_get(&w->stats.inflight));
 }
 
 int worker_start(struct worker *w)
@@ -902,5 +1045,6 @@ void worker_free(struct worker *w)
     free(w->free_slots);
     free(w->heap);
     free(w->fds);
+    free(w->http_series);
     free(w);
 }

@@ -33,6 +33,9 @@ struct slot {
     int attempt;
     double started, deadline, sleep_until;
     int heap_pos; /* in the worker's timer heap, -1 if absent */
+    const char *data; /* the job's JSON, the queue's until ack or retry */
+    size_t len;
+    int http_method;  /* runmetrics_method() of the request in flight */
     struct transfer xfer;
     int xfer_ready;
 };
@@ -60,6 +63,18 @@ struct worker {
     size_t mem_soft;         /* above this much Lua memory, collect between jobs */
     size_t mem_after_gc;     /* what the last such collection left */
 
+    /* the collector, stepped between resumes (gc_between) */
+    int gc_in_cycle;
+    size_t gc_last;        /* heap at the last step */
+    size_t gc_start_at;    /* start the next cycle once the heap reaches this */
+    unsigned gauge_tick;
+    /* metrics: this worker's series */
+    struct metric_series **http_series; /* RM_METHODS * 600, made on first use */
+    struct metric_series *http_duration_s[8], *http_bytes_s[8]; /* by method */
+    struct metric_series *lua_memory_s, *gc_seconds_s, *gc_cycles_s, *gc_assists_s,
+        *coroutines_s;
+    _Atomic int counted_active; /* in workers_active; cleared by whoever takes it out */
+
     /* atomic: watchdog */
     _Atomic uint64_t resume_seq;      /* bumped at every resume */
     _Atomic int64_t resume_deadline_ns; /* monotonic; 0 outside Lua */
@@ -85,6 +100,9 @@ void worker_wake(struct worker *w);
 /* The SIGUSR2 handler's body: arms the watchdog hook if this thread is a
  * worker running Lua. Async-signal-safe. */
 void worker_on_watchdog_signal(void);
+/* The main thread gives up on a wedged worker: its share of workers_active
+ * and jobs_in_flight leaves the gauges. */
+void worker_metrics_abandon(struct worker *w);
 /* Frees a worker whose thread has been joined. */
 void worker_free(struct worker *w);
 

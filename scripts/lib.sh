@@ -7,7 +7,7 @@ SHOAL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_PACKAGES="cmake make gcc pkg-config libluajit2-5.1-dev libcurl4-openssl-dev
   libmicrohttpd-dev lua-cjson-dev libprotobuf-c-dev protobuf-c-compiler libgoogle-perftools-dev"
 # What the tests drive: real servers and tools, no fakes.
-TEST_PACKAGES="nginx-light curl jq luajit2 procps python3 openssl"
+TEST_PACKAGES="nginx-light curl jq luajit2 procps python3 openssl prometheus"
 # What the benchmark compares against.
 BENCH_PACKAGES="wrk nginx-light nodejs"
 

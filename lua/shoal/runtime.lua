@@ -222,6 +222,30 @@ function shoal.sleep(seconds)
   core.sleep(seconds)
 end
 
+---------------------------------------------------------------- metrics
+
+-- shoal.metrics.counter|gauge|histogram(name, help, label_names [, buckets])
+-- -> a handle with :inc(n, labels), :dec, :set(v, labels), :observe(v, labels).
+-- Every state declaring the same name shares one metric family.
+local metrics = {}
+for kind, what in ipairs({ "counter", "gauge", "histogram" }) do
+  metrics[what] = function(name, help, label_names, buckets)
+    if type(name) ~= "string" then
+      error("shoal.metrics." .. what .. ": name must be a string", 2)
+    end
+    if help ~= nil and type(help) ~= "string" then
+      error("shoal.metrics." .. what .. ": help must be a string", 2)
+    end
+    if buckets ~= nil and what ~= "histogram" then
+      error("shoal.metrics." .. what .. ": only histograms take buckets", 2)
+    end
+    local h, err = core.metric_declare(kind - 1, name, help, label_names, buckets)
+    if not h then error("shoal.metrics." .. what .. ": " .. err, 2) end
+    return h
+  end
+end
+shoal.metrics = metrics
+
 ---------------------------------------------------------------- log
 
 -- A plain logfmt logger on stderr; the logs issue replaces the sink.
@@ -293,6 +317,37 @@ local function job_loop(data)
   end
 end
 
+-- The values of options.metric_labels for a finished attempt (its JSON and
+-- "success" or "failed"), from the script's labels(job, outcome). Missing
+-- values are ""; an error is said once per distinct message and the attempt
+-- still counts, with empty values.
+local label_names = core.metric_labels
+local label_values = {}
+local function job_labels(data, outcome)
+  local fn = rawget(_G, "labels")
+  local ok, t = pcall(json.decode, data)
+  if ok and type(fn) == "function" then
+    ok, t = pcall(fn, t, outcome)
+    if ok and t ~= nil and type(t) ~= "table" then
+      ok, t = false, "labels() must return a table of label = value, got " .. type(t)
+    end
+  end
+  if not ok then
+    local msg = "labels(): " .. tostring(t)
+    if core.first_time(msg) then
+      shoal.log.warn("labels() failed; the job is counted with empty custom labels",
+                     { error = msg })
+    end
+    t = nil
+  end
+  for i = 1, #label_names do
+    local v
+    if type(t) == "table" then v = t[label_names[i]] end
+    label_values[i] = v == nil and "" or tostring(v)
+  end
+  return unpack(label_values, 1, #label_names)
+end
+
 local function run_hook(name, ...)
   if type(_G[name]) ~= "function" then return done_mark, true end
   return done_mark, xpcall(call_hook, on_error, name, ...)
@@ -335,7 +390,7 @@ end
 local known_options = {
   workers = "number", concurrency = "number", retries = "number", timeout = "number",
   rate = "number", queue_size = "number", duration = "number", max_jobs = "number",
-  memory = "number", retry_delay = "number", metric_labels = "table",
+  memory = "number", retry_delay = "number", metric_labels = "table", max_series = "number",
 }
 
 local function check_script()
@@ -361,6 +416,31 @@ local function check_script()
       end
     end
   end
+  if opts ~= nil and opts.metric_labels ~= nil then
+    local seen = {}
+    local ml = opts.metric_labels
+    if #ml > 8 then
+      return false, "options.metric_labels: at most 8 labels"
+    end
+    for k, v in pairs(ml) do
+      if type(k) ~= "number" or type(v) ~= "string" then
+        return false, "options.metric_labels must be a list of label names, e.g. { \"site\" }"
+      end
+      if not v:match("^[%a_][%w_]*$") or v:sub(1, 2) == "__" or v == "le" then
+        return false, "options.metric_labels: '" .. v .. "' is not a usable label name " ..
+          "(letters, digits and _, not starting with a digit or __; not le)"
+      end
+      if v == "status" then
+        return false, "options.metric_labels: 'status' is jobs_total's own label; choose another name"
+      end
+      if seen[v] then return false, "options.metric_labels: '" .. v .. "' is listed twice" end
+      seen[v] = true
+    end
+    if #ml > 0 and type(rawget(_G, "labels")) ~= "function" then
+      return false, "options.metric_labels is set but the script defines no labels(job, outcome) " ..
+        "function to give their values"
+    end
+  end
   for _, name in ipairs({ "init", "produce", "done", "labels" }) do
     local v = rawget(_G, name)
     if v ~= nil and type(v) ~= "function" then
@@ -382,12 +462,24 @@ local function script_options()
     for k, v in pairs(opts) do
       if type(v) == "number" then out[#out + 1] = k; out[#out + 1] = v end
     end
+    if type(opts.metric_labels) == "table" then
+      out[#out + 1] = "metric_labels"
+      out[#out + 1] = table.concat(opts.metric_labels, ",")
+    end
   end
   return unpack(out)
 end
 
+-- `shoal dashboard`: a Grafana dashboard (JSON text) for the metrics the
+-- script declared.
+local function dashboard(title)
+  return json.encode(require("shoal.dashboard").build(core.metric_families(), title))
+end
+
 return {
+  dashboard = dashboard,
   job_loop = job_loop,
+  job_labels = job_labels,
   producer = producer,
   finisher = finisher,
   initializer = initializer,

@@ -1,0 +1,324 @@
+/* lua_metrics.c - shoal.metrics: script-defined metrics in the engine's
+ * registry.
+ *
+ * core.metric_declare(kind, name, help, label_names, buckets) returns a
+ * handle (full userdata holding the family) or nil, message; shoal.runtime
+ * turns the message into an error at the script's line. The handle's
+ * methods (inc, dec, set, observe) take an optional labels table, by name
+ * ({site = "a"}) or by position ({"a"}); a label left out is "". Every
+ * state declaring the same name gets the same family, so the workers'
+ * updates add up. Runs on the state's thread; the registry is shared. */
+#include "lua_internal.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "metrics.h"
+
+#define HANDLE_MT "shoal.metric"
+
+struct handle {
+    struct metric_family *f;
+};
+
+static lj *state_of(lua_State *L)
+{
+    return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+static const char *kind_names[] = {"counter", "gauge", "histogram"};
+
+/* Reads the list at idx: strings into strs or numbers into nums (the other
+ * NULL), at most max. Returns how many, or -1 with a message pushed. */
+static int read_list(lua_State *L, int idx, const char *what, const char *example, int max,
+                     const char **strs, double *nums)
+{
+    if (!lua_istable(L, idx)) {
+        lua_pushfstring(L, "%s must be a table, e.g. %s", what, example);
+        return -1;
+    }
+    int n = (int)lua_objlen(L, idx);
+    if (n > max) {
+        lua_pushfstring(L, "at most %d %s", max, what);
+        return -1;
+    }
+    int want = strs ? LUA_TSTRING : LUA_TNUMBER;
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, idx, i + 1);
+        if (lua_type(L, -1) != want) {
+            lua_pushfstring(L, "%s: item %d is a %s, not a %s", what, i + 1,
+                            luaL_typename(L, -1), lua_typename(L, want));
+            return -1;
+        }
+        if (strs)
+            strs[i] = lua_tostring(L, -1); /* the table keeps the string alive */
+        else
+            nums[i] = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+    }
+    return n;
+}
+
+/* metric_declare(kind, name, help, label_names, buckets) */
+static int l_declare(lua_State *L)
+{
+    lj *s = state_of(L);
+    int kind = (int)luaL_checkinteger(L, 1);
+    const char *name = luaL_checkstring(L, 2);
+    const char *help = luaL_optstring(L, 3, "");
+    const char *labels[METRIC_MAX_LABELS];
+    double buckets[METRIC_MAX_BUCKETS];
+    int nlabels = 0, nbuckets = 0;
+    if (!s->cfg.registry)
+        return luaL_error(L, "metrics are not available in this state");
+    if (!lua_isnoneornil(L, 4) &&
+        (nlabels = read_list(L, 4, "label names", "{\"site\"}", METRIC_MAX_LABELS, labels,
+                             NULL)) < 0)
+        goto fail;
+    if (kind == METRIC_HISTOGRAM && !lua_isnoneornil(L, 5)) {
+        nbuckets = read_list(L, 5, "buckets", "{0.1, 1, 10}", METRIC_MAX_BUCKETS, NULL, buckets);
+        if (nbuckets < 0)
+            goto fail;
+        if (nbuckets == 0) {
+            lua_pushstring(L, "buckets is empty: leave it out for the defaults");
+            goto fail;
+        }
+    }
+    char err[512];
+    struct metric_family *f =
+        metrics_declare(s->cfg.registry, METRIC_SCRIPT, (enum metric_type)kind, name, help,
+                        labels, nlabels, nbuckets ? buckets : NULL, nbuckets, err, sizeof err);
+    if (!f) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    struct handle *h = lua_newuserdata(L, sizeof *h);
+    h->f = f;
+    luaL_getmetatable(L, HANDLE_MT);
+    lua_setmetatable(L, -2);
+    return 1;
+fail: /* the message is on top */
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
+static struct metric_family *check_handle(lua_State *L)
+{
+    struct handle *h = luaL_checkudata(L, 1, HANDLE_MT);
+    return h->f;
+}
+
+/* The series named by the labels table at idx (none, nil or a table). */
+static struct metric_series *series_at(lua_State *L, struct metric_family *f, int idx)
+{
+    int n = metrics_family_nlabels(f);
+    const char *vals[METRIC_MAX_LABELS];
+    size_t lens[METRIC_MAX_LABELS];
+    if (lua_isnoneornil(L, idx)) {
+        return metrics_series(f, NULL, NULL, 0);
+    }
+    if (!lua_istable(L, idx))
+        luaL_error(L, "labels must be a table, e.g. {site = \"example.org\"}");
+    int top = lua_gettop(L);
+    for (int i = 0; i < n; i++) {
+        lua_getfield(L, idx, metrics_family_label(f, i));
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            lua_rawgeti(L, idx, i + 1);
+        }
+        int t = lua_type(L, -1);
+        if (t == LUA_TNIL) {
+            vals[i] = "";
+            lens[i] = 0;
+        } else if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+            vals[i] = lua_tolstring(L, -1, &lens[i]);
+        } else if (t == LUA_TBOOLEAN) {
+            vals[i] = lua_toboolean(L, -1) ? "true" : "false";
+            lens[i] = strlen(vals[i]);
+        } else {
+            luaL_error(L, "label '%s' is a %s: use a string or a number",
+                       metrics_family_label(f, i), lua_typename(L, t));
+        }
+        /* the string stays on the stack until the lookup is done */
+    }
+    /* a key that names no label is a typo worth raising */
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            const char *k = lua_tostring(L, -1);
+            int known = 0;
+            for (int i = 0; i < n && !known; i++)
+                known = strcmp(k, metrics_family_label(f, i)) == 0;
+            if (!known)
+                luaL_error(L, "'%s' is not a label of this metric (its labels: %s%s%s...)", k,
+                           n ? metrics_family_label(f, 0) : "none", n > 1 ? ", " : "",
+                           n > 1 ? metrics_family_label(f, 1) : "");
+        }
+    }
+    struct metric_series *sr = metrics_series(f, vals, lens, n);
+    lua_settop(L, top);
+    return sr;
+}
+
+static const char *type_of(struct metric_family *f)
+{
+    return kind_names[metrics_family_type(f)];
+}
+
+/* h:inc([n,] [labels]) */
+static int l_inc(lua_State *L)
+{
+    struct metric_family *f = check_handle(L);
+    int li = 3;
+    double n = 1;
+    if (lua_istable(L, 2))
+        li = 2;
+    else
+        n = luaL_optnumber(L, 2, 1);
+    enum metric_type t = metrics_family_type(f);
+    if (t == METRIC_HISTOGRAM)
+        return luaL_error(L, "this metric is a histogram: use :observe(value, labels)");
+    if (t == METRIC_COUNTER && !(n >= 0))
+        return luaL_error(L, "a counter only goes up: inc(%f) (use a gauge for values that "
+                             "go down)",
+                          n);
+    metric_add(series_at(L, f, li), n);
+    return 0;
+}
+
+static int l_dec(lua_State *L)
+{
+    struct metric_family *f = check_handle(L);
+    int li = 3;
+    double n = 1;
+    if (lua_istable(L, 2))
+        li = 2;
+    else
+        n = luaL_optnumber(L, 2, 1);
+    if (metrics_family_type(f) != METRIC_GAUGE)
+        return luaL_error(L, "dec is for gauges; this metric is a %s", type_of(f));
+    metric_add(series_at(L, f, li), -n);
+    return 0;
+}
+
+static int l_set(lua_State *L)
+{
+    struct metric_family *f = check_handle(L);
+    double v = luaL_checknumber(L, 2);
+    if (metrics_family_type(f) != METRIC_GAUGE)
+        return luaL_error(L, "set is for gauges; this metric is a %s", type_of(f));
+    metric_set(series_at(L, f, 3), v);
+    return 0;
+}
+
+static int l_observe(lua_State *L)
+{
+    struct metric_family *f = check_handle(L);
+    double v = luaL_checknumber(L, 2);
+    if (metrics_family_type(f) != METRIC_HISTOGRAM)
+        return luaL_error(L, "observe is for histograms; this metric is a %s", type_of(f));
+    metric_observe(series_at(L, f, 3), v);
+    return 0;
+}
+
+static int l_tostring(lua_State *L)
+{
+    struct handle *h = luaL_checkudata(L, 1, HANDLE_MT);
+    lua_pushfstring(L, "shoal.metrics %s", type_of(h->f));
+    return 1;
+}
+
+/* first_time(message) -> true the first time any state asks about it (up
+ * to 256 distinct messages), for warnings said once per run. */
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t seen[256];
+static int nseen;
+
+static int l_first_time(lua_State *L)
+{
+    size_t len;
+    const char *msg = luaL_checklstring(L, 1, &len);
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)msg[i]) * 1099511628211ull;
+    int fresh = 1;
+    pthread_mutex_lock(&seen_lock);
+    for (int i = 0; i < nseen && fresh; i++)
+        fresh = seen[i] != h;
+    if (fresh && nseen < 256)
+        seen[nseen++] = h;
+    else if (fresh)
+        fresh = 0; /* 256 distinct messages already: enough said */
+    pthread_mutex_unlock(&seen_lock);
+    lua_pushboolean(L, fresh);
+    return 1;
+}
+
+static void push_family(const struct metric_family *f, void *arg)
+{
+    lua_State *L = arg;
+    if (metrics_family_owner(f) != METRIC_SCRIPT)
+        return;
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, metrics_family_name(f));
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, metrics_family_help(f));
+    lua_setfield(L, -2, "help");
+    lua_pushstring(L, kind_names[metrics_family_type(f)]);
+    lua_setfield(L, -2, "type");
+    int n = metrics_family_nlabels(f);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushstring(L, metrics_family_label(f, i));
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "labels");
+    lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
+}
+
+/* metric_families() -> the script's families, in declaration order:
+ * { {name=, help=, type=, labels={...}}, ... } */
+static int l_families(lua_State *L)
+{
+    lj *s = state_of(L);
+    lua_newtable(L);
+    if (s->cfg.registry)
+        metrics_each(s->cfg.registry, push_family, L);
+    return 1;
+}
+
+void lj_api_push_metrics(lj *s, lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"inc", l_inc}, {"dec", l_dec}, {"set", l_set}, {"observe", l_observe}, {NULL, NULL},
+    };
+    luaL_newmetatable(L, HANDLE_MT);
+    lua_newtable(L);
+    for (const luaL_Reg *m = methods; m->name; m++) {
+        lua_pushcfunction(L, m->func);
+        lua_setfield(L, -2, m->name);
+    }
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+    /* the core table is on top */
+    lua_pushlightuserdata(L, s);
+    lua_pushcclosure(L, l_declare, 1);
+    lua_setfield(L, -2, "metric_declare");
+    lua_pushlightuserdata(L, s);
+    lua_pushcclosure(L, l_families, 1);
+    lua_setfield(L, -2, "metric_families");
+    lua_pushcfunction(L, l_first_time);
+    lua_setfield(L, -2, "first_time");
+    lua_createtable(L, s->cfg.nmetric_labels, 0);
+    for (int i = 0; i < s->cfg.nmetric_labels; i++) {
+        lua_pushstring(L, s->cfg.metric_labels[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "metric_labels");
+}
