@@ -35,6 +35,17 @@ if promtool check metrics <text.prom >promtool.out 2>&1; then
 else
     fail "promtool accepts the text format" "$(head -5 promtool.out)"
 fi
+# promtool reads the 0.0.4 text format only. The OpenMetrics body, less its
+# "# EOF", must still parse; its lint findings can only be the counters
+# whose HELP names the family without _total, as OpenMetrics does.
+sed -e '/^# EOF$/d' om.prom | promtool check metrics >promtool-om.out 2>&1
+if grep -q 'error' promtool-om.out; then
+    fail "promtool parses the OpenMetrics body" "$(head -3 promtool-om.out)"
+else
+    pass "promtool parses the OpenMetrics body"
+fi
+grep -Ev '^[a-zA-Z_:][a-zA-Z0-9_:]*_total no help text$' promtool-om.out >om-other.out
+expect_eq "its only lint findings are the _total counters' HELP" "$(cat om-other.out)" ""
 expect_eq "OpenMetrics ends with # EOF" "$(tail -n 1 om.prom)" "# EOF"
 expect_grep "OpenMetrics names the counter family without _total" '^# TYPE jobs counter$' om.prom
 expect_grep "text names the counter family with _total" '^# TYPE jobs_total counter$' text.prom
