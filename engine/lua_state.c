@@ -465,7 +465,11 @@ int lj_job_labels(lj *s, const char *data, size_t len, int ok, const char *const
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_job_labels);
     lua_pushlstring(L, data, len);
     lua_pushstring(L, ok ? "success" : "failed");
-    if (lua_pcall(L, 2, LUA_MULTRET, 0) != 0) {
+    lj *prev = tl_state;
+    tl_state = s; /* the watchdog's hook finds its deadline here */
+    int rc = lua_pcall(L, 2, LUA_MULTRET, 0);
+    tl_state = prev;
+    if (rc != 0) {
         lua_settop(L, top);
         return 0; /* the runtime catches the script's errors; this is out of memory */
     }

@@ -394,7 +394,17 @@ static void count_attempt(struct worker *w, struct slot *s, int ok, int final, d
     }
     const char *const *vals;
     const size_t *lens;
+    /* labels() is script code: the watchdog bounds it like a resume (no
+     * lease named, so a wedge here re-queues this job rather than fail it) */
+    int64_t dl = to_ns(worker_clock() + w->run->cfg->timeout);
+    lj_set_deadline(w->lua, dl);
+    atomic_fetch_add_explicit(&w->resume_seq, 1, memory_order_relaxed);
+    atomic_store_explicit(&w->running_lease, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->running_job, s->job_id, memory_order_relaxed);
+    atomic_store_explicit(&w->resume_deadline_ns, dl, memory_order_release);
     int n = lj_job_labels(w->lua, s->data, s->len, ok, &vals, &lens);
+    atomic_store_explicit(&w->resume_deadline_ns, 0, memory_order_release);
+    lj_watchdog_clear(w->lua);
     metric_observe(metrics_series(m->duration, vals, lens, n), seconds);
     if (final) {
         const char *jv[RM_MAX_CUSTOM + 1] = {ok ? "success" : "failed"};

@@ -72,6 +72,28 @@ expect_eq "labels() failure logged once" "$(grep -c 'labels() failed' "$ERR")" 1
 expect_grep "the log names the error and where" 'totals.lua:[0-9]*: labels broke on purpose' "$ERR"
 expect_eq "workers_active is 0 once the workers have left" "$(m 'workers_active')" 0
 
+# ---------------------------------------------------------------- runaway labels()
+cat >slowlabels.lua <<'EOF'
+options = { metric_labels = { "k" } }
+function produce(push) for i = 1, 3 do push({ i = i }) end end
+function handle(job) end
+function labels(job, outcome)
+  if job.i == 2 then while true do shoal.now() end end
+  return { k = "v" }
+end
+function done()
+  local res = assert(shoal.http.get(shoal.args[1]))
+  local f = assert(io.open("slow.prom", "w")); f:write(res.body); f:close()
+end
+EOF
+port=$(free_port)
+run_shoal slowlabels run slowlabels.lua --workers 1 --timeout 0.5 --quiet \
+    --listen "127.0.0.1:$port" -- "http://127.0.0.1:$port/metrics"
+expect_eq "a runaway labels() does not stop the run" "$RC" 0
+expect_grep "the watchdog stops it" 'labels\(\):.*time budget' "$ERR"
+expect_grep "the other jobs keep their labels" '^jobs_total\{status="success",k="v"\} 2$' slow.prom
+expect_grep "that job counts with an empty label" '^jobs_total\{status="success",k=""\} 1$' slow.prom
+
 # ---------------------------------------------------------------- cardinality cap
 cat >cap.lua <<'EOF'
 local c = shoal.metrics.counter("test_keys_total", "keys", { "key" })
