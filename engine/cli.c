@@ -61,6 +61,13 @@ static const struct opt opts[] = {
      "(default 2000)"},
     {"no-metrics", "SHOAL_NO_METRICS", NULL, K_FLAG, F(no_metrics), 0, 1, NULL,
      "skip the engine's per-job metric updates (script metrics and /metrics stay)"},
+    {"otlp-endpoint", "SHOAL_OTLP_ENDPOINT", NULL, K_STR, F(otlp_endpoint), 0, 0, "URL",
+     "send traces over OTLP to this collector (base URL, e.g. http://localhost:4318); "
+     "OTEL_EXPORTER_OTLP_* work too (default: no traces unless one is set)"},
+    {"service", "SHOAL_SERVICE", NULL, K_STR, F(service), 0, 0, "NAME",
+     "service.name of the run's telemetry (default: OTEL_SERVICE_NAME, else the script's name)"},
+    {"no-propagate", "SHOAL_NO_PROPAGATE", NULL, K_FLAG, F(no_propagate), 0, 1, NULL,
+     "do not send a W3C traceparent header with the script's requests"},
     {"lua-path", "SHOAL_LUA_PATH", NULL, K_STR, F(lua_path), 0, 0, "DIR",
      "load shoal's Lua modules from DIR instead of the built-in copies (development)"},
     {"summary-json", "SHOAL_SUMMARY_JSON", NULL, K_STR, F(summary_json), 0, 0, "FILE",

@@ -40,6 +40,9 @@ struct config {
     const char *summary_json;
     int quiet;
     int watch;
+    const char *otlp_endpoint; /* --otlp-endpoint: OTLP base URL, or NULL */
+    const char *service;       /* --service: service.name, or NULL */
+    int no_propagate;          /* no traceparent on outgoing requests */
     int max_series;  /* per metric family */
     int no_metrics;  /* the engine's own hot-path metric updates off */
     char metric_labels[8][64]; /* options.metric_labels */

@@ -153,6 +153,7 @@ void fetch_cleanup(struct transfer *t)
         return;
     curl_easy_cleanup(t->easy);
     curl_slist_free_all(t->req_headers);
+    curl_slist_free_all(t->tp);
     free(t->body.data);
     free(t->headers.data);
     memset(t, 0, sizeof *t);
@@ -169,6 +170,7 @@ int fetch_prepare(struct transfer *t, const struct http_request *req, char *err,
         t->timeout_set = 0;
         t->pipewait = 0;
         t->uncompressed = 0;
+        t->tp_set = 0;
         t->dirty = 0;
     }
     buf_trim(&t->body); /* a huge last body is not kept for the next request */
@@ -197,8 +199,25 @@ int fetch_prepare(struct transfer *t, const struct http_request *req, char *err,
         curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, req->compressed ? "" : NULL);
         t->uncompressed = !req->compressed;
     }
-    if (plain)
+    /* traceparent has a fixed length: one list node, its text rewritten
+     * for each request, keeps a traced GET on the plain path */
+    if (req->traceparent) {
+        if (!t->tp) {
+            char line[96];
+            snprintf(line, sizeof line, "traceparent: %s", req->traceparent);
+            t->tp = curl_slist_append(NULL, line);
+        } else if (strlen(t->tp->data) == 13 + strlen(req->traceparent)) {
+            memcpy(t->tp->data + 13, req->traceparent, strlen(req->traceparent));
+        }
+    }
+    if (plain) {
+        int want = req->traceparent && t->tp;
+        if (want != t->tp_set) {
+            curl_easy_setopt(e, CURLOPT_HTTPHEADER, want ? t->tp : NULL);
+            t->tp_set = want;
+        }
         return 0;
+    }
 
     t->dirty = 1;
     if (strcmp(req->method, "HEAD") == 0) {
@@ -222,8 +241,13 @@ int fetch_prepare(struct transfer *t, const struct http_request *req, char *err,
         }
         t->req_headers = l;
     }
-    if (t->req_headers)
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);
+    if (req->traceparent && t->tp) {
+        struct curl_slist *l = curl_slist_append(t->req_headers, t->tp->data);
+        if (l)
+            t->req_headers = l;
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers); /* NULL clears a traceparent */
+    t->tp_set = 0;
     if (!req->follow)
         curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     if (req->insecure) {

@@ -21,6 +21,7 @@ struct http_request {
     int follow;     /* follow redirects */
     int insecure;   /* skip TLS verification */
     int compressed; /* send Accept-Encoding and decode the body */
+    const char *traceparent; /* W3C header value to send, or NULL */
 };
 
 struct http_result {
@@ -48,6 +49,8 @@ struct transfer {
     int timeout_set; /* CURLOPT_TIMEOUT_MS is set on the handle */
     int pipewait;    /* CURLOPT_PIPEWAIT is set (https: may be HTTP/2) */
     int uncompressed; /* CURLOPT_ACCEPT_ENCODING is off */
+    struct curl_slist *tp; /* one "traceparent: ..." line, rewritten in place */
+    int tp_set;            /* CURLOPT_HTTPHEADER points at tp */
     char error[CURL_ERROR_SIZE];
     void *owner; /* the slot, for CURLINFO_PRIVATE */
     struct worker *worker; /* told about the sockets curl opens and closes */

@@ -15,6 +15,7 @@
 
 #include "embedded.h"
 #include "queue.h"
+#include "trace.h"
 #include "worker.h"
 
 char lj_done_mark;
@@ -99,6 +100,17 @@ static int l_push(lua_State *L)
         .delay = luaL_optnumber(L, 3, 0),
         .priority = (int)luaL_optinteger(L, 4, 0),
     };
+    /* a job with a valid traceparent field continues that trace; a
+     * malformed one is ignored, as W3C asks */
+    uint8_t ctx[TRACE_CTX_LEN];
+    size_t tplen;
+    const char *tp = lua_type(L, 5) == LUA_TSTRING ? lua_tolstring(L, 5, &tplen) : NULL;
+    struct trace_ctx parent;
+    if (tp && trace_parse_traceparent(tp, tplen, &parent) == 0) {
+        trace_pack(ctx, 'P', &parent);
+        opts.ctx = ctx;
+        opts.ctx_len = TRACE_CTX_LEN;
+    }
     uint64_t id = 0;
     switch (worker_push(s->worker, slot, data, len, &opts, &id)) {
     case QUEUE_OK:
@@ -120,6 +132,63 @@ static int l_push(lua_State *L)
     default:
         return luaL_error(L, "shoal.push: out of memory");
     }
+}
+
+/* trace_current() -> trace_id, span_id (hex) of the innermost open span of
+ * the running job, or nothing when tracing is off. */
+static int l_trace_current(lua_State *L)
+{
+    lj *s = state_of(L);
+    int slot = s->cur_slot;
+    char t[33], sp[17];
+    if (!s->worker || slot < 0 || s->slots[slot].co != L ||
+        worker_trace_current(s->worker, slot, t, sp) != 0)
+        return 0;
+    lua_pushstring(L, t);
+    lua_pushstring(L, sp);
+    return 2;
+}
+
+/* span_begin(name) / span_end([error]) / span_attr(key, value): user spans
+ * of the running job; they do nothing outside a job or with tracing off. */
+static int l_span_begin(lua_State *L)
+{
+    lj *s = state_of(L);
+    const char *name = luaL_checkstring(L, 1);
+    int slot = s->cur_slot;
+    int ok = s->worker && slot >= 0 && s->slots[slot].co == L &&
+             worker_trace_begin(s->worker, slot, name) == 0;
+    lua_pushboolean(L, ok);
+    return 1;
+}
+
+static int l_span_end(lua_State *L)
+{
+    lj *s = state_of(L);
+    const char *error = lua_isstring(L, 1) ? lua_tostring(L, 1) : NULL;
+    int slot = s->cur_slot;
+    if (s->worker && slot >= 0 && s->slots[slot].co == L)
+        worker_trace_end(s->worker, slot, error);
+    return 0;
+}
+
+static int l_span_attr(lua_State *L)
+{
+    lj *s = state_of(L);
+    const char *key = luaL_checkstring(L, 1);
+    size_t len = 0;
+    const char *v = NULL;
+    int t = lua_type(L, 2);
+    if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+        v = lua_tolstring(L, 2, &len);
+    } else if (t == LUA_TBOOLEAN) {
+        v = lua_toboolean(L, 2) ? "true" : "false";
+        len = strlen(v);
+    }
+    int slot = s->cur_slot;
+    if (v && s->worker && slot >= 0 && s->slots[slot].co == L)
+        worker_trace_attr(s->worker, slot, key, v, len);
+    return 0;
 }
 
 /* job() -> id, attempt of the job whose coroutine is running, or nothing. */
@@ -182,7 +251,8 @@ void lj_api_push_core(lj *s, lua_State *L)
     static const luaL_Reg fns[] = {
         {"http", l_http}, {"sleep", l_sleep}, {"push", l_push},
         {"now", l_now},   {"log", l_log},     {"load_embedded", l_load_embedded},
-        {"job", l_job},
+        {"job", l_job},   {"trace_current", l_trace_current},
+        {"span_begin", l_span_begin}, {"span_end", l_span_end}, {"span_attr", l_span_attr},
         {NULL, NULL},
     };
     lua_newtable(L);
@@ -191,6 +261,8 @@ void lj_api_push_core(lj *s, lua_State *L)
         lua_pushcclosure(L, f->func, 1);
         lua_setfield(L, -2, f->name);
     }
+    lua_pushboolean(L, s->cfg.tracing);
+    lua_setfield(L, -2, "tracing");
     lua_pushinteger(L, s->cfg.worker_id);
     lua_setfield(L, -2, "worker_id");
     lua_pushlightuserdata(L, &lj_done_mark);

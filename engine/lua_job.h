@@ -34,6 +34,7 @@ struct lj_config {
     int nargs;
     struct worker *worker; /* where shoal.http/sleep/push go; NULL for `shoal check` */
     struct registry *registry;         /* where shoal.metrics declares */
+    int tracing;                       /* spans are recorded: shoal.trace does work */
     const char *const *metric_labels;  /* options.metric_labels, for labels() */
     int nmetric_labels;
 };

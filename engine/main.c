@@ -18,6 +18,7 @@
 #include "lua_job.h"
 #include "run.h"
 #include "runmetrics.h"
+#include "otel.h"
 
 #define DEMO_SCRIPT "embedded:examples/crawl.lua"
 
@@ -226,6 +227,16 @@ int main(int argc, char **argv)
         return code;
     }
     char err[512];
+    static struct otel_config otel;
+    if (otel_config_load(&otel, NULL, cfg.otlp_endpoint, cfg.service, cfg.no_propagate,
+                         cfg.script, err, sizeof err) != 0) {
+        fprintf(stderr, "shoal: %s\n", err);
+        curl_global_cleanup();
+        return EXIT_USAGE;
+    }
+    if (otel.traces_on)
+        fprintf(stderr, "shoal: traces go to %s (%s)\n", otel.traces.url,
+                otel.traces.protocol == OTLP_GRPC ? "OTLP/gRPC" : "OTLP/HTTP protobuf");
     const char *const *custom = NULL;
     const char *names[8];
     for (int i = 0; i < cfg.nmetric_labels; i++)
@@ -259,7 +270,8 @@ int main(int argc, char **argv)
             cfg.nargs = 1;
         }
     }
-    code = run_script(&cfg, server, rm);
+    code = run_script(&cfg, server, rm, &otel);
+    otel_config_free(&otel);
     httpd_stop(server);
     runmetrics_free(rm);
     curl_global_cleanup();

@@ -45,7 +45,9 @@ struct entry {
     int attempt;
     int worker; /* holder, while leased */
     size_t len;
-    char data[]; /* len bytes and a NUL, so text jobs can be read as strings */
+    uint8_t ctx_len;
+    char data[]; /* len bytes and a NUL, so text jobs can be read as strings,
+                    then ctx_len bytes of context */
 };
 
 /* The keys are copied into the heap items so sifting does not touch the
@@ -455,16 +457,20 @@ int queue_push(queue *q, const char *data, size_t len, const struct queue_push_o
         opts = &defaults;
     if (!data && len > 0)
         return QUEUE_ERR;
-    if (len > SIZE_MAX - sizeof(struct entry) - 1)
+    size_t ctx_len = opts->ctx && opts->ctx_len <= QUEUE_CTX_MAX ? opts->ctx_len : 0;
+    if (len > SIZE_MAX - sizeof(struct entry) - 1 - QUEUE_CTX_MAX)
         return QUEUE_ERR;
 
-    struct entry *e = malloc(sizeof *e + len + 1);
+    struct entry *e = malloc(sizeof *e + len + 1 + ctx_len);
     if (!e)
         return QUEUE_ERR;
     if (len > 0)
         memcpy(e->data, data, len);
     e->data[len] = '\0';
     e->len = len;
+    e->ctx_len = (uint8_t)ctx_len;
+    if (ctx_len)
+        memcpy(e->data + len + 1, opts->ctx, ctx_len);
     e->priority = opts->priority;
     e->attempt = 1;
     e->lease = 0;
@@ -543,6 +549,8 @@ int queue_take(queue *q, int worker, double now, struct queue_lease *out)
     out->attempt = e->attempt;
     out->data = e->data;
     out->len = e->len;
+    out->ctx = (const uint8_t *)e->data + e->len + 1;
+    out->ctx_len = e->ctx_len;
     pthread_mutex_unlock(&q->lock);
     wake(w);
     return 1;

@@ -44,12 +44,17 @@ struct queue_config {
     int workers;     /* notify slots: worker ids are 0 .. workers (0 = producer) */
 };
 
+#define QUEUE_CTX_MAX 32
+
 struct queue_push_opts {
     const char *key; /* dedup key, or NULL */
     size_t key_len;
     double delay;      /* seconds from now before it may be taken; 0 = ready */
     int priority;      /* higher is taken first among ready jobs; FIFO within one */
     int from_producer; /* subject to capacity */
+    const uint8_t *ctx; /* up to QUEUE_CTX_MAX bytes carried with the job (its
+                           trace context), or NULL */
+    size_t ctx_len;
 };
 
 struct queue_lease {
@@ -58,6 +63,8 @@ struct queue_lease {
     int attempt;      /* 1 on the first attempt */
     const char *data; /* the job bytes, owned by the queue, valid until ack/retry/release */
     size_t len;
+    const uint8_t *ctx; /* what the push carried, valid as data; ctx_len 0 if nothing */
+    size_t ctx_len;
 };
 
 struct queue_stats {

@@ -14,6 +14,7 @@
  * Threads: main only, except run_stop / run_worker_exited. */
 #include "run.h"
 #include "runmetrics.h"
+#include "tracer.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -109,6 +110,16 @@ static void fill_summary(struct run *r, struct summary *s, struct stats *t, doub
     s->wedged = r->wedged;
     s->interrupted = r->interrupted;
     s->stop_reason = r->stop_reason ? r->stop_reason : "drained";
+    s->traces_on = r->otel->traces_on;
+    if (s->traces_on) {
+        const char *sig[1] = {"traces"};
+        s->spans_exported = (unsigned long long)metric_value(
+            metrics_series(r->metrics->tel_exported, sig, NULL, 1));
+        s->spans_dropped = (unsigned long long)metric_value(
+            metrics_series(r->metrics->tel_dropped, sig, NULL, 1));
+        s->spans_failed = (unsigned long long)metric_value(
+            metrics_series(r->metrics->tel_failed, sig, NULL, 1));
+    }
 }
 
 static void progress(struct run *r, double now, int final)
@@ -229,7 +240,8 @@ static time_t script_mtime(const char *path)
     return stat(path, &st) == 0 ? st.st_mtime * 1000000000L + st.st_mtim.tv_nsec : 0;
 }
 
-int run_script(const struct config *cfg, struct httpd *server, struct runmetrics *metrics)
+int run_script(const struct config *cfg, struct httpd *server, struct runmetrics *metrics,
+               const struct otel_config *otel)
 {
     (void)server;
     int code = EXIT_OK;
@@ -244,6 +256,14 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
     }
     r->cfg = cfg;
     r->metrics = metrics;
+    r->otel = otel;
+    if (otel->traces_on && !(r->tracer = tracer_new(otel, cfg->workers + 1, metrics, err,
+                                                     sizeof err))) {
+        fprintf(stderr, "shoal: %s\n", err);
+        free(r);
+        free(totals);
+        return EXIT_ENV;
+    }
     r->nworkers = cfg->workers;
     r->main_thread = pthread_self();
     r->main_stats = calloc(1, sizeof *r->main_stats);
@@ -358,6 +378,11 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
             if (r->workers[i] != r->spare_exited)
                 pthread_join(r->workers[i]->thread, NULL);
     }
+    if (!r->aborted && !r->nabandoned) {
+        /* every span is in: flush them (within OTEL_BSP_EXPORT_TIMEOUT) */
+        tracer_shutdown(r->tracer);
+        r->tracer = NULL;
+    }
     gather(r, totals);
     struct summary s;
     fill_summary(r, &s, totals, end);
@@ -388,6 +413,7 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
     }
 out:
     runmetrics_attach_queue(metrics, NULL);
+    tracer_shutdown(r->tracer);
     if (r->workers)
         for (int i = 0; i <= r->nworkers; i++)
             if (r->workers[i] != r->spare_exited)

@@ -18,12 +18,16 @@ struct worker;
 struct stats;
 struct httpd;
 struct runmetrics;
+struct otel_config;
+struct tracer;
 
 struct run {
     const struct config *cfg;
     queue *q;
     rate *rate;
     struct runmetrics *metrics;
+    const struct otel_config *otel;
+    struct tracer *tracer; /* NULL when tracing is off */
     double t0; /* monotonic start */
 
     _Atomic int stopping;        /* take no new jobs: Ctrl-C, --duration, --max-jobs */
@@ -49,7 +53,8 @@ struct run {
 };
 
 /* Runs cfg->script to the end. Returns an exit code (config.h). */
-int run_script(const struct config *cfg, struct httpd *server, struct runmetrics *metrics);
+int run_script(const struct config *cfg, struct httpd *server, struct runmetrics *metrics,
+               const struct otel_config *otel);
 
 /* Stops starting jobs (any thread): in-flight jobs finish, then the run
  * ends. The first reason given is the one reported. */

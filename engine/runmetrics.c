@@ -139,7 +139,7 @@ static void warn(void *arg, const char *message)
 {
     (void)arg;
     char line[1024];
-    int n = snprintf(line, sizeof line, "msg=");
+    int n = snprintf(line, sizeof line, "level=WARN msg=");
     n += (int)logfmt_value(line + n, sizeof line - (size_t)n, message, strlen(message));
     worker_log(NULL, "WARN", line, (size_t)n);
 }

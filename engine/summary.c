@@ -59,6 +59,10 @@ void summary_print(FILE *out, const struct summary *s)
         fmt_duration(mx, sizeof mx, (double)t->latency.max_us);
         fprintf(out, "  latency   p50 %s  p90 %s  p99 %s  max %s\n", p50, p90, p99, mx);
     }
+    if (s->traces_on) {
+        fprintf(out, "  traces    %llu spans exported, %llu dropped, %llu failed\n",
+                s->spans_exported, s->spans_dropped, s->spans_failed);
+    }
     uint64_t reqs = counter_get(&t->http_requests);
     if (reqs) {
         char bytes[32];
@@ -183,6 +187,9 @@ char *summary_json(const struct summary *s)
               (double)hist_quantile(&t->latency, 0.5) / 1e6,
               (double)hist_quantile(&t->latency, 0.9) / 1e6,
               (double)hist_quantile(&t->latency, 0.99) / 1e6, (double)t->latency.max_us / 1e6);
+    if (s->traces_on)
+        sb_printf(&b, ",\"traces\":{\"exported\":%llu,\"dropped\":%llu,\"failed\":%llu}",
+                  s->spans_exported, s->spans_dropped, s->spans_failed);
     sb_printf(&b, ",\"http\":{\"requests\":%llu,\"errors\":%llu,\"bytes\":%llu,\"status\":{",
               (unsigned long long)counter_get(&t->http_requests),
               (unsigned long long)counter_get(&t->http_errors),

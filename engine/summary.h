@@ -20,6 +20,8 @@ struct summary {
     int wedged;
     int interrupted;
     const char *stop_reason; /* "drained", "interrupted", "duration", "max-jobs", ... */
+    int traces_on; /* spans went to an OTLP endpoint: these three count them */
+    unsigned long long spans_exported, spans_dropped, spans_failed;
 };
 
 void summary_print(FILE *out, const struct summary *s);

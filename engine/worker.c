@@ -21,6 +21,8 @@
  * counters and watchdog fields (atomics, written only here). */
 #include "worker.h"
 #include "runmetrics.h"
+#include "tracer.h"
+#include "otel.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -30,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -379,6 +382,150 @@ static int do_done(struct worker *w, struct slot *s, const void *arg)
 static void log_line(struct worker *w, const char *level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ------------------------------------------------------------ tracing */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void trace_begin_job(struct worker *w, struct slot *s, const struct queue_lease *l)
+{
+    struct run *r = w->run;
+    memset(&s->ctx, 0, sizeof s->ctx);
+    s->job_span = NULL;
+    s->nuser = 0;
+    if (!r->tracer)
+        return;
+    struct trace_ctx from = {0};
+    char kind = 0;
+    if (l->ctx_len == TRACE_CTX_LEN) {
+        kind = (char)l->ctx[0];
+        memcpy(from.trace_id, l->ctx + 1, 16);
+        memcpy(from.span_id, l->ctx + 17, 8);
+        from.flags = l->ctx[25];
+        from.valid = 1;
+    }
+    int continues = kind == 'P';
+    if (continues)
+        memcpy(s->ctx.trace_id, from.trace_id, 16);
+    else
+        trace_new_trace_id(s->ctx.trace_id);
+    trace_new_span_id(s->ctx.span_id);
+    int sampled =
+        sampler_decide(&r->otel->sampler, s->ctx.trace_id, continues ? &from : NULL);
+    s->ctx.flags = sampled ? TRACE_FLAG_SAMPLED : 0;
+    s->ctx.valid = 1;
+    if (!sampled)
+        return;
+    /* a job continuing someone else's trace serves their request */
+    struct span *sp = span_new("process_job", continues ? SPAN_KIND_SERVER : SPAN_KIND_INTERNAL);
+    if (!sp)
+        return;
+    memcpy(sp->trace_id, s->ctx.trace_id, 16);
+    memcpy(sp->span_id, s->ctx.span_id, 8);
+    sp->flags = s->ctx.flags;
+    if (continues)
+        memcpy(sp->parent_span_id, from.span_id, 8);
+    else if (kind == 'L')
+        span_add_link(sp, from.trace_id, from.span_id, from.flags);
+    sp->start_ns = now_ns();
+    attrs_int(&sp->attrs, "worker.id", w->id);
+    attrs_int(&sp->attrs, "job.id", (int64_t)l->job_id);
+    attrs_int(&sp->attrs, "job.attempt", l->attempt);
+    s->job_span = sp;
+}
+
+/* First line of a failure message, for a span's status. */
+static void first_line(char *out, size_t cap, const char *err)
+{
+    snprintf(out, cap, "%.*s", (int)strcspn(err ? err : "", "\n"), err ? err : "");
+}
+
+static void trace_end_span(struct worker *w, struct span *sp, const char *err)
+{
+    sp->end_ns = now_ns();
+    if (err) {
+        char line[512];
+        first_line(line, sizeof line, err);
+        span_set_status(sp, SPAN_STATUS_ERROR, line);
+    }
+    tracer_submit(w->run->tracer, w->id, sp);
+}
+
+static void trace_end_job(struct worker *w, struct slot *s, int ok, const char *err)
+{
+    while (s->nuser > 0) /* spans the job left open end with it */
+        worker_trace_end(w, s->idx, ok ? NULL : err);
+    if (s->job_span)
+        trace_end_span(w, s->job_span, ok ? NULL : err);
+    s->job_span = NULL;
+    s->ctx.valid = 0;
+}
+
+int worker_trace_current(const struct worker *w, int slot, char trace_id[33], char span_id[17])
+{
+    const struct slot *s = &w->slots[slot];
+    if (!s->ctx.valid || s->kind != SLOT_JOB)
+        return -1;
+    trace_hex(s->ctx.trace_id, 16, trace_id);
+    trace_hex(s->ctx.span_id, 8, span_id);
+    return 0;
+}
+
+static struct span *innermost(struct slot *s)
+{
+    return s->nuser ? s->user[s->nuser - 1] : s->job_span;
+}
+
+void worker_trace_attr(struct worker *w, int slot, const char *key, const char *value,
+                       size_t len)
+{
+    struct span *sp = innermost(&w->slots[slot]);
+    if (sp)
+        attrs_str(&sp->attrs, key, value, len);
+}
+
+int worker_trace_begin(struct worker *w, int slot, const char *name)
+{
+    struct slot *s = &w->slots[slot];
+    if (!s->ctx.valid || s->nuser == (int)(sizeof s->user / sizeof s->user[0]))
+        return -1;
+    struct span *parent = innermost(s);
+    struct span *sp = NULL;
+    if (s->ctx.flags & TRACE_FLAG_SAMPLED) {
+        sp = span_new(name, SPAN_KIND_INTERNAL);
+        if (!sp)
+            return -1;
+    }
+    s->user_parent[s->nuser] = s->ctx;
+    trace_new_span_id(s->ctx.span_id);
+    if (sp) {
+        memcpy(sp->trace_id, s->ctx.trace_id, 16);
+        memcpy(sp->span_id, s->ctx.span_id, 8);
+        memcpy(sp->parent_span_id, s->user_parent[s->nuser].span_id, 8);
+        sp->flags = s->ctx.flags;
+        sp->start_ns = now_ns();
+    }
+    (void)parent;
+    s->user[s->nuser++] = sp;
+    return 0;
+}
+
+int worker_trace_end(struct worker *w, int slot, const char *error)
+{
+    struct slot *s = &w->slots[slot];
+    if (s->nuser == 0)
+        return -1;
+    struct span *sp = s->user[--s->nuser];
+    s->ctx = s->user_parent[s->nuser];
+    if (sp)
+        trace_end_span(w, sp, error);
+    return 0;
+}
+
 /* jobs_total (when final) and job_duration_seconds for a finished attempt,
  * with the script's custom labels when it declares some. */
 static void count_attempt(struct worker *w, struct slot *s, int ok, int final, double seconds)
@@ -386,8 +533,20 @@ static void count_attempt(struct worker *w, struct slot *s, int ok, int final, d
     struct runmetrics *m = w->run->metrics;
     if (!m->enabled)
         return;
+    char tid[33];
+    int ex = s->job_span != NULL; /* sampled: its trace exists */
+    if (ex)
+        trace_hex(s->ctx.trace_id, 16, tid);
+    double ts = (double)now_ns() / 1e9;
+#define OBSERVE(series)                                                                            \
+    do {                                                                                           \
+        if (ex)                                                                                    \
+            metric_observe_exemplar(series, seconds, tid, ts);                                     \
+        else                                                                                       \
+            metric_observe(series, seconds);                                                       \
+    } while (0)
     if (m->ncustom == 0) {
-        metric_observe(m->duration_all, seconds);
+        OBSERVE(m->duration_all);
         if (final)
             metric_add(ok ? m->jobs_ok : m->jobs_failed, 1);
         return;
@@ -405,7 +564,8 @@ static void count_attempt(struct worker *w, struct slot *s, int ok, int final, d
     int n = lj_job_labels(w->lua, s->data, s->len, ok, &vals, &lens);
     atomic_store_explicit(&w->resume_deadline_ns, 0, memory_order_release);
     lj_watchdog_clear(w->lua);
-    metric_observe(metrics_series(m->duration, vals, lens, n), seconds);
+    OBSERVE(metrics_series(m->duration, vals, lens, n));
+#undef OBSERVE
     if (final) {
         const char *jv[RM_MAX_CUSTOM + 1] = {ok ? "success" : "failed"};
         size_t jl[RM_MAX_CUSTOM + 1] = {ok ? 7 : 6};
@@ -425,6 +585,7 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
     hist_record(&w->stats.latency, (uint64_t)((now - s->started) * 1e6));
     int will_retry = !ok && s->attempt <= cfg->retries && !atomic_load(&r->stopping);
     count_attempt(w, s, ok, !will_retry, now - s->started);
+    trace_end_job(w, s, ok, err);
     if (r->metrics->enabled)
         metric_add(r->metrics->in_flight_s, -1);
     if (ok) {
@@ -474,6 +635,75 @@ static void after_resume(struct worker *w, struct slot *s, int status)
 
 /* ------------------------------------------------------------ requests from Lua */
 
+/* The CLIENT span of a request, by the OpenTelemetry HTTP conventions. */
+static struct span *client_span(struct slot *s, const struct trace_ctx *c,
+                                const struct http_request *req)
+{
+    struct span *sp = span_new(req->method, SPAN_KIND_CLIENT);
+    if (!sp)
+        return NULL;
+    memcpy(sp->trace_id, c->trace_id, 16);
+    memcpy(sp->span_id, c->span_id, 8);
+    memcpy(sp->parent_span_id, s->ctx.span_id, 8);
+    sp->flags = c->flags;
+    sp->start_ns = now_ns();
+    attrs_str(&sp->attrs, "http.request.method", req->method, strlen(req->method));
+    attrs_str(&sp->attrs, "url.full", req->url, strlen(req->url));
+    /* server.address and server.port from scheme://[userinfo@]host[:port]/ */
+    const char *p = strstr(req->url, "://");
+    if (p) {
+        int https = strncasecmp(req->url, "https", 5) == 0;
+        p += 3;
+        size_t auth = strcspn(p, "/?#");
+        const char *at = memchr(p, '@', auth);
+        if (at) {
+            auth -= (size_t)(at + 1 - p);
+            p = at + 1;
+        }
+        const char *host = p;
+        size_t hlen = auth;
+        long port = https ? 443 : 80;
+        const char *colon = NULL;
+        if (*host == '[') {
+            const char *close = memchr(host, ']', auth);
+            if (close) {
+                hlen = (size_t)(close - host) + 1;
+                if (hlen < auth && host[hlen] == ':')
+                    colon = host + hlen;
+            }
+        } else {
+            colon = memchr(host, ':', auth);
+            if (colon)
+                hlen = (size_t)(colon - host);
+        }
+        if (colon)
+            port = strtol(colon + 1, NULL, 10);
+        attrs_str(&sp->attrs, "server.address", host, hlen);
+        attrs_int(&sp->attrs, "server.port", port);
+    }
+    return sp;
+}
+
+static void end_client_span(struct worker *w, struct slot *s, long status, const char *error)
+{
+    struct span *sp = s->http_span;
+    if (!sp)
+        return;
+    s->http_span = NULL;
+    if (status > 0) {
+        attrs_int(&sp->attrs, "http.response.status_code", status);
+        if (status >= 400) {
+            char code[24];
+            snprintf(code, sizeof code, "%ld", status);
+            attrs_str(&sp->attrs, "error.type", code, strlen(code));
+            span_set_status(sp, SPAN_STATUS_ERROR, NULL);
+        }
+    } else {
+        attrs_str(&sp->attrs, "error.type", "_OTHER", 6);
+    }
+    trace_end_span(w, sp, status > 0 ? NULL : error);
+}
+
 int worker_http_start(struct worker *w, int slot, const struct http_request *req, char *err,
                       size_t errlen)
 {
@@ -488,6 +718,15 @@ int worker_http_start(struct worker *w, int slot, const struct http_request *req
     struct http_request r = *req;
     if (r.timeout <= 0 && !s->deadline)
         r.timeout = w->run->cfg->timeout; /* produce() and done() have no attempt deadline */
+    char tp[TRACEPARENT_LEN + 1];
+    struct trace_ctx client = s->ctx;
+    if (client.valid && s->kind == SLOT_JOB) {
+        trace_new_span_id(client.span_id);
+        if (w->run->otel->propagate) {
+            trace_format_traceparent(&client, tp);
+            r.traceparent = tp;
+        }
+    }
     if (fetch_prepare(&s->xfer, &r, err, errlen) != 0)
         return -1;
     CURLMcode mc = curl_multi_add_handle(w->multi, s->xfer.easy);
@@ -497,6 +736,8 @@ int worker_http_start(struct worker *w, int slot, const struct http_request *req
     }
     s->op = OP_HTTP;
     s->http_method = runmetrics_method(req->method);
+    if (client.valid && (client.flags & TRACE_FLAG_SAMPLED) && s->kind == SLOT_JOB)
+        s->http_span = client_span(s, &client, req);
     return 0;
 }
 
@@ -514,6 +755,15 @@ int worker_push(struct worker *w, int slot, const char *data, size_t len,
 {
     struct queue_push_opts o = *opts;
     o.from_producer = w->id == 0;
+    /* the new job's trace links to the span that pushed it, unless the
+     * script gave it a traceparent of its own (opts->ctx, 'P') */
+    uint8_t ctx[TRACE_CTX_LEN];
+    const struct slot *s = &w->slots[slot];
+    if (!o.ctx && s->ctx.valid && s->kind == SLOT_JOB) {
+        trace_pack(ctx, 'L', &s->ctx);
+        o.ctx = ctx;
+        o.ctx_len = TRACE_CTX_LEN;
+    }
     int rc = queue_push(w->run->q, data, len, &o, worker_clock(), id);
     if (rc == QUEUE_FULL || (rc == QUEUE_CLOSED && w->id == 0))
         w->slots[slot].op = OP_ROOM;
@@ -583,6 +833,7 @@ static void on_transfer_done(struct worker *w, CURLMsg *msg)
             counter_add(&w->stats.status_code[st], 1);
         counter_add(&w->stats.bytes_in, res.body_len);
     }
+    end_client_span(w, s, res.error ? 0 : res.status, res.error);
     struct runmetrics *m = w->run->metrics;
     if (m->enabled) {
         int mi = s->http_method;
@@ -611,6 +862,7 @@ static void drain_transfers(struct worker *w)
 
 static void cancel_io(struct worker *w, struct slot *s)
 {
+    end_client_span(w, s, 0, "cancelled at the attempt's deadline (--timeout)");
     if (s->op == OP_HTTP) {
         curl_multi_remove_handle(w->multi, s->xfer.easy);
         fetch_release(&s->xfer);
@@ -653,6 +905,7 @@ static void start_job(struct worker *w, const struct queue_lease *l, double now)
     s->deadline = now + w->run->cfg->timeout;
     s->data = l->data;
     s->len = l->len;
+    trace_begin_job(w, s, l);
     if (w->run->metrics->enabled)
         metric_add(w->run->metrics->in_flight_s, 1);
     w->jobs_inflight++;
@@ -989,6 +1242,7 @@ struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
         .nargs = cfg->nargs,
         .worker = w,
         .registry = run->metrics->reg,
+        .tracing = run->tracer != NULL,
         .nmetric_labels = cfg->nmetric_labels,
     };
     const char *names[8];

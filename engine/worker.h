@@ -18,6 +18,7 @@
 #include "lua_job.h"
 #include "queue.h"
 #include "stats.h"
+#include "trace.h"
 
 struct run;
 
@@ -33,6 +34,14 @@ struct slot {
     int attempt;
     double started, deadline, sleep_until;
     int heap_pos; /* in the worker's timer heap, -1 if absent */
+    /* tracing: the innermost open span's context (the job's, or a user
+     * span's); ctx.valid is 0 when tracing is off */
+    struct trace_ctx ctx;
+    struct span *job_span;  /* NULL if unsampled */
+    struct span *http_span; /* the request in flight's CLIENT span */
+    struct span *user[8];   /* shoal.trace.span, innermost last */
+    struct trace_ctx user_parent[8]; /* ctx to restore when each ends */
+    int nuser;
     const char *data; /* the job's JSON, the queue's until ack or retry */
     size_t len;
     int http_method;  /* runmetrics_method() of the request in flight */
@@ -125,6 +134,16 @@ int worker_push(struct worker *w, int slot, const char *data, size_t len,
  * closed (keeps the epoll bookkeeping right when numbers are reused). */
 void worker_socket_opened(struct worker *w, int fd);
 void worker_socket_closed(struct worker *w, int fd);
+/* Tracing, for the slot's job (no-ops when tracing is off or the slot runs
+ * no job). The innermost open span's ids as hex: 0, or -1 if none. */
+int worker_trace_current(const struct worker *w, int slot, char trace_id[33], char span_id[17]);
+/* Adds a string attribute to the innermost open span. */
+void worker_trace_attr(struct worker *w, int slot, const char *key, const char *value,
+                       size_t len);
+/* Opens a user span (child of the innermost) / ends the innermost user
+ * span, with an error message if it failed. -1: none open, or too deep. */
+int worker_trace_begin(struct worker *w, int slot, const char *name);
+int worker_trace_end(struct worker *w, int slot, const char *error);
 /* Writes one log line (already formatted) to stderr. */
 void worker_log(struct worker *w, const char *level, const char *line, size_t len);
 

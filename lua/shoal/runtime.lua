@@ -9,6 +9,8 @@
 
 local core = ...
 local done_mark = core.done_mark
+local tracing = core.tracing -- spans are recorded (an OTLP endpoint is set)
+local span_attr = core.span_attr
 local cjson = require "cjson"
 local json = cjson.new()        -- the engine's own instance: users may tune `shoal.json`
 json.encode_sparse_array(true)
@@ -208,8 +210,10 @@ local function push(job, opts)
       error("shoal.push: priority must be a number", 2)
     end
   end
+  local tp = job.traceparent
+  if type(tp) ~= "string" then tp = nil end
   while true do
-    local id, err = core.push(data, key, delay or 0, priority or 0)
+    local id, err = core.push(data, key, delay or 0, priority or 0, tp)
     if err ~= "full" then return id, err end
   end
 end
@@ -246,6 +250,36 @@ for kind, what in ipairs({ "counter", "gauge", "histogram" }) do
 end
 shoal.metrics = metrics
 
+---------------------------------------------------------------- trace
+
+-- shoal.trace.span(name, fn [, attrs]) runs fn inside a span of its own
+-- (a child of the job's, or of the span around it), ended when fn returns
+-- or raises; the span belongs to the job's coroutine, so it nests right
+-- across http calls and sleeps. shoal.trace.current() -> trace_id, span_id.
+local trace = {}
+local pack = function(...) return { n = select("#", ...), ... } end
+
+function trace.span(name, fn, attrs)
+  if type(name) ~= "string" then error("shoal.trace.span: name must be a string", 2) end
+  if type(fn) ~= "function" then error("shoal.trace.span: fn must be a function", 2) end
+  if attrs ~= nil and type(attrs) ~= "table" then
+    error("shoal.trace.span: attrs must be a table", 2)
+  end
+  local open = tracing and core.span_begin(name)
+  if open and attrs then
+    for k, v in pairs(attrs) do span_attr(tostring(k), v) end
+  end
+  local r = pack(pcall(fn))
+  if open then core.span_end((not r[1]) and tostring(r[2]) or nil) end
+  if not r[1] then error(r[2], 0) end
+  return unpack(r, 2, r.n)
+end
+
+function trace.current()
+  return core.trace_current()
+end
+shoal.trace = trace
+
 ---------------------------------------------------------------- log
 
 -- A plain logfmt logger on stderr; the logs issue replaces the sink.
@@ -267,6 +301,13 @@ for name, level in pairs(levels) do
     local parts = { "level=" .. level, "msg=" .. fmt_value(msg), "worker=" .. core.worker_id }
     local id = core_job()
     if id then parts[#parts + 1] = "job=" .. id end
+    if tracing then
+      local t, sp = core.trace_current()
+      if t then
+        parts[#parts + 1] = "trace_id=" .. t
+        parts[#parts + 1] = "span_id=" .. sp
+      end
+    end
     if type(fields) == "table" then
       for k, v in pairs(fields) do parts[#parts + 1] = fmt_value(k) .. "=" .. fmt_value(v) end
     end
@@ -304,7 +345,11 @@ local function call_hook(name, ...)
 end
 
 local function run_job(data)
-  return call_hook("handle", json.decode(data))
+  local job = json.decode(data)
+  if tracing and type(job) == "table" and type(job.url) == "string" then
+    span_attr("job.url", job.url)
+  end
+  return call_hook("handle", job)
 end
 
 -- The body of a job coroutine. Each pass runs one attempt and yields

@@ -1,0 +1,281 @@
+/* otlp_send.c - OTLP requests over HTTP/protobuf and gRPC (see otlp_send.h).
+ *
+ * What is retried follows the OTLP specification: HTTP 429, 502, 503 and
+ * 504 (honouring Retry-After), transport failures (refused, timed out), and
+ * the gRPC codes CANCELLED, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED,
+ * OUT_OF_RANGE, UNAVAILABLE and DATA_LOSS. Anything else (400, a gRPC
+ * INVALID_ARGUMENT) would fail again the same way: given up at once. */
+#include "otlp_send.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <zlib.h>
+
+struct otlp_sender {
+    struct otlp_target target;
+    CURL *easy;
+    struct curl_slist *headers;
+    /* the answer being read */
+    uint8_t *body;
+    size_t len, cap;
+    int grpc_status;
+    char grpc_message[256];
+    double retry_after;
+};
+
+uint8_t *otlp_gzip(const uint8_t *in, size_t len, size_t *out_len)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+        Z_OK)
+        return NULL;
+    size_t cap = deflateBound(&z, (uLong)len) + 32;
+    uint8_t *out = malloc(cap);
+    if (!out) {
+        deflateEnd(&z);
+        return NULL;
+    }
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    int rc = deflate(&z, Z_FINISH);
+    *out_len = z.total_out;
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    struct otlp_sender *s = arg;
+    size_t len = size * n;
+    if (s->len + len > 4u << 20)
+        return 0; /* no OTLP answer is this big */
+    if (s->len + len > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        while (cap < s->len + len)
+            cap *= 2;
+        uint8_t *b = realloc(s->body, cap);
+        if (!b)
+            return 0;
+        s->body = b;
+        s->cap = cap;
+    }
+    memcpy(s->body + s->len, p, len);
+    s->len += len;
+    return len;
+}
+
+/* Headers and, for gRPC, trailers: curl passes both here. */
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct otlp_sender *s = arg;
+    size_t len = size * n;
+    char line[512];
+    size_t k = len < sizeof line - 1 ? len : sizeof line - 1;
+    memcpy(line, p, k);
+    line[k] = 0;
+    line[strcspn(line, "\r\n")] = 0;
+    char *colon = strchr(line, ':');
+    if (!colon)
+        return len;
+    *colon = 0;
+    const char *v = colon + 1;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (strcasecmp(line, "grpc-status") == 0)
+        s->grpc_status = atoi(v);
+    else if (strcasecmp(line, "grpc-message") == 0)
+        snprintf(s->grpc_message, sizeof s->grpc_message, "%s", v);
+    else if (strcasecmp(line, "retry-after") == 0) {
+        double secs = atof(v); /* the date form is rare from collectors: ignored */
+        if (secs > 0 && secs < 3600)
+            s->retry_after = secs;
+    }
+    return len;
+}
+
+struct otlp_sender *otlp_sender_new(const struct otlp_target *t)
+{
+    struct otlp_sender *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->target = *t;
+    s->easy = curl_easy_init();
+    if (!s->easy) {
+        free(s);
+        return NULL;
+    }
+    int grpc = t->protocol == OTLP_GRPC;
+    struct curl_slist *h = NULL;
+    h = curl_slist_append(h, grpc ? "Content-Type: application/grpc"
+                                   : "Content-Type: application/x-protobuf");
+    if (grpc) {
+        h = curl_slist_append(h, "TE: trailers");
+        if (t->gzip)
+            h = curl_slist_append(h, "grpc-encoding: gzip");
+    } else if (t->gzip) {
+        h = curl_slist_append(h, "Content-Encoding: gzip");
+    }
+    h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
+    h = curl_slist_append(h, "User-Agent: shoal/" SHOAL_VERSION);
+    for (int i = 0; i < t->nheaders; i++)
+        h = curl_slist_append(h, t->headers[i]);
+    s->headers = h;
+    CURL *e = s->easy;
+    curl_easy_setopt(e, CURLOPT_URL, t->url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, t->timeout_ms > 0 ? t->timeout_ms : 10000L);
+    if (grpc)
+        /* measured against @grpc/grpc-js: the second export on a reused h2c
+         * connection failed in curl 7.88 ("Error in the HTTP2 framing
+         * layer"), so each export opens its own; at 512 spans a batch the
+         * handshake is noise */
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    if (grpc)
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, strncmp(t->url, "https:", 6) == 0
+                                                      ? (long)CURL_HTTP_VERSION_2TLS
+                                                      : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    return s;
+}
+
+void otlp_sender_free(struct otlp_sender *s)
+{
+    if (!s)
+        return;
+    curl_easy_cleanup(s->easy);
+    curl_slist_free_all(s->headers);
+    free(s->body);
+    free(s);
+}
+
+void otlp_reply_clear(struct otlp_reply *r)
+{
+    free(r->body);
+    r->body = NULL;
+    r->body_len = 0;
+}
+
+static int grpc_retryable(int code)
+{
+    return code == 1 || code == 4 || code == 8 || code == 10 || code == 11 || code == 14 ||
+           code == 15;
+}
+
+void otlp_send(struct otlp_sender *s, const uint8_t *msg, size_t len, long timeout_ms,
+               struct otlp_reply *r)
+{
+    memset(r, 0, sizeof *r);
+    r->grpc_status = -1;
+    const struct otlp_target *t = &s->target;
+    int grpc = t->protocol == OTLP_GRPC;
+    uint8_t *zipped = NULL, *framed = NULL;
+    const uint8_t *body = msg;
+    size_t blen = len;
+    if (t->gzip) {
+        zipped = otlp_gzip(msg, len, &blen);
+        if (!zipped) {
+            r->outcome = OTLP_GIVE_UP;
+            snprintf(r->message, sizeof r->message, "cannot gzip the request");
+            return;
+        }
+        body = zipped;
+    }
+    if (grpc) {
+        framed = malloc(blen + 5);
+        if (!framed) {
+            free(zipped);
+            r->outcome = OTLP_GIVE_UP;
+            snprintf(r->message, sizeof r->message, "out of memory");
+            return;
+        }
+        framed[0] = t->gzip ? 1 : 0;
+        framed[1] = (uint8_t)(blen >> 24);
+        framed[2] = (uint8_t)(blen >> 16);
+        framed[3] = (uint8_t)(blen >> 8);
+        framed[4] = (uint8_t)blen;
+        memcpy(framed + 5, body, blen);
+        body = framed;
+        blen += 5;
+    }
+    s->len = 0;
+    s->grpc_status = -1;
+    s->grpc_message[0] = 0;
+    s->retry_after = 0;
+    long ms = t->timeout_ms > 0 ? t->timeout_ms : 10000;
+    if (timeout_ms > 0 && timeout_ms < ms)
+        ms = timeout_ms;
+    CURL *e = s->easy;
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, (const char *)body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms);
+    char errbuf[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+    CURLcode rc = curl_easy_perform(e);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+    free(zipped);
+    free(framed);
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->http_status);
+    r->retry_after = s->retry_after;
+    r->grpc_status = s->grpc_status;
+    if (rc != CURLE_OK) {
+        /* refused, reset, timed out: the collector may come back */
+        r->outcome = OTLP_RETRY;
+        snprintf(r->message, sizeof r->message, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        return;
+    }
+    if (grpc) {
+        if (r->http_status != 200 && s->grpc_status < 0) {
+            /* a proxy's answer, not gRPC's: as HTTP says */
+            int again = r->http_status == 429 || r->http_status == 502 ||
+                        r->http_status == 503 || r->http_status == 504;
+            r->outcome = again ? OTLP_RETRY : OTLP_GIVE_UP;
+            snprintf(r->message, sizeof r->message, "HTTP %ld from the gRPC endpoint",
+                     r->http_status);
+            return;
+        }
+        if (s->grpc_status != 0) {
+            int code = s->grpc_status < 0 ? 2 /* UNKNOWN: no status at all */ : s->grpc_status;
+            r->outcome = grpc_retryable(code) ? OTLP_RETRY : OTLP_GIVE_UP;
+            snprintf(r->message, sizeof r->message, "gRPC status %d%s%s", code,
+                     s->grpc_message[0] ? ": " : "", s->grpc_message);
+            return;
+        }
+        r->outcome = OTLP_DONE;
+        if (s->len >= 5 && s->body[0] == 0) {
+            size_t n = (size_t)s->body[1] << 24 | (size_t)s->body[2] << 16 |
+                       (size_t)s->body[3] << 8 | s->body[4];
+            if (n <= s->len - 5 && (r->body = malloc(n ? n : 1))) {
+                memcpy(r->body, s->body + 5, n);
+                r->body_len = n;
+            }
+        }
+        return;
+    }
+    if (r->http_status >= 200 && r->http_status < 300) {
+        r->outcome = OTLP_DONE;
+        if (s->len && (r->body = malloc(s->len))) {
+            memcpy(r->body, s->body, s->len);
+            r->body_len = s->len;
+        }
+        return;
+    }
+    int again = r->http_status == 429 || r->http_status == 502 || r->http_status == 503 ||
+                r->http_status == 504;
+    r->outcome = again ? OTLP_RETRY : OTLP_GIVE_UP;
+    snprintf(r->message, sizeof r->message, "HTTP %ld", r->http_status);
+}

@@ -1,0 +1,227 @@
+/* span.c - building spans: the allocation side of span.h.
+ *
+ * A span and everything it holds belong to one thread at a time (the worker
+ * that builds it, then the exporter that frees it), so nothing here locks.
+ *
+ * Every string that goes into a span is copied as valid UTF-8: a byte that
+ * does not start a well-formed sequence, and an embedded NUL, become U+FFFD.
+ * OTLP strings must be UTF-8, and a receiver that checks (Go's protobuf
+ * runtime does) rejects the whole request, so one odd byte in a URL from a
+ * crawled page would otherwise lose every span of the batch.
+ *
+ * Arrays grow by doubling. struct span keeps no capacity for events and
+ * links, so theirs is implied by the count: the next power of two, at least
+ * GROW_MIN. */
+#include "span.h"
+
+#include "utf8.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define GROW_MIN 4
+
+static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
+
+/* A NUL-terminated copy of s (len bytes) made valid UTF-8, or NULL on OOM. */
+static char *utf8_dup(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t need = 0;
+    for (size_t i = 0; i < len;) {
+        int k = p[i] ? utf8_len(p + i, len - i) : 0;
+        need += k ? (size_t)k : sizeof replacement - 1;
+        i += k ? (size_t)k : 1;
+    }
+    char *out = malloc(need + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        int k = p[i] ? utf8_len(p + i, len - i) : 0;
+        if (k) {
+            memcpy(out + o, s + i, (size_t)k);
+            o += (size_t)k;
+            i += (size_t)k;
+        } else {
+            memcpy(out + o, replacement, sizeof replacement - 1);
+            o += sizeof replacement - 1;
+            i++;
+        }
+    }
+    out[o] = 0;
+    return out;
+}
+
+static char *str_dup(const char *s)
+{
+    return utf8_dup(s, strlen(s));
+}
+
+/* The capacity an array of n elements, whose capacity is implied by n (see
+ * the header), must grow to before taking one more; 0 if it has room. */
+static size_t grow_to(int n)
+{
+    if (n == 0)
+        return GROW_MIN;
+    if (n >= GROW_MIN && (n & (n - 1)) == 0)
+        return (size_t)n * 2;
+    return 0;
+}
+
+struct span *span_new(const char *name, enum span_kind kind)
+{
+    struct span *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->name = str_dup(name ? name : "");
+    if (!s->name) {
+        free(s);
+        return NULL;
+    }
+    s->kind = kind;
+    return s;
+}
+
+void span_free(struct span *s)
+{
+    if (!s)
+        return;
+    free(s->trace_state);
+    free(s->name);
+    free(s->status_message);
+    attrs_clear(&s->attrs);
+    for (int i = 0; i < s->nevents; i++) {
+        free(s->events[i].name);
+        attrs_clear(&s->events[i].attrs);
+    }
+    free(s->events);
+    free(s->links);
+    free(s);
+}
+
+/* A new attribute slot with key copied, or NULL (nothing added) on OOM. The
+ * caller fills type and value, then counts it with a->n++. */
+static struct attr *attr_slot(struct attrs *a, const char *key)
+{
+    if (a->n == a->cap) {
+        int cap = a->cap ? a->cap * 2 : GROW_MIN;
+        struct attr *na = realloc(a->a, (size_t)cap * sizeof *na);
+        if (!na)
+            return NULL;
+        a->a = na;
+        a->cap = cap;
+    }
+    struct attr *t = &a->a[a->n];
+    t->key = str_dup(key);
+    return t->key ? t : NULL;
+}
+
+int attrs_str(struct attrs *a, const char *key, const char *value, size_t len)
+{
+    struct attr *t = attr_slot(a, key);
+    if (!t)
+        return -1;
+    t->type = ATTR_STRING;
+    t->v.s = utf8_dup(value, len);
+    if (!t->v.s) {
+        free(t->key);
+        return -1;
+    }
+    a->n++;
+    return 0;
+}
+
+int attrs_int(struct attrs *a, const char *key, int64_t value)
+{
+    struct attr *t = attr_slot(a, key);
+    if (!t)
+        return -1;
+    t->type = ATTR_INT;
+    t->v.i = value;
+    a->n++;
+    return 0;
+}
+
+int attrs_double(struct attrs *a, const char *key, double value)
+{
+    struct attr *t = attr_slot(a, key);
+    if (!t)
+        return -1;
+    t->type = ATTR_DOUBLE;
+    t->v.d = value;
+    a->n++;
+    return 0;
+}
+
+int attrs_bool(struct attrs *a, const char *key, int value)
+{
+    struct attr *t = attr_slot(a, key);
+    if (!t)
+        return -1;
+    t->type = ATTR_BOOL;
+    t->v.b = value != 0;
+    a->n++;
+    return 0;
+}
+
+void attrs_clear(struct attrs *a)
+{
+    for (int i = 0; i < a->n; i++) {
+        free(a->a[i].key);
+        if (a->a[i].type == ATTR_STRING)
+            free(a->a[i].v.s);
+    }
+    free(a->a);
+    a->a = NULL;
+    a->n = a->cap = 0;
+}
+
+/* The pointer returned stays valid until the next span_add_event on s, which
+ * may move the array. */
+struct span_event *span_add_event(struct span *s, const char *name, uint64_t time_ns)
+{
+    char *copy = str_dup(name ? name : "");
+    if (!copy)
+        return NULL;
+    size_t cap = grow_to(s->nevents);
+    if (cap) {
+        struct span_event *ne = realloc(s->events, cap * sizeof *ne);
+        if (!ne) {
+            free(copy);
+            return NULL;
+        }
+        s->events = ne;
+    }
+    struct span_event *e = &s->events[s->nevents++];
+    memset(e, 0, sizeof *e);
+    e->name = copy;
+    e->time_ns = time_ns;
+    return e;
+}
+
+int span_add_link(struct span *s, const uint8_t trace_id[16], const uint8_t span_id[8],
+                  uint8_t flags)
+{
+    size_t cap = grow_to(s->nlinks);
+    if (cap) {
+        struct span_link *nl = realloc(s->links, cap * sizeof *nl);
+        if (!nl)
+            return -1;
+        s->links = nl;
+    }
+    struct span_link *l = &s->links[s->nlinks++];
+    memcpy(l->trace_id, trace_id, sizeof l->trace_id);
+    memcpy(l->span_id, span_id, sizeof l->span_id);
+    l->flags = flags;
+    return 0;
+}
+
+/* On OOM the status is still set and the message left out: the error code
+ * is what queries select on. */
+void span_set_status(struct span *s, enum span_status st, const char *message)
+{
+    free(s->status_message);
+    s->status_message = message ? str_dup(message) : NULL;
+    s->status = st;
+}

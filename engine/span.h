@@ -1,0 +1,92 @@
+/* span.h - a finished span as the engine hands it to the trace exporter.
+ *
+ * A span owns everything it points to (span_free releases it all). Workers
+ * build spans on their own thread and pass finished ones to the exporter,
+ * which encodes batches (otlp.c) and frees them; a span is never shared by
+ * two threads at once. Times are Unix nanoseconds. */
+#ifndef SHOAL_SPAN_H
+#define SHOAL_SPAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Values as OTLP numbers them (Span.SpanKind, Status.StatusCode). */
+enum span_kind { SPAN_KIND_INTERNAL = 1, SPAN_KIND_SERVER = 2, SPAN_KIND_CLIENT = 3 };
+enum span_status { SPAN_STATUS_UNSET = 0, SPAN_STATUS_OK = 1, SPAN_STATUS_ERROR = 2 };
+enum attr_type { ATTR_STRING, ATTR_INT, ATTR_DOUBLE, ATTR_BOOL };
+
+struct attr {
+    char *key;
+    enum attr_type type;
+    union {
+        char *s;
+        int64_t i;
+        double d;
+        int b;
+    } v;
+};
+
+struct attrs {
+    struct attr *a;
+    int n, cap;
+};
+
+struct span_event {
+    char *name;
+    uint64_t time_ns;
+    struct attrs attrs;
+};
+
+struct span_link {
+    uint8_t trace_id[16];
+    uint8_t span_id[8];
+    uint8_t flags; /* W3C trace flags of the linked context */
+};
+
+struct span {
+    uint8_t trace_id[16];
+    uint8_t span_id[8];
+    uint8_t parent_span_id[8]; /* all zero for a root span */
+    uint8_t flags;             /* W3C trace flags: bit 0 = sampled */
+    char *trace_state;         /* W3C tracestate, or NULL */
+    char *name;
+    enum span_kind kind;
+    uint64_t start_ns, end_ns;
+    enum span_status status;
+    char *status_message; /* or NULL */
+    struct attrs attrs;
+    struct span_event *events;
+    int nevents;
+    struct span_link *links;
+    int nlinks;
+};
+
+/* Resource and scope of every exported span. */
+struct otel_resource {
+    struct attrs attrs; /* service.name, service.version, host.name, ... */
+    const char *scope_name, *scope_version;
+};
+
+/* A new span named name (copied), everything else zero. NULL on OOM. */
+struct span *span_new(const char *name, enum span_kind kind);
+/* Frees s and all it owns; NULL is a no-op. */
+void span_free(struct span *s);
+
+/* Appends an attribute (key and string value copied). 0, or -1 on OOM
+ * (nothing added). */
+int attrs_str(struct attrs *a, const char *key, const char *value, size_t len);
+int attrs_int(struct attrs *a, const char *key, int64_t value);
+int attrs_double(struct attrs *a, const char *key, double value);
+int attrs_bool(struct attrs *a, const char *key, int value);
+void attrs_clear(struct attrs *a);
+
+/* Adds an event (name copied) at time_ns; returns it so attributes can be
+ * added, or NULL on OOM. */
+struct span_event *span_add_event(struct span *s, const char *name, uint64_t time_ns);
+/* Adds a link. 0 / -1. */
+int span_add_link(struct span *s, const uint8_t trace_id[16], const uint8_t span_id[8],
+                  uint8_t flags);
+/* Sets the status; message copied (may be NULL). */
+void span_set_status(struct span *s, enum span_status st, const char *message);
+
+#endif

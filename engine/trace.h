@@ -1,0 +1,73 @@
+/* trace.h - trace context: ids, W3C traceparent, and the sampler.
+ *
+ * Ids come from a per-thread xoshiro256** generator seeded from the kernel
+ * (getrandom), so making one takes no lock and no system call; an id is
+ * never all zero. traceparent follows W3C Trace Context level 1: a header
+ * that does not parse is ignored (the job starts a trace of its own), never
+ * an error. The sampler implements the OTEL_TRACES_SAMPLER values.
+ * Pure functions apart from the per-thread generator; any thread. */
+#ifndef SHOAL_TRACE_H
+#define SHOAL_TRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TRACE_FLAG_SAMPLED 0x01
+#define TRACEPARENT_LEN 55 /* "00-" 32 "-" 16 "-" 2 */
+
+struct trace_ctx {
+    uint8_t trace_id[16];
+    uint8_t span_id[8];
+    uint8_t flags;
+    uint8_t valid; /* 0: no context */
+};
+
+void trace_new_trace_id(uint8_t out[16]);
+void trace_new_span_id(uint8_t out[8]);
+
+/* Lower-case hex of n bytes into out (2n chars and a NUL). */
+void trace_hex(const uint8_t *b, size_t n, char *out);
+
+/* Parses a traceparent header value (len bytes, surrounding blanks
+ * allowed). Returns 0 and fills out (valid = 1), or -1 if it is malformed:
+ * wrong length, upper-case or non-hex digits, version ff, an all-zero id,
+ * or (version 00) anything after the flags. */
+int trace_parse_traceparent(const char *s, size_t len, struct trace_ctx *out);
+
+/* Writes "00-<trace id>-<span id>-<flags>" and a NUL into out, which has
+ * room for TRACEPARENT_LEN + 1 bytes. */
+void trace_format_traceparent(const struct trace_ctx *c, char *out);
+
+/* A job's trace context as the queue carries it: kind 'P' + ids continues
+ * that trace (a traceparent the script gave the job), 'L' + ids links the
+ * job's trace to the span that pushed it. */
+#define TRACE_CTX_LEN 26
+void trace_pack(uint8_t out[TRACE_CTX_LEN], char kind, const struct trace_ctx *c);
+
+enum sampler_kind {
+    SAMPLER_ALWAYS_ON,
+    SAMPLER_ALWAYS_OFF,
+    SAMPLER_RATIO,
+    SAMPLER_PARENT_ON,  /* parentbased_always_on: the default */
+    SAMPLER_PARENT_OFF, /* parentbased_always_off */
+    SAMPLER_PARENT_RATIO,
+};
+
+struct sampler {
+    enum sampler_kind kind;
+    double ratio;
+    uint64_t bound; /* a trace is sampled when its id's low 63 bits are below this */
+};
+
+/* From OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (either may be NULL:
+ * the default, parentbased_always_on; a ratio defaults to 1.0). 0, or -1
+ * with a message naming the variable and its accepted values. */
+int sampler_parse(struct sampler *s, const char *name, const char *arg, char *err,
+                  size_t errlen);
+
+/* Whether a new span in trace_id is sampled, given its parent's context
+ * (NULL or !valid for a root span). */
+int sampler_decide(const struct sampler *s, const uint8_t trace_id[16],
+                   const struct trace_ctx *parent);
+
+#endif

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# test_traces.sh - traces as a collector receives them. The receiver is made
+# of real parts (spec/integration/otlp/receiver.js: @grpc/grpc-js and the
+# OpenTelemetry JS project's generated protobuf code), so what passes here is
+# what Tempo or a collector would accept.
+#
+# A crawl of the demo site over both transports: one process_job span per
+# job with the seed's attributes, one CLIENT child per request, a page's
+# span linked to the span of the page that found it, the resource; a job
+# pushed with a traceparent continues that trace; user spans nest across
+# yields; traceparent goes out on requests; exemplars carry the trace ids.
+# Faults: a collector that refuses then recovers loses nothing; one that is
+# down costs nothing but counted spans; one that hangs does not hold the run.
+. "$(dirname "$0")/lib.sh"
+cd "$T" || exit 1
+
+RECV="$SHOAL_ROOT/spec/integration/otlp/receiver.js"
+if [ ! -d "$SHOAL_ROOT/spec/integration/otlp/node_modules" ]; then
+    fail "receiver packages installed" "run scripts/test (npm ci in spec/integration/otlp)"
+    finish
+fi
+export OTEL_BSP_SCHEDULE_DELAY=100
+
+# receiver TAG ARGS...: starts one; sets GPORT, HPORT
+receiver() {
+    local tag=$1
+    shift
+    start_bg "$tag" node "$RECV" --grpc-port 0 --http-port 0 --out "$T/$tag.jsonl" "$@"
+    wait_for "grep -q '^listening' '$T/$tag.out'" 20 || { fail "$tag starts" "$(cat "$T/$tag.err")"; finish; }
+    GPORT=$(sed -n 's/^listening grpc=\([0-9]*\).*/\1/p' "$T/$tag.out")
+    HPORT=$(sed -n 's/^listening.*http=\([0-9]*\).*/\1/p' "$T/$tag.out")
+}
+# spans FILE: every span received, one JSON object per line
+spans() { jq -c '.request.resourceSpans[].scopeSpans[].spans[]' "$1"; }
+# attr NAME: jq filter for a span attribute's value
+A='def attr($k): ((.attributes // [])[] | select(.key == $k) | .value | (.stringValue // .intValue // .boolValue // .doubleValue)) // null;'
+
+# ---------------------------------------------------------------- the crawl, both ways
+receiver recv
+for proto in http grpc; do
+    if [ $proto = grpc ]; then
+        export OTEL_EXPORTER_OTLP_PROTOCOL=grpc
+        ep="http://127.0.0.1:$GPORT"
+    else
+        unset OTEL_EXPORTER_OTLP_PROTOCOL
+        ep="http://127.0.0.1:$HPORT"
+    fi
+    : >recv.jsonl
+    run_shoal demo_$proto demo --quiet --listen 127.0.0.1:0 --otlp-endpoint "$ep" \
+        --summary-json $proto.json
+    expect_eq "$proto: demo exit code" "$RC" 0
+    expect_eq "$proto: summary counts every span exported" "$(json $proto.json .traces.exported)" 2202
+    expect_eq "$proto: none dropped or failed" \
+        "$(json $proto.json '.traces.dropped + .traces.failed')" 0
+    spans recv.jsonl >$proto.spans
+    jobs=$(jq -c 'select(.name == "process_job")' $proto.spans)
+    expect_eq "$proto: one process_job span per job" "$(grep -c . <<<"$jobs")" 1101
+    expect_eq "$proto: every job span has worker.id, job.id, job.url" \
+        "$(jq -r "$A"' select(attr("worker.id") != null and attr("job.id") != null and (attr("job.url") // "" | startswith("http://"))) | .spanId' <<<"$jobs" | sort -u | wc -l)" 1101
+    expect_eq "$proto: job ids are distinct" \
+        "$(jq -r "$A"' attr("job.id")' <<<"$jobs" | sort -u | wc -l)" 1101
+    expect_eq "$proto: one CLIENT span per request" "$(jq -r 'select(.kind == 3) | .spanId' $proto.spans | wc -l)" 1101
+    # each CLIENT span's parent is a process_job span of the same trace
+    jq -r 'select(.name == "process_job") | "\(.traceId) \(.spanId)"' $proto.spans | sort >jobids
+    jq -r 'select(.kind == 3) | "\(.traceId) \(.parentSpanId)"' $proto.spans | sort >clientparents
+    expect_eq "$proto: every request's span is a child of its job's span" \
+        "$(comm -13 jobids clientparents | wc -l)" 0
+    expect_eq "$proto: CLIENT spans carry the status code" \
+        "$(jq -r "$A"' select(.kind == 3 and attr("http.response.status_code") == "404") | .spanId' $proto.spans | wc -l)" 100
+    expect_eq "$proto: 4xx/5xx requests are errors" \
+        "$(jq -r 'select(.kind == 3 and .status.code == 2) | .spanId' $proto.spans | wc -l)" 116
+    # the crawl's tree: every page but the first links to a job span
+    jq -r 'select(.name == "process_job") | .spanId' $proto.spans | sort >jobspans
+    jq -r 'select(.name == "process_job") | .links[]?.spanId' $proto.spans | sort >linked
+    expect_eq "$proto: every page but the first links to the page that found it" \
+        "$(wc -l <linked)" 1100
+    expect_eq "$proto: links point at job spans" "$(sort -u linked | comm -13 jobspans - | wc -l)" 0
+    expect_eq "$proto: resource service.name is the script's name" \
+        "$(jq -r '.request.resourceSpans[0].resource.attributes[] | select(.key == "service.name") | .value.stringValue' recv.jsonl | sort -u)" crawl
+done
+unset OTEL_EXPORTER_OTLP_PROTOCOL
+expect_grep "gRPC requests are gRPC" '"content-type":"application/grpc"' recv.jsonl
+
+# ---------------------------------------------------------------- context, user spans, exemplars
+cat >server.py <<'EOF'
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+log = open(sys.argv[2], "a", buffering=1)
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        log.write("%s %s\n" % (self.path, self.headers.get("traceparent")))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+ThreadingHTTPServer.request_queue_size = 128
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+EOF
+sport=$(free_port)
+start_bg web $PY server.py "$sport" "$T/web.log"
+wait_port "$sport" 20
+cat >ctx.lua <<'EOF'
+local base = shoal.args[1]
+function produce(push)
+  push({ url = base .. "/continued",
+         traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" })
+  push({ url = base .. "/nested" })
+  push({ url = base .. "/bad", traceparent = "00-zz-yy-01" })
+end
+function handle(job)
+  if job.url:find("nested") then
+    shoal.trace.span("outer", function()
+      local t, s = shoal.trace.current()
+      shoal.log.info("inside", { t = t, s = s })
+      shoal.trace.span("inner", function()
+        shoal.sleep(0.01) -- a yield inside the span
+        assert(shoal.http.get(job.url))
+      end, { step = "fetch", n = 2 })
+    end)
+    local ok = pcall(shoal.trace.span, "broken", function() error("inner failure") end)
+    assert(not ok)
+  else
+    assert(shoal.http.get(job.url))
+  end
+end
+function done()
+  local res = assert(shoal.http.request{ url = shoal.args[2], headers = {
+    Accept = "application/openmetrics-text;version=1.0.0" } })
+  local f = assert(io.open("om.prom", "w")); f:write(res.body); f:close()
+end
+EOF
+: >recv.jsonl
+mport=$(free_port)
+run_shoal ctx run ctx.lua --workers 1 --quiet --listen "127.0.0.1:$mport" \
+    --otlp-endpoint "http://127.0.0.1:$HPORT" -- "http://127.0.0.1:$sport" \
+    "http://127.0.0.1:$mport/metrics"
+expect_eq "context run exit code" "$RC" 0
+spans recv.jsonl >ctx.spans
+cont=$(jq -c "$A"' select(.name == "process_job" and (attr("job.url") | endswith("/continued")))' ctx.spans)
+expect_eq "a job pushed with a traceparent continues that trace" \
+    "$(jq -r .traceId <<<"$cont")" 0af7651916cd43dd8448eb211c80319c
+expect_eq "... as a child of that span" "$(jq -r .parentSpanId <<<"$cont")" b7ad6b7169203331
+expect_eq "... serving it (kind SERVER)" "$(jq -r .kind <<<"$cont")" 2
+bad=$(jq -c "$A"' select(.name == "process_job" and (attr("job.url") | endswith("/bad")))' ctx.spans)
+expect_eq "a malformed traceparent is ignored: a trace of its own" \
+    "$(jq -r '.parentSpanId // "none"' <<<"$bad")" none
+# traceparent on the wire: the CLIENT span's ids
+client=$(jq -c "$A"' select(.kind == 3 and (attr("url.full") | endswith("/continued")))' ctx.spans)
+expect_eq "outgoing requests carry traceparent with the CLIENT span's ids" \
+    "$(awk '$1 == "/continued" { print $2 }' web.log)" \
+    "00-$(jq -r .traceId <<<"$client")-$(jq -r .spanId <<<"$client")-01"
+# user spans: outer -> inner -> GET, all in the nested job's trace
+job=$(jq -c "$A"' select(.name == "process_job" and (attr("job.url") | endswith("/nested")))' ctx.spans)
+outer=$(jq -c 'select(.name == "outer")' ctx.spans)
+inner=$(jq -c 'select(.name == "inner")' ctx.spans)
+get=$(jq -c "$A"' select(.kind == 3 and (attr("url.full") | endswith("/nested")))' ctx.spans)
+expect_eq "user span is a child of the job span" "$(jq -r .parentSpanId <<<"$outer")" "$(jq -r .spanId <<<"$job")"
+expect_eq "nested user span is a child of the outer one" "$(jq -r .parentSpanId <<<"$inner")" "$(jq -r .spanId <<<"$outer")"
+expect_eq "the request inside it is its child, across a yield" "$(jq -r .parentSpanId <<<"$get")" "$(jq -r .spanId <<<"$inner")"
+expect_eq "user span attributes" "$(jq -r "$A"' attr("step") + "/" + attr("n")' <<<"$inner")" "fetch/2"
+expect_eq "a failing user span is an error with the message" \
+    "$(jq -r 'select(.name == "broken") | .status.code' ctx.spans)" 2
+expect_grep "... message with the script's line" '"message":"[^"]*ctx.lua:[0-9]*: inner failure' recv.jsonl
+expect_grep "shoal.trace.current() inside the span gives its ids" \
+    "t=$(jq -r .traceId <<<"$outer") .*s=$(jq -r .spanId <<<"$outer")|s=$(jq -r .spanId <<<"$outer") .*t=$(jq -r .traceId <<<"$outer")" "$ERR"
+expect_grep "log lines in a job carry trace_id and span_id" \
+    "msg=inside .*trace_id=$(jq -r .traceId <<<"$outer") span_id=$(jq -r .spanId <<<"$outer")" "$ERR"
+expect_grep "exemplars on job_duration_seconds carry a trace id" \
+    '^job_duration_seconds_bucket\{le="[^"]*"\} [0-9]+ # \{trace_id="[0-9a-f]{32}"\} ' om.prom
+ex=$(grep -o 'trace_id="[0-9a-f]*"' om.prom | head -1 | cut -d'"' -f2)
+expect_eq "... a trace that was exported" "$(jq -r --arg t "$ex" 'select(.traceId == $t and .name == "process_job") | .traceId' ctx.spans | head -1)" "$ex"
+
+# ---------------------------------------------------------------- faults
+cat >many.lua <<'EOF'
+function produce(push) for i = 1, tonumber(shoal.args[2]) do push({ i = i }) end end
+function handle(job) assert(shoal.http.get(shoal.args[1] .. "/p" .. job.i)) end
+EOF
+for mode in "unavailable grpc" "503 http"; do
+    set -- $mode
+    receiver flaky_$1 --fail-first 3 --fail-with "$1"
+    if [ "$2" = grpc ]; then ep="http://127.0.0.1:$GPORT"; export OTEL_EXPORTER_OTLP_PROTOCOL=grpc
+    else ep="http://127.0.0.1:$HPORT"; unset OTEL_EXPORTER_OTLP_PROTOCOL; fi
+    # queues big enough to hold the spans made while the collector refuses:
+    # nothing dropped, so every span must arrive
+    OTEL_BSP_MAX_QUEUE_SIZE=8192 run_shoal flaky_$1 run many.lua --workers 2 --quiet \
+        --listen off --otlp-endpoint "$ep" \
+        --summary-json flaky_$1.json -- "http://127.0.0.1:$sport" 3000
+    expect_eq "$1 then recovery ($2): run ok" "$RC" 0
+    expect_eq "$1 then recovery ($2): every span arrives" \
+        "$(spans flaky_$1.jsonl | jq -r .spanId | sort -u | wc -l)" 6000
+    expect_eq "$1 then recovery ($2): the summary agrees" "$(json flaky_$1.json .traces.exported)" 6000
+done
+unset OTEL_EXPORTER_OTLP_PROTOCOL
+
+# a collector that is not there: the run goes at full speed, spans counted
+dead=$(free_port)
+run_shoal down run many.lua --workers 2 --quiet --listen off \
+    --otlp-endpoint "http://127.0.0.1:$dead" --summary-json down.json -- "http://127.0.0.1:$sport" 3000
+expect_eq "collector down: run ok" "$RC" 0
+expect_eq "collector down: every span is counted, none exported" \
+    "$(json down.json '"\(.traces.exported) \(.traces.dropped + .traces.failed)"')" "0 6000"
+expect_eq "collector down: warned once" "$(grep -c 'trace export failed' "$ERR")" 1
+expect_lt "collector down: no wait at exit" "$WALL" 10
+
+# a collector that never answers: the export timeout bounds it
+receiver hang --hang
+OTEL_EXPORTER_OTLP_TIMEOUT=500 OTEL_BSP_EXPORT_TIMEOUT=3000 run_shoal hang run many.lua --workers 2 --quiet --listen off \
+    --otlp-endpoint "http://127.0.0.1:$HPORT" --summary-json hang.json -- "http://127.0.0.1:$sport" 1000
+expect_eq "collector hangs: run ok" "$RC" 0
+expect_eq "collector hangs: all 1000 jobs done" "$(json hang.json .ok)" 1000
+expect_eq "collector hangs: spans counted as failed" \
+    "$(json hang.json '.traces.exported + .traces.dropped + .traces.failed')" 2000
+expect_lt "collector hangs: the export timeout bounds the wait" "$WALL" 15
+finish

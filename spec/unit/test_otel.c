@@ -1,0 +1,163 @@
+/* test_otel.c - the OTEL_* settings as a user sets them: which endpoint
+ * wins, protocols, headers, timeouts, compression, batching, the resource,
+ * and the errors that name the variable. */
+#include "check.h"
+#include "otel.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *vars[64][2];
+static int nvars;
+
+static const char *fake_env(const char *name)
+{
+    for (int i = 0; i < nvars; i++)
+        if (strcmp(vars[i][0], name) == 0)
+            return vars[i][1];
+    return NULL;
+}
+
+static void set(const char *k, const char *v)
+{
+    vars[nvars][0] = k;
+    vars[nvars][1] = v;
+    nvars++;
+}
+
+static const char *attr(const struct otel_config *c, const char *key)
+{
+    for (int i = 0; i < c->resource.attrs.n; i++)
+        if (strcmp(c->resource.attrs.a[i].key, key) == 0)
+            return c->resource.attrs.a[i].type == ATTR_STRING ? c->resource.attrs.a[i].v.s : "?";
+    return NULL;
+}
+
+static int load(struct otel_config *c, const char *flag, char *err)
+{
+    return otel_config_load(c, fake_env, flag, NULL, 0, "scripts/my_crawl.lua", err, 256);
+}
+
+int main(void)
+{
+    struct otel_config c;
+    char err[256];
+
+    /* nothing set: no traces, defaults in place */
+    nvars = 0;
+    CHECK_EQ_INT(load(&c, NULL, err), 0);
+    CHECK_EQ_INT(c.traces_on, 0);
+    CHECK_EQ_INT(c.bsp_delay_ms, 5000);
+    CHECK_EQ_INT(c.bsp_queue, 2048);
+    CHECK_EQ_INT(c.bsp_batch, 512);
+    CHECK_EQ_INT(c.bsp_timeout_ms, 30000);
+    CHECK_EQ_INT(c.traces.timeout_ms, 10000);
+    CHECK_EQ_INT(c.propagate, 1);
+    CHECK_STR(attr(&c, "service.name"), "my_crawl");
+    CHECK(attr(&c, "host.name") && attr(&c, "telemetry.sdk.name"));
+    otel_config_free(&c);
+
+    /* the general endpoint is a base; HTTP adds /v1/traces */
+    nvars = 0;
+    set("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/");
+    CHECK_EQ_INT(load(&c, NULL, err), 0);
+    CHECK_EQ_INT(c.traces_on, 1);
+    CHECK_STR(c.traces.url, "http://collector:4318/v1/traces");
+    otel_config_free(&c);
+
+    /* the signal's own endpoint is used as is, and wins */
+    set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://other:9999/custom");
+    CHECK_EQ_INT(load(&c, NULL, err), 0);
+    CHECK_STR(c.traces.url, "http://other:9999/custom");
+    otel_config_free(&c);
+    /* and the flag wins over both */
+    CHECK_EQ_INT(load(&c, "http://flag:4318", err), 0);
+    CHECK_STR(c.traces.url, "http://flag:4318/v1/traces");
+    otel_config_free(&c);
+
+    /* gRPC: the service path; the signal protocol wins */
+    nvars = 0;
+    set("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317");
+    set("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
+    set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc");
+    CHECK_EQ_INT(load(&c, NULL, err), 0);
+    CHECK_EQ_INT(c.traces.protocol, OTLP_GRPC);
+    CHECK_STR(c.traces.url,
+              "http://collector:4317/opentelemetry.proto.collector.trace.v1.TraceService/Export");
+    otel_config_free(&c);
+
+    /* OTEL_TRACES_EXPORTER=none turns it off; otlp alone means localhost */
+    nvars = 0;
+    set("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
+    set("OTEL_TRACES_EXPORTER", "none");
+    CHECK_EQ_INT(load(&c, NULL, err), 0);
+    CHECK_EQ_INT(c.traces_on, 0);
+    otel_config_free(&c);
+    nvars = 0;
+    set("OTEL_TRACES_EXPORTER", "otlp");
+    CHECK_EQ_INT(load(&c, NULL, err), 0);
+    CHECK_EQ_INT(c.traces_on, 1);
+    CHECK_STR(c.traces.url, "http://localhost:4318/v1/traces");
+    otel_config_free(&c);
+
+    /* headers (general, then the signal's), timeout, gzip, batching */
+    nvars = 0;
+    set("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318");
+    set("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%20abc, X-Tenant = t1");
+    set("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "X-Only-Traces=1");
+    set("OTEL_EXPORTER_OTLP_TIMEOUT", "2500");
+    set("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip");
+    set("OTEL_BSP_MAX_QUEUE_SIZE", "100");
+    set("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "500");
+    set("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs,deployment.environment=prod");
+    CHECK_EQ_INT(load(&c, NULL, err), 0);
+    CHECK_EQ_INT(c.traces.nheaders, 3);
+    CHECK_STR(c.traces.headers[0], "Authorization: Bearer abc");
+    CHECK_STR(c.traces.headers[1], "X-Tenant: t1");
+    CHECK_STR(c.traces.headers[2], "X-Only-Traces: 1");
+    CHECK_EQ_INT(c.traces.timeout_ms, 2500);
+    CHECK_EQ_INT(c.traces.gzip, 1);
+    CHECK_EQ_INT(c.bsp_queue, 100);
+    CHECK_EQ_INT(c.bsp_batch, 100); /* never more than the queue holds */
+    CHECK_STR(attr(&c, "service.name"), "from-attrs");
+    CHECK_STR(attr(&c, "deployment.environment"), "prod");
+    otel_config_free(&c);
+    /* OTEL_SERVICE_NAME wins over the attribute, --service over both */
+    set("OTEL_SERVICE_NAME", "from-env");
+    CHECK_EQ_INT(load(&c, NULL, err), 0);
+    CHECK_STR(attr(&c, "service.name"), "from-env");
+    otel_config_free(&c);
+    CHECK_EQ_INT(otel_config_load(&c, fake_env, NULL, "from-flag", 1, "x.lua", err, sizeof err),
+                 0);
+    CHECK_STR(attr(&c, "service.name"), "from-flag");
+    CHECK_EQ_INT(c.propagate, 0);
+    otel_config_free(&c);
+
+    /* errors name the variable */
+    struct {
+        const char *var, *value;
+    } bad[] = {
+        {"OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"},
+        {"OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"},
+        {"OTEL_EXPORTER_OTLP_TIMEOUT", "soon"},
+        {"OTEL_BSP_SCHEDULE_DELAY", "-5"},
+        {"OTEL_TRACES_SAMPLER", "often"},
+        {"OTEL_EXPORTER_OTLP_HEADERS", "no-equals-sign"},
+        {"OTEL_RESOURCE_ATTRIBUTES", "=x"},
+        {"OTEL_TRACES_EXPORTER", "zipkin"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nvars = 0;
+        set("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318");
+        set(bad[i].var, bad[i].value);
+        err[0] = 0;
+        CHECK_EQ_INT(load(&c, NULL, err), -1);
+        if (!strstr(err, bad[i].var))
+            fprintf(stderr, "message for %s: %s\n", bad[i].var, err);
+        CHECK(strstr(err, bad[i].var) != NULL);
+    }
+    nvars = 0;
+    CHECK_EQ_INT(load(&c, "ftp://c", err), -1);
+    CHECK(strstr(err, "http://") != NULL);
+    return check_done();
+}
