@@ -167,6 +167,7 @@ static void put_span(struct msgs *m, size_t i, struct span *s)
     p->start_time_unix_nano = s->start_ns;
     p->end_time_unix_nano = s->end_ns;
     put_attrs(m, &s->attrs, &p->n_attributes, &p->attributes);
+    p->dropped_attributes_count = s->dropped_attrs;
 
     p->n_events = (size_t)s->nevents;
     p->events = s->nevents ? &m->evp[m->nev] : NULL;

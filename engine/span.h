@@ -55,11 +55,16 @@ struct span {
     enum span_status status;
     char *status_message; /* or NULL */
     struct attrs attrs;
+    uint32_t dropped_attrs; /* past SPAN_MAX_ATTRS: counted, not kept */
     struct span_event *events;
     int nevents;
     struct span_link *links;
     int nlinks;
 };
+
+/* The OpenTelemetry SDKs' default attribute count limit per span: a user
+ * span set from Lua cannot grow without bound. */
+#define SPAN_MAX_ATTRS 128
 
 /* Resource and scope of every exported span. */
 struct otel_resource {
@@ -81,7 +86,7 @@ int attrs_bool(struct attrs *a, const char *key, int value);
 void attrs_clear(struct attrs *a);
 
 /* Adds an event (name copied) at time_ns; returns it so attributes can be
- * added, or NULL on OOM. */
+ * added (valid until the next span_add_event), or NULL on OOM. */
 struct span_event *span_add_event(struct span *s, const char *name, uint64_t time_ns);
 /* Adds a link. 0 / -1. */
 int span_add_link(struct span *s, const uint8_t trace_id[16], const uint8_t span_id[8],

@@ -484,7 +484,11 @@ void worker_trace_attr(struct worker *w, int slot, const char *key, const char *
                        size_t len)
 {
     struct span *sp = innermost(&w->slots[slot]);
-    if (sp)
+    if (!sp)
+        return;
+    if (sp->attrs.n >= SPAN_MAX_ATTRS)
+        sp->dropped_attrs++;
+    else
         attrs_str(&sp->attrs, key, value, len);
 }
 

@@ -16,8 +16,11 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
 fi
 
 port=$(free_port)
+# traces on (to a collector that is not there: the spans are sampled all the
+# same), so job_duration_seconds carries exemplars
 start_bg shoal "$SHOAL" run "$SHOAL_ROOT/examples/site_metrics.lua" --workers 2 --quiet \
-    --duration 120 --listen "127.0.0.1:$port" -- "http://127.0.0.1:$port/demo/" 1
+    --duration 120 --listen "127.0.0.1:$port" --otlp-endpoint http://127.0.0.1:1 \
+    -- "http://127.0.0.1:$port/demo/" 1
 SHOAL_PID=$BG_PID
 wait_port "$port" 20 || { fail "shoal listens"; finish; }
 M="http://127.0.0.1:$port/metrics"
@@ -36,9 +39,11 @@ else
     fail "promtool accepts the text format" "$(head -5 promtool.out)"
 fi
 # promtool reads the 0.0.4 text format only. The OpenMetrics body, less its
-# "# EOF", must still parse; its lint findings can only be the counters
+# "# EOF" and exemplars, must still parse; its lint findings can only be the counters
 # whose HELP names the family without _total, as OpenMetrics does.
-sed -e '/^# EOF$/d' om.prom | promtool check metrics >promtool-om.out 2>&1
+# Exemplars (" # {trace_id=...} v ts") are OpenMetrics only: Prometheus
+# itself reads them below; promtool gets the samples without them.
+sed -e '/^# EOF$/d' -e 's/ # {.*$//' om.prom | promtool check metrics >promtool-om.out 2>&1
 if grep -q 'error' promtool-om.out; then
     fail "promtool parses the OpenMetrics body" "$(head -3 promtool-om.out)"
 else
@@ -106,6 +111,17 @@ expect_gt "Lua GC steps are measured" "$(q 'sum(shoal_lua_gc_step_seconds_count)
 # the counter family "jobs", as only the OpenMetrics answer does
 expect_eq "Prometheus scraped OpenMetrics" \
     "$(curl -sf "$P/metadata?metric=jobs" | jq -r '.data.jobs[0].type // ""')" counter
+now=$(date +%s)
+exq='query=job_duration_seconds_bucket'
+wait_for "curl -sf --get '$P/query_exemplars' --data-urlencode '$exq' --data-urlencode start=$((now - 300)) --data-urlencode end=$((now + 300)) | jq -e '[.data[].exemplars[]] | length > 0' >/dev/null" 20
+ex=$(curl -sf --get "$P/query_exemplars" --data-urlencode "$exq" \
+    --data-urlencode start=$((now - 300)) --data-urlencode end=$((now + 300)) |
+    jq -r '[.data[].exemplars[].labels.trace_id][0] // ""')
+if [[ $ex =~ ^[0-9a-f]{32}$ ]]; then
+    pass "the exemplars API returns job_duration_seconds exemplars with a trace_id"
+else
+    fail "the exemplars API returns job_duration_seconds exemplars with a trace_id" "got '$ex'"
+fi
 expect_eq "scrapes keep working" "$(q 'up')" 1
 
 kill -INT "$SHOAL_PID" 2>/dev/null

@@ -38,11 +38,13 @@ A='def attr($k): ((.attributes // [])[] | select(.key == $k) | .value | (.string
 # ---------------------------------------------------------------- the crawl, both ways
 receiver recv
 for proto in http grpc; do
+    # gRPC also compressed; both with a header the collector asked for
+    export OTEL_EXPORTER_OTLP_HEADERS="x-tenant=team%20a"
     if [ $proto = grpc ]; then
-        export OTEL_EXPORTER_OTLP_PROTOCOL=grpc
+        export OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_COMPRESSION=gzip
         ep="http://127.0.0.1:$GPORT"
     else
-        unset OTEL_EXPORTER_OTLP_PROTOCOL
+        unset OTEL_EXPORTER_OTLP_PROTOCOL OTEL_EXPORTER_OTLP_COMPRESSION
         ep="http://127.0.0.1:$HPORT"
     fi
     : >recv.jsonl
@@ -78,8 +80,10 @@ for proto in http grpc; do
     expect_eq "$proto: resource service.name is the script's name" \
         "$(jq -r '.request.resourceSpans[0].resource.attributes[] | select(.key == "service.name") | .value.stringValue' recv.jsonl | sort -u)" crawl
 done
-unset OTEL_EXPORTER_OTLP_PROTOCOL
+unset OTEL_EXPORTER_OTLP_PROTOCOL OTEL_EXPORTER_OTLP_COMPRESSION OTEL_EXPORTER_OTLP_HEADERS
 expect_grep "gRPC requests are gRPC" '"content-type":"application/grpc"' recv.jsonl
+expect_grep "gRPC requests are gzip-compressed" '"grpc-encoding":"gzip"' recv.jsonl
+expect_grep "OTEL_EXPORTER_OTLP_HEADERS are sent" '"x-tenant":"team a"' recv.jsonl
 
 # ---------------------------------------------------------------- context, user spans, exemplars
 cat >server.py <<'EOF'
@@ -172,11 +176,25 @@ expect_grep "exemplars on job_duration_seconds carry a trace id" \
 ex=$(grep -o 'trace_id="[0-9a-f]*"' om.prom | head -1 | cut -d'"' -f2)
 expect_eq "... a trace that was exported" "$(jq -r --arg t "$ex" 'select(.traceId == $t and .name == "process_job") | .traceId' ctx.spans | head -1)" "$ex"
 
-# ---------------------------------------------------------------- faults
 cat >many.lua <<'EOF'
 function produce(push) for i = 1, tonumber(shoal.args[2]) do push({ i = i }) end end
 function handle(job) assert(shoal.http.get(shoal.args[1] .. "/p" .. job.i)) end
 EOF
+
+# unsampled: no span is made, yet the context goes out (flag 00)
+: >web.log
+: >recv.jsonl
+OTEL_TRACES_SAMPLER=always_off run_shoal off run many.lua --workers 1 --quiet --listen off \
+    --otlp-endpoint "http://127.0.0.1:$HPORT" --summary-json off.json -- "http://127.0.0.1:$sport" 50
+expect_eq "always_off: no span exported, none lost" \
+    "$(json off.json '"\(.traces.exported) \(.traces.dropped + .traces.failed)"')" "0 0"
+expect_eq "always_off: traceparent still sent, unsampled" \
+    "$(grep -c -- '-00$' web.log)" 50
+run_shoal noprop run many.lua --workers 1 --quiet --listen off --no-propagate \
+    --otlp-endpoint "http://127.0.0.1:$HPORT" -- "http://127.0.0.1:$sport" 10
+expect_eq "--no-propagate: no traceparent" "$(tail -n 10 web.log | grep -c ' None$')" 10
+
+# ---------------------------------------------------------------- faults
 for mode in "unavailable grpc" "503 http"; do
     set -- $mode
     receiver flaky_$1 --fail-first 3 --fail-with "$1"
@@ -195,9 +213,9 @@ done
 unset OTEL_EXPORTER_OTLP_PROTOCOL
 
 # a collector that is not there: the run goes at full speed, spans counted
-dead=$(free_port)
+# (port 1: nothing listens there, and no other test can take it meanwhile)
 run_shoal down run many.lua --workers 2 --quiet --listen off \
-    --otlp-endpoint "http://127.0.0.1:$dead" --summary-json down.json -- "http://127.0.0.1:$sport" 3000
+    --otlp-endpoint "http://127.0.0.1:1" --summary-json down.json -- "http://127.0.0.1:$sport" 3000
 expect_eq "collector down: run ok" "$RC" 0
 expect_eq "collector down: every span is counted, none exported" \
     "$(json down.json '"\(.traces.exported) \(.traces.dropped + .traces.failed)"')" "0 6000"

@@ -1,0 +1,87 @@
+/* test_tracer.c - the batch span processor's bounds: a worker never waits
+ * and memory stays bounded when the collector does not answer, and every
+ * span handed over is accounted for (exported, dropped or failed). */
+#include "check.h"
+#include "metrics.h"
+#include "otel.h"
+#include "runmetrics.h"
+#include "tracer.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static const char *vars[16][2];
+static int nvars;
+static const char *fake_env(const char *name)
+{
+    for (int i = 0; i < nvars; i++)
+        if (!strcmp(vars[i][0], name))
+            return vars[i][1];
+    return NULL;
+}
+
+static double value(struct runmetrics *m, struct metric_family *f)
+{
+    const char *sig[1] = {"traces"};
+    return metric_value(metrics_series(f, sig, NULL, 1));
+}
+
+static struct span *make_span(void)
+{
+    struct span *s = span_new("process_job", SPAN_KIND_INTERNAL);
+    memset(s->trace_id, 1, 16);
+    memset(s->span_id, 2, 8);
+    s->start_ns = 1;
+    s->end_ns = 2;
+    attrs_int(&s->attrs, "job.id", 7);
+    return s;
+}
+
+int main(void)
+{
+    /* a collector that accepts connections and never answers: a socket
+     * that listens and is never accept()ed */
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(lfd, (struct sockaddr *)&a, sizeof a);
+    listen(lfd, 16);
+    socklen_t al = sizeof a;
+    getsockname(lfd, (struct sockaddr *)&a, &al);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", ntohs(a.sin_port));
+
+    vars[nvars][0] = "OTEL_BSP_MAX_QUEUE_SIZE", vars[nvars++][1] = "50";
+    vars[nvars][0] = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", vars[nvars++][1] = "20";
+    vars[nvars][0] = "OTEL_EXPORTER_OTLP_TIMEOUT", vars[nvars++][1] = "300";
+    vars[nvars][0] = "OTEL_BSP_EXPORT_TIMEOUT", vars[nvars++][1] = "1000";
+    struct otel_config cfg;
+    char err[256];
+    CHECK_EQ_INT(otel_config_load(&cfg, fake_env, url, NULL, 0, "t.lua", err, sizeof err), 0);
+    struct runmetrics *m = runmetrics_new(2, 100, 1, NULL, 0, err, sizeof err);
+    struct tracer *t = tracer_new(&cfg, 2, m, err, sizeof err);
+    CHECK(t != NULL);
+
+    /* 10,000 spans from two queues while the exporter is stuck on its
+     * first batch: submitting never blocks, and at most the two queues plus
+     * the batch in flight are held */
+    int n = 10000;
+    for (int i = 0; i < n; i++)
+        tracer_submit(t, i % 2, make_span());
+    /* had submit waited for the exporter, nothing would have been dropped */
+    double dropped = value(m, m->tel_dropped);
+    CHECK(dropped >= n - 2 * 50 - 20);
+    tracer_shutdown(t);
+    double total = value(m, m->tel_exported) + value(m, m->tel_dropped) + value(m, m->tel_failed);
+    CHECK_EQ_INT((long long)total, n);
+    CHECK_EQ_INT((long long)value(m, m->tel_exported), 0);
+
+    runmetrics_free(m);
+    otel_config_free(&cfg);
+    close(lfd);
+    return check_done();
+}
