@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GROW_MIN 4
+#define GROW_MIN 8
 
 static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
 
@@ -27,6 +27,18 @@ static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
 static char *utf8_dup(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
+    /* nearly every value (names, URLs, ids) is plain ASCII: one pass, one copy */
+    size_t a = 0;
+    while (a < len && p[a] && p[a] < 0x80)
+        a++;
+    if (a == len) {
+        char *out = malloc(len + 1);
+        if (out) {
+            memcpy(out, s, len);
+            out[len] = 0;
+        }
+        return out;
+    }
     size_t need = 0;
     for (size_t i = 0; i < len;) {
         int k = p[i] ? utf8_len(p + i, len - i) : 0;
@@ -113,7 +125,8 @@ static struct attr *attr_slot(struct attrs *a, const char *key)
         a->cap = cap;
     }
     struct attr *t = &a->a[a->n];
-    t->key = str_dup(key);
+    t->key_static = a->literal_keys != 0;
+    t->key = t->key_static ? (char *)key : str_dup(key);
     return t->key ? t : NULL;
 }
 
@@ -125,7 +138,8 @@ int attrs_str(struct attrs *a, const char *key, const char *value, size_t len)
     t->type = ATTR_STRING;
     t->v.s = utf8_dup(value, len);
     if (!t->v.s) {
-        free(t->key);
+        if (!t->key_static)
+            free(t->key);
         return -1;
     }
     a->n++;
@@ -168,7 +182,8 @@ int attrs_bool(struct attrs *a, const char *key, int value)
 void attrs_clear(struct attrs *a)
 {
     for (int i = 0; i < a->n; i++) {
-        free(a->a[i].key);
+        if (!a->a[i].key_static)
+            free(a->a[i].key);
         if (a->a[i].type == ATTR_STRING)
             free(a->a[i].v.s);
     }

@@ -17,6 +17,7 @@ enum attr_type { ATTR_STRING, ATTR_INT, ATTR_DOUBLE, ATTR_BOOL };
 
 struct attr {
     char *key;
+    unsigned char key_static; /* key is a literal: not copied, not freed */
     enum attr_type type;
     union {
         char *s;
@@ -29,6 +30,8 @@ struct attr {
 struct attrs {
     struct attr *a;
     int n, cap;
+    int literal_keys; /* while set, attrs_* take keys as string literals that
+                         outlive the span: no copy (the engine's own keys) */
 };
 
 struct span_event {

@@ -432,9 +432,11 @@ static void trace_begin_job(struct worker *w, struct slot *s, const struct queue
     else if (kind == 'L')
         span_add_link(sp, from.trace_id, from.span_id, from.flags);
     sp->start_ns = now_ns();
+    sp->attrs.literal_keys = 1; /* job.url and user attributes come later, copied */
     attrs_int(&sp->attrs, "worker.id", w->id);
     attrs_int(&sp->attrs, "job.id", (int64_t)l->job_id);
     attrs_int(&sp->attrs, "job.attempt", l->attempt);
+    sp->attrs.literal_keys = 0;
     s->job_span = sp;
 }
 
@@ -446,7 +448,8 @@ static void first_line(char *out, size_t cap, const char *err)
 
 static void trace_end_span(struct worker *w, struct span *sp, const char *err)
 {
-    sp->end_ns = now_ns();
+    if (!sp->end_ns)
+        sp->end_ns = now_ns();
     if (err) {
         char line[512];
         first_line(line, sizeof line, err);
@@ -539,9 +542,11 @@ static void count_attempt(struct worker *w, struct slot *s, int ok, int final, d
         return;
     char tid[33];
     int ex = s->job_span != NULL; /* sampled: its trace exists */
-    if (ex)
+    double ts = 0;
+    if (ex) {
         trace_hex(s->ctx.trace_id, 16, tid);
-    double ts = (double)now_ns() / 1e9;
+        ts = (double)s->job_span->end_ns / 1e9; /* set by finish_attempt */
+    }
 #define OBSERVE(series)                                                                            \
     do {                                                                                           \
         if (ex)                                                                                    \
@@ -588,6 +593,8 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
     double now = worker_clock();
     hist_record(&w->stats.latency, (uint64_t)((now - s->started) * 1e6));
     int will_retry = !ok && s->attempt <= cfg->retries && !atomic_load(&r->stopping);
+    if (s->job_span)
+        s->job_span->end_ns = now_ns(); /* the exemplar's time, too */
     count_attempt(w, s, ok, !will_retry, now - s->started);
     trace_end_job(w, s, ok, err);
     if (r->metrics->enabled)
@@ -651,6 +658,7 @@ static struct span *client_span(struct slot *s, const struct trace_ctx *c,
     memcpy(sp->parent_span_id, s->ctx.span_id, 8);
     sp->flags = c->flags;
     sp->start_ns = now_ns();
+    sp->attrs.literal_keys = 1; /* every key here and in end_client_span */
     attrs_str(&sp->attrs, "http.request.method", req->method, strlen(req->method));
     attrs_str(&sp->attrs, "url.full", req->url, strlen(req->url));
     /* server.address and server.port from scheme://[userinfo@]host[:port]/ */

@@ -25,10 +25,12 @@ export OTEL_BSP_SCHEDULE_DELAY=100
 receiver() {
     local tag=$1
     shift
-    start_bg "$tag" node "$RECV" --grpc-port 0 --http-port 0 --out "$T/$tag.jsonl" "$@"
-    wait_for "grep -q '^listening' '$T/$tag.out'" 20 || { fail "$tag starts" "$(cat "$T/$tag.err")"; finish; }
-    GPORT=$(sed -n 's/^listening grpc=\([0-9]*\).*/\1/p' "$T/$tag.out")
-    HPORT=$(sed -n 's/^listening.*http=\([0-9]*\).*/\1/p' "$T/$tag.out")
+    # its output files are rx_TAG.*, apart from shoal's (run_shoal TAG)
+    start_bg "rx_$tag" node "$RECV" --grpc-port 0 --http-port 0 --out "$T/$tag.jsonl" "$@"
+    wait_for "grep -q '^listening' '$T/rx_$tag.out'" 20 ||
+        { fail "$tag starts" "$(cat "$T/rx_$tag.err")"; finish; }
+    GPORT=$(sed -n 's/^listening grpc=\([0-9]*\).*/\1/p' "$T/rx_$tag.out")
+    HPORT=$(sed -n 's/^listening.*http=\([0-9]*\).*/\1/p' "$T/rx_$tag.out")
 }
 # spans FILE: every span received, one JSON object per line
 spans() { jq -c '.request.resourceSpans[].scopeSpans[].spans[]' "$1"; }
@@ -211,6 +213,29 @@ for mode in "unavailable grpc" "503 http"; do
     expect_eq "$1 then recovery ($2): the summary agrees" "$(json flaky_$1.json .traces.exported)" 6000
 done
 unset OTEL_EXPORTER_OTLP_PROTOCOL
+
+# 429 with Retry-After is retried; 400 is not (it would fail again); a
+# partial success counts the rejected spans as failed
+receiver r429 --fail-first 2 --fail-with 429
+OTEL_BSP_MAX_QUEUE_SIZE=8192 run_shoal r429 run many.lua --workers 1 --quiet --listen off \
+    --otlp-endpoint "http://127.0.0.1:$HPORT" --summary-json r429.json -- "http://127.0.0.1:$sport" 300
+expect_eq "429 then recovery: every span arrives" "$(json r429.json .traces.exported)" 600
+receiver r400 --fail-first 1 --fail-with 400
+OTEL_BSP_MAX_EXPORT_BATCH_SIZE=100 run_shoal r400 run many.lua --workers 1 --quiet --listen off \
+    --otlp-endpoint "http://127.0.0.1:$HPORT" --summary-json r400.json -- "http://127.0.0.1:$sport" 300
+expect_eq "400: every span is accounted for" \
+    "$(json r400.json '.traces.failed + .traces.exported')" 600
+expect_gt "400: that batch is given up" "$(json r400.json .traces.failed)" 0
+expect_eq "400: not retried (what was not refused arrived, once)" \
+    "$(spans r400.jsonl | jq -r .spanId | sort -u | wc -l)" "$(json r400.json .traces.exported)"
+expect_grep "400: said once, with the status" 'trace export failed.*HTTP 400' "$ERR"
+receiver partial --partial-reject 3
+OTEL_BSP_MAX_EXPORT_BATCH_SIZE=100 run_shoal partial run many.lua --workers 1 --quiet --listen off \
+    --otlp-endpoint "http://127.0.0.1:$HPORT" --summary-json partial.json -- "http://127.0.0.1:$sport" 100
+batches=$(grep -c . partial.jsonl)
+expect_eq "partial success: rejected spans counted as failed" \
+    "$(json partial.json '"\(.traces.failed) \(.traces.exported)"')" "$((3 * batches)) $((200 - 3 * batches))"
+expect_grep "partial success: reported" 'collector rejected 3 span' "$ERR"
 
 # a collector that is not there: the run goes at full speed, spans counted
 # (port 1: nothing listens there, and no other test can take it meanwhile)
