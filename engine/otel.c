@@ -113,8 +113,10 @@ static int add_resource(const char *key, const char *value, void *arg)
             char *v = strdup(value);
             if (!v)
                 return -1;
-            free(a->a[i].v.s);
+            if (a->a[i].value_owned)
+                free(a->a[i].v.s);
             a->a[i].v.s = v;
+            a->a[i].value_owned = 1;
             return 0;
         }
     return attrs_str(a, key, value, strlen(value));

@@ -23,31 +23,32 @@
 
 static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
 
-/* A NUL-terminated copy of s (len bytes) made valid UTF-8, or NULL on OOM. */
-static char *utf8_dup(const char *s, size_t len)
+/* Bytes s (len) takes once made valid UTF-8, without the NUL. */
+static size_t utf8_size(const unsigned char *p, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    /* nearly every value (names, URLs, ids) is plain ASCII: one pass, one copy */
     size_t a = 0;
-    while (a < len && p[a] && p[a] < 0x80)
+    while (a < len && p[a] && p[a] < 0x80) /* nearly every value is plain ASCII */
         a++;
-    if (a == len) {
-        char *out = malloc(len + 1);
-        if (out) {
-            memcpy(out, s, len);
-            out[len] = 0;
-        }
-        return out;
-    }
-    size_t need = 0;
-    for (size_t i = 0; i < len;) {
+    if (a == len)
+        return len;
+    size_t need = a;
+    for (size_t i = a; i < len;) {
         int k = p[i] ? utf8_len(p + i, len - i) : 0;
         need += k ? (size_t)k : sizeof replacement - 1;
         i += k ? (size_t)k : 1;
     }
-    char *out = malloc(need + 1);
-    if (!out)
-        return NULL;
+    return need;
+}
+
+/* Writes s (len) made valid UTF-8 and a NUL into out, which has room. */
+static void utf8_write(char *out, const char *s, size_t len, size_t size)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    if (size == len) {
+        memcpy(out, s, len);
+        out[len] = 0;
+        return;
+    }
     size_t o = 0;
     for (size_t i = 0; i < len;) {
         int k = p[i] ? utf8_len(p + i, len - i) : 0;
@@ -62,6 +63,33 @@ static char *utf8_dup(const char *s, size_t len)
         }
     }
     out[o] = 0;
+}
+
+/* A NUL-terminated copy of s (len bytes) made valid UTF-8, or NULL on OOM. */
+static char *utf8_dup(const char *s, size_t len)
+{
+    size_t size = utf8_size((const unsigned char *)s, len);
+    char *out = malloc(size + 1);
+    if (out)
+        utf8_write(out, s, len, size);
+    return out;
+}
+
+/* The same, into a's text area when it fits (*owned = 0), else malloc'd. */
+static char *text_dup(struct attrs *a, const char *s, size_t len, unsigned char *owned)
+{
+    size_t size = utf8_size((const unsigned char *)s, len);
+    if (a->text && a->text_used + size + 1 <= a->text_cap) {
+        char *out = a->text + a->text_used;
+        a->text_used += (unsigned)(size + 1);
+        utf8_write(out, s, len, size);
+        *owned = 0;
+        return out;
+    }
+    char *out = malloc(size + 1);
+    if (out)
+        utf8_write(out, s, len, size);
+    *owned = 1;
     return out;
 }
 
@@ -81,14 +109,32 @@ static size_t grow_to(int n)
     return 0;
 }
 
+#define INLINE_ATTRS 8
+#define INLINE_TEXT 384
+
+/* A span, its first attributes and its short strings in one allocation. */
+struct span_block {
+    struct span s;
+    struct attr attrs[INLINE_ATTRS];
+    char text[INLINE_TEXT];
+};
+
 struct span *span_new(const char *name, enum span_kind kind)
 {
-    struct span *s = calloc(1, sizeof *s);
-    if (!s)
+    struct span_block *b = calloc(1, sizeof *b);
+    if (!b)
         return NULL;
-    s->name = str_dup(name ? name : "");
+    struct span *s = &b->s;
+    s->attrs.a = b->attrs;
+    s->attrs.cap = INLINE_ATTRS;
+    s->attrs.a_inline = 1;
+    s->attrs.text = b->text;
+    s->attrs.text_cap = INLINE_TEXT;
+    if (!name)
+        name = "";
+    s->name = text_dup(&s->attrs, name, strlen(name), &s->name_owned);
     if (!s->name) {
-        free(s);
+        free(b);
         return NULL;
     }
     s->kind = kind;
@@ -100,7 +146,8 @@ void span_free(struct span *s)
     if (!s)
         return;
     free(s->trace_state);
-    free(s->name);
+    if (s->name_owned)
+        free(s->name);
     free(s->status_message);
     attrs_clear(&s->attrs);
     for (int i = 0; i < s->nevents; i++) {
@@ -118,15 +165,24 @@ static struct attr *attr_slot(struct attrs *a, const char *key)
 {
     if (a->n == a->cap) {
         int cap = a->cap ? a->cap * 2 : GROW_MIN;
-        struct attr *na = realloc(a->a, (size_t)cap * sizeof *na);
+        struct attr *na = a->a_inline ? malloc((size_t)cap * sizeof *na)
+                                      : realloc(a->a, (size_t)cap * sizeof *na);
         if (!na)
             return NULL;
+        if (a->a_inline && a->n)
+            memcpy(na, a->a, (size_t)a->n * sizeof *na);
         a->a = na;
         a->cap = cap;
+        a->a_inline = 0;
     }
     struct attr *t = &a->a[a->n];
-    t->key_static = a->literal_keys != 0;
-    t->key = t->key_static ? (char *)key : str_dup(key);
+    t->value_owned = 0;
+    if (a->literal_keys) {
+        t->key = (char *)key;
+        t->key_owned = 0;
+    } else {
+        t->key = text_dup(a, key, strlen(key), &t->key_owned);
+    }
     return t->key ? t : NULL;
 }
 
@@ -136,9 +192,9 @@ int attrs_str(struct attrs *a, const char *key, const char *value, size_t len)
     if (!t)
         return -1;
     t->type = ATTR_STRING;
-    t->v.s = utf8_dup(value, len);
+    t->v.s = text_dup(a, value, len, &t->value_owned);
     if (!t->v.s) {
-        if (!t->key_static)
+        if (t->key_owned)
             free(t->key);
         return -1;
     }
@@ -182,14 +238,18 @@ int attrs_bool(struct attrs *a, const char *key, int value)
 void attrs_clear(struct attrs *a)
 {
     for (int i = 0; i < a->n; i++) {
-        if (!a->a[i].key_static)
+        if (a->a[i].key_owned)
             free(a->a[i].key);
-        if (a->a[i].type == ATTR_STRING)
+        if (a->a[i].type == ATTR_STRING && a->a[i].value_owned)
             free(a->a[i].v.s);
     }
-    free(a->a);
+    if (!a->a_inline)
+        free(a->a);
     a->a = NULL;
     a->n = a->cap = 0;
+    a->a_inline = 0;
+    a->text = NULL; /* the span's text area dies with the span */
+    a->text_cap = a->text_used = 0;
 }
 
 /* The pointer returned stays valid until the next span_add_event on s, which

@@ -17,7 +17,7 @@ enum attr_type { ATTR_STRING, ATTR_INT, ATTR_DOUBLE, ATTR_BOOL };
 
 struct attr {
     char *key;
-    unsigned char key_static; /* key is a literal: not copied, not freed */
+    unsigned char key_owned, value_owned; /* malloc'd: freed with the attribute */
     enum attr_type type;
     union {
         char *s;
@@ -32,6 +32,12 @@ struct attrs {
     int n, cap;
     int literal_keys; /* while set, attrs_* take keys as string literals that
                          outlive the span: no copy (the engine's own keys) */
+    /* a span's attributes start in storage inside the span's own block, and
+     * its strings go to a text area there while they fit: one allocation
+     * per span in the common case */
+    unsigned char a_inline;
+    char *text;
+    unsigned text_cap, text_used;
 };
 
 struct span_event {
@@ -52,7 +58,8 @@ struct span {
     uint8_t parent_span_id[8]; /* all zero for a root span */
     uint8_t flags;             /* W3C trace flags: bit 0 = sampled */
     char *trace_state;         /* W3C tracestate, or NULL */
-    char *name;
+    char *name; /* in the span's text area, or malloc'd (name_owned) */
+    unsigned char name_owned;
     enum span_kind kind;
     uint64_t start_ns, end_ns;
     enum span_status status;
