@@ -102,14 +102,19 @@ static int l_push(lua_State *L)
     };
     /* a job with a valid traceparent field continues that trace; a
      * malformed one is ignored, as W3C asks */
-    uint8_t ctx[TRACE_CTX_LEN];
-    size_t tplen;
+    uint8_t ctx[TRACE_CTX_LEN + TRACESTATE_MAX];
+    size_t tplen, tslen = 0;
     const char *tp = lua_type(L, 5) == LUA_TSTRING ? lua_tolstring(L, 5, &tplen) : NULL;
+    const char *ts = lua_type(L, 6) == LUA_TSTRING ? lua_tolstring(L, 6, &tslen) : NULL;
     struct trace_ctx parent;
     if (tp && trace_parse_traceparent(tp, tplen, &parent) == 0) {
         trace_pack(ctx, 'P', &parent);
         opts.ctx = ctx;
         opts.ctx_len = TRACE_CTX_LEN;
+        if (ts && trace_state_ok(ts, tslen)) { /* a bad tracestate is dropped alone */
+            memcpy(ctx + TRACE_CTX_LEN, ts, tslen);
+            opts.ctx_len += tslen;
+        }
     }
     uint64_t id = 0;
     switch (worker_push(s->worker, slot, data, len, &opts, &id)) {

@@ -45,7 +45,7 @@ struct entry {
     int attempt;
     int worker; /* holder, while leased */
     size_t len;
-    uint8_t ctx_len;
+    uint16_t ctx_len;
     char data[]; /* len bytes and a NUL, so text jobs can be read as strings,
                     then ctx_len bytes of context */
 };
@@ -468,7 +468,7 @@ int queue_push(queue *q, const char *data, size_t len, const struct queue_push_o
         memcpy(e->data, data, len);
     e->data[len] = '\0';
     e->len = len;
-    e->ctx_len = (uint8_t)ctx_len;
+    e->ctx_len = (uint16_t)ctx_len;
     if (ctx_len)
         memcpy(e->data + len + 1, opts->ctx, ctx_len);
     e->priority = opts->priority;

@@ -44,7 +44,7 @@ struct queue_config {
     int workers;     /* notify slots: worker ids are 0 .. workers (0 = producer) */
 };
 
-#define QUEUE_CTX_MAX 32
+#define QUEUE_CTX_MAX 544
 
 struct queue_push_opts {
     const char *key; /* dedup key, or NULL */

@@ -154,6 +154,16 @@ void trace_pack(uint8_t out[TRACE_CTX_LEN], char kind, const struct trace_ctx *c
     out[25] = c->flags;
 }
 
+int trace_state_ok(const char *s, size_t len)
+{
+    if (len == 0 || len > TRACESTATE_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
 int sampler_parse(struct sampler *s, const char *name, const char *arg, char *err,
                   size_t errlen)
 {

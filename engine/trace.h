@@ -42,7 +42,11 @@ void trace_format_traceparent(const struct trace_ctx *c, char *out);
  * that trace (a traceparent the script gave the job), 'L' + ids links the
  * job's trace to the span that pushed it. */
 #define TRACE_CTX_LEN 26
+#define TRACESTATE_MAX 512 /* W3C: a tracestate header of at most 512 characters */
 void trace_pack(uint8_t out[TRACE_CTX_LEN], char kind, const struct trace_ctx *c);
+/* Whether s (len bytes) may be sent as a tracestate header: 1..512 bytes of
+ * printable ASCII (list members are not checked one by one). */
+int trace_state_ok(const char *s, size_t len);
 
 enum sampler_kind {
     SAMPLER_ALWAYS_ON,

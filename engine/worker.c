@@ -401,7 +401,9 @@ static void trace_begin_job(struct worker *w, struct slot *s, const struct queue
         return;
     struct trace_ctx from = {0};
     char kind = 0;
-    if (l->ctx_len == TRACE_CTX_LEN) {
+    s->tracestate = NULL;
+    s->tracestate_len = 0;
+    if (l->ctx_len >= TRACE_CTX_LEN) {
         kind = (char)l->ctx[0];
         memcpy(from.trace_id, l->ctx + 1, 16);
         memcpy(from.span_id, l->ctx + 17, 8);
@@ -409,6 +411,10 @@ static void trace_begin_job(struct worker *w, struct slot *s, const struct queue
         from.valid = 1;
     }
     int continues = kind == 'P';
+    if (continues && l->ctx_len > TRACE_CTX_LEN) {
+        s->tracestate = (const char *)l->ctx + TRACE_CTX_LEN;
+        s->tracestate_len = l->ctx_len - TRACE_CTX_LEN;
+    }
     if (continues)
         memcpy(s->ctx.trace_id, from.trace_id, 16);
     else
@@ -429,6 +435,8 @@ static void trace_begin_job(struct worker *w, struct slot *s, const struct queue
     sp->flags = s->ctx.flags;
     if (continues)
         memcpy(sp->parent_span_id, from.span_id, 8);
+    if (s->tracestate)
+        sp->trace_state = strndup(s->tracestate, s->tracestate_len);
     else if (kind == 'L')
         span_add_link(sp, from.trace_id, from.span_id, from.flags);
     sp->start_ns = now_ns();
@@ -657,6 +665,8 @@ static struct span *client_span(struct slot *s, const struct trace_ctx *c,
     memcpy(sp->span_id, c->span_id, 8);
     memcpy(sp->parent_span_id, s->ctx.span_id, 8);
     sp->flags = c->flags;
+    if (s->tracestate)
+        sp->trace_state = strndup(s->tracestate, s->tracestate_len);
     sp->start_ns = now_ns();
     sp->attrs.literal_keys = 1; /* every key here and in end_client_span */
     attrs_str(&sp->attrs, "http.request.method", req->method, strlen(req->method));
@@ -731,12 +741,22 @@ int worker_http_start(struct worker *w, int slot, const struct http_request *req
     if (r.timeout <= 0 && !s->deadline)
         r.timeout = w->run->cfg->timeout; /* produce() and done() have no attempt deadline */
     char tp[TRACEPARENT_LEN + 1];
+    char ts_line[16 + TRACESTATE_MAX];
+    const char *hdrs[65];
     struct trace_ctx client = s->ctx;
     if (client.valid && s->kind == SLOT_JOB) {
         trace_new_span_id(client.span_id);
         if (w->run->otel->propagate) {
             trace_format_traceparent(&client, tp);
             r.traceparent = tp;
+            if (s->tracestate && r.nheaders < 64) {
+                for (int i = 0; i < r.nheaders; i++)
+                    hdrs[i] = req->headers[i];
+                snprintf(ts_line, sizeof ts_line, "tracestate: %.*s", (int)s->tracestate_len,
+                         s->tracestate);
+                hdrs[r.nheaders++] = ts_line;
+                r.headers = hdrs;
+            }
         }
     }
     if (fetch_prepare(&s->xfer, &r, err, errlen) != 0)

@@ -38,6 +38,8 @@ struct slot {
      * span's); ctx.valid is 0 when tracing is off */
     struct trace_ctx ctx;
     struct span *job_span;  /* NULL if unsampled */
+    const char *tracestate; /* the job's W3C tracestate (in its lease), or NULL */
+    size_t tracestate_len;
     struct span *http_span; /* the request in flight's CLIENT span */
     struct span *user[8];   /* shoal.trace.span, innermost last */
     struct trace_ctx user_parent[8]; /* ctx to restore when each ends */

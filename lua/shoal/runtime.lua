@@ -210,10 +210,11 @@ local function push(job, opts)
       error("shoal.push: priority must be a number", 2)
     end
   end
-  local tp = job.traceparent
+  local tp, ts = job.traceparent, job.tracestate
   if type(tp) ~= "string" then tp = nil end
+  if type(ts) ~= "string" then ts = nil end
   while true do
-    local id, err = core.push(data, key, delay or 0, priority or 0, tp)
+    local id, err = core.push(data, key, delay or 0, priority or 0, tp, ts)
     if err ~= "full" then return id, err end
   end
 end

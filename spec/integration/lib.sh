@@ -273,9 +273,12 @@ EOF
         nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" >"$dir/stdout" 2>&1 &
         NGINX_PID=$!
         _BG_PIDS+=("$NGINX_PID")
-        if wait_for "curl -s -o /dev/null --max-time 1 http://127.0.0.1:$NGINX_PORT/ || ! kill -0 $NGINX_PID" 10 &&
+        if wait_for "curl -s -o /dev/null --max-time 1 http://127.0.0.1:$NGINX_PORT/shoal-probe || ! kill -0 $NGINX_PID" 10 &&
             kill -0 "$NGINX_PID" 2>/dev/null; then
-            # the probe above is in the log: start counting from here
+            # nginx writes a request's log line after answering it, so curl
+            # may be back first: wait for the probe's line, then start
+            # counting from here
+            wait_for "grep -q shoal-probe '$NGINX_LOG'" 5
             : >"$NGINX_LOG"
             return 0
         fi

@@ -96,7 +96,8 @@ class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def log_message(self, *a): pass
     def do_GET(self):
-        log.write("%s %s\n" % (self.path, self.headers.get("traceparent")))
+        log.write("%s %s %s\n" % (self.path, self.headers.get("traceparent"),
+                                   self.headers.get("tracestate")))
         self.send_response(200)
         self.send_header("Content-Length", "2")
         self.end_headers()
@@ -111,7 +112,8 @@ cat >ctx.lua <<'EOF'
 local base = shoal.args[1]
 function produce(push)
   push({ url = base .. "/continued",
-         traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" })
+         traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+         tracestate = "vendor=abc,other=x1" })
   push({ url = base .. "/nested" })
   push({ url = base .. "/bad", traceparent = "00-zz-yy-01" })
 end
@@ -149,6 +151,10 @@ expect_eq "a job pushed with a traceparent continues that trace" \
     "$(jq -r .traceId <<<"$cont")" 0af7651916cd43dd8448eb211c80319c
 expect_eq "... as a child of that span" "$(jq -r .parentSpanId <<<"$cont")" b7ad6b7169203331
 expect_eq "... serving it (kind SERVER)" "$(jq -r .kind <<<"$cont")" 2
+expect_eq "... keeping its tracestate" "$(jq -r .traceState <<<"$cont")" "vendor=abc,other=x1"
+expect_eq "tracestate goes out with the job's requests" \
+    "$(awk '$1 == "/continued" { print $3 }' web.log)" "vendor=abc,other=x1"
+expect_eq "a job with no tracestate sends none" "$(awk '$1 == "/nested" { print $3 }' web.log)" None
 bad=$(jq -c "$A"' select(.name == "process_job" and (attr("job.url") | endswith("/bad")))' ctx.spans)
 expect_eq "a malformed traceparent is ignored: a trace of its own" \
     "$(jq -r '.parentSpanId // "none"' <<<"$bad")" none
@@ -191,10 +197,10 @@ OTEL_TRACES_SAMPLER=always_off run_shoal off run many.lua --workers 1 --quiet --
 expect_eq "always_off: no span exported, none lost" \
     "$(json off.json '"\(.traces.exported) \(.traces.dropped + .traces.failed)"')" "0 0"
 expect_eq "always_off: traceparent still sent, unsampled" \
-    "$(grep -c -- '-00$' web.log)" 50
+    "$(grep -c -- '-00 None$' web.log)" 50
 run_shoal noprop run many.lua --workers 1 --quiet --listen off --no-propagate \
     --otlp-endpoint "http://127.0.0.1:$HPORT" -- "http://127.0.0.1:$sport" 10
-expect_eq "--no-propagate: no traceparent" "$(tail -n 10 web.log | grep -c ' None$')" 10
+expect_eq "--no-propagate: no traceparent" "$(tail -n 10 web.log | grep -c ' None None$')" 10
 
 # ---------------------------------------------------------------- faults
 for mode in "unavailable grpc" "503 http"; do

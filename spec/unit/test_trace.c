@@ -138,11 +138,23 @@ static void test_sampler(void)
     CHECK_EQ_INT(sampler_parse(&s, "traceidratio", "half", err, sizeof err), -1);
 }
 
+static void test_tracestate(void)
+{
+    CHECK_EQ_INT(trace_state_ok("vendor=abc,other=x1", 19), 1);
+    CHECK_EQ_INT(trace_state_ok("", 0), 0);
+    CHECK_EQ_INT(trace_state_ok("a=b\r\nx: y", 10), 0); /* no header injection */
+    char big[600];
+    memset(big, 'a', sizeof big);
+    CHECK_EQ_INT(trace_state_ok(big, 512), 1);
+    CHECK_EQ_INT(trace_state_ok(big, 513), 0);
+}
+
 int main(void)
 {
     test_ids();
     test_threads_differ();
     test_parse();
     test_sampler();
+    test_tracestate();
     return check_done();
 }
