@@ -604,6 +604,14 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
     if (s->job_span)
         s->job_span->end_ns = now_ns(); /* the exemplar's time, too */
     count_attempt(w, s, ok, !will_retry, now - s->started);
+    /* the attempt's ids, for its log line */
+    char ids[80] = "";
+    if (s->ctx.valid) {
+        char t[33], sp[17];
+        trace_hex(s->ctx.trace_id, 16, t);
+        trace_hex(s->ctx.span_id, 8, sp);
+        snprintf(ids, sizeof ids, " trace_id=%s span_id=%s", t, sp);
+    }
     trace_end_job(w, s, ok, err);
     if (r->metrics->enabled)
         metric_add(r->metrics->in_flight_s, -1);
@@ -620,13 +628,13 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
                 metric_add(r->metrics->retries_s, 1);
             double delay = backoff_delay(s->attempt + 1, cfg->retry_delay, 60.0, &w->rng);
             log_line(w, "WARN", "msg=\"attempt failed; will retry\" job=%llu attempt=%d "
-                                "retry_in=%.2fs error=%s",
-                     (unsigned long long)s->job_id, s->attempt, delay, q);
+                                "retry_in=%.2fs error=%s%s",
+                     (unsigned long long)s->job_id, s->attempt, delay, q, ids);
             counter_add(&w->stats.retries, 1);
             queue_retry(r->q, s->lease, delay, now);
         } else {
-            log_line(w, "ERROR", "msg=\"job failed\" job=%llu attempt=%d error=%s",
-                     (unsigned long long)s->job_id, s->attempt, q);
+            log_line(w, "ERROR", "msg=\"job failed\" job=%llu attempt=%d error=%s%s",
+                     (unsigned long long)s->job_id, s->attempt, q, ids);
             counter_add(&w->stats.jobs_failed, 1);
             queue_ack(r->q, s->lease);
         }

@@ -116,6 +116,7 @@ function produce(push)
          tracestate = "vendor=abc,other=x1" })
   push({ url = base .. "/nested" })
   push({ url = base .. "/bad", traceparent = "00-zz-yy-01" })
+  push({ url = base .. "/fails" })
 end
 function handle(job)
   if job.url:find("nested") then
@@ -129,6 +130,8 @@ function handle(job)
     end)
     local ok = pcall(shoal.trace.span, "broken", function() error("inner failure") end)
     assert(not ok)
+  elseif job.url:find("fails") then
+    error("this job fails on purpose")
   else
     assert(shoal.http.get(job.url))
   end
@@ -141,10 +144,10 @@ end
 EOF
 : >recv.jsonl
 mport=$(free_port)
-run_shoal ctx run ctx.lua --workers 1 --quiet --listen "127.0.0.1:$mport" \
+run_shoal ctx run ctx.lua --workers 1 --retries 0 --quiet --listen "127.0.0.1:$mport" \
     --otlp-endpoint "http://127.0.0.1:$HPORT" -- "http://127.0.0.1:$sport" \
     "http://127.0.0.1:$mport/metrics"
-expect_eq "context run exit code" "$RC" 0
+expect_eq "context run exit code (one job fails on purpose)" "$RC" 1
 spans recv.jsonl >ctx.spans
 cont=$(jq -c "$A"' select(.name == "process_job" and (attr("job.url") | endswith("/continued")))' ctx.spans)
 expect_eq "a job pushed with a traceparent continues that trace" \
@@ -179,6 +182,13 @@ expect_grep "shoal.trace.current() inside the span gives its ids" \
     "t=$(jq -r .traceId <<<"$outer") .*s=$(jq -r .spanId <<<"$outer")|s=$(jq -r .spanId <<<"$outer") .*t=$(jq -r .traceId <<<"$outer")" "$ERR"
 expect_grep "log lines in a job carry trace_id and span_id" \
     "msg=inside .*trace_id=$(jq -r .traceId <<<"$outer") span_id=$(jq -r .spanId <<<"$outer")" "$ERR"
+failed=$(jq -c "$A"' select(.name == "process_job" and (attr("job.url") | endswith("/fails")))' ctx.spans)
+expect_eq "a failed job's span is an error" "$(jq -r .status.code <<<"$failed")" 2
+jq -r .status.message <<<"$failed" >failed_msg.txt
+expect_grep "... with the failure's message and line" \
+    'ctx.lua:[0-9]+: this job fails on purpose' failed_msg.txt
+expect_grep "the engine's own line for a failed attempt carries its ids" \
+    'msg="job failed" .*trace_id=[0-9a-f]{32} span_id=[0-9a-f]{16}' "$ERR"
 expect_grep "exemplars on job_duration_seconds carry a trace id" \
     '^job_duration_seconds_bucket\{le="[^"]*"\} [0-9]+ # \{trace_id="[0-9a-f]{32}"\} ' om.prom
 ex=$(grep -o 'trace_id="[0-9a-f]*"' om.prom | head -1 | cut -d'"' -f2)
