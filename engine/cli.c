@@ -197,6 +197,8 @@ void config_print_help(const char *command)
            "  shoal check SCRIPT                    load as a worker would; errors with "
            "file:line\n"
            "  shoal demo [options]                  crawl the built-in demo site\n"
+           "  shoal dashboard SCRIPT                print a Grafana dashboard (JSON) for the\n"
+           "                                        script's metrics\n"
            "  shoal version\n"
            "\n"
            "Options (each also read from the variable shown; a flag wins over a variable,\n"
