@@ -40,6 +40,7 @@
 
 #include "backoff.h"
 #include "logfmt.h"
+#include "logtext.h"
 #include "queue.h"
 #include "rate.h"
 #include "run.h"
@@ -497,10 +498,13 @@ void worker_trace_attr(struct worker *w, int slot, const char *key, const char *
     struct span *sp = innermost(&w->slots[slot]);
     if (!sp)
         return;
-    if (sp->attrs.n >= SPAN_MAX_ATTRS)
+    if (sp->attrs.n >= SPAN_MAX_ATTRS) {
         sp->dropped_attrs++;
-    else
-        attrs_str(&sp->attrs, key, value, len);
+        return;
+    }
+    char clean[2048]; /* job.url and script values: secrets redacted, as in url.full */
+    size_t n = logtext_redact(clean, sizeof clean, value, len);
+    attrs_str(&sp->attrs, key, clean, n);
 }
 
 int worker_trace_begin(struct worker *w, int slot, const char *name)
@@ -678,7 +682,11 @@ static struct span *client_span(struct slot *s, const struct trace_ctx *c,
     sp->start_ns = now_ns();
     sp->attrs.literal_keys = 1; /* every key here and in end_client_span */
     attrs_str(&sp->attrs, "http.request.method", req->method, strlen(req->method));
-    attrs_str(&sp->attrs, "url.full", req->url, strlen(req->url));
+    /* credentials in a URL (userinfo, token= and the like) never leave in
+     * telemetry */
+    char url[2048];
+    size_t ulen = logtext_redact(url, sizeof url, req->url, strlen(req->url));
+    attrs_str(&sp->attrs, "url.full", url, ulen);
     /* server.address and server.port from scheme://[userinfo@]host[:port]/ */
     const char *p = strstr(req->url, "://");
     if (p) {

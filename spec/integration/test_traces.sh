@@ -117,6 +117,7 @@ function produce(push)
   push({ url = base .. "/nested" })
   push({ url = base .. "/bad", traceparent = "00-zz-yy-01" })
   push({ url = base .. "/fails" })
+  push({ url = base:gsub("//", "//user:hunter2@") .. "/private?token=s3cr3t&page=2" })
 end
 function handle(job)
   if job.url:find("nested") then
@@ -182,6 +183,11 @@ expect_grep "shoal.trace.current() inside the span gives its ids" \
     "t=$(jq -r .traceId <<<"$outer") .*s=$(jq -r .spanId <<<"$outer")|s=$(jq -r .spanId <<<"$outer") .*t=$(jq -r .traceId <<<"$outer")" "$ERR"
 expect_grep "log lines in a job carry trace_id and span_id" \
     "msg=inside .*trace_id=$(jq -r .traceId <<<"$outer") span_id=$(jq -r .spanId <<<"$outer")" "$ERR"
+priv=$(jq -r "$A"' select(.kind == 3 and (attr("url.full") | contains("/private"))) | attr("url.full")' ctx.spans)
+expect_eq "credentials in url.full are redacted" "$priv" \
+    "http://user:REDACTED@127.0.0.1:$sport/private?token=REDACTED&page=2"
+expect_eq "... and in job.url" \
+    "$(jq -r "$A"' select(.name == "process_job" and (attr("job.url") | contains("/private"))) | attr("job.url")' ctx.spans)" "$priv"
 failed=$(jq -c "$A"' select(.name == "process_job" and (attr("job.url") | endswith("/fails")))' ctx.spans)
 expect_eq "a failed job's span is an error" "$(jq -r .status.code <<<"$failed")" 2
 jq -r .status.message <<<"$failed" >failed_msg.txt
