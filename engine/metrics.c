@@ -763,27 +763,14 @@ static char *render_labels(const struct metric_family *f, const char *const *val
     return b.p;
 }
 
-/* Family lock held (or the family not yet published). */
-static struct metric_series *series_new_locked(struct metric_family *f, uint64_t hash,
-                                               const char *key, size_t keylen,
-                                               const char *const *values, const size_t *lens)
+/* Makes a series and appends it to the family's list; NULL (nothing
+ * changed) on OOM or when the arenas are full. Family lock held (or the
+ * family not yet published). */
+static struct metric_series *series_make(struct metric_family *f, uint64_t hash,
+                                         const char *key, size_t keylen,
+                                         const char *const *values, const size_t *lens)
 {
     struct registry *r = f->reg;
-    if (f->tcap == 0 || f->nseries * 2 >= f->tcap) {
-        size_t cap = f->tcap ? f->tcap * 2 : 16;
-        struct metric_series **t = calloc(cap, sizeof *t);
-        if (!t)
-            return NULL;
-        for (size_t i = 0; i < f->tcap; i++)
-            for (struct metric_series *s = f->table[i], *next; s; s = next) {
-                next = s->hnext;
-                s->hnext = t[s->hash & (cap - 1)];
-                t[s->hash & (cap - 1)] = s;
-            }
-        free(f->table);
-        f->table = t;
-        f->tcap = cap;
-    }
     struct metric_series *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
@@ -804,9 +791,6 @@ static struct metric_series *series_new_locked(struct metric_family *f, uint64_t
     if (c == UINT32_MAX)
         goto fail;
     s->cell = c;
-    s->hnext = f->table[hash & (f->tcap - 1)];
-    f->table[hash & (f->tcap - 1)] = s;
-    f->nseries++;
     if (f->tail)
         atomic_store_explicit(&f->tail->next, s, memory_order_release);
     else
@@ -816,6 +800,36 @@ static struct metric_series *series_new_locked(struct metric_family *f, uint64_t
 fail:
     series_free(s);
     return NULL;
+}
+
+/* A new series, findable by its key. Family lock held (or the family not
+ * yet published). */
+static struct metric_series *series_new_locked(struct metric_family *f, uint64_t hash,
+                                               const char *key, size_t keylen,
+                                               const char *const *values, const size_t *lens)
+{
+    if (f->tcap == 0 || f->nseries * 2 >= f->tcap) {
+        size_t cap = f->tcap ? f->tcap * 2 : 16;
+        struct metric_series **t = calloc(cap, sizeof *t);
+        if (!t)
+            return NULL;
+        for (size_t i = 0; i < f->tcap; i++)
+            for (struct metric_series *s = f->table[i], *next; s; s = next) {
+                next = s->hnext;
+                s->hnext = t[s->hash & (cap - 1)];
+                t[s->hash & (cap - 1)] = s;
+            }
+        free(f->table);
+        f->table = t;
+        f->tcap = cap;
+    }
+    struct metric_series *s = series_make(f, hash, key, keylen, values, lens);
+    if (!s)
+        return NULL;
+    s->hnext = f->table[hash & (f->tcap - 1)];
+    f->table[hash & (f->tcap - 1)] = s;
+    f->nseries++;
+    return s;
 }
 
 static struct metric_series *lookup_locked(struct metric_family *f, uint64_t hash,
@@ -840,30 +854,7 @@ static struct metric_series *overflow_locked(struct metric_family *f)
         }
         /* kept out of the hash table: a label set spelling __overflow__ is
          * just another set */
-        struct metric_series *s = calloc(1, sizeof *s);
-        if (!s)
-            return NULL;
-        s->fam = f;
-        s->key = strdup("");
-        s->labels = render_labels(f, vals, lens);
-        if (f->type == METRIC_HISTOGRAM)
-            s->ex = calloc((size_t)f->nbuckets + 1, sizeof *s->ex);
-        struct registry *r = f->reg;
-        pthread_mutex_lock(&r->cell_lock);
-        uint32_t c = alloc_cells(r, f->ncells);
-        pthread_mutex_unlock(&r->cell_lock);
-        if (!s->key || !s->labels || (f->type == METRIC_HISTOGRAM && !s->ex) ||
-            c == UINT32_MAX) {
-            series_free(s);
-            return NULL;
-        }
-        s->cell = c;
-        if (f->tail)
-            atomic_store_explicit(&f->tail->next, s, memory_order_release);
-        else
-            atomic_store_explicit(&f->head, s, memory_order_release);
-        f->tail = s;
-        f->overflow = s;
+        f->overflow = series_make(f, 0, "", 0, vals, lens);
     }
     return f->overflow;
 }
@@ -916,20 +907,7 @@ struct metric_series *metrics_series(struct metric_family *f, const char *const 
         if (n > MAX_VALUE_BYTES)
             n = MAX_VALUE_BYTES;
         char *out = key + keylen + 4;
-        size_t o = 0;
-        const unsigned char *p = (const unsigned char *)v, *end = p + n;
-        while (p < end) {
-            int k = *p ? utf8_len(p, (size_t)(end - p)) : 0;
-            if (k == 0) {
-                memcpy(out + o, "\xef\xbf\xbd", 3);
-                o += 3;
-                p++;
-            } else {
-                memcpy(out + o, p, (size_t)k);
-                o += (size_t)k;
-                p += k;
-            }
-        }
+        size_t o = utf8_clean(out, v, n); /* room: 3 bytes a byte at most */
         uint32_t n32 = (uint32_t)o;
         memcpy(key + keylen, &n32, 4);
         vals[i] = out;

@@ -21,75 +21,31 @@
 
 #define GROW_MIN 8
 
-static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
-
-/* Bytes s (len) takes once made valid UTF-8, without the NUL. */
-static size_t utf8_size(const unsigned char *p, size_t len)
-{
-    size_t a = 0;
-    while (a < len && p[a] && p[a] < 0x80) /* nearly every value is plain ASCII */
-        a++;
-    if (a == len)
-        return len;
-    size_t need = a;
-    for (size_t i = a; i < len;) {
-        int k = p[i] ? utf8_len(p + i, len - i) : 0;
-        need += k ? (size_t)k : sizeof replacement - 1;
-        i += k ? (size_t)k : 1;
-    }
-    return need;
-}
-
-/* Writes s (len) made valid UTF-8 and a NUL into out, which has room. */
-static void utf8_write(char *out, const char *s, size_t len, size_t size)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    if (size == len) {
-        memcpy(out, s, len);
-        out[len] = 0;
-        return;
-    }
-    size_t o = 0;
-    for (size_t i = 0; i < len;) {
-        int k = p[i] ? utf8_len(p + i, len - i) : 0;
-        if (k) {
-            memcpy(out + o, s + i, (size_t)k);
-            o += (size_t)k;
-            i += (size_t)k;
-        } else {
-            memcpy(out + o, replacement, sizeof replacement - 1);
-            o += sizeof replacement - 1;
-            i++;
-        }
-    }
-    out[o] = 0;
-}
-
 /* A NUL-terminated copy of s (len bytes) made valid UTF-8, or NULL on OOM. */
 static char *utf8_dup(const char *s, size_t len)
 {
-    size_t size = utf8_size((const unsigned char *)s, len);
-    char *out = malloc(size + 1);
+    char *out = malloc(utf8_clean_size(s, len) + 1);
     if (out)
-        utf8_write(out, s, len, size);
+        out[utf8_clean(out, s, len)] = 0;
     return out;
 }
 
 /* The same, into a's text area when it fits (*owned = 0), else malloc'd. */
 static char *text_dup(struct attrs *a, const char *s, size_t len, unsigned char *owned)
 {
-    size_t size = utf8_size((const unsigned char *)s, len);
+    size_t size = utf8_clean_size(s, len);
+    char *out;
     if (a->text && a->text_used + size + 1 <= a->text_cap) {
-        char *out = a->text + a->text_used;
+        out = a->text + a->text_used;
         a->text_used += (unsigned)(size + 1);
-        utf8_write(out, s, len, size);
         *owned = 0;
-        return out;
+    } else {
+        out = malloc(size + 1);
+        *owned = 1;
+        if (!out)
+            return NULL;
     }
-    char *out = malloc(size + 1);
-    if (out)
-        utf8_write(out, s, len, size);
-    *owned = 1;
+    out[utf8_clean(out, s, len)] = 0;
     return out;
 }
 

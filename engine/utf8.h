@@ -27,4 +27,11 @@ static inline int utf8_len(const unsigned char *p, size_t avail)
     return n;
 }
 
+/* s (len bytes) made valid UTF-8: every byte that does not start a
+ * well-formed sequence, and every NUL, becomes U+FFFD (3 bytes). utf8_clean
+ * writes it to out, which has utf8_clean_size(s, len) bytes of room, without
+ * a NUL, and returns the bytes written. Plain ASCII is one pass and a copy. */
+size_t utf8_clean_size(const char *s, size_t len);
+size_t utf8_clean(char *out, const char *s, size_t len);
+
 #endif

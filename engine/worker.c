@@ -331,22 +331,32 @@ out:
 
 /* Every entry into Lua goes through here, so the watchdog always knows
  * whose code runs and until when it may. */
+/* Tells the watchdog that script code runs now, for whom and until when
+ * (deadline 0: no limit); watch_end says it stopped. */
+static void watch_begin(struct worker *w, uint64_t lease, uint64_t job, int64_t deadline)
+{
+    lj_set_deadline(w->lua, deadline);
+    atomic_fetch_add_explicit(&w->resume_seq, 1, memory_order_relaxed);
+    atomic_store_explicit(&w->running_lease, lease, memory_order_relaxed);
+    atomic_store_explicit(&w->running_job, job, memory_order_relaxed);
+    atomic_store_explicit(&w->resume_deadline_ns, deadline, memory_order_release);
+}
+
+static void watch_end(struct worker *w)
+{
+    atomic_store_explicit(&w->resume_deadline_ns, 0, memory_order_release);
+    lj_watchdog_clear(w->lua);
+}
+
 static int enter_lua(struct worker *w, struct slot *s, int (*fn)(struct worker *, struct slot *,
                                                                  const void *),
                      const void *arg)
 {
-    int64_t dl = s->kind == SLOT_JOB ? to_ns(s->deadline) : 0;
+    int job = s->kind == SLOT_JOB;
     collect_if_full(w);
-    lj_set_deadline(w->lua, dl);
-    atomic_fetch_add_explicit(&w->resume_seq, 1, memory_order_relaxed);
-    atomic_store_explicit(&w->running_lease, s->kind == SLOT_JOB ? s->lease : 0,
-                          memory_order_relaxed);
-    atomic_store_explicit(&w->running_job, s->kind == SLOT_JOB ? s->job_id : 0,
-                          memory_order_relaxed);
-    atomic_store_explicit(&w->resume_deadline_ns, dl, memory_order_release);
+    watch_begin(w, job ? s->lease : 0, job ? s->job_id : 0, job ? to_ns(s->deadline) : 0);
     int r = fn(w, s, arg);
-    atomic_store_explicit(&w->resume_deadline_ns, 0, memory_order_release);
-    lj_watchdog_clear(w->lua);
+    watch_end(w);
     gc_between(w);
     return r;
 }
@@ -512,7 +522,6 @@ int worker_trace_begin(struct worker *w, int slot, const char *name)
     struct slot *s = &w->slots[slot];
     if (!s->ctx.valid || s->nuser == (int)(sizeof s->user / sizeof s->user[0]))
         return -1;
-    struct span *parent = innermost(s);
     struct span *sp = NULL;
     if (s->ctx.flags & TRACE_FLAG_SAMPLED) {
         sp = span_new(name, SPAN_KIND_INTERNAL);
@@ -528,7 +537,6 @@ int worker_trace_begin(struct worker *w, int slot, const char *name)
         sp->flags = s->ctx.flags;
         sp->start_ns = now_ns();
     }
-    (void)parent;
     s->user[s->nuser++] = sp;
     return 0;
 }
@@ -576,15 +584,9 @@ static void count_attempt(struct worker *w, struct slot *s, int ok, int final, d
     const size_t *lens;
     /* labels() is script code: the watchdog bounds it like a resume (no
      * lease named, so a wedge here re-queues this job rather than fail it) */
-    int64_t dl = to_ns(worker_clock() + w->run->cfg->timeout);
-    lj_set_deadline(w->lua, dl);
-    atomic_fetch_add_explicit(&w->resume_seq, 1, memory_order_relaxed);
-    atomic_store_explicit(&w->running_lease, 0, memory_order_relaxed);
-    atomic_store_explicit(&w->running_job, s->job_id, memory_order_relaxed);
-    atomic_store_explicit(&w->resume_deadline_ns, dl, memory_order_release);
+    watch_begin(w, 0, s->job_id, to_ns(worker_clock() + w->run->cfg->timeout));
     int n = lj_job_labels(w->lua, s->data, s->len, ok, &vals, &lens);
-    atomic_store_explicit(&w->resume_deadline_ns, 0, memory_order_release);
-    lj_watchdog_clear(w->lua);
+    watch_end(w);
     OBSERVE(metrics_series(m->duration, vals, lens, n));
 #undef OBSERVE
     if (final) {
@@ -608,9 +610,9 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
     if (s->job_span)
         s->job_span->end_ns = now_ns(); /* the exemplar's time, too */
     count_attempt(w, s, ok, !will_retry, now - s->started);
-    /* the attempt's ids, for its log line */
+    /* the attempt's ids, for its failure's log line */
     char ids[80] = "";
-    if (s->ctx.valid) {
+    if (!ok && s->ctx.valid) {
         char t[33], sp[17];
         trace_hex(s->ctx.trace_id, 16, t);
         trace_hex(s->ctx.span_id, 8, sp);

@@ -1,0 +1,47 @@
+/* utf8.c - copying text made valid UTF-8 (see utf8.h). Pure; any thread. */
+#include "utf8.h"
+
+#include <string.h>
+
+static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
+
+/* How many leading bytes are plain ASCII, NUL excluded. */
+static size_t ascii_prefix(const unsigned char *p, size_t len)
+{
+    size_t a = 0;
+    while (a < len && p[a] && p[a] < 0x80)
+        a++;
+    return a;
+}
+
+size_t utf8_clean_size(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = ascii_prefix(p, len), need = i;
+    while (i < len) {
+        int k = p[i] ? utf8_len(p + i, len - i) : 0;
+        need += k ? (size_t)k : sizeof replacement - 1;
+        i += k ? (size_t)k : 1;
+    }
+    return need;
+}
+
+size_t utf8_clean(char *out, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = ascii_prefix(p, len), o = i;
+    memcpy(out, s, i);
+    while (i < len) {
+        int k = p[i] ? utf8_len(p + i, len - i) : 0;
+        if (k) {
+            memcpy(out + o, s + i, (size_t)k);
+            o += (size_t)k;
+            i += (size_t)k;
+        } else {
+            memcpy(out + o, replacement, sizeof replacement - 1);
+            o += sizeof replacement - 1;
+            i++;
+        }
+    }
+    return o;
+}
