@@ -165,6 +165,15 @@ int config_apply_script_option(struct config *c, const char *name, double value,
     return 0; /* metric_labels and other non-numeric options are read elsewhere */
 }
 
+void config_script_name(const char *script, char *out, size_t cap)
+{
+    const char *b = script ? strrchr(script, '/') : NULL;
+    b = b ? b + 1 : script ? script : "shoal";
+    if (strncmp(b, "embedded:", 9) == 0)
+        b += 9;
+    snprintf(out, cap, "%.*s", (int)strcspn(b, "."), b);
+}
+
 int config_validate(const struct config *c, char *err, size_t errlen)
 {
     if (c->command == CMD_RUN || c->command == CMD_CHECK || c->command == CMD_DASHBOARD) {

@@ -71,4 +71,9 @@ int config_validate(const struct config *c, char *err, size_t errlen);
 
 void config_print_help(const char *command);
 
+/* A script's short name, "crawl" for examples/crawl.lua (or the built-in
+ * embedded:examples/crawl.lua): the default service name and dashboard
+ * title. "shoal" when script is NULL. */
+void config_script_name(const char *script, char *out, size_t cap);
+
 #endif

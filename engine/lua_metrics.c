@@ -169,16 +169,23 @@ static const char *type_of(struct metric_family *f)
     return kind_names[metrics_family_type(f)];
 }
 
+/* The ([n,] [labels]) arguments of inc and dec: n (default 1) and the
+ * stack index of the labels. */
+static int amount(lua_State *L, double *n)
+{
+    *n = 1;
+    if (lua_istable(L, 2))
+        return 2;
+    *n = luaL_optnumber(L, 2, 1);
+    return 3;
+}
+
 /* h:inc([n,] [labels]) */
 static int l_inc(lua_State *L)
 {
     struct metric_family *f = check_handle(L);
-    int li = 3;
-    double n = 1;
-    if (lua_istable(L, 2))
-        li = 2;
-    else
-        n = luaL_optnumber(L, 2, 1);
+    double n;
+    int li = amount(L, &n);
     enum metric_type t = metrics_family_type(f);
     if (t == METRIC_HISTOGRAM)
         return luaL_error(L, "this metric is a histogram: use :observe(value, labels)");
@@ -190,15 +197,12 @@ static int l_inc(lua_State *L)
     return 0;
 }
 
+/* h:dec([n,] [labels]) */
 static int l_dec(lua_State *L)
 {
     struct metric_family *f = check_handle(L);
-    int li = 3;
-    double n = 1;
-    if (lua_istable(L, 2))
-        li = 2;
-    else
-        n = luaL_optnumber(L, 2, 1);
+    double n;
+    int li = amount(L, &n);
     if (metrics_family_type(f) != METRIC_GAUGE)
         return luaL_error(L, "dec is for gauges; this metric is a %s", type_of(f));
     metric_add(series_at(L, f, li), -n);

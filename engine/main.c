@@ -121,10 +121,8 @@ static int dashboard(struct config *cfg)
     if (code != EXIT_OK)
         return code;
     code = EXIT_SCRIPT;
-    const char *base = strrchr(cfg->script, '/');
-    base = base ? base + 1 : cfg->script;
     char title[256];
-    snprintf(title, sizeof title, "%.*s", (int)strcspn(base, "."), base);
+    config_script_name(cfg->script, title, sizeof title);
     char *json = lj_dashboard(s, title, err, sizeof err);
     if (!json) {
         fprintf(stderr, "shoal: %s: %s\n", cfg->script, err);

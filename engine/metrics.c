@@ -18,6 +18,7 @@
  * bucket; a writer that finds it taken skips (an exemplar is a sample). */
 #include "metrics.h"
 
+#include "strbuf.h"
 #include "utf8.h"
 
 #include <math.h>
@@ -173,48 +174,11 @@ static uint32_t alloc_cells(struct registry *r, int n)
 
 /* ------------------------------------------------------------ text helpers */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void buf_reserve(struct buf *b, size_t more)
-{
-    if (b->oom || b->len + more + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + more + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->oom = 1;
-        return;
-    }
-    b->p = p;
-    b->cap = cap;
-}
-
-static void buf_add(struct buf *b, const char *s, size_t n)
-{
-    buf_reserve(b, n);
-    if (b->oom)
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-static void buf_str(struct buf *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
-
-static void buf_value(struct buf *b, double v)
+static void put_value(struct strbuf *b, double v)
 {
     char tmp[40];
     size_t n = metrics_format_value(tmp, sizeof tmp, v);
-    buf_add(b, tmp, n);
+    strbuf_add(b, tmp, n);
 }
 
 /* Label values and help text: \\, \n and (for label values and OpenMetrics
@@ -270,10 +234,10 @@ size_t metrics_escape_label(char *out, size_t cap, const char *in, size_t n)
     return escape(out, cap, in, n, 1);
 }
 
-static void buf_escaped(struct buf *b, const char *s, size_t n, int quote)
+static void put_escaped(struct strbuf *b, const char *s, size_t n, int quote)
 {
     size_t need = escape(NULL, 0, s, n, quote);
-    buf_reserve(b, need);
+    strbuf_reserve(b, need);
     if (b->oom)
         return;
     escape(b->p + b->len, need + 1, s, n, quote);
@@ -743,18 +707,18 @@ static uint64_t hash_bytes(const char *p, size_t n)
 static char *render_labels(const struct metric_family *f, const char *const *values,
                            const size_t *lens)
 {
-    struct buf b = {0};
-    buf_reserve(&b, 16);
+    struct strbuf b = {0};
+    strbuf_reserve(&b, 16);
     if (b.oom)
         return NULL;
     b.p[0] = 0;
     for (int i = 0; i < f->nlabels; i++) {
         if (i)
-            buf_add(&b, ",", 1);
-        buf_str(&b, f->labels[i]);
-        buf_add(&b, "=\"", 2);
-        buf_escaped(&b, values[i], lens[i], 1);
-        buf_add(&b, "\"", 1);
+            strbuf_add(&b, ",", 1);
+        strbuf_str(&b, f->labels[i]);
+        strbuf_add(&b, "=\"", 2);
+        put_escaped(&b, values[i], lens[i], 1);
+        strbuf_add(&b, "\"", 1);
     }
     if (b.oom) {
         free(b.p);
@@ -1088,26 +1052,26 @@ enum metrics_format metrics_negotiate(const char *accept)
                                                                      : METRICS_TEXT;
 }
 
-static void sample(struct buf *b, const char *name, const char *suffix, const char *labels,
+static void sample(struct strbuf *b, const char *name, const char *suffix, const char *labels,
                    const char *extra, double v)
 {
-    buf_str(b, name);
-    buf_str(b, suffix);
+    strbuf_str(b, name);
+    strbuf_str(b, suffix);
     if (*labels || extra) {
-        buf_add(b, "{", 1);
-        buf_str(b, labels);
+        strbuf_add(b, "{", 1);
+        strbuf_str(b, labels);
         if (extra) {
             if (*labels)
-                buf_add(b, ",", 1);
-            buf_str(b, extra);
+                strbuf_add(b, ",", 1);
+            strbuf_str(b, extra);
         }
-        buf_add(b, "}", 1);
+        strbuf_add(b, "}", 1);
     }
-    buf_add(b, " ", 1);
-    buf_value(b, v);
+    strbuf_add(b, " ", 1);
+    put_value(b, v);
 }
 
-static void render_family(struct buf *b, struct metric_family *f, int om)
+static void render_family(struct strbuf *b, struct metric_family *f, int om)
 {
     struct metric_series *s = atomic_load_explicit(&f->head, memory_order_acquire);
     if (!s)
@@ -1117,19 +1081,19 @@ static void render_family(struct buf *b, struct metric_family *f, int om)
     size_t base = strlen(f->name);
     if (om && f->type == METRIC_COUNTER)
         base -= 6;
-    buf_add(b, "# HELP ", 7);
-    buf_add(b, f->name, base);
-    buf_add(b, " ", 1);
-    buf_escaped(b, f->help, strlen(f->help), om);
-    buf_add(b, "\n# TYPE ", 8);
-    buf_add(b, f->name, base);
-    buf_add(b, " ", 1);
-    buf_str(b, type_name(f->type));
-    buf_add(b, "\n", 1);
+    strbuf_add(b, "# HELP ", 7);
+    strbuf_add(b, f->name, base);
+    strbuf_add(b, " ", 1);
+    put_escaped(b, f->help, strlen(f->help), om);
+    strbuf_add(b, "\n# TYPE ", 8);
+    strbuf_add(b, f->name, base);
+    strbuf_add(b, " ", 1);
+    strbuf_str(b, type_name(f->type));
+    strbuf_add(b, "\n", 1);
     for (; s; s = atomic_load_explicit(&s->next, memory_order_acquire)) {
         if (f->type != METRIC_HISTOGRAM) {
             sample(b, f->name, "", s->labels, NULL, metric_value(s));
-            buf_add(b, "\n", 1);
+            strbuf_add(b, "\n", 1);
             continue;
         }
         double cum = 0;
@@ -1143,21 +1107,21 @@ static void render_family(struct buf *b, struct metric_family *f, int om)
             double ev, ets;
             char id[33];
             if (om && exemplar_read(&s->ex[i], &ev, &ets, id)) {
-                buf_str(b, " # {trace_id=\"");
-                buf_str(b, id);
-                buf_str(b, "\"} ");
-                buf_value(b, ev);
+                strbuf_str(b, " # {trace_id=\"");
+                strbuf_str(b, id);
+                strbuf_str(b, "\"} ");
+                put_value(b, ev);
                 char t[40];
                 snprintf(t, sizeof t, " %.3f", ets);
-                buf_str(b, t);
+                strbuf_str(b, t);
             }
-            buf_add(b, "\n", 1);
+            strbuf_add(b, "\n", 1);
         }
         sample(b, f->name, "_sum", s->labels, NULL,
                sum_cell(r, s->cell + (uint32_t)f->nbuckets + 1, 0));
-        buf_add(b, "\n", 1);
+        strbuf_add(b, "\n", 1);
         sample(b, f->name, "_count", s->labels, NULL, cum);
-        buf_add(b, "\n", 1);
+        strbuf_add(b, "\n", 1);
     }
 }
 
@@ -1166,13 +1130,13 @@ char *metrics_render(struct registry *r, enum metrics_format fmt, size_t *len)
     int n = atomic_load_explicit(&r->ncoll, memory_order_acquire);
     for (int i = 0; i < n; i++)
         r->coll[i].fn(r->coll[i].arg);
-    struct buf b = {0};
-    buf_reserve(&b, 64 * 1024);
+    struct strbuf b = {0};
+    strbuf_reserve(&b, 64 * 1024);
     for (struct metric_family *f = atomic_load_explicit(&r->head, memory_order_acquire); f;
          f = atomic_load_explicit(&f->next, memory_order_acquire))
         render_family(&b, f, fmt == METRICS_OPENMETRICS);
     if (fmt == METRICS_OPENMETRICS)
-        buf_str(&b, "# EOF\n");
+        strbuf_str(&b, "# EOF\n");
     if (b.oom) {
         free(b.p);
         return NULL;

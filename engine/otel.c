@@ -1,6 +1,8 @@
 /* otel.c - reading the OpenTelemetry settings (see otel.h). */
 #include "otel.h"
 
+#include "config.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,11 +278,7 @@ int otel_config_load(struct otel_config *c, otel_getenv_fn env, const char *endp
     char def[256];
     if (!svc || !*svc) {
         if (!has_attr(&c->resource.attrs, "service.name")) {
-            const char *b = script ? strrchr(script, '/') : NULL;
-            b = b ? b + 1 : script ? script : "shoal";
-            if (strncmp(b, "embedded:", 9) == 0)
-                b += 9;
-            snprintf(def, sizeof def, "%.*s", (int)strcspn(b, "."), b);
+            config_script_name(script, def, sizeof def);
             svc = def;
         }
     }

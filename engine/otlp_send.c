@@ -140,16 +140,16 @@ struct otlp_sender *otlp_sender_new(const struct otlp_target *t)
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, t->timeout_ms > 0 ? t->timeout_ms : 10000L);
-    if (grpc)
+    if (grpc) {
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, strncmp(t->url, "https:", 6) == 0
+                                                      ? (long)CURL_HTTP_VERSION_2TLS
+                                                      : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
         /* measured against @grpc/grpc-js: the second export on a reused h2c
          * connection failed in curl 7.88 ("Error in the HTTP2 framing
          * layer"), so each export opens its own; at 512 spans a batch the
          * handshake is noise */
         curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-    if (grpc)
-        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, strncmp(t->url, "https:", 6) == 0
-                                                      ? (long)CURL_HTTP_VERSION_2TLS
-                                                      : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    }
     return s;
 }
 

@@ -4,9 +4,9 @@
  * breakdown) with what a job engine adds (failures, retries, top errors).
  * The JSON holds the same figures with stable names; latencies in seconds. */
 #include "summary.h"
-#include "utf8.h"
+#include "logtext.h"
+#include "strbuf.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,123 +94,67 @@ void summary_print(FILE *out, const struct summary *s)
                 s->wedged);
 }
 
-struct sb {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void sb_printf(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(struct sb *b, const char *fmt, ...)
+/* A JSON string: escaped, with U+FFFD for each byte that is not part of
+ * valid UTF-8 (error messages quote whatever a server or script produced). */
+static void json_string(struct strbuf *b, const char *s)
 {
-    if (b->oom)
+    size_t n = strlen(s), cap = n * 6 + 8; /* the worst case, \u00XX per byte */
+    if (strbuf_reserve(b, cap) != 0)
         return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2 + (size_t)n;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
-/* A JSON string: escapes what JSON requires, and writes U+FFFD for each
- * byte that is not part of valid UTF-8 (error messages quote whatever a
- * server or script produced). */
-static void sb_string(struct sb *b, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    sb_printf(b, "\"");
-    while (*p) {
-        unsigned char c = *p;
-        if (c == '"' || c == '\\') {
-            sb_printf(b, "\\%c", c);
-            p++;
-        } else if (c < 0x20 || c == 0x7f) {
-            sb_printf(b, "\\u%04x", c);
-            p++;
-        } else {
-            int n = utf8_len(p, SIZE_MAX);
-            if (n == 0) {
-                sb_printf(b, "\\ufffd");
-                p++;
-            } else {
-                sb_printf(b, "%.*s", n, (const char *)p);
-                p += n;
-            }
-        }
-    }
-    sb_printf(b, "\"");
+    b->len += logtext_json(b->p + b->len, cap, s, n);
 }
 
 char *summary_json(const struct summary *s)
 {
     struct stats *t = s->totals;
-    struct sb b = {malloc(1024), 0, 1024, 0};
-    if (!b.p)
-        return NULL;
+    struct strbuf b = {0};
     uint64_t ok = counter_get(&t->jobs_ok), failed = counter_get(&t->jobs_failed);
-    sb_printf(&b, "{\"script\":");
-    sb_string(&b, s->script ? s->script : "");
-    sb_printf(&b,
-              ",\"workers\":%d,\"concurrency\":%d,\"elapsed\":%.6f,\"ok\":%llu,\"failed\":%llu,"
-              "\"retried\":%llu,\"timeouts\":%llu,\"started\":%llu,\"jobs_per_sec\":%.3f,"
-              "\"pushed\":%llu,\"duplicates\":%llu,\"queued_left\":%llu,\"wedged\":%d,"
-              "\"interrupted\":%s,\"stop_reason\":",
-              s->workers, s->concurrency, s->elapsed, (unsigned long long)ok,
-              (unsigned long long)failed, (unsigned long long)counter_get(&t->retries),
-              (unsigned long long)counter_get(&t->timeouts),
-              (unsigned long long)counter_get(&t->started),
-              s->elapsed > 0 ? (double)(ok + failed) / s->elapsed : 0.0, s->pushed,
-              s->dup_dropped, s->queued_left, s->wedged, s->interrupted ? "true" : "false");
-    sb_string(&b, s->stop_reason ? s->stop_reason : "");
-    sb_printf(&b,
-              ",\"latency\":{\"count\":%llu,\"mean\":%.6f,\"p50\":%.6f,\"p90\":%.6f,"
-              "\"p99\":%.6f,\"max\":%.6f}",
-              (unsigned long long)t->latency.count,
-              t->latency.count ? t->latency.sum_us / (double)t->latency.count / 1e6 : 0.0,
-              (double)hist_quantile(&t->latency, 0.5) / 1e6,
-              (double)hist_quantile(&t->latency, 0.9) / 1e6,
-              (double)hist_quantile(&t->latency, 0.99) / 1e6, (double)t->latency.max_us / 1e6);
+    strbuf_printf(&b, "{\"script\":");
+    json_string(&b, s->script ? s->script : "");
+    strbuf_printf(&b,
+                  ",\"workers\":%d,\"concurrency\":%d,\"elapsed\":%.6f,\"ok\":%llu,\"failed\":%llu,"
+                  "\"retried\":%llu,\"timeouts\":%llu,\"started\":%llu,\"jobs_per_sec\":%.3f,"
+                  "\"pushed\":%llu,\"duplicates\":%llu,\"queued_left\":%llu,\"wedged\":%d,"
+                  "\"interrupted\":%s,\"stop_reason\":",
+                  s->workers, s->concurrency, s->elapsed, (unsigned long long)ok,
+                  (unsigned long long)failed, (unsigned long long)counter_get(&t->retries),
+                  (unsigned long long)counter_get(&t->timeouts),
+                  (unsigned long long)counter_get(&t->started),
+                  s->elapsed > 0 ? (double)(ok + failed) / s->elapsed : 0.0, s->pushed,
+                  s->dup_dropped, s->queued_left, s->wedged, s->interrupted ? "true" : "false");
+    json_string(&b, s->stop_reason ? s->stop_reason : "");
+    strbuf_printf(&b,
+                  ",\"latency\":{\"count\":%llu,\"mean\":%.6f,\"p50\":%.6f,\"p90\":%.6f,"
+                  "\"p99\":%.6f,\"max\":%.6f}",
+                  (unsigned long long)t->latency.count,
+                  t->latency.count ? t->latency.sum_us / (double)t->latency.count / 1e6 : 0.0,
+                  (double)hist_quantile(&t->latency, 0.5) / 1e6,
+                  (double)hist_quantile(&t->latency, 0.9) / 1e6,
+                  (double)hist_quantile(&t->latency, 0.99) / 1e6, (double)t->latency.max_us / 1e6);
     if (s->traces_on)
-        sb_printf(&b, ",\"traces\":{\"exported\":%llu,\"dropped\":%llu,\"failed\":%llu}",
-                  s->spans_exported, s->spans_dropped, s->spans_failed);
-    sb_printf(&b, ",\"http\":{\"requests\":%llu,\"errors\":%llu,\"bytes\":%llu,\"status\":{",
-              (unsigned long long)counter_get(&t->http_requests),
-              (unsigned long long)counter_get(&t->http_errors),
-              (unsigned long long)counter_get(&t->bytes_in));
+        strbuf_printf(&b, ",\"traces\":{\"exported\":%llu,\"dropped\":%llu,\"failed\":%llu}",
+                      s->spans_exported, s->spans_dropped, s->spans_failed);
+    strbuf_printf(&b, ",\"http\":{\"requests\":%llu,\"errors\":%llu,\"bytes\":%llu,\"status\":{",
+                  (unsigned long long)counter_get(&t->http_requests),
+                  (unsigned long long)counter_get(&t->http_errors),
+                  (unsigned long long)counter_get(&t->bytes_in));
     const char *sep = "";
     for (int c = 0; c < 600; c++) {
         uint64_t n = counter_get(&t->status_code[c]);
         if (n) {
-            sb_printf(&b, "%s\"%d\":%llu", sep, c, (unsigned long long)n);
+            strbuf_printf(&b, "%s\"%d\":%llu", sep, c, (unsigned long long)n);
             sep = ",";
         }
     }
-    sb_printf(&b, "}},\"errors\":[");
+    strbuf_printf(&b, "}},\"errors\":[");
     sep = "";
     for (int i = 0; i < STATS_ERRORS && t->errors[i].count; i++) {
-        sb_printf(&b, "%s{\"message\":", sep);
-        sb_string(&b, t->errors[i].text);
-        sb_printf(&b, ",\"count\":%llu}", (unsigned long long)t->errors[i].count);
+        strbuf_printf(&b, "%s{\"message\":", sep);
+        json_string(&b, t->errors[i].text);
+        strbuf_printf(&b, ",\"count\":%llu}", (unsigned long long)t->errors[i].count);
         sep = ",";
     }
-    sb_printf(&b, "]}");
+    strbuf_printf(&b, "]}");
     if (b.oom) {
         free(b.p);
         return NULL;

@@ -42,6 +42,7 @@ struct tracer {
     _Atomic int kicked;
     int warned; /* exporter thread only */
     int down;   /* the last batch was given up on: at shutdown, no retries */
+    int next_q; /* where take() starts */
     struct span **batch;
 };
 
@@ -72,31 +73,21 @@ void tracer_submit(struct tracer *t, int queue, struct span *s)
     }
 }
 
-/* Moves up to max spans out of the queues, round robin. */
+/* Moves up to max spans out of the queues, starting one queue further on
+ * each call, so no worker's spans wait behind another's. Exporter thread. */
 static size_t take(struct tracer *t, struct span **out, size_t max)
 {
     size_t n = 0;
-    int progress = 1;
-    while (n < max && progress) {
-        progress = 0;
-        for (int i = 0; i < t->nq && n < max; i++) {
-            struct squeue *q = &t->q[i];
-            pthread_mutex_lock(&q->lock);
-            size_t k = q->count;
-            if (k > max - n)
-                k = max - n;
-            if (k > (size_t)t->cfg->bsp_batch / (size_t)t->nq + 1 && n + k < max)
-                k = (size_t)t->cfg->bsp_batch / (size_t)t->nq + 1; /* fair share first */
-            for (size_t j = 0; j < k; j++) {
-                out[n++] = q->ring[q->head];
-                q->head = (q->head + 1) % t->cap;
-            }
-            q->count -= k;
-            pthread_mutex_unlock(&q->lock);
-            if (k)
-                progress = 1;
+    for (int k = 0; k < t->nq && n < max; k++) {
+        struct squeue *q = &t->q[(t->next_q + k) % t->nq];
+        pthread_mutex_lock(&q->lock);
+        for (; q->count && n < max; q->count--) {
+            out[n++] = q->ring[q->head];
+            q->head = (q->head + 1) % t->cap;
         }
+        pthread_mutex_unlock(&q->lock);
     }
+    t->next_q = (t->next_q + 1) % t->nq;
     return n;
 }
 
