@@ -442,7 +442,9 @@ static const struct route *find_route(httpd *h, const char *path)
     int n = atomic_load_explicit(&h->nroutes, memory_order_acquire);
     for (int i = 0; i < n; i++) {
         const struct route *r = &h->routes[i];
-        if ((!best || r->len > best->len) && strncmp(path, r->prefix, r->len) == 0)
+        /* "/x" is a path segment: it takes "/x" and "/x/...", not "/xyz" */
+        if ((!best || r->len > best->len) && strncmp(path, r->prefix, r->len) == 0 &&
+            (r->prefix[r->len - 1] == '/' || path[r->len] == 0 || path[r->len] == '/'))
             best = r;
     }
     return best;
@@ -658,7 +660,7 @@ fail:
 int httpd_route(httpd *h, const char *prefix, httpd_handler fn, void *arg)
 {
     int rc = -1;
-    if (!h || !prefix || !fn)
+    if (!h || !prefix || prefix[0] != '/' || !fn)
         return -1;
     pthread_mutex_lock(&h->route_lock);
     int n = atomic_load_explicit(&h->nroutes, memory_order_relaxed);

@@ -38,7 +38,8 @@ typedef struct httpd httpd;
  * naming the --listen flag and what to do (port in use, bad address). */
 int httpd_start(const char *listen, httpd **out, char *err, size_t errlen);
 
-/* Adds a handler for every path that starts with prefix ("/demo/").
+/* Adds a handler for every path under prefix: "/demo/" takes "/demo/..."
+ * and "/metrics" takes "/metrics" and "/metrics/...", but not "/metricsx".
  * Call before requests arrive (right after httpd_start). Returns 0 or -1. */
 int httpd_route(httpd *h, const char *prefix, httpd_handler fn, void *arg);
 

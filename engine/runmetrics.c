@@ -304,12 +304,6 @@ struct metric_series *runmetrics_http_series(struct runmetrics *m, struct metric
 static int on_metrics(void *arg, const struct httpd_request *req, struct httpd_response *resp)
 {
     struct runmetrics *m = arg;
-    if (strcmp(req->path, "/metrics") != 0) {
-        resp->status = 404;
-        resp->body = strdup("not found\n");
-        resp->len = resp->body ? strlen(resp->body) : 0;
-        return 0;
-    }
     enum metrics_format fmt = metrics_negotiate(req->accept);
     size_t len;
     char *text = metrics_render(m->reg, fmt, &len);
