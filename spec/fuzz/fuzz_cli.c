@@ -28,6 +28,8 @@
  * optind = 0 and one empty getopt() call. */
 #include "config.h"
 
+#include "fuzz_util.h"
+
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,12 +43,6 @@ extern char **environ;
 void __sanitizer_set_report_fd(void *fd) __attribute__((weak));
 
 static int caught = -1, real_stderr = -1;
-
-static void must(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 static void init(void)
 {

@@ -7,15 +7,11 @@
  * replay both report. */
 #include "httpd.h"
 
+#include "fuzz_util.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void must(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 static void check_one(const char *s, size_t hostlen, size_t errlen)
 {

@@ -15,26 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz_utf8.h"
+#include "fuzz_util.h"
 
 #define GUARD 16
-
-static void must(int cond)
-{
-    if (!cond)
-        abort();
-}
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Undoes the escapes of a quoted value's inside (s, n bytes) into out, which
  * has room for n bytes. Returns the length, or -1 if s is not something the
@@ -81,18 +64,6 @@ static long unescape(const char *s, size_t n, char *out)
         }
     }
     return (long)o;
-}
-
-
-static int is_utf8(const unsigned char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq(s + i, n - i);
-        if (!k)
-            return 0;
-        i += k;
-    }
-    return 1;
 }
 
 /* True when the first n bytes of s end on a character boundary of s. */

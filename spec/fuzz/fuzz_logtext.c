@@ -14,26 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz_utf8.h"
+#include "fuzz_util.h"
 
 #define GUARD 16
-
-static void must(int cond)
-{
-    if (!cond)
-        abort();
-}
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static size_t put_cp(unsigned char *o, uint32_t cp)
 {
@@ -119,17 +102,6 @@ static long json_decode(const unsigned char *s, size_t n, unsigned char *out)
         o += put_cp(out + o, cp);
     }
     return (long)o;
-}
-
-static int is_utf8(const unsigned char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq(s + i, n - i);
-        if (!k)
-            return 0;
-        i += k;
-    }
-    return 1;
 }
 
 /* The input as a JSON reader should see it: invalid bytes as U+FFFD. Also

@@ -21,25 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz_utf8.h"
+#include "fuzz_util.h"
 
 #define GUARD 16
 #define MAX_VALUE 1024 /* label values are cut to this many bytes */
-
-static void must(int cond)
-{
-    if (!cond) abort();
-}
-
-static int is_utf8(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq((const unsigned char *)s + i, n - i);
-        if (!k) return 0;
-        i += k;
-    }
-    return 1;
-}
 
 /* The input as the exposition must carry it: each NUL and each byte that
  * starts no well-formed sequence becomes U+FFFD. Caller frees; *outlen set. */

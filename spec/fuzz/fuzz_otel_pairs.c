@@ -9,16 +9,12 @@
  * same pairs. Any breach aborts. */
 #include "otel.h"
 
+#include "fuzz_util.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void must(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 struct pairs {
     char text[8192];

@@ -9,17 +9,13 @@
  * libFuzzer and the CTest replay both report. */
 #include "otlp.h"
 
+#include "fuzz_util.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define GUARD 16
-
-static void must(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

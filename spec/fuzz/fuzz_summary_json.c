@@ -29,28 +29,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz_utf8.h"
+#include "fuzz_util.h"
 
 #define SEP 0xff
 #define MAX_PIECES 48 /* more than STATS_ERRORS distinct messages */
-
-static void must(int cond)
-{
-    if (!cond)
-        abort();
-}
-
-
-static int is_utf8(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq((const unsigned char *)s + i, n - i);
-        if (!k)
-            return 0;
-        i += k;
-    }
-    return 1;
-}
 
 /* Writes s (n bytes) to out with each byte that does not start a valid
  * UTF-8 sequence replaced by U+FFFD, as summary_json promises. out has room

@@ -9,15 +9,11 @@
  * formatter writes for it (after trimming blanks). Any breach aborts. */
 #include "trace.h"
 
+#include "fuzz_util.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void must(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 static int all_zero(const uint8_t *b, size_t n)
 {
