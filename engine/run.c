@@ -158,7 +158,6 @@ static void wedge(struct run *r, int id, double now)
     uint64_t lease = atomic_load(&w->running_lease);
     unsigned long long job = (unsigned long long)atomic_load(&w->running_job);
     atomic_store(&w->abandoned, 1);
-    worker_metrics_abandon(w);
     r->wedged++;
     int back = queue_release_worker(r->q, id, lease);
     if (lease && queue_ack_kept(r->q, lease) == 0) {
@@ -309,7 +308,7 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
         }
     }
 
-    runmetrics_attach_queue(metrics, r->q);
+    runmetrics_attach_run(metrics, r);
     atomic_store(&metrics->ready, started == r->nworkers + 1);
 
     int tty = isatty(2) && !cfg->quiet;
@@ -412,7 +411,7 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
         _exit(code);
     }
 out:
-    runmetrics_attach_queue(metrics, NULL);
+    runmetrics_attach_run(metrics, NULL);
     tracer_shutdown(r->tracer);
     if (r->workers)
         for (int i = 0; i <= r->nworkers; i++)

@@ -5,6 +5,7 @@
 #include "httpd.h"
 #include "logfmt.h"
 #include "queue.h"
+#include "run.h"
 #include "worker.h"
 
 #include <dirent.h>
@@ -99,23 +100,40 @@ static void collect(void *arg)
         metric_set(m->heap, (double)mallinfo2().uordblks);
 
     pthread_mutex_lock(&m->lock);
-    if (m->queue) {
+    struct run *r = m->run;
+    if (r) {
         struct queue_stats qs;
-        queue_get_stats(m->queue, &qs);
+        queue_get_stats(r->q, &qs);
         metric_set(m->q_depth_s, (double)qs.ready);
         metric_set(m->delayed_s, (double)qs.delayed);
         metric_set(m->pushed_s, (double)qs.pushed);
         metric_set(m->dedup_s, (double)qs.dup);
+        /* the job workers taking jobs now (a wedged one's place is its
+         * replacement's) and what they run, from their own counters */
+        uint64_t active = 0, inflight = 0;
+        for (int i = 1; i <= r->nworkers; i++) {
+            struct worker *w = atomic_load(&r->wakers[i]);
+            if (w && !atomic_load(&w->exited)) {
+                active++;
+                inflight += counter_get(&w->stats.inflight);
+            }
+        }
+        metric_set(m->workers_active_s, (double)active);
+        metric_set(m->in_flight_s, (double)inflight);
     }
     pthread_mutex_unlock(&m->lock);
 }
 
-void runmetrics_attach_queue(struct runmetrics *m, struct queue *q)
+void runmetrics_attach_run(struct runmetrics *m, struct run *r)
 {
     if (!m)
         return;
     pthread_mutex_lock(&m->lock);
-    m->queue = q;
+    m->run = r;
+    if (!r) { /* the workers are gone */
+        metric_set(m->workers_active_s, 0);
+        metric_set(m->in_flight_s, 0);
+    }
     pthread_mutex_unlock(&m->lock);
 }
 

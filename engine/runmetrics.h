@@ -20,7 +20,7 @@
 #include "metrics.h"
 
 struct httpd;
-struct queue;
+struct run;
 
 #define RM_MAX_CUSTOM 8
 #define RM_METHODS 8 /* GET HEAD POST PUT DELETE PATCH OPTIONS, other */
@@ -57,7 +57,7 @@ struct runmetrics {
     double boot_time; /* Unix seconds the machine booted, for start_time */
 
     pthread_mutex_t lock;
-    struct queue *queue; /* the attached run's, or NULL */
+    struct run *run; /* the run whose queue and workers /metrics reports, or NULL */
 };
 
 /* Declares everything. custom: the script's options.metric_labels (checked
@@ -70,8 +70,9 @@ void runmetrics_free(struct runmetrics *m);
 /* Serves /metrics and /readyz on server (NULL is a no-op). */
 int runmetrics_serve(struct runmetrics *m, struct httpd *server);
 
-/* The queue whose depth /metrics reports, or NULL when the run ends. */
-void runmetrics_attach_queue(struct runmetrics *m, struct queue *q);
+/* The run whose queue and workers /metrics reports (jobs_queue_depth,
+ * workers_active, jobs_in_flight, ...), or NULL when it ends. */
+void runmetrics_attach_run(struct runmetrics *m, struct run *r);
 
 /* Index of a method in the per-method arrays, and back. */
 int runmetrics_method(const char *method);

@@ -619,8 +619,6 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
         snprintf(ids, sizeof ids, " trace_id=%s span_id=%s", t, sp);
     }
     trace_end_job(w, s, ok, err);
-    if (r->metrics->enabled)
-        metric_add(r->metrics->in_flight_s, -1);
     if (ok) {
         counter_add(&w->stats.jobs_ok, 1);
         queue_ack(r->q, s->lease);
@@ -956,8 +954,6 @@ static void start_job(struct worker *w, const struct queue_lease *l, double now)
     s->data = l->data;
     s->len = l->len;
     trace_begin_job(w, s, l);
-    if (w->run->metrics->enabled)
-        metric_add(w->run->metrics->in_flight_s, 1);
     w->jobs_inflight++;
     counter_add(&w->stats.started, 1);
     counter_add(&w->stats.inflight, 1);
@@ -1164,10 +1160,6 @@ static void *worker_main(void *arg)
     lj_gc_manual(w->lua, lj_mem_used(w->lua) * 2 + (32u << 20));
     w->gc_start_at = lj_mem_used(w->lua) * 2 + GC_MIN_HEAP;
     gc_publish(w);
-    if (w->id > 0) {
-        atomic_store(&w->counted_active, 1);
-        metric_add(r->metrics->workers_active_s, 1);
-    }
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGUSR2);
@@ -1215,8 +1207,6 @@ static void *worker_main(void *arg)
     }
     if (w->held.lease && !atomic_load(&w->abandoned))
         queue_release_worker(r->q, w->id, 0); /* give back the unstarted job, same attempt */
-    if (atomic_exchange(&w->counted_active, 0))
-        metric_add(r->metrics->workers_active_s, -1);
     gc_publish(w);
     atomic_store(&w->exited, 1);
     run_worker_exited(r);
@@ -1321,15 +1311,6 @@ oom:
 fail:
     worker_free(w);
     return NULL;
-}
-
-void worker_metrics_abandon(struct worker *w)
-{
-    struct runmetrics *m = w->run->metrics;
-    if (atomic_exchange(&w->counted_active, 0))
-        metric_add(m->workers_active_s, -1);
-    if (m->enabled)
-        metric_add(m->in_flight_s, -(double)counter_get(&w->stats.inflight));
 }
 
 int worker_start(struct worker *w)

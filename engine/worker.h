@@ -84,7 +84,6 @@ struct worker {
     struct metric_series *http_duration_s[8], *http_bytes_s[8]; /* by method */
     struct metric_series *lua_memory_s, *gc_seconds_s, *gc_cycles_s, *gc_assists_s,
         *coroutines_s;
-    _Atomic int counted_active; /* in workers_active; cleared by whoever takes it out */
 
     /* atomic: watchdog */
     _Atomic uint64_t resume_seq;      /* bumped at every resume */
@@ -111,9 +110,6 @@ void worker_wake(struct worker *w);
 /* The SIGUSR2 handler's body: arms the watchdog hook if this thread is a
  * worker running Lua. Async-signal-safe. */
 void worker_on_watchdog_signal(void);
-/* The main thread gives up on a wedged worker: its share of workers_active
- * and jobs_in_flight leaves the gauges. */
-void worker_metrics_abandon(struct worker *w);
 /* Frees a worker whose thread has been joined. */
 void worker_free(struct worker *w);
 
