@@ -44,12 +44,12 @@ expect_ge "queries found" "$(wc -l <exprs.txt)" 8
         printf '      - record: q%d\n        expr: %s\n' "$n" "$(jq -Rn --arg e "$e" '$e')"
     done <exprs.txt
 } >rules.yml
-if command -v promtool >/dev/null; then
-    if promtool check rules rules.yml >promtool.out 2>&1; then
-        pass "promtool parses every query"
-    else
-        fail "promtool parses every query" "$(head -5 promtool.out)"
-    fi
+if ! command -v promtool >/dev/null; then
+    fail "promtool parses every query" "promtool is missing (apt-get install prometheus; scripts/test installs it)"
+elif promtool check rules rules.yml >promtool.out 2>&1; then
+    pass "promtool parses every query"
+else
+    fail "promtool parses every query" "$(head -5 promtool.out)"
 fi
 
 printf 'shoal.metrics.counter("bad", "x")\nfunction handle() end\n' >bad.lua
