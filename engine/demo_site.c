@@ -16,6 +16,7 @@
  * Threads: everything here is a pure function of its arguments; the handler
  * runs on libmicrohttpd's thread, the facts on whichever thread asks. */
 #include "demo_site.h"
+#include "strbuf.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -167,29 +168,12 @@ static int page_links(int n, struct link *l)
     return count;
 }
 
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static int put(struct buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= b->cap - b->len)
-        return -1;
-    b->len += (size_t)n;
-    return 0;
-}
-
 static const char *const words[] = {
     "shoal", "worker", "queue",  "crawl",  "fetch",  "metric", "trace", "span",
     "log",   "pool",   "job",    "retry",  "signal", "latency", "link", "page",
 };
 
-static int render_page(int n, struct buf *b)
+static void render_page(int n, struct strbuf *b)
 {
     struct link links[MAX_LINKS];
     int count = page_links(n, links);
@@ -199,79 +183,73 @@ static int render_page(int n, struct buf *b)
         snprintf(title, sizeof title, "Demo site");
     else
         snprintf(title, sizeof title, "Demo page %d", n);
-    if (put(b,
-            "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">"
-            "<title>%s</title></head>\n<body id=\"top\">\n<h1>%s</h1>\n<p>",
-            title, title) != 0)
-        return -1;
+    strbuf_printf(b,
+                  "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">"
+                  "<title>%s</title></head>\n<body id=\"top\">\n<h1>%s</h1>\n<p>",
+                  title, title);
     for (int i = 0; i < 100; i++) {
         uint32_t r = hash2(n, 1000 + (uint32_t)i);
-        if (put(b, i ? " %s" : "%s", words[r % (sizeof words / sizeof words[0])]) != 0)
-            return -1;
+        if (i)
+            strbuf_add(b, " ", 1);
+        strbuf_str(b, words[r % (sizeof words / sizeof words[0])]);
     }
-    if (put(b, ".</p>\n<ul>\n") != 0)
-        return -1;
+    strbuf_str(b, ".</p>\n<ul>\n");
     for (int i = 0; i < count; i++) {
         const struct link *l = &links[i];
-        int rc = l->target == 0  ? put(b, "<li><a href=\"%s\">home</a></li>\n", l->href)
-                 : l->href[0] == '#' ? put(b, "<li><a href=\"%s\">top</a></li>\n", l->href)
-                                  : put(b, "<li><a href=\"%s\">page %d</a></li>\n", l->href,
-                                        l->target);
-        if (rc != 0)
-            return -1;
+        if (l->target == 0)
+            strbuf_printf(b, "<li><a href=\"%s\">home</a></li>\n", l->href);
+        else if (l->href[0] == '#')
+            strbuf_printf(b, "<li><a href=\"%s\">top</a></li>\n", l->href);
+        else
+            strbuf_printf(b, "<li><a href=\"%s\">page %d</a></li>\n", l->href, l->target);
     }
-    return put(b, "</ul>\n</body>\n</html>\n");
+    strbuf_str(b, "</ul>\n</body>\n</html>\n");
 }
 
 static int demo_handle(void *arg, const struct httpd_request *req, struct httpd_response *resp)
 {
-    struct buf b = {malloc(PAGE_CAP), 0, PAGE_CAP};
-    if (!b.p)
-        return -1;
-
+    struct strbuf b = {0};
+    strbuf_reserve(&b, PAGE_CAP);
+    resp->content_type = html_type;
     if (strcmp(req->path, "/demo/facts.json") == 0) {
         /* what a complete crawl must find, for tests and curious users; no
          * page links here, so a crawl never counts it */
         struct demo_site_facts f;
         demo_site_facts(&f);
-        if (put(&b, "{\"pages\":%d,\"not_found\":%d,\"errors\":%d,\"slow\":%d,\"slow_ms\":%u}\n",
-                f.pages, f.not_found, f.errors, f.slow, f.slow_ms))
-            goto fail;
+        strbuf_printf(&b,
+                      "{\"pages\":%d,\"not_found\":%d,\"errors\":%d,\"slow\":%d,"
+                      "\"slow_ms\":%u}\n",
+                      f.pages, f.not_found, f.errors, f.slow, f.slow_ms);
         resp->content_type = "application/json";
-        resp->body = b.p;
-        resp->len = b.len;
-        return 0;
+    } else {
+        int n = page_of(req->path);
+        switch (n < 0 ? K_MISSING : kind_of(n)) {
+        case K_MISSING:
+            resp->status = 404;
+            strbuf_str(&b, "<!doctype html>\n<title>Not found</title>\n"
+                           "<p>No such demo page.</p>\n");
+            break;
+        case K_ERROR:
+            resp->status = 500;
+            strbuf_str(&b, "<!doctype html>\n<title>Error</title>\n<p>This demo page always "
+                           "fails.</p>\n");
+            break;
+        case K_SLOW:
+            resp->delay_ms = DEMO_SLOW_MS;
+            /* fall through */
+        case K_INDEX:
+        case K_PAGE:
+            render_page(n, &b);
+            break;
+        }
     }
-    int n = page_of(req->path);
-    switch (n < 0 ? K_MISSING : kind_of(n)) {
-    case K_MISSING:
-        resp->status = 404;
-        if (put(&b, "<!doctype html>\n<title>Not found</title>\n<p>No such demo page.</p>\n"))
-            goto fail;
-        break;
-    case K_ERROR:
-        resp->status = 500;
-        if (put(&b, "<!doctype html>\n<title>Error</title>\n<p>This demo page always "
-                    "fails.</p>\n"))
-            goto fail;
-        break;
-    case K_SLOW:
-        resp->delay_ms = DEMO_SLOW_MS;
-        /* fall through */
-    case K_INDEX:
-    case K_PAGE:
-        if (render_page(n, &b) != 0)
-            goto fail;
-        break;
+    if (b.oom) {
+        free(b.p);
+        return -1;
     }
-    resp->content_type = html_type;
     resp->body = b.p;
     resp->len = b.len;
     return 0;
-
-fail:
-    free(b.p);
-    return -1;
 }
 
 int demo_site_register(httpd *h)
