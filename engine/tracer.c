@@ -46,13 +46,6 @@ struct tracer {
     struct span **batch;
 };
 
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 void tracer_submit(struct tracer *t, int queue, struct span *s)
 {
     struct squeue *q = &t->q[queue % t->nq];
@@ -149,7 +142,7 @@ static void export_batch(struct tracer *t, struct span **spans, size_t n, double
     double backoff = 0.5;
     for (;;) {
         struct otlp_reply r;
-        double left = deadline - mono();
+        double left = deadline - worker_clock();
         otlp_send(t->sender, msg, len, left > 0.001 ? (long)(left * 1000) : 1, &r);
         if (r.outcome == OTLP_DONE) {
             int64_t rejected = 0;
@@ -172,7 +165,7 @@ static void export_batch(struct tracer *t, struct span **spans, size_t n, double
         }
         otlp_reply_clear(&r);
         double wait = r.retry_after > 0 ? r.retry_after : backoff;
-        if (r.outcome == OTLP_GIVE_UP || !retry || mono() + wait >= deadline) {
+        if (r.outcome == OTLP_GIVE_UP || !retry || worker_clock() + wait >= deadline) {
             metric_add(t->failed, (double)n);
             warn_once(t, r.message);
             t->down = r.outcome == OTLP_RETRY;
@@ -202,7 +195,7 @@ static void *exporter_main(void *arg)
         int stopping = nap(t, delay, 1);
         atomic_store(&t->kicked, 0);
         /* at shutdown, one deadline for the whole flush */
-        double deadline = mono() + timeout;
+        double deadline = worker_clock() + timeout;
         size_t n;
         while ((n = take(t, t->batch, batch)) > 0) {
             /* a collector that was away when the run ended gets one try
@@ -212,7 +205,7 @@ static void *exporter_main(void *arg)
                 span_free(t->batch[i]);
             if (!stopping && queued(t) < batch)
                 break; /* a partial batch waits for the delay */
-            if (stopping && mono() >= deadline) {
+            if (stopping && worker_clock() >= deadline) {
                 /* out of time: what is left is counted, not sent */
                 while ((n = take(t, t->batch, batch)) > 0) {
                     metric_add(t->failed, (double)n);

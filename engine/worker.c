@@ -308,12 +308,9 @@ static void gc_between(struct worker *w)
     if (used < w->gc_last + GC_STEP_BYTES)
         goto out;
     size_t debt = used - w->gc_last;
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
+    double t0 = worker_clock();
     int done = lj_gc_step(w->lua, (int)((debt * 2) >> 10));
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    metric_observe(w->gc_seconds_s,
-                   (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9);
+    metric_observe(w->gc_seconds_s, worker_clock() - t0);
     used = lj_mem_used(w->lua);
     w->gc_last = used;
     if (done) {
