@@ -117,6 +117,11 @@ struct sink {
  * does not fit; after that the sink takes nothing more. */
 static void put(struct sink *k, const char *s, size_t n)
 {
+    if (!k->full && k->o + n <= k->cap) { /* it all fits: no cut to place */
+        memcpy(k->out + k->o, s, n);
+        k->o += n;
+        return;
+    }
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n && !k->full;) {
         int w = utf8_len(u + i, n - i);
@@ -138,6 +143,9 @@ size_t logtext_redact(char *out, size_t outlen, const char *in, size_t len)
     struct sink k = {out, 0, outlen - 1, 0};
     const unsigned char *u = (const unsigned char *)in;
     size_t from = 0, i = 0; /* in[from, i) is plain text not yet written */
+    /* no userinfo and no parameter without an '@' or an '=': most URLs */
+    if (!memchr(in, '@', len) && !memchr(in, '=', len))
+        i = len;
     while (i < len && !k.full) {
         if (u[i] == ':' && i + 2 < len && u[i + 1] == '/' && u[i + 2] == '/') {
             size_t a = i + 3, e = a, at = 0;
