@@ -2,7 +2,9 @@
  *
  * Any thread may call these; they share nothing. The encoder does not copy
  * the spans' strings and ids: it points the protobuf-c structs at them,
- * packs, and frees the structs. Those structs come from a handful of arrays
+ * packs each Span once, wraps those bytes in the request
+ * (proto/trace_packed.proto: the same bytes as the official request, sized
+ * once rather than at every level), and frees the structs. Those structs come from a handful of arrays
  * sized up front (struct msgs), so one request costs a few mallocs whatever
  * the number of spans and attributes, and a failure leaves nothing behind.
  *
@@ -13,6 +15,7 @@
  * is UNSET without a message. */
 #include "otlp.h"
 
+#include "trace_packed.pb-c.h"
 #include "trace_service.pb-c.h"
 
 #include <stdio.h>
@@ -23,16 +26,11 @@ typedef Opentelemetry__Proto__Common__V1__KeyValue pb_kv;
 typedef Opentelemetry__Proto__Common__V1__AnyValue pb_any;
 typedef Opentelemetry__Proto__Common__V1__InstrumentationScope pb_scope;
 typedef Opentelemetry__Proto__Resource__V1__Resource pb_resource;
-typedef Opentelemetry__Proto__Trace__V1__ResourceSpans pb_resource_spans;
-typedef Opentelemetry__Proto__Trace__V1__ScopeSpans pb_scope_spans;
 typedef Opentelemetry__Proto__Trace__V1__Span pb_span;
 typedef Opentelemetry__Proto__Trace__V1__Span__Event pb_event;
 typedef Opentelemetry__Proto__Trace__V1__Span__Link pb_link;
 typedef Opentelemetry__Proto__Trace__V1__Status pb_status;
-typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest pb_request;
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse pb_response;
-#define PB_REQUEST(fn)                                                                             \
-    opentelemetry__proto__collector__trace__v1__export_trace_service_request__##fn
 #define PB_RESPONSE(fn)                                                                            \
     opentelemetry__proto__collector__trace__v1__export_trace_service_response__##fn
 
@@ -224,36 +222,55 @@ int otlp_encode_traces(const struct otel_resource *res, struct span *const *span
     for (size_t i = 0; i < n; i++)
         put_span(&m, i, spans[i]);
 
-    pb_scope_spans ss, *ssp = &ss;
-    opentelemetry__proto__trace__v1__scope_spans__init(&ss);
+    /* each span packed once, into one buffer; the wrapper carries the
+     * bytes (trace_packed.proto says why that is the same request) */
+    uint8_t *spanbuf = NULL, *buf = NULL;
+    ProtobufCBinaryData *enc = alloc_n(n, sizeof *enc);
+    size_t total = 0;
+    if (!enc)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        enc[i].len = opentelemetry__proto__trace__v1__span__get_packed_size(m.spanp[i]);
+        total += enc[i].len;
+    }
+    if (!(spanbuf = malloc(total ? total : 1)))
+        goto fail;
+    for (size_t i = 0, at = 0; i < n; at += enc[i].len, i++) {
+        enc[i].data = spanbuf + at;
+        opentelemetry__proto__trace__v1__span__pack(m.spanp[i], enc[i].data);
+    }
+
+    Shoal__Otlp__V1__PackedScopeSpans ss, *ssp = &ss;
+    shoal__otlp__v1__packed_scope_spans__init(&ss);
     ss.scope = &scope;
     ss.n_spans = n;
-    ss.spans = n ? m.spanp : NULL;
+    ss.spans = n ? enc : NULL;
 
-    pb_resource_spans rs, *rsp = &rs;
-    opentelemetry__proto__trace__v1__resource_spans__init(&rs);
+    Shoal__Otlp__V1__PackedResourceSpans rs, *rsp = &rs;
+    shoal__otlp__v1__packed_resource_spans__init(&rs);
     rs.resource = &resource;
     rs.n_scope_spans = 1;
     rs.scope_spans = &ssp;
 
-    pb_request req;
-    PB_REQUEST(init)(&req);
+    Shoal__Otlp__V1__PackedExportTraceServiceRequest req;
+    shoal__otlp__v1__packed_export_trace_service_request__init(&req);
     req.n_resource_spans = 1;
     req.resource_spans = &rsp;
 
-    size_t size = PB_REQUEST(get_packed_size)(&req);
-    uint8_t *buf = malloc(size);
-    if (!buf)
+    size_t size = shoal__otlp__v1__packed_export_trace_service_request__get_packed_size(&req);
+    buf = malloc(size);
+    if (!buf || shoal__otlp__v1__packed_export_trace_service_request__pack(&req, buf) != size)
         goto fail;
-    size_t packed = PB_REQUEST(pack)(&req, buf);
-    if (packed != size)
-        goto fail;
+    free(enc);
+    free(spanbuf);
     msgs_free(&m);
     *out = buf;
     *len = size;
     return 0;
 fail:
     free(buf);
+    free(enc);
+    free(spanbuf);
     msgs_free(&m);
     return -1;
 }
