@@ -6,6 +6,7 @@
  * later wins: built-in default < script `options` < SHOAL_* variable < flag.
  * Main thread only. */
 #include "config.h"
+#include "logger.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 enum kind { K_INT, K_NUM, K_STR, K_FLAG };
@@ -22,9 +24,9 @@ struct opt {
     const char *env;    /* SHOAL_* variable */
     const char *script; /* name in the script's options table, or NULL */
     enum kind kind;
-    size_t off;         /* field in struct config */
+    size_t off; /* field in struct config */
     double min, max;
-    const char *arg;    /* metavariable for --help */
+    const char *arg; /* metavariable for --help */
     const char *help;
 };
 
@@ -39,8 +41,8 @@ static const struct opt opts[] = {
      "extra attempts for a failed job, with exponential backoff (default 2)"},
     {"timeout", "SHOAL_TIMEOUT", "timeout", K_NUM, F(timeout), 0.001, 86400, "SECONDS",
      "wall-clock budget of one attempt, I/O and CPU (default 10)"},
-    {"retry-delay", "SHOAL_RETRY_DELAY", "retry_delay", K_NUM, F(retry_delay), 0, 3600,
-     "SECONDS", "backoff before the first retry; doubles each time, with jitter (default 0.5)"},
+    {"retry-delay", "SHOAL_RETRY_DELAY", "retry_delay", K_NUM, F(retry_delay), 0, 3600, "SECONDS",
+     "backoff before the first retry; doubles each time, with jitter (default 0.5)"},
     {"rate", "SHOAL_RATE", "rate", K_NUM, F(rate), 0, 1e9, "N",
      "at most N job starts per second across all workers (default 0: no limit)"},
     {"queue-size", "SHOAL_QUEUE_SIZE", "queue_size", K_INT, F(queue_size), 1, 1e9, "N",
@@ -68,12 +70,34 @@ static const struct opt opts[] = {
      "service.name of the run's telemetry (default: OTEL_SERVICE_NAME, else the script's name)"},
     {"no-propagate", "SHOAL_NO_PROPAGATE", NULL, K_FLAG, F(no_propagate), 0, 1, NULL,
      "do not send a W3C traceparent header with the script's requests"},
+    {"log-level", "SHOAL_LOG_LEVEL", NULL, K_STR, F(log_level), 0, 0, "LEVEL",
+     "debug, info, warn, error or off: the lowest level logged (default info: a line per "
+     "job attempt)"},
+    {"log-format", "SHOAL_LOG_FORMAT", NULL, K_STR, F(log_format), 0, 0, "FORMAT",
+     "logfmt (key=value, like Go's slog) or json, one object per line (default logfmt)"},
+    {"log-file", "SHOAL_LOG_FILE", NULL, K_STR, F(log_file), 0, 0, "FILE",
+     "append log lines to FILE, directories created; reopened on SIGHUP; off for none "
+     "(default logs/app.log)"},
+    {"log-stderr", "SHOAL_LOG_STDERR", NULL, K_STR, F(log_stderr), 0, 0, "LEVEL",
+     "lines at LEVEL and above also go to stderr, in short form (default warn)"},
+    {"loki", "SHOAL_LOKI", NULL, K_STR, F(loki), 0, 0, "URL",
+     "also push log lines to Loki at URL (e.g. http://localhost:3100), gzip'd batches"},
+    {"otlp-logs", "SHOAL_OTLP_LOGS", NULL, K_FLAG, F(otlp_logs), 0, 1, NULL,
+     "also send log records over OTLP, to the traces' endpoint or "
+     "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"},
+    {"pyroscope", "SHOAL_PYROSCOPE", NULL, K_STR, F(pyroscope), 0, 0, "URL",
+     "push CPU profiles (C and Lua stacks) to Pyroscope at URL, e.g. http://localhost:4040"},
+    {"profile-dir", "SHOAL_PROFILE_DIR", NULL, K_STR, F(profile_dir), 0, 0, "DIR",
+     "write CPU profiles to DIR/cpu-<time>.pb.gz, for go tool pprof"},
+    {"profile-interval", "SHOAL_PROFILE_INTERVAL", NULL, K_NUM, F(profile_interval), 0.1, 3600,
+     "SECONDS", "one CPU profile per this long (default 10)"},
+    {"profile-hz", "SHOAL_PROFILE_HZ", NULL, K_INT, F(profile_hz), 1, 1000, "N",
+     "CPU samples per second of each thread's CPU time (default 100)"},
     {"lua-path", "SHOAL_LUA_PATH", NULL, K_STR, F(lua_path), 0, 0, "DIR",
      "load shoal's Lua modules from DIR instead of the built-in copies (development)"},
     {"summary-json", "SHOAL_SUMMARY_JSON", NULL, K_STR, F(summary_json), 0, 0, "FILE",
      "also write the end-of-run summary as JSON to FILE"},
-    {"quiet", "SHOAL_QUIET", NULL, K_FLAG, F(quiet), 0, 1, NULL,
-     "no live progress line"},
+    {"quiet", "SHOAL_QUIET", NULL, K_FLAG, F(quiet), 0, 1, NULL, "no live progress line"},
     {"watch", "SHOAL_WATCH", NULL, K_FLAG, F(watch), 0, 1, NULL,
      "reload the script in every worker when the file changes (the queue is kept)"},
 };
@@ -92,6 +116,12 @@ void config_defaults(struct config *c)
     c->memory_mb = 512;
     c->max_wedged = 2;
     c->max_series = 2000;
+    c->log_level = "info";
+    c->log_format = "logfmt";
+    c->log_file = "logs/app.log";
+    c->log_stderr = "warn";
+    c->profile_interval = 10;
+    c->profile_hz = 100;
     snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
 }
 
@@ -108,6 +138,32 @@ static int set_value(struct config *c, const struct opt *o, const char *text, co
             }
             snprintf(c->listen, sizeof c->listen, "%s", text);
         } else {
+            enum log_level lv;
+            if ((o->off == F(log_level) || o->off == F(log_stderr)) &&
+                log_level_parse(text, &lv) != 0) {
+                snprintf(err, errlen,
+                         "%s: '%s' is not a level; use debug, info, warn, error or off", from,
+                         text);
+                return -1;
+            }
+            if (o->off == F(log_format) && strcmp(text, "logfmt") && strcmp(text, "json")) {
+                snprintf(err, errlen, "%s: '%s' is not a format; use logfmt or json", from, text);
+                return -1;
+            }
+            if (o->off == F(pyroscope) && strncasecmp(text, "http://", 7) &&
+                strncasecmp(text, "https://", 8)) {
+                snprintf(err, errlen,
+                         "%s: '%s' is not a URL; give Pyroscope's, such as http://localhost:4040",
+                         from, text);
+                return -1;
+            }
+            if (o->off == F(loki) && strncasecmp(text, "http://", 7) &&
+                strncasecmp(text, "https://", 8)) {
+                snprintf(err, errlen,
+                         "%s: '%s' is not a URL; give Loki's, such as http://localhost:3100", from,
+                         text);
+                return -1;
+            }
             *(const char **)p = text;
         }
         return 0;
@@ -179,8 +235,9 @@ int config_validate(const struct config *c, char *err, size_t errlen)
     if (c->command == CMD_RUN || c->command == CMD_CHECK || c->command == CMD_DASHBOARD) {
         if (!c->script) {
             snprintf(err, errlen, "which script? usage: shoal %s SCRIPT",
-                     c->command == CMD_RUN ? "run" : c->command == CMD_CHECK ? "check"
-                                                                             : "dashboard");
+                     c->command == CMD_RUN     ? "run"
+                     : c->command == CMD_CHECK ? "check"
+                                               : "dashboard");
             return -1;
         }
     }
@@ -191,8 +248,8 @@ static const struct {
     const char *name;
     enum command cmd;
 } verbs[] = {
-    {"run", CMD_RUN},         {"check", CMD_CHECK},     {"demo", CMD_DEMO},
-    {"version", CMD_VERSION}, {"help", CMD_HELP},       {"dashboard", CMD_DASHBOARD},
+    {"run", CMD_RUN},         {"check", CMD_CHECK}, {"demo", CMD_DEMO},
+    {"version", CMD_VERSION}, {"help", CMD_HELP},   {"dashboard", CMD_DASHBOARD},
 };
 
 void config_print_help(const char *command)

@@ -45,6 +45,16 @@ struct config {
     int no_propagate;          /* no traceparent on outgoing requests */
     int max_series;  /* per metric family */
     int no_metrics;  /* the engine's own hot-path metric updates off */
+    const char *log_level;  /* debug|info|warn|error|off */
+    const char *log_format; /* logfmt|json */
+    const char *log_file;   /* path, or "off" */
+    const char *log_stderr; /* the level from which lines also go to stderr */
+    const char *loki;       /* Loki base or push URL, or NULL */
+    int otlp_logs;          /* send logs over OTLP too */
+    const char *pyroscope;   /* Pyroscope URL: CPU profiles pushed there */
+    const char *profile_dir; /* CPU profiles written there as pprof */
+    double profile_interval; /* seconds per profile */
+    int profile_hz;          /* samples per second of each thread's CPU */
     char metric_labels[8][64]; /* options.metric_labels */
     int nmetric_labels;
     char **args; /* after -- */

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 static int needs_quotes(const char *in, size_t len)
 {
     if (len == 0)
@@ -12,6 +14,12 @@ static int needs_quotes(const char *in, size_t len)
         unsigned char c = (unsigned char)in[i];
         if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c == 0x7f)
             return 1;
+        if (c >= 0x80) {
+            int k = utf8_len((const unsigned char *)in + i, len - i);
+            if (k == 0)
+                return 1;
+            i += (size_t)k - 1;
+        }
     }
     return 0;
 }
@@ -31,10 +39,11 @@ size_t logfmt_value(char *out, size_t outlen, const char *in, size_t len)
     size_t o = 0, room = outlen - 5; /* keep space for ..." and NUL */
     out[o++] = '"';
     size_t i = 0;
-    for (; i < len; i++) {
+    while (i < len) {
         unsigned char c = (unsigned char)in[i];
         char esc[5];
-        size_t n;
+        size_t n, used = 1;
+        int k = c >= 0x80 ? utf8_len((const unsigned char *)in + i, len - i) : 1;
         if (c == '"' || c == '\\') {
             esc[0] = '\\';
             esc[1] = (char)c;
@@ -43,24 +52,22 @@ size_t logfmt_value(char *out, size_t outlen, const char *in, size_t len)
             esc[0] = '\\';
             esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
             n = 2;
-        } else if (c < 0x20 || c == 0x7f) {
+        } else if (c < 0x20 || c == 0x7f || k == 0) {
+            /* control bytes, and bytes that are not UTF-8, as \xNN: the line
+             * stays valid UTF-8 and the value can still be read back */
             snprintf(esc, sizeof esc, "\\x%02x", c);
             n = 4;
         } else {
-            esc[0] = (char)c;
-            n = 1;
+            memcpy(esc, in + i, (size_t)k); /* a whole character, cut never inside */
+            n = used = (size_t)k;
         }
         if (o + n > room)
             break;
         memcpy(out + o, esc, n);
         o += n;
+        i += used;
     }
     if (i < len) {
-        /* cut: do not leave half of a UTF-8 sequence before the marker */
-        while (o > 1 && ((unsigned char)out[o - 1] & 0xc0) == 0x80)
-            o--;
-        if (o > 1 && ((unsigned char)out[o - 1] & 0xc0) == 0xc0)
-            o--;
         memcpy(out + o, "...", 3);
         o += 3;
     }

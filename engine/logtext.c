@@ -85,7 +85,7 @@ static int name_char(unsigned char c)
            c == '_' || c == '-';
 }
 
-static int secret_name(const char *s, size_t n)
+int logtext_secret_name(const char *s, size_t n)
 {
     for (size_t k = 0; k < sizeof secret_names / sizeof secret_names[0]; k++)
         if (strlen(secret_names[k]) == n && strncasecmp(s, secret_names[k], n) == 0)
@@ -174,7 +174,7 @@ size_t logtext_redact(char *out, size_t outlen, const char *in, size_t len)
             size_t e = i + 1;
             while (e < len && !value_end(u[e]))
                 e++;
-            if (e > i + 1 && secret_name(in + s, i - s)) {
+            if (e > i + 1 && logtext_secret_name(in + s, i - s)) {
                 put(&k, in + from, i + 1 - from);
                 put(&k, "REDACTED", 8);
                 from = i = e;

@@ -26,4 +26,12 @@ size_t logtext_json(char *out, size_t outlen, const char *in, size_t len);
  * outlen-1 bytes. Returns the length written (0 when outlen is 0). */
 size_t logtext_redact(char *out, size_t outlen, const char *in, size_t len);
 
+/* 1 if name (len bytes) is one of the secret names above, any case: a log
+ * field of that name has its whole value redacted. */
+int logtext_secret_name(const char *name, size_t len);
+
+/* Room logtext_redact may need for len bytes of input: each secret it
+ * hides becomes REDACTED, longer than the shortest secret. */
+#define LOGTEXT_REDACT_ROOM(len) ((len)*3 + 16)
+
 #endif

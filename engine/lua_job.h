@@ -114,4 +114,9 @@ void lj_watchdog_signal(lj *s);
 /* Clears that hook (worker thread, between resumes). */
 void lj_watchdog_clear(lj *s);
 
+/* LuaJIT's profiler on this state (profiler.h): started and stopped on
+ * the state's own thread, between resumes; one state at a time. */
+int lj_profile_start(lj *s);
+void lj_profile_stop(lj *s);
+
 #endif

@@ -2,8 +2,9 @@
  * demo. The only place that decides the process's exit code.
  *
  * Before any thread exists, the signals the run handles itself (SIGINT,
- * SIGTERM, SIGUSR1, SIGUSR2) are blocked, so every thread inherits the mask:
- * the main thread takes SIGINT/SIGTERM/SIGUSR1 with sigtimedwait, and worker
+ * SIGTERM, SIGUSR1, SIGUSR2, SIGHUP) are blocked, so every thread inherits
+ * the mask: the main thread takes SIGINT/SIGTERM/SIGUSR1/SIGHUP with
+ * sigtimedwait (SIGHUP: reopen the log file), and worker
  * threads unblock only SIGUSR2, the watchdog's. */
 #include <curl/curl.h>
 #include <signal.h>
@@ -175,6 +176,7 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -232,9 +234,18 @@ int main(int argc, char **argv)
         curl_global_cleanup();
         return EXIT_USAGE;
     }
+    if (otel_logs_config_load(&otel, NULL, cfg.otlp_logs, err, sizeof err) != 0) {
+        fprintf(stderr, "shoal: %s\n", err);
+        otel_config_free(&otel);
+        curl_global_cleanup();
+        return EXIT_USAGE;
+    }
     if (otel.traces_on)
         fprintf(stderr, "shoal: traces go to %s (%s)\n", otel.traces.url,
                 otel.traces.protocol == OTLP_GRPC ? "OTLP/gRPC" : "OTLP/HTTP protobuf");
+    if (otel.logs_on)
+        fprintf(stderr, "shoal: log records go to %s (%s)\n", otel.logs.url,
+                otel.logs.protocol == OTLP_GRPC ? "OTLP/gRPC" : "OTLP/HTTP protobuf");
     const char *const *custom = NULL;
     const char *names[8];
     for (int i = 0; i < cfg.nmetric_labels; i++)

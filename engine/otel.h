@@ -1,9 +1,10 @@
 /* otel.h - the OpenTelemetry settings shoal honours, read once at start.
  *
  * The standard variables (OTEL_EXPORTER_OTLP_*, OTEL_SERVICE_NAME,
- * OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_*, OTEL_TRACES_SAMPLER*) with the
- * signal-specific ones winning over the general ones, and shoal's flags
- * (--otlp-endpoint, --service, --no-propagate) over both. A bad value is a
+ * OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_*, OTEL_BLRP_*, OTEL_TRACES_SAMPLER*,
+ * OTEL_{TRACES,LOGS}_EXPORTER) with the signal-specific ones winning over
+ * the general ones, and shoal's flags (--otlp-endpoint, --service,
+ * --no-propagate, --otlp-logs) over both. A bad value is a
  * usage error that names the variable. Main thread; the result is
  * read-only afterwards. */
 #ifndef SHOAL_OTEL_H
@@ -34,6 +35,15 @@ struct otel_config {
     int propagate; /* inject traceparent into outgoing requests */
     long bsp_delay_ms, bsp_queue, bsp_batch, bsp_timeout_ms;
     struct otel_resource resource;
+    /* --otlp-endpoint as given to otel_config_load (NULL if not given),
+     * kept for otel_logs_config_load: borrowed, so the caller's string must
+     * outlive the loading */
+    const char *endpoint_flag;
+    /* logs (--otlp-logs): OTEL_EXPORTER_OTLP_LOGS_* over the general ones,
+     * OTEL_BLRP_* for the batch */
+    int logs_on;
+    struct otlp_target logs;
+    long blrp_delay_ms, blrp_queue, blrp_batch, blrp_timeout_ms;
 };
 
 /* Where a value comes from, for the environment of a test: getenv by
@@ -47,6 +57,19 @@ int otel_config_load(struct otel_config *c, otel_getenv_fn env, const char *endp
                      const char *service_flag, int no_propagate, const char *script, char *err,
                      size_t errlen);
 void otel_config_free(struct otel_config *c);
+
+/* After otel_config_load: the logs target, when flag_on (--otlp-logs) is
+ * set and OTEL_LOGS_EXPORTER is not none; an endpoint must then be set (a
+ * clear error otherwise). The endpoint rules are the traces' (the flag,
+ * then OTEL_EXPORTER_OTLP_LOGS_ENDPOINT as is, then the general one plus
+ * /v1/logs or LogsService/Export), as are protocol, headers, timeout and
+ * compression with LOGS in the variables' names; OTEL_BLRP_* set the batch
+ * (defaults 1000 ms delay, 2048 queued, 512 a batch, 30000 ms at
+ * shutdown). env NULL: getenv. 0, or -1 with a message in err; either way
+ * logs_on tells whether logs go out, and on -1 the logs target holds
+ * nothing to free (the rest of c is as it was). */
+int otel_logs_config_load(struct otel_config *c, otel_getenv_fn env, int flag_on, char *err,
+                          size_t errlen);
 
 /* Parses a "key=value,key2=value2" list (OTEL_RESOURCE_ATTRIBUTES,
  * OTEL_EXPORTER_OTLP_HEADERS): keys and values trimmed of blanks and

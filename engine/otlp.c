@@ -103,19 +103,16 @@ static int msgs_alloc(struct msgs *m, const struct otel_resource *res, struct sp
     return 0;
 }
 
-/* Hands out one KeyValue per attribute of a; sets the repeated field. */
-static void put_attrs(struct msgs *m, const struct attrs *a, size_t *n_out, pb_kv ***out)
+void otlp_put_attrs(const struct attrs *a, pb_kv *kv, pb_any *any, pb_kv **kvp)
 {
-    *n_out = (size_t)a->n;
-    *out = a->n ? &m->kvp[m->nkv] : NULL;
     for (int i = 0; i < a->n; i++) {
         const struct attr *t = &a->a[i];
-        pb_kv *kv = &m->kv[m->nkv];
-        pb_any *v = &m->any[m->nkv];
-        opentelemetry__proto__common__v1__key_value__init(kv);
+        pb_kv *k = &kv[i];
+        pb_any *v = &any[i];
+        opentelemetry__proto__common__v1__key_value__init(k);
         opentelemetry__proto__common__v1__any_value__init(v);
-        kv->key = t->key;
-        kv->value = v;
+        k->key = t->key;
+        k->value = v;
         switch (t->type) {
         case ATTR_STRING:
             v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
@@ -134,8 +131,17 @@ static void put_attrs(struct msgs *m, const struct attrs *a, size_t *n_out, pb_k
             v->bool_value = t->v.b != 0;
             break;
         }
-        m->kvp[m->nkv++] = kv;
+        kvp[i] = k;
     }
+}
+
+/* Hands out one KeyValue per attribute of a; sets the repeated field. */
+static void put_attrs(struct msgs *m, const struct attrs *a, size_t *n_out, pb_kv ***out)
+{
+    *n_out = (size_t)a->n;
+    *out = a->n ? &m->kvp[m->nkv] : NULL;
+    otlp_put_attrs(a, &m->kv[m->nkv], &m->any[m->nkv], &m->kvp[m->nkv]);
+    m->nkv += (size_t)a->n;
 }
 
 static int all_zero(const uint8_t *p, size_t n)
@@ -286,8 +292,8 @@ static void set_msg(char *msg, size_t msglen, const char *s)
     msg[n] = 0;
 }
 
-int otlp_parse_trace_response(const uint8_t *buf, size_t len, int64_t *rejected, char *msg,
-                              size_t msglen)
+int otlp_parse_export_response(const char *what, const uint8_t *buf, size_t len, int64_t *rejected,
+                               char *msg, size_t msglen)
 {
     *rejected = 0;
     set_msg(msg, msglen, "");
@@ -296,7 +302,7 @@ int otlp_parse_trace_response(const uint8_t *buf, size_t len, int64_t *rejected,
     pb_response *r = PB_RESPONSE(unpack)(NULL, len, buf);
     if (!r) {
         if (msglen)
-            snprintf(msg, msglen, "not an OTLP ExportTraceServiceResponse (%zu bytes)", len);
+            snprintf(msg, msglen, "not an OTLP %s (%zu bytes)", what, len);
         return -1;
     }
     if (r->partial_success) {
@@ -307,4 +313,11 @@ int otlp_parse_trace_response(const uint8_t *buf, size_t len, int64_t *rejected,
     }
     PB_RESPONSE(free_unpacked)(r, NULL);
     return 0;
+}
+
+int otlp_parse_trace_response(const uint8_t *buf, size_t len, int64_t *rejected, char *msg,
+                              size_t msglen)
+{
+    return otlp_parse_export_response("ExportTraceServiceResponse", buf, len, rejected, msg,
+                                      msglen);
 }

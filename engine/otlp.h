@@ -1,10 +1,13 @@
 /* otlp.h - OTLP/protobuf payloads for traces: the bytes of an export request
- * and the meaning of the receiver's answer. The same bytes go over gRPC
- * (TraceService/Export) and over HTTP (POST /v1/traces); sending them is the
- * exporter's business. Pure functions: any thread, no shared state. */
+ * and the meaning of the receiver's answer, plus the pieces the other
+ * signals' encoders share (attributes, reading the answer). The same bytes
+ * go over gRPC (TraceService/Export) and over HTTP (POST /v1/traces);
+ * sending them is the exporter's business. Pure functions: any thread, no
+ * shared state. */
 #ifndef SHOAL_OTLP_H
 #define SHOAL_OTLP_H
 
+#include "common.pb-c.h"
 #include "span.h"
 
 #include <stddef.h>
@@ -26,5 +29,19 @@ int otlp_encode_traces(const struct otel_resource *res, struct span *const *span
  * NUL-terminated (cut to fit) when msglen > 0. */
 int otlp_parse_trace_response(const uint8_t *buf, size_t len, int64_t *rejected, char *msg,
                               size_t msglen);
+
+/* The export responses of every signal are the same bytes:
+ * partial_success = 1 { rejected_<items> = 1 (int64), error_message = 2 }.
+ * This reads any of them as otlp_parse_trace_response says; what names
+ * the message in the error ("ExportLogsServiceResponse"). */
+int otlp_parse_export_response(const char *what, const uint8_t *buf, size_t len, int64_t *rejected,
+                               char *msg, size_t msglen);
+
+/* Points kv[i], any[i] at the attributes of a (a->n of each, initialised
+ * here; the strings are a's, not copied) and sets kvp[i] = &kv[i], for a
+ * repeated KeyValue field. For the encoders of every signal. */
+void otlp_put_attrs(const struct attrs *a, Opentelemetry__Proto__Common__V1__KeyValue *kv,
+                    Opentelemetry__Proto__Common__V1__AnyValue *any,
+                    Opentelemetry__Proto__Common__V1__KeyValue **kvp);
 
 #endif

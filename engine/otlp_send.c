@@ -4,15 +4,27 @@
  * 504 (honouring Retry-After), transport failures (refused, timed out), and
  * the gRPC codes CANCELLED, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED,
  * OUT_OF_RANGE, UNAVAILABLE and DATA_LOSS. Anything else (400, a gRPC
- * INVALID_ARGUMENT) would fail again the same way: given up at once. */
+ * INVALID_ARGUMENT) would fail again the same way: given up at once.
+ *
+ * Threads: a sender belongs to one exporter thread; only its abort_at is
+ * written by others (an atomic). A batcher's thread owns its sender and its
+ * warned/down state; stopping is under the batcher's lock, kicked is an
+ * atomic, and the queue belongs to the signal (its own lock, in its ops). */
 #include "otlp_send.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <zlib.h>
+
+#include "logger.h"
+#include "metrics.h"
+#include "worker.h"
 
 struct otlp_sender {
     struct otlp_target target;
@@ -24,6 +36,8 @@ struct otlp_sender {
     int grpc_status;
     char grpc_message[256];
     double retry_after;
+    _Atomic int64_t abort_at_us; /* worker_clock() microseconds; 0: none */
+    int aborted;
 };
 
 uint8_t *otlp_gzip(const uint8_t *in, size_t len, size_t *out_len)
@@ -103,6 +117,25 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* curl calls this often while data moves and about once a second when
+ * the collector is silent: the latter is what bounds a hung export. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    struct otlp_sender *s = arg;
+    int64_t at = atomic_load(&s->abort_at_us);
+    if (at && (int64_t)(worker_clock() * 1e6) >= at) {
+        s->aborted = 1;
+        return 1;
+    }
+    return 0;
+}
+
+void otlp_sender_abort_at(struct otlp_sender *s, double when)
+{
+    atomic_store(&s->abort_at_us, when > 0 ? (int64_t)(when * 1e6) : 0);
+}
+
 struct otlp_sender *otlp_sender_new(const struct otlp_target *t)
 {
     struct otlp_sender *s = calloc(1, sizeof *s);
@@ -140,6 +173,9 @@ struct otlp_sender *otlp_sender_new(const struct otlp_target *t)
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, t->timeout_ms > 0 ? t->timeout_ms : 10000L);
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, s);
     if (grpc) {
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, strncmp(t->url, "https:", 6) == 0
                                                       ? (long)CURL_HTTP_VERSION_2TLS
@@ -216,6 +252,7 @@ void otlp_send(struct otlp_sender *s, const uint8_t *msg, size_t len, long timeo
     s->grpc_status = -1;
     s->grpc_message[0] = 0;
     s->retry_after = 0;
+    s->aborted = 0;
     long ms = t->timeout_ms > 0 ? t->timeout_ms : 10000;
     if (timeout_ms > 0 && timeout_ms < ms)
         ms = timeout_ms;
@@ -235,7 +272,11 @@ void otlp_send(struct otlp_sender *s, const uint8_t *msg, size_t len, long timeo
     if (rc != CURLE_OK) {
         /* refused, reset, timed out: the collector may come back */
         r->outcome = OTLP_RETRY;
-        snprintf(r->message, sizeof r->message, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        if (s->aborted)
+            snprintf(r->message, sizeof r->message, "no answer before the export timeout");
+        else
+            snprintf(r->message, sizeof r->message, "%s",
+                     errbuf[0] ? errbuf : curl_easy_strerror(rc));
         return;
     }
     if (grpc) {
@@ -278,4 +319,209 @@ void otlp_send(struct otlp_sender *s, const uint8_t *msg, size_t len, long timeo
                 r->http_status == 504;
     r->outcome = again ? OTLP_RETRY : OTLP_GIVE_UP;
     snprintf(r->message, sizeof r->message, "HTTP %ld", r->http_status);
+}
+
+/* ------------------------------------------------------------ the batcher */
+
+struct otlp_batcher {
+    struct otlp_batcher_config c;
+    const struct otlp_batch_ops *ops;
+    void *owner;
+    struct otlp_sender *sender;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int stopping; /* under lock */
+    _Atomic int kicked;
+    int warned; /* the batcher's thread only */
+    int down;   /* the last batch was given up on: at shutdown, no retries */
+};
+
+void otlp_batcher_kick(struct otlp_batcher *b)
+{
+    if (atomic_exchange(&b->kicked, 1))
+        return; /* already woken for this batch */
+    pthread_mutex_lock(&b->lock);
+    pthread_cond_signal(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* Waits up to seconds for shutdown (or, with kick, a full batch). Returns
+ * whether the batcher is stopping. */
+static int nap(struct otlp_batcher *b, double seconds, int kick)
+{
+    pthread_mutex_lock(&b->lock);
+    if (!b->stopping && !(kick && atomic_load(&b->kicked))) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        double at = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + seconds;
+        ts.tv_sec = (time_t)at;
+        ts.tv_nsec = (long)((at - (double)ts.tv_sec) * 1e9);
+        pthread_cond_timedwait(&b->cond, &b->lock, &ts);
+    }
+    int stopping = b->stopping;
+    pthread_mutex_unlock(&b->lock);
+    return stopping;
+}
+
+/* Through the process's logger (ring -1), whose writer may hand the record
+ * to the logs exporter: no lock of ours is held here. */
+static void warn_once(struct otlp_batcher *b, const char *what)
+{
+    if (b->warned)
+        return;
+    b->warned = 1;
+    struct log_record r;
+    log_begin(&r, LOG_WARN, b->ops->failure);
+    log_cstr(&r, "endpoint", b->c.target->url);
+    log_cstr(&r, "error", what);
+    log_emit_global(&r);
+}
+
+static void count_failed(struct otlp_batcher *b, size_t n, const char *why)
+{
+    metric_add(b->c.failed, (double)n);
+    warn_once(b, why);
+}
+
+/* Reads a success's answer: what the collector took and what it refused. */
+static void count_done(struct otlp_batcher *b, const struct otlp_reply *r, size_t n)
+{
+    int64_t rejected = 0;
+    char why[256] = "";
+    if (r->body_len)
+        b->ops->parse(r->body, r->body_len, &rejected, why, sizeof why);
+    if (rejected < 0 || (size_t)rejected > n)
+        rejected = (int64_t)n;
+    metric_add(b->c.exported, (double)(n - (size_t)rejected));
+    if (rejected) {
+        char text[400];
+        snprintf(text, sizeof text, "the collector rejected %lld %s: %s", (long long)rejected,
+                 b->ops->items, why[0] ? why : "no reason given");
+        count_failed(b, (size_t)rejected, text);
+    }
+}
+
+/* Sends the n items of the batch, retrying while the collector may take
+ * them later and the deadline allows. */
+static void export_batch(struct otlp_batcher *b, size_t n, double deadline, int retry)
+{
+    uint8_t *msg = NULL;
+    size_t len = 0;
+    if (b->ops->encode(b->owner, n, &msg, &len) != 0) {
+        char text[128];
+        snprintf(text, sizeof text, "cannot encode %s (out of memory?)", b->ops->items);
+        count_failed(b, n, text);
+        return;
+    }
+    double backoff = 0.5;
+    for (;;) {
+        struct otlp_reply r;
+        double left = deadline - worker_clock();
+        otlp_send(b->sender, msg, len, left > 0.001 ? (long)(left * 1000) : 1, &r);
+        if (r.outcome == OTLP_DONE) {
+            count_done(b, &r, n);
+            otlp_reply_clear(&r);
+            b->down = 0;
+            break;
+        }
+        otlp_reply_clear(&r);
+        double wait = r.retry_after > 0 ? r.retry_after : backoff;
+        if (r.outcome == OTLP_GIVE_UP || !retry || worker_clock() + wait >= deadline) {
+            count_failed(b, n, r.message);
+            b->down = r.outcome == OTLP_RETRY;
+            break;
+        }
+        /* wait, unless the run ends meanwhile: then the collector that is
+         * away gets no more tries (the first one of each batch at most) */
+        int stop = nap(b, wait, 0);
+        if (stop && r.outcome == OTLP_RETRY && !r.http_status) {
+            count_failed(b, n, r.message);
+            b->down = 1;
+            break;
+        }
+        backoff = backoff * 2 > 5 ? 5 : backoff * 2;
+    }
+    free(msg);
+}
+
+static void *batcher_main(void *arg)
+{
+    struct otlp_batcher *b = arg;
+    const struct otlp_batch_ops *ops = b->ops;
+    size_t batch = b->c.batch;
+    double delay = (double)b->c.delay_ms / 1000;
+    double timeout = (double)b->c.timeout_ms / 1000;
+    for (;;) {
+        int stopping = nap(b, delay, 1);
+        atomic_store(&b->kicked, 0);
+        /* at shutdown, one deadline for the whole flush */
+        double deadline = worker_clock() + timeout;
+        size_t n;
+        while ((n = ops->take(b->owner, batch)) > 0) {
+            /* a collector that was away when the run ended gets one try
+             * per batch, so a run without one does not wait at exit */
+            export_batch(b, n, deadline, !(stopping && b->down));
+            ops->release(b->owner, n);
+            if (!stopping && ops->queued(b->owner) < batch)
+                break; /* a partial batch waits for the delay */
+            if (stopping && worker_clock() >= deadline) {
+                /* out of time: what is left is counted, not sent */
+                while ((n = ops->take(b->owner, batch)) > 0) {
+                    metric_add(b->c.failed, (double)n);
+                    ops->release(b->owner, n);
+                }
+            }
+        }
+        if (stopping)
+            break;
+    }
+    return NULL;
+}
+
+struct otlp_batcher *otlp_batcher_start(const struct otlp_batcher_config *c,
+                                        const struct otlp_batch_ops *ops, void *owner, char *err,
+                                        size_t errlen)
+{
+    struct otlp_batcher *b = calloc(1, sizeof *b);
+    if (!b || !(b->sender = otlp_sender_new(c->target))) {
+        snprintf(err, errlen, "out of memory starting the %s", ops->thread_name);
+        free(b);
+        return NULL;
+    }
+    b->c = *c;
+    if (b->c.batch < 1)
+        b->c.batch = 1;
+    b->ops = ops;
+    b->owner = owner;
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_cond_init(&b->cond, NULL);
+    int rc = pthread_create(&b->thread, NULL, batcher_main, b);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the %s thread: %s", ops->thread_name, strerror(rc));
+        pthread_mutex_destroy(&b->lock);
+        pthread_cond_destroy(&b->cond);
+        otlp_sender_free(b->sender);
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+void otlp_batcher_stop(struct otlp_batcher *b)
+{
+    if (!b)
+        return;
+    pthread_mutex_lock(&b->lock);
+    b->stopping = 1;
+    pthread_cond_signal(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+    /* a request already waiting on a silent collector is cut short at the
+     * flush's deadline as well */
+    otlp_sender_abort_at(b->sender, worker_clock() + (double)b->c.timeout_ms / 1000);
+    pthread_join(b->thread, NULL);
+    otlp_sender_free(b->sender);
+    pthread_mutex_destroy(&b->lock);
+    pthread_cond_destroy(&b->cond);
+    free(b);
 }

@@ -25,6 +25,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "logger.h"
+#include "loki.h"
+#include "otlp_logs.h"
+#include "profiler.h"
 #include "summary.h"
 #include "worker.h"
 
@@ -110,15 +114,28 @@ static void fill_summary(struct run *r, struct summary *s, struct stats *t, doub
     s->wedged = r->wedged;
     s->interrupted = r->interrupted;
     s->stop_reason = r->stop_reason ? r->stop_reason : "drained";
-    s->traces_on = r->otel->traces_on;
-    if (s->traces_on) {
-        const char *sig[1] = {"traces"};
-        s->spans_exported = (unsigned long long)metric_value(
+    const char *on[4];
+    int n = 0;
+    if (r->otel->traces_on)
+        on[n++] = "traces";
+    if (r->logging)
+        on[n++] = "logs";
+    if (r->cfg->loki)
+        on[n++] = "logs_loki";
+    if (r->otel->logs_on)
+        on[n++] = "logs_otlp";
+    if (r->cfg->pyroscope || r->cfg->profile_dir)
+        on[n++] = "profiles";
+    for (int i = 0; i < n; i++) {
+        const char *sig[1] = {on[i]};
+        struct summary_signal *g = &s->signals[s->nsignals++];
+        g->name = on[i];
+        g->exported = (unsigned long long)metric_value(
             metrics_series(r->metrics->tel_exported, sig, NULL, 1));
-        s->spans_dropped = (unsigned long long)metric_value(
-            metrics_series(r->metrics->tel_dropped, sig, NULL, 1));
-        s->spans_failed = (unsigned long long)metric_value(
-            metrics_series(r->metrics->tel_failed, sig, NULL, 1));
+        g->dropped =
+            (unsigned long long)metric_value(metrics_series(r->metrics->tel_dropped, sig, NULL, 1));
+        g->failed =
+            (unsigned long long)metric_value(metrics_series(r->metrics->tel_failed, sig, NULL, 1));
     }
 }
 
@@ -145,7 +162,9 @@ static void progress(struct run *r, double now, int final)
         r->last_progress_t = now;
         r->last_progress_done = done;
     }
-    fprintf(stderr, "\r\033[K%6.1fs  %llu ok  %llu failed  %llu retried  %zu queued  %llu in flight  %.0f jobs/s%s",
+    fprintf(stderr,
+            "\r\033[K%6.1fs  %llu ok  %llu failed  %llu retried  %zu queued  %llu in flight  %.0f "
+            "jobs/s%s",
             now - r->t0, (unsigned long long)ok, (unsigned long long)failed,
             (unsigned long long)retries, qs.ready + qs.delayed, (unsigned long long)inflight,
             r->last_rate, final ? "\n" : "");
@@ -239,6 +258,123 @@ static time_t script_mtime(const char *path)
     return stat(path, &st) == 0 ? st.st_mtime * 1000000000L + st.st_mtim.tv_nsec : 0;
 }
 
+/* The service's name in every backend: --service, else OTEL_SERVICE_NAME,
+ * else the script's short name. */
+static const char *service_name(const struct config *cfg, char *buf, size_t cap)
+{
+    if (cfg->service)
+        return cfg->service;
+    const char *env = getenv("OTEL_SERVICE_NAME");
+    if (env && *env)
+        return env;
+    config_script_name(cfg->script, buf, cap);
+    return buf;
+}
+
+/* CPU profiles, when asked for: 0, or -1 with a message. */
+static int start_profiler(struct run *r, char *err, size_t errlen)
+{
+    const struct config *cfg = r->cfg;
+    if (!cfg->pyroscope && !cfg->profile_dir)
+        return 0;
+    char service[256];
+    struct profiler_config pc = {
+        .hz = cfg->profile_hz,
+        .interval = cfg->profile_interval,
+        .dir = cfg->profile_dir,
+        .pyroscope = cfg->pyroscope,
+        .service = service_name(cfg, service, sizeof service),
+        .nworkers = cfg->workers,
+    };
+    r->profiler = profiler_new(&pc, r->metrics, err, errlen);
+    return r->profiler ? 0 : -1;
+}
+
+/* The logger and its sinks, from the flags: 0, or -1 with a message. */
+static int start_logger(struct run *r, char *err, size_t errlen)
+{
+    const struct config *cfg = r->cfg;
+    struct logger_config lc = {
+        .format = !strcmp(cfg->log_format, "json") ? LOG_FORMAT_JSON : LOG_FORMAT_LOGFMT,
+        .file = strcmp(cfg->log_file, "off") ? cfg->log_file : NULL,
+        .nworkers = cfg->workers,
+        .stderr_tty = isatty(2),
+    };
+    log_level_parse(cfg->log_level, &lc.level);
+    log_level_parse(cfg->log_stderr, &lc.stderr_level);
+    if (lc.file && !*lc.file)
+        lc.file = NULL;
+    struct loki *loki = NULL;
+    struct otlp_logs *ol = NULL;
+    char service[256];
+    const char *svc = service_name(cfg, service, sizeof service);
+    if (cfg->loki) {
+        struct loki_config kc = {.url = cfg->loki, .service = svc};
+        if (!(loki = loki_new(&kc, r->metrics, err, errlen)))
+            return -1;
+    }
+    if (r->otel->logs_on && !(ol = otlp_logs_new(r->otel, r->metrics, err, errlen))) {
+        loki_shutdown(loki, 0);
+        return -1;
+    }
+    struct logger *lg = logger_new(&lc, r->metrics, err, errlen);
+    if (!lg) {
+        loki_shutdown(loki, 0);
+        otlp_logs_shutdown(ol);
+        return -1;
+    }
+    logger_set_sinks(lg, loki, ol);
+    r->logger = lg;
+    r->logging = lc.file != NULL;
+    logger_global = lg;
+    return 0;
+}
+
+static void log_run_start(struct run *r)
+{
+    if (!logger_wants(r->logger, LOG_INFO))
+        return;
+    struct log_record rec;
+    log_begin(&rec, LOG_INFO, "run started");
+    log_cstr(&rec, "script", r->cfg->script);
+    log_int(&rec, "workers", r->cfg->workers);
+    log_int(&rec, "concurrency", r->cfg->concurrency);
+    log_cstr(&rec, "version", SHOAL_VERSION);
+    log_int(&rec, "pid", (int64_t)getpid());
+    logger_emit(r->logger, -1, &rec);
+}
+
+static void log_run_end(struct run *r, struct stats *t, double end)
+{
+    if (!logger_wants(r->logger, LOG_INFO))
+        return;
+    struct log_record rec;
+    log_begin(&rec, LOG_INFO, "run finished");
+    log_cstr(&rec, "reason",
+             r->interrupted   ? "interrupted"
+             : r->stop_reason ? r->stop_reason
+                              : "drained");
+    log_int(&rec, "ok", (int64_t)counter_get(&t->jobs_ok));
+    log_int(&rec, "failed", (int64_t)counter_get(&t->jobs_failed));
+    log_int(&rec, "retried", (int64_t)counter_get(&t->retries));
+    log_dbl(&rec, "elapsed", end - r->t0);
+    logger_emit(r->logger, -1, &rec);
+}
+
+/* Writes every accepted line and stops the logger and its sinks. A stuck
+ * log file or pipe gets LOG_STOP_MS; the sinks have their own bounds. */
+#define LOG_STOP_MS 5000
+static void stop_logger(struct run *r)
+{
+    if (!r->logger)
+        return;
+    if (r->aborted || r->nabandoned)
+        logger_finish(r->logger, LOG_STOP_MS); /* threads still run: keep the memory */
+    else
+        logger_shutdown(r->logger, LOG_STOP_MS);
+    r->logger = NULL;
+}
+
 int run_script(const struct config *cfg, struct httpd *server, struct runmetrics *metrics,
                const struct otel_config *otel)
 {
@@ -256,9 +392,23 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
     r->cfg = cfg;
     r->metrics = metrics;
     r->otel = otel;
-    if (otel->traces_on && !(r->tracer = tracer_new(otel, cfg->workers + 1, metrics, err,
-                                                     sizeof err))) {
+    /* first: the threads started after it are sampled from their start */
+    if (start_profiler(r, err, sizeof err) != 0) {
         fprintf(stderr, "shoal: %s\n", err);
+        free(r);
+        free(totals);
+        return EXIT_ENV;
+    }
+    if (otel->traces_on &&
+        !(r->tracer = tracer_new(otel, cfg->workers + 1, metrics, err, sizeof err))) {
+        fprintf(stderr, "shoal: %s\n", err);
+        free(r);
+        free(totals);
+        return EXIT_ENV;
+    }
+    if (start_logger(r, err, sizeof err) != 0) {
+        fprintf(stderr, "shoal: %s\n", err);
+        tracer_shutdown(r->tracer);
         free(r);
         free(totals);
         return EXIT_ENV;
@@ -297,6 +447,7 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
         atomic_store(&r->wakers[i], r->workers[i]);
     }
 
+    log_run_start(r);
     r->t0 = worker_clock();
     int started = 0;
     for (int i = 0; i <= r->nworkers; i++, started++) {
@@ -317,6 +468,7 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
     sigaddset(&waitset, SIGINT);
     sigaddset(&waitset, SIGTERM);
     sigaddset(&waitset, SIGUSR1);
+    sigaddset(&waitset, SIGHUP);
     time_t mtime = cfg->watch ? script_mtime(cfg->script) : 0;
     double next_tick = 0;
     int phase = 0; /* 0: jobs running, 1: producer finishing */
@@ -324,6 +476,8 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
         struct timespec ts = {0, TICK_MS * 1000000L};
         int sig = sigtimedwait(&waitset, NULL, &ts);
         double now = worker_clock();
+        if (sig == SIGHUP)
+            logger_reopen(r->logger); /* logrotate moved the file */
         if (sig == SIGINT || sig == SIGTERM) {
             if (r->interrupted) {
                 fprintf(stderr, "\nshoal: second interrupt: aborting without waiting for "
@@ -383,6 +537,12 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
         r->tracer = NULL;
     }
     gather(r, totals);
+    log_run_end(r, totals, end);
+    stop_logger(r);
+    if (!r->aborted && !r->nabandoned) {
+        profiler_shutdown(r->profiler, 5000); /* the last window */
+        r->profiler = NULL;
+    }
     struct summary s;
     fill_summary(r, &s, totals, end);
     if (r->interrupted)
@@ -413,6 +573,8 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
 out:
     runmetrics_attach_run(metrics, NULL);
     tracer_shutdown(r->tracer);
+    stop_logger(r);
+    profiler_shutdown(r->profiler, 5000);
     if (r->workers)
         for (int i = 0; i <= r->nworkers; i++)
             if (r->workers[i] != r->spare_exited)

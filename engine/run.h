@@ -28,6 +28,9 @@ struct run {
     struct runmetrics *metrics;
     const struct otel_config *otel;
     struct tracer *tracer; /* NULL when tracing is off */
+    struct logger *logger; /* the run's logger (also logger_global) */
+    struct profiler *profiler; /* CPU profiles, or NULL */
+    int logging;           /* a log file is written */
     double t0; /* monotonic start */
 
     _Atomic int stopping;        /* take no new jobs: Ctrl-C, --duration, --max-jobs */

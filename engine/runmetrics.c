@@ -3,7 +3,7 @@
 #include "runmetrics.h"
 
 #include "httpd.h"
-#include "logfmt.h"
+#include "logger.h"
 #include "queue.h"
 #include "run.h"
 #include "worker.h"
@@ -156,10 +156,9 @@ static struct metric_series *one(struct metric_family *f)
 static void warn(void *arg, const char *message)
 {
     (void)arg;
-    char line[1024];
-    int n = snprintf(line, sizeof line, "level=WARN msg=");
-    n += (int)logfmt_value(line + n, sizeof line - (size_t)n, message, strlen(message));
-    worker_log(NULL, "WARN", line, (size_t)n);
+    struct log_record rec;
+    log_begin(&rec, LOG_WARN, message);
+    log_emit_global(&rec);
 }
 
 /* Fine buckets for GC steps: microseconds to tens of milliseconds. */

@@ -59,9 +59,14 @@ void summary_print(FILE *out, const struct summary *s)
         fmt_duration(mx, sizeof mx, (double)t->latency.max_us);
         fprintf(out, "  latency   p50 %s  p90 %s  p99 %s  max %s\n", p50, p90, p99, mx);
     }
-    if (s->traces_on) {
-        fprintf(out, "  traces    %llu spans exported, %llu dropped, %llu failed\n",
-                s->spans_exported, s->spans_dropped, s->spans_failed);
+    for (int i = 0; i < s->nsignals; i++) {
+        const struct summary_signal *g = &s->signals[i];
+        const char *what = !strcmp(g->name, "traces")     ? "spans exported"
+                           : !strcmp(g->name, "logs")     ? "lines written"
+                           : !strcmp(g->name, "profiles") ? "profiles exported"
+                                                          : "lines sent";
+        fprintf(out, "  %-9s %llu %s, %llu dropped, %llu failed\n", g->name, g->exported, what,
+                g->dropped, g->failed);
     }
     uint64_t reqs = counter_get(&t->http_requests);
     if (reqs) {
@@ -131,9 +136,19 @@ char *summary_json(const struct summary *s)
                   (double)hist_quantile(&t->latency, 0.5) / 1e6,
                   (double)hist_quantile(&t->latency, 0.9) / 1e6,
                   (double)hist_quantile(&t->latency, 0.99) / 1e6, (double)t->latency.max_us / 1e6);
-    if (s->traces_on)
-        strbuf_printf(&b, ",\"traces\":{\"exported\":%llu,\"dropped\":%llu,\"failed\":%llu}",
-                      s->spans_exported, s->spans_dropped, s->spans_failed);
+    if (s->nsignals) {
+        strbuf_str(&b, ",\"telemetry\":{");
+        for (int i = 0; i < s->nsignals; i++) {
+            const struct summary_signal *g = &s->signals[i];
+            strbuf_printf(&b, "%s\"%s\":{\"exported\":%llu,\"dropped\":%llu,\"failed\":%llu}",
+                          i ? "," : "", g->name, g->exported, g->dropped, g->failed);
+        }
+        strbuf_str(&b, "}");
+    }
+    for (int i = 0; i < s->nsignals; i++) /* the name the traces tests first read */
+        if (!strcmp(s->signals[i].name, "traces"))
+            strbuf_printf(&b, ",\"traces\":{\"exported\":%llu,\"dropped\":%llu,\"failed\":%llu}",
+                          s->signals[i].exported, s->signals[i].dropped, s->signals[i].failed);
     strbuf_printf(&b, ",\"http\":{\"requests\":%llu,\"errors\":%llu,\"bytes\":%llu,\"status\":{",
                   (unsigned long long)counter_get(&t->http_requests),
                   (unsigned long long)counter_get(&t->http_errors),

@@ -20,8 +20,13 @@ struct summary {
     int wedged;
     int interrupted;
     const char *stop_reason; /* "drained", "interrupted", "duration", "max-jobs", ... */
-    int traces_on; /* spans went to an OTLP endpoint: these three count them */
-    unsigned long long spans_exported, spans_dropped, spans_failed;
+    /* each telemetry pipeline that was on ("traces", "logs", "logs_loki",
+     * "logs_otlp", "profiles"): items a backend (or the log file) took, dropped, failed */
+    struct summary_signal {
+        const char *name;
+        unsigned long long exported, dropped, failed;
+    } signals[5];
+    int nsignals;
 };
 
 void summary_print(FILE *out, const struct summary *s);

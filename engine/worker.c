@@ -39,6 +39,8 @@
 #include <unistd.h>
 
 #include "backoff.h"
+#include "profiler.h"
+#include "sampler.h"
 #include "logfmt.h"
 #include "logtext.h"
 #include "queue.h"
@@ -137,9 +139,9 @@ static void heap_set(struct worker *w, struct slot *s)
  * unwanted socket (the server closed an idle connection) removes it then.
  * Other descriptors (the resolver's) are added and removed eagerly, since
  * curl may close them without telling us. */
-#define FD_OURS 0x1u       /* opened through worker_socket_opened */
-#define FD_IN_EPOLL 0x2u   /* registered, with the events below */
-#define FD_WANTED 0x4u     /* curl wants events on it now */
+#define FD_OURS 0x1u     /* opened through worker_socket_opened */
+#define FD_IN_EPOLL 0x2u /* registered, with the events below */
+#define FD_WANTED 0x4u   /* curl wants events on it now */
 #define FD_EVENTS_SHIFT 8
 
 static uint32_t *fd_state(struct worker *w, int fd)
@@ -345,14 +347,49 @@ static void watch_end(struct worker *w)
     lj_watchdog_clear(w->lua);
 }
 
-static int enter_lua(struct worker *w, struct slot *s, int (*fn)(struct worker *, struct slot *,
-                                                                 const void *),
-                     const void *arg)
+/* A span id as the number whose 16 hex digits are the id's. */
+static uint64_t span_u64(const uint8_t id[8])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | id[i];
+    return v;
+}
+
+/* LuaJIT's profiler follows the profiler's turn: started or stopped here,
+ * on this worker's thread, between resumes. */
+static void lua_profile_turn(struct worker *w, int leaving)
+{
+    struct profiler *p = atomic_load_explicit(&profiler_global, memory_order_relaxed);
+    int want = !leaving && p && w->id > 0 && profiler_lua_turn(p) == w->id;
+    if (want == w->lua_profiling)
+        return;
+    if (want) {
+        lj_profile_start(w->lua);
+        sampler_set_lua_kick(1);
+    } else {
+        sampler_set_lua_kick(0);
+        lj_profile_stop(w->lua);
+    }
+    w->lua_profiling = want;
+    profiler_lua_active(p, w->id, want);
+}
+
+static int enter_lua(struct worker *w, struct slot *s,
+                     int (*fn)(struct worker *, struct slot *, const void *), const void *arg)
 {
     int job = s->kind == SLOT_JOB;
     collect_if_full(w);
     watch_begin(w, job ? s->lease : 0, job ? s->job_id : 0, job ? to_ns(s->deadline) : 0);
+    if (w->profiling) {
+        profiler_set_span(job && s->job_span ? span_u64(s->job_span->span_id) : 0);
+        sampler_set_in_lua(1);
+    }
     int r = fn(w, s, arg);
+    if (w->profiling) {
+        sampler_set_in_lua(0);
+        profiler_set_span(0);
+    }
     watch_end(w);
     gc_between(w);
     return r;
@@ -387,8 +424,64 @@ static int do_done(struct worker *w, struct slot *s, const void *arg)
     return lj_done_start(w->lua, s->idx, arg);
 }
 
-static void log_line(struct worker *w, const char *level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* ------------------------------------------------------------ logging */
+
+static struct logger *run_logger(const struct worker *w)
+{
+    return w->run->logger;
+}
+
+int worker_log_wants(const struct worker *w, int lv)
+{
+    return logger_wants(run_logger(w), (enum log_level)lv);
+}
+
+/* The job's own ids (its process_job span), or the innermost user span's. */
+static void job_ids(const struct slot *s, struct log_record *rec)
+{
+    if (!s->ctx.valid)
+        return;
+    rec->has_ids = 1;
+    rec->trace_flags = s->ctx.flags;
+    memcpy(rec->trace_id, s->ctx.trace_id, 16);
+    memcpy(rec->span_id, s->ctx.span_id, 8);
+}
+
+void worker_log(struct worker *w, int slot, struct log_record *rec)
+{
+    rec->worker = w->id;
+    if (slot >= 0 && slot < w->nslots && w->slots[slot].kind == SLOT_JOB && w->slots[slot].busy) {
+        /* job.id first, as in the engine's own lines */
+        struct slot *s = &w->slots[slot];
+        if (rec->nfields == LOG_MAX_FIELDS)
+            rec->nfields--;
+        memmove(&rec->f[1], &rec->f[0], sizeof rec->f[0] * (size_t)rec->nfields);
+        rec->nfields++;
+        rec->f[0] = (struct log_field){
+            .key = "job.id", .key_len = 6, .type = LOG_INT, .i = (int64_t)s->job_id};
+        job_ids(s, rec);
+    }
+    logger_emit(run_logger(w), w->id, rec);
+}
+
+void worker_job_url(struct worker *w, int slot, const char *url, size_t len)
+{
+    struct slot *s = &w->slots[slot];
+    if (len > 8192)
+        len = 8192;
+    if (len + 1 > s->url_cap) {
+        char *p = realloc(s->url, len + 1);
+        if (!p)
+            return;
+        s->url = p;
+        s->url_cap = len + 1;
+    }
+    memcpy(s->url, url, len);
+    s->url[len] = 0;
+    s->url_len = len;
+    if (s->job_span)
+        worker_trace_attr(w, slot, "job.url", url, len);
+}
 
 /* ------------------------------------------------------------ tracing */
 
@@ -428,8 +521,7 @@ static void trace_begin_job(struct worker *w, struct slot *s, const struct queue
     else
         trace_new_trace_id(s->ctx.trace_id);
     trace_new_span_id(s->ctx.span_id);
-    int sampled =
-        sampler_decide(&r->otel->sampler, s->ctx.trace_id, continues ? &from : NULL);
+    int sampled = sampler_decide(&r->otel->sampler, s->ctx.trace_id, continues ? &from : NULL);
     s->ctx.flags = sampled ? TRACE_FLAG_SAMPLED : 0;
     s->ctx.valid = 1;
     if (!sampled)
@@ -453,6 +545,13 @@ static void trace_begin_job(struct worker *w, struct slot *s, const struct queue
     attrs_int(&sp->attrs, "job.id", (int64_t)l->job_id);
     attrs_int(&sp->attrs, "job.attempt", l->attempt);
     sp->attrs.literal_keys = 0;
+    if (atomic_load_explicit(&profiler_global, memory_order_relaxed)) {
+        /* Grafana's "profiles for this span": the samples taken while this
+         * span runs carry the same id as their profile_id label */
+        char hex[17];
+        trace_hex(sp->span_id, 8, hex);
+        attrs_str(&sp->attrs, "pyroscope.profile.id", hex, 16);
+    }
     s->job_span = sp;
 }
 
@@ -499,8 +598,7 @@ static struct span *innermost(struct slot *s)
     return s->nuser ? s->user[s->nuser - 1] : s->job_span;
 }
 
-void worker_trace_attr(struct worker *w, int slot, const char *key, const char *value,
-                       size_t len)
+void worker_trace_attr(struct worker *w, int slot, const char *key, const char *value, size_t len)
 {
     struct span *sp = innermost(&w->slots[slot]);
     if (!sp)
@@ -607,13 +705,33 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
     if (s->job_span)
         s->job_span->end_ns = now_ns(); /* the exemplar's time, too */
     count_attempt(w, s, ok, !will_retry, now - s->started);
-    /* the attempt's ids, for its failure's log line */
-    char ids[80] = "";
-    if (!ok && s->ctx.valid) {
-        char t[33], sp[17];
-        trace_hex(s->ctx.trace_id, 16, t);
-        trace_hex(s->ctx.span_id, 8, sp);
-        snprintf(ids, sizeof ids, " trace_id=%s span_id=%s", t, sp);
+    /* the attempt's line: job done (INFO), will retry (WARN), failed (ERROR) */
+    enum log_level lv = ok ? LOG_INFO : will_retry ? LOG_WARN : LOG_ERROR;
+    struct log_record rec;
+    int logging = logger_wants(run_logger(w), lv);
+    double delay = 0;
+    if (will_retry)
+        delay = backoff_delay(s->attempt + 1, cfg->retry_delay, 60.0, &w->rng);
+    if (logging) {
+        log_begin(&rec, lv,
+                  ok           ? "job done"
+                  : will_retry ? "attempt failed; will retry"
+                               : "job failed");
+        rec.worker = w->id;
+        log_int(&rec, "job.id", (int64_t)s->job_id);
+        log_int(&rec, "attempt", s->attempt);
+        if (s->url_len)
+            log_str(&rec, "url", s->url, s->url_len);
+        if (s->last_status)
+            log_int(&rec, "status", s->last_status);
+        log_dbl(&rec, "duration", now - s->started);
+        if (will_retry)
+            log_dbl(&rec, "retry_in", delay);
+        if (!ok)
+            log_cstr(&rec, "error", err);
+        job_ids(s, &rec);
+        /* emitted before the span ends and the lease goes: err may live there */
+        logger_emit(run_logger(w), w->id, &rec);
     }
     trace_end_job(w, s, ok, err);
     if (ok) {
@@ -622,20 +740,12 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
     } else {
         counter_add(&w->stats.attempts_failed, 1);
         stats_error(&w->stats, err);
-        char q[2048];
-        logfmt_value(q, sizeof q, err, strlen(err));
         if (will_retry) {
             if (r->metrics->enabled)
                 metric_add(r->metrics->retries_s, 1);
-            double delay = backoff_delay(s->attempt + 1, cfg->retry_delay, 60.0, &w->rng);
-            log_line(w, "WARN", "msg=\"attempt failed; will retry\" job=%llu attempt=%d "
-                                "retry_in=%.2fs error=%s%s",
-                     (unsigned long long)s->job_id, s->attempt, delay, q, ids);
             counter_add(&w->stats.retries, 1);
             queue_retry(r->q, s->lease, delay, now);
         } else {
-            log_line(w, "ERROR", "msg=\"job failed\" job=%llu attempt=%d error=%s%s",
-                     (unsigned long long)s->job_id, s->attempt, q, ids);
             counter_add(&w->stats.jobs_failed, 1);
             queue_ack(r->q, s->lease);
         }
@@ -815,46 +925,17 @@ int worker_push(struct worker *w, int slot, const char *data, size_t len,
     return rc;
 }
 
-static void log_write(const char *level, const char *body, size_t len)
+/* An engine event of a worker that is not about one job. */
+static void log_event(struct worker *w, enum log_level lv, const char *msg, const char *key,
+                      const char *value)
 {
-    char head[96];
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(head, sizeof head, "time=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000);
-    (void)level;
-    /* one writev-sized line; stderr writes of a line are not interleaved */
-    char line[8192];
-    if ((size_t)n + len + 1 > sizeof line)
-        len = sizeof line - (size_t)n - 1;
-    memcpy(line, head, (size_t)n);
-    memcpy(line + n, body, len);
-    line[(size_t)n + len] = '\n';
-    ssize_t wr = write(2, line, (size_t)n + len + 1);
-    (void)wr;
-}
-
-void worker_log(struct worker *w, const char *level, const char *line, size_t len)
-{
-    (void)w;
-    log_write(level, line, len);
-}
-
-static void log_line(struct worker *w, const char *level, const char *fmt, ...)
-{
-    char body[4096];
-    int n = snprintf(body, sizeof body, "level=%s worker=%d ", level, w->id);
-    va_list ap;
-    va_start(ap, fmt);
-    int m = vsnprintf(body + n, sizeof body - (size_t)n, fmt, ap);
-    va_end(ap);
-    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-    if (len >= sizeof body)
-        len = sizeof body - 1;
-    log_write(level, body, len);
+    if (!logger_wants(run_logger(w), lv))
+        return;
+    struct log_record rec;
+    log_begin(&rec, lv, msg);
+    if (key)
+        log_cstr(&rec, key, value);
+    worker_log(w, -1, &rec);
 }
 
 /* ------------------------------------------------------------ the loop */
@@ -878,6 +959,7 @@ static void on_transfer_done(struct worker *w, CURLMsg *msg)
             counter_add(&w->stats.status_code[st], 1);
         counter_add(&w->stats.bytes_in, res.body_len);
     }
+    s->last_status = res.error ? 0 : res.status;
     end_client_span(w, s, res.error ? 0 : res.status, res.error);
     struct runmetrics *m = w->run->metrics;
     if (m->enabled) {
@@ -950,6 +1032,10 @@ static void start_job(struct worker *w, const struct queue_lease *l, double now)
     s->deadline = now + w->run->cfg->timeout;
     s->data = l->data;
     s->len = l->len;
+    s->last_status = 0;
+    s->url_len = 0;
+    if (w->profiling)
+        lua_profile_turn(w, 0); /* between resumes; jobs may never leave this loop */
     trace_begin_job(w, s, l);
     w->jobs_inflight++;
     counter_add(&w->stats.started, 1);
@@ -1100,15 +1186,11 @@ static void reload_script(struct worker *w)
     w->seen_gen = gen;
     char err[2048];
     if (lj_reload(w->lua, w->run->cfg->script, err, sizeof err) != 0) {
-        if (w->id == 1) {
-            char q[2200];
-            logfmt_value(q, sizeof q, err, strlen(err));
-            log_line(w, "ERROR", "msg=\"script reload failed; the previous version keeps "
-                                 "running\" error=%s",
-                     q);
-        }
+        if (w->id == 1)
+            log_event(w, LOG_ERROR, "script reload failed; the previous version keeps running",
+                      "error", err);
     } else if (w->id == 1) {
-        log_line(w, "INFO", "msg=\"script reloaded\" script=%s", w->run->cfg->script);
+        log_event(w, LOG_INFO, "script reloaded", "script", w->run->cfg->script);
     }
 }
 
@@ -1154,6 +1236,8 @@ static void *worker_main(void *arg)
     struct run *r = w->run;
     tl_worker = w;
     metrics_thread_shard(w->id);
+    w->profiling = atomic_load(&profiler_global) != NULL &&
+                   sampler_thread_enter(w->id == 0 ? "producer" : "worker", w->id) == 0;
     lj_gc_manual(w->lua, lj_mem_used(w->lua) * 2 + (32u << 20));
     w->gc_start_at = lj_mem_used(w->lua) * 2 + GC_MIN_HEAP;
     gc_publish(w);
@@ -1170,6 +1254,8 @@ static void *worker_main(void *arg)
     struct epoll_event evs[256];
     double rate_at = 0;
     while (!atomic_load(&w->abandoned)) {
+        if (w->profiling)
+            lua_profile_turn(w, 0);
         rate_at = run_ready(w);
         if (should_exit(w))
             break;
@@ -1204,6 +1290,10 @@ static void *worker_main(void *arg)
     }
     if (w->held.lease && !atomic_load(&w->abandoned))
         queue_release_worker(r->q, w->id, 0); /* give back the unstarted job, same attempt */
+    if (w->profiling) {
+        lua_profile_turn(w, 1);
+        sampler_thread_exit();
+    }
     gc_publish(w);
     atomic_store(&w->exited, 1);
     run_worker_exited(r);
@@ -1325,6 +1415,7 @@ void worker_free(struct worker *w)
                 curl_multi_remove_handle(w->multi, w->slots[i].xfer.easy);
             fetch_cleanup(&w->slots[i].xfer);
         }
+        free(w->slots[i].url);
     }
     if (w->multi)
         curl_multi_cleanup(w->multi);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "fetch.h"
+#include "logger.h"
 #include "lua_job.h"
 #include "queue.h"
 #include "stats.h"
@@ -47,11 +48,16 @@ struct slot {
     const char *data; /* the job's JSON, the queue's until ack or retry */
     size_t len;
     int http_method;  /* runmetrics_method() of the request in flight */
+    long last_status; /* of the job's latest response (0: none yet), for its log line */
+    char *url;        /* the job's url field (core.job_url), for its log line */
+    size_t url_len, url_cap;
     struct transfer xfer;
     int xfer_ready;
 };
 
 struct worker {
+    int profiling;     /* this thread is sampled (a profiler runs) */
+    int lua_profiling; /* LuaJIT's profiler is on this worker's state */
     int id;
     struct run *run;
     pthread_t thread;
@@ -143,7 +149,13 @@ void worker_trace_attr(struct worker *w, int slot, const char *key, const char *
 int worker_trace_begin(struct worker *w, int slot, const char *name);
 int worker_trace_end(struct worker *w, int slot, const char *error);
 /* Writes one log line (already formatted) to stderr. */
-void worker_log(struct worker *w, const char *level, const char *line, size_t len);
+/* Fills the record's worker id, and for slot's job (slot < 0: none) its
+ * job.id field and trace ids, then hands it to the run's logger. */
+void worker_log(struct worker *w, int slot, struct log_record *rec);
+/* 1 if the run's logger takes records of level lv. */
+int worker_log_wants(const struct worker *w, int lv);
+/* The job's url (its `url` field), for its log line and span. */
+void worker_job_url(struct worker *w, int slot, const char *url, size_t len);
 
 /* Seconds on the monotonic clock. */
 double worker_clock(void);

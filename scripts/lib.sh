@@ -5,9 +5,10 @@ SHOAL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Build and run-time libraries.
 BUILD_PACKAGES="cmake make gcc pkg-config libluajit2-5.1-dev libcurl4-openssl-dev
-  libmicrohttpd-dev lua-cjson-dev libprotobuf-c-dev protobuf-c-compiler libgoogle-perftools-dev zlib1g-dev"
+  libmicrohttpd-dev lua-cjson-dev libprotobuf-c-dev protobuf-c-compiler libgoogle-perftools-dev zlib1g-dev
+  libunwind-dev libdw-dev"
 # What the tests drive: real servers and tools, no fakes.
-TEST_PACKAGES="nginx-light curl jq luajit2 procps python3 openssl prometheus"
+TEST_PACKAGES="nginx-light curl jq luajit2 procps python3 openssl prometheus golang-go"
 # What the benchmark compares against.
 BENCH_PACKAGES="wrk nginx-light nodejs"
 
@@ -43,20 +44,23 @@ build() {
   }
 }
 
-# npm_deps : the Node packages of the test OTLP receiver
-# (spec/integration/otlp), installed from its lockfile when node_modules is
-# missing or older than the lockfile. Node and npm come from Debian when absent.
+# npm_deps : the Node packages of the test receivers (spec/integration/otlp:
+# OTLP traces and logs; spec/integration/pyroscope: Pyroscope /ingest),
+# each installed from its lockfile when node_modules is missing or older
+# than the lockfile. Node and npm come from Debian when absent.
 npm_deps() {
-  local dir="$SHOAL_ROOT/spec/integration/otlp"
-  if [ -f "$dir/node_modules/.package-lock.json" ] &&
-    [ ! "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
-    return 0
-  fi
-  command -v node >/dev/null || need_packages nodejs || return 1
-  command -v npm >/dev/null || need_packages npm || return 1
-  echo "shoal: installing the test OTLP receiver's packages (npm ci in $dir)" >&2
-  npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >&2 || {
-    echo "shoal: npm ci failed in $dir (it needs the npm registry)" >&2
-    return 1
-  }
+  local dir
+  for dir in "$SHOAL_ROOT/spec/integration/otlp" "$SHOAL_ROOT/spec/integration/pyroscope"; do
+    if [ -f "$dir/node_modules/.package-lock.json" ] &&
+      [ ! "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+      continue
+    fi
+    command -v node >/dev/null || need_packages nodejs || return 1
+    command -v npm >/dev/null || need_packages npm || return 1
+    echo "shoal: installing a test receiver's packages (npm ci in $dir)" >&2
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >&2 || {
+      echo "shoal: npm ci failed in $dir (it needs the npm registry)" >&2
+      return 1
+    }
+  done
 }

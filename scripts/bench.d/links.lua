@@ -5,7 +5,7 @@ local total = tonumber(shoal.args[2])
 local pages = tonumber(shoal.args[3] or "2000")
 
 function produce(push)
-  for n = 0, total - 1 do push({ u = base .. "/p" .. (n % pages) .. ".html" }) end
+  for n = 0, total - 1 do push({ url = base .. "/p" .. (n % pages) .. ".html" }) end
 end
 
 local links = 0
@@ -13,7 +13,7 @@ local links = 0
 -- compression by default, which real crawls want)
 local plain = { compressed = false }
 function handle(job)
-  local res, err = shoal.http.get(job.u, plain)
+  local res, err = shoal.http.get(job.url, plain)
   if not res then error(err) end
   for _ in res.body:gmatch('href="([^"]+)"') do links = links + 1 end
 end

@@ -4,7 +4,7 @@
  * value written must be one token that cannot end the line or forge a key.
  * For each of several buffer sizes the target checks that the answer is
  * NUL-terminated with strlen equal to the return value and no write past
- * outlen; that it holds no control byte; that a bare value is the input
+ * outlen; that it holds no control byte and is valid UTF-8; that a bare value is the input
  * itself and holds nothing that would need quotes; and that a quoted one
  * unescapes to the input, or, when cut (ending in ..."), to a prefix of it
  * that ends on a character boundary if the input is UTF-8. Any breach
@@ -94,6 +94,7 @@ static int check_one(const char *in, size_t len, size_t outlen, int in_utf8)
         unsigned char c = (unsigned char)out[i];
         must(c >= 0x20 && c != 0x7f);
     }
+    must(is_utf8((const uint8_t *)out, n));
 
     if (n == 0 || out[0] != '"') {
         /* bare: the input as is, and nothing a logfmt reader would split on */

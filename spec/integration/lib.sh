@@ -46,6 +46,9 @@ for _v in $("$SHOAL" --help 2>/dev/null | grep -o 'SHOAL_[A-Z_]*' | sort -u); do
     unset "$_v"
 done
 unset _v
+# Log lines go to stderr, where the tests read them, and no test leaves a
+# logs/app.log behind; the logger's own tests set these themselves.
+export SHOAL_LOG_FILE=off SHOAL_LOG_STDERR=info
 
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3

@@ -263,7 +263,7 @@ for c in post binary_post methods get_headers response_headers status_codes redi
 done
 expect_eq "summary counts the 2 transport errors (refused, timed out)" "$(json api.json .http.errors)" 2
 expect_eq "two jobs ran the same case with different shoal.job.id" \
-    "$(grep 'case=job_ids_differ' "$ERR" | grep -o 'job=[0-9]*' | sort -u | wc -l)" 2
+    "$(grep 'case=job_ids_differ' "$ERR" | grep -o 'job.id=[0-9]*' | sort -u | wc -l)" 2
 expect_eq "init() ran in the producer (id 0) and each worker (1, 2), worker.id == shoal.worker.id" \
     "$(sort init.ids | tr '\n' ' ')" "0 0 1 1 2 2 "
 expect_eq "shoal.worker.id is 0 in produce()" "$(cat produce.id 2>/dev/null)" 0

@@ -1,31 +1,34 @@
 #!/usr/bin/env node
-// receiver.js - a test OTLP trace receiver for shoal's integration tests.
+// receiver.js - a test OTLP receiver (traces and logs) for shoal's
+// integration tests.
 //
 //   node receiver.js --grpc-port P --http-port Q --out FILE
 //        [--fail-first N [--fail-with unavailable|503|429|400]]
 //        [--hang] [--partial-reject N]
 //
 // Made of real parts so that a test passing here means a real collector
-// would accept the same bytes: gRPC is served by @grpc/grpc-js on the path
-// /opentelemetry.proto.collector.trace.v1.TraceService/Export, OTLP/HTTP by
-// node's http module on POST /v1/traces, and both decode and encode with the
-// protobufjs code the OpenTelemetry JS project generates from
-// opentelemetry-proto (@opentelemetry/otlp-transformer's root.js). Nothing
-// here parses protobuf by hand except the error details below, which no
-// dependency provides.
+// would accept the same bytes: gRPC is served by @grpc/grpc-js on the paths
+// /opentelemetry.proto.collector.trace.v1.TraceService/Export and
+// /opentelemetry.proto.collector.logs.v1.LogsService/Export, OTLP/HTTP by
+// node's http module on POST /v1/traces and POST /v1/logs, and all decode
+// and encode with the protobufjs code the OpenTelemetry JS project
+// generates from opentelemetry-proto (@opentelemetry/otlp-transformer's
+// root.js). Nothing here parses protobuf by hand except the error details
+// below, which no dependency provides.
 //
 // Every accepted request appends one JSON line to --out, written before the
 // answer goes out, so a client that saw success finds its line:
-//   {"transport": "grpc"|"http", "headers": {...},
-//    "request": <ExportTraceServiceRequest as OTLP/JSON: camelCase names,
-//                64-bit numbers as strings, trace and span ids as lower-case
-//                hex, absent fields left out>}
+//   {"signal": "traces"|"logs", "transport": "grpc"|"http", "headers": {...},
+//    "request": <ExportTraceServiceRequest or ExportLogsServiceRequest as
+//                OTLP/JSON: camelCase names, 64-bit numbers as strings,
+//                trace and span ids as lower-case hex, absent fields left
+//                out>}
 // headers are the request's, lower-case, minus HTTP/2 pseudo-headers and
 // hop-by-hop ones; a gRPC "-bin" value is base64. For gRPC they include
 // content-type, grpc-encoding and grpc-timeout, which grpc-js strips from
 // the metadata it hands to the service (see rawGrpcHeaders).
 //
-// Faults (the first N requests counted over both transports):
+// Faults (the first N requests counted over both transports and signals):
 //   --fail-first N   those requests fail and are not recorded, with
 //                    --fail-with unavailable (default): gRPC UNAVAILABLE,
 //                      HTTP 503 + Retry-After: 1
@@ -34,7 +37,8 @@
 //                      HTTP 429 + Retry-After: 1
 //                    400: gRPC INVALID_ARGUMENT, HTTP 400 (not retryable)
 //   --hang           every request is read and never answered
-//   --partial-reject N  success, with partial_success.rejected_spans = N
+//   --partial-reject N  success, with partial_success.rejected_spans (or
+//                    rejected_log_records) = N
 // Ports may be 0 (the kernel picks). Once both listen it prints
 // "listening grpc=P http=Q" with the real ports. Diagnostics go to stderr.
 'use strict';
@@ -45,10 +49,30 @@ const zlib = require('zlib');
 const grpc = require('@grpc/grpc-js');
 const root = require('@opentelemetry/otlp-transformer/build/src/generated/root');
 
-const v1 = root.opentelemetry.proto.collector.trace.v1;
-const Request = v1.ExportTraceServiceRequest;
-const Response = v1.ExportTraceServiceResponse;
-const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+const collector = root.opentelemetry.proto.collector;
+// What differs between the signals: messages, paths, how to count items.
+const SIGNALS = {
+  traces: {
+    Request: collector.trace.v1.ExportTraceServiceRequest,
+    Response: collector.trace.v1.ExportTraceServiceResponse,
+    grpcPath: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+    httpPath: '/v1/traces',
+    rejectedField: 'rejectedSpans',
+    noun: 'span(s)',
+    count: (req) => req.resourceSpans.reduce(
+      (n, rs) => n + rs.scopeSpans.reduce((m, ss) => m + ss.spans.length, 0), 0),
+  },
+  logs: {
+    Request: collector.logs.v1.ExportLogsServiceRequest,
+    Response: collector.logs.v1.ExportLogsServiceResponse,
+    grpcPath: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
+    httpPath: '/v1/logs',
+    rejectedField: 'rejectedLogRecords',
+    noun: 'log record(s)',
+    count: (req) => req.resourceLogs.reduce(
+      (n, rl) => n + rl.scopeLogs.reduce((m, sl) => m + sl.logRecords.length, 0), 0),
+  },
+};
 const MAX_BODY = 64 << 20;
 
 function usage(msg) {
@@ -117,8 +141,8 @@ function hexIds(v) {
   return v;
 }
 
-function toPlain(req) {
-  return hexIds(Request.toObject(req, { longs: String, bytes: String, enums: Number }));
+function toPlain(sig, req) {
+  return hexIds(sig.Request.toObject(req, { longs: String, bytes: String, enums: Number }));
 }
 
 const SKIP_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'upgrade',
@@ -153,22 +177,22 @@ function grpcHeaders(metadata) {
   return selectHeaders(raw || Object.entries(metadata.getMap()));
 }
 
-function record(transport, headers, req) {
-  const spans = req.resourceSpans.reduce(
-    (n, rs) => n + rs.scopeSpans.reduce((m, ss) => m + ss.spans.length, 0), 0);
+function record(signal, transport, headers, req) {
+  const sig = SIGNALS[signal];
   fs.appendFileSync(opts.out,
-    JSON.stringify({ transport, headers, request: toPlain(req) }) + '\n');
-  log(`${transport}: recorded a request with ${spans} span(s)`);
+    JSON.stringify({ signal, transport, headers, request: toPlain(sig, req) }) + '\n');
+  log(`${transport}: recorded a ${signal} request with ${sig.count(req)} ${sig.noun}`);
 }
 
-function successBody() {
+function successBody(signal) {
+  const sig = SIGNALS[signal];
   const r = {};
   if (opts.partialReject > 0)
     r.partialSuccess = {
-      rejectedSpans: opts.partialReject,
-      errorMessage: `rejected ${opts.partialReject} span(s): test receiver --partial-reject`,
+      [sig.rejectedField]: opts.partialReject,
+      errorMessage: `rejected ${opts.partialReject} ${sig.noun}: test receiver --partial-reject`,
     };
-  return Response.encode(Response.create(r)).finish();
+  return sig.Response.encode(sig.Response.create(r)).finish();
 }
 
 // --- google.rpc.Status, by hand: no dependency ships these types ---
@@ -212,7 +236,8 @@ function fault() {
 
 // --- gRPC ---
 
-function grpcExport(call, callback) {
+// The Export handler of one signal's service.
+const grpcExport = (signal) => (call, callback) => {
   const f = fault();
   if (f === 'hang') {
     log('grpc: hanging on a request');
@@ -233,27 +258,29 @@ function grpcExport(call, callback) {
     return;
   }
   try {
-    record('grpc', grpcHeaders(call.metadata), call.request);
+    record(signal, 'grpc', grpcHeaders(call.metadata), call.request);
   } catch (e) {
     log(`grpc: cannot record: ${e.message}`);
     callback({ code: grpc.status.INTERNAL, details: `test receiver: ${e.message}` });
     return;
   }
-  callback(null, successBody());
-}
-
-const traceService = {
-  Export: {
-    path: EXPORT_PATH,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: (m) => Buffer.from(Request.encode(m).finish()),
-    requestDeserialize: (b) => Request.decode(b),
-    // the success body is encoded once in successBody()
-    responseSerialize: (b) => Buffer.from(b),
-    responseDeserialize: (b) => Response.decode(b),
-  },
+  callback(null, successBody(signal));
 };
+
+function grpcService(sig) {
+  return {
+    Export: {
+      path: sig.grpcPath,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: (m) => Buffer.from(sig.Request.encode(m).finish()),
+      requestDeserialize: (b) => sig.Request.decode(b),
+      // the success body is encoded in successBody()
+      responseSerialize: (b) => Buffer.from(b),
+      responseDeserialize: (b) => sig.Response.decode(b),
+    },
+  };
+}
 
 // --- OTLP/HTTP ---
 
@@ -270,7 +297,10 @@ function httpError(res, status, message, headers) {
 }
 
 function httpHandle(req, res, body) {
-  if (req.url.split('?')[0] !== '/v1/traces') return httpError(res, 404, 'not found: only /v1/traces');
+  const path = req.url.split('?')[0];
+  const signal = Object.keys(SIGNALS).find((k) => SIGNALS[k].httpPath === path);
+  if (!signal) return httpError(res, 404, 'not found: only /v1/traces and /v1/logs');
+  const sig = SIGNALS[signal];
   if (req.method !== 'POST') return httpError(res, 405, 'POST only', { allow: 'POST' });
   const type = (req.headers['content-type'] || '').split(';')[0].trim().toLowerCase();
   if (type !== 'application/x-protobuf')
@@ -299,13 +329,13 @@ function httpHandle(req, res, body) {
   }
   let decoded;
   try {
-    decoded = Request.decode(raw);
+    decoded = sig.Request.decode(raw);
   } catch (e) {
     log(`http: undecodable request: ${e.message}`);
-    return httpError(res, 400, `not an ExportTraceServiceRequest: ${e.message}`);
+    return httpError(res, 400, `not an ${sig.Request.name}: ${e.message}`);
   }
-  record('http', selectHeaders(Object.entries(req.headers)), decoded);
-  httpAnswer(res, 200, successBody());
+  record(signal, 'http', selectHeaders(Object.entries(req.headers)), decoded);
+  httpAnswer(res, 200, successBody(signal));
 }
 
 const httpServer = http.createServer((req, res) => {
@@ -329,7 +359,8 @@ httpServer.keepAliveTimeout = 60000;
 // --- start ---
 
 const grpcServer = new grpc.Server();
-grpcServer.addService(traceService, { Export: grpcExport });
+for (const [signal, sig] of Object.entries(SIGNALS))
+  grpcServer.addService(grpcService(sig), { Export: grpcExport(signal) });
 
 fs.writeFileSync(opts.out, '', { flag: 'a' }); // exists from the start, for tail -f and wc
 grpcServer.bindAsync(`127.0.0.1:${opts.grpcPort}`, grpc.ServerCredentials.createInsecure(),

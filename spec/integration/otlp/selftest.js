@@ -4,9 +4,9 @@
 //   node selftest.js        prints "N passed, N failed", exits 1 on a failure
 //
 // A client made of the same official parts (@grpc/grpc-js, the generated
-// OTLP types of @opentelemetry/otlp-transformer) sends export requests over
-// both transports to receivers started in each fault mode, and checks the
-// answers and the recorded JSON lines.
+// OTLP types of @opentelemetry/otlp-transformer) sends trace and log export
+// requests over both transports to receivers started in each fault mode,
+// and checks the answers and the recorded JSON lines.
 'use strict';
 
 const assert = require('assert');
@@ -22,6 +22,9 @@ const root = require('@opentelemetry/otlp-transformer/build/src/generated/root')
 const v1 = root.opentelemetry.proto.collector.trace.v1;
 const Request = v1.ExportTraceServiceRequest;
 const Response = v1.ExportTraceServiceResponse;
+const logsV1 = root.opentelemetry.proto.collector.logs.v1;
+const LogsRequest = logsV1.ExportLogsServiceRequest;
+const LogsResponse = logsV1.ExportLogsServiceResponse;
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'otlp-selftest-'));
 
 const TraceClient = grpc.makeGenericClientConstructor({
@@ -35,6 +38,18 @@ const TraceClient = grpc.makeGenericClientConstructor({
     responseDeserialize: (b) => Response.decode(b),
   },
 }, 'TraceService');
+
+const LogsClient = grpc.makeGenericClientConstructor({
+  Export: {
+    path: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (m) => Buffer.from(LogsRequest.encode(m).finish()),
+    requestDeserialize: (b) => LogsRequest.decode(b),
+    responseSerialize: (m) => Buffer.from(LogsResponse.encode(m).finish()),
+    responseDeserialize: (b) => LogsResponse.decode(b),
+  },
+}, 'LogsService');
 
 const hex = (s) => Buffer.from(s, 'hex');
 
@@ -77,6 +92,66 @@ function sampleRequest() {
   });
 }
 
+// Two log records: "job done" inside a job's span, with typed attributes,
+// and an engine warning with neither ids nor attributes.
+function sampleLogs() {
+  return LogsRequest.create({
+    resourceLogs: [{
+      resource: { attributes: [{ key: 'service.name', value: { stringValue: 'selftest' } }] },
+      scopeLogs: [{
+        scope: { name: 'shoal', version: '0.1.0' },
+        logRecords: [{
+          timeUnixNano: '1700000000123456789',
+          observedTimeUnixNano: '1700000000200000000',
+          severityNumber: 9,
+          severityText: 'INFO',
+          body: { stringValue: 'job done' },
+          attributes: [
+            { key: 'job.id', value: { intValue: 7 } },
+            { key: 'url', value: { stringValue: 'http://x/' } },
+            { key: 'duration', value: { doubleValue: 0.5 } },
+          ],
+          flags: 1,
+          traceId: hex('4bf92f3577b34da6a3ce929d0e0e4736'),
+          spanId: hex('00f067aa0ba902b7'),
+        }, {
+          timeUnixNano: '1700000001000000000',
+          severityNumber: 13,
+          severityText: 'WARN',
+          body: { stringValue: 'queue full' },
+        }],
+      }],
+    }],
+  });
+}
+
+function checkRecordedLogs(rec, transport) {
+  assert.strictEqual(rec.signal, 'logs');
+  assert.strictEqual(rec.transport, transport);
+  const rl = rec.request.resourceLogs[0];
+  assert.deepStrictEqual(rl.resource.attributes,
+    [{ key: 'service.name', value: { stringValue: 'selftest' } }]);
+  assert.deepStrictEqual(rl.scopeLogs[0].scope, { name: 'shoal', version: '0.1.0' });
+  const [a, b] = rl.scopeLogs[0].logRecords;
+  assert.strictEqual(a.timeUnixNano, '1700000000123456789');
+  assert.strictEqual(a.observedTimeUnixNano, '1700000000200000000');
+  assert.strictEqual(a.severityNumber, 9);
+  assert.strictEqual(a.severityText, 'INFO');
+  assert.deepStrictEqual(a.body, { stringValue: 'job done' });
+  assert.deepStrictEqual(a.attributes, [
+    { key: 'job.id', value: { intValue: '7' } },
+    { key: 'url', value: { stringValue: 'http://x/' } },
+    { key: 'duration', value: { doubleValue: 0.5 } },
+  ]);
+  assert.strictEqual(a.flags, 1);
+  assert.strictEqual(a.traceId, '4bf92f3577b34da6a3ce929d0e0e4736');
+  assert.strictEqual(a.spanId, '00f067aa0ba902b7');
+  assert.strictEqual(b.severityNumber, 13);
+  assert.strictEqual(b.traceId, undefined);
+  assert.strictEqual(b.spanId, undefined);
+  assert.strictEqual(b.attributes, undefined);
+}
+
 function startReceiver(name, extra = []) {
   const out = path.join(TMP, `${name}.jsonl`);
   const child = spawn(process.execPath,
@@ -91,8 +166,9 @@ function startReceiver(name, extra = []) {
       const m = /^listening grpc=(\d+) http=(\d+)\n/.exec(buf);
       if (m) {
         const client = new TraceClient(`127.0.0.1:${m[1]}`, grpc.credentials.createInsecure());
-        resolve({ child, out, grpcPort: +m[1], httpPort: +m[2], client,
-          stop() { client.close(); child.kill(); },
+        const logsClient = new LogsClient(`127.0.0.1:${m[1]}`, grpc.credentials.createInsecure());
+        resolve({ child, out, grpcPort: +m[1], httpPort: +m[2], client, logsClient,
+          stop() { client.close(); logsClient.close(); child.kill(); },
           lines() { return fs.readFileSync(out, 'utf8').split('\n').filter(Boolean).map(JSON.parse); } });
       }
     });
@@ -100,13 +176,15 @@ function startReceiver(name, extra = []) {
   });
 }
 
-function grpcExport(r, req, { deadlineMs = 5000, metadata } = {}) {
+function grpcExport(r, req, { deadlineMs = 5000, metadata, client } = {}) {
   const md = metadata || new grpc.Metadata();
   return new Promise((resolve) => {
-    r.client.Export(req, md, { deadline: Date.now() + deadlineMs },
+    (client || r.client).Export(req, md, { deadline: Date.now() + deadlineMs },
       (err, res) => resolve({ err, res }));
   });
 }
+
+const grpcExportLogs = (r, req, o = {}) => grpcExport(r, req, { ...o, client: r.logsClient });
 
 function httpPost(r, body, { headers = {}, timeoutMs = 5000, path: p = '/v1/traces' } = {}) {
   return new Promise((resolve) => {
@@ -124,6 +202,7 @@ function httpPost(r, body, { headers = {}, timeoutMs = 5000, path: p = '/v1/trac
 }
 
 const encoded = () => Buffer.from(Request.encode(sampleRequest()).finish());
+const encodedLogs = () => Buffer.from(LogsRequest.encode(sampleLogs()).finish());
 
 let passed = 0;
 let failed = 0;
@@ -138,6 +217,7 @@ async function check(name, fn) {
 }
 
 function checkRecorded(rec, transport) {
+  assert.strictEqual(rec.signal, 'traces');
   assert.strictEqual(rec.transport, transport);
   const rs = rec.request.resourceSpans[0];
   assert.deepStrictEqual(rs.resource.attributes,
@@ -211,8 +291,33 @@ async function main() {
     assert.strictEqual((await httpPost(r, '{}', { headers: { 'content-type': 'application/json' } })).status, 415);
     assert.strictEqual((await httpPost(r, Buffer.from([0x0a, 0x05, 1])))
       .status, 400);
-    assert.strictEqual((await httpPost(r, encoded(), { path: '/v1/logs' })).status, 404);
+    assert.strictEqual((await httpPost(r, encoded(), { path: '/v1/metrics' })).status, 404);
     assert.strictEqual(r.lines().length, 4);
+  });
+  await check('logs over grpc and http (plain and gzip) are answered and recorded', async () => {
+    const g = await grpcExportLogs(r, sampleLogs());
+    assert.ifError(g.err);
+    assert.strictEqual(g.res.partialSuccess, null);
+    const plain = await httpPost(r, encodedLogs(), { path: '/v1/logs' });
+    assert.strictEqual(plain.status, 200);
+    assert.strictEqual(LogsResponse.decode(plain.body).partialSuccess, null);
+    const gz = await httpPost(r, zlib.gzipSync(encodedLogs()),
+      { path: '/v1/logs', headers: { 'content-encoding': 'gzip' } });
+    assert.strictEqual(gz.status, 200);
+    const lines = r.lines();
+    assert.strictEqual(lines.length, 7);
+    checkRecordedLogs(lines[4], 'grpc');
+    checkRecordedLogs(lines[5], 'http');
+    checkRecordedLogs(lines[6], 'http');
+    assert.strictEqual(lines[6].headers['content-encoding'], 'gzip');
+  });
+  await check('POST /v1/logs is decoded as logs, whatever it holds', async () => {
+    // the two requests share field 1, so a mix-up decodes: the record shows it
+    const res = await httpPost(r, Buffer.from([0x0a, 0x02, 0x0a, 0x00]), { path: '/v1/logs' });
+    assert.strictEqual(res.status, 200);
+    const last = r.lines().pop();
+    assert.strictEqual(last.signal, 'logs');
+    assert.deepStrictEqual(last.request, { resourceLogs: [{ resource: {} }] });
   });
   r.stop();
 
@@ -240,6 +345,20 @@ async function main() {
       assert.deepStrictEqual(r.lines().map((l) => l.transport), ['grpc', 'http']);
     });
     r.stop();
+    r = await startReceiver(`logs-fail-${mode}`, ['--fail-first', '2', '--fail-with', mode]);
+    await check(`logs: --fail-first 2 --fail-with ${mode}`, async () => {
+      const g = await grpcExportLogs(r, sampleLogs());
+      assert.strictEqual(g.err && g.err.code, grpcCode);
+      const h = await httpPost(r, encodedLogs(), { path: '/v1/logs' });
+      assert.strictEqual(h.status, httpStatus);
+      assert.strictEqual(h.headers['retry-after'], retryAfter);
+      assert.strictEqual(r.lines().length, 0);
+      assert.ifError((await grpcExportLogs(r, sampleLogs())).err);
+      assert.strictEqual((await httpPost(r, encodedLogs(), { path: '/v1/logs' })).status, 200);
+      assert.deepStrictEqual(r.lines().map((l) => `${l.signal}/${l.transport}`),
+        ['logs/grpc', 'logs/http']);
+    });
+    r.stop();
   }
 
   r = await startReceiver('partial', ['--partial-reject', '3']);
@@ -252,6 +371,13 @@ async function main() {
     assert.strictEqual(h.status, 200);
     assert.strictEqual(Number(Response.decode(h.body).partialSuccess.rejectedSpans), 3);
     assert.strictEqual(r.lines().length, 2);
+    const gl = await grpcExportLogs(r, sampleLogs());
+    assert.ifError(gl.err);
+    assert.strictEqual(Number(gl.res.partialSuccess.rejectedLogRecords), 3);
+    assert.match(gl.res.partialSuccess.errorMessage, /rejected 3 log record/);
+    const hl = await httpPost(r, encodedLogs(), { path: '/v1/logs' });
+    assert.strictEqual(Number(LogsResponse.decode(hl.body).partialSuccess.rejectedLogRecords), 3);
+    assert.strictEqual(r.lines().length, 4);
   });
   r.stop();
 
@@ -261,6 +387,8 @@ async function main() {
     assert.strictEqual(g.err && g.err.code, grpc.status.DEADLINE_EXCEEDED);
     const h = await httpPost(r, encoded(), { timeoutMs: 700 });
     assert.strictEqual(h.timeout, true);
+    const gl = await grpcExportLogs(r, sampleLogs(), { deadlineMs: 700 });
+    assert.strictEqual(gl.err && gl.err.code, grpc.status.DEADLINE_EXCEEDED);
     assert.strictEqual(r.lines().length, 0);
   });
   r.stop();

@@ -1,0 +1,67 @@
+/* profiler.h - continuous CPU profiles of the whole engine, C and Lua.
+ *
+ * On when --pyroscope or --profile-dir is given. Every thread of the engine
+ * joins the sampler (sampler.h: C stacks on each thread's own CPU time).
+ * Lua stacks come from LuaJIT's own profiler, which is process-global: one
+ * worker's VM is profiled at a time, a whole window each, in turn. On that
+ * worker every C sample that lands inside Lua also asks LuaJIT (SIGPROF to
+ * the same thread) for the script's stack at that very point; the Lua
+ * frames then replace the VM's internals above the engine's lua_resume
+ * call, so a script's functions sit inside the engine's picture.
+ *
+ * A profiler thread drains the samples, aggregates them by stack and
+ * labels (worker, thread, the span running: profile_id), and every
+ * --profile-interval names the frames, encodes pprof and sends it to
+ * Pyroscope or writes DIR/cpu-<time>.pb.gz.
+ *
+ * Threads: profiler_new/profiler_shutdown on the main thread; the
+ * profiler_* hooks below on the threads they name. */
+#ifndef SHOAL_PROFILER_H
+#define SHOAL_PROFILER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct runmetrics;
+
+struct profiler_config {
+    int hz;             /* samples per second of each thread's CPU time */
+    double interval;    /* seconds per window (and per Lua turn) */
+    const char *dir;    /* --profile-dir, or NULL */
+    const char *pyroscope; /* --pyroscope URL, or NULL */
+    const char *service;   /* service name for Pyroscope */
+    int nworkers;          /* job workers 1..nworkers take Lua turns */
+};
+
+struct profiler;
+
+/* The process's profiler while one runs (workers look here), else NULL. */
+extern struct profiler *_Atomic profiler_global;
+
+/* Installs the sampler (main thread, before any other thread starts),
+ * joins the main thread, starts the profiler thread. NULL with a message
+ * on failure. */
+struct profiler *profiler_new(const struct profiler_config *c, struct runmetrics *m, char *err,
+                              size_t errlen);
+/* Ends the last window (sent or written within timeout_ms), stops
+ * sampling, frees. Main thread, after the other sampled threads ended.
+ * NULL is a no-op. */
+void profiler_shutdown(struct profiler *p, long timeout_ms);
+
+/* Worker hooks. profiler_lua_turn: the worker whose VM should be under
+ * LuaJIT's profiler now (0: none); a worker starts or stops it between
+ * resumes and says so with profiler_lua_active. */
+int profiler_lua_turn(const struct profiler *p);
+void profiler_lua_active(struct profiler *p, int worker, int on);
+/* Called from LuaJIT's profiler callback on the profiled worker's thread:
+ * stack is the script's frames, innermost first, each "name file:line"
+ * and separated by ';' (len bytes); vmstate is LuaJIT's ('N', 'I', 'C',
+ * 'G', 'J'). */
+void profiler_lua_sample(struct profiler *p, int worker, const char *stack, size_t len,
+                         int samples, int vmstate);
+
+/* The span running on the calling thread (0: none), for the samples'
+ * profile_id label. */
+void profiler_set_span(uint64_t span_id);
+
+#endif

@@ -1,0 +1,656 @@
+/* test_loki.c - the Loki sink as Loki and the writer thread see it: the
+ * exact push body (streams per level, escaping, structured metadata), the
+ * request (path, gzip, content type), batches sealed by size and by time,
+ * 429/503 retried (Retry-After honoured) and 400 not, every line accounted
+ * for (exported, dropped or failed), a writer that never waits on a Loki
+ * that is down, and a shutdown that keeps its deadline. */
+#include "check.h"
+#include "logger.h"
+#include "loki.h"
+#include "metrics.h"
+#include "runmetrics.h"
+#include "strbuf.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static struct log_record rec(enum log_level lv, uint64_t ns, int ids)
+{
+    struct log_record r;
+    memset(&r, 0, sizeof r);
+    r.level = lv;
+    r.time_ns = ns;
+    r.has_ids = ids;
+    for (int i = 0; i < 16; i++)
+        r.trace_id[i] = (uint8_t)i;
+    for (int i = 0; i < 8; i++)
+        r.span_id[i] = (uint8_t)(0xa0 + i);
+    return r;
+}
+
+/* ------------------------------------------------------------ a fake Loki
+ *
+ * One thread; one request per connection (Connection: close). Answers the
+ * i-th request with status[i] (204 past the script), with Retry-After when
+ * retry_after[i] is set. Keeps each request's path, headers of interest
+ * and gunzipped body. */
+
+#define MAXREQ 256
+
+struct fake {
+    int fd, port;
+    pthread_t thread;
+    int status[16], retry_after[16], nscript;
+    pthread_mutex_t lock;
+    int n; /* requests seen, under lock */
+    char path[MAXREQ][64];
+    char ctype[MAXREQ][64], cenc[MAXREQ][32];
+    char *body[MAXREQ]; /* gunzipped, NUL-terminated; NULL if not gzip */
+    double at[MAXREQ];
+};
+
+static char *gunzip(const unsigned char *in, size_t len)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 15 + 16) != Z_OK)
+        return NULL;
+    size_t cap = len * 8 + 1024, o = 0;
+    char *out = malloc(cap);
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)len;
+    int rc;
+    do {
+        if (cap - o < 1024) {
+            cap *= 2;
+            out = realloc(out, cap);
+        }
+        z.next_out = (Bytef *)out + o;
+        z.avail_out = (uInt)(cap - o - 1);
+        rc = inflate(&z, Z_NO_FLUSH);
+        o = z.total_out;
+    } while (rc == Z_OK);
+    inflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+        free(out);
+        return NULL;
+    }
+    out[o] = 0;
+    return out;
+}
+
+static void header_value(const char *head, const char *name, char *out, size_t outlen)
+{
+    out[0] = 0;
+    size_t n = strlen(name);
+    for (const char *p = head; (p = strstr(p, "\r\n")); p += 2) {
+        if (strncasecmp(p + 2, name, n) == 0 && p[2 + n] == ':') {
+            const char *v = p + 3 + n;
+            while (*v == ' ')
+                v++;
+            size_t k = strcspn(v, "\r\n");
+            snprintf(out, outlen, "%.*s", (int)k, v);
+            return;
+        }
+    }
+}
+
+static void serve_one(struct fake *f, int c)
+{
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    char *end = NULL;
+    while (!end) {
+        if (len + 1 >= cap)
+            buf = realloc(buf, cap *= 2);
+        ssize_t r = read(c, buf + len, cap - len - 1);
+        if (r <= 0)
+            goto out;
+        len += (size_t)r;
+        buf[len] = 0;
+        end = strstr(buf, "\r\n\r\n");
+    }
+    size_t head = (size_t)(end - buf) + 4;
+    char cl[32];
+    *end = 0;
+    header_value(buf, "Content-Length", cl, sizeof cl);
+    size_t want = head + (size_t)atol(cl);
+    while (len < want) {
+        if (want + 1 > cap)
+            buf = realloc(buf, cap = want + 1);
+        ssize_t r = read(c, buf + len, want - len);
+        if (r <= 0)
+            goto out;
+        len += (size_t)r;
+    }
+    pthread_mutex_lock(&f->lock);
+    int i = f->n < MAXREQ ? f->n : MAXREQ - 1;
+    f->n++;
+    sscanf(buf, "POST %63s", f->path[i]);
+    header_value(buf, "Content-Type", f->ctype[i], sizeof f->ctype[i]);
+    header_value(buf, "Content-Encoding", f->cenc[i], sizeof f->cenc[i]);
+    free(f->body[i]);
+    f->body[i] = gunzip((unsigned char *)buf + head, want - head);
+    f->at[i] = mono();
+    int status = i < f->nscript ? f->status[i] : 204;
+    int ra = i < f->nscript ? f->retry_after[i] : 0;
+    pthread_mutex_unlock(&f->lock);
+    char reply[256];
+    const char *text = status == 204 ? "" : "no thanks\n";
+    int n = snprintf(reply, sizeof reply,
+                     "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n", status,
+                     strlen(text));
+    if (ra)
+        n += snprintf(reply + n, sizeof reply - (size_t)n, "Retry-After: %d\r\n", ra);
+    n += snprintf(reply + n, sizeof reply - (size_t)n, "\r\n%s", text);
+    ssize_t w = write(c, reply, (size_t)n);
+    (void)w;
+out:
+    free(buf);
+    close(c);
+}
+
+static void *fake_main(void *arg)
+{
+    struct fake *f = arg;
+    for (;;) {
+        int c = accept(f->fd, NULL, NULL);
+        if (c < 0)
+            break; /* shut down */
+        serve_one(f, c);
+    }
+    return NULL;
+}
+
+static int listen_any(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(fd, (struct sockaddr *)&a, sizeof a);
+    listen(fd, 64);
+    socklen_t al = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &al);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static struct fake *fake_start(const int *status, const int *retry_after, int n)
+{
+    struct fake *f = calloc(1, sizeof *f);
+    f->fd = listen_any(&f->port);
+    for (int i = 0; i < n; i++) {
+        f->status[i] = status[i];
+        f->retry_after[i] = retry_after ? retry_after[i] : 0;
+    }
+    f->nscript = n;
+    pthread_mutex_init(&f->lock, NULL);
+    pthread_create(&f->thread, NULL, fake_main, f);
+    return f;
+}
+
+static int fake_count(struct fake *f)
+{
+    pthread_mutex_lock(&f->lock);
+    int n = f->n;
+    pthread_mutex_unlock(&f->lock);
+    return n;
+}
+
+static void fake_stop(struct fake *f)
+{
+    shutdown(f->fd, SHUT_RDWR);
+    pthread_join(f->thread, NULL);
+    close(f->fd);
+    for (int i = 0; i < MAXREQ; i++)
+        free(f->body[i]);
+    pthread_mutex_destroy(&f->lock);
+    free(f);
+}
+
+static int wait_requests(struct fake *f, int n, double secs)
+{
+    double until = mono() + secs;
+    while (fake_count(f) < n && mono() < until)
+        sleep_ms(5);
+    return fake_count(f) >= n;
+}
+
+/* occurrences of needle in hay */
+static int count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; hay && (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* What the sink logs with no logger goes to stderr: capture_end returns
+ * what was written since capture_begin (malloc'd) and echoes it, so a
+ * failed CHECK meanwhile is still seen. */
+static FILE *cap_file;
+static int cap_saved = -1;
+
+static void capture_begin(void)
+{
+    cap_file = tmpfile();
+    cap_saved = dup(2);
+    dup2(fileno(cap_file), 2);
+}
+
+static char *capture_end(void)
+{
+    dup2(cap_saved, 2);
+    close(cap_saved);
+    size_t cap = 1 << 16, len = 0;
+    char *text = malloc(cap);
+    ssize_t r;
+    while (len < cap - 1 &&
+           (r = pread(fileno(cap_file), text + len, cap - 1 - len, (off_t)len)) > 0)
+        len += (size_t)r;
+    text[len] = 0;
+    fclose(cap_file);
+    ssize_t w = write(2, text, len);
+    (void)w;
+    return text;
+}
+
+/* ------------------------------------------------------------ counts */
+
+static struct runmetrics *M;
+
+static double count(struct metric_family *f)
+{
+    const char *sig[1] = {"logs_loki"};
+    return metric_value(metrics_series(f, sig, NULL, 1));
+}
+
+struct counts {
+    double exported, dropped, failed;
+};
+
+static struct counts snap(void)
+{
+    struct counts c = {count(M->tel_exported), count(M->tel_dropped), count(M->tel_failed)};
+    return c;
+}
+
+static struct counts since(struct counts a)
+{
+    struct counts b = snap();
+    struct counts d = {b.exported - a.exported, b.dropped - a.dropped, b.failed - a.failed};
+    return d;
+}
+
+static struct loki *sink(const char *url, long wait_ms, size_t batch, size_t pending)
+{
+    struct loki_config c = {.url = url,
+                            .service = "svc",
+                            .batch_wait_ms = wait_ms,
+                            .batch_bytes = batch,
+                            .max_pending = pending,
+                            .timeout_ms = 2000};
+    char err[256] = "";
+    struct loki *l = loki_new(&c, M, err, sizeof err);
+    if (!l)
+        fprintf(stderr, "loki_new(%s): %s\n", url, err);
+    return l;
+}
+
+static void add_line(struct loki *l, enum log_level lv, int i)
+{
+    char line[128];
+    int n = snprintf(line, sizeof line, "level=INFO msg=\"job done\" job.id=%d pad=%040d", i, 0);
+    struct log_record r = rec(lv, 1700000000000000000ull + (uint64_t)i, i % 2);
+    loki_add(l, &r, line, (size_t)n);
+}
+
+/* ------------------------------------------------------------ the tests */
+
+static void test_body(void)
+{
+    struct loki_batch *b = loki_batch_new();
+    struct log_record r1 = rec(LOG_INFO, 1700000000123456789ull, 1);
+    struct log_record r2 = rec(LOG_WARN, 5, 0);
+    struct log_record r3 = rec(LOG_INFO, 1700000000123456790ull, 0);
+    struct log_record r4 = rec(LOG_DEBUG, 0, 0);
+    struct log_record r5 = rec(LOG_ERROR, 7, 1);
+    const char l1[] = "msg=\"say \\\"hi\\\"\"\tend\n\xff \xc3\xa9";
+    CHECK(loki_batch_add(b, &r1, l1, sizeof l1 - 1) > 0);
+    const char l2[] = "warn \"q\" \\ back"; /* printable ASCII: the quick path */
+    CHECK(loki_batch_add(b, &r2, l2, sizeof l2 - 1) > 0);
+    CHECK(loki_batch_add(b, &r3, "", 0) > 0); /* an empty line is still an entry */
+    CHECK(loki_batch_add(b, &r4, "d", 1) > 0);
+    CHECK_EQ_INT(loki_batch_lines(b), 4);
+    struct strbuf out = {0};
+    CHECK_EQ_INT(loki_batch_body(b, "svc \"x\"", &out), 0);
+    const char *want =
+        "{\"streams\":["
+        "{\"stream\":{\"service_name\":\"svc \\\"x\\\"\",\"level\":\"debug\"},"
+        "\"values\":[[\"0\",\"d\"]]},"
+        "{\"stream\":{\"service_name\":\"svc \\\"x\\\"\",\"level\":\"info\"},\"values\":["
+        "[\"1700000000123456789\",\"msg=\\\"say \\\\\\\"hi\\\\\\\"\\\"\\tend\\n\\ufffd \xc3\xa9\","
+        "{\"trace_id\":\"000102030405060708090a0b0c0d0e0f\",\"span_id\":\"a0a1a2a3a4a5a6a7\"}],"
+        "[\"1700000000123456790\",\"\"]]},"
+        "{\"stream\":{\"service_name\":\"svc \\\"x\\\"\",\"level\":\"warn\"},"
+        "\"values\":[[\"5\",\"warn \\\"q\\\" \\\\ back\"]]}"
+        "]}";
+    CHECK_STR(out.p, want);
+    /* bytes counts what the entries add to the body: all of it but the
+     * wrapping of the three streams */
+    size_t wrap = strlen("{\"streams\":[]}") + 2 /* commas between streams */;
+    const char *lvs[] = {"debug", "info", "warn"};
+    for (int i = 0; i < 3; i++)
+        wrap += strlen("{\"stream\":{\"service_name\":\"svc \\\"x\\\"\",\"level\":\"") +
+                strlen(lvs[i]) + strlen("\"},\"values\":[]}");
+    CHECK_EQ_INT(loki_batch_bytes(b) + wrap, out.len);
+
+    /* cleared, it starts again; error is the last stream */
+    loki_batch_clear(b);
+    CHECK_EQ_INT(loki_batch_lines(b), 0);
+    out.len = 0;
+    loki_batch_add(b, &r5, "e", 1);
+    CHECK_EQ_INT(loki_batch_body(b, "s", &out), 0);
+    CHECK_STR(out.p, "{\"streams\":[{\"stream\":{\"service_name\":\"s\",\"level\":\"error\"},"
+                     "\"values\":[[\"7\",\"e\",{\"trace_id\":\"000102030405060708090a0b0c0d0e0f\","
+                     "\"span_id\":\"a0a1a2a3a4a5a6a7\"}]]}]}");
+
+    /* a line past Loki's limit is cut, and stays one valid string */
+    loki_batch_clear(b);
+    size_t big = 400000;
+    char *huge = malloc(big);
+    memset(huge, '"', big); /* each escapes to two bytes */
+    size_t n = loki_batch_add(b, &r3, huge, big);
+    out.len = 0;
+    loki_batch_body(b, "s", &out);
+    const char *v = strstr(out.p, "\"values\":[[\"1700000000123456790\",\"");
+    CHECK(v != NULL);
+    const char *line = v ? strchr(v + 11, ',') + 1 : NULL;
+    size_t jlen = line ? strlen(line) - strlen("]]}]}") : 0;
+    CHECK(jlen <= LOKI_MAX_LINE);
+    CHECK(jlen > LOKI_MAX_LINE - 16);
+    CHECK(line && strncmp(line + jlen - 4, "...\"", 4) == 0);
+    CHECK(line && line[jlen - 5] == '"' && line[jlen - 6] == '\\');
+    CHECK(n < LOKI_MAX_LINE + 64);
+    free(huge);
+    free(out.p);
+    loki_batch_free(b);
+    loki_batch_free(NULL);
+}
+
+static void test_urls(void)
+{
+    const char *bad[] = {"ftp://h/x", "localhost:3100",    "http://",
+                         "",          "http://h:3100/a b", "/loki/api/v1/push"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct loki_config c = {.url = bad[i], .service = "s"};
+        char err[256] = "";
+        struct loki *l = loki_new(&c, M, err, sizeof err);
+        CHECK(l == NULL);
+        CHECK(strstr(err, "--loki") != NULL);
+        loki_shutdown(l, 0);
+    }
+    struct loki_config c = {.url = NULL, .service = "s"};
+    char err[256] = "";
+    CHECK(loki_new(&c, M, err, sizeof err) == NULL);
+
+    /* no path, "/" and a path of one's own; HTTPS accepted as such */
+    struct fake *f = fake_start(NULL, NULL, 0);
+    char url[3][96];
+    snprintf(url[0], sizeof url[0], "http://127.0.0.1:%d", f->port);
+    snprintf(url[1], sizeof url[1], "HTTP://127.0.0.1:%d/", f->port);
+    snprintf(url[2], sizeof url[2], "http://127.0.0.1:%d/tenant/a/push?x=1", f->port);
+    for (int i = 0; i < 3; i++) {
+        struct loki *l = sink(url[i], 10, 0, 0);
+        CHECK(l != NULL);
+        add_line(l, LOG_INFO, i);
+        loki_shutdown(l, 2000);
+    }
+    CHECK_EQ_INT(fake_count(f), 3);
+    CHECK_STR(f->path[0], "/loki/api/v1/push");
+    CHECK_STR(f->path[1], "/loki/api/v1/push");
+    CHECK_STR(f->path[2], "/tenant/a/push?x=1");
+    CHECK_STR(f->ctype[0], "application/json");
+    CHECK_STR(f->cenc[0], "gzip");
+    fake_stop(f);
+    struct loki_config h = {.url = "https://loki.example:443", .service = "s"};
+    struct loki *l = loki_new(&h, NULL, err, sizeof err);
+    CHECK(l != NULL); /* m may be NULL; nothing added, nothing sent */
+    loki_shutdown(l, 100);
+}
+
+/* What arrives is what loki_batch_body makes of the same records, and the
+ * open batch goes out after batch_wait_ms without a shutdown. */
+static void test_roundtrip_and_wait(void)
+{
+    struct fake *f = fake_start(NULL, NULL, 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
+    struct counts c0 = snap();
+    struct loki *l = sink(url, 200, 0, 0);
+    double t0 = mono();
+    for (int i = 0; i < 5; i++)
+        add_line(l, i == 2 ? LOG_ERROR : LOG_INFO, i);
+    CHECK(wait_requests(f, 1, 3));
+    double took = mono() - t0;
+    CHECK(took >= 0.19);
+    CHECK(took < 1.5);
+    struct loki_batch *b = loki_batch_new();
+    for (int i = 0; i < 5; i++) {
+        char line[128];
+        int n =
+            snprintf(line, sizeof line, "level=INFO msg=\"job done\" job.id=%d pad=%040d", i, 0);
+        struct log_record r = rec(i == 2 ? LOG_ERROR : LOG_INFO, 1700000000000000000ull + i, i % 2);
+        loki_batch_add(b, &r, line, (size_t)n);
+    }
+    struct strbuf want = {0};
+    loki_batch_body(b, "svc", &want);
+    pthread_mutex_lock(&f->lock);
+    CHECK_STR(f->body[0], want.p);
+    pthread_mutex_unlock(&f->lock);
+    free(want.p);
+    loki_batch_free(b);
+    double until = mono() + 2; /* counted once the answer is read */
+    while (since(c0).exported < 5 && mono() < until)
+        sleep_ms(5);
+    CHECK_EQ_INT(since(c0).exported, 5);
+    loki_shutdown(l, 1000);
+    CHECK_EQ_INT(fake_count(f), 1); /* nothing left to send */
+    struct counts d = since(c0);
+    CHECK_EQ_INT(d.exported, 5);
+    CHECK_EQ_INT(d.dropped + d.failed, 0);
+    fake_stop(f);
+}
+
+/* A batch is sealed when it reaches batch_bytes, long before batch_wait. */
+static void test_seal_by_size(void)
+{
+    struct fake *f = fake_start(NULL, NULL, 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
+    struct counts c0 = snap();
+    struct loki *l = sink(url, 60000, 2000, 0);
+    for (int i = 0; i < 100; i++)
+        add_line(l, LOG_INFO, i);
+    /* 110 to 190 bytes an entry: six batches or more go out now, not in a
+     * minute */
+    double until = mono() + 5;
+    while (since(c0).exported < 80 && mono() < until)
+        sleep_ms(5);
+    CHECK(since(c0).exported >= 80);
+    CHECK(fake_count(f) >= 6);
+    pthread_mutex_lock(&f->lock);
+    int n = f->n;
+    for (int i = 0; i < n && i < MAXREQ; i++)
+        CHECK(f->body[i] && strlen(f->body[i]) < 2000 + 300);
+    pthread_mutex_unlock(&f->lock);
+    loki_shutdown(l, 2000);
+    struct counts d = since(c0);
+    CHECK_EQ_INT(d.exported, 100);
+    CHECK_EQ_INT(d.dropped + d.failed, 0);
+    /* every line once, in order within its stream */
+    int seen = 0, ordered = 1;
+    long last = -1;
+    for (int i = 0; i < fake_count(f); i++) {
+        for (const char *p = f->body[i]; p && (p = strstr(p, "job.id=")); p++) {
+            long id = atol(p + 7);
+            ordered &= id == last + 1;
+            last = id;
+            seen++;
+        }
+    }
+    CHECK_EQ_INT(seen, 100);
+    CHECK(ordered);
+    fake_stop(f);
+}
+
+/* 503 then 429 (Retry-After: 1) then accepted: nothing lost, the wait
+ * honoured; a 400 is not retried and its lines count as failed. */
+static void test_retry(void)
+{
+    int status[] = {503, 429};
+    int ra[] = {0, 1};
+    struct fake *f = fake_start(status, ra, 2);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
+    struct counts c0 = snap();
+    struct loki *l = sink(url, 50, 0, 0);
+    for (int i = 0; i < 10; i++)
+        add_line(l, LOG_INFO, i);
+    CHECK(wait_requests(f, 3, 6));
+    loki_shutdown(l, 2000);
+    struct counts d = since(c0);
+    CHECK_EQ_INT(d.exported, 10);
+    CHECK_EQ_INT(d.dropped + d.failed, 0);
+    CHECK_EQ_INT(fake_count(f), 3);
+    CHECK(f->at[1] - f->at[0] >= 0.45); /* the backoff */
+    CHECK(f->at[2] - f->at[1] >= 0.95); /* Retry-After: 1 */
+    CHECK(f->body[0] && f->body[2] && strcmp(f->body[0], f->body[2]) == 0);
+    fake_stop(f);
+
+    int s400[] = {400};
+    f = fake_start(s400, NULL, 1);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
+    c0 = snap();
+    capture_begin();
+    l = sink(url, 50, 0, 0);
+    for (int i = 0; i < 7; i++)
+        add_line(l, LOG_INFO, i);
+    CHECK(wait_requests(f, 1, 3));
+    sleep_ms(300);
+    for (int i = 0; i < 3; i++) /* the next batch goes through */
+        add_line(l, LOG_INFO, i);
+    loki_shutdown(l, 2000);
+    d = since(c0);
+    CHECK_EQ_INT(d.failed, 7);
+    CHECK_EQ_INT(d.exported, 3);
+    CHECK_EQ_INT(d.dropped, 0);
+    CHECK_EQ_INT(fake_count(f), 2);
+    /* said once, with the status and Loki's reason */
+    char *text = capture_end();
+    CHECK_EQ_INT(count_of(text, "loki push failed"), 1);
+    CHECK(strstr(text, "HTTP 400: no thanks") != NULL);
+    free(text);
+    fake_stop(f);
+}
+
+/* Loki down: the writer never waits, memory stays within max_pending, and
+ * every line is counted; shutdown does not wait for a Loki that refuses;
+ * the warning keeps the URL's password to itself. */
+static void test_down(void)
+{
+    struct counts c0 = snap();
+    capture_begin();
+    struct loki *l = sink("http://user:hunter2@127.0.0.1:1", 20, 1000, 8000);
+    int n = 20000;
+    double t0 = mono();
+    for (int i = 0; i < n; i++)
+        add_line(l, LOG_INFO, i);
+    double took = mono() - t0;
+    CHECK(took < 1.0); /* ~10 ms: no I/O on this path */
+    struct counts d = since(c0);
+    CHECK(d.dropped >= n - 8000 / 100);
+    t0 = mono();
+    loki_shutdown(l, 3000);
+    CHECK(mono() - t0 < 1.0);
+    d = since(c0);
+    CHECK_EQ_INT(d.exported, 0);
+    CHECK_EQ_INT(d.dropped + d.failed, n);
+    /* said once each, without the URL's password */
+    char *text = capture_end();
+    CHECK_EQ_INT(count_of(text, "loki push failed"), 1);
+    CHECK_EQ_INT(count_of(text, "loki lines dropped"), 1);
+    CHECK(strstr(text, "user:REDACTED@127.0.0.1:1") != NULL);
+    CHECK(strstr(text, "hunter2") == NULL);
+    free(text);
+}
+
+/* A Loki that takes the request and never answers: shutdown still ends at
+ * its deadline, the request cut, every line counted. */
+static void test_hang(void)
+{
+    int port;
+    int fd = listen_any(&port); /* never accepted: the kernel holds the connection */
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
+    struct counts c0 = snap();
+    struct loki *l = sink(url, 20, 0, 0);
+    for (int i = 0; i < 50; i++)
+        add_line(l, LOG_WARN, i);
+    sleep_ms(100); /* the request is in flight: adding does not wait for it */
+    double t0 = mono();
+    for (int i = 50; i < 100; i++)
+        add_line(l, LOG_WARN, i);
+    CHECK(mono() - t0 < 0.1);
+    t0 = mono();
+    loki_shutdown(l, 400);
+    double took = mono() - t0;
+    CHECK(took >= 0.35);
+    CHECK(took < 0.9);
+    struct counts d = since(c0);
+    CHECK_EQ_INT(d.exported, 0);
+    CHECK_EQ_INT(d.dropped + d.failed, 100);
+    close(fd);
+}
+
+int main(void)
+{
+    char err[256];
+    M = runmetrics_new(2, 100, 1, NULL, 0, err, sizeof err);
+    CHECK(M != NULL);
+    if (!M)
+        return check_done();
+    test_body();
+    test_urls();
+    test_roundtrip_and_wait();
+    test_seal_by_size();
+    test_retry();
+    test_down();
+    test_hang();
+
+    runmetrics_free(M);
+    return check_done();
+}
