@@ -242,64 +242,73 @@ static void add_ids(struct strbuf *b, const struct log_record *r, int json)
         strbuf_printf(b, " trace_id=%s span_id=%s", t, s);
 }
 
-void log_format_logfmt(struct strbuf *b, const struct log_record *r)
+/* What tells logfmt and JSON lines apart: the text around each part and
+ * how keys and strings are written. The parts come in one order. */
+struct line_style {
+    const char *time, *level, *msg, *worker, *field_sep, *key_sep, *end;
+    void (*key)(struct strbuf *b, const char *k, size_t n);
+    void (*str)(struct strbuf *b, const char *s, size_t n);
+    int json;
+};
+
+static void add_key_json(struct strbuf *b, const char *k, size_t n)
 {
-    char tm[25];
+    add_json_string(b, k, n > 128 ? 128 : n);
+}
+
+static const struct line_style logfmt_style = {
+    "time=", " level=", " msg=", " worker=", " ", "=", "\n", add_key_logfmt, add_value_logfmt, 0,
+};
+static const struct line_style json_style = {
+    "{\"time\":\"",
+    "\",\"level\":\"",
+    "\",\"msg\":",
+    ",\"worker\":",
+    ",",
+    ":",
+    "}\n",
+    add_key_json,
+    add_json_string,
+    1,
+};
+
+static void format_line(struct strbuf *b, const struct log_record *r, const struct line_style *st)
+{
+    char tm[25], num[24];
     fmt_time(tm, r->time_ns);
-    strbuf_add(b, "time=", 5);
+    strbuf_str(b, st->time);
     strbuf_add(b, tm, 24);
-    strbuf_add(b, " level=", 7);
+    strbuf_str(b, st->level);
     strbuf_str(b, log_level_name(r->level));
-    strbuf_add(b, " msg=", 5);
-    add_value_logfmt(b, r->msg, r->msg_len);
+    strbuf_str(b, st->msg);
+    st->str(b, r->msg, r->msg_len);
     if (r->worker >= 0) {
-        char num[24];
-        strbuf_add(b, " worker=", 8);
+        strbuf_str(b, st->worker);
         strbuf_add(b, num, fmt_int(num, r->worker));
     }
     for (int i = 0; i < r->nfields; i++) {
         const struct log_field *f = &r->f[i];
-        strbuf_add(b, " ", 1);
-        add_key_logfmt(b, f->key, f->key_len);
-        strbuf_add(b, "=", 1);
+        strbuf_str(b, st->field_sep);
+        st->key(b, f->key, f->key_len);
+        strbuf_str(b, st->key_sep);
         if (f->type == LOG_STR)
-            add_value_logfmt(b, f->s, f->len);
+            st->str(b, f->s, f->len);
         else
-            add_number(b, f, 0);
+            add_number(b, f, st->json);
     }
     if (r->has_ids)
-        add_ids(b, r, 0);
-    strbuf_add(b, "\n", 1);
+        add_ids(b, r, st->json);
+    strbuf_str(b, st->end);
+}
+
+void log_format_logfmt(struct strbuf *b, const struct log_record *r)
+{
+    format_line(b, r, &logfmt_style);
 }
 
 void log_format_json(struct strbuf *b, const struct log_record *r)
 {
-    char tm[25];
-    fmt_time(tm, r->time_ns);
-    strbuf_add(b, "{\"time\":\"", 9);
-    strbuf_add(b, tm, 24);
-    strbuf_add(b, "\",\"level\":\"", 11);
-    strbuf_str(b, log_level_name(r->level));
-    strbuf_add(b, "\",\"msg\":", 8);
-    add_json_string(b, r->msg, r->msg_len);
-    if (r->worker >= 0) {
-        char num[24];
-        strbuf_add(b, ",\"worker\":", 10);
-        strbuf_add(b, num, fmt_int(num, r->worker));
-    }
-    for (int i = 0; i < r->nfields; i++) {
-        const struct log_field *f = &r->f[i];
-        strbuf_add(b, ",", 1);
-        add_json_string(b, f->key, f->key_len > 128 ? 128 : f->key_len);
-        strbuf_add(b, ":", 1);
-        if (f->type == LOG_STR)
-            add_json_string(b, f->s, f->len);
-        else
-            add_number(b, f, 1);
-    }
-    if (r->has_ids)
-        add_ids(b, r, 1);
-    strbuf_add(b, "}\n", 2);
+    format_line(b, r, &json_style);
 }
 
 /* For a person at a terminal: "14:27:10 WARN attempt failed; will retry
@@ -379,7 +388,7 @@ struct logger {
     struct metric_series *written, *dropped, *failed;
     _Atomic int reopen;
     _Atomic int kicked;
-    _Atomic int stopped; /* the writer's last drain began: emit goes to stderr */
+    _Atomic int stopped;      /* the writer's last drain began: emit goes to stderr */
     _Atomic int64_t io_since; /* the writer is in a write since (mono ns), or 0 */
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -982,7 +991,8 @@ uint64_t logger_lines(const struct logger *lg)
 /* Stops the writer and the sinks. 1 if the writer thread ended. */
 static int stop(struct logger *lg, long timeout_ms)
 {
-    atomic_store(&lg->deadline, mono_ns() + (int64_t)(timeout_ms > 0 ? timeout_ms : 5000) * 1000000);
+    atomic_store(&lg->deadline,
+                 mono_ns() + (int64_t)(timeout_ms > 0 ? timeout_ms : 5000) * 1000000);
     pthread_mutex_lock(&lg->lock);
     lg->stopping = 1;
     pthread_cond_signal(&lg->cond);

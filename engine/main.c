@@ -69,9 +69,14 @@ static int load_scratch(struct config *cfg, struct runmetrics **scratch, lj **st
         fprintf(stderr, "shoal: %s\n", err);
         return EXIT_ENV;
     }
-    struct lj_config lc = {.worker_id = 1, .script = cfg->script, .lua_path = cfg->lua_path,
-                           .slots = 1, .timeout = cfg->timeout, .args = cfg->args,
-                           .nargs = cfg->nargs, .registry = (*scratch)->reg};
+    struct lj_config lc = {.worker_id = 1,
+                           .script = cfg->script,
+                           .lua_path = cfg->lua_path,
+                           .slots = 1,
+                           .timeout = cfg->timeout,
+                           .args = cfg->args,
+                           .nargs = cfg->nargs,
+                           .registry = (*scratch)->reg};
     *state = lj_new(&lc, err, sizeof err);
     if (!*state) {
         fprintf(stderr, "shoal: %s: %s\n", cfg->script, err);
@@ -228,8 +233,8 @@ int main(int argc, char **argv)
     }
     char err[512];
     static struct otel_config otel;
-    if (otel_config_load(&otel, NULL, cfg.otlp_endpoint, cfg.service, cfg.no_propagate,
-                         cfg.script, err, sizeof err) != 0) {
+    if (otel_config_load(&otel, NULL, cfg.otlp_endpoint, cfg.service, cfg.no_propagate, cfg.script,
+                         err, sizeof err) != 0) {
         fprintf(stderr, "shoal: %s\n", err);
         curl_global_cleanup();
         return EXIT_USAGE;
@@ -253,8 +258,8 @@ int main(int argc, char **argv)
     if (cfg.nmetric_labels)
         custom = names;
     /* one shard per worker thread, the producer's included */
-    struct runmetrics *rm = runmetrics_new(cfg.workers + 1, cfg.max_series, !cfg.no_metrics,
-                                           custom, cfg.nmetric_labels, err, sizeof err);
+    struct runmetrics *rm = runmetrics_new(cfg.workers + 1, cfg.max_series, !cfg.no_metrics, custom,
+                                           cfg.nmetric_labels, err, sizeof err);
     if (!rm) {
         fprintf(stderr, "shoal: %s\n", err);
         curl_global_cleanup();

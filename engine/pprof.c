@@ -105,6 +105,7 @@ static void hex16(char *out, uint64_t v)
 struct parts {
     struct strtab st;
     char (*hex)[17];
+    char (*wid)[12]; /* the worker label's text, per sample */
     pb_sample *s;
     pb_sample **sp;
     uint64_t *loc_ids;
@@ -124,6 +125,7 @@ static void parts_free(struct parts *a)
     free(a->st.v);
     free(a->st.slot);
     free(a->hex);
+    free(a->wid);
     free(a->s);
     free(a->sp);
     free(a->loc_ids);
@@ -162,9 +164,10 @@ int pprof_encode(const struct prof_profile *p, uint8_t **out, size_t *len)
     int rc = -1;
     uint8_t *raw = NULL;
     /* nine fixed names, two per function, two per sample (thread, profile_id) */
-    if (strtab_init(&a.st, 9 + 2 * nf + 2 * ns) != 0)
+    if (strtab_init(&a.st, 9 + 2 * nf + 3 * ns) != 0)
         goto done;
     a.hex = array(ns, sizeof *a.hex);
+    a.wid = array(ns, sizeof *a.wid);
     a.s = array(ns, sizeof *a.s);
     a.sp = array(ns, sizeof *a.sp);
     a.loc_ids = array(nframes, sizeof *a.loc_ids);
@@ -177,7 +180,7 @@ int pprof_encode(const struct prof_profile *p, uint8_t **out, size_t *len)
     a.linep = array(nf, sizeof *a.linep);
     a.fn = array(nf, sizeof *a.fn);
     a.fnp = array(nf, sizeof *a.fnp);
-    if (!a.hex || !a.s || !a.sp || !a.loc_ids || !a.values || !a.l || !a.lp || !a.loc || !a.locp ||
+    if (!a.hex || !a.wid || !a.s || !a.sp || !a.loc_ids || !a.values || !a.l || !a.lp || !a.loc || !a.locp ||
         !a.line || !a.linep || !a.fn || !a.fnp)
         goto done;
 
@@ -238,8 +241,11 @@ int pprof_encode(const struct prof_profile *p, uint8_t **out, size_t *len)
         if (x->worker >= 0) {
             pb_label *l = &a.l[nl];
             *l = (pb_label)SHOAL__PPROF__LABEL__INIT;
+            /* a string, not a number: Pyroscope makes string labels series
+             * labels, so a flame graph can be cut by worker */
+            snprintf(a.wid[i], sizeof a.wid[i], "%d", x->worker);
             l->key = k_worker;
-            l->num = x->worker;
+            l->str = intern(st, a.wid[i]);
             a.lp[nl++] = l;
             s->n_label++;
         }

@@ -14,7 +14,7 @@
 /* Encodes p, gzip'd: sample types samples/count and cpu/nanoseconds,
  * period type cpu/nanoseconds with p->period_ns, time_nanos and
  * duration_nanos from the window, one Function and one Location per
- * distinct frame, labels "worker" (numeric), "thread" and "profile_id"
+ * distinct frame, labels "worker", "thread" and "profile_id"
  * (string). 0 with a malloc'd *out of *len bytes, or -1 on OOM (or on a
  * frame index past p->nfuncs, a caller's bug), *out then NULL. */
 int pprof_encode(const struct prof_profile *p, uint8_t **out, size_t *len);

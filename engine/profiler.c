@@ -188,8 +188,8 @@ static void take_samples(struct profiler *p)
     while ((got = sampler_drain(p->drain_buf, DRAIN_MAX)) > 0) {
         for (size_t i = 0; i < got; i++) {
             struct sampler_sample *s = &p->drain_buf[i];
-            struct entry e = {.thread = s->thread, .span = s->span_id, .in_lua = s->in_lua,
-                              .depth = s->depth};
+            struct entry e = {
+                .thread = s->thread, .span = s->span_id, .in_lua = s->in_lua, .depth = s->depth};
             memcpy(e.pcs, s->pcs, sizeof e.pcs[0] * s->depth);
             add(p, &e, 1);
         }
@@ -204,8 +204,11 @@ static void take_samples(struct profiler *p)
     for (size_t i = 0; i < n; i++) {
         struct lua_sample *s = &p->lq_work[i];
         /* thread -1 - worker: a Lua entry of that worker */
-        struct entry e = {.thread = -1 - s->worker, .span = s->span, .in_lua = 1,
-                          .depth = (uint8_t)s->depth, .lua = s->stack};
+        struct entry e = {.thread = -1 - s->worker,
+                          .span = s->span,
+                          .in_lua = 1,
+                          .depth = (uint8_t)s->depth,
+                          .lua = s->stack};
         memcpy(e.pcs, s->pcs, sizeof e.pcs[0] * (size_t)s->depth);
         add(p, &e, s->samples > 0 ? s->samples : 1);
     }
@@ -351,8 +354,8 @@ static const char *vm_frame(int vmstate)
 }
 
 /* Frames of one entry, leaf first, into out (room for max). */
-static int frames_of(struct profiler *p, struct functab *t, const struct entry *e,
-                     uint32_t *out, int max)
+static int frames_of(struct profiler *p, struct functab *t, const struct entry *e, uint32_t *out,
+                     int max)
 {
     int n = 0;
     if (!e->lua) {
@@ -383,8 +386,8 @@ static int frames_of(struct profiler *p, struct functab *t, const struct entry *
         const char *name, *file;
         int64_t line;
         symbols_lookup(p->syms, (uintptr_t)e->pcs[i], &name, &file, &line);
-        int vm = !strncmp(name, "[libluajit", 10) || !strcmp(name, "??") ||
-                 !strncmp(name, "lua_", 4);
+        int vm =
+            !strncmp(name, "[libluajit", 10) || !strcmp(name, "??") || !strncmp(name, "lua_", 4);
         if (vm)
             in_vm = 1;
         else if (in_vm) {
@@ -437,10 +440,12 @@ static void end_window(struct profiler *p)
                 c_in_lua[worker] += e->count;
         }
     }
-#define REPLACED(w) (c_in_lua && lua_total && (w) > 0 && (w) < nw && lua_total[w] > 0 && c_in_lua[w] > 0)
+#define REPLACED(w)                                                                                \
+    (c_in_lua && lua_total && (w) > 0 && (w) < nw && lua_total[w] > 0 && c_in_lua[w] > 0)
     struct functab ft = {0};
     struct prof_sample *samples = calloc(p->n ? p->n : 1, sizeof *samples);
-    uint32_t *frames = malloc(sizeof *frames * (p->n ? p->n : 1) * (SAMPLER_DEPTH + MAX_LUA_FRAMES + 1));
+    uint32_t *frames =
+        malloc(sizeof *frames * (p->n ? p->n : 1) * (SAMPLER_DEPTH + MAX_LUA_FRAMES + 1));
     size_t ns = 0, used = 0;
     int64_t period = sampler_period_ns();
     for (size_t i = 0; samples && frames && i < p->cap; i++) {
@@ -465,15 +470,23 @@ static void end_window(struct profiler *p)
         int nf = frames_of(p, &ft, e, frames + used, SAMPLER_DEPTH + MAX_LUA_FRAMES);
         if (nf == 0)
             continue;
-        samples[ns++] = (struct prof_sample){
-            .frames = frames + used, .nframes = nf, .count = c, .cpu_ns = c * period,
-            .worker = worker, .thread = tname, .span_id = e->span};
+        samples[ns++] = (struct prof_sample){.frames = frames + used,
+                                             .nframes = nf,
+                                             .count = c,
+                                             .cpu_ns = c * period,
+                                             .worker = worker,
+                                             .thread = tname,
+                                             .span_id = e->span};
         used += (size_t)nf;
     }
     if (ns > 0) {
-        struct prof_profile prof = {.start_ns = p->win_start_ns, .end_ns = end_ns,
-                                    .period_ns = period, .funcs = ft.f, .nfuncs = ft.n,
-                                    .samples = samples, .nsamples = ns};
+        struct prof_profile prof = {.start_ns = p->win_start_ns,
+                                    .end_ns = end_ns,
+                                    .period_ns = period,
+                                    .funcs = ft.f,
+                                    .nfuncs = ft.n,
+                                    .samples = samples,
+                                    .nsamples = ns};
         uint8_t *gz = NULL;
         size_t len = 0;
         if (pprof_encode(&prof, &gz, &len) == 0) {
@@ -562,13 +575,13 @@ void profiler_lua_active(struct profiler *p, int worker, int on)
     atomic_store(&p->active, on ? worker : 0);
 }
 
-void profiler_lua_sample(struct profiler *p, int worker, const char *stack, size_t len,
-                         int samples, int vmstate)
+void profiler_lua_sample(struct profiler *p, int worker, const char *stack, size_t len, int samples,
+                         int vmstate)
 {
     if (!p)
         return;
-    struct lua_sample s = {.worker = worker, .span = tl_span, .samples = samples,
-                           .vmstate = vmstate};
+    struct lua_sample s = {
+        .worker = worker, .span = tl_span, .samples = samples, .vmstate = vmstate};
     s.depth = sampler_backtrace(s.pcs, SAMPLER_DEPTH);
     /* the stack's first byte carries the VM state */
     s.stack = malloc(len + 2);
@@ -595,6 +608,17 @@ void profiler_set_span(uint64_t span_id)
 }
 
 /* ------------------------------------------------------------ life */
+
+static void free_parts(struct profiler *p)
+{
+    symbols_free(p->syms);
+    free(p->drain_buf);
+    free(p->lq);
+    free(p->lq_work);
+    free(p->tab);
+    free(p->dir);
+    free(p);
+}
 
 struct profiler *profiler_new(const struct profiler_config *c, struct runmetrics *m, char *err,
                               size_t errlen)
@@ -647,13 +671,7 @@ oom:
 fail:
     if (p) {
         pyroscope_shutdown(p->pyro, 0);
-        symbols_free(p->syms);
-        free(p->drain_buf);
-        free(p->lq);
-        free(p->lq_work);
-        free(p->tab);
-        free(p->dir);
-        free(p);
+        free_parts(p);
     }
     return NULL;
 }
@@ -674,14 +692,8 @@ void profiler_shutdown(struct profiler *p, long timeout_ms)
     for (size_t i = 0; i < p->lq_n; i++)
         free(p->lq[i].stack);
     clear(p);
-    symbols_free(p->syms);
     pthread_mutex_destroy(&p->lua_lock);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
-    free(p->drain_buf);
-    free(p->lq);
-    free(p->lq_work);
-    free(p->tab);
-    free(p->dir);
-    free(p);
+    free_parts(p);
 }

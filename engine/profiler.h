@@ -25,9 +25,9 @@
 struct runmetrics;
 
 struct profiler_config {
-    int hz;             /* samples per second of each thread's CPU time */
-    double interval;    /* seconds per window (and per Lua turn) */
-    const char *dir;    /* --profile-dir, or NULL */
+    int hz;                /* samples per second of each thread's CPU time */
+    double interval;       /* seconds per window (and per Lua turn) */
+    const char *dir;       /* --profile-dir, or NULL */
     const char *pyroscope; /* --pyroscope URL, or NULL */
     const char *service;   /* service name for Pyroscope */
     int nworkers;          /* job workers 1..nworkers take Lua turns */
@@ -57,8 +57,8 @@ void profiler_lua_active(struct profiler *p, int worker, int on);
  * stack is the script's frames, innermost first, each "name file:line"
  * and separated by ';' (len bytes); vmstate is LuaJIT's ('N', 'I', 'C',
  * 'G', 'J'). */
-void profiler_lua_sample(struct profiler *p, int worker, const char *stack, size_t len,
-                         int samples, int vmstate);
+void profiler_lua_sample(struct profiler *p, int worker, const char *stack, size_t len, int samples,
+                         int vmstate);
 
 /* The span running on the calling thread (0: none), for the samples'
  * profile_id label. */

@@ -57,9 +57,9 @@ else
         }' locs.tsv FS=' ' raw.txt | sort >got_stacks.txt
     expect_eq "every stack, leaf first, with its count and CPU time" \
         "$(diff want_stacks.txt got_stacks.txt)" ""
-    expect_grep "labels: thread and worker" '^ +thread:\[worker\]$' raw.txt
-    expect_grep "... worker is a number label" '^ +worker:\[1\]$' raw.txt
-    expect_grep "... profile_id on the sampled span's stack" 'profile_id:\[00c0ffee12345678\] thread:\[worker\]' raw.txt
+    expect_grep "labels: thread and worker" 'thread:\[worker\] worker:\[1\]' raw.txt
+    expect_grep "... worker is a label" 'worker:\[1\]' raw.txt
+    expect_grep "... profile_id on the sampled span's stack" 'profile_id:\[00c0ffee12345678\] thread:\[worker\] worker:\[1\]' raw.txt
 
     go tool pprof -top demo.pb.gz >top.txt 2>top.err
     expect_eq "pprof -top reads it without a complaint" "$(cat top.err)" ""

@@ -94,6 +94,30 @@ MATCH=0
 for id in $IDS; do grep -q "^$id " span_ids.txt && MATCH=$((MATCH + 1)); done
 expect_ge "the profile_id labels are those spans' ids" "$MATCH" 5
 
+# -- Pyroscope: the same run pushed to /ingest, decoded by pprof-format
+start_bg pyro node "$SHOAL_ROOT/spec/integration/pyroscope/receiver.js" --port 0 --out "$T/pyro.jsonl"
+if ! wait_for "grep -q 'listening port=' $T/pyro.out" 15; then
+    fail "the Pyroscope receiver starts" "$(show_file "$T/pyro.err" 5)"
+else
+    PPORT=$(sed -n 's/.*listening port=\([0-9]*\).*/\1/p' pyro.out)
+    run_shoal push run spanburn.lua --listen off --quiet --workers 2 --profile-interval 1 \
+        --pyroscope "http://127.0.0.1:$PPORT" --service burner \
+        --otlp-endpoint "http://127.0.0.1:$RPORT" --summary-json push.json
+    expect_eq "pushed run: exit 0" "$RC" 0
+    expect_eq "no request broke Pyroscope's rules" "$(grep -c violation pyro.jsonl)" 0
+    NPUSH=$(grep -c '"app"' pyro.jsonl)
+    expect_ge "a profile a second reached /ingest" "$NPUSH" 2
+    expect_eq "the summary counts them as exported" "$(json push.json .telemetry.profiles.exported)" "$NPUSH"
+    expect_eq "application and service_name are the service" \
+        "$(jq -r 'select(.app) | .app + " " + .labels.service_name' pyro.jsonl | sort -u)" "burner burner"
+    expect_ge "samples are labelled by worker" \
+        "$(jq '[select(.app) | .samples[] | select(.labels.worker == "1" or .labels.worker == "2")] | length' pyro.jsonl | awk '{s += $1} END {print s}')" 1
+    expect_ge "samples of traced jobs carry profile_id" \
+        "$(jq '[select(.app) | .samples[] | select((.labels.profile_id // "") | test("^[0-9a-f]{16}$"))] | length' pyro.jsonl | awk '{s += $1} END {print s}')" 5
+    expect_ge "the script's function is in the pushed stacks" \
+        "$(jq '[select(.app) | .samples[] | select(.stack | any(test("^burn spanburn\\.lua:")))] | length' pyro.jsonl | awk '{s += $1} END {print s}')" 1
+fi
+
 # -- Ctrl-C while profiling: clean end, last window written
 cat >forever.lua <<'EOF'
 local function burn(n) local s = 0 for i = 1, n do s = s + i % 3 end return s end

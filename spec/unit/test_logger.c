@@ -168,8 +168,8 @@ static void test_file_and_shutdown(const char *dir)
 {
     char path[512], err[256];
     snprintf(path, sizeof path, "%s/deep/er/app.log", dir);
-    struct logger_config c = {.level = LOG_INFO, .stderr_level = LOG_OFF, .file = path,
-                              .nworkers = 2};
+    struct logger_config c = {
+        .level = LOG_INFO, .stderr_level = LOG_OFF, .file = path, .nworkers = 2};
     struct logger *lg = logger_new(&c, NULL, err, sizeof err);
     CHECK(lg != NULL);
     if (!lg)
@@ -216,8 +216,11 @@ static void test_full_ring_drops(const char *dir)
     CHECK(mkfifo(path, 0600) == 0);
     int rd = open(path, O_RDONLY | O_NONBLOCK);
     CHECK(rd >= 0);
-    struct logger_config c = {.level = LOG_INFO, .stderr_level = LOG_OFF, .file = path,
-                              .nworkers = 1, .ring_bytes = 8192};
+    struct logger_config c = {.level = LOG_INFO,
+                              .stderr_level = LOG_OFF,
+                              .file = path,
+                              .nworkers = 1,
+                              .ring_bytes = 8192};
     struct logger *lg = logger_new(&c, NULL, err, sizeof err);
     CHECK(lg != NULL);
     if (!lg)
@@ -243,8 +246,8 @@ static void test_reopen(const char *dir)
     char path[512], moved[512], err[256];
     snprintf(path, sizeof path, "%s/rot.log", dir);
     snprintf(moved, sizeof moved, "%s/rot.log.1", dir);
-    struct logger_config c = {.level = LOG_INFO, .stderr_level = LOG_OFF, .file = path,
-                              .nworkers = 1};
+    struct logger_config c = {
+        .level = LOG_INFO, .stderr_level = LOG_OFF, .file = path, .nworkers = 1};
     struct logger *lg = logger_new(&c, NULL, err, sizeof err);
     CHECK(lg != NULL);
     if (!lg)

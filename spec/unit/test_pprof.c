@@ -210,8 +210,11 @@ static void test_encode(void)
         if (x->worker >= 0) {
             CHECK(w != NULL);
             if (w) {
-                CHECK_EQ_INT(w->num, x->worker);
-                CHECK_EQ_INT(w->str, 0); /* numeric, so pprof can filter on ranges */
+                /* a string: Pyroscope turns string labels into series labels */
+                char want[16];
+                snprintf(want, sizeof want, "%d", x->worker);
+                CHECK_STR(str(p, w->str), want);
+                CHECK_EQ_INT(w->num, 0);
             }
         } else {
             CHECK(w == NULL);
@@ -317,8 +320,8 @@ static void test_big(void)
         for (size_t i = 0; i < p->n_sample; i++)
             sum += p->sample[i]->value[0];
         CHECK_EQ_INT(sum, total);
-        /* 600 names, 2 files, 500 span ids, and the fixed names */
-        CHECK(p->n_string_table < NF + 2 + NS / 4 + 16);
+        /* 600 names, 2 files, 500 span ids, 8 worker ids and the fixed names */
+        CHECK(p->n_string_table < NF + 2 + NS / 4 + 8 + 16);
         shoal__pprof__profile__free_unpacked(p, NULL);
     }
     free(gz);
