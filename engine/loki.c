@@ -3,37 +3,30 @@
  * The writer thread encodes each line straight into the open batch: one
  * buffer of entries per level, so sealing is a pointer move and the body
  * is put together (and gzipped) by the sender, off the writer's path. The
- * sender drives its easy handle through a multi handle of its own so that
- * shutdown can wake it (curl_multi_wakeup) and cut a request at the
- * deadline instead of waiting out the request timeout.
+ * POST, its retries and the cut at the shutdown deadline are push.c's.
  *
  * Threads: loki_add runs on the logger's writer thread; the sender thread
  * is started by loki_new and joined by loki_shutdown (main thread). They
- * share, under `lock`: the open batch, the queue of sealed ones, the spare
- * batch, `pending` and the stop request; `cond` wakes the sender (first
- * line of a batch, a batch sealed by size, shutdown). The sender holds the
- * lock only to move batches, never across I/O, so the writer waits at most
- * for a pointer move. `dropped_any` is an atomic the sender reads to warn.
- * Everything else (the curl handles, the body buffer, the warned flags)
- * belongs to the sender thread. */
+ * share, under `push.lock`: the open batch, the queue of sealed ones, the
+ * spare batch, `pending` and the stop request; `push.cond` wakes the
+ * sender (first line of a batch, a batch sealed by size, shutdown). The
+ * sender holds the lock only to move batches, never across I/O, so the
+ * writer waits at most for a pointer move. Everything else (the body
+ * buffer, push's handles and warned flags) belongs to the sender thread. */
 #include "loki.h"
 
-#include <curl/curl.h>
-#include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "logtext.h"
 #include "metrics.h"
 #include "otlp_send.h"
-#include "runmetrics.h"
+#include "push.h"
 #include "strbuf.h"
+#include "worker.h"
 
 #define NLEVELS 4 /* debug, info, warn, error: LOG_DEBUG..LOG_ERROR */
 #define DEFAULT_PATH "/loki/api/v1/push"
@@ -53,40 +46,16 @@ struct loki_batch {
 };
 
 struct loki {
+    struct push push; /* its lock guards the batches too */
     char *url, *service;
-    char shown[512]; /* the URL for messages, credentials redacted */
     double wait;
     size_t batch_bytes, max_pending;
-    long timeout_ms;
-    struct metric_series *exported, *dropped, *failed;
-
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    /* under lock */
+    /* under push.lock */
     struct loki_batch *open, *spare, *head, *tail;
     size_t pending; /* entry bytes in open, queued and in-flight batches */
-    int stopping;
-    double deadline; /* once stopping */
-    _Atomic int dropped_any;
-
     /* sender thread only */
-    CURLM *multi;
-    CURL *easy;
-    struct curl_slist *headers;
     struct strbuf body;
-    char reply[256];
-    size_t reply_len;
-    double retry_after;
-    int warned, warned_drop;
 };
-
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ------------------------------------------------------------ the body */
 
@@ -257,12 +226,12 @@ static void seal(struct loki *l)
     else
         l->head = b;
     l->tail = b;
-    pthread_cond_signal(&l->cond);
+    pthread_cond_signal(&l->push.cond);
 }
 
 void loki_add(struct loki *l, const struct log_record *rec, const char *line, size_t len)
 {
-    pthread_mutex_lock(&l->lock);
+    pthread_mutex_lock(&l->push.lock);
     if (l->pending + len + ENTRY_OVERHEAD > l->max_pending)
         goto drop;
     if (!l->open) {
@@ -279,150 +248,27 @@ void loki_add(struct loki *l, const struct log_record *rec, const char *line, si
     }
     l->pending += n;
     if (b->lines == 1) {
-        b->since = mono();
-        pthread_cond_signal(&l->cond); /* the sender times the batch from now */
+        b->since = worker_clock();
+        pthread_cond_signal(&l->push.cond); /* the sender times the batch from now */
     }
     if (b->bytes >= l->batch_bytes)
         seal(l);
-    pthread_mutex_unlock(&l->lock);
+    pthread_mutex_unlock(&l->push.lock);
     return;
 drop:
-    pthread_mutex_unlock(&l->lock);
-    metric_add(l->dropped, 1);
-    atomic_store_explicit(&l->dropped_any, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&l->push.lock);
+    push_dropped(&l->push, 1);
 }
 
 /* ------------------------------------------------------------ the sender */
-
-static size_t on_reply(char *p, size_t size, size_t n, void *arg)
-{
-    struct loki *l = arg;
-    size_t len = size * n, room = sizeof l->reply - 1 - l->reply_len;
-    size_t k = len < room ? len : room;
-    memcpy(l->reply + l->reply_len, p, k);
-    l->reply_len += k;
-    l->reply[l->reply_len] = 0;
-    return len;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *arg)
-{
-    struct loki *l = arg;
-    size_t len = size * n;
-    static const char name[] = "retry-after:";
-    if (len > sizeof name && strncasecmp(p, name, sizeof name - 1) == 0) {
-        char v[32];
-        size_t k = len - (sizeof name - 1) < sizeof v - 1 ? len - (sizeof name - 1) : sizeof v - 1;
-        memcpy(v, p + sizeof name - 1, k);
-        v[k] = 0;
-        double secs = atof(v); /* an HTTP-date reads as 0: the backoff is used */
-        if (secs > 0)
-            l->retry_after = secs < 30 ? secs : 30;
-    }
-    return len;
-}
-
-/* When the request in flight must end: the shutdown deadline, or never. */
-static double cut_at(struct loki *l, int *stopping)
-{
-    pthread_mutex_lock(&l->lock);
-    int s = l->stopping;
-    double at = s ? l->deadline : INFINITY;
-    pthread_mutex_unlock(&l->lock);
-    if (stopping)
-        *stopping = s;
-    return at;
-}
-
-/* One POST. Returns the HTTP status, or 0 with why filled when there was
- * no answer (refused, timed out, cut at the deadline). */
-static long post(struct loki *l, const uint8_t *body, size_t len, char *why, size_t whylen)
-{
-    CURL *e = l->easy;
-    char errbuf[CURL_ERROR_SIZE] = "";
-    l->reply_len = 0;
-    l->reply[0] = 0;
-    l->retry_after = 0;
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, (const char *)body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-    curl_multi_add_handle(l->multi, e);
-    int running = 1, cut = 0;
-    CURLcode rc = CURLE_OK;
-    for (;;) {
-        curl_multi_perform(l->multi, &running);
-        if (!running)
-            break;
-        double left = cut_at(l, NULL) - mono();
-        if (left <= 0) {
-            cut = 1;
-            break;
-        }
-        int ms = left < 1 ? (int)(left * 1000) + 1 : 1000;
-        curl_multi_poll(l->multi, NULL, 0, ms, NULL);
-    }
-    CURLMsg *m;
-    int q;
-    while ((m = curl_multi_info_read(l->multi, &q)))
-        if (m->msg == CURLMSG_DONE)
-            rc = m->data.result;
-    curl_multi_remove_handle(l->multi, e);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
-    long status = 0;
-    if (cut) {
-        snprintf(why, whylen, "cut off at the shutdown deadline");
-        return 0;
-    }
-    if (rc != CURLE_OK) {
-        snprintf(why, whylen, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
-        return 0;
-    }
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    /* Loki says why in a line of text */
-    l->reply[strcspn(l->reply, "\r\n")] = 0;
-    snprintf(why, whylen, "HTTP %ld%s%s", status, l->reply[0] ? ": " : "", l->reply);
-    return status;
-}
-
-static void report_failure(const char *url, long status, const char *why, size_t lines,
-                           int retrying)
-{
-    struct log_record r;
-    log_begin(&r, LOG_WARN, "loki push failed");
-    log_cstr(&r, "url", url);
-    if (status)
-        log_int(&r, "status", status);
-    log_cstr(&r, "error", why);
-    log_int(&r, "lines", (int64_t)lines);
-    log_bool(&r, "retrying", retrying);
-    log_emit_global(&r);
-}
-
-/* Waits until `until` or until shutdown begins (when it had not). */
-static void nap(struct loki *l, double until)
-{
-    pthread_mutex_lock(&l->lock);
-    int was = l->stopping;
-    if (was && l->deadline < until)
-        until = l->deadline;
-    while (l->stopping == was && mono() < until) {
-        struct timespec ts;
-        ts.tv_sec = (time_t)until;
-        ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
-        pthread_cond_timedwait(&l->cond, &l->lock, &ts);
-    }
-    pthread_mutex_unlock(&l->lock);
-}
 
 /* Sends one sealed batch, retrying what may succeed later within its
  * bound, and counts its lines. */
 static void deliver(struct loki *l, struct loki_batch *b)
 {
     size_t n = b->lines;
-    int stopping;
-    double deadline = cut_at(l, &stopping);
-    if (stopping && mono() >= deadline) {
-        metric_add(l->dropped, (double)n);
+    if (push_late(&l->push)) {
+        metric_add(l->push.dropped, (double)n);
         return;
     }
     if (l->body.oom) {
@@ -434,67 +280,30 @@ static void deliver(struct loki *l, struct loki_batch *b)
     uint8_t *z = NULL;
     if (loki_batch_body(b, l->service, &l->body) != 0 ||
         !(z = otlp_gzip((const uint8_t *)l->body.p, l->body.len, &zlen))) {
-        metric_add(l->failed, (double)n);
-        if (!l->warned) {
-            l->warned = 1;
-            report_failure(l->shown, 0, "out of memory", n, 0);
-        }
+        push_fail(&l->push, n, "out of memory");
         return;
     }
-    double backoff = 0.5;
-    for (;;) {
-        char why[400];
-        long status = post(l, z, zlen, why, sizeof why);
-        if (status >= 200 && status < 300) {
-            metric_add(l->exported, (double)n);
-            break;
-        }
-        int again = status == 0 || status == 429 || status >= 500;
-        double wait = l->retry_after > 0 ? l->retry_after : backoff;
-        backoff = backoff * 2 < 8 ? backoff * 2 : 8;
-        double limit = cut_at(l, &stopping);
-        if (!stopping)
-            limit = b->since + LOKI_RETRY_FOR;
-        /* a Loki that does not answer at shutdown is not waited for */
-        int give_up = !again || mono() + wait > limit || (stopping && status == 0);
-        if (!l->warned) {
-            l->warned = 1;
-            report_failure(l->shown, status, why, n, !give_up);
-        }
-        if (give_up) {
-            metric_add(l->failed, (double)n);
-            break;
-        }
-        nap(l, mono() + wait);
-        if (status == 0 && cut_at(l, &stopping) < INFINITY) {
-            metric_add(l->failed, (double)n);
-            break;
-        }
-    }
+    curl_easy_setopt(l->push.easy, CURLOPT_POSTFIELDS, (const char *)z);
+    curl_easy_setopt(l->push.easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)zlen);
+    push_send(&l->push, n, b->since + LOKI_RETRY_FOR);
     free(z);
 }
 
 static void *sender_main(void *arg)
 {
     struct loki *l = arg;
-    pthread_mutex_lock(&l->lock);
+    pthread_mutex_lock(&l->push.lock);
     for (;;) {
         struct loki_batch *b = l->head;
         if (b) {
             l->head = b->next;
             if (!l->head)
                 l->tail = NULL;
-            pthread_mutex_unlock(&l->lock);
+            pthread_mutex_unlock(&l->push.lock);
             deliver(l, b);
-            if (atomic_load_explicit(&l->dropped_any, memory_order_relaxed) && !l->warned_drop) {
-                l->warned_drop = 1;
-                struct log_record r;
-                log_begin(&r, LOG_WARN, "loki lines dropped: more than max_pending waiting");
-                log_cstr(&r, "url", l->shown);
-                log_int(&r, "max_pending", (int64_t)l->max_pending);
-                log_emit_global(&r);
-            }
-            pthread_mutex_lock(&l->lock);
+            push_warn_drops(&l->push, "loki lines dropped: more than max_pending waiting",
+                            "max_pending", (int64_t)l->max_pending);
+            pthread_mutex_lock(&l->push.lock);
             l->pending -= b->bytes;
             loki_batch_clear(b);
             if (!l->spare)
@@ -505,21 +314,21 @@ static void *sender_main(void *arg)
         }
         if (l->open && l->open->lines) {
             double due = l->open->since + l->wait;
-            if (l->stopping || mono() >= due) {
+            if (l->push.stopping || worker_clock() >= due) {
                 seal(l);
                 continue;
             }
             struct timespec ts;
             ts.tv_sec = (time_t)due;
             ts.tv_nsec = (long)((due - (double)ts.tv_sec) * 1e9);
-            pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+            pthread_cond_timedwait(&l->push.cond, &l->push.lock, &ts);
             continue;
         }
-        if (l->stopping)
+        if (l->push.stopping)
             break;
-        pthread_cond_wait(&l->cond, &l->lock);
+        pthread_cond_wait(&l->push.cond, &l->push.lock);
     }
-    pthread_mutex_unlock(&l->lock);
+    pthread_mutex_unlock(&l->push.lock);
     return NULL;
 }
 
@@ -527,18 +336,15 @@ static void *sender_main(void *arg)
 
 /* The push URL for --loki's value: http(s), a host, and the default path
  * when none is given. malloc'd, or NULL with err filled. */
-static char *push_url(const char *url, char *err, size_t errlen)
+static char *full_url(const char *url, char *err, size_t errlen)
 {
     CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *path = NULL, *full = NULL, *out = NULL;
+    char *path = NULL, *full = NULL, *out = NULL;
     if (!u) {
         snprintf(err, errlen, "--loki: out of memory");
         return NULL;
     }
-    if (!url || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host[0]) {
+    if (push_url_ok(u, url) != 0) {
         snprintf(err, errlen,
                  "--loki: want an http:// or https:// URL with a host, such as "
                  "http://localhost:3100 (the path defaults to " DEFAULT_PATH ")");
@@ -549,8 +355,6 @@ static char *push_url(const char *url, char *err, size_t errlen)
     if (curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK || !(out = strdup(full)))
         snprintf(err, errlen, "--loki: out of memory");
 done:
-    curl_free(scheme);
-    curl_free(host);
     curl_free(path);
     curl_free(full);
     curl_url_cleanup(u);
@@ -567,11 +371,7 @@ static void free_sink(struct loki *l)
     }
     loki_batch_free(l->open);
     loki_batch_free(l->spare);
-    if (l->multi)
-        curl_multi_cleanup(l->multi);
-    if (l->easy)
-        curl_easy_cleanup(l->easy);
-    curl_slist_free_all(l->headers);
+    push_free(&l->push);
     free(l->body.p);
     free(l->url);
     free(l->service);
@@ -580,64 +380,37 @@ static void free_sink(struct loki *l)
 
 struct loki *loki_new(const struct loki_config *c, struct runmetrics *m, char *err, size_t errlen)
 {
+    static const char *const headers[] = {"Content-Type: application/json",
+                                          "Content-Encoding: gzip", NULL};
     struct loki *l = calloc(1, sizeof *l);
     if (!l) {
         snprintf(err, errlen, "--loki: out of memory");
         return NULL;
     }
-    l->url = push_url(c->url, err, errlen);
+    l->url = full_url(c->url, err, errlen);
     if (!l->url)
         goto fail;
-    /* the logger redacts too, but not what it writes once it has stopped */
-    logtext_redact(l->shown, sizeof l->shown, l->url, strlen(l->url));
+    struct push_config pc = {.flag = "--loki",
+                             .url = l->url,
+                             .signal = "logs_loki",
+                             .failure = "loki push failed",
+                             .count = "lines",
+                             .headers = headers,
+                             .timeout_ms = c->timeout_ms};
+    if (push_init(&l->push, &pc, m, err, errlen) != 0)
+        goto fail;
     /* Loki drops a label whose value is empty; a stream needs one */
     l->service = strdup(c->service && c->service[0] ? c->service : "shoal");
-    l->wait = (double)(c->batch_wait_ms > 0 ? c->batch_wait_ms : 1000) / 1000;
-    l->batch_bytes = c->batch_bytes ? c->batch_bytes : 1u << 20;
-    l->max_pending = c->max_pending ? c->max_pending : 16u << 20;
-    l->timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 10000;
-    if (m) {
-        const char *sig[1] = {"logs_loki"};
-        l->exported = metrics_series(m->tel_exported, sig, NULL, 1);
-        l->dropped = metrics_series(m->tel_dropped, sig, NULL, 1);
-        l->failed = metrics_series(m->tel_failed, sig, NULL, 1);
-    }
-    l->easy = curl_easy_init();
-    l->multi = curl_multi_init();
-    struct curl_slist *h = NULL;
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, "Content-Encoding: gzip");
-    h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
-    h = curl_slist_append(h, "User-Agent: shoal/" SHOAL_VERSION);
-    l->headers = h;
-    if (!l->service || !l->easy || !l->multi || !h) {
+    if (!l->service) {
         snprintf(err, errlen, "--loki: out of memory");
         goto fail;
     }
-    CURL *e = l->easy;
-    curl_easy_setopt(e, CURLOPT_URL, l->url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_reply);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, l);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, l);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, l->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, l->timeout_ms);
-
-    pthread_mutex_init(&l->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&l->cond, &ca);
-    pthread_condattr_destroy(&ca);
-    if (pthread_create(&l->thread, NULL, sender_main, l) != 0) {
-        snprintf(err, errlen, "--loki: cannot start the sender thread");
-        pthread_cond_destroy(&l->cond);
-        pthread_mutex_destroy(&l->lock);
+    l->wait = (double)(c->batch_wait_ms > 0 ? c->batch_wait_ms : 1000) / 1000;
+    l->batch_bytes = c->batch_bytes ? c->batch_bytes : 1u << 20;
+    l->max_pending = c->max_pending ? c->max_pending : 16u << 20;
+    curl_easy_setopt(l->push.easy, CURLOPT_POST, 1L);
+    if (push_start(&l->push, sender_main, l, err, errlen) != 0)
         goto fail;
-    }
     return l;
 fail:
     free_sink(l);
@@ -648,20 +421,12 @@ void loki_shutdown(struct loki *l, long timeout_ms)
 {
     if (!l)
         return;
-    pthread_mutex_lock(&l->lock);
-    l->stopping = 1;
-    l->deadline = mono() + (double)(timeout_ms > 0 ? timeout_ms : 0) / 1000;
-    pthread_cond_signal(&l->cond);
-    pthread_mutex_unlock(&l->lock);
-    curl_multi_wakeup(l->multi);
-    pthread_join(l->thread, NULL);
+    push_stop(&l->push, timeout_ms);
     /* the sender counted every batch it took; lines added after it stopped
      * would be here */
     size_t left = l->open ? l->open->lines : 0;
     for (struct loki_batch *b = l->head; b; b = b->next)
         left += b->lines;
-    metric_add(l->dropped, (double)left);
-    pthread_cond_destroy(&l->cond);
-    pthread_mutex_destroy(&l->lock);
+    metric_add(l->push.dropped, (double)left);
     free_sink(l);
 }

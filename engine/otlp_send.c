@@ -24,6 +24,7 @@
 
 #include "logger.h"
 #include "metrics.h"
+#include "sampler.h"
 #include "worker.h"
 
 struct otlp_sender {
@@ -452,6 +453,7 @@ static void *batcher_main(void *arg)
     size_t batch = b->c.batch;
     double delay = (double)b->c.delay_ms / 1000;
     double timeout = (double)b->c.timeout_ms / 1000;
+    sampler_thread_enter("otlp-exporter", -1); /* a no-op unless profiling */
     for (;;) {
         int stopping = nap(b, delay, 1);
         atomic_store(&b->kicked, 0);
@@ -476,6 +478,7 @@ static void *batcher_main(void *arg)
         if (stopping)
             break;
     }
+    sampler_thread_exit();
     return NULL;
 }
 

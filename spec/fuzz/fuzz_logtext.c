@@ -18,113 +18,6 @@
 
 #define GUARD 16
 
-static size_t put_cp(unsigned char *o, uint32_t cp)
-{
-    if (cp < 0x80) {
-        o[0] = (unsigned char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (unsigned char)(0xc0 | cp >> 6);
-        o[1] = (unsigned char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (unsigned char)(0xe0 | cp >> 12);
-        o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-        o[2] = (unsigned char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (unsigned char)(0xf0 | cp >> 18);
-    o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-    o[3] = (unsigned char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
-/* Strict RFC 8259 reader of one JSON string that is all of s[0, n): decodes
- * its inside to UTF-8 in out (room for n bytes). Returns the length, or -1
- * if s is not exactly one valid JSON string. */
-static long json_decode(const unsigned char *s, size_t n, unsigned char *out)
-{
-    if (n < 2 || s[0] != '"' || s[n - 1] != '"')
-        return -1;
-    size_t o = 0, end = n - 1;
-    for (size_t i = 1; i < end;) {
-        unsigned char c = s[i];
-        if (c < 0x20 || c == '"')
-            return -1;
-        if (c != '\\') {
-            size_t k = utf8_seq(s + i, end - i);
-            if (!k)
-                return -1;
-            memcpy(out + o, s + i, k);
-            o += k;
-            i += k;
-            continue;
-        }
-        if (i + 1 >= end)
-            return -1;
-        const char *simple = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";
-        const char *p = s[i + 1] ? strchr(simple, s[i + 1]) : NULL;
-        if (p) {
-            out[o++] = (unsigned char)to[p - simple];
-            i += 2;
-            continue;
-        }
-        if (s[i + 1] != 'u' || i + 6 > end)
-            return -1;
-        uint32_t cp = 0;
-        for (int d = 0; d < 4; d++) {
-            int h = hexval(s[i + 2 + d]);
-            if (h < 0)
-                return -1;
-            cp = cp << 4 | (uint32_t)h;
-        }
-        i += 6;
-        if (cp >= 0xdc00 && cp <= 0xdfff)
-            return -1;
-        if (cp >= 0xd800 && cp <= 0xdbff) {
-            uint32_t lo = 0;
-            if (i + 6 > end || s[i] != '\\' || s[i + 1] != 'u')
-                return -1;
-            for (int d = 0; d < 4; d++) {
-                int h = hexval(s[i + 2 + d]);
-                if (h < 0)
-                    return -1;
-                lo = lo << 4 | (uint32_t)h;
-            }
-            if (lo < 0xdc00 || lo > 0xdfff)
-                return -1;
-            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            i += 6;
-        }
-        o += put_cp(out + o, cp);
-    }
-    return (long)o;
-}
-
-/* The input as a JSON reader should see it: invalid bytes as U+FFFD. Also
- * marks in bound[] which offsets of the result are character boundaries. */
-static size_t sanitize(const unsigned char *in, size_t len, unsigned char *out, char *bound)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len;) {
-        size_t k = utf8_seq(in + i, len - i);
-        bound[o] = 1;
-        if (k) {
-            memcpy(out + o, in + i, k);
-            o += k;
-            i += k;
-        } else {
-            o += put_cp(out + o, 0xfffd);
-            i++;
-        }
-    }
-    bound[o] = 1;
-    return o;
-}
-
 /* Returns 1 when the value was written whole, 0 when cut. */
 static int check_json(const char *in, size_t len, size_t outlen, const unsigned char *want,
                       size_t want_len, const char *bound)
@@ -139,8 +32,9 @@ static int check_json(const char *in, size_t len, size_t outlen, const unsigned 
     must(n < outlen && out[n] == 0);
     for (size_t i = 0; i < n; i++)
         must(out[i] >= 0x20 && out[i] != 0x7f);
-    long d = json_decode(out, n, dec);
-    must(d >= 0);
+    size_t used = 0;
+    long d = json_string(out, n, dec, &used);
+    must(d >= 0 && used == n); /* one string, and nothing else */
     if ((size_t)d != want_len || memcmp(dec, want, want_len) != 0) {
         must(d >= 3 && memcmp(dec + d - 3, "...", 3) == 0);
         size_t p = (size_t)d - 3;
@@ -194,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     must(in && want && bound && mixed);
     memcpy(in, data, size);
 
-    size_t want_len = sanitize(data, size, want, bound);
+    size_t want_len = utf8_as_read(data, size, want, bound);
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
         check_json(in, size, sizes[k], want, want_len, bound);
     /* room for the worst case (every byte as \ufffd): never cut */

@@ -29,54 +29,6 @@ struct rec {
     size_t len;
 };
 
-/* ------------------------------------------------------------ expected text */
-
-static size_t put_utf8(unsigned char *o, uint32_t cp)
-{
-    if (cp < 0x80) {
-        o[0] = (unsigned char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (unsigned char)(0xc0 | cp >> 6);
-        o[1] = (unsigned char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (unsigned char)(0xe0 | cp >> 12);
-        o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-        o[2] = (unsigned char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (unsigned char)(0xf0 | cp >> 18);
-    o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-    o[3] = (unsigned char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
-/* in as a JSON reader should get it back: each byte that is not part of
- * well-formed UTF-8 as U+FFFD. at[] marks character starts (and the end).
- * out and at have room for 3 * len + 1. */
-static size_t as_read(const unsigned char *in, size_t len, unsigned char *out, char *at)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len;) {
-        size_t k = utf8_seq(in + i, len - i);
-        at[o] = 1;
-        if (k) {
-            memcpy(out + o, in + i, k);
-            o += k;
-            i += k;
-        } else {
-            o += put_utf8(out + o, 0xfffd);
-            i++;
-        }
-    }
-    at[o] = 1;
-    return o;
-}
-
 /* ------------------------------------------------------------ the reader */
 
 struct cur {
@@ -91,61 +43,14 @@ static void lit(struct cur *c, const char *t)
     c->i += k;
 }
 
-static uint32_t hex4(struct cur *c)
-{
-    must(c->n - c->i >= 4);
-    uint32_t v = 0;
-    for (int k = 0; k < 4; k++) {
-        int h = hexval(c->s[c->i++]);
-        must(h >= 0);
-        v = v << 4 | (uint32_t)h;
-    }
-    return v;
-}
-
 /* A JSON string (RFC 8259, no leniency), decoded into out (room for as
  * many bytes as the text has). Sets *raw to its length in the body. */
 static size_t str(struct cur *c, unsigned char *out, size_t *raw)
 {
-    size_t start = c->i, o = 0;
-    lit(c, "\"");
-    for (;;) {
-        must(c->i < c->n);
-        unsigned char ch = c->s[c->i];
-        if (ch == '"')
-            break;
-        must(ch >= 0x20);
-        if (ch != '\\') {
-            size_t k = utf8_seq(c->s + c->i, c->n - c->i);
-            must(k > 0);
-            memcpy(out + o, c->s + c->i, k);
-            o += k;
-            c->i += k;
-            continue;
-        }
-        must(c->i + 1 < c->n);
-        unsigned char e = c->s[c->i + 1];
-        c->i += 2;
-        const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";
-        const char *p = e ? strchr(from, e) : NULL;
-        if (p) {
-            out[o++] = (unsigned char)to[p - from];
-            continue;
-        }
-        must(e == 'u');
-        uint32_t cp = hex4(c);
-        must(cp < 0xdc00 || cp > 0xdfff);
-        if (cp >= 0xd800 && cp <= 0xdbff) {
-            lit(c, "\\u");
-            uint32_t lo = hex4(c);
-            must(lo >= 0xdc00 && lo <= 0xdfff);
-            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-        }
-        o += put_utf8(out + o, cp);
-    }
-    c->i++;
-    *raw = c->i - start;
-    return o;
+    long k = json_string(c->s + c->i, c->n - c->i, out, raw);
+    must(k >= 0);
+    c->i += *raw;
+    return (size_t)k;
 }
 
 static void hex_is(struct cur *c, const uint8_t *id, size_t n, unsigned char *tmp)
@@ -173,7 +78,7 @@ static void entry_is(struct cur *c, const struct rec *e, unsigned char *tmp, uns
     lit(c, ",");
     k = str(c, tmp, &raw);
     must(raw <= LOKI_MAX_LINE);
-    size_t wlen = as_read((const unsigned char *)e->line, e->len, want, at);
+    size_t wlen = utf8_as_read((const unsigned char *)e->line, e->len, want, at);
     if (k != wlen || memcmp(tmp, want, k) != 0) {
         /* cut: a prefix on a character boundary, then ... */
         must(k >= 3 && memcmp(tmp + k - 3, "...", 3) == 0);
@@ -290,7 +195,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t raw;
         lit(&c, "{\"stream\":{\"service_name\":");
         size_t k = str(&c, tmp, &raw);
-        size_t wlen = as_read((const unsigned char *)service, slen, want, at);
+        size_t wlen = utf8_as_read((const unsigned char *)service, slen, want, at);
         must(k == wlen && memcmp(tmp, want, k) == 0);
         lit(&c, ",\"level\":");
         k = str(&c, tmp, &raw);

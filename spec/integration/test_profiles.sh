@@ -100,8 +100,14 @@ if ! wait_for "grep -q 'listening port=' $T/pyro.out" 15; then
     fail "the Pyroscope receiver starts" "$(show_file "$T/pyro.err" 5)"
 else
     PPORT=$(sed -n 's/.*listening port=\([0-9]*\).*/\1/p' pyro.out)
-    run_shoal push run spanburn.lua --listen off --quiet --workers 2 --profile-interval 1 \
-        --pyroscope "http://127.0.0.1:$PPORT" --service burner \
+    cat >pushburn.lua <<'EOF'
+local function burn(n) local s = 0 for i = 1, n do s = s + (i % 7) * (i % 13) end return s end
+function produce(push) for i = 1, 1e9 do push({n = i}) end end
+function handle(job) local s = burn(1000000) return s end
+EOF
+    # a fixed 2.5 s, so at least two windows of 1 s end
+    run_shoal push run pushburn.lua --listen off --quiet --workers 2 --profile-interval 1 \
+        --duration 2.5 --pyroscope "http://127.0.0.1:$PPORT" --service burner \
         --otlp-endpoint "http://127.0.0.1:$RPORT" --summary-json push.json
     expect_eq "pushed run: exit 0" "$RC" 0
     expect_eq "no request broke Pyroscope's rules" "$(grep -c violation pyro.jsonl)" 0
@@ -115,7 +121,7 @@ else
     expect_ge "samples of traced jobs carry profile_id" \
         "$(jq '[select(.app) | .samples[] | select((.labels.profile_id // "") | test("^[0-9a-f]{16}$"))] | length' pyro.jsonl | awk '{s += $1} END {print s}')" 5
     expect_ge "the script's function is in the pushed stacks" \
-        "$(jq '[select(.app) | .samples[] | select(.stack | any(test("^burn spanburn\\.lua:")))] | length' pyro.jsonl | awk '{s += $1} END {print s}')" 1
+        "$(jq '[select(.app) | .samples[] | select(.stack | any(test("^burn pushburn\\.lua:")))] | length' pyro.jsonl | awk '{s += $1} END {print s}')" 1
 fi
 
 # -- Ctrl-C while profiling: clean end, last window written

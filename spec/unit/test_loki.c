@@ -5,38 +5,18 @@
  * for (exported, dropped or failed), a writer that never waits on a Loki
  * that is down, and a shutdown that keeps its deadline. */
 #include "check.h"
+#include "fake_http.h"
 #include "logger.h"
 #include "loki.h"
 #include "metrics.h"
 #include "runmetrics.h"
 #include "strbuf.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 #include <zlib.h>
-
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static struct log_record rec(enum log_level lv, uint64_t ns, int ids)
 {
@@ -52,26 +32,7 @@ static struct log_record rec(enum log_level lv, uint64_t ns, int ids)
     return r;
 }
 
-/* ------------------------------------------------------------ a fake Loki
- *
- * One thread; one request per connection (Connection: close). Answers the
- * i-th request with status[i] (204 past the script), with Retry-After when
- * retry_after[i] is set. Keeps each request's path, headers of interest
- * and gunzipped body. */
-
-#define MAXREQ 256
-
-struct fake {
-    int fd, port;
-    pthread_t thread;
-    int status[16], retry_after[16], nscript;
-    pthread_mutex_t lock;
-    int n; /* requests seen, under lock */
-    char path[MAXREQ][64];
-    char ctype[MAXREQ][64], cenc[MAXREQ][32];
-    char *body[MAXREQ]; /* gunzipped, NUL-terminated; NULL if not gzip */
-    double at[MAXREQ];
-};
+/* ------------------------------------------------------------ what Loki got */
 
 static char *gunzip(const unsigned char *in, size_t len)
 {
@@ -103,178 +64,13 @@ static char *gunzip(const unsigned char *in, size_t len)
     return out;
 }
 
-static void header_value(const char *head, const char *name, char *out, size_t outlen)
-{
-    out[0] = 0;
-    size_t n = strlen(name);
-    for (const char *p = head; (p = strstr(p, "\r\n")); p += 2) {
-        if (strncasecmp(p + 2, name, n) == 0 && p[2 + n] == ':') {
-            const char *v = p + 3 + n;
-            while (*v == ' ')
-                v++;
-            size_t k = strcspn(v, "\r\n");
-            snprintf(out, outlen, "%.*s", (int)k, v);
-            return;
-        }
-    }
-}
-
-static void serve_one(struct fake *f, int c)
-{
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    char *end = NULL;
-    while (!end) {
-        if (len + 1 >= cap)
-            buf = realloc(buf, cap *= 2);
-        ssize_t r = read(c, buf + len, cap - len - 1);
-        if (r <= 0)
-            goto out;
-        len += (size_t)r;
-        buf[len] = 0;
-        end = strstr(buf, "\r\n\r\n");
-    }
-    size_t head = (size_t)(end - buf) + 4;
-    char cl[32];
-    *end = 0;
-    header_value(buf, "Content-Length", cl, sizeof cl);
-    size_t want = head + (size_t)atol(cl);
-    while (len < want) {
-        if (want + 1 > cap)
-            buf = realloc(buf, cap = want + 1);
-        ssize_t r = read(c, buf + len, want - len);
-        if (r <= 0)
-            goto out;
-        len += (size_t)r;
-    }
-    pthread_mutex_lock(&f->lock);
-    int i = f->n < MAXREQ ? f->n : MAXREQ - 1;
-    f->n++;
-    sscanf(buf, "POST %63s", f->path[i]);
-    header_value(buf, "Content-Type", f->ctype[i], sizeof f->ctype[i]);
-    header_value(buf, "Content-Encoding", f->cenc[i], sizeof f->cenc[i]);
-    free(f->body[i]);
-    f->body[i] = gunzip((unsigned char *)buf + head, want - head);
-    f->at[i] = mono();
-    int status = i < f->nscript ? f->status[i] : 204;
-    int ra = i < f->nscript ? f->retry_after[i] : 0;
-    pthread_mutex_unlock(&f->lock);
-    char reply[256];
-    const char *text = status == 204 ? "" : "no thanks\n";
-    int n = snprintf(reply, sizeof reply,
-                     "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n", status,
-                     strlen(text));
-    if (ra)
-        n += snprintf(reply + n, sizeof reply - (size_t)n, "Retry-After: %d\r\n", ra);
-    n += snprintf(reply + n, sizeof reply - (size_t)n, "\r\n%s", text);
-    ssize_t w = write(c, reply, (size_t)n);
-    (void)w;
-out:
-    free(buf);
-    close(c);
-}
-
-static void *fake_main(void *arg)
-{
-    struct fake *f = arg;
-    for (;;) {
-        int c = accept(f->fd, NULL, NULL);
-        if (c < 0)
-            break; /* shut down */
-        serve_one(f, c);
-    }
-    return NULL;
-}
-
-static int listen_any(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(fd, (struct sockaddr *)&a, sizeof a);
-    listen(fd, 64);
-    socklen_t al = sizeof a;
-    getsockname(fd, (struct sockaddr *)&a, &al);
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
-static struct fake *fake_start(const int *status, const int *retry_after, int n)
-{
-    struct fake *f = calloc(1, sizeof *f);
-    f->fd = listen_any(&f->port);
-    for (int i = 0; i < n; i++) {
-        f->status[i] = status[i];
-        f->retry_after[i] = retry_after ? retry_after[i] : 0;
-    }
-    f->nscript = n;
-    pthread_mutex_init(&f->lock, NULL);
-    pthread_create(&f->thread, NULL, fake_main, f);
-    return f;
-}
-
-static int fake_count(struct fake *f)
+/* The i-th request's body, gunzipped (malloc'd), or NULL if it is not
+ * gzip. */
+static char *body_of(struct fake *f, int i)
 {
     pthread_mutex_lock(&f->lock);
-    int n = f->n;
+    char *text = gunzip(f->r[i].body, f->r[i].len);
     pthread_mutex_unlock(&f->lock);
-    return n;
-}
-
-static void fake_stop(struct fake *f)
-{
-    shutdown(f->fd, SHUT_RDWR);
-    pthread_join(f->thread, NULL);
-    close(f->fd);
-    for (int i = 0; i < MAXREQ; i++)
-        free(f->body[i]);
-    pthread_mutex_destroy(&f->lock);
-    free(f);
-}
-
-static int wait_requests(struct fake *f, int n, double secs)
-{
-    double until = mono() + secs;
-    while (fake_count(f) < n && mono() < until)
-        sleep_ms(5);
-    return fake_count(f) >= n;
-}
-
-/* occurrences of needle in hay */
-static int count_of(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = hay; hay && (p = strstr(p, needle)); p += strlen(needle))
-        n++;
-    return n;
-}
-
-/* What the sink logs with no logger goes to stderr: capture_end returns
- * what was written since capture_begin (malloc'd) and echoes it, so a
- * failed CHECK meanwhile is still seen. */
-static FILE *cap_file;
-static int cap_saved = -1;
-
-static void capture_begin(void)
-{
-    cap_file = tmpfile();
-    cap_saved = dup(2);
-    dup2(fileno(cap_file), 2);
-}
-
-static char *capture_end(void)
-{
-    dup2(cap_saved, 2);
-    close(cap_saved);
-    size_t cap = 1 << 16, len = 0;
-    char *text = malloc(cap);
-    ssize_t r;
-    while (len < cap - 1 &&
-           (r = pread(fileno(cap_file), text + len, cap - 1 - len, (off_t)len)) > 0)
-        len += (size_t)r;
-    text[len] = 0;
-    fclose(cap_file);
-    ssize_t w = write(2, text, len);
-    (void)w;
     return text;
 }
 
@@ -418,7 +214,7 @@ static void test_urls(void)
     CHECK(loki_new(&c, M, err, sizeof err) == NULL);
 
     /* no path, "/" and a path of one's own; HTTPS accepted as such */
-    struct fake *f = fake_start(NULL, NULL, 0);
+    struct fake *f = fake_start(204, NULL, NULL, 0);
     char url[3][96];
     snprintf(url[0], sizeof url[0], "http://127.0.0.1:%d", f->port);
     snprintf(url[1], sizeof url[1], "HTTP://127.0.0.1:%d/", f->port);
@@ -430,11 +226,11 @@ static void test_urls(void)
         loki_shutdown(l, 2000);
     }
     CHECK_EQ_INT(fake_count(f), 3);
-    CHECK_STR(f->path[0], "/loki/api/v1/push");
-    CHECK_STR(f->path[1], "/loki/api/v1/push");
-    CHECK_STR(f->path[2], "/tenant/a/push?x=1");
-    CHECK_STR(f->ctype[0], "application/json");
-    CHECK_STR(f->cenc[0], "gzip");
+    CHECK_STR(f->r[0].target, "/loki/api/v1/push");
+    CHECK_STR(f->r[1].target, "/loki/api/v1/push");
+    CHECK_STR(f->r[2].target, "/tenant/a/push?x=1");
+    CHECK_STR(f->r[0].ctype, "application/json");
+    CHECK_STR(f->r[0].cenc, "gzip");
     fake_stop(f);
     struct loki_config h = {.url = "https://loki.example:443", .service = "s"};
     struct loki *l = loki_new(&h, NULL, err, sizeof err);
@@ -446,7 +242,7 @@ static void test_urls(void)
  * open batch goes out after batch_wait_ms without a shutdown. */
 static void test_roundtrip_and_wait(void)
 {
-    struct fake *f = fake_start(NULL, NULL, 0);
+    struct fake *f = fake_start(204, NULL, NULL, 0);
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
     struct counts c0 = snap();
@@ -468,9 +264,9 @@ static void test_roundtrip_and_wait(void)
     }
     struct strbuf want = {0};
     loki_batch_body(b, "svc", &want);
-    pthread_mutex_lock(&f->lock);
-    CHECK_STR(f->body[0], want.p);
-    pthread_mutex_unlock(&f->lock);
+    char *got = body_of(f, 0);
+    CHECK_STR(got, want.p);
+    free(got);
     free(want.p);
     loki_batch_free(b);
     double until = mono() + 2; /* counted once the answer is read */
@@ -488,7 +284,7 @@ static void test_roundtrip_and_wait(void)
 /* A batch is sealed when it reaches batch_bytes, long before batch_wait. */
 static void test_seal_by_size(void)
 {
-    struct fake *f = fake_start(NULL, NULL, 0);
+    struct fake *f = fake_start(204, NULL, NULL, 0);
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
     struct counts c0 = snap();
@@ -502,11 +298,12 @@ static void test_seal_by_size(void)
         sleep_ms(5);
     CHECK(since(c0).exported >= 80);
     CHECK(fake_count(f) >= 6);
-    pthread_mutex_lock(&f->lock);
-    int n = f->n;
-    for (int i = 0; i < n && i < MAXREQ; i++)
-        CHECK(f->body[i] && strlen(f->body[i]) < 2000 + 300);
-    pthread_mutex_unlock(&f->lock);
+    int n = fake_count(f);
+    for (int i = 0; i < n && i < FAKE_MAXREQ; i++) {
+        char *text = body_of(f, i);
+        CHECK(text && strlen(text) < 2000 + 300);
+        free(text);
+    }
     loki_shutdown(l, 2000);
     struct counts d = since(c0);
     CHECK_EQ_INT(d.exported, 100);
@@ -515,12 +312,14 @@ static void test_seal_by_size(void)
     int seen = 0, ordered = 1;
     long last = -1;
     for (int i = 0; i < fake_count(f); i++) {
-        for (const char *p = f->body[i]; p && (p = strstr(p, "job.id=")); p++) {
+        char *text = body_of(f, i);
+        for (const char *p = text; p && (p = strstr(p, "job.id=")); p++) {
             long id = atol(p + 7);
             ordered &= id == last + 1;
             last = id;
             seen++;
         }
+        free(text);
     }
     CHECK_EQ_INT(seen, 100);
     CHECK(ordered);
@@ -533,7 +332,7 @@ static void test_retry(void)
 {
     int status[] = {503, 429};
     int ra[] = {0, 1};
-    struct fake *f = fake_start(status, ra, 2);
+    struct fake *f = fake_start(204, status, ra, 2);
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
     struct counts c0 = snap();
@@ -546,13 +345,16 @@ static void test_retry(void)
     CHECK_EQ_INT(d.exported, 10);
     CHECK_EQ_INT(d.dropped + d.failed, 0);
     CHECK_EQ_INT(fake_count(f), 3);
-    CHECK(f->at[1] - f->at[0] >= 0.45); /* the backoff */
-    CHECK(f->at[2] - f->at[1] >= 0.95); /* Retry-After: 1 */
-    CHECK(f->body[0] && f->body[2] && strcmp(f->body[0], f->body[2]) == 0);
+    CHECK(f->r[1].at - f->r[0].at >= 0.45); /* the backoff */
+    CHECK(f->r[2].at - f->r[1].at >= 0.95); /* Retry-After: 1 */
+    char *first = body_of(f, 0), *third = body_of(f, 2);
+    CHECK(first && third && strcmp(first, third) == 0);
+    free(first);
+    free(third);
     fake_stop(f);
 
     int s400[] = {400};
-    f = fake_start(s400, NULL, 1);
+    f = fake_start(204, s400, NULL, 1);
     snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
     c0 = snap();
     capture_begin();

@@ -9,197 +9,16 @@
  * counted once (exported, dropped or failed) and each kind of trouble
  * logged once with the URL's password hidden. */
 #include "check.h"
+#include "fake_http.h"
 #include "metrics.h"
 #include "pyroscope.h"
 #include "runmetrics.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* ------------------------------------------------------------ a fake Pyroscope
- *
- * One thread, one request per connection (it answers Connection: close).
- * The i-th request gets status[i] (200 past the script), with Retry-After
- * when retry_after[i] is set; each request's target, Content-Type, body
- * and arrival time are kept. */
-
-#define MAXREQ 32
-
-struct req {
-    char target[512];
-    char ctype[160];
-    uint8_t *body;
-    size_t len;
-    double at;
-};
-
-struct fake {
-    int fd, port;
-    pthread_t thread;
-    int status[8], retry_after[8], nscript;
-    pthread_mutex_t lock;
-    int n; /* under lock, as is r */
-    struct req r[MAXREQ];
-};
-
-static void header_value(const char *head, const char *name, char *out, size_t outlen)
-{
-    out[0] = 0;
-    size_t n = strlen(name);
-    for (const char *p = head; (p = strstr(p, "\r\n")); p += 2) {
-        if (strncasecmp(p + 2, name, n) == 0 && p[2 + n] == ':') {
-            const char *v = p + 3 + n;
-            while (*v == ' ')
-                v++;
-            snprintf(out, outlen, "%.*s", (int)strcspn(v, "\r\n"), v);
-            return;
-        }
-    }
-}
-
-static void serve_one(struct fake *f, int c)
-{
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap), *end = NULL;
-    while (!end) {
-        if (len + 1 >= cap)
-            buf = realloc(buf, cap *= 2);
-        ssize_t r = read(c, buf + len, cap - len - 1);
-        if (r <= 0)
-            goto out;
-        len += (size_t)r;
-        buf[len] = 0;
-        end = strstr(buf, "\r\n\r\n");
-    }
-    size_t head = (size_t)(end - buf) + 4;
-    char cl[32];
-    end[2] = 0; /* the headers end with their last CRLF, for header_value */
-    header_value(buf, "Content-Length", cl, sizeof cl);
-    size_t want = head + (size_t)atol(cl);
-    while (len < want) {
-        if (want + 1 > cap)
-            buf = realloc(buf, cap = want + 1);
-        ssize_t r = read(c, buf + len, want - len);
-        if (r <= 0)
-            goto out;
-        len += (size_t)r;
-    }
-    pthread_mutex_lock(&f->lock);
-    int i = f->n < MAXREQ ? f->n : MAXREQ - 1;
-    f->n++;
-    struct req *q = &f->r[i];
-    sscanf(buf, "POST %511s", q->target);
-    header_value(buf, "Content-Type", q->ctype, sizeof q->ctype);
-    free(q->body);
-    q->len = want - head;
-    q->body = malloc(q->len + 1);
-    memcpy(q->body, buf + head, q->len);
-    q->at = mono();
-    int status = i < f->nscript ? f->status[i] : 200;
-    int ra = i < f->nscript ? f->retry_after[i] : 0;
-    pthread_mutex_unlock(&f->lock);
-    char reply[256];
-    const char *text = status == 200 ? "" : "not now\n";
-    int n = snprintf(reply, sizeof reply,
-                     "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n", status,
-                     strlen(text));
-    if (ra)
-        n += snprintf(reply + n, sizeof reply - (size_t)n, "Retry-After: %d\r\n", ra);
-    n += snprintf(reply + n, sizeof reply - (size_t)n, "\r\n%s", text);
-    ssize_t w = write(c, reply, (size_t)n);
-    (void)w;
-out:
-    free(buf);
-    close(c);
-}
-
-static void *fake_main(void *arg)
-{
-    struct fake *f = arg;
-    for (;;) {
-        int c = accept(f->fd, NULL, NULL);
-        if (c < 0)
-            break; /* shut down */
-        serve_one(f, c);
-    }
-    return NULL;
-}
-
-static int listen_any(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(fd, (struct sockaddr *)&a, sizeof a);
-    listen(fd, 64);
-    socklen_t al = sizeof a;
-    getsockname(fd, (struct sockaddr *)&a, &al);
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
-static struct fake *fake_start(const int *status, const int *retry_after, int n)
-{
-    struct fake *f = calloc(1, sizeof *f);
-    f->fd = listen_any(&f->port);
-    for (int i = 0; i < n; i++) {
-        f->status[i] = status[i];
-        f->retry_after[i] = retry_after ? retry_after[i] : 0;
-    }
-    f->nscript = n;
-    pthread_mutex_init(&f->lock, NULL);
-    pthread_create(&f->thread, NULL, fake_main, f);
-    return f;
-}
-
-static int fake_count(struct fake *f)
-{
-    pthread_mutex_lock(&f->lock);
-    int n = f->n;
-    pthread_mutex_unlock(&f->lock);
-    return n;
-}
-
-static int wait_requests(struct fake *f, int n, double secs)
-{
-    double until = mono() + secs;
-    while (fake_count(f) < n && mono() < until)
-        sleep_ms(5);
-    return fake_count(f) >= n;
-}
-
-static void fake_stop(struct fake *f)
-{
-    shutdown(f->fd, SHUT_RDWR);
-    pthread_join(f->thread, NULL);
-    close(f->fd);
-    for (int i = 0; i < MAXREQ; i++)
-        free(f->r[i].body);
-    pthread_mutex_destroy(&f->lock);
-    free(f);
-}
 
 /* ------------------------------------------------------------ reading a request */
 
@@ -233,7 +52,7 @@ static const uint8_t *find(const uint8_t *hay, size_t len, const char *needle)
 
 /* The multipart form of r: how many parts it has, and the headers and
  * content of the first. 0 when it is not a well-formed form. */
-static int first_part(const struct req *r, char *headers, size_t hlen, const uint8_t **data,
+static int first_part(const struct fake_req *r, char *headers, size_t hlen, const uint8_t **data,
                       size_t *dlen, int *nparts)
 {
     const char *b = strstr(r->ctype, "boundary=");
@@ -266,46 +85,7 @@ static int first_part(const struct req *r, char *headers, size_t hlen, const uin
     return p + 2 <= end && memcmp(p, "--", 2) == 0;
 }
 
-/* ------------------------------------------------------------ logs and counts */
-
-static FILE *cap_file;
-static int cap_saved = -1;
-
-/* With no logger, records go to stderr: capture_end gives back (malloc'd)
- * what was written since capture_begin, and echoes it. */
-static void capture_begin(void)
-{
-    fflush(stderr);
-    cap_file = tmpfile();
-    cap_saved = dup(2);
-    dup2(fileno(cap_file), 2);
-}
-
-static char *capture_end(void)
-{
-    fflush(stderr);
-    dup2(cap_saved, 2);
-    close(cap_saved);
-    size_t cap = 1 << 16, len = 0;
-    char *text = malloc(cap);
-    ssize_t r;
-    while (len < cap - 1 &&
-           (r = pread(fileno(cap_file), text + len, cap - 1 - len, (off_t)len)) > 0)
-        len += (size_t)r;
-    text[len] = 0;
-    fclose(cap_file);
-    ssize_t w = write(2, text, len);
-    (void)w;
-    return text;
-}
-
-static int count_of(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
-        n++;
-    return n;
-}
+/* ------------------------------------------------------------ counts */
 
 static struct runmetrics *M;
 
@@ -361,7 +141,7 @@ static uint8_t *body(void)
 
 static void test_request(void)
 {
-    struct fake *f = fake_start(NULL, NULL, 0);
+    struct fake *f = fake_start(200, NULL, NULL, 0);
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
     struct counts c0 = snap();
@@ -379,7 +159,7 @@ static void test_request(void)
     CHECK_EQ_INT(d.dropped + d.failed, 0);
     CHECK_EQ_INT(fake_count(f), 1);
 
-    struct req *r = &f->r[0];
+    struct fake_req *r = &f->r[0];
     char v[256];
     CHECK(strncmp(r->target, "/ingest?", 8) == 0);
     param(r->target, "name", v, sizeof v);
@@ -411,7 +191,7 @@ static void test_request(void)
 
 static void test_urls(void)
 {
-    struct fake *f = fake_start(NULL, NULL, 0);
+    struct fake *f = fake_start(200, NULL, NULL, 0);
     const char *paths[][2] = {
         {"/pyro/", "/pyro/ingest?"},
         {"/pyro/ingest", "/pyro/ingest?"},
@@ -458,7 +238,7 @@ static void test_retry(void)
 {
     /* 503, 503, 200: sent on the third try, after backoff */
     int st1[] = {503, 503};
-    struct fake *f = fake_start(st1, NULL, 2);
+    struct fake *f = fake_start(200, st1, NULL, 2);
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
     struct counts c0 = snap();
@@ -481,7 +261,7 @@ static void test_retry(void)
 
     /* 429 with Retry-After: 1, then 200 */
     int st2[] = {429}, ra2[] = {1};
-    f = fake_start(st2, ra2, 1);
+    f = fake_start(200, st2, ra2, 1);
     snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
     c0 = snap();
     p = sender(url, "svc");
@@ -495,7 +275,7 @@ static void test_retry(void)
 
     /* 400: refused, not retried, counted failed */
     int st3[] = {400};
-    f = fake_start(st3, NULL, 1);
+    f = fake_start(200, st3, NULL, 1);
     snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
     c0 = snap();
     capture_begin();
@@ -579,7 +359,7 @@ static void test_down(void)
 /* What is queued at shutdown is still sent. */
 static void test_flush(void)
 {
-    struct fake *f = fake_start(NULL, NULL, 0);
+    struct fake *f = fake_start(200, NULL, NULL, 0);
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
     struct counts c0 = snap();
