@@ -41,7 +41,7 @@ size_t logfmt_value(char *out, size_t outlen, const char *in, size_t len)
     size_t i = 0;
     while (i < len) {
         unsigned char c = (unsigned char)in[i];
-        char esc[5];
+        char esc[8];
         size_t n, used = 1;
         int k = c >= 0x80 ? utf8_len((const unsigned char *)in + i, len - i) : 1;
         if (c == '"' || c == '\\') {
@@ -52,11 +52,14 @@ size_t logfmt_value(char *out, size_t outlen, const char *in, size_t len)
             esc[0] = '\\';
             esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
             n = 2;
-        } else if (c < 0x20 || c == 0x7f || k == 0) {
-            /* control bytes, and bytes that are not UTF-8, as \xNN: the line
-             * stays valid UTF-8 and the value can still be read back */
-            snprintf(esc, sizeof esc, "\\x%02x", c);
-            n = 4;
+        } else if (c < 0x20 || c == 0x7f) {
+            /* \u00NN, as JSON writes it: go-logfmt (Loki's | logfmt,
+             * Alloy, Promtail) reads it back; it knows no \xNN */
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            n = 6;
+        } else if (k == 0) {
+            memcpy(esc, "\xef\xbf\xbd", 3); /* not UTF-8: U+FFFD, the line stays valid */
+            n = 3;
         } else {
             memcpy(esc, in + i, (size_t)k); /* a whole character, cut never inside */
             n = used = (size_t)k;

@@ -1,9 +1,10 @@
 /* logfmt.h - escaping values for logfmt lines (key=value ...).
  *
  * A value is written bare when it is safe, otherwise quoted with \" \\ \n \r
- * \t and \xNN escapes (control bytes, and bytes that are not valid UTF-8),
- * so a value can never end a line or start a forged one, and the line is
- * valid UTF-8 whatever the input. Pure functions; any thread. */
+ * \t and \u00NN escapes (the JSON ones, which go-logfmt and so Loki and
+ * Alloy read back), so a value can never end a line or start a forged one;
+ * a byte that is not valid UTF-8 becomes U+FFFD, so the line is valid UTF-8
+ * whatever the input. Pure functions; any thread. */
 #ifndef SHOAL_LOGFMT_H
 #define SHOAL_LOGFMT_H
 

@@ -195,7 +195,7 @@ static void add_key_logfmt(struct strbuf *b, const char *k, size_t n)
 }
 
 /* Room for a value of n bytes: all of it escaped (at most 4 bytes a byte in
- * logfmt, 6 in JSON) when it is within LOG_MAX_VALUE, else about
+ * logfmt and JSON alike: \u00NN) when it is within LOG_MAX_VALUE, else about
  * LOG_MAX_VALUE bytes of output, which cuts it and adds the marker. */
 static size_t value_room(size_t n, size_t per_byte)
 {
@@ -204,7 +204,7 @@ static size_t value_room(size_t n, size_t per_byte)
 
 static void add_value_logfmt(struct strbuf *b, const char *s, size_t n)
 {
-    size_t room = value_room(n, 4);
+    size_t room = value_room(n, 6);
     if (strbuf_reserve(b, room) != 0)
         return;
     b->len += logfmt_value(b->p + b->len, room, s, n);

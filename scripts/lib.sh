@@ -8,7 +8,7 @@ BUILD_PACKAGES="cmake make gcc pkg-config libluajit2-5.1-dev libcurl4-openssl-de
   libmicrohttpd-dev lua-cjson-dev libprotobuf-c-dev protobuf-c-compiler libgoogle-perftools-dev zlib1g-dev
   libunwind-dev libdw-dev"
 # What the tests drive: real servers and tools, no fakes.
-TEST_PACKAGES="nginx-light curl jq luajit2 procps python3 openssl prometheus golang-go"
+TEST_PACKAGES="nginx-light curl jq luajit2 procps python3 python3-yaml openssl prometheus golang-go"
 # What the benchmark compares against.
 BENCH_PACKAGES="wrk nginx-light nodejs"
 
@@ -44,13 +44,15 @@ build() {
   }
 }
 
-# npm_deps : the Node packages of the test receivers (spec/integration/otlp:
-# OTLP traces and logs; spec/integration/pyroscope: Pyroscope /ingest),
+# npm_deps : the Node packages of the tests (spec/integration/otlp: OTLP
+# traces and logs; spec/integration/pyroscope: Pyroscope /ingest;
+# spec/integration/compose: the Compose schema and its validator),
 # each installed from its lockfile when node_modules is missing or older
 # than the lockfile. Node and npm come from Debian when absent.
 npm_deps() {
   local dir
-  for dir in "$SHOAL_ROOT/spec/integration/otlp" "$SHOAL_ROOT/spec/integration/pyroscope"; do
+  for dir in "$SHOAL_ROOT/spec/integration/otlp" "$SHOAL_ROOT/spec/integration/pyroscope" \
+    "$SHOAL_ROOT/spec/integration/compose"; do
     if [ -f "$dir/node_modules/.package-lock.json" ] &&
       [ ! "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
       continue

@@ -6,8 +6,9 @@
  * NUL-terminated with strlen equal to the return value and no write past
  * outlen; that it holds no control byte and is valid UTF-8; that a bare value is the input
  * itself and holds nothing that would need quotes; and that a quoted one
- * unescapes to the input, or, when cut (ending in ..."), to a prefix of it
- * that ends on a character boundary if the input is UTF-8. Any breach
+ * unescapes (JSON's escapes, which go-logfmt reads) to the input with each
+ * byte that is not UTF-8 made U+FFFD, or, when cut (ending in ..."), to a
+ * prefix of that which ends on a character boundary. Any breach
  * aborts, which libFuzzer and the CTest replay both report. */
 #include "logfmt.h"
 
@@ -49,14 +50,21 @@ static long unescape(const char *s, size_t n, char *out)
         case 't':
             out[o++] = '\t';
             break;
-        case 'x': {
-            if (i + 2 >= n)
+        case 'u': {
+            /* only \u00NN is ever written, for control bytes */
+            if (i + 4 >= n)
                 return -1;
-            int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
-            if (hi < 0 || lo < 0)
+            int v = 0;
+            for (int k = 1; k <= 4; k++) {
+                int h = hexval((unsigned char)s[i + (size_t)k]);
+                if (h < 0)
+                    return -1;
+                v = v * 16 + h;
+            }
+            if (v >= 0x80)
                 return -1;
-            out[o++] = (char)(hi * 16 + lo);
-            i += 2;
+            out[o++] = (char)v;
+            i += 4;
             break;
         }
         default:
@@ -75,9 +83,11 @@ static int utf8_boundary(const unsigned char *s, size_t len, size_t n)
     return i == n;
 }
 
-/* Checks one call with an outlen-byte buffer. Returns 1 if the value was
- * written whole, 0 if it was cut. */
-static int check_one(const char *in, size_t len, size_t outlen, int in_utf8)
+/* Checks one call with an outlen-byte buffer: in (len bytes) is what the
+ * escaper was given, want (wlen bytes) what a reader must get back, the
+ * input with each byte that is not UTF-8 made U+FFFD. Returns 1 if the
+ * value was written whole, 0 if it was cut. */
+static int check_one(const char *in, size_t len, const char *want, size_t wlen, size_t outlen)
 {
     char *out = malloc(outlen + GUARD), *plain = malloc(outlen);
     int whole = 1;
@@ -109,14 +119,13 @@ static int check_one(const char *in, size_t len, size_t outlen, int in_utf8)
     size_t inner_len = n - 2;
     long u = unescape(inner, inner_len, plain);
     int cut_marker = inner_len >= 3 && memcmp(inner + inner_len - 3, "...", 3) == 0;
-    if (u >= 0 && (size_t)u == len && memcmp(plain, in, len) == 0)
+    if (u >= 0 && (size_t)u == wlen && memcmp(plain, want, wlen) == 0)
         goto done; /* whole: it may still end in "..." if the input does */
-    /* not whole, so it must be cut: a prefix of the input, then ... */
+    /* not whole, so it must be cut: a prefix of it, then ... */
     must(cut_marker);
     u = unescape(inner, inner_len - 3, plain);
-    must(u >= 0 && (size_t)u < len && memcmp(plain, in, (size_t)u) == 0);
-    if (in_utf8)
-        must(utf8_boundary((const unsigned char *)in, len, (size_t)u));
+    must(u >= 0 && (size_t)u < wlen && memcmp(plain, want, (size_t)u) == 0);
+    must(utf8_boundary((const unsigned char *)want, wlen, (size_t)u));
     whole = 0;
 done:
     free(out);
@@ -132,11 +141,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!in)
         return 0;
     memcpy(in, data, size);
-    int in_utf8 = is_utf8(data, size);
+    /* what a reader must get back: every byte that does not start a
+     * well-formed sequence replaced by U+FFFD */
+    char *want = malloc(size * 3 + 1);
+    size_t wlen = 0;
+    if (!want) {
+        free(in);
+        return 0;
+    }
+    for (size_t i = 0; i < size;) {
+        size_t k = utf8_seq(data + i, size - i);
+        if (k == 0) {
+            memcpy(want + wlen, "\xef\xbf\xbd", 3);
+            wlen += 3;
+            i++;
+        } else {
+            memcpy(want + wlen, data + i, k);
+            wlen += k;
+            i += k;
+        }
+    }
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
-        check_one(in, size, sizes[k], in_utf8);
-    /* room for the worst case (every byte as \xNN, quotes, ...): never cut */
-    must(check_one(in, size, size * 4 + 8, in_utf8));
+        check_one(in, size, want, wlen, sizes[k]);
+    /* room for the worst case (every byte as \u00NN, quotes, ...): never cut */
+    must(check_one(in, size, want, wlen, size * 6 + 8));
+    free(want);
     free(in);
     return 0;
 }

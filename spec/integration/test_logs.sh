@@ -21,7 +21,7 @@ TOKEN = re.compile(r'([^\s="]+)=("(?:[^"\\]|\\.)*"|[^\s"=\\]+)(?: |$)')
 def unq(v):
     if not v.startswith('"'):
         return v
-    return json.loads('"' + re.sub(r'\\x([0-9a-f]{2})', r'\\u00\1', v[1:-1]) + '"')
+    return json.loads(v)  # logfmt's quoted values use JSON's escapes
 bad, counts, rows = 0, {}, []
 for raw in open(sys.argv[1], 'rb').read().split(b'\n')[:-1]:
     line = raw.decode('utf-8')  # must be valid UTF-8
