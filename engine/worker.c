@@ -1058,12 +1058,6 @@ static int claim_start(struct run *r)
     return 0;
 }
 
-static void unclaim_start(struct run *r)
-{
-    if (r->cfg->max_jobs)
-        atomic_fetch_sub(&r->started_jobs, 1);
-}
-
 /* Fills free slots from the queue. Returns the time the rate limit next
  * allows a start, or 0. */
 static double fill_slots(struct worker *w, double now)
@@ -1071,14 +1065,15 @@ static double fill_slots(struct worker *w, double now)
     struct run *r = w->run;
     while (w->nfree > 0 && !atomic_load_explicit(&r->stopping, memory_order_relaxed)) {
         if (w->held.lease == 0) {
-            if (!claim_start(r))
+            if (!queue_take(r->q, w->id, now, &w->held))
                 return 0;
-            if (!queue_take(r->q, w->id, now, &w->held)) {
-                unclaim_start(r);
+            /* a job in hand, then a start claimed for it: a claim is never
+             * given back, so two workers near --max-jobs cannot each see
+             * the other's passing claim and stop one job short. A retry is
+             * not a new job. Past the limit the lease stays held and goes
+             * back unstarted when the worker leaves. */
+            if (w->held.attempt == 1 && !claim_start(r))
                 return 0;
-            }
-            if (w->held.attempt > 1)
-                unclaim_start(r); /* a retry is not a new job */
         }
         if (r->rate) {
             double wait = rate_acquire(r->rate, now);
