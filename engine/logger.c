@@ -37,6 +37,7 @@
 #include "strbuf.h"
 #include "trace.h"
 #include "utf8.h"
+#include "worker.h"
 
 #define WRITER_TICK_MS 100
 #define DEFAULT_RING (1u << 20)
@@ -74,16 +75,9 @@ int log_level_parse(const char *s, enum log_level *lv)
     return -1;
 }
 
-static uint64_t now_unix_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void log_begin(struct log_record *r, enum log_level lv, const char *msg)
 {
-    r->time_ns = now_unix_ns();
+    r->time_ns = worker_unix_ns();
     r->level = lv;
     r->worker = -1;
     r->msg = msg ? msg : "";
@@ -373,7 +367,6 @@ struct ring {
     _Atomic size_t tail; /* written up to (producers, under lock) */
     _Atomic size_t head; /* read up to (the writer) */
     _Atomic uint64_t dropped;
-    int shared;
 } __attribute__((aligned(64)));
 
 struct logger {
@@ -394,10 +387,8 @@ struct logger {
     pthread_cond_t cond;
     int stopping; /* under lock */
     pthread_t thread;
-    int thread_ok;
-    long timeout_ms;
     _Atomic int64_t deadline; /* shutdown: give up writing after (mono ns), or 0 */
-    _Atomic uint64_t lines, write_failed;
+    _Atomic uint64_t lines;
     int warned_write; /* writer thread */
     /* writer scratch */
     struct strbuf out, err, line;
@@ -571,9 +562,7 @@ static void kick(struct logger *lg)
 #define IO_STUCK_NS 200000000LL
 static int64_t mono_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    return (int64_t)(worker_clock() * 1e9);
 }
 
 static int wait_for_room(struct logger *lg, struct ring *g, const struct log_record *rec)
@@ -732,7 +721,6 @@ static void flush_out(struct logger *lg)
         if (lg->written)
             metric_add(lg->written, (double)lg->out_lines);
     } else {
-        atomic_fetch_add(&lg->write_failed, lg->out_lines);
         if (lg->failed)
             metric_add(lg->failed, (double)lg->out_lines);
         warn_write(lg, e == EAGAIN ? "the reader is not keeping up" : strerror(e));
@@ -926,8 +914,8 @@ struct logger *logger_new(const struct logger_config *c, struct runmetrics *m, c
     for (int i = 0; i < lg->nrings; i++) {
         struct ring *g = &lg->rings[i];
         pthread_mutex_init(&g->lock, NULL);
-        g->shared = i == lg->nrings - 1;
-        g->cap = g->shared && pow > SHARED_RING ? SHARED_RING : pow;
+        int shared = i == lg->nrings - 1;
+        g->cap = shared && pow > SHARED_RING ? SHARED_RING : pow;
         g->buf = malloc(g->cap);
         if (!g->buf)
             goto oom;
@@ -957,7 +945,6 @@ struct logger *logger_new(const struct logger_config *c, struct runmetrics *m, c
         snprintf(err, errlen, "cannot start the log writer thread: %s", strerror(errno));
         goto fail;
     }
-    lg->thread_ok = 1;
     return lg;
 oom:
     snprintf(err, errlen, "out of memory starting the logger");

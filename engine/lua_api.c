@@ -26,13 +26,20 @@ static lj *state_of(lua_State *L)
     return lua_touserdata(L, lua_upvalueindex(1));
 }
 
-/* The slot of the coroutine L, or a Lua error if L is not the coroutine the
- * worker is resuming (e.g. shoal.http called from init(), or from a
- * coroutine the script made itself). */
-static int slot_of(lua_State *L, lj *s, const char *what)
+/* The slot of the coroutine L if it is the one the worker is resuming (a
+ * job's, the producer's, done()'s), else -1 (init(), the script's top
+ * level, a coroutine the script made itself). */
+static int running_slot(lua_State *L, lj *s)
 {
     int slot = s->cur_slot;
-    if (!s->worker || slot < 0 || s->slots[slot].co != L)
+    return s->worker && slot >= 0 && s->slots[slot].co == L ? slot : -1;
+}
+
+/* running_slot, or a Lua error naming what cannot be called from here. */
+static int slot_of(lua_State *L, lj *s, const char *what)
+{
+    int slot = running_slot(L, s);
+    if (slot < 0)
         return luaL_error(L,
                           "%s can only be called from handle(), produce() or done() "
                           "(not from init(), the script's top level, or a coroutine "
@@ -146,10 +153,9 @@ static int l_push(lua_State *L)
 static int l_trace_current(lua_State *L)
 {
     lj *s = state_of(L);
-    int slot = s->cur_slot;
+    int slot = running_slot(L, s);
     char t[33], sp[17];
-    if (!s->worker || slot < 0 || s->slots[slot].co != L ||
-        worker_trace_current(s->worker, slot, t, sp) != 0)
+    if (slot < 0 || worker_trace_current(s->worker, slot, t, sp) != 0)
         return 0;
     lua_pushstring(L, t);
     lua_pushstring(L, sp);
@@ -162,9 +168,8 @@ static int l_span_begin(lua_State *L)
 {
     lj *s = state_of(L);
     const char *name = luaL_checkstring(L, 1);
-    int slot = s->cur_slot;
-    int ok = s->worker && slot >= 0 && s->slots[slot].co == L &&
-             worker_trace_begin(s->worker, slot, name) == 0;
+    int slot = running_slot(L, s);
+    int ok = slot >= 0 && worker_trace_begin(s->worker, slot, name) == 0;
     lua_pushboolean(L, ok);
     return 1;
 }
@@ -173,8 +178,8 @@ static int l_span_end(lua_State *L)
 {
     lj *s = state_of(L);
     const char *error = lua_isstring(L, 1) ? lua_tostring(L, 1) : NULL;
-    int slot = s->cur_slot;
-    if (s->worker && slot >= 0 && s->slots[slot].co == L)
+    int slot = running_slot(L, s);
+    if (slot >= 0)
         worker_trace_end(s->worker, slot, error);
     return 0;
 }
@@ -192,8 +197,8 @@ static int l_span_attr(lua_State *L)
         v = lua_toboolean(L, 2) ? "true" : "false";
         len = strlen(v);
     }
-    int slot = s->cur_slot;
-    if (v && s->worker && slot >= 0 && s->slots[slot].co == L)
+    int slot = running_slot(L, s);
+    if (v && slot >= 0)
         worker_trace_attr(s->worker, slot, key, v, len);
     return 0;
 }
@@ -202,11 +207,10 @@ static int l_span_attr(lua_State *L)
 static int l_job(lua_State *L)
 {
     lj *s = state_of(L);
-    int slot = s->cur_slot;
+    int slot = running_slot(L, s);
     uint64_t id;
     int attempt;
-    if (!s->worker || slot < 0 || s->slots[slot].co != L ||
-        worker_slot_job(s->worker, slot, &id, &attempt) != 0)
+    if (slot < 0 || worker_slot_job(s->worker, slot, &id, &attempt) != 0)
         return 0;
     lua_pushnumber(L, (lua_Number)id);
     lua_pushinteger(L, attempt);
@@ -219,13 +223,6 @@ static int l_now(lua_State *L)
     clock_gettime(CLOCK_REALTIME, &ts);
     lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
     return 1;
-}
-
-/* The slot of the job coroutine L, or -1 (init, the producer's hooks). */
-static int job_slot(lua_State *L, lj *s)
-{
-    int slot = s->cur_slot;
-    return s->worker && slot >= 0 && s->slots[slot].co == L ? slot : -1;
 }
 
 static int wants(lj *s, enum log_level lv)
@@ -335,7 +332,7 @@ static int l_log(lua_State *L)
         sort_fields(&rec);
     }
     if (s->worker)
-        worker_log(s->worker, job_slot(L, s), &rec);
+        worker_log(s->worker, running_slot(L, s), &rec);
     else
         log_emit_global(&rec);
     return 0;
@@ -347,7 +344,7 @@ static int l_job_url(lua_State *L)
     lj *s = state_of(L);
     size_t len;
     const char *url = luaL_checklstring(L, 1, &len);
-    int slot = job_slot(L, s);
+    int slot = running_slot(L, s);
     if (slot >= 0)
         worker_job_url(s->worker, slot, url, len);
     return 0;

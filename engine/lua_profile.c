@@ -18,13 +18,12 @@
  * first: 'p' keeps a chunk's path, 'f' the function's name, then its file
  * and current line. */
 #define LUA_STACK_FMT "pf l;"
-#define LUA_STACK_DEPTH 48
 
 static void on_sample(void *data, lua_State *L, int samples, int vmstate)
 {
     lj *s = data;
     size_t len = 0;
-    const char *stack = luaJIT_profile_dumpstack(L, LUA_STACK_FMT, LUA_STACK_DEPTH, &len);
+    const char *stack = luaJIT_profile_dumpstack(L, LUA_STACK_FMT, PROFILER_LUA_DEPTH, &len);
     profiler_lua_sample(profiler_global, s->cfg.worker_id, stack ? stack : "", stack ? len : 0,
                         samples, vmstate);
 }

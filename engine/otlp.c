@@ -4,9 +4,10 @@
  * the spans' strings and ids: it points the protobuf-c structs at them,
  * packs each Span once, wraps those bytes in the request
  * (proto/trace_packed.proto: the same bytes as the official request, sized
- * once rather than at every level), and frees the structs. Those structs come from a handful of arrays
- * sized up front (struct msgs), so one request costs a few mallocs whatever
- * the number of spans and attributes, and a failure leaves nothing behind.
+ * once rather than at every level), and frees the structs. Those structs
+ * come from a handful of arrays sized up front (struct msgs), so one
+ * request costs a few mallocs whatever the number of spans and attributes,
+ * and a failure leaves nothing behind.
  *
  * Field choices a receiver sees: parent_span_id is absent for a root span;
  * Span.flags and Link.flags carry only the W3C trace flags (bits 0-7), so
@@ -313,11 +314,4 @@ int otlp_parse_export_response(const char *what, const uint8_t *buf, size_t len,
     }
     PB_RESPONSE(free_unpacked)(r, NULL);
     return 0;
-}
-
-int otlp_parse_trace_response(const uint8_t *buf, size_t len, int64_t *rejected, char *msg,
-                              size_t msglen)
-{
-    return otlp_parse_export_response("ExportTraceServiceResponse", buf, len, rejected, msg,
-                                      msglen);
 }

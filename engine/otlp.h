@@ -1,6 +1,6 @@
 /* otlp.h - OTLP/protobuf payloads for traces: the bytes of an export request
  * and the meaning of the receiver's answer, plus the pieces the other
- * signals' encoders share (attributes, reading the answer). The same bytes
+ * signals share (attributes, reading the answer). The same bytes
  * go over gRPC (TraceService/Export) and over HTTP (POST /v1/traces);
  * sending them is the exporter's business. Pure functions: any thread, no
  * shared state. */
@@ -21,19 +21,15 @@
 int otlp_encode_traces(const struct otel_resource *res, struct span *const *spans, size_t n,
                        uint8_t **out, size_t *len);
 
-/* Reads an ExportTraceServiceResponse (buf, len bytes; an empty body is a
- * full success). Returns 0 with *rejected the number of spans the receiver
- * dropped (never negative) and msg its error_message, "" if none; a message
- * with *rejected == 0 is a warning about accepted spans. Returns -1 if buf
- * is not such a message, with *rejected 0 and msg saying so. msg is always
- * NUL-terminated (cut to fit) when msglen > 0. */
-int otlp_parse_trace_response(const uint8_t *buf, size_t len, int64_t *rejected, char *msg,
-                              size_t msglen);
-
-/* The export responses of every signal are the same bytes:
+/* Reads an Export*ServiceResponse of any signal: they are the same bytes,
  * partial_success = 1 { rejected_<items> = 1 (int64), error_message = 2 }.
- * This reads any of them as otlp_parse_trace_response says; what names
- * the message in the error ("ExportLogsServiceResponse"). */
+ * what names the message for the error ("ExportTraceServiceResponse").
+ * buf is len bytes; an empty body is a full success. Returns 0 with
+ * *rejected the number of items the receiver dropped (never negative) and
+ * msg its error_message, "" if none; a message with *rejected == 0 is a
+ * warning about accepted items. Returns -1 if buf is not such a message,
+ * with *rejected 0 and msg saying so. msg is always NUL-terminated (cut to
+ * fit) when msglen > 0. */
 int otlp_parse_export_response(const char *what, const uint8_t *buf, size_t len, int64_t *rejected,
                                char *msg, size_t msglen);
 

@@ -23,6 +23,7 @@
 #include "otlp_send.h"
 #include "runmetrics.h"
 #include "utf8.h"
+#include "worker.h"
 
 typedef Opentelemetry__Proto__Common__V1__KeyValue pb_kv;
 typedef Opentelemetry__Proto__Common__V1__AnyValue pb_any;
@@ -263,12 +264,6 @@ int otlp_encode_logs(const struct otel_resource *res, const struct log_record *c
     return encode(res, recs, NULL, n, out, len);
 }
 
-int otlp_parse_logs_response(const uint8_t *buf, size_t len, int64_t *rejected, char *msg,
-                             size_t msglen)
-{
-    return otlp_parse_export_response("ExportLogsServiceResponse", buf, len, rejected, msg, msglen);
-}
-
 /* ------------------------------------------------------------ the sink */
 
 /* A record copied for the queue: rec's strings point into text. */
@@ -290,13 +285,6 @@ struct otlp_logs {
     struct metric_series *exported, *dropped, *failed;
     struct otlp_batcher *batcher;
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static char *copy_bytes(char **at, const char *s, size_t len)
 {
@@ -320,7 +308,7 @@ static struct qrec *copy_record(const struct log_record *r)
     if (!q)
         return NULL;
     q->size = sizeof *q + text;
-    q->observed_ns = now_ns();
+    q->observed_ns = worker_unix_ns();
     struct log_record *c = &q->rec;
     c->time_ns = r->time_ns;
     c->level = r->level;
@@ -419,7 +407,7 @@ static const struct otlp_batch_ops record_ops = {
     .queued = queued,
     .encode = encode_batch,
     .release = release,
-    .parse = otlp_parse_logs_response,
+    .response = "ExportLogsServiceResponse",
     .failure = "otlp logs export failed",
 };
 

@@ -44,8 +44,6 @@ void otlp_logs_shutdown(struct otlp_logs *x);
  * "..." as in the log file. */
 int otlp_encode_logs(const struct otel_resource *res, const struct log_record *const *recs,
                      size_t n, uint8_t **out, size_t *len);
-/* Reads an ExportLogsServiceResponse, like otlp_parse_trace_response. */
-int otlp_parse_logs_response(const uint8_t *buf, size_t len, int64_t *rejected, char *msg,
-                             size_t msglen);
+/* The answer is read by otlp_parse_export_response (otlp.h). */
 
 #endif

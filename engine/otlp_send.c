@@ -24,6 +24,7 @@
 
 #include "logger.h"
 #include "metrics.h"
+#include "otlp.h"
 #include "sampler.h"
 #include "worker.h"
 
@@ -45,8 +46,7 @@ uint8_t *otlp_gzip(const uint8_t *in, size_t len, size_t *out_len)
 {
     z_stream z;
     memset(&z, 0, sizeof z);
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-        Z_OK)
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return NULL;
     size_t cap = deflateBound(&z, (uLong)len) + 32;
     uint8_t *out = malloc(cap);
@@ -151,7 +151,7 @@ struct otlp_sender *otlp_sender_new(const struct otlp_target *t)
     int grpc = t->protocol == OTLP_GRPC;
     struct curl_slist *h = NULL;
     h = curl_slist_append(h, grpc ? "Content-Type: application/grpc"
-                                   : "Content-Type: application/x-protobuf");
+                                  : "Content-Type: application/x-protobuf");
     if (grpc) {
         h = curl_slist_append(h, "TE: trailers");
         if (t->gzip)
@@ -178,9 +178,10 @@ struct otlp_sender *otlp_sender_new(const struct otlp_target *t)
     curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(e, CURLOPT_XFERINFODATA, s);
     if (grpc) {
-        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, strncmp(t->url, "https:", 6) == 0
-                                                      ? (long)CURL_HTTP_VERSION_2TLS
-                                                      : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                         strncmp(t->url, "https:", 6) == 0
+                             ? (long)CURL_HTTP_VERSION_2TLS
+                             : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
         /* measured against @grpc/grpc-js: the second export on a reused h2c
          * connection failed in curl 7.88 ("Error in the HTTP2 framing
          * layer"), so each export opens its own; at 512 spans a batch the
@@ -283,8 +284,8 @@ void otlp_send(struct otlp_sender *s, const uint8_t *msg, size_t len, long timeo
     if (grpc) {
         if (r->http_status != 200 && s->grpc_status < 0) {
             /* a proxy's answer, not gRPC's: as HTTP says */
-            int again = r->http_status == 429 || r->http_status == 502 ||
-                        r->http_status == 503 || r->http_status == 504;
+            int again = r->http_status == 429 || r->http_status == 502 || r->http_status == 503 ||
+                        r->http_status == 504;
             r->outcome = again ? OTLP_RETRY : OTLP_GIVE_UP;
             snprintf(r->message, sizeof r->message, "HTTP %ld from the gRPC endpoint",
                      r->http_status);
@@ -391,7 +392,8 @@ static void count_done(struct otlp_batcher *b, const struct otlp_reply *r, size_
     int64_t rejected = 0;
     char why[256] = "";
     if (r->body_len)
-        b->ops->parse(r->body, r->body_len, &rejected, why, sizeof why);
+        otlp_parse_export_response(b->ops->response, r->body, r->body_len, &rejected, why,
+                                   sizeof why);
     if (rejected < 0 || (size_t)rejected > n)
         rejected = (int64_t)n;
     metric_add(b->c.exported, (double)(n - (size_t)rejected));

@@ -31,7 +31,7 @@ struct otlp_reply {
     enum otlp_outcome outcome;
     double retry_after; /* seconds the server asked to wait, 0 if it did not */
     long http_status;
-    int grpc_status; /* -1 when not gRPC or not given */
+    int grpc_status;   /* -1 when not gRPC or not given */
     char message[512]; /* why it failed, for the log */
     uint8_t *body;     /* the response message (gRPC framing removed), malloc'd */
     size_t body_len;
@@ -77,8 +77,9 @@ struct otlp_batch_ops {
     int (*encode)(void *owner, size_t n, uint8_t **out, size_t *len);
     /* Frees the n items of the batch, sent or not. */
     void (*release)(void *owner, size_t n);
-    /* Reads the collector's answer (otlp_parse_trace_response's contract). */
-    int (*parse)(const uint8_t *buf, size_t len, int64_t *rejected, char *msg, size_t msglen);
+    /* The answer's message, for otlp_parse_export_response
+     * ("ExportTraceServiceResponse"). */
+    const char *response;
     /* The first failure is logged once (WARN) with this message, and the
      * endpoint and error as fields. */
     const char *failure;

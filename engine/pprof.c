@@ -21,6 +21,7 @@
 
 #include "otlp_send.h"
 #include "profile.pb-c.h"
+#include "trace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -91,12 +92,13 @@ static int64_t intern(struct strtab *t, const char *s)
     }
 }
 
-static void hex16(char *out, uint64_t v)
+/* A span id as its 16 hex digits, as the span itself shows it. */
+static void span_hex(char out[17], uint64_t v)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 15; i >= 0; i--, v >>= 4)
-        out[i] = digits[v & 15];
-    out[16] = 0;
+    uint8_t b[8];
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        b[i] = (uint8_t)v;
+    trace_hex(b, 8, out);
 }
 
 /* ------------------------------------------------------------ encoding */
@@ -180,8 +182,8 @@ int pprof_encode(const struct prof_profile *p, uint8_t **out, size_t *len)
     a.linep = array(nf, sizeof *a.linep);
     a.fn = array(nf, sizeof *a.fn);
     a.fnp = array(nf, sizeof *a.fnp);
-    if (!a.hex || !a.wid || !a.s || !a.sp || !a.loc_ids || !a.values || !a.l || !a.lp || !a.loc || !a.locp ||
-        !a.line || !a.linep || !a.fn || !a.fnp)
+    if (!a.hex || !a.wid || !a.s || !a.sp || !a.loc_ids || !a.values || !a.l || !a.lp || !a.loc ||
+        !a.locp || !a.line || !a.linep || !a.fn || !a.fnp)
         goto done;
 
     struct strtab *st = &a.st;
@@ -260,7 +262,7 @@ int pprof_encode(const struct prof_profile *p, uint8_t **out, size_t *len)
         if (x->span_id) {
             pb_label *l = &a.l[nl];
             *l = (pb_label)SHOAL__PPROF__LABEL__INIT;
-            hex16(a.hex[i], x->span_id);
+            span_hex(a.hex[i], x->span_id);
             l->key = k_profile;
             l->str = intern(st, a.hex[i]);
             a.lp[nl++] = l;

@@ -23,12 +23,12 @@
 #include "pyroscope.h"
 #include "runmetrics.h"
 #include "sampler.h"
+#include "worker.h"
 
 struct profiler *_Atomic profiler_global;
 
 #define TICK_MS 100
 #define LUA_QUEUE 4096 /* Lua samples between two ticks; past it they are lost */
-#define MAX_LUA_FRAMES 48
 
 /* One distinct stack with its labels, and how many samples it got. Lua
  * entries (lua != NULL) hold the script's frames and the C stack of the
@@ -46,14 +46,14 @@ struct entry {
 struct lua_sample {
     int worker;
     uint64_t span;
-    int samples, vmstate, depth;
+    int samples, depth;
     void *pcs[SAMPLER_DEPTH];
-    char *stack; /* malloc'd, NUL-terminated */
+    char *stack; /* malloc'd, NUL-terminated; [0] is the VM state */
 };
 
 struct profiler {
     struct profiler_config cfg;
-    char *dir, *url, *service;
+    char *dir;
     struct pyroscope *pyro;
     struct metric_series *written, *failed_s;
     struct symbols *syms;
@@ -69,7 +69,6 @@ struct profiler {
     pthread_mutex_t lua_lock;
     struct lua_sample *lq, *lq_work;
     size_t lq_n;
-    uint64_t lua_lost;
     /* the thread */
     pthread_t thread;
     pthread_mutex_t lock;
@@ -80,20 +79,6 @@ struct profiler {
 };
 
 static __thread uint64_t tl_span;
-
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t unix_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ------------------------------------------------------------ aggregation */
 
@@ -196,13 +181,16 @@ static void take_samples(struct profiler *p)
         if (got < DRAIN_MAX)
             break;
     }
+    /* the hook fills the other queue meanwhile */
     pthread_mutex_lock(&p->lua_lock);
+    struct lua_sample *q = p->lq;
     size_t n = p->lq_n;
-    memcpy(p->lq_work, p->lq, sizeof *p->lq * n);
+    p->lq = p->lq_work;
+    p->lq_work = q;
     p->lq_n = 0;
     pthread_mutex_unlock(&p->lua_lock);
     for (size_t i = 0; i < n; i++) {
-        struct lua_sample *s = &p->lq_work[i];
+        struct lua_sample *s = &q[i];
         /* thread -1 - worker: a Lua entry of that worker */
         struct entry e = {.thread = -1 - s->worker,
                           .span = s->span,
@@ -216,30 +204,30 @@ static void take_samples(struct profiler *p)
 
 /* ------------------------------------------------------------ naming */
 
+/* The window's functions: each distinct name and file once. Every string
+ * is interned in the symbols (symbols_intern), so a pair of pointers is
+ * the key. */
 struct functab {
+    struct symbols *syms;
     struct prof_func *f;
     size_t n, cap;
-    /* name+file -> index, open addressing */
-    uint32_t *idx;
+    uint32_t *idx; /* name+file -> index, open addressing */
     size_t icap;
-    char **owned; /* strings made here */
-    size_t nowned, owned_cap;
 };
 
-static uint64_t str_hash(const char *a, const char *b)
+static uint64_t func_hash(const char *name, const char *file)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *a; a++)
-        h = (h ^ (unsigned char)*a) * 1099511628211ull;
-    h = (h ^ 0xff) * 1099511628211ull;
-    for (; *b; b++)
-        h = (h ^ (unsigned char)*b) * 1099511628211ull;
-    return h;
+    /* the table takes low bits, and the arena's pointers are aligned */
+    uint64_t h = mix(mix(0, (uint64_t)(uintptr_t)name), (uint64_t)(uintptr_t)file);
+    return h ^ (h >> 29);
 }
 
+/* name and file: interned, or NULL (out of memory: -1) */
 static int func_index(struct functab *t, const char *name, const char *file, int64_t line,
                       uint32_t *out)
 {
+    if (!name || !file)
+        return -1;
     if ((t->n + 1) * 2 > t->icap) {
         size_t ncap = t->icap ? t->icap * 2 : 1024;
         uint32_t *ni = malloc(ncap * sizeof *ni);
@@ -247,7 +235,7 @@ static int func_index(struct functab *t, const char *name, const char *file, int
             return -1;
         memset(ni, 0xff, ncap * sizeof *ni);
         for (size_t i = 0; i < t->n; i++) {
-            size_t j = str_hash(t->f[i].name, t->f[i].filename) & (ncap - 1);
+            size_t j = func_hash(t->f[i].name, t->f[i].filename) & (ncap - 1);
             while (ni[j] != UINT32_MAX)
                 j = (j + 1) & (ncap - 1);
             ni[j] = (uint32_t)i;
@@ -256,10 +244,10 @@ static int func_index(struct functab *t, const char *name, const char *file, int
         t->idx = ni;
         t->icap = ncap;
     }
-    size_t j = str_hash(name, file) & (t->icap - 1);
+    size_t j = func_hash(name, file) & (t->icap - 1);
     while (t->idx[j] != UINT32_MAX) {
         const struct prof_func *f = &t->f[t->idx[j]];
-        if (!strcmp(f->name, name) && !strcmp(f->filename, file)) {
+        if (f->name == name && f->filename == file) {
             *out = t->idx[j];
             return 0;
         }
@@ -279,30 +267,15 @@ static int func_index(struct functab *t, const char *name, const char *file, int
     return 0;
 }
 
-static char *keep(struct functab *t, const char *s, size_t n)
+/* A function of the engine's own naming ("[LuaJIT interpreter]"), no file. */
+static int named_func(struct functab *t, const char *name, uint32_t *out)
 {
-    if (t->nowned == t->owned_cap) {
-        size_t ncap = t->owned_cap ? t->owned_cap * 2 : 256;
-        char **no = realloc(t->owned, ncap * sizeof *no);
-        if (!no)
-            return NULL;
-        t->owned = no;
-        t->owned_cap = ncap;
-    }
-    char *c = malloc(n + 1);
-    if (!c)
-        return NULL;
-    memcpy(c, s, n);
-    c[n] = 0;
-    t->owned[t->nowned++] = c;
-    return c;
+    return func_index(t, symbols_intern(t->syms, name, strlen(name)),
+                      symbols_intern(t->syms, "", 0), 0, out);
 }
 
 static void functab_free(struct functab *t)
 {
-    for (size_t i = 0; i < t->nowned; i++)
-        free(t->owned[i]);
-    free(t->owned);
     free(t->f);
     free(t->idx);
 }
@@ -311,33 +284,28 @@ static void functab_free(struct functab *t)
  * (a flame graph shows where in the function), file and line apart. */
 static int lua_func(struct functab *t, const char *frame, size_t n, uint32_t *out)
 {
-    char *name = keep(t, frame, n);
+    const char *name = symbols_intern(t->syms, frame, n);
     if (!name)
         return -1;
     const char *sp = strrchr(name, ' ');
     const char *loc = sp ? sp + 1 : name;
     const char *colon = strrchr(loc, ':');
-    char *file = keep(t, loc, colon ? (size_t)(colon - loc) : strlen(loc));
-    if (!file)
-        return -1;
+    const char *file = symbols_intern(t->syms, loc, colon ? (size_t)(colon - loc) : strlen(loc));
     return func_index(t, name, file, colon ? atoll(colon + 1) : 0, out);
 }
 
-static int c_func(struct profiler *p, struct functab *t, void *pc, int leaf, int in_lua,
-                  uint32_t *out, const char **name_out)
+static int c_func(struct functab *t, void *pc, int leaf, int in_lua, uint32_t *out)
 {
     const char *name, *file;
     int64_t line;
     /* a leaf is the interrupted instruction itself; symbols_lookup takes
      * return addresses (it looks up pc - 1) */
-    symbols_lookup(p->syms, (uintptr_t)pc + (leaf ? 1 : 0), &name, &file, &line);
+    symbols_lookup(t->syms, (uintptr_t)pc + (leaf ? 1 : 0), &name, &file, &line);
     /* machine code LuaJIT made has no symbol, and no frame to walk past */
     if (in_lua && !strcmp(name, "??"))
-        name = "[LuaJIT compiled code]", file = "";
-    else if (in_lua && !strncmp(name, "[libluajit", 10))
-        name = "[LuaJIT interpreter]", file = "";
-    if (name_out)
-        *name_out = name;
+        return named_func(t, "[LuaJIT compiled code]", out);
+    if (in_lua && !strncmp(name, "[libluajit", 10))
+        return named_func(t, "[LuaJIT interpreter]", out);
     return func_index(t, name, file, line, out);
 }
 
@@ -354,13 +322,12 @@ static const char *vm_frame(int vmstate)
 }
 
 /* Frames of one entry, leaf first, into out (room for max). */
-static int frames_of(struct profiler *p, struct functab *t, const struct entry *e, uint32_t *out,
-                     int max)
+static int frames_of(struct functab *t, const struct entry *e, uint32_t *out, int max)
 {
     int n = 0;
     if (!e->lua) {
         for (int i = 0; i < e->depth && n < max; i++)
-            if (c_func(p, t, e->pcs[i], i == 0, e->in_lua, &out[n], NULL) == 0)
+            if (c_func(t, e->pcs[i], i == 0, e->in_lua, &out[n]) == 0)
                 n++;
         return n;
     }
@@ -369,7 +336,7 @@ static int frames_of(struct profiler *p, struct functab *t, const struct entry *
     int vmstate = (unsigned char)s[0];
     s++;
     const char *vm = vm_frame(vmstate);
-    if (vm && func_index(t, vm, "", 0, &out[n]) == 0)
+    if (vm && named_func(t, vm, &out[n]) == 0)
         n++;
     while (*s && n < max) {
         const char *end = strchr(s, ';');
@@ -380,23 +347,22 @@ static int frames_of(struct profiler *p, struct functab *t, const struct entry *
     }
     /* the callback's C stack: this file's hook, LuaJIT's own frames (its
      * VM leaves lua_resume no frame of its own), then the engine's call
-     * into Lua: keep from there down */
-    int from = -1, in_vm = 0;
+     * into Lua: keep from there down (all of it when that is not found) */
+    const char *name[SAMPLER_DEPTH], *file[SAMPLER_DEPTH];
+    int64_t line[SAMPLER_DEPTH];
+    int from = 0, in_vm = 0;
     for (int i = 0; i < e->depth; i++) {
-        const char *name, *file;
-        int64_t line;
-        symbols_lookup(p->syms, (uintptr_t)e->pcs[i], &name, &file, &line);
-        int vm =
-            !strncmp(name, "[libluajit", 10) || !strcmp(name, "??") || !strncmp(name, "lua_", 4);
-        if (vm)
+        symbols_lookup(t->syms, (uintptr_t)e->pcs[i], &name[i], &file[i], &line[i]);
+        if (from)
+            continue;
+        if (!strncmp(name[i], "[libluajit", 10) || !strcmp(name[i], "??") ||
+            !strncmp(name[i], "lua_", 4))
             in_vm = 1;
-        else if (in_vm) {
+        else if (in_vm)
             from = i;
-            break;
-        }
     }
-    for (int i = from < 0 ? 0 : from; i < e->depth && n < max; i++)
-        if (c_func(p, t, e->pcs[i], 0, 0, &out[n], NULL) == 0)
+    for (int i = from; i < e->depth && n < max; i++)
+        if (func_index(t, name[i], file[i], line[i], &out[n]) == 0)
             n++;
     return n;
 }
@@ -418,7 +384,7 @@ static void warn_once(struct profiler *p, const char *msg, const char *what)
 static void end_window(struct profiler *p)
 {
     take_samples(p);
-    uint64_t end_ns = unix_ns();
+    uint64_t end_ns = worker_unix_ns();
     /* a Lua-profiled worker's samples inside Lua are told again, better,
      * by its Lua entries: those take their weight, shared in proportion */
     int nw = p->cfg.nworkers + 1;
@@ -442,10 +408,10 @@ static void end_window(struct profiler *p)
     }
 #define REPLACED(w)                                                                                \
     (c_in_lua && lua_total && (w) > 0 && (w) < nw && lua_total[w] > 0 && c_in_lua[w] > 0)
-    struct functab ft = {0};
+    struct functab ft = {.syms = p->syms};
     struct prof_sample *samples = calloc(p->n ? p->n : 1, sizeof *samples);
     uint32_t *frames =
-        malloc(sizeof *frames * (p->n ? p->n : 1) * (SAMPLER_DEPTH + MAX_LUA_FRAMES + 1));
+        malloc(sizeof *frames * (p->n ? p->n : 1) * (SAMPLER_DEPTH + PROFILER_LUA_DEPTH + 1));
     size_t ns = 0, used = 0;
     int64_t period = sampler_period_ns();
     for (size_t i = 0; samples && frames && i < p->cap; i++) {
@@ -467,7 +433,7 @@ static void end_window(struct profiler *p)
         int64_t c = (int64_t)(count + 0.5);
         if (c <= 0)
             continue;
-        int nf = frames_of(p, &ft, e, frames + used, SAMPLER_DEPTH + MAX_LUA_FRAMES);
+        int nf = frames_of(&ft, e, frames + used, SAMPLER_DEPTH + PROFILER_LUA_DEPTH);
         if (nf == 0)
             continue;
         samples[ns++] = (struct prof_sample){.frames = frames + used,
@@ -515,7 +481,7 @@ static void end_window(struct profiler *p)
     functab_free(&ft);
     clear(p);
     p->win_start_ns = end_ns;
-    p->win_end = mono() + p->cfg.interval;
+    p->win_end = worker_clock() + p->cfg.interval;
 }
 
 /* Moves the Lua turn on: the holder must have let go before the next may
@@ -550,7 +516,7 @@ static void *profiler_main(void *arg)
         if (atomic_load(&p->turn) == 0 && atomic_load(&p->active) == 0 && p->next_turn > 0 &&
             !stopping)
             atomic_store(&p->turn, p->next_turn);
-        if (stopping || mono() >= p->win_end) {
+        if (stopping || worker_clock() >= p->win_end) {
             end_window(p);
             rotate(p);
         }
@@ -580,8 +546,7 @@ void profiler_lua_sample(struct profiler *p, int worker, const char *stack, size
 {
     if (!p)
         return;
-    struct lua_sample s = {
-        .worker = worker, .span = tl_span, .samples = samples, .vmstate = vmstate};
+    struct lua_sample s = {.worker = worker, .span = tl_span, .samples = samples};
     s.depth = sampler_backtrace(s.pcs, SAMPLER_DEPTH);
     /* the stack's first byte carries the VM state */
     s.stack = malloc(len + 2);
@@ -594,8 +559,6 @@ void profiler_lua_sample(struct profiler *p, int worker, const char *stack, size
     if (p->lq_n < LUA_QUEUE) {
         p->lq[p->lq_n++] = s;
         s.stack = NULL;
-    } else {
-        p->lua_lost++;
     }
     pthread_mutex_unlock(&p->lua_lock);
     free(s.stack);
@@ -635,7 +598,7 @@ struct profiler *profiler_new(const struct profiler_config *c, struct runmetrics
     p->lq = calloc(LUA_QUEUE, sizeof *p->lq);
     p->lq_work = calloc(LUA_QUEUE, sizeof *p->lq);
     p->syms = symbols_new();
-    if (!p->drain_buf || !p->lq || !p->lq_work || grow(p) != 0)
+    if (!p->drain_buf || !p->lq || !p->lq_work || !p->syms || grow(p) != 0)
         goto oom;
     if (c->dir && !(p->dir = strdup(c->dir)))
         goto oom;
@@ -652,8 +615,8 @@ struct profiler *profiler_new(const struct profiler_config *c, struct runmetrics
     if (sampler_init(p->cfg.hz, err, errlen) != 0)
         goto fail;
     sampler_thread_enter("main", -1);
-    p->win_start_ns = unix_ns();
-    p->win_end = mono() + p->cfg.interval;
+    p->win_start_ns = worker_unix_ns();
+    p->win_end = worker_clock() + p->cfg.interval;
     p->next_turn = c->nworkers > 0 ? 1 : 0;
     pthread_mutex_init(&p->lua_lock, NULL);
     pthread_mutex_init(&p->lock, NULL);

@@ -24,6 +24,9 @@
 
 struct runmetrics;
 
+/* The Lua frames a sample keeps, innermost first. */
+#define PROFILER_LUA_DEPTH 48
+
 struct profiler_config {
     int hz;                /* samples per second of each thread's CPU time */
     double interval;       /* seconds per window (and per Lua turn) */

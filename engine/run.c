@@ -258,17 +258,16 @@ static time_t script_mtime(const char *path)
     return stat(path, &st) == 0 ? st.st_mtime * 1000000000L + st.st_mtim.tv_nsec : 0;
 }
 
-/* The service's name in every backend: --service, else OTEL_SERVICE_NAME,
- * else the script's short name. */
-static const char *service_name(const struct config *cfg, char *buf, size_t cap)
+/* The service's name in every backend: the service.name otel.c settled
+ * on for the traces' resource (--service, OTEL_SERVICE_NAME,
+ * OTEL_RESOURCE_ATTRIBUTES, else the script's short name). */
+static const char *service_name(const struct run *r)
 {
-    if (cfg->service)
-        return cfg->service;
-    const char *env = getenv("OTEL_SERVICE_NAME");
-    if (env && *env)
-        return env;
-    config_script_name(cfg->script, buf, cap);
-    return buf;
+    const struct attrs *a = &r->otel->resource.attrs;
+    for (int i = 0; i < a->n; i++)
+        if (a->a[i].type == ATTR_STRING && !strcmp(a->a[i].key, "service.name"))
+            return a->a[i].v.s;
+    return "shoal";
 }
 
 /* CPU profiles, when asked for: 0, or -1 with a message. */
@@ -277,13 +276,12 @@ static int start_profiler(struct run *r, char *err, size_t errlen)
     const struct config *cfg = r->cfg;
     if (!cfg->pyroscope && !cfg->profile_dir)
         return 0;
-    char service[256];
     struct profiler_config pc = {
         .hz = cfg->profile_hz,
         .interval = cfg->profile_interval,
         .dir = cfg->profile_dir,
         .pyroscope = cfg->pyroscope,
-        .service = service_name(cfg, service, sizeof service),
+        .service = service_name(r),
         .nworkers = cfg->workers,
     };
     r->profiler = profiler_new(&pc, r->metrics, err, errlen);
@@ -306,8 +304,7 @@ static int start_logger(struct run *r, char *err, size_t errlen)
         lc.file = NULL;
     struct loki *loki = NULL;
     struct otlp_logs *ol = NULL;
-    char service[256];
-    const char *svc = service_name(cfg, service, sizeof service);
+    const char *svc = service_name(r);
     if (cfg->loki) {
         struct loki_config kc = {.url = cfg->loki, .service = svc};
         if (!(loki = loki_new(&kc, r->metrics, err, errlen)))

@@ -100,6 +100,10 @@ struct symbols *symbols_new(void);
  * looked up as pc - 1, inside the call. */
 int symbols_lookup(struct symbols *s, uintptr_t pc, const char **name, const char **file,
                    int64_t *line);
+/* The one copy of the text p[0..n) (NUL-terminated), which every name and
+ * file symbols_lookup gives is too: equal texts are equal pointers. Lives
+ * until symbols_free; NULL when out of memory. */
+const char *symbols_intern(struct symbols *s, const char *p, size_t n);
 void symbols_free(struct symbols *s);
 
 #endif

@@ -12,7 +12,8 @@
  *
  * Two caches, both living until symbols_free: address -> function, and
  * function entry -> function; strings are interned in an arena we own,
- * since a refresh of the module list may free Dwfl's. An address in no
+ * since a refresh of the module list may free Dwfl's (the profiler interns
+ * its Lua frames there too, so one text is one pointer). An address in no
  * known module makes the module list be read again when the loader says
  * an object came or went since (its dlpi_adds/dlpi_subs counts), so a
  * library loaded later is found and JIT code costs one check.
@@ -154,9 +155,7 @@ static int addr_put(struct addr_map *m, uintptr_t key, struct func *f)
     return 0;
 }
 
-/* The arena's copy of p[0..n), one per distinct text; NULL when out of
- * memory. */
-static const char *intern(struct symbols *s, const char *p, size_t n)
+const char *symbols_intern(struct symbols *s, const char *p, size_t n)
 {
     struct str_map *m = &s->strings;
     if ((m->n + 1) * 2 > m->cap) {
@@ -192,17 +191,7 @@ static const char *intern(struct symbols *s, const char *p, size_t n)
 
 static const char *intern_str(struct symbols *s, const char *p)
 {
-    return intern(s, p, strlen(p));
-}
-
-/* Debug files from this machine only: dwfl_standard_find_debuginfo would
- * also ask the debuginfod servers in DEBUGINFOD_URLS. */
-static int find_local_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
-                                Dwarf_Addr base, const char *file_name, const char *debuglink_file,
-                                GElf_Word debuglink_crc, char **debuginfo_file_name)
-{
-    return dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
-                                        debuglink_crc, debuginfo_file_name);
+    return symbols_intern(s, p, strlen(p));
 }
 
 #define VDSO_NAME "[vdso]"
@@ -230,7 +219,9 @@ static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname, Dwar
 
 static const Dwfl_Callbacks callbacks = {
     .find_elf = find_elf,
-    .find_debuginfo = find_local_debuginfo,
+    /* debug files from this machine only: dwfl_standard_find_debuginfo
+     * would also ask the debuginfod servers in DEBUGINFOD_URLS */
+    .find_debuginfo = dwfl_build_id_find_debuginfo,
 };
 
 struct report {
@@ -308,9 +299,10 @@ struct symbols *symbols_new(void)
     struct symbols *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->unknown = (struct func){"??", "", 0};
+    s->unknown.name = intern_str(s, "??");
+    s->unknown.file = intern_str(s, "");
     s->dwfl = dwfl_begin(&callbacks);
-    if (!s->dwfl || refresh(s) != 0) {
+    if (!s->unknown.name || !s->unknown.file || !s->dwfl || refresh(s) != 0) {
         symbols_free(s);
         return NULL;
     }
@@ -483,7 +475,8 @@ static struct func *resolve(struct symbols *s, uintptr_t addr)
     struct func *f = addr_get(&s->by_entry, entry);
     if (f)
         return f;
-    if (!(f = arena_alloc(s, sizeof *f)) || !(f->name = intern(s, name, plain_name_len(name))))
+    if (!(f = arena_alloc(s, sizeof *f)) ||
+        !(f->name = symbols_intern(s, name, plain_name_len(name))))
         return NULL;
     f->file = NULL;
     f->line = 0;

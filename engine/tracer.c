@@ -105,7 +105,7 @@ static const struct otlp_batch_ops span_ops = {
     .queued = queued,
     .encode = encode,
     .release = release,
-    .parse = otlp_parse_trace_response,
+    .response = "ExportTraceServiceResponse",
     .failure = "trace export failed; spans are counted in shoal_telemetry_failed_total and "
                "the run goes on",
 };

@@ -59,6 +59,13 @@ double worker_clock(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+uint64_t worker_unix_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static int64_t to_ns(double t)
 {
     return (int64_t)(t * 1e9);
@@ -485,13 +492,6 @@ void worker_job_url(struct worker *w, int slot, const char *url, size_t len)
 
 /* ------------------------------------------------------------ tracing */
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void trace_begin_job(struct worker *w, struct slot *s, const struct queue_lease *l)
 {
     struct run *r = w->run;
@@ -539,7 +539,7 @@ static void trace_begin_job(struct worker *w, struct slot *s, const struct queue
         sp->trace_state = strndup(s->tracestate, s->tracestate_len);
     else if (kind == 'L')
         span_add_link(sp, from.trace_id, from.span_id, from.flags);
-    sp->start_ns = now_ns();
+    sp->start_ns = worker_unix_ns();
     sp->attrs.literal_keys = 1; /* job.url and user attributes come later, copied */
     attrs_int(&sp->attrs, "worker.id", w->id);
     attrs_int(&sp->attrs, "job.id", (int64_t)l->job_id);
@@ -564,7 +564,7 @@ static void first_line(char *out, size_t cap, const char *err)
 static void trace_end_span(struct worker *w, struct span *sp, const char *err)
 {
     if (!sp->end_ns)
-        sp->end_ns = now_ns();
+        sp->end_ns = worker_unix_ns();
     if (err) {
         char line[512];
         first_line(line, sizeof line, err);
@@ -630,7 +630,7 @@ int worker_trace_begin(struct worker *w, int slot, const char *name)
         memcpy(sp->span_id, s->ctx.span_id, 8);
         memcpy(sp->parent_span_id, s->user_parent[s->nuser].span_id, 8);
         sp->flags = s->ctx.flags;
-        sp->start_ns = now_ns();
+        sp->start_ns = worker_unix_ns();
     }
     s->user[s->nuser++] = sp;
     return 0;
@@ -703,7 +703,7 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
     hist_record(&w->stats.latency, (uint64_t)((now - s->started) * 1e6));
     int will_retry = !ok && s->attempt <= cfg->retries && !atomic_load(&r->stopping);
     if (s->job_span)
-        s->job_span->end_ns = now_ns(); /* the exemplar's time, too */
+        s->job_span->end_ns = worker_unix_ns(); /* the exemplar's time, too */
     count_attempt(w, s, ok, !will_retry, now - s->started);
     /* the attempt's line: job done (INFO), will retry (WARN), failed (ERROR) */
     enum log_level lv = ok ? LOG_INFO : will_retry ? LOG_WARN : LOG_ERROR;
@@ -717,8 +717,6 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
                   ok           ? "job done"
                   : will_retry ? "attempt failed; will retry"
                                : "job failed");
-        rec.worker = w->id;
-        log_int(&rec, "job.id", (int64_t)s->job_id);
         log_int(&rec, "attempt", s->attempt);
         if (s->url_len)
             log_str(&rec, "url", s->url, s->url_len);
@@ -729,9 +727,8 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
             log_dbl(&rec, "retry_in", delay);
         if (!ok)
             log_cstr(&rec, "error", err);
-        job_ids(s, &rec);
         /* emitted before the span ends and the lease goes: err may live there */
-        logger_emit(run_logger(w), w->id, &rec);
+        worker_log(w, s->idx, &rec);
     }
     trace_end_job(w, s, ok, err);
     if (ok) {
@@ -786,7 +783,7 @@ static struct span *client_span(struct slot *s, const struct trace_ctx *c,
     sp->flags = c->flags;
     if (s->tracestate)
         sp->trace_state = strndup(s->tracestate, s->tracestate_len);
-    sp->start_ns = now_ns();
+    sp->start_ns = worker_unix_ns();
     sp->attrs.literal_keys = 1; /* every key here and in end_client_span */
     attrs_str(&sp->attrs, "http.request.method", req->method, strlen(req->method));
     /* credentials in a URL (userinfo, token= and the like) never leave in

@@ -41,8 +41,8 @@ struct slot {
     struct span *job_span;  /* NULL if unsampled */
     const char *tracestate; /* the job's W3C tracestate (in its lease), or NULL */
     size_t tracestate_len;
-    struct span *http_span; /* the request in flight's CLIENT span */
-    struct span *user[8];   /* shoal.trace.span, innermost last */
+    struct span *http_span;          /* the request in flight's CLIENT span */
+    struct span *user[8];            /* shoal.trace.span, innermost last */
     struct trace_ctx user_parent[8]; /* ctx to restore when each ends */
     int nuser;
     const char *data; /* the job's JSON, the queue's until ack or retry */
@@ -75,30 +75,29 @@ struct worker {
     int nheap;
     unsigned seen_gen;
     uint64_t rng;
-    int producer_state; /* worker 0: 0 producing, 1 produced, 2 done() running, 3 finished */
+    int producer_state;      /* worker 0: 0 producing, 1 produced, 2 done() running, 3 finished */
     struct queue_lease held; /* taken but waiting for the rate limit; lease 0 = none */
     size_t mem_soft;         /* above this much Lua memory, collect between jobs */
     size_t mem_after_gc;     /* what the last such collection left */
 
     /* the collector, stepped between resumes (gc_between) */
     int gc_in_cycle;
-    size_t gc_last;        /* heap at the last step */
-    size_t gc_start_at;    /* start the next cycle once the heap reaches this */
+    size_t gc_last;     /* heap at the last step */
+    size_t gc_start_at; /* start the next cycle once the heap reaches this */
     unsigned gauge_tick;
     /* metrics: this worker's series */
     struct metric_series **http_series; /* RM_METHODS * 600, made on first use */
     struct metric_series *http_duration_s[8], *http_bytes_s[8]; /* by method */
-    struct metric_series *lua_memory_s, *gc_seconds_s, *gc_cycles_s, *gc_assists_s,
-        *coroutines_s;
+    struct metric_series *lua_memory_s, *gc_seconds_s, *gc_cycles_s, *gc_assists_s, *coroutines_s;
 
     /* atomic: watchdog */
-    _Atomic uint64_t resume_seq;      /* bumped at every resume */
+    _Atomic uint64_t resume_seq;        /* bumped at every resume */
     _Atomic int64_t resume_deadline_ns; /* monotonic; 0 outside Lua */
-    _Atomic int abandoned;             /* declared wedged: leave without touching the queue */
+    _Atomic int abandoned;              /* declared wedged: leave without touching the queue */
     _Atomic int exited;
-    _Atomic int wake_pending; /* an eventfd write is in flight; skip more */
-    _Atomic uint64_t running_lease;   /* lease of the job being resumed, 0 = none */
-    _Atomic uint64_t running_job;     /* and its job id */
+    _Atomic int wake_pending;       /* an eventfd write is in flight; skip more */
+    _Atomic uint64_t running_lease; /* lease of the job being resumed, 0 = none */
+    _Atomic uint64_t running_job;   /* and its job id */
     /* main thread only: watchdog bookkeeping */
     uint64_t wd_seq;
     double wd_since;
@@ -142,8 +141,7 @@ void worker_socket_closed(struct worker *w, int fd);
  * no job). The innermost open span's ids as hex: 0, or -1 if none. */
 int worker_trace_current(const struct worker *w, int slot, char trace_id[33], char span_id[17]);
 /* Adds a string attribute to the innermost open span. */
-void worker_trace_attr(struct worker *w, int slot, const char *key, const char *value,
-                       size_t len);
+void worker_trace_attr(struct worker *w, int slot, const char *key, const char *value, size_t len);
 /* Opens a user span (child of the innermost) / ends the innermost user
  * span, with an error message if it failed. -1: none open, or too deep. */
 int worker_trace_begin(struct worker *w, int slot, const char *name);
@@ -159,5 +157,7 @@ void worker_job_url(struct worker *w, int slot, const char *url, size_t len);
 
 /* Seconds on the monotonic clock. */
 double worker_clock(void);
+/* Unix time now, ns: the timestamps of spans, log records, profiles. */
+uint64_t worker_unix_ns(void);
 
 #endif

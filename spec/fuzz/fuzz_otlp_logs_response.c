@@ -1,4 +1,5 @@
-/* fuzz_otlp_logs_response.c - fuzz target for otlp_parse_logs_response.
+/* fuzz_otlp_logs_response.c - fuzz target for otlp_parse_export_response
+ * reading an ExportLogsServiceResponse.
  *
  * The logs answer is read by the same code as the traces' one, on the
  * claim that ExportLogsServiceResponse and ExportTraceServiceResponse are
@@ -10,7 +11,7 @@
  * to fit, or on refusal one that names the logs message. And msg is
  * always NUL-terminated within msglen, never written past it (guard
  * bytes). Any breach aborts, which libFuzzer and the CTest replay report. */
-#include "otlp_logs.h"
+#include "otlp.h"
 
 #include "logs_service.pb-c.h"
 
@@ -61,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t room = rooms[k];
         int64_t rej = -1;
         memset(msg, 'G', room + GUARD);
-        int rc = otlp_parse_logs_response(in, size, &rej, msg, room);
+        int rc = otlp_parse_export_response("ExportLogsServiceResponse", in, size, &rej, msg, room);
         must(rc == want_rc);
         must(rej == want_rej);
         for (size_t i = 0; i < GUARD; i++)

@@ -1,4 +1,5 @@
-/* fuzz_otlp_response.c - fuzz target for otlp_parse_trace_response.
+/* fuzz_otlp_response.c - fuzz target for otlp_parse_export_response
+ * (reading an ExportTraceServiceResponse).
  *
  * The bytes come from whatever answers on the collector's port: a proxy's
  * HTML page, a truncated body, a hostile server. Whatever they are, the
@@ -28,7 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(in, data, size);
 
     int64_t rej_full = -1;
-    int rc = otlp_parse_trace_response(in, size, &rej_full, full, sizes[4]);
+    int rc = otlp_parse_export_response("ExportTraceServiceResponse", in, size, &rej_full, full,
+                                        sizes[4]);
     must(rc == 0 || rc == -1);
     must(rej_full >= 0);
     must(rc == 0 || rej_full == 0);
@@ -40,7 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = sizes[k];
         int64_t rej = -1;
         memset(msg, 'G', n + GUARD);
-        must(otlp_parse_trace_response(in, size, &rej, msg, n) == rc);
+        must(otlp_parse_export_response("ExportTraceServiceResponse", in, size, &rej, msg, n) ==
+             rc);
         must(rej == rej_full);
         for (size_t i = 0; i < GUARD; i++)
             must(msg[n + i] == 'G');
@@ -54,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* no room: nothing written, the answer unchanged */
     int64_t rej = -1;
     memset(msg, 'G', GUARD);
-    must(otlp_parse_trace_response(in, size, &rej, msg, 0) == rc);
+    must(otlp_parse_export_response("ExportTraceServiceResponse", in, size, &rej, msg, 0) == rc);
     must(rej == rej_full);
     for (size_t i = 0; i < GUARD; i++)
         must(msg[i] == 'G');

@@ -3,28 +3,11 @@
  * and the errors that name the variable; for traces, and for logs
  * (--otlp-logs: the same rules with LOGS in the names, OTEL_BLRP_*). */
 #include "check.h"
+#include "fake_env.h"
 #include "otel.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static const char *vars[64][2];
-static int nvars;
-
-static const char *fake_env(const char *name)
-{
-    for (int i = 0; i < nvars; i++)
-        if (strcmp(vars[i][0], name) == 0)
-            return vars[i][1];
-    return NULL;
-}
-
-static void set(const char *k, const char *v)
-{
-    vars[nvars][0] = k;
-    vars[nvars][1] = v;
-    nvars++;
-}
 
 static const char *attr(const struct otel_config *c, const char *key)
 {
@@ -272,8 +255,7 @@ int main(void)
     CHECK_EQ_INT(load(&c, NULL, err), 0);
     CHECK_STR(attr(&c, "service.name"), "from-env");
     otel_config_free(&c);
-    CHECK_EQ_INT(otel_config_load(&c, fake_env, NULL, "from-flag", 1, "x.lua", err, sizeof err),
-                 0);
+    CHECK_EQ_INT(otel_config_load(&c, fake_env, NULL, "from-flag", 1, "x.lua", err, sizeof err), 0);
     CHECK_STR(attr(&c, "service.name"), "from-flag");
     CHECK_EQ_INT(c.propagate, 0);
     otel_config_free(&c);

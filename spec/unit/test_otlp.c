@@ -6,7 +6,7 @@
  * back twice. Once with protobuf-c, checking every field we write; and once
  * with a small wire reader below that knows the field numbers as published
  * in opentelemetry-proto, so a wrong number in proto/ (which protobuf-c would
- * happily read back) fails here. otlp_parse_trace_response: success, partial
+ * happily read back) fails here. otlp_parse_export_response: success, partial
  * success, warnings, garbage. */
 #include "check.h"
 #include "otlp.h"
@@ -537,7 +537,9 @@ static void test_encode_empty(void)
     attrs_clear(&res.attrs);
 }
 
-/* --- otlp_parse_trace_response --- */
+/* --- otlp_parse_export_response, for traces --- */
+
+#define TRACES "ExportTraceServiceResponse"
 
 static size_t pack_response(int64_t rejected, const char *message, int with_partial, uint8_t *out)
 {
@@ -560,65 +562,68 @@ static void test_response(void)
 
     /* empty body: every span accepted */
     memset(msg, 'X', sizeof msg);
-    CHECK_EQ_INT(otlp_parse_trace_response(NULL, 0, &rej, msg, sizeof msg), 0);
+    CHECK_EQ_INT(otlp_parse_export_response(TRACES, NULL, 0, &rej, msg, sizeof msg), 0);
     CHECK_EQ_INT(rej, 0);
     CHECK_STR(msg, "");
 
     /* partial success */
     size_t n = pack_response(3, "3 spans had no name", 1, buf);
-    CHECK_EQ_INT(otlp_parse_trace_response(buf, n, &rej, msg, sizeof msg), 0);
+    CHECK_EQ_INT(otlp_parse_export_response(TRACES, buf, n, &rej, msg, sizeof msg), 0);
     CHECK_EQ_INT(rej, 3);
     CHECK_STR(msg, "3 spans had no name");
 
     /* the same, written by hand from the published numbers:
      * partial_success = 1 { rejected_spans = 1: 7, error_message = 2: "no" } */
     static const uint8_t hand[] = {0x0a, 0x06, 0x08, 0x07, 0x12, 0x02, 'n', 'o'};
-    CHECK_EQ_INT(otlp_parse_trace_response(hand, sizeof hand, &rej, msg, sizeof msg), 0);
+    CHECK_EQ_INT(otlp_parse_export_response(TRACES, hand, sizeof hand, &rej, msg, sizeof msg), 0);
     CHECK_EQ_INT(rej, 7);
     CHECK_STR(msg, "no");
 
     /* a warning: nothing rejected, a message */
     n = pack_response(0, "sampling rules changed", 1, buf);
-    CHECK_EQ_INT(otlp_parse_trace_response(buf, n, &rej, msg, sizeof msg), 0);
+    CHECK_EQ_INT(otlp_parse_export_response(TRACES, buf, n, &rej, msg, sizeof msg), 0);
     CHECK_EQ_INT(rej, 0);
     CHECK_STR(msg, "sampling rules changed");
 
     /* an empty partial_success is a full success */
     n = pack_response(0, NULL, 1, buf);
     CHECK(n > 0);
-    CHECK_EQ_INT(otlp_parse_trace_response(buf, n, &rej, msg, sizeof msg), 0);
+    CHECK_EQ_INT(otlp_parse_export_response(TRACES, buf, n, &rej, msg, sizeof msg), 0);
     CHECK_EQ_INT(rej, 0);
     CHECK_STR(msg, "");
 
     /* a negative count from a confused receiver is not a count of spans */
     n = pack_response(-5, "odd", 1, buf);
-    CHECK_EQ_INT(otlp_parse_trace_response(buf, n, &rej, msg, sizeof msg), 0);
+    CHECK_EQ_INT(otlp_parse_export_response(TRACES, buf, n, &rej, msg, sizeof msg), 0);
     CHECK_EQ_INT(rej, 0);
 
     /* a newer receiver's unknown fields are skipped */
     static const uint8_t newer[] = {0x0a, 0x02, 0x08, 0x02, 0x50, 0x01, 0x5a, 0x01, 'z'};
-    CHECK_EQ_INT(otlp_parse_trace_response(newer, sizeof newer, &rej, msg, sizeof msg), 0);
+    CHECK_EQ_INT(otlp_parse_export_response(TRACES, newer, sizeof newer, &rej, msg, sizeof msg), 0);
     CHECK_EQ_INT(rej, 2);
 
     /* a long message is cut to fit, NUL-terminated */
     char small[8];
     n = pack_response(1, "a rather long explanation", 1, buf);
-    CHECK_EQ_INT(otlp_parse_trace_response(buf, n, &rej, small, sizeof small), 0);
+    CHECK_EQ_INT(otlp_parse_export_response(TRACES, buf, n, &rej, small, sizeof small), 0);
     CHECK_STR(small, "a rathe");
-    CHECK_EQ_INT(otlp_parse_trace_response(buf, n, &rej, NULL, 0), 0); /* no room: no write */
+    CHECK_EQ_INT(otlp_parse_export_response(TRACES, buf, n, &rej, NULL, 0),
+                 0); /* no room: no write */
     CHECK_EQ_INT(rej, 1);
 
     /* not a response: an HTML error page, a truncated message */
     static const char html[] = "<html><body>502 Bad Gateway</body></html>";
     rej = 5;
-    CHECK_EQ_INT(
-        otlp_parse_trace_response((const uint8_t *)html, sizeof html - 1, &rej, msg, sizeof msg),
-        -1);
+    CHECK_EQ_INT(otlp_parse_export_response(TRACES, (const uint8_t *)html, sizeof html - 1, &rej,
+                                            msg, sizeof msg),
+                 -1);
     CHECK_EQ_INT(rej, 0);
     CHECK(strlen(msg) > 0 && strlen(msg) < sizeof msg);
     CHECK(strstr(msg, "not an OTLP ExportTraceServiceResponse") != NULL);
-    CHECK_EQ_INT(otlp_parse_trace_response(hand, sizeof hand - 1, &rej, msg, sizeof msg), -1);
-    CHECK_EQ_INT(otlp_parse_trace_response(hand, sizeof hand - 1, &rej, small, sizeof small), -1);
+    CHECK_EQ_INT(otlp_parse_export_response(TRACES, hand, sizeof hand - 1, &rej, msg, sizeof msg),
+                 -1);
+    CHECK_EQ_INT(
+        otlp_parse_export_response(TRACES, hand, sizeof hand - 1, &rej, small, sizeof small), -1);
     CHECK_EQ_INT(strlen(small), sizeof small - 1);
 }
 

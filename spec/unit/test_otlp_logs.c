@@ -6,7 +6,7 @@
  * like the log file's, and the field numbers and wire types of LogRecord
  * checked as raw bytes against the published ones (a wrong number in
  * proto/logs.proto would round-trip through protobuf-c unnoticed).
- * otlp_parse_logs_response: the answer's rejected count and message.
+ * otlp_parse_export_response for logs: the answer's rejected count and message.
  * The sink: records reach a collector (a small HTTP server in this file)
  * when a batch fills and when the delay passes, with their observed time;
  * a 503 is retried and loses nothing; against a dead or silent collector
@@ -14,9 +14,11 @@
  * accounted for, and shutdown keeps to the export timeout. */
 #define _GNU_SOURCE /* strcasestr */
 #include "check.h"
+#include "fake_env.h"
 #include "logs_service.pb-c.h"
 #include "metrics.h"
 #include "otel.h"
+#include "otlp.h"
 #include "otlp_logs.h"
 #include "runmetrics.h"
 
@@ -272,12 +274,14 @@ static void test_wire_numbers(void)
     free(buf);
 }
 
+#define LOGS "ExportLogsServiceResponse"
+
 static void test_response(void)
 {
     uint8_t buf[256];
     char msg[64];
     int64_t rej = -1;
-    CHECK_EQ_INT(otlp_parse_logs_response(NULL, 0, &rej, msg, sizeof msg), 0);
+    CHECK_EQ_INT(otlp_parse_export_response(LOGS, NULL, 0, &rej, msg, sizeof msg), 0);
     CHECK_EQ_INT(rej, 0);
     CHECK_STR(msg, "");
 
@@ -289,35 +293,19 @@ static void test_response(void)
     ps.error_message = "4 records too old";
     r.partial_success = &ps;
     size_t n = PB_RESPONSE(pack)(&r, buf);
-    CHECK_EQ_INT(otlp_parse_logs_response(buf, n, &rej, msg, sizeof msg), 0);
+    CHECK_EQ_INT(otlp_parse_export_response(LOGS, buf, n, &rej, msg, sizeof msg), 0);
     CHECK_EQ_INT(rej, 4);
     CHECK_STR(msg, "4 records too old");
 
     static const char html[] = "<html>502</html>";
-    CHECK_EQ_INT(
-        otlp_parse_logs_response((const uint8_t *)html, sizeof html - 1, &rej, msg, sizeof msg),
-        -1);
+    CHECK_EQ_INT(otlp_parse_export_response(LOGS, (const uint8_t *)html, sizeof html - 1, &rej, msg,
+                                            sizeof msg),
+                 -1);
     CHECK_EQ_INT(rej, 0);
     CHECK(strstr(msg, "ExportLogsServiceResponse") != NULL);
 }
 
 /* ------------------------------------------------------------ the sink */
-
-static const char *vars[16][2];
-static int nvars;
-static const char *fake_env(const char *name)
-{
-    for (int i = 0; i < nvars; i++)
-        if (!strcmp(vars[i][0], name))
-            return vars[i][1];
-    return NULL;
-}
-static void set(const char *k, const char *v)
-{
-    vars[nvars][0] = k;
-    vars[nvars][1] = v;
-    nvars++;
-}
 
 static double value(struct metric_family *f)
 {

@@ -2,6 +2,7 @@
  * and memory stays bounded when the collector does not answer, and every
  * span handed over is accounted for (exported, dropped or failed). */
 #include "check.h"
+#include "fake_env.h"
 #include "metrics.h"
 #include "otel.h"
 #include "runmetrics.h"
@@ -14,16 +15,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static const char *vars[16][2];
-static int nvars;
-static const char *fake_env(const char *name)
-{
-    for (int i = 0; i < nvars; i++)
-        if (!strcmp(vars[i][0], name))
-            return vars[i][1];
-    return NULL;
-}
 
 static double value(struct runmetrics *m, struct metric_family *f)
 {
@@ -55,10 +46,10 @@ int main(void)
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", ntohs(a.sin_port));
 
-    vars[nvars][0] = "OTEL_BSP_MAX_QUEUE_SIZE", vars[nvars++][1] = "50";
-    vars[nvars][0] = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", vars[nvars++][1] = "20";
-    vars[nvars][0] = "OTEL_EXPORTER_OTLP_TIMEOUT", vars[nvars++][1] = "300";
-    vars[nvars][0] = "OTEL_BSP_EXPORT_TIMEOUT", vars[nvars++][1] = "1000";
+    set("OTEL_BSP_MAX_QUEUE_SIZE", "50");
+    set("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "20");
+    set("OTEL_EXPORTER_OTLP_TIMEOUT", "300");
+    set("OTEL_BSP_EXPORT_TIMEOUT", "1000");
     struct otel_config cfg;
     char err[256];
     CHECK_EQ_INT(otel_config_load(&cfg, fake_env, url, NULL, 0, "t.lua", err, sizeof err), 0);
