@@ -77,10 +77,13 @@ struct span_block {
 
 struct span *span_new(const char *name, enum span_kind kind)
 {
-    struct span_block *b = calloc(1, sizeof *b);
+    /* only the span itself starts zeroed: the attribute slots and the text
+     * area are written before they are read */
+    struct span_block *b = malloc(sizeof *b);
     if (!b)
         return NULL;
     struct span *s = &b->s;
+    memset(s, 0, sizeof *s);
     s->attrs.a = b->attrs;
     s->attrs.cap = INLINE_ATTRS;
     s->attrs.a_inline = 1;
@@ -133,6 +136,7 @@ static struct attr *attr_slot(struct attrs *a, const char *key)
     }
     struct attr *t = &a->a[a->n];
     t->value_owned = 0;
+    t->key_static = a->literal_keys != 0;
     if (a->literal_keys) {
         t->key = (char *)key;
         t->key_owned = 0;

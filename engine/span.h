@@ -18,6 +18,8 @@ enum attr_type { ATTR_STRING, ATTR_INT, ATTR_DOUBLE, ATTR_BOOL };
 struct attr {
     char *key;
     unsigned char key_owned, value_owned; /* malloc'd: freed with the attribute */
+    unsigned char key_static; /* a string literal (literal_keys): its address
+                                 names the key for as long as the process runs */
     enum attr_type type;
     union {
         char *s;

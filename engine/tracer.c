@@ -1,11 +1,21 @@
 /* tracer.c - the batch span processor's queues (see tracer.h); the
  * exporter thread is an otlp_batcher (otlp_send.c).
  *
+ * A span is encoded where it ends: tracer_submit packs it with its queue's
+ * span encoder into the queue's fill buffer (records of a 4-byte length
+ * and the span's bytes, back to back) and frees it on the thread that made
+ * it. The batcher swaps a queue's full buffer for its emptied one and wraps
+ * the records in place into a request; nothing is copied or freed across
+ * threads. A queue holds at most OTEL_BSP_MAX_QUEUE_SIZE spans (those in
+ * the fill buffer and those not yet taken from the drained one) and at
+ * most buf_bytes of them in each buffer; past either, a span is dropped.
+ *
  * Threads: tracer_submit runs on worker threads and takes only its own
- * queue's mutex; when its queue reaches a batch it kicks the batcher (once
- * per batch). The batcher's thread takes each queue's mutex only to move
- * spans out, and owns t->batch. tracer_new and tracer_shutdown belong to
- * the main thread. */
+ * queue's mutex, which also guards the queue's encoder; when its queue
+ * reaches a batch it kicks the batcher (once per batch). The batcher's
+ * thread owns each queue's drain buffer and t->batch, and takes a queue's
+ * mutex only to swap buffers and count what it took. tracer_new and
+ * tracer_shutdown belong to the main thread. */
 #include "tracer.h"
 
 #include <pthread.h>
@@ -18,56 +28,91 @@
 #include "otlp_send.h"
 #include "runmetrics.h"
 
+#define REC_HEADER 4 /* a record's length, host order */
+
+struct sbuf {
+    uint8_t *data;
+    size_t used;  /* bytes of records */
+    size_t count; /* records */
+};
+
 struct squeue {
     pthread_mutex_t lock;
-    struct span **ring;
-    size_t head, count;
+    struct sbuf fill;                /* under lock */
+    size_t count;                    /* under lock: in fill, and untaken in drain */
+    struct otlp_span_encoder *enc;   /* under lock */
+    struct sbuf drain;               /* the batcher's thread */
+    size_t rd;                       /* the batcher's thread: next record in drain */
 } __attribute__((aligned(64)));
 
 struct tracer {
     const struct otel_config *cfg;
     struct squeue *q;
     int nq;
-    size_t cap;
+    size_t cap;       /* spans per queue */
+    size_t buf_bytes; /* bytes per buffer */
     struct metric_series *exported, *dropped, *failed;
     struct otlp_batcher *batcher;
     int next_q; /* where take() starts; the batcher's thread only */
-    struct span **batch;
+    ProtobufCBinaryData *batch; /* records in the queues' drain buffers */
 };
 
 void tracer_submit(struct tracer *t, int queue, struct span *s)
 {
     struct squeue *q = &t->q[queue % t->nq];
+    size_t n = 0;
     pthread_mutex_lock(&q->lock);
-    if (q->count == t->cap) {
-        pthread_mutex_unlock(&q->lock);
-        span_free(s);
-        metric_add(t->dropped, 1);
-        return;
+    size_t room = q->count < t->cap ? otlp_span_prepare(q->enc, s) : 0;
+    if (room && room <= UINT32_MAX && q->fill.used + REC_HEADER + room <= t->buf_bytes) {
+        uint8_t *at = q->fill.data + q->fill.used;
+        uint32_t len = (uint32_t)otlp_span_pack(q->enc, at + REC_HEADER);
+        memcpy(at, &len, REC_HEADER);
+        q->fill.used += REC_HEADER + len;
+        q->fill.count++;
+        n = ++q->count;
     }
-    q->ring[(q->head + q->count) % t->cap] = s;
-    size_t n = ++q->count;
     pthread_mutex_unlock(&q->lock);
-    if (n >= (size_t)t->cfg->bsp_batch)
+    span_free(s);
+    if (!n)
+        metric_add(t->dropped, 1);
+    else if (n >= (size_t)t->cfg->bsp_batch)
         otlp_batcher_kick(t->batcher);
 }
 
-/* Moves up to max spans out of the queues into t->batch, starting one
- * queue further on each call, so no worker's spans wait behind another's.
- * The batcher's thread, like the other ops below. */
+/* Points t->batch at up to max records, starting one queue further on each
+ * call, so no worker's spans wait behind another's. A queue whose drain
+ * buffer is used up swaps it for its fill buffer first. The records stay
+ * where they are until the next take(), which comes after the batch is
+ * sent (otlp_send.h). The batcher's thread, like the other ops below. */
 static size_t take(void *owner, size_t max)
 {
     struct tracer *t = owner;
-    struct span **out = t->batch;
     size_t n = 0;
     for (int k = 0; k < t->nq && n < max; k++) {
         struct squeue *q = &t->q[(t->next_q + k) % t->nq];
-        pthread_mutex_lock(&q->lock);
-        for (; q->count && n < max; q->count--) {
-            out[n++] = q->ring[q->head];
-            q->head = (q->head + 1) % t->cap;
+        if (q->rd == q->drain.used) {
+            pthread_mutex_lock(&q->lock);
+            struct sbuf used_up = q->drain;
+            q->drain = q->fill;
+            q->fill = (struct sbuf){.data = used_up.data};
+            pthread_mutex_unlock(&q->lock);
+            q->rd = 0;
         }
-        pthread_mutex_unlock(&q->lock);
+        size_t got = 0;
+        while (n < max && q->rd < q->drain.used) {
+            uint32_t len;
+            memcpy(&len, q->drain.data + q->rd, REC_HEADER);
+            t->batch[n].data = q->drain.data + q->rd + REC_HEADER;
+            t->batch[n].len = len;
+            q->rd += REC_HEADER + len;
+            n++;
+            got++;
+        }
+        if (got) {
+            pthread_mutex_lock(&q->lock);
+            q->count -= got;
+            pthread_mutex_unlock(&q->lock);
+        }
     }
     t->next_q = (t->next_q + 1) % t->nq;
     return n;
@@ -88,14 +133,15 @@ static size_t queued(void *owner)
 static int encode(void *owner, size_t n, uint8_t **out, size_t *len)
 {
     struct tracer *t = owner;
-    return otlp_encode_traces(&t->cfg->resource, t->batch, n, out, len);
+    return otlp_wrap_traces(&t->cfg->resource, t->batch, n, out, len);
 }
 
+/* The batch's records are reused in place once their buffer is swapped
+ * back: nothing to free. */
 static void release(void *owner, size_t n)
 {
-    struct tracer *t = owner;
-    for (size_t i = 0; i < n; i++)
-        span_free(t->batch[i]);
+    (void)owner;
+    (void)n;
 }
 
 static const struct otlp_batch_ops span_ops = {
@@ -110,6 +156,27 @@ static const struct otlp_batch_ops span_ops = {
                "the run goes on",
 };
 
+/* Room per buffer: OTEL_BSP_MAX_QUEUE_SIZE spans of 512 bytes (a job's
+ * span with a long URL takes about 250), at least 64 KiB. */
+static size_t buffer_bytes(size_t spans)
+{
+    size_t b = spans * 512;
+    return b < 65536 ? 65536 : b;
+}
+
+static void free_queues(struct tracer *t)
+{
+    for (int i = 0; t->q && i < t->nq; i++) {
+        pthread_mutex_destroy(&t->q[i].lock);
+        free(t->q[i].fill.data);
+        free(t->q[i].drain.data);
+        otlp_span_encoder_free(t->q[i].enc);
+    }
+    free(t->q);
+    free(t->batch);
+    free(t);
+}
+
 struct tracer *tracer_new(const struct otel_config *cfg, int nqueues, struct runmetrics *m,
                           char *err, size_t errlen)
 {
@@ -119,15 +186,19 @@ struct tracer *tracer_new(const struct otel_config *cfg, int nqueues, struct run
     t->cfg = cfg;
     t->nq = nqueues > 0 ? nqueues : 1;
     t->cap = (size_t)cfg->bsp_queue;
+    t->buf_bytes = buffer_bytes(t->cap);
     t->q = aligned_alloc(64, sizeof *t->q * (size_t)t->nq);
     t->batch = calloc((size_t)cfg->bsp_batch, sizeof *t->batch);
     if (!t->q || !t->batch)
         goto oom;
     memset(t->q, 0, sizeof *t->q * (size_t)t->nq);
     for (int i = 0; i < t->nq; i++) {
-        pthread_mutex_init(&t->q[i].lock, NULL);
-        t->q[i].ring = calloc(t->cap, sizeof *t->q[i].ring);
-        if (!t->q[i].ring)
+        struct squeue *q = &t->q[i];
+        pthread_mutex_init(&q->lock, NULL);
+        q->fill.data = malloc(t->buf_bytes);
+        q->drain.data = malloc(t->buf_bytes);
+        q->enc = otlp_span_encoder_new();
+        if (!q->fill.data || !q->drain.data || !q->enc)
             goto oom;
     }
     const char *sig[1] = {"traces"};
@@ -149,15 +220,8 @@ struct tracer *tracer_new(const struct otel_config *cfg, int nqueues, struct run
 oom:
     snprintf(err, errlen, "out of memory starting the trace exporter");
 fail:
-    if (t) {
-        for (int i = 0; t->q && i < t->nq; i++) {
-            pthread_mutex_destroy(&t->q[i].lock);
-            free(t->q[i].ring);
-        }
-        free(t->q);
-        free(t->batch);
-        free(t);
-    }
+    if (t)
+        free_queues(t);
     return NULL;
 }
 
@@ -166,14 +230,7 @@ void tracer_shutdown(struct tracer *t)
     if (!t)
         return;
     otlp_batcher_stop(t->batcher);
-    /* what a worker submitted after the flush took its last batch */
-    for (int i = 0; i < t->nq; i++) {
-        for (size_t j = 0; j < t->q[i].count; j++)
-            span_free(t->q[i].ring[(t->q[i].head + j) % t->cap]);
-        pthread_mutex_destroy(&t->q[i].lock);
-        free(t->q[i].ring);
-    }
-    free(t->q);
-    free(t->batch);
-    free(t);
+    /* what a worker submitted after the flush took its last batch goes
+     * with the buffers */
+    free_queues(t);
 }

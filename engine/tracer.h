@@ -1,5 +1,5 @@
-/* tracer.h - the trace pipeline: workers hand it finished spans, one
- * exporter thread batches, encodes and sends them.
+/* tracer.h - the trace pipeline: workers hand it finished spans, which are
+ * encoded on the spot; one exporter thread batches and sends them.
  *
  * A batch span processor as OpenTelemetry defines it: each worker has its
  * own bounded queue (OTEL_BSP_MAX_QUEUE_SIZE spans, a short mutex of its
@@ -23,8 +23,9 @@ struct runmetrics;
  * Starts the exporter thread. NULL with a message in err. */
 struct tracer *tracer_new(const struct otel_config *cfg, int nqueues, struct runmetrics *m,
                           char *err, size_t errlen);
-/* Hands a finished span over (the tracer owns it from here). Never blocks
- * on I/O. queue: the caller's own (its worker id, modulo nqueues). */
+/* Hands a finished span over: encodes it into the queue and frees it (the
+ * tracer owns it from here). Never blocks on I/O. queue: the caller's own
+ * (its worker id, modulo nqueues). */
 void tracer_submit(struct tracer *t, int queue, struct span *s);
 /* Flushes what was accepted (within the export timeout), stops the thread,
  * frees. NULL is a no-op. Main thread. */

@@ -1,14 +1,24 @@
 /* utf8.c - copying text made valid UTF-8 (see utf8.h). Pure; any thread. */
 #include "utf8.h"
 
+#include <stdint.h>
 #include <string.h>
 
 static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
 
-/* How many leading bytes are plain ASCII, NUL excluded. */
+/* How many leading bytes are plain ASCII, NUL excluded: eight at a time
+ * while no byte has its high bit set or is zero (the word trick: a byte
+ * that is 0 turns 0x80 after subtracting 1 where it was clear). */
 static size_t ascii_prefix(const unsigned char *p, size_t len)
 {
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
     size_t a = 0;
+    for (; a + 8 <= len; a += 8) {
+        uint64_t w;
+        memcpy(&w, p + a, sizeof w);
+        if ((w & highs) || ((w - ones) & ~w & highs))
+            break;
+    }
     while (a < len && p[a] && p[a] < 0x80)
         a++;
     return a;

@@ -408,6 +408,158 @@ done:
     attrs_clear(&res.attrs);
 }
 
+/* --- the span encoder: bounds, bytes, memo --- */
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* Keys as the engine passes them (string literals, named by address) and
+ * values that repeat, so the memo is hit, missed, and replaced. */
+static const char *const KEYS[] = {"http.request.method", "server.port", "worker.id",
+                                   "http.response.status_code", "error.type", "job.attempt",
+                                   "a.key.long.enough.to.leave.the.memo.for.its.encoded.size."
+                                   "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"};
+static const char *const STRS[] = {"GET", "POST", "", "127.0.0.1", "500", "_OTHER",
+                                   "0123456789abcdef0123456789abcdef" /* 32: the longest kept */,
+                                   "0123456789abcdef0123456789abcdefX",
+                                   "0123456789abcdef0123456789abcdeX" /* same ends as above */};
+static const int64_t INTS[] = {0, 1, -1, 200, 443, 503, INT64_MIN, INT64_MAX, 1 << 20};
+
+static char long_text[4000];
+
+static void random_attr(struct attrs *a)
+{
+    char key[40];
+    const char *k = KEYS[rnd() % (sizeof KEYS / sizeof *KEYS)];
+    a->literal_keys = rnd() % 4 != 0; /* now and then the same spelling, copied */
+    if (rnd() % 8 == 0) {
+        snprintf(key, sizeof key, "user.%u", (unsigned)(rnd() % 5));
+        k = key;
+        a->literal_keys = 0;
+    }
+    switch (rnd() % 5) {
+    case 0:
+    case 1: {
+        const char *v = STRS[rnd() % (sizeof STRS / sizeof *STRS)];
+        size_t len = strlen(v);
+        if (rnd() % 4 == 0) {
+            len = rnd() % sizeof long_text;
+            v = long_text + rnd() % (sizeof long_text - len);
+        }
+        attrs_str(a, k, v, len);
+        break;
+    }
+    case 2:
+        attrs_int(a, k, rnd() % 3 ? INTS[rnd() % (sizeof INTS / sizeof *INTS)] : (int64_t)rnd());
+        break;
+    case 3:
+        attrs_double(a, k, rnd() % 2 ? 0.5 : (double)(int64_t)rnd() / 7.0);
+        break;
+    default:
+        attrs_bool(a, k, (int)(rnd() % 2));
+        break;
+    }
+    a->literal_keys = 0;
+}
+
+static struct span *random_span(void)
+{
+    struct span *s = span_new(rnd() % 2 ? "GET" : "process_job", (enum span_kind)(1 + rnd() % 3));
+    for (int i = 0; i < 16; i++)
+        s->trace_id[i] = (uint8_t)rnd();
+    for (int i = 0; i < 8; i++)
+        s->span_id[i] = (uint8_t)rnd();
+    if (rnd() % 2)
+        for (int i = 0; i < 8; i++)
+            s->parent_span_id[i] = (uint8_t)(rnd() | 1);
+    s->flags = (uint8_t)(rnd() % 2);
+    s->start_ns = rnd();
+    s->end_ns = rnd();
+    if (rnd() % 5 == 0)
+        s->trace_state = strdup("vendor=abc");
+    int n = (int)(rnd() % 12);
+    for (int i = 0; i < n; i++)
+        random_attr(&s->attrs);
+    if (rnd() % 7 == 0)
+        s->dropped_attrs = (uint32_t)rnd();
+    if (rnd() % 10 == 0) {
+        struct span_event *e = span_add_event(s, "retry", rnd());
+        random_attr(&e->attrs);
+        span_add_link(s, TRACE_L, SPAN_L, 1);
+    }
+    int st = (int)(rnd() % 4);
+    if (st)
+        span_set_status(s, st == 3 ? SPAN_STATUS_ERROR : (enum span_status)st,
+                        rnd() % 2 ? NULL : long_text + rnd() % 3000);
+    return s;
+}
+
+static int same_value(const struct attr *t, const pb_kv *kv)
+{
+    if (!kv->value)
+        return 0;
+    switch (t->type) {
+    case ATTR_STRING:
+        return kv->value->value_case == CASE(STRING_VALUE) &&
+               strcmp(kv->value->string_value, t->v.s) == 0;
+    case ATTR_INT:
+        return kv->value->value_case == CASE(INT_VALUE) && kv->value->int_value == t->v.i;
+    case ATTR_DOUBLE:
+        return kv->value->value_case == CASE(DOUBLE_VALUE) &&
+               memcmp(&kv->value->double_value, &t->v.d, sizeof t->v.d) == 0;
+    case ATTR_BOOL:
+        return kv->value->value_case == CASE(BOOL_VALUE) && kv->value->bool_value == t->v.b;
+    }
+    return 0;
+}
+
+/* One encoder across 3,000 random spans: each span fits the room prepare
+ * promised (exactly that much is allocated, so ASan sees any overrun), reads
+ * back as an opentelemetry Span whose own packing gives the same bytes,
+ * and carries its own attributes, not ones the memo kept from another. */
+static void test_span_encoder(void)
+{
+    for (size_t i = 0; i < sizeof long_text - 1; i++)
+        long_text[i] = (char)('a' + i % 26);
+    struct otlp_span_encoder *e = otlp_span_encoder_new();
+    CHECK(e != NULL);
+    int bad_room = 0, bad_bytes = 0, bad_attrs = 0;
+    for (int k = 0; k < 3000; k++) {
+        struct span *s = random_span();
+        size_t room = otlp_span_prepare(e, s);
+        uint8_t *buf = malloc(room);
+        size_t len = otlp_span_pack(e, buf);
+        bad_room += len > room;
+        pb_span *p = opentelemetry__proto__trace__v1__span__unpack(NULL, len, buf);
+        if (!p) {
+            bad_bytes++;
+        } else {
+            uint8_t *again = malloc(len + 1);
+            size_t len2 = opentelemetry__proto__trace__v1__span__pack(p, again);
+            bad_bytes += len2 != len || memcmp(again, buf, len) != 0;
+            free(again);
+            if (p->n_attributes != (size_t)s->attrs.n)
+                bad_attrs++;
+            for (size_t i = 0; i < p->n_attributes && i < (size_t)s->attrs.n; i++)
+                bad_attrs += strcmp(p->attributes[i]->key, s->attrs.a[i].key) != 0 ||
+                             !same_value(&s->attrs.a[i], p->attributes[i]);
+            opentelemetry__proto__trace__v1__span__free_unpacked(p, NULL);
+        }
+        free(buf);
+        span_free(s);
+    }
+    CHECK_EQ_INT(bad_room, 0);
+    CHECK_EQ_INT(bad_bytes, 0);
+    CHECK_EQ_INT(bad_attrs, 0);
+    otlp_span_encoder_free(e);
+}
+
 /* The field numbers and wire types as published in opentelemetry-proto,
  * read from the raw bytes. */
 static void test_wire_numbers(void)
@@ -635,6 +787,7 @@ int main(void)
     test_events_links_status();
     test_encode_unpack();
     test_wire_numbers();
+    test_span_encoder();
     test_encode_empty();
     test_response();
     return check_done();
