@@ -36,13 +36,16 @@ struct sbuf {
     size_t count; /* records */
 };
 
+/* The submitters' half and the batcher's half sit on cache lines of their
+ * own: the batcher walking its drain buffer must not pull the line of the
+ * lock every span takes. */
 struct squeue {
     pthread_mutex_t lock;
-    struct sbuf fill;                /* under lock */
-    size_t count;                    /* under lock: in fill, and untaken in drain */
-    struct otlp_span_encoder *enc;   /* under lock */
-    struct sbuf drain;               /* the batcher's thread */
-    size_t rd;                       /* the batcher's thread: next record in drain */
+    struct sbuf fill;              /* under lock */
+    size_t count;                  /* under lock: in fill, and untaken in drain */
+    struct otlp_span_encoder *enc; /* under lock */
+    struct sbuf drain __attribute__((aligned(64))); /* the batcher's thread */
+    size_t rd; /* the batcher's thread: next record in drain */
 } __attribute__((aligned(64)));
 
 struct tracer {
@@ -98,16 +101,18 @@ static size_t take(void *owner, size_t max)
             pthread_mutex_unlock(&q->lock);
             q->rd = 0;
         }
-        size_t got = 0;
-        while (n < max && q->rd < q->drain.used) {
+        size_t got = 0, rd = q->rd;
+        const uint8_t *data = q->drain.data;
+        while (n < max && rd < q->drain.used) {
             uint32_t len;
-            memcpy(&len, q->drain.data + q->rd, REC_HEADER);
-            t->batch[n].data = q->drain.data + q->rd + REC_HEADER;
+            memcpy(&len, data + rd, REC_HEADER);
+            t->batch[n].data = (uint8_t *)data + rd + REC_HEADER;
             t->batch[n].len = len;
-            q->rd += REC_HEADER + len;
+            rd += REC_HEADER + len;
             n++;
             got++;
         }
+        q->rd = rd;
         if (got) {
             pthread_mutex_lock(&q->lock);
             q->count -= got;
