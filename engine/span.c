@@ -33,7 +33,8 @@ static char *utf8_dup(const char *s, size_t len)
 /* The same, into a's text area when it fits (*owned = 0), else malloc'd. */
 static char *text_dup(struct attrs *a, const char *s, size_t len, unsigned char *owned)
 {
-    size_t size = utf8_clean_size(s, len);
+    int ascii = utf8_ascii_prefix(s, len) == len; /* the usual case: one pass */
+    size_t size = ascii ? len : utf8_clean_size(s, len);
     char *out;
     if (a->text && a->text_used + size + 1 <= a->text_cap) {
         out = a->text + a->text_used;
@@ -45,7 +46,9 @@ static char *text_dup(struct attrs *a, const char *s, size_t len, unsigned char 
         if (!out)
             return NULL;
     }
-    out[utf8_clean(out, s, len)] = 0;
+    if (ascii)
+        memcpy(out, s, len);
+    out[ascii ? len : utf8_clean(out, s, len)] = 0;
     return out;
 }
 

@@ -24,6 +24,11 @@ static size_t ascii_prefix(const unsigned char *p, size_t len)
     return a;
 }
 
+size_t utf8_ascii_prefix(const char *s, size_t len)
+{
+    return ascii_prefix((const unsigned char *)s, len);
+}
+
 size_t utf8_clean_size(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;

@@ -32,6 +32,9 @@ static inline int utf8_len(const unsigned char *p, size_t avail)
  * writes it to out, which has utf8_clean_size(s, len) bytes of room, without
  * a NUL, and returns the bytes written. Plain ASCII is one pass and a copy. */
 size_t utf8_clean_size(const char *s, size_t len);
+/* How many leading bytes of s are plain ASCII (no NUL): when that is len,
+ * s is its own clean copy. */
+size_t utf8_ascii_prefix(const char *s, size_t len);
 size_t utf8_clean(char *out, const char *s, size_t len);
 
 #endif
