@@ -162,11 +162,13 @@ static const struct otlp_batch_ops span_ops = {
 };
 
 /* Room per buffer: OTEL_BSP_MAX_QUEUE_SIZE spans of 512 bytes (a job's
- * span with a long URL takes about 250), at least 64 KiB. */
+ * span with a long URL takes about 250), and at least 1 MiB, which holds
+ * even a script's span at its limit (128 attributes of 2 KiB) a few times
+ * over. Pages are touched only as spans fill them. */
 static size_t buffer_bytes(size_t spans)
 {
     size_t b = spans * 512;
-    return b < 65536 ? 65536 : b;
+    return b < (1u << 20) ? (1u << 20) : b;
 }
 
 static void free_queues(struct tracer *t)

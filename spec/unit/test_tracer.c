@@ -61,14 +61,26 @@ int main(void)
      * first batch: submitting never blocks, and at most the two queues plus
      * the batch in flight are held */
     int n = 10000;
+
+    /* first, into an empty queue: a span larger than the queue's buffer is
+     * dropped and counted like any other, not cut or sent in pieces */
+    struct span *huge = make_span();
+    static char big[16384];
+    memset(big, 'x', sizeof big);
+    for (int i = 0; i < 100; i++)
+        attrs_str(&huge->attrs, "big", big, sizeof big);
+    tracer_submit(t, 0, huge);
+    CHECK_EQ_INT((long long)value(m, m->tel_dropped), 1);
+
     for (int i = 0; i < n; i++)
         tracer_submit(t, i % 2, make_span());
     /* had submit waited for the exporter, nothing would have been dropped */
     double dropped = value(m, m->tel_dropped);
     CHECK(dropped >= n - 2 * 50 - 20);
+
     tracer_shutdown(t);
     double total = value(m, m->tel_exported) + value(m, m->tel_dropped) + value(m, m->tel_failed);
-    CHECK_EQ_INT((long long)total, n);
+    CHECK_EQ_INT((long long)total, n + 1);
     CHECK_EQ_INT((long long)value(m, m->tel_exported), 0);
 
     runmetrics_free(m);
