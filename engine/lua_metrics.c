@@ -9,6 +9,7 @@
  * state declaring the same name gets the same family, so the workers'
  * updates add up. Runs on the state's thread; the registry is shared. */
 #include "lua_internal.h"
+#include "hash.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -246,9 +247,7 @@ static int l_first_time(lua_State *L)
 {
     size_t len;
     const char *msg = luaL_checklstring(L, 1, &len);
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)msg[i]) * 1099511628211ull;
+    uint64_t h = fnv1a(msg, len);
     int fresh = 1;
     pthread_mutex_lock(&seen_lock);
     for (int i = 0; i < nseen && fresh; i++)

@@ -18,6 +18,7 @@
  * bucket; a writer that finds it taken skips (an exemplar is a sample). */
 #include "metrics.h"
 
+#include "hash.h"
 #include "strbuf.h"
 #include "utf8.h"
 
@@ -695,11 +696,7 @@ oom:
 
 static uint64_t hash_bytes(const char *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ull;
-    }
+    uint64_t h = fnv1a(p, n);
     return h ^ (h >> 29);
 }
 

@@ -18,6 +18,7 @@
  * Any thread; nothing is shared. */
 #define _GNU_SOURCE /* renameat2 */
 #include "pprof.h"
+#include "hash.h"
 
 #include "otlp_send.h"
 #include "profile.pb-c.h"
@@ -52,10 +53,7 @@ struct strtab {
 
 static uint64_t hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    return fnv1a(s, strlen(s));
 }
 
 /* Room for at most max strings (the empty one included). */

@@ -21,6 +21,7 @@
  * Threads: a struct symbols belongs to the thread using it (the
  * profiler's); nothing here is shared. */
 #define _GNU_SOURCE
+#include "hash.h"
 #include "sampler.h"
 
 #include <dwarf.h>
@@ -101,10 +102,7 @@ static uint64_t hash_addr(uintptr_t a)
 
 static uint64_t hash_str(const char *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
-    return h;
+    return fnv1a(p, n);
 }
 
 static struct func *addr_get(const struct addr_map *m, uintptr_t key)

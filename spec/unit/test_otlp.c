@@ -9,6 +9,7 @@
  * happily read back) fails here. otlp_parse_export_response: success, partial
  * success, warnings, garbage. */
 #include "check.h"
+#include "find_kv.h"
 #include "otlp.h"
 #include "span.h"
 #include "trace_service.pb-c.h"
@@ -297,14 +298,6 @@ static void resource_init(struct otel_resource *r)
     attrs_str(&r->attrs, "service.version", "0.1.0", 5);
     r->scope_name = "shoal";
     r->scope_version = "0.1.0";
-}
-
-static const pb_kv *find_kv(pb_kv **kv, size_t n, const char *key)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(kv[i]->key, key) == 0)
-            return kv[i];
-    return NULL;
 }
 
 static void check_bytes(ProtobufCBinaryData b, const uint8_t *want, size_t n)

@@ -14,6 +14,7 @@
  * accounted for, and shutdown keeps to the export timeout. */
 #define _GNU_SOURCE /* strcasestr */
 #include "check.h"
+#include "find_kv.h"
 #include "fake_env.h"
 #include "logs_service.pb-c.h"
 #include "metrics.h"
@@ -60,14 +61,6 @@ static void resource_init(struct otel_resource *r)
     attrs_int(&r->attrs, "process.pid", 42);
     r->scope_name = "shoal";
     r->scope_version = "0.1.0";
-}
-
-static const pb_kv *find_kv(pb_kv **kv, size_t n, const char *key)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(kv[i]->key, key) == 0)
-            return kv[i];
-    return NULL;
 }
 
 /* "job done" as a worker logs it, inside a traced job */
