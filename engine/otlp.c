@@ -80,9 +80,9 @@ void otlp_put_attrs(const struct attrs *a, pb_kv *kv, pb_any *any, pb_kv **kvp)
  * length or a value. */
 #define FIELD_MAX 12
 
-#define MEMO_SLOTS 256
-#define MEMO_STR 32 /* longest string value kept */
-#define MEMO_ENC 96 /* longest encoded KeyValue kept */
+#define MEMO_SLOTS 64
+#define MEMO_STR 24 /* longest string value kept */
+#define MEMO_ENC 64 /* longest encoded KeyValue kept */
 
 struct memo_entry {
     const char *key; /* NULL: empty */

@@ -419,9 +419,10 @@ static const char *const KEYS[] = {"http.request.method", "server.port", "worker
                                    "a.key.long.enough.to.leave.the.memo.for.its.encoded.size."
                                    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"};
 static const char *const STRS[] = {"GET", "POST", "", "127.0.0.1", "500", "_OTHER",
-                                   "0123456789abcdef0123456789abcdef" /* 32: the longest kept */,
-                                   "0123456789abcdef0123456789abcdefX",
-                                   "0123456789abcdef0123456789abcdeX" /* same ends as above */};
+                                   "0123456789abcdef01234567" /* 24: the longest kept */,
+                                   "0123456789abcdef012345678",
+                                   "0123456789abcdef0X234567" /* same ends as the 24 */,
+                                   "0123456789abcdef0123456789abcdef"};
 static const int64_t INTS[] = {0, 1, -1, 200, 443, 503, INT64_MIN, INT64_MAX, 1 << 20};
 
 static char long_text[4000];
