@@ -456,6 +456,7 @@ static void *batcher_main(void *arg)
     double delay = (double)b->c.delay_ms / 1000;
     double timeout = (double)b->c.timeout_ms / 1000;
     sampler_thread_enter("otlp-exporter", -1); /* a no-op unless profiling */
+    worker_thread_background();
     for (;;) {
         int stopping = nap(b, delay, 1);
         atomic_store(&b->kicked, 0);

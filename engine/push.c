@@ -112,6 +112,7 @@ static void *sender_thread(void *arg)
 {
     struct push *p = arg;
     sampler_thread_enter("push-sender", -1);
+    worker_thread_background();
     void *r = p->fn(p->fn_arg);
     sampler_thread_exit();
     return r;

@@ -35,6 +35,8 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +66,17 @@ uint64_t worker_unix_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void worker_thread_background(void)
+{
+    /* Linux keeps a nice value per thread: PRIO_PROCESS with a thread id
+     * changes only that thread */
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    errno = 0;
+    int now = getpriority(PRIO_PROCESS, (id_t)tid);
+    if (now != -1 || errno == 0)
+        setpriority(PRIO_PROCESS, (id_t)tid, now + 5);
 }
 
 static int64_t to_ns(double t)
