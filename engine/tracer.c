@@ -1,10 +1,10 @@
 /* tracer.c - the batch span processor's queues (see tracer.h); the
  * exporter thread is an otlp_batcher (otlp_send.c).
  *
- * A span is encoded where it ends: tracer_submit packs it with its queue's
- * span encoder into the queue's fill buffer (records of a 4-byte length
- * and the span's bytes, back to back) and frees it on the thread that made
- * it. The batcher swaps a queue's full buffer for its emptied one and wraps
+ * A span is encoded by the thread that ends it: tracer_submit packs it
+ * with its queue's span encoder into the queue's fill buffer (records of a
+ * 4-byte length and the span's bytes, back to back) and frees it on the
+ * thread that made it. The batcher swaps a queue's full buffer for its emptied one and wraps
  * the records in place into a request; nothing is copied or freed across
  * threads. A queue holds at most OTEL_BSP_MAX_QUEUE_SIZE spans (those in
  * the fill buffer and those not yet taken from the drained one) and at
@@ -60,26 +60,37 @@ struct tracer {
     ProtobufCBinaryData *batch; /* records in the queues' drain buffers */
 };
 
-void tracer_submit(struct tracer *t, int queue, struct span *s)
+void tracer_submit_many(struct tracer *t, int queue, struct span *const *spans, size_t n)
 {
     struct squeue *q = &t->q[queue % t->nq];
-    size_t n = 0;
+    size_t held = 0, dropped = 0;
     pthread_mutex_lock(&q->lock);
-    size_t room = q->count < t->cap ? otlp_span_prepare(q->enc, s) : 0;
-    if (room && room <= UINT32_MAX && q->fill.used + REC_HEADER + room <= t->buf_bytes) {
+    for (size_t i = 0; i < n; i++) {
+        size_t room = q->count < t->cap ? otlp_span_prepare(q->enc, spans[i]) : 0;
+        if (!room || room > UINT32_MAX || q->fill.used + REC_HEADER + room > t->buf_bytes) {
+            dropped++;
+            continue;
+        }
         uint8_t *at = q->fill.data + q->fill.used;
         uint32_t len = (uint32_t)otlp_span_pack(q->enc, at + REC_HEADER);
         memcpy(at, &len, REC_HEADER);
         q->fill.used += REC_HEADER + len;
         q->fill.count++;
-        n = ++q->count;
+        q->count++;
     }
+    held = q->count;
     pthread_mutex_unlock(&q->lock);
-    span_free(s);
-    if (!n)
-        metric_add(t->dropped, 1);
-    else if (n >= (size_t)t->cfg->bsp_batch)
+    for (size_t i = 0; i < n; i++)
+        span_free(spans[i]);
+    if (dropped)
+        metric_add(t->dropped, (double)dropped);
+    if (held >= (size_t)t->cfg->bsp_batch)
         otlp_batcher_kick(t->batcher);
+}
+
+void tracer_submit(struct tracer *t, int queue, struct span *s)
+{
+    tracer_submit_many(t, queue, &s, 1);
 }
 
 /* Points t->batch at up to max records, starting one queue further on each

@@ -27,6 +27,8 @@ struct tracer *tracer_new(const struct otel_config *cfg, int nqueues, struct run
  * tracer owns it from here). Never blocks on I/O. queue: the caller's own
  * (its worker id, modulo nqueues). */
 void tracer_submit(struct tracer *t, int queue, struct span *s);
+/* The same for n spans at once (one lock of the queue for all). */
+void tracer_submit_many(struct tracer *t, int queue, struct span *const *spans, size_t n);
 /* Flushes what was accepted (within the export timeout), stops the thread,
  * frees. NULL is a no-op. Main thread. */
 void tracer_shutdown(struct tracer *t);

@@ -574,6 +574,20 @@ static void first_line(char *out, size_t cap, const char *err)
     snprintf(out, cap, "%.*s", (int)strcspn(err ? err : "", "\n"), err ? err : "");
 }
 
+/* Hands the worker's finished spans to the tracer, which encodes them. */
+static void flush_spans(struct worker *w)
+{
+    if (w->ndone) {
+        tracer_submit_many(w->run->tracer, w->id, w->done, (size_t)w->ndone);
+        w->ndone = 0;
+    }
+}
+
+/* Finished spans wait on the worker and go to the tracer together: when
+ * WORKER_SPAN_BURST have gathered, or before the worker waits for I/O.
+ * Encoding a span the moment it ends would interleave protobuf-c with the
+ * script's work on every job (the body a script is about to scan, pushed
+ * out of the cache); in bursts, each runs with its own code and data warm. */
 static void trace_end_span(struct worker *w, struct span *sp, const char *err)
 {
     if (!sp->end_ns)
@@ -583,7 +597,9 @@ static void trace_end_span(struct worker *w, struct span *sp, const char *err)
         first_line(line, sizeof line, err);
         span_set_status(sp, SPAN_STATUS_ERROR, line);
     }
-    tracer_submit(w->run->tracer, w->id, sp);
+    w->done[w->ndone++] = sp;
+    if (w->ndone == WORKER_SPAN_BURST)
+        flush_spans(w);
 }
 
 static void trace_end_job(struct worker *w, struct slot *s, int ok, const char *err)
@@ -1264,7 +1280,10 @@ static void *worker_main(void *arg)
         rate_at = run_ready(w);
         if (should_exit(w))
             break;
-        int n = epoll_wait(w->epfd, evs, 256, compute_timeout_ms(w, worker_clock(), rate_at));
+        int timeout = compute_timeout_ms(w, worker_clock(), rate_at);
+        if (timeout != 0)
+            flush_spans(w); /* about to wait: nothing of ours sits still */
+        int n = epoll_wait(w->epfd, evs, 256, timeout);
         if (atomic_load(&w->abandoned))
             break;
         for (int i = 0; i < n; i++) {
@@ -1295,6 +1314,8 @@ static void *worker_main(void *arg)
     }
     if (w->held.lease && !atomic_load(&w->abandoned))
         queue_release_worker(r->q, w->id, 0); /* give back the unstarted job, same attempt */
+    if (!atomic_load(&w->abandoned))
+        flush_spans(w);
     if (w->profiling) {
         lua_profile_turn(w, 1);
         sampler_thread_exit();

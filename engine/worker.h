@@ -55,6 +55,8 @@ struct slot {
     int xfer_ready;
 };
 
+#define WORKER_SPAN_BURST 32
+
 struct worker {
     int profiling;     /* this thread is sampled (a profiler runs) */
     int lua_profiling; /* LuaJIT's profiler is on this worker's state */
@@ -85,6 +87,9 @@ struct worker {
     size_t gc_last;     /* heap at the last step */
     size_t gc_start_at; /* start the next cycle once the heap reaches this */
     unsigned gauge_tick;
+    /* finished spans not yet handed to the tracer (trace_end_span) */
+    struct span *done[WORKER_SPAN_BURST];
+    int ndone;
     /* metrics: this worker's series */
     struct metric_series **http_series; /* RM_METHODS * 600, made on first use */
     struct metric_series *http_duration_s[8], *http_bytes_s[8]; /* by method */
