@@ -467,14 +467,16 @@ static void *batcher_main(void *arg)
             /* a collector that was away when the run ended gets one try
              * per batch, so a run without one does not wait at exit */
             export_batch(b, n, deadline, !(stopping && b->down));
-            ops->release(b->owner, n);
+            if (ops->release)
+                ops->release(b->owner, n);
             if (!stopping && ops->queued(b->owner) < batch)
                 break; /* a partial batch waits for the delay */
             if (stopping && worker_clock() >= deadline) {
                 /* out of time: what is left is counted, not sent */
                 while ((n = ops->take(b->owner, batch)) > 0) {
                     metric_add(b->c.failed, (double)n);
-                    ops->release(b->owner, n);
+                    if (ops->release)
+                        ops->release(b->owner, n);
                 }
             }
         }

@@ -76,7 +76,7 @@ struct otlp_batch_ops {
     /* Encodes the n items of the batch: 0 with a malloc'd *out, or -1. */
     int (*encode)(void *owner, size_t n, uint8_t **out, size_t *len);
     /* Frees the n items of the batch, sent or not. */
-    void (*release)(void *owner, size_t n);
+    void (*release)(void *owner, size_t n); /* NULL: nothing to free */
     /* The answer's message, for otlp_parse_export_response
      * ("ExportTraceServiceResponse"). */
     const char *response;

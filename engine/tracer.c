@@ -1,16 +1,16 @@
 /* tracer.c - the batch span processor's queues (see tracer.h); the
  * exporter thread is an otlp_batcher (otlp_send.c).
  *
- * A span is encoded by the thread that ends it: tracer_submit packs it
+ * A span is encoded by the thread that ends it: tracer_submit_many packs it
  * with its queue's span encoder into the queue's fill buffer (records of a
  * 4-byte length and the span's bytes, back to back) and frees it on the
- * thread that made it. The batcher swaps a queue's full buffer for its emptied one and wraps
- * the records in place into a request; nothing is copied or freed across
- * threads. A queue holds at most OTEL_BSP_MAX_QUEUE_SIZE spans (those in
+ * thread that made it. The batcher swaps a queue's full buffer for its
+ * emptied one and wraps the records in place into a request; nothing is
+ * copied or freed across threads. A queue holds at most OTEL_BSP_MAX_QUEUE_SIZE spans (those in
  * the fill buffer and those not yet taken from the drained one) and at
  * most buf_bytes of them in each buffer; past either, a span is dropped.
  *
- * Threads: tracer_submit runs on worker threads and takes only its own
+ * Threads: tracer_submit_many runs on worker threads and takes only its own
  * queue's mutex, which also guards the queue's encoder; when its queue
  * reaches a batch it kicks the batcher (once per batch). The batcher's
  * thread owns each queue's drain buffer and t->batch, and takes a queue's
@@ -32,8 +32,7 @@
 
 struct sbuf {
     uint8_t *data;
-    size_t used;  /* bytes of records */
-    size_t count; /* records */
+    size_t used; /* bytes of records */
 };
 
 /* The submitters' half and the batcher's half sit on cache lines of their
@@ -75,7 +74,6 @@ void tracer_submit_many(struct tracer *t, int queue, struct span *const *spans, 
         uint32_t len = (uint32_t)otlp_span_pack(q->enc, at + REC_HEADER);
         memcpy(at, &len, REC_HEADER);
         q->fill.used += REC_HEADER + len;
-        q->fill.count++;
         q->count++;
     }
     held = q->count;
@@ -86,11 +84,6 @@ void tracer_submit_many(struct tracer *t, int queue, struct span *const *spans, 
         metric_add(t->dropped, (double)dropped);
     if (held >= (size_t)t->cfg->bsp_batch)
         otlp_batcher_kick(t->batcher);
-}
-
-void tracer_submit(struct tracer *t, int queue, struct span *s)
-{
-    tracer_submit_many(t, queue, &s, 1);
 }
 
 /* Points t->batch at up to max records, starting one queue further on each
@@ -152,21 +145,14 @@ static int encode(void *owner, size_t n, uint8_t **out, size_t *len)
     return otlp_wrap_traces(&t->cfg->resource, t->batch, n, out, len);
 }
 
-/* The batch's records are reused in place once their buffer is swapped
- * back: nothing to free. */
-static void release(void *owner, size_t n)
-{
-    (void)owner;
-    (void)n;
-}
-
 static const struct otlp_batch_ops span_ops = {
     .thread_name = "trace exporter",
     .items = "span(s)",
     .take = take,
     .queued = queued,
     .encode = encode,
-    .release = release,
+    /* no release: the records are reused in place once their buffer is
+     * swapped back */
     .response = "ExportTraceServiceResponse",
     .failure = "trace export failed; spans are counted in shoal_telemetry_failed_total and "
                "the run goes on",

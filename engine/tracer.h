@@ -23,11 +23,9 @@ struct runmetrics;
  * Starts the exporter thread. NULL with a message in err. */
 struct tracer *tracer_new(const struct otel_config *cfg, int nqueues, struct runmetrics *m,
                           char *err, size_t errlen);
-/* Hands a finished span over: encodes it into the queue and frees it (the
- * tracer owns it from here). Never blocks on I/O. queue: the caller's own
- * (its worker id, modulo nqueues). */
-void tracer_submit(struct tracer *t, int queue, struct span *s);
-/* The same for n spans at once (one lock of the queue for all). */
+/* Hands n finished spans over: encodes them into the queue (one lock for
+ * all) and frees them (the tracer owns them from here). Never blocks on
+ * I/O. queue: the caller's own (its worker id, modulo nqueues). */
 void tracer_submit_many(struct tracer *t, int queue, struct span *const *spans, size_t n);
 /* Flushes what was accepted (within the export timeout), stops the thread,
  * frees. NULL is a no-op. Main thread. */

@@ -69,11 +69,13 @@ int main(void)
     memset(big, 'x', sizeof big);
     for (int i = 0; i < 100; i++)
         attrs_str(&huge->attrs, "big", big, sizeof big);
-    tracer_submit(t, 0, huge);
+    tracer_submit_many(t, 0, &huge, 1);
     CHECK_EQ_INT((long long)value(m, m->tel_dropped), 1);
 
-    for (int i = 0; i < n; i++)
-        tracer_submit(t, i % 2, make_span());
+    for (int i = 0; i < n; i++) {
+        struct span *s = make_span();
+        tracer_submit_many(t, i % 2, &s, 1);
+    }
     /* had submit waited for the exporter, nothing would have been dropped */
     double dropped = value(m, m->tel_dropped);
     CHECK(dropped >= n - 2 * 50 - 20);
