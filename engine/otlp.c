@@ -67,6 +67,19 @@ void otlp_put_attrs(const struct attrs *a, pb_kv *kv, pb_any *any, pb_kv **kvp)
     }
 }
 
+void otlp_put_resource(const struct otel_resource *res, pb_kv *kv, pb_any *any, pb_kv **kvp,
+                       pb_resource *resource, pb_scope *scope)
+{
+    size_t n = (size_t)res->attrs.n;
+    opentelemetry__proto__resource__v1__resource__init(resource);
+    otlp_put_attrs(&res->attrs, kv, any, kvp);
+    resource->n_attributes = n;
+    resource->attributes = n ? kvp : NULL;
+    opentelemetry__proto__common__v1__instrumentation_scope__init(scope);
+    scope->name = (char *)res->scope_name;
+    scope->version = (char *)res->scope_version;
+}
+
 /* ------------------------------------------------------------ one span */
 
 /* The memo: encoded KeyValues of attributes whose key is a string literal
@@ -394,15 +407,8 @@ int otlp_wrap_traces(const struct otel_resource *res, const ProtobufCBinaryData 
         goto done;
 
     pb_resource resource;
-    opentelemetry__proto__resource__v1__resource__init(&resource);
-    otlp_put_attrs(&res->attrs, kv, any, kvp);
-    resource.n_attributes = nres;
-    resource.attributes = nres ? kvp : NULL;
-
     pb_scope scope;
-    opentelemetry__proto__common__v1__instrumentation_scope__init(&scope);
-    scope.name = (char *)res->scope_name;
-    scope.version = (char *)res->scope_version;
+    otlp_put_resource(res, kv, any, kvp, &resource, &scope);
 
     /* the wrapper carries the spans' bytes (trace_packed.proto says why
      * that is the same request) */

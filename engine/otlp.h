@@ -8,6 +8,7 @@
 #define SHOAL_OTLP_H
 
 #include "common.pb-c.h"
+#include "resource.pb-c.h"
 #include "span.h"
 
 #include <stddef.h>
@@ -57,5 +58,15 @@ int otlp_parse_export_response(const char *what, const uint8_t *buf, size_t len,
 void otlp_put_attrs(const struct attrs *a, Opentelemetry__Proto__Common__V1__KeyValue *kv,
                     Opentelemetry__Proto__Common__V1__AnyValue *any,
                     Opentelemetry__Proto__Common__V1__KeyValue **kvp);
+
+/* Every request's Resource and InstrumentationScope, from res: the
+ * resource's attributes through kv, any and kvp (res->attrs.n of each, as
+ * otlp_put_attrs), the scope named res->scope_name/scope_version. */
+void otlp_put_resource(const struct otel_resource *res,
+                       Opentelemetry__Proto__Common__V1__KeyValue *kv,
+                       Opentelemetry__Proto__Common__V1__AnyValue *any,
+                       Opentelemetry__Proto__Common__V1__KeyValue **kvp,
+                       Opentelemetry__Proto__Resource__V1__Resource *resource,
+                       Opentelemetry__Proto__Common__V1__InstrumentationScope *scope);
 
 #endif

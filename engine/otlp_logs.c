@@ -178,16 +178,9 @@ static int encode(const struct otel_resource *res, const struct log_record *cons
         return -1;
 
     pb_resource resource;
-    opentelemetry__proto__resource__v1__resource__init(&resource);
-    size_t k = (size_t)res->attrs.n;
-    otlp_put_attrs(&res->attrs, m.kv, m.any, m.kvp);
-    resource.n_attributes = k;
-    resource.attributes = k ? m.kvp : NULL;
-
     pb_scope scope;
-    opentelemetry__proto__common__v1__instrumentation_scope__init(&scope);
-    scope.name = (char *)res->scope_name;
-    scope.version = (char *)res->scope_version;
+    otlp_put_resource(res, m.kv, m.any, m.kvp, &resource, &scope);
+    size_t k = (size_t)res->attrs.n; /* the records' attributes follow */
 
     char *text = m.text;
     pb_any *bodies = m.any + m.nkv;
