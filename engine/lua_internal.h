@@ -27,7 +27,11 @@ struct lj {
     struct pool *pool; /* where the counting allocator gets its blocks */
     size_t mem_used, mem_cap;
     int enforce;  /* the cap applies: job code is running */
-    int mem_hit;  /* an allocation was refused since the last resume began */
+    int mem_hit;  /* the cap was passed since the last call into Lua began */
+    int mem_over; /* over the cap now: the hook raises the cap's error */
+    size_t mem_after_hit; /* live heap after the collection that followed */
+    unsigned cap_hits;    /* calls into Lua that went over the cap */
+    int gc_pause, gc_stepmul; /* the collector's pace, restored after mem_over */
     int cur_slot; /* slot being resumed, -1 otherwise */
     volatile int hook_armed;
     int64_t deadline_ns; /* of the running resume, for the watchdog hook */

@@ -81,6 +81,9 @@ const char *lj_error(lj *s, int slot);
 int lj_reload(lj *s, const char *path, char *err, size_t errlen);
 
 size_t lj_mem_used(const lj *s);
+/* How many calls into Lua went over the memory cap (each failed with the
+ * cap's error and was followed by a full collection). */
+unsigned lj_cap_hits(const lj *s);
 /* Full GC; call between jobs when lj_mem_used is near the cap. */
 void lj_collect(lj *s);
 

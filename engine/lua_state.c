@@ -26,6 +26,33 @@
 
 static __thread lj *tl_state; /* the state whose coroutine is running here */
 
+static void lj_hook(lua_State *L, lua_Debug *ar);
+
+/* The cap is soft: LuaJIT cannot take a failed allocation inside compiled
+ * code (its out-of-memory path reads a stack frame that a trace has not
+ * written back, and the process dies), so passing the cap only marks the
+ * state over it and arms the hook, which raises the cap's error at the next
+ * instruction the interpreter runs. Compiled code reaches the interpreter at
+ * the collector's atomic phase, so the collector is made to get there at
+ * its next step. Only a growth past twice the cap (one huge string, or a
+ * trace allocating all the way there first) is refused outright. */
+static void over_cap(lj *s)
+{
+    s->mem_over = 1;
+    s->mem_hit = 1;
+    s->hook_armed = 1;
+    lua_sethook(s->L, lj_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    /* These only set fields: safe from inside an allocation. The next
+     * step runs a whole cycle, so compiled code reaches the atomic phase
+     * at once; a new cycle starts after 20% growth, not at once, so code
+     * that allocates on inside a C function (where the hook cannot fire)
+     * does not collect at every allocation. */
+    lua_gc(s->L, LUA_GCSETPAUSE, 120);
+    lua_gc(s->L, LUA_GCSETSTEPMUL, 1 << 30);
+    lua_gc(s->L, LUA_GCRESTART, 0);
+    s->gc_manual = 0;
+}
+
 static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     lj *s = ud;
@@ -37,8 +64,12 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     if (s->enforce && nsize > osize && s->mem_used + (nsize - osize) > s->mem_cap) {
-        s->mem_hit = 1;
-        return NULL;
+        if (s->mem_used + (nsize - osize) > 2 * s->mem_cap) {
+            s->mem_hit = 1;
+            return NULL;
+        }
+        if (!s->mem_over)
+            over_cap(s);
     }
     void *p = pool_realloc(s->pool, ptr, osize, nsize);
     if (p) {
@@ -56,6 +87,44 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         }
     }
     return p;
+}
+
+/* After Lua code that went over the cap returns: the collector back to its
+ * pace, the hook off, and what the code left behind collected. */
+static void after_over_cap(lj *s)
+{
+    if (!s->mem_over)
+        return;
+    s->mem_over = 0;
+    lua_gc(s->L, LUA_GCSETPAUSE, s->gc_pause);
+    lua_gc(s->L, LUA_GCSETSTEPMUL, s->gc_stepmul);
+    lj_watchdog_clear(s);
+    lua_gc(s->L, LUA_GCCOLLECT, 0);
+    s->mem_after_hit = s->mem_used;
+    s->cap_hits++;
+}
+
+/* Brackets every call into Lua: the cap applies and the hook knows whose
+ * state this is. */
+static lj *enter(lj *s)
+{
+    lj *prev = tl_state;
+    tl_state = s;
+    s->mem_hit = 0;
+    s->enforce = s->mem_cap > 0;
+    return prev;
+}
+
+static void leave(lj *s, lj *prev)
+{
+    s->enforce = 0;
+    tl_state = prev;
+    after_over_cap(s);
+    if (s->mem_hit) {
+        /* refused outright: whatever that code held is garbage now, and
+         * LuaJIT has no emergency collection of its own */
+        lua_gc(s->L, LUA_GCCOLLECT, 0);
+    }
 }
 
 static void set_error(lj *s, int slot, const char *msg)
@@ -181,14 +250,20 @@ static int call_checked(lj *s, int ref, const char *arg, char *err, size_t errle
         lua_pushstring(L, arg);
         nargs = 1;
     }
+    lj *prev = enter(s);
     int rc = lua_pcall(L, nargs, 2, 0);
+    leave(s, prev);
     const char *msg = NULL;
     if (rc != 0)
         msg = lua_tostring(L, -1);
     else if (!lua_toboolean(L, -2))
         msg = lua_tostring(L, -1);
     if (rc != 0 || !lua_toboolean(L, -2)) {
-        snprintf(err, errlen, "%s", msg ? msg : "unknown error");
+        if (s->mem_hit && msg && strstr(msg, "not enough memory"))
+            snprintf(err, errlen, "exceeded the Lua memory cap of %zu MiB per worker state "
+                     "(--memory raises it)", s->mem_cap >> 20);
+        else
+            snprintf(err, errlen, "%s", msg ? msg : "unknown error");
         lua_settop(L, top);
         return -1;
     }
@@ -223,12 +298,16 @@ lj *lj_new(const struct lj_config *cfg, char *err, size_t errlen)
             goto oom;
     }
     luaJIT_setmode(s->L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_ON);
+    s->gc_pause = 200;
+    s->gc_stepmul = 200;
     if (s->mem_cap) {
         /* start a cycle at 1.5x the live heap, not 2x, and work faster, so
          * garbage is found before it reaches the cap */
-        lua_gc(s->L, LUA_GCSETPAUSE, 150);
-        lua_gc(s->L, LUA_GCSETSTEPMUL, 400);
+        s->gc_pause = 150;
+        s->gc_stepmul = 400;
     }
+    lua_gc(s->L, LUA_GCSETPAUSE, s->gc_pause);
+    lua_gc(s->L, LUA_GCSETSTEPMUL, s->gc_stepmul);
     if (lua_cpcall(s->L, setup, s) != 0) {
         snprintf(err, errlen, "cannot start the Lua runtime: %s", lua_tostring(s->L, -1));
         lj_free(s);
@@ -321,20 +400,11 @@ static int resume(lj *s, int slot, int nargs)
 {
     struct lj_slot *sl = &s->slots[slot];
     lua_State *co = sl->co;
-    lj *prev = tl_state;
-    tl_state = s;
+    lj *prev = enter(s);
     s->cur_slot = slot;
-    s->mem_hit = 0;
-    s->enforce = s->mem_cap > 0;
     int rc = lua_resume(co, nargs);
-    s->enforce = 0;
     s->cur_slot = -1;
-    tl_state = prev;
-    if (s->mem_hit) {
-        /* the cap was hit: whatever that job held is garbage now, and LuaJIT
-         * has no emergency collection of its own */
-        lua_gc(s->L, LUA_GCCOLLECT, 0);
-    }
+    leave(s, prev);
 
     if (rc == LUA_YIELD || rc == 0) {
         if (lua_gettop(co) >= 1 && lua_touserdata(co, 1) == &lj_done_mark) {
@@ -434,6 +504,11 @@ size_t lj_mem_used(const lj *s)
     return s->mem_used;
 }
 
+unsigned lj_cap_hits(const lj *s)
+{
+    return s->cap_hits;
+}
+
 void lj_collect(lj *s)
 {
     lua_gc(s->L, LUA_GCCOLLECT, 0);
@@ -465,10 +540,9 @@ int lj_job_labels(lj *s, const char *data, size_t len, int ok, const char *const
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_job_labels);
     lua_pushlstring(L, data, len);
     lua_pushstring(L, ok ? "success" : "failed");
-    lj *prev = tl_state;
-    tl_state = s; /* the watchdog's hook finds its deadline here */
+    lj *prev = enter(s); /* the watchdog's hook finds its deadline here */
     int rc = lua_pcall(L, 2, LUA_MULTRET, 0);
-    tl_state = prev;
+    leave(s, prev);
     if (rc != 0) {
         lua_settop(L, top);
         return 0; /* the runtime catches the script's errors; this is out of memory */
@@ -522,12 +596,44 @@ void lj_set_deadline(lj *s, int64_t deadline_ns)
     s->deadline_ns = deadline_ns;
 }
 
-static void watchdog_hook(lua_State *L, lua_Debug *ar)
+/* Names the innermost line of the script's own code ("file:line: "), or
+ * returns 0 when the runtime's frames are innermost: those must finish, so
+ * the error already caught and its traceback get out. */
+static int script_position(lua_State *L, char *pos, size_t cap)
+{
+    lua_Debug where;
+    pos[0] = 0;
+    /* level 0 may be a C function (tostring) */
+    for (int level = 0; level < 8 && lua_getstack(L, level, &where); level++) {
+        if (!lua_getinfo(L, "Sl", &where) || where.currentline <= 0)
+            continue;
+        if (strcmp(where.source, "@lua/shoal/runtime.lua") == 0)
+            return 0;
+        snprintf(pos, cap, "%s:%d: ", where.short_src, where.currentline);
+        break;
+    }
+    return 1;
+}
+
+/* The one hook: armed by the watchdog's signal (a deadline passed) or by
+ * the allocator (the state went over its memory cap). */
+static void lj_hook(lua_State *L, lua_Debug *ar)
 {
     lj *s = tl_state;
     (void)ar;
     if (!s)
         return;
+    char pos[300], msg[512];
+    if (s->mem_over) {
+        if (!script_position(L, pos, sizeof pos))
+            return;
+        snprintf(msg, sizeof msg,
+                 "%sexceeded the Lua memory cap of %zu MiB per worker state "
+                 "(--memory raises it)",
+                 pos, s->mem_cap >> 20);
+        lua_pushstring(L, msg);
+        lua_error(L);
+    }
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -537,20 +643,8 @@ static void watchdog_hook(lua_State *L, lua_Debug *ar)
         s->hook_armed = 0;
         return;
     }
-    lua_Debug where;
-    char pos[300] = "";
-    /* name the innermost line of Lua: level 0 may be a C function (tostring) */
-    for (int level = 0; level < 8 && lua_getstack(L, level, &where); level++) {
-        if (!lua_getinfo(L, "Sl", &where) || where.currentline <= 0)
-            continue;
-        /* the runtime's own frames (job_loop after xpcall caught the first
-         * error) must finish, so the job's error and traceback get out */
-        if (strcmp(where.source, "@lua/shoal/runtime.lua") == 0)
-            return;
-        snprintf(pos, sizeof pos, "%s:%d: ", where.short_src, where.currentline);
-        break;
-    }
-    char msg[512];
+    if (!script_position(L, pos, sizeof pos))
+        return;
     snprintf(msg, sizeof msg,
              "%sjob ran past its %gs time budget (--timeout) while running Lua code "
              "(a runaway loop?); stopped here",
@@ -562,7 +656,7 @@ static void watchdog_hook(lua_State *L, lua_Debug *ar)
 void lj_watchdog_signal(lj *s)
 {
     s->hook_armed = 1;
-    lua_sethook(s->L, watchdog_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    lua_sethook(s->L, lj_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
 void lj_watchdog_clear(lj *s)

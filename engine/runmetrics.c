@@ -238,6 +238,10 @@ struct runmetrics *runmetrics_new(int nshards, int max_series, int enabled,
     D(lua_gc_assists, METRIC_COUNTER, "shoal_lua_gc_assists_total",
       "Resumes that allocated so much that the collector ran inside them, per worker state",
       worker, 1, NULL, 0);
+    D(lua_states_replaced, METRIC_COUNTER, "shoal_lua_states_replaced_total",
+      "Worker states replaced by a fresh one because they still held most of the memory cap "
+      "after a full collection",
+      worker, 1, NULL, 0);
     D(lua_coroutines, METRIC_GAUGE, "shoal_lua_coroutines",
       "Coroutines alive (one per job slot in use), per worker state", worker, 1, NULL, 0);
     struct metric_family *f;

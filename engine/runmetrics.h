@@ -48,7 +48,7 @@ struct runmetrics {
 
     /* Lua runtime, per worker */
     struct metric_family *lua_memory, *lua_gc_seconds, *lua_gc_cycles, *lua_gc_assists,
-        *lua_coroutines;
+        *lua_coroutines, *lua_states_replaced;
 
     /* process, set by the collector */
     struct metric_series *cpu, *rss, *vsize, *open_fds, *max_fds, *threads, *start_time,

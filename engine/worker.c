@@ -395,6 +395,18 @@ static void lua_profile_turn(struct worker *w, int leaving)
     profiler_lua_active(p, w->id, want);
 }
 
+/* Code went over the memory cap and failed; the state has been collected.
+ * If what is left still takes most of the cap (a script that keeps data in
+ * globals from job to job), every job after would fail too: replace the
+ * state, unless a fresh one would start nearly as full. */
+static void after_cap_hit(struct worker *w)
+{
+    w->seen_cap_hits = lj_cap_hits(w->lua);
+    size_t cap = w->lc.mem_cap;
+    if (w->id > 0 && lj_mem_used(w->lua) > cap / 4 * 3 && w->mem_base < cap / 2)
+        w->replace_state = 1;
+}
+
 static int enter_lua(struct worker *w, struct slot *s,
                      int (*fn)(struct worker *, struct slot *, const void *), const void *arg)
 {
@@ -411,6 +423,8 @@ static int enter_lua(struct worker *w, struct slot *s,
         profiler_set_span(0);
     }
     watch_end(w);
+    if (lj_cap_hits(w->lua) != w->seen_cap_hits)
+        after_cap_hit(w);
     gc_between(w);
     return r;
 }
@@ -1089,7 +1103,8 @@ static int claim_start(struct run *r)
 static double fill_slots(struct worker *w, double now)
 {
     struct run *r = w->run;
-    while (w->nfree > 0 && !atomic_load_explicit(&r->stopping, memory_order_relaxed)) {
+    while (w->nfree > 0 && !w->replace_state &&
+           !atomic_load_explicit(&r->stopping, memory_order_relaxed)) {
         if (w->held.lease == 0) {
             if (!queue_take(r->q, w->id, now, &w->held))
                 return 0;
@@ -1215,6 +1230,50 @@ static void reload_script(struct worker *w)
     }
 }
 
+/* A fresh state for this worker, made as the first was (script loaded,
+ * init() run), once no job of the old one is in flight. On failure the old
+ * state stays, and the worker tries no more. */
+static void replace_state(struct worker *w)
+{
+    static _Atomic int warned;
+    w->replace_state = 0;
+    size_t held = lj_mem_used(w->lua);
+    char err[2048], ierr[1900];
+    lj *fresh = lj_new(&w->lc, err, sizeof err);
+    if (fresh && lj_init(fresh, ierr, sizeof ierr) != 0) {
+        snprintf(err, sizeof err, "init() failed: %s", ierr);
+        lj_free(fresh);
+        fresh = NULL;
+    }
+    if (!fresh) {
+        w->mem_base = (size_t)-1; /* do not try again */
+        log_event(w, LOG_ERROR, "could not replace a Lua state over its memory cap", "error", err);
+        return;
+    }
+    if (w->profiling)
+        lua_profile_turn(w, 1); /* LuaJIT's profiler is bound to the old state */
+    lj_free(w->lua);
+    w->lua = fresh;
+    w->seen_cap_hits = 0;
+    w->mem_base = lj_mem_used(fresh);
+    w->gc_in_cycle = 0;
+    w->gc_start_at = w->mem_base * 2 + GC_MIN_HEAP;
+    lj_gc_manual(fresh, w->mem_base * 2 + (32u << 20));
+    metric_add(w->replaced_s, 1);
+    gc_publish(w);
+    if (!atomic_exchange(&warned, 1)) {
+        char text[160];
+        snprintf(text, sizeof text,
+                 "worker %d held %zu MiB of its %zu MiB cap after a full collection; "
+                 "later replacements are counted in shoal_lua_states_replaced_total",
+                 w->id, held >> 20, w->lc.mem_cap >> 20);
+        log_event(w, LOG_WARN,
+                  "a Lua state kept its memory from job to job (data left in globals?) and "
+                  "was replaced by a fresh one",
+                  "detail", text);
+    }
+}
+
 /* Lets curl act on transfers whose timer is due (new ones are due at once). */
 static void kick_curl(struct worker *w)
 {
@@ -1244,6 +1303,8 @@ static double run_ready(struct worker *w)
             producer_step(w);
         } else {
             rate_at = fill_slots(w, now);
+            if (w->replace_state && w->jobs_inflight == 0)
+                replace_state(w);
         }
         if (!w->curl_due || w->curl_due > worker_clock())
             break;
@@ -1259,6 +1320,7 @@ static void *worker_main(void *arg)
     metrics_thread_shard(w->id);
     w->profiling = atomic_load(&profiler_global) != NULL &&
                    sampler_thread_enter(w->id == 0 ? "producer" : "worker", w->id) == 0;
+    w->mem_base = lj_mem_used(w->lua);
     lj_gc_manual(w->lua, lj_mem_used(w->lua) * 2 + (32u << 20));
     w->gc_start_at = lj_mem_used(w->lua) * 2 + GC_MIN_HEAP;
     gc_publish(w);
@@ -1384,7 +1446,7 @@ struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
     curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
     curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)w->nslots + 16);
 
-    struct lj_config lc = {
+    w->lc = (struct lj_config){
         .worker_id = id,
         .script = cfg->script,
         .lua_path = cfg->lua_path,
@@ -1398,11 +1460,10 @@ struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
         .tracing = run->tracer != NULL,
         .nmetric_labels = cfg->nmetric_labels,
     };
-    const char *names[8];
     for (int i = 0; i < cfg->nmetric_labels; i++)
-        names[i] = cfg->metric_labels[i];
-    lc.metric_labels = names;
-    w->lua = lj_new(&lc, err, errlen);
+        w->label_names[i] = cfg->metric_labels[i];
+    w->lc.metric_labels = w->label_names;
+    w->lua = lj_new(&w->lc, err, errlen);
     if (!w->lua)
         goto fail;
     struct runmetrics *m = run->metrics;
@@ -1414,6 +1475,7 @@ struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
     w->gc_cycles_s = metrics_series(m->lua_gc_cycles, wl, NULL, 1);
     w->gc_assists_s = metrics_series(m->lua_gc_assists, wl, NULL, 1);
     w->coroutines_s = metrics_series(m->lua_coroutines, wl, NULL, 1);
+    w->replaced_s = metrics_series(m->lua_states_replaced, wl, NULL, 1);
     w->http_series = calloc((size_t)RM_METHODS * 600, sizeof *w->http_series);
     if (!w->http_series)
         goto oom;

@@ -81,6 +81,13 @@ struct worker {
     struct queue_lease held; /* taken but waiting for the rate limit; lease 0 = none */
     size_t mem_soft;         /* above this much Lua memory, collect between jobs */
     size_t mem_after_gc;     /* what the last such collection left */
+    /* a state that still holds most of its cap after a job went over it is
+     * replaced by a fresh one once its jobs in flight are done */
+    struct lj_config lc;          /* how this worker's states are made */
+    const char *label_names[8];   /* lc.metric_labels points here */
+    size_t mem_base;              /* the state's heap right after init() */
+    unsigned seen_cap_hits;
+    int replace_state;            /* 1: take no job until the state is replaced */
 
     /* the collector, stepped between resumes (gc_between) */
     int gc_in_cycle;
@@ -93,7 +100,8 @@ struct worker {
     /* metrics: this worker's series */
     struct metric_series **http_series; /* RM_METHODS * 600, made on first use */
     struct metric_series *http_duration_s[8], *http_bytes_s[8]; /* by method */
-    struct metric_series *lua_memory_s, *gc_seconds_s, *gc_cycles_s, *gc_assists_s, *coroutines_s;
+    struct metric_series *lua_memory_s, *gc_seconds_s, *gc_cycles_s, *gc_assists_s, *coroutines_s,
+        *replaced_s;
 
     /* atomic: watchdog */
     _Atomic uint64_t resume_seq;        /* bumped at every resume */
