@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# test_annotations.sh - lua/types/ (the lua-language-server annotations,
+# installed as share/shoal/lua-types/) declares every function a script can
+# reach through the real `shoal` module: the built binary loads
+# annotations/api_names.lua with `shoal check`, which walks the module, the
+# metric handles and require "shoal.crawl" in a worker's state and prints
+# their names. A function with no annotation fails the test, each named;
+# an annotation of a function the module lacks (yet) is only a warning.
+. "$(dirname "$0")/lib.sh"
+cd "$T" || exit 1
+
+TYPES=$SHOAL_ROOT/lua/types
+
+# declared DIR: the dotted names the annotation files under DIR declare.
+# `function shoal.http.get(` is shoal.http.get; a method or function of a
+# table declared as `---@class NAME` + `local X = {}` (or `X = {}`) is
+# NAME:m or NAME.f (`function Counter:inc(` is shoal.Counter:inc).
+declared() {
+    find "$1" -name '*.lua' | sort | while read -r f; do
+        awk '
+            /^---@class / { cls = $2; next }
+            /^---/ { next }
+            match($0, /^(local )?[A-Za-z_][A-Za-z0-9_]* = \{\}/) {
+                v = $0; sub(/^local /, "", v); sub(/ .*/, "", v)
+                if (cls != "") as[v] = cls
+            }
+            match($0, /^function [A-Za-z_][A-Za-z0-9_.:]*\(/) {
+                n = substr($0, 10, RLENGTH - 10)
+                head = n; sub(/[.:].*/, "", head)
+                if (head in as) n = as[head] substr(n, length(head) + 1)
+                print n
+            }
+            { cls = "" }' "$f"
+    done | grep '[.:]' | sort -u # hooks (init, handle, ...) are globals the script defines
+}
+
+# Every annotation file is Lua that loads.
+for f in $(find "$TYPES" -name '*.lua' | sort); do
+    if luajit -e "assert(loadfile(arg[1]))" "$f" 2>"$T/load.err"; then
+        pass "loads: ${f#"$SHOAL_ROOT"/}"
+    else
+        fail "loads: ${f#"$SHOAL_ROOT"/}" "$(cat "$T/load.err")"
+    fi
+done
+expect_grep "the module's file is ---@meta" '^---@meta' "$TYPES/shoal.lua"
+
+run_shoal names check "$SHOAL_ROOT/spec/integration/annotations/api_names.lua"
+expect_eq "the walker runs in a real state" "$RC" 0
+sed -n 's/^api //p' "$OUT" | sort -u >"$T/module.txt"
+expect_ge "functions found in the module" "$(wc -l <"$T/module.txt")" 30
+expect_grep "metric handle methods found" '^shoal\.Counter:inc$' "$T/module.txt"
+expect_grep "crawl's functions found" '^shoal\.crawl\.links$' "$T/module.txt"
+
+declared "$TYPES" >"$T/declared.txt"
+missing=$(comm -23 "$T/module.txt" "$T/declared.txt")
+if [ -z "$missing" ]; then
+    pass "every function of the module has an annotation"
+else
+    fail "every function of the module has an annotation" \
+        "in the module, not in lua/types/:" $missing
+fi
+extra=$(comm -13 "$T/module.txt" "$T/declared.txt")
+[ -n "$extra" ] && echo "warning: annotated but not in the module (yet?):" $extra >&2
+
+# The check itself can fail: with one annotation gone, it names it.
+cp -r "$TYPES" "$T/types"
+sed -i '/^function shoal\.http\.request(/d' "$T/types/shoal.lua"
+expect_eq "a deleted annotation is reported" \
+    "$(comm -23 "$T/module.txt" <(declared "$T/types"))" "shoal.http.request"
+sed -i '/^function Gauge:dec(/d' "$T/types/shoal.lua"
+expect_eq "a deleted method annotation is reported" \
+    "$(comm -23 "$T/module.txt" <(declared "$T/types") | tr '\n' ' ')" \
+    "shoal.Gauge:dec shoal.http.request "
+
+finish
