@@ -6,6 +6,7 @@
 # metric handles and require "shoal.crawl" in a worker's state and prints
 # their names. A function with no annotation fails the test, each named;
 # an annotation of a function the module lacks (yet) is only a warning.
+# Each annotation has a line of doc and a ---@param per parameter.
 . "$(dirname "$0")/lib.sh"
 cd "$T" || exit 1
 
@@ -43,6 +44,23 @@ for f in $(find "$TYPES" -name '*.lua' | sort); do
     fi
 done
 expect_grep "the module's file is ---@meta" '^---@meta' "$TYPES/shoal.lua"
+
+# Each declared function has a line of doc and a ---@param per parameter.
+undocumented=$(find "$TYPES" -name '*.lua' | sort | xargs awk '
+    FNR == 1 { doc = 0; delete params }
+    /^---@param / { params[$2] = 1; sub(/\?$/, "", $2); params[$2] = 1; next }
+    /^---@/ { next }
+    /^---[^@-]/ { doc = 1; next }
+    match($0, /^function [A-Za-z_][A-Za-z0-9_.:]*\(/) {
+        name = substr($0, 10, RLENGTH - 10)
+        args = substr($0, RLENGTH + 1); sub(/\).*/, "", args)
+        n = split(args, a, /, */)
+        why = doc ? "" : " no doc line"
+        for (i = 1; i <= n; i++) if (a[i] != "" && a[i] != "..." && !(a[i] in params)) why = why " no @param " a[i]
+        if (why != "") print FILENAME ": " name ":" why
+    }
+    { doc = 0; delete params }')
+expect_eq "every annotation has a doc line and its @params" "$undocumented" ""
 
 run_shoal names check "$SHOAL_ROOT/spec/integration/annotations/api_names.lua"
 expect_eq "the walker runs in a real state" "$RC" 0
