@@ -20,13 +20,13 @@ if ! printf '%s\n' "$help" | awk -v date="$(date -u +%Y-%m-%d -d "@${SOURCE_DATE
 # no line starting with a control character
 function esc(s) {
     gsub(/\\/, "\\e", s)
-    s = gensub_flags(s)
+    s = hyphen_minus(s)
     if (s ~ /^[.\047]/) s = "\\&" s
     return s
 }
 # every "-" of a word that starts with "-" (--log-file, -h, --): a hyphen-minus
 # a reader can copy; the hyphens inside ordinary words stay hyphens
-function gensub_flags(s,    r, c, t) {
+function hyphen_minus(s,    r, c, t) {
     r = ""
     while (match(s, /-[A-Za-z0-9-]*/)) {
         c = RSTART > 1 ? substr(s, RSTART - 1, 1) : ""

@@ -6,7 +6,8 @@
 # metric handles and require "shoal.crawl" in a worker's state and prints
 # their names. A function with no annotation fails the test, each named;
 # an annotation of a function the module lacks (yet) is only a warning.
-# Each annotation has a line of doc and a ---@param per parameter.
+# Each annotation has a line of doc and a ---@param per parameter, and
+# shoal.Options has a field for every key of the script's `options`.
 . "$(dirname "$0")/lib.sh"
 cd "$T" || exit 1
 
@@ -79,6 +80,16 @@ else
 fi
 extra=$(comm -13 "$T/module.txt" "$T/declared.txt")
 [ -n "$extra" ] && echo "warning: annotated but not in the module (yet?):" $extra >&2
+
+# Every key the script's `options` table accepts is a field of
+# shoal.Options: shoal check lists the known ones when given an unknown.
+printf 'options = { zz_not_an_option = 1 }\nfunction handle() end\n' >opts.lua
+run_shoal opts check opts.lua
+known=$(grep -o 'known: [a-z_, ]*' "$ERR" "$OUT" | head -1 | sed 's/.*known: //; s/, /\n/g' | sort)
+expect_ge "shoal check lists the known options" "$(printf '%s\n' "$known" | grep -c .)" 10
+fields=$(sed -n '/^---@class shoal.Options/,/^$/s/^---@field \([a-z_]*\)?\{0,1\} .*/\1/p' "$TYPES/shoal.lua" | sort)
+expect_eq "every option a script may set is a field of shoal.Options" \
+    "$(comm -23 <(printf '%s\n' "$known") <(printf '%s\n' "$fields") | tr '\n' ' ')" ""
 
 # The check itself can fail: with one annotation gone, it names it.
 cp -r "$TYPES" "$T/types"
