@@ -9,6 +9,8 @@ BUILD_PACKAGES="cmake make gcc pkg-config libluajit2-5.1-dev libcurl4-openssl-de
   libunwind-dev libdw-dev"
 # What the tests drive: real servers and tools, no fakes.
 TEST_PACKAGES="nginx-light curl jq luajit2 procps python3 python3-yaml openssl prometheus golang-go"
+# test_manpage renders the generated shoal.1 with man and groff.
+TEST_PACKAGES="$TEST_PACKAGES man-db groff-base"
 # What the benchmark compares against.
 BENCH_PACKAGES="wrk nginx-light nodejs"
 
