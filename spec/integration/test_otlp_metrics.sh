@@ -12,9 +12,10 @@
 # bounds and carries exemplars with the jobs' trace ids, the script's own
 # counter has its labels, the resource is the traces', every point is
 # cumulative from the run's start. With OTEL_METRIC_EXPORT_INTERVAL=500 a
-# longer run exports several times, its counters never going down. A
-# collector that is down costs a warning, once, and no wait; a preference
-# for delta temporality is refused with a clear message.
+# longer run exports several times, its counters never going down. Points a
+# collector refuses are warned about once and counted failed; a collector
+# that is down costs a warning, once, and no wait; a preference for delta
+# temporality is refused with a clear message.
 . "$(dirname "$0")/lib.sh"
 cd "$T" || exit 1
 
@@ -144,6 +145,21 @@ expect_eq "periodic: each export's time is later than the one before" \
     "$(jq -r "$M"' m("jobs_total") | .sum.dataPoints[0].timeUnixNano' periodic.exports | awk 'NR > 1 && $1 <= p { bad = 1 } { p = $1 } END { print bad ? "no" : "yes" }')" yes
 
 # ---------------------------------------------------------------- faults and settings
+# a collector that refuses 3 points of each request: warned once, counted
+# failed (seen in the next export), the rest exported
+receiver partial --partial-reject 3
+OTEL_TRACES_EXPORTER=none OTEL_METRIC_EXPORT_INTERVAL=300 run_shoal partial run jobs.lua \
+    --workers 1 --concurrency 2 --quiet --listen off --retries 1 --retry-delay 0 \
+    --otlp-endpoint "http://127.0.0.1:$HPORT" --otlp-metrics -- 20 0.1
+expect_rc "partial success: the run's own exit code" 1
+expect_eq "partial success: warned once, with the collector's reason" \
+    "$(grep -c 'otlp metrics export failed.*rejected 3 data point' "$ERR")" 1
+exports partial.jsonl >partial.exports
+expect_ge "partial success: several exports" "$(grep -c . partial.exports)" 2
+expect_eq "partial success: the last export counts 3 failed per earlier one" \
+    "$(tail -n 1 partial.exports | jq -r "$M"' m("shoal_telemetry_failed_total") | .sum.dataPoints[] | select(attr("signal") == "metrics") | .asDouble')" \
+    "$((3 * ($(grep -c . partial.exports) - 1)))"
+
 # nothing listens on port 1: a warning, once, and the run ends as it would
 run_shoal down run jobs.lua --workers 2 --quiet --listen off --retries 1 --retry-delay 0 \
     --otlp-endpoint "http://127.0.0.1:1" --otlp-metrics -- 30
