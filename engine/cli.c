@@ -64,8 +64,9 @@ static const struct opt opts[] = {
     {"no-metrics", "SHOAL_NO_METRICS", NULL, K_FLAG, F(no_metrics), 0, 1, NULL,
      "skip the engine's per-job metric updates (script metrics and /metrics stay)"},
     {"otlp-endpoint", "SHOAL_OTLP_ENDPOINT", NULL, K_STR, F(otlp_endpoint), 0, 0, "URL",
-     "send traces over OTLP to this collector (base URL, e.g. http://localhost:4318); "
-     "OTEL_EXPORTER_OTLP_* work too (default: no traces unless one is set)"},
+     "send traces over OTLP to this collector (base URL, e.g. http://localhost:4318), and "
+     "logs and metrics with --otlp-logs, --otlp-metrics; OTEL_EXPORTER_OTLP_* work too "
+     "(default: no traces unless one is set)"},
     {"service", "SHOAL_SERVICE", NULL, K_STR, F(service), 0, 0, "NAME",
      "service.name of the run's telemetry (default: OTEL_SERVICE_NAME, else the script's name)"},
     {"no-propagate", "SHOAL_NO_PROPAGATE", NULL, K_FLAG, F(no_propagate), 0, 1, NULL,
@@ -216,7 +217,8 @@ static int set_value(struct config *c, const struct opt *o, const char *text, co
         return -1;
     }
     if (v < o->min || v > o->max) {
-        snprintf(err, errlen, "%s: %s is out of range (%g to %g)", from, text, o->min, o->max);
+        snprintf(err, errlen, "%s: %s is out of range (%g to %g%s)", from, text, o->min, o->max,
+                 o->kind == K_DUR ? " seconds" : "");
         return -1;
     }
     if (o->kind == K_NUM || o->kind == K_DUR)
