@@ -40,9 +40,10 @@ typedef Opentelemetry__Proto__Metrics__V1__ResourceMetrics pb_resource_metrics;
 typedef Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest pb_request;
 
 #define PB(fn) opentelemetry__proto__metrics__v1__##fn
-#define PB_REQUEST(fn)                                                                            \
+#define PB_REQUEST(fn)                                                                             \
     opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__##fn
-#define CUMULATIVE OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE
+#define CUMULATIVE                                                                                 \
+    OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE
 
 /* ------------------------------------------------------------ encoding */
 
@@ -276,8 +277,8 @@ static void on_point(const struct metric_point *p, void *arg)
     struct builder *b = arg;
     if (b->a.oom)
         return;
-    struct family_out *fo = b->cur == p->family ? &b->fams[b->nfams - 1]
-                                                : family_begin(b, p->family);
+    struct family_out *fo =
+        b->cur == p->family ? &b->fams[b->nfams - 1] : family_begin(b, p->family);
     void *pt = NULL;
     if (fo && grow((void **)&b->points, &b->pcap, b->npoints + 1, sizeof *b->points) == 0)
         pt = fo->type == METRIC_HISTOGRAM ? histogram_point(b, p) : number_point(b, p);
@@ -389,7 +390,7 @@ static size_t take(void *owner, size_t max)
     size_t n = 0;
     if (otlp_encode_metrics(&x->cfg->resource, x->reg, x->start_ns, worker_unix_ns(), &x->msg,
                             &x->len, &n) != 0) {
-        metric_add(x->failed, 1); /* a snapshot that could not be made: one point at least */
+        metric_add(x->failed, 1); /* out of memory: no snapshot, counted as one failure */
         return 0;
     }
     if (n == 0) {

@@ -12,7 +12,8 @@
 # bounds and carries exemplars with the jobs' trace ids, the script's own
 # counter has its labels, the resource is the traces', every point is
 # cumulative from the run's start. With OTEL_METRIC_EXPORT_INTERVAL=500 a
-# longer run exports several times, its counters never going down. Points a
+# longer run exports several times, its counters never going down; an
+# interrupted run exports its summary's figures at exit. Points a
 # collector refuses are warned about once and counted failed; a collector
 # that is down costs a warning, once, and no wait; a preference for delta
 # temporality is refused with a clear message.
@@ -143,6 +144,26 @@ expect_gt "periodic: later exports count the earlier ones' points (signal=\"metr
     "$(tail -n 1 periodic.exports | jq -r "$M"' m("shoal_telemetry_exported_total") | .sum.dataPoints[] | select(attr("signal") == "metrics") | .asDouble')" 0
 expect_eq "periodic: each export's time is later than the one before" \
     "$(jq -r "$M"' m("jobs_total") | .sum.dataPoints[0].timeUnixNano' periodic.exports | awk 'NR > 1 && $1 <= p { bad = 1 } { p = $1 } END { print bad ? "no" : "yes" }')" yes
+
+# ---------------------------------------------------------------- Ctrl-C
+# an interrupted run still sends its last figures, those of its summary
+receiver sigint
+start_bg sigint env OTEL_TRACES_EXPORTER=none "$SHOAL" run jobs.lua --workers 1 --concurrency 1 \
+    --quiet --listen 127.0.0.1:0 --otlp-endpoint "http://127.0.0.1:$HPORT" --otlp-metrics \
+    --summary-json sigint.json -- 200 0.1
+pid=$BG_PID
+wait_for "grep -q 'serving http' '$T/sigint.err'" 30
+port=$(server_port "$T/sigint.err")
+wait_for "curl -s --max-time 2 http://127.0.0.1:$port/metrics | grep -q '^jobs_total{status=\"success\"} [1-9]'" 30
+kill -INT "$pid"
+wait_exit "$pid" 30
+expect_eq "Ctrl-C: the run's exit code" "$BG_RC" 130
+exports sigint.jsonl >sigint.exports
+expect_eq "Ctrl-C: one export, at exit" "$(grep -c . sigint.exports)" 1
+expect_eq "Ctrl-C: ... with the summary's jobs_total" \
+    "$(jq -r "$M"' [m("jobs_total") | .sum.dataPoints[].asDouble] | add' sigint.exports)" \
+    "$(json sigint.json '.ok + .failed')"
+expect_lt "Ctrl-C: ... before the queue drained" "$(json sigint.json '.ok + .failed')" 200
 
 # ---------------------------------------------------------------- faults and settings
 # a collector that refuses 3 points of each request: warned once, counted

@@ -32,7 +32,7 @@ typedef Opentelemetry__Proto__Metrics__V1__Metric pb_metric;
 typedef Opentelemetry__Proto__Metrics__V1__NumberDataPoint pb_number;
 typedef Opentelemetry__Proto__Metrics__V1__HistogramDataPoint pb_hpoint;
 typedef Opentelemetry__Proto__Common__V1__KeyValue pb_kv;
-#define PB_REQUEST(fn)                                                                            \
+#define PB_REQUEST(fn)                                                                             \
     opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__##fn
 #define M(x) OPENTELEMETRY__PROTO__METRICS__V1__##x
 #define CUMULATIVE M(AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE)
@@ -87,19 +87,18 @@ static struct registry *sample_registry(void)
     char err[256];
     struct registry *r = registry_new(2, 3);
     const char *status[1] = {"status"};
-    struct metric_family *jobs = metrics_declare(r, METRIC_ENGINE, METRIC_COUNTER, "jobs_total",
-                                                 "Jobs finished", status, 1, NULL, 0, err,
-                                                 sizeof err);
-    struct metric_family *depth = metrics_declare(r, METRIC_ENGINE, METRIC_GAUGE, "queue_depth",
-                                                  "Jobs waiting", NULL, 0, NULL, 0, err,
-                                                  sizeof err);
+    struct metric_family *jobs =
+        metrics_declare(r, METRIC_ENGINE, METRIC_COUNTER, "jobs_total", "Jobs finished", status, 1,
+                        NULL, 0, err, sizeof err);
+    struct metric_family *depth =
+        metrics_declare(r, METRIC_ENGINE, METRIC_GAUGE, "queue_depth", "Jobs waiting", NULL, 0,
+                        NULL, 0, err, sizeof err);
     const char *site[1] = {"site"};
     const double bounds[2] = {0.1, 1};
-    struct metric_family *dur = metrics_declare(r, METRIC_SCRIPT, METRIC_HISTOGRAM,
-                                                "fetch_seconds", "Fetch time", site, 1, bounds, 2,
-                                                err, sizeof err);
-    metrics_declare(r, METRIC_SCRIPT, METRIC_GAUGE, "never_set", "No series yet", site, 1, NULL,
-                    0, err, sizeof err);
+    struct metric_family *dur = metrics_declare(r, METRIC_SCRIPT, METRIC_HISTOGRAM, "fetch_seconds",
+                                                "Fetch time", site, 1, bounds, 2, err, sizeof err);
+    metrics_declare(r, METRIC_SCRIPT, METRIC_GAUGE, "never_set", "No series yet", site, 1, NULL, 0,
+                    err, sizeof err);
     const char *ok[1] = {"ok"}, *failed[1] = {"failed"};
     metrics_thread_shard(0);
     metric_add(metrics_series(jobs, ok, NULL, 1), 2);
@@ -147,10 +146,10 @@ static void test_encode(void)
         CHECK_EQ_INT(jobs->sum->aggregation_temporality, CUMULATIVE);
         CHECK_EQ_INT(jobs->sum->is_monotonic, 1);
         CHECK_EQ_INT(jobs->sum->n_data_points, 2);
-        const pb_number *ok = number_with(jobs->sum->data_points, jobs->sum->n_data_points,
-                                          "status", "ok");
-        const pb_number *failed = number_with(jobs->sum->data_points, jobs->sum->n_data_points,
-                                              "status", "failed");
+        const pb_number *ok =
+            number_with(jobs->sum->data_points, jobs->sum->n_data_points, "status", "ok");
+        const pb_number *failed =
+            number_with(jobs->sum->data_points, jobs->sum->n_data_points, "status", "failed");
         CHECK(ok && failed);
         if (ok && failed) {
             CHECK(ok->value_case == M(NUMBER_DATA_POINT__VALUE_AS_DOUBLE));
@@ -215,8 +214,8 @@ static void test_overflow(void)
     char err[256];
     struct registry *r = registry_new(1, 2);
     const char *l[2] = {"a", "b"};
-    struct metric_family *f = metrics_declare(r, METRIC_SCRIPT, METRIC_COUNTER, "hits_total", "",
-                                              l, 2, NULL, 0, err, sizeof err);
+    struct metric_family *f = metrics_declare(r, METRIC_SCRIPT, METRIC_COUNTER, "hits_total", "", l,
+                                              2, NULL, 0, err, sizeof err);
     for (int i = 0; i < 5; i++) {
         char v[8];
         snprintf(v, sizeof v, "%d", i);
@@ -489,8 +488,9 @@ static void test_config(void)
     set("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://ignored:1");
     CHECK_EQ_INT(load(&c, "http://127.0.0.1:4317/", 1, err), 0);
     CHECK_EQ_INT(c.metrics.protocol, OTLP_GRPC);
-    CHECK_STR(c.metrics.url,
-              "http://127.0.0.1:4317/opentelemetry.proto.collector.metrics.v1.MetricsService/Export");
+    CHECK_STR(
+        c.metrics.url,
+        "http://127.0.0.1:4317/opentelemetry.proto.collector.metrics.v1.MetricsService/Export");
     CHECK_EQ_INT(c.traces.protocol, OTLP_HTTP_PROTOBUF);
     otel_config_free(&c);
 
