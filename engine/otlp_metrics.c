@@ -432,7 +432,8 @@ static const struct otlp_batch_ops metric_ops = {
     .encode = encode,
     .release = release,
     .response = "ExportMetricsServiceResponse",
-    .failure = "otlp metrics export failed",
+    .failure = "otlp metrics export failed; data points are counted in "
+               "shoal_telemetry_failed_total and the run goes on",
 };
 
 struct otlp_metrics *otlp_metrics_new(const struct otel_config *cfg, struct runmetrics *m,
