@@ -334,6 +334,7 @@ int main(int argc, char **argv)
     struct otlp_metrics *om = NULL;
     if (otel.metrics_on && !(om = otlp_metrics_new(&otel, rm, err, sizeof err))) {
         fprintf(stderr, "shoal: %s\n", err);
+        otel_config_free(&otel);
         httpd_stop(server);
         runmetrics_free(rm);
         curl_global_cleanup();
