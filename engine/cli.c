@@ -17,7 +17,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-enum kind { K_INT, K_NUM, K_STR, K_FLAG };
+enum kind { K_INT, K_NUM, K_STR, K_FLAG, K_DUR /* seconds, or with a unit: 500ms 3s 2m 1h */ };
 
 struct opt {
     const char *flag;   /* long option name */
@@ -64,8 +64,9 @@ static const struct opt opts[] = {
     {"no-metrics", "SHOAL_NO_METRICS", NULL, K_FLAG, F(no_metrics), 0, 1, NULL,
      "skip the engine's per-job metric updates (script metrics and /metrics stay)"},
     {"otlp-endpoint", "SHOAL_OTLP_ENDPOINT", NULL, K_STR, F(otlp_endpoint), 0, 0, "URL",
-     "send traces over OTLP to this collector (base URL, e.g. http://localhost:4318); "
-     "OTEL_EXPORTER_OTLP_* work too (default: no traces unless one is set)"},
+     "send traces over OTLP to this collector (base URL, e.g. http://localhost:4318), and "
+     "logs and metrics with --otlp-logs, --otlp-metrics; OTEL_EXPORTER_OTLP_* work too "
+     "(default: no traces unless one is set)"},
     {"service", "SHOAL_SERVICE", NULL, K_STR, F(service), 0, 0, "NAME",
      "service.name of the run's telemetry (default: OTEL_SERVICE_NAME, else the script's name)"},
     {"no-propagate", "SHOAL_NO_PROPAGATE", NULL, K_FLAG, F(no_propagate), 0, 1, NULL,
@@ -85,6 +86,12 @@ static const struct opt opts[] = {
     {"otlp-logs", "SHOAL_OTLP_LOGS", NULL, K_FLAG, F(otlp_logs), 0, 1, NULL,
      "also send log records over OTLP, to the traces' endpoint or "
      "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"},
+    {"otlp-metrics", "SHOAL_OTLP_METRICS", NULL, K_FLAG, F(otlp_metrics), 0, 1, NULL,
+     "also send every metric over OTLP, each OTEL_METRIC_EXPORT_INTERVAL (default 60 s) and at "
+     "exit, to the traces' endpoint or OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"},
+    {"linger", "SHOAL_LINGER", NULL, K_DUR, F(linger), 0, 86400, "DURATION",
+     "after the run, keep serving /metrics (its final figures), /healthz and /readyz this "
+     "long, e.g. 30s or 2m, so a scrape catches them; Ctrl-C ends it (default 0)"},
     {"pyroscope", "SHOAL_PYROSCOPE", NULL, K_STR, F(pyroscope), 0, 0, "URL",
      "push CPU profiles (C and Lua stacks) to Pyroscope at URL, e.g. http://localhost:4040"},
     {"profile-dir", "SHOAL_PROFILE_DIR", NULL, K_STR, F(profile_dir), 0, 0, "DIR",
@@ -183,6 +190,24 @@ static int set_value(struct config *c, const struct opt *o, const char *text, co
     errno = 0;
     char *end;
     double v = strtod(text, &end);
+    if (o->kind == K_DUR && end != text && *end) {
+        static const struct {
+            const char *unit;
+            double seconds;
+        } units[] = {{"ms", 0.001}, {"s", 1}, {"m", 60}, {"h", 3600}};
+        size_t u = 0;
+        while (u < sizeof units / sizeof units[0] && strcmp(end, units[u].unit) != 0)
+            u++;
+        if (u == sizeof units / sizeof units[0]) {
+            snprintf(err, errlen,
+                     "%s: '%s' is not a duration; give seconds or a number with ms, s, m or h "
+                     "(e.g. 30s)",
+                     from, text);
+            return -1;
+        }
+        v *= units[u].seconds;
+        end += strlen(end);
+    }
     if (errno || end == text || *end || !isfinite(v)) {
         snprintf(err, errlen, "%s: expected a number, got '%s'", from, text);
         return -1;
@@ -192,10 +217,11 @@ static int set_value(struct config *c, const struct opt *o, const char *text, co
         return -1;
     }
     if (v < o->min || v > o->max) {
-        snprintf(err, errlen, "%s: %s is out of range (%g to %g)", from, text, o->min, o->max);
+        snprintf(err, errlen, "%s: %s is out of range (%g to %g%s)", from, text, o->min, o->max,
+                 o->kind == K_DUR ? " seconds" : "");
         return -1;
     }
-    if (o->kind == K_NUM)
+    if (o->kind == K_NUM || o->kind == K_DUR)
         *(double *)p = v;
     else if (o->off == F(queue_size) || o->off == F(max_jobs) || o->off == F(memory_mb))
         *(long *)p = (long)v;

@@ -51,6 +51,8 @@ struct config {
     const char *log_stderr; /* the level from which lines also go to stderr */
     const char *loki;       /* Loki base or push URL, or NULL */
     int otlp_logs;          /* send logs over OTLP too */
+    int otlp_metrics;       /* send metrics over OTLP too */
+    double linger;          /* seconds /metrics stays up after the run; 0: none */
     const char *pyroscope;   /* Pyroscope URL: CPU profiles pushed there */
     const char *profile_dir; /* CPU profiles written there as pprof */
     double profile_interval; /* seconds per profile */

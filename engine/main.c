@@ -12,11 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "config.h"
 #include "demo_site.h"
 #include "httpd.h"
 #include "lua_job.h"
+#include "otlp_metrics.h"
 #include "run.h"
 #include "runmetrics.h"
 #include "otel.h"
@@ -173,6 +175,39 @@ static int start_server(struct config *cfg, httpd **server, int fallback)
     return 0;
 }
 
+/* --linger: after the run, /metrics (its final figures), /healthz and
+ * /readyz stay up this long, or until Ctrl-C / SIGTERM, so a scrape that
+ * comes after a short run still finds them. The exit code stays the run's:
+ * the run did finish. */
+static void linger(const struct config *cfg, httpd *server)
+{
+    if (cfg->linger <= 0 || !server)
+        return;
+    fprintf(stderr,
+            "shoal: the run is over; serving its final metrics at http://%s:%d/metrics for "
+            "%gs more (--linger; Ctrl-C ends it)\n",
+            httpd_host(server), httpd_port(server), cfg->linger);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGHUP);
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    double end = (double)t.tv_sec + (double)t.tv_nsec / 1e9 + cfg->linger;
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        double left = end - ((double)t.tv_sec + (double)t.tv_nsec / 1e9);
+        if (left <= 0)
+            return;
+        struct timespec ts = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
+        int sig = sigtimedwait(&set, NULL, &ts);
+        if (sig == SIGINT || sig == SIGTERM)
+            return;
+    }
+}
+
 int main(int argc, char **argv)
 {
     sigset_t set;
@@ -245,12 +280,22 @@ int main(int argc, char **argv)
         curl_global_cleanup();
         return EXIT_USAGE;
     }
+    if (otel_metrics_config_load(&otel, NULL, cfg.otlp_metrics, err, sizeof err) != 0) {
+        fprintf(stderr, "shoal: %s\n", err);
+        otel_config_free(&otel);
+        curl_global_cleanup();
+        return EXIT_USAGE;
+    }
     if (otel.traces_on)
         fprintf(stderr, "shoal: traces go to %s (%s)\n", otel.traces.url,
                 otel.traces.protocol == OTLP_GRPC ? "OTLP/gRPC" : "OTLP/HTTP protobuf");
     if (otel.logs_on)
         fprintf(stderr, "shoal: log records go to %s (%s)\n", otel.logs.url,
                 otel.logs.protocol == OTLP_GRPC ? "OTLP/gRPC" : "OTLP/HTTP protobuf");
+    if (otel.metrics_on)
+        fprintf(stderr, "shoal: metrics go to %s (%s) every %gs and at exit\n", otel.metrics.url,
+                otel.metrics.protocol == OTLP_GRPC ? "OTLP/gRPC" : "OTLP/HTTP protobuf",
+                (double)otel.metric_interval_ms / 1000);
     const char *const *custom = NULL;
     const char *names[8];
     for (int i = 0; i < cfg.nmetric_labels; i++)
@@ -284,7 +329,21 @@ int main(int argc, char **argv)
             cfg.nargs = 1;
         }
     }
+    if (cfg.linger > 0 && !server)
+        fprintf(stderr, "shoal: --linger has nothing to serve with --listen off; ignored\n");
+    struct otlp_metrics *om = NULL;
+    if (otel.metrics_on && !(om = otlp_metrics_new(&otel, rm, err, sizeof err))) {
+        fprintf(stderr, "shoal: %s\n", err);
+        otel_config_free(&otel);
+        httpd_stop(server);
+        runmetrics_free(rm);
+        curl_global_cleanup();
+        return EXIT_ENV;
+    }
     code = run_script(&cfg, server, rm, &otel);
+    atomic_store(&rm->finished, 1);
+    otlp_metrics_shutdown(om); /* the final export: the figures are final now */
+    linger(&cfg, server);
     otel_config_free(&otel);
     httpd_stop(server);
     runmetrics_free(rm);

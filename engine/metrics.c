@@ -1122,11 +1122,16 @@ static void render_family(struct strbuf *b, struct metric_family *f, int om)
     }
 }
 
-char *metrics_render(struct registry *r, enum metrics_format fmt, size_t *len)
+static void run_collectors(struct registry *r)
 {
     int n = atomic_load_explicit(&r->ncoll, memory_order_acquire);
     for (int i = 0; i < n; i++)
         r->coll[i].fn(r->coll[i].arg);
+}
+
+char *metrics_render(struct registry *r, enum metrics_format fmt, size_t *len)
+{
+    run_collectors(r);
     struct strbuf b = {0};
     strbuf_reserve(&b, 64 * 1024);
     for (struct metric_family *f = atomic_load_explicit(&r->head, memory_order_acquire); f;
@@ -1140,4 +1145,73 @@ char *metrics_render(struct registry *r, enum metrics_format fmt, size_t *len)
     }
     *len = b.len;
     return b.p;
+}
+
+/* ------------------------------------------------------------ walking */
+
+int metrics_family_nbuckets(const struct metric_family *f)
+{
+    return f->type == METRIC_HISTOGRAM ? f->nbuckets : 0;
+}
+
+const double *metrics_family_buckets(const struct metric_family *f)
+{
+    return f->type == METRIC_HISTOGRAM ? f->buckets : NULL;
+}
+
+/* Fills p's label values from s's key: each a 4-byte length and its bytes;
+ * the overflow series has no key, and every value reads __overflow__. */
+static void point_labels(const struct metric_series *s, struct metric_point *p)
+{
+    const struct metric_family *f = s->fam;
+    size_t at = 0;
+    for (int i = 0; i < f->nlabels; i++) {
+        uint32_t n = 0;
+        if (s->keylen == 0 || at + 4 > s->keylen) {
+            p->values[i] = OVERFLOW_VALUE;
+            p->lens[i] = sizeof OVERFLOW_VALUE - 1;
+            continue;
+        }
+        memcpy(&n, s->key + at, 4);
+        p->values[i] = s->key + at + 4;
+        p->lens[i] = n;
+        at += 4 + n;
+    }
+}
+
+size_t metrics_walk(struct registry *r, void (*fn)(const struct metric_point *p, void *arg),
+                    void *arg)
+{
+    run_collectors(r);
+    struct metric_point p;
+    size_t seen = 0;
+    for (struct metric_family *f = atomic_load_explicit(&r->head, memory_order_acquire); f;
+         f = atomic_load_explicit(&f->next, memory_order_acquire)) {
+        for (struct metric_series *s = atomic_load_explicit(&f->head, memory_order_acquire); s;
+             s = atomic_load_explicit(&s->next, memory_order_acquire)) {
+            p.family = f;
+            point_labels(s, &p);
+            p.value = 0;
+            p.count = 0;
+            p.sum = 0;
+            p.nexemplars = 0;
+            if (f->type != METRIC_HISTOGRAM) {
+                p.value = metric_value(s);
+            } else {
+                for (int i = 0; i <= f->nbuckets; i++) {
+                    p.buckets[i] = (uint64_t)sum_cell(r, s->cell + (uint32_t)i, 1);
+                    p.count += p.buckets[i];
+                    struct metric_exemplar *e = &p.exemplars[p.nexemplars];
+                    if (exemplar_read(&s->ex[i], &e->value, &e->ts, e->trace_id)) {
+                        e->bucket = i;
+                        p.nexemplars++;
+                    }
+                }
+                p.sum = sum_cell(r, s->cell + (uint32_t)f->nbuckets + 1, 0);
+            }
+            fn(&p, arg);
+            seen++;
+        }
+    }
+    return seen;
 }

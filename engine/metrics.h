@@ -109,6 +109,44 @@ enum metrics_format metrics_negotiate(const char *accept);
  * length in *len, or NULL on OOM. */
 char *metrics_render(struct registry *r, enum metrics_format fmt, size_t *len);
 
+/* A histogram family's bounds (without the implied +Inf): how many, and
+ * the array. 0 and NULL for counters and gauges. */
+int metrics_family_nbuckets(const struct metric_family *f);
+const double *metrics_family_buckets(const struct metric_family *f);
+
+/* One bucket's exemplar: the last observation kept with a trace id. */
+struct metric_exemplar {
+    int bucket;        /* index of the bucket; nbuckets for +Inf */
+    double value, ts;  /* the observation, and when (Unix seconds) */
+    char trace_id[33]; /* 32 lower-case hex digits */
+};
+
+/* One series as metrics_walk shows it, summed over the shards. Valid only
+ * during the callback. */
+struct metric_point {
+    const struct metric_family *family;
+    /* the label values, in the family's label order (metrics_family_label
+     * names them): valid UTF-8 without NULs, not NUL-terminated */
+    const char *values[METRIC_MAX_LABELS];
+    size_t lens[METRIC_MAX_LABELS];
+    double value; /* counter, gauge */
+    /* histogram: observations per bucket (not cumulative; +Inf last, so
+     * nbuckets + 1 of them), their number and their sum */
+    uint64_t buckets[METRIC_MAX_BUCKETS + 1];
+    uint64_t count;
+    double sum;
+    int nexemplars;
+    struct metric_exemplar exemplars[METRIC_MAX_BUCKETS + 1];
+};
+
+/* Runs the collectors (as metrics_render does), then calls fn for every
+ * series of every family, families in declaration order and series in
+ * creation order. For exporters that format the registry their own way.
+ * Any thread; takes no lock a worker waits on. Returns how many series fn
+ * saw. */
+size_t metrics_walk(struct registry *r, void (*fn)(const struct metric_point *p, void *arg),
+                    void *arg);
+
 /* Escaping, exported for the fuzz target. Writes at most cap bytes
  * including a NUL; returns the length the full result needs. */
 size_t metrics_escape_label(char *out, size_t cap, const char *in, size_t n);

@@ -192,6 +192,8 @@ static const struct signal_names traces_names = {
     "TRACES", "/v1/traces", "/opentelemetry.proto.collector.trace.v1.TraceService/Export"};
 static const struct signal_names logs_names = {
     "LOGS", "/v1/logs", "/opentelemetry.proto.collector.logs.v1.LogsService/Export"};
+static const struct signal_names metrics_names = {
+    "METRICS", "/v1/metrics", "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"};
 
 /* Writes base (trailing slashes dropped) + path into t->url. */
 static void join_url(struct otlp_target *t, const char *base, const char *path)
@@ -379,6 +381,7 @@ void otel_config_free(struct otel_config *c)
 {
     target_free(&c->traces);
     target_free(&c->logs);
+    target_free(&c->metrics);
     attrs_clear(&c->resource.attrs);
 }
 
@@ -412,5 +415,54 @@ int otel_logs_config_load(struct otel_config *c, otel_getenv_fn env, int flag_on
         return -1;
     }
     c->logs_on = 1;
+    return 0;
+}
+
+int otel_metrics_config_load(struct otel_config *c, otel_getenv_fn env, int flag_on, char *err,
+                             size_t errlen)
+{
+    if (!env)
+        env = std_getenv;
+    target_free(&c->metrics);
+    memset(&c->metrics, 0, sizeof c->metrics);
+    c->metrics_on = 0;
+    c->metric_interval_ms = 60000;
+    c->metric_timeout_ms = 30000;
+    int exporter_set, none;
+    if (exporter_var(env, "OTEL_METRICS_EXPORTER", &exporter_set, &none, err, errlen) != 0)
+        return -1;
+    if (none || (!flag_on && !exporter_set))
+        return 0;
+    const char *pref = env("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE");
+    if (pref && *pref && strcasecmp(pref, "cumulative") != 0) {
+        int known = !strcasecmp(pref, "delta") || !strcasecmp(pref, "lowmemory");
+        snprintf(err, errlen,
+                 "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=%.40s: %s; shoal sends "
+                 "cumulative temporality only (unset the variable or set it to cumulative)",
+                 pref, known ? "not supported" : "expected cumulative, delta or lowmemory");
+        return -1;
+    }
+    if (parse_count(env, "OTEL_METRIC_EXPORT_INTERVAL", NULL, 60000, "milliseconds",
+                    &c->metric_interval_ms, err, errlen) != 0 ||
+        parse_count(env, "OTEL_METRIC_EXPORT_TIMEOUT", NULL, 30000, "milliseconds",
+                    &c->metric_timeout_ms, err, errlen) != 0)
+        return -1;
+    if (c->metric_interval_ms < 1) {
+        snprintf(err, errlen, "OTEL_METRIC_EXPORT_INTERVAL must be at least 1 (milliseconds)");
+        return -1;
+    }
+    if (load_target(&c->metrics, &metrics_names, env, c->endpoint_flag, exporter_set, err,
+                    errlen) != 0) {
+        target_free(&c->metrics);
+        return -1;
+    }
+    if (!c->metrics.url[0]) {
+        snprintf(err, errlen,
+                 "--otlp-metrics needs an OTLP endpoint: set --otlp-endpoint or "
+                 "OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_METRICS_ENDPOINT)");
+        target_free(&c->metrics);
+        return -1;
+    }
+    c->metrics_on = 1;
     return 0;
 }

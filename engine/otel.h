@@ -1,10 +1,11 @@
 /* otel.h - the OpenTelemetry settings shoal honours, read once at start.
  *
  * The standard variables (OTEL_EXPORTER_OTLP_*, OTEL_SERVICE_NAME,
- * OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_*, OTEL_BLRP_*, OTEL_TRACES_SAMPLER*,
- * OTEL_{TRACES,LOGS}_EXPORTER) with the signal-specific ones winning over
- * the general ones, and shoal's flags (--otlp-endpoint, --service,
- * --no-propagate, --otlp-logs) over both. A bad value is a
+ * OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_*, OTEL_BLRP_*, OTEL_METRIC_EXPORT_*,
+ * OTEL_TRACES_SAMPLER*, OTEL_{TRACES,LOGS,METRICS}_EXPORTER) with the
+ * signal-specific ones winning over the general ones, and shoal's flags
+ * (--otlp-endpoint, --service, --no-propagate, --otlp-logs,
+ * --otlp-metrics) over both. A bad value is a
  * usage error that names the variable. Main thread; the result is
  * read-only afterwards. */
 #ifndef SHOAL_OTEL_H
@@ -44,6 +45,13 @@ struct otel_config {
     int logs_on;
     struct otlp_target logs;
     long blrp_delay_ms, blrp_queue, blrp_batch, blrp_timeout_ms;
+    /* metrics (--otlp-metrics or OTEL_METRICS_EXPORTER=otlp):
+     * OTEL_EXPORTER_OTLP_METRICS_* over the general ones; an export every
+     * OTEL_METRIC_EXPORT_INTERVAL and one at exit, each within
+     * OTEL_METRIC_EXPORT_TIMEOUT */
+    int metrics_on;
+    struct otlp_target metrics;
+    long metric_interval_ms, metric_timeout_ms;
 };
 
 /* Where a value comes from, for the environment of a test: getenv by
@@ -70,6 +78,21 @@ void otel_config_free(struct otel_config *c);
  * nothing to free (the rest of c is as it was). */
 int otel_logs_config_load(struct otel_config *c, otel_getenv_fn env, int flag_on, char *err,
                           size_t errlen);
+
+/* After otel_config_load: the metrics target. On when flag_on
+ * (--otlp-metrics) or OTEL_METRICS_EXPORTER=otlp, off with
+ * OTEL_METRICS_EXPORTER=none whatever the flag. The endpoint rules are the
+ * traces' with METRICS in the variables' names and /v1/metrics or
+ * MetricsService/Export as the path; OTEL_METRICS_EXPORTER=otlp without any
+ * endpoint means the local collector (localhost:4318 or 4317), the flag
+ * alone needs one (a clear error). OTEL_METRIC_EXPORT_INTERVAL (default
+ * 60000 ms, at least 1) and OTEL_METRIC_EXPORT_TIMEOUT (30000 ms);
+ * OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE may only say
+ * cumulative (delta and lowmemory are refused: shoal sends cumulative
+ * sums). env NULL: getenv. 0, or -1 with a message in err, as for
+ * otel_logs_config_load. */
+int otel_metrics_config_load(struct otel_config *c, otel_getenv_fn env, int flag_on, char *err,
+                             size_t errlen);
 
 /* Parses a "key=value,key2=value2" list (OTEL_RESOURCE_ATTRIBUTES,
  * OTEL_EXPORTER_OTLP_HEADERS): keys and values trimmed of blanks and

@@ -341,7 +341,11 @@ static int on_readyz(void *arg, const struct httpd_request *req, struct httpd_re
     struct runmetrics *m = arg;
     int ready = atomic_load(&m->ready);
     resp->status = ready ? 200 : 503;
-    resp->body = strdup(ready ? "ready\n" : "not ready: the script is loading or the run ended\n");
+    resp->body = strdup(ready                       ? "ready\n"
+                        : atomic_load(&m->finished) ? "finished: the run is over; /metrics "
+                                                      "holds its final figures\n"
+                                                    : "not ready: the script is loading or the "
+                                                      "run ended\n");
     resp->len = resp->body ? strlen(resp->body) : 0;
     return 0;
 }

@@ -29,6 +29,7 @@ struct runmetrics {
     struct registry *reg;
     int enabled; /* 0 with --no-metrics: hot paths skip every update */
     _Atomic int ready; /* /readyz: script loaded and workers running */
+    _Atomic int finished; /* the run is over (/readyz says so, e.g. during --linger) */
 
     /* jobs; jobs_total and job_duration_seconds also carry the script's
      * custom labels (after status for jobs_total) */

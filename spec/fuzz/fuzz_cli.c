@@ -127,6 +127,7 @@ static void check_config(const struct config *c, int argc, char **orig, char **a
     must(in_range((double)c->max_jobs, 0, 1e15));
     must(in_range((double)c->memory_mb, 1, 1 << 20));
     must(in_range(c->max_wedged, 0, 1000));
+    must(in_range(c->linger, 0, 86400));
     must(c->quiet == 0 || c->quiet == 1);
     must(c->watch == 0 || c->watch == 1);
     must(memchr(c->listen, '\0', sizeof c->listen) != NULL);

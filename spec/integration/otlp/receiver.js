@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// receiver.js - a test OTLP receiver (traces and logs) for shoal's
+// receiver.js - a test OTLP receiver (traces, logs and metrics) for shoal's
 // integration tests.
 //
 //   node receiver.js --grpc-port P --http-port Q --out FILE
@@ -8,9 +8,10 @@
 //
 // Made of real parts so that a test passing here means a real collector
 // would accept the same bytes: gRPC is served by @grpc/grpc-js on the paths
-// /opentelemetry.proto.collector.trace.v1.TraceService/Export and
-// /opentelemetry.proto.collector.logs.v1.LogsService/Export, OTLP/HTTP by
-// node's http module on POST /v1/traces and POST /v1/logs, and all decode
+// /opentelemetry.proto.collector.trace.v1.TraceService/Export,
+// /opentelemetry.proto.collector.logs.v1.LogsService/Export and
+// /opentelemetry.proto.collector.metrics.v1.MetricsService/Export, OTLP/HTTP
+// by node's http module on POST /v1/traces, /v1/logs and /v1/metrics, and all decode
 // and encode with the protobufjs code the OpenTelemetry JS project
 // generates from opentelemetry-proto (@opentelemetry/otlp-transformer's
 // root.js). Nothing here parses protobuf by hand except the error details
@@ -18,8 +19,9 @@
 //
 // Every accepted request appends one JSON line to --out, written before the
 // answer goes out, so a client that saw success finds its line:
-//   {"signal": "traces"|"logs", "transport": "grpc"|"http", "headers": {...},
-//    "request": <ExportTraceServiceRequest or ExportLogsServiceRequest as
+//   {"signal": "traces"|"logs"|"metrics", "transport": "grpc"|"http",
+//    "headers": {...},
+//    "request": <Export{Trace,Logs,Metrics}ServiceRequest as
 //                OTLP/JSON: camelCase names, 64-bit numbers as strings,
 //                trace and span ids as lower-case hex, absent fields left
 //                out>}
@@ -38,7 +40,7 @@
 //                    400: gRPC INVALID_ARGUMENT, HTTP 400 (not retryable)
 //   --hang           every request is read and never answered
 //   --partial-reject N  success, with partial_success.rejected_spans (or
-//                    rejected_log_records) = N
+//                    rejected_log_records, rejected_data_points) = N
 // Ports may be 0 (the kernel picks). Once both listen it prints
 // "listening grpc=P http=Q" with the real ports. Diagnostics go to stderr.
 'use strict';
@@ -61,6 +63,18 @@ const SIGNALS = {
     noun: 'span(s)',
     count: (req) => req.resourceSpans.reduce(
       (n, rs) => n + rs.scopeSpans.reduce((m, ss) => m + ss.spans.length, 0), 0),
+  },
+  metrics: {
+    Request: collector.metrics.v1.ExportMetricsServiceRequest,
+    Response: collector.metrics.v1.ExportMetricsServiceResponse,
+    grpcPath: '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export',
+    httpPath: '/v1/metrics',
+    rejectedField: 'rejectedDataPoints',
+    noun: 'data point(s)',
+    count: (req) => req.resourceMetrics.reduce(
+      (n, rm) => n + rm.scopeMetrics.reduce((m, sm) => m + sm.metrics.reduce(
+        (k, x) => k + (x.sum || x.gauge || x.histogram || { dataPoints: [] }).dataPoints.length,
+        0), 0), 0),
   },
   logs: {
     Request: collector.logs.v1.ExportLogsServiceRequest,
@@ -299,7 +313,7 @@ function httpError(res, status, message, headers) {
 function httpHandle(req, res, body) {
   const path = req.url.split('?')[0];
   const signal = Object.keys(SIGNALS).find((k) => SIGNALS[k].httpPath === path);
-  if (!signal) return httpError(res, 404, 'not found: only /v1/traces and /v1/logs');
+  if (!signal) return httpError(res, 404, 'not found: only /v1/traces, /v1/logs and /v1/metrics');
   const sig = SIGNALS[signal];
   if (req.method !== 'POST') return httpError(res, 405, 'POST only', { allow: 'POST' });
   const type = (req.headers['content-type'] || '').split(';')[0].trim().toLowerCase();

@@ -4,7 +4,7 @@
 //   node selftest.js        prints "N passed, N failed", exits 1 on a failure
 //
 // A client made of the same official parts (@grpc/grpc-js, the generated
-// OTLP types of @opentelemetry/otlp-transformer) sends trace and log export
+// OTLP types of @opentelemetry/otlp-transformer) sends trace, log and metric export
 // requests over both transports to receivers started in each fault mode,
 // and checks the answers and the recorded JSON lines.
 'use strict';
@@ -50,6 +50,56 @@ const LogsClient = grpc.makeGenericClientConstructor({
     responseDeserialize: (b) => LogsResponse.decode(b),
   },
 }, 'LogsService');
+
+const metricsV1 = root.opentelemetry.proto.collector.metrics.v1;
+const MetricsRequest = metricsV1.ExportMetricsServiceRequest;
+const MetricsResponse = metricsV1.ExportMetricsServiceResponse;
+const MetricsClient = grpc.makeGenericClientConstructor({
+  Export: {
+    path: '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (m) => Buffer.from(MetricsRequest.encode(m).finish()),
+    requestDeserialize: (b) => MetricsRequest.decode(b),
+    responseSerialize: (m) => Buffer.from(MetricsResponse.encode(m).finish()),
+    responseDeserialize: (b) => MetricsResponse.decode(b),
+  },
+}, 'MetricsService');
+
+// A counter with two series and a histogram with one: three data points.
+function sampleMetrics() {
+  const point = (status, v) => ({ attributes: [{ key: 'status', value: { stringValue: status } }],
+    startTimeUnixNano: 1700000000000000000, timeUnixNano: 1700000005000000000, asDouble: v });
+  return MetricsRequest.create({
+    resourceMetrics: [{
+      resource: { attributes: [{ key: 'service.name', value: { stringValue: 'selftest' } }] },
+      scopeMetrics: [{
+        scope: { name: 'shoal', version: '0.1.0' },
+        metrics: [
+          { name: 'jobs_total', sum: { dataPoints: [point('success', 9), point('failed', 1)],
+            aggregationTemporality: 2, isMonotonic: true } },
+          { name: 'job_duration_seconds', histogram: { aggregationTemporality: 2, dataPoints: [{
+            startTimeUnixNano: 1700000000000000000, timeUnixNano: 1700000005000000000,
+            count: 10, sum: 1.5, bucketCounts: [4, 6], explicitBounds: [0.1],
+            exemplars: [{ timeUnixNano: 1700000001000000000, asDouble: 0.05,
+              traceId: Buffer.from('4bf92f3577b34da6a3ce929d0e0e4736', 'hex') }] }] } },
+        ],
+      }],
+    }],
+  });
+}
+
+function checkRecordedMetrics(rec, transport) {
+  assert.strictEqual(rec.signal, 'metrics');
+  assert.strictEqual(rec.transport, transport);
+  const [sum, hist] = rec.request.resourceMetrics[0].scopeMetrics[0].metrics;
+  assert.strictEqual(sum.sum.dataPoints[0].asDouble, 9);
+  assert.strictEqual(sum.sum.dataPoints[1].attributes[0].value.stringValue, 'failed');
+  assert.strictEqual(hist.histogram.dataPoints[0].count, '10');
+  assert.deepStrictEqual(hist.histogram.dataPoints[0].bucketCounts, ['4', '6']);
+  assert.strictEqual(hist.histogram.dataPoints[0].exemplars[0].traceId,
+    '4bf92f3577b34da6a3ce929d0e0e4736');
+}
 
 const hex = (s) => Buffer.from(s, 'hex');
 
@@ -167,8 +217,10 @@ function startReceiver(name, extra = []) {
       if (m) {
         const client = new TraceClient(`127.0.0.1:${m[1]}`, grpc.credentials.createInsecure());
         const logsClient = new LogsClient(`127.0.0.1:${m[1]}`, grpc.credentials.createInsecure());
-        resolve({ child, out, grpcPort: +m[1], httpPort: +m[2], client, logsClient,
-          stop() { client.close(); logsClient.close(); child.kill(); },
+        const metricsClient = new MetricsClient(`127.0.0.1:${m[1]}`,
+          grpc.credentials.createInsecure());
+        resolve({ child, out, grpcPort: +m[1], httpPort: +m[2], client, logsClient, metricsClient,
+          stop() { client.close(); logsClient.close(); metricsClient.close(); child.kill(); },
           lines() { return fs.readFileSync(out, 'utf8').split('\n').filter(Boolean).map(JSON.parse); } });
       }
     });
@@ -185,6 +237,9 @@ function grpcExport(r, req, { deadlineMs = 5000, metadata, client } = {}) {
 }
 
 const grpcExportLogs = (r, req, o = {}) => grpcExport(r, req, { ...o, client: r.logsClient });
+const grpcExportMetrics = (r, req, o = {}) =>
+  grpcExport(r, req, { ...o, client: r.metricsClient });
+const encodedMetrics = () => Buffer.from(MetricsRequest.encode(sampleMetrics()).finish());
 
 function httpPost(r, body, { headers = {}, timeoutMs = 5000, path: p = '/v1/traces' } = {}) {
   return new Promise((resolve) => {
@@ -291,7 +346,7 @@ async function main() {
     assert.strictEqual((await httpPost(r, '{}', { headers: { 'content-type': 'application/json' } })).status, 415);
     assert.strictEqual((await httpPost(r, Buffer.from([0x0a, 0x05, 1])))
       .status, 400);
-    assert.strictEqual((await httpPost(r, encoded(), { path: '/v1/metrics' })).status, 404);
+    assert.strictEqual((await httpPost(r, encoded(), { path: '/v1/profiles' })).status, 404);
     assert.strictEqual(r.lines().length, 4);
   });
   await check('logs over grpc and http (plain and gzip) are answered and recorded', async () => {
@@ -361,6 +416,21 @@ async function main() {
     r.stop();
   }
 
+  r = await startReceiver('metrics');
+  await check('metrics over grpc and http are answered and recorded', async () => {
+    const g = await grpcExportMetrics(r, sampleMetrics());
+    assert.ifError(g.err);
+    assert.strictEqual(g.res.partialSuccess, null);
+    const h = await httpPost(r, encodedMetrics(), { path: '/v1/metrics' });
+    assert.strictEqual(h.status, 200);
+    assert.strictEqual(MetricsResponse.decode(h.body).partialSuccess, null);
+    const lines = r.lines();
+    assert.strictEqual(lines.length, 2);
+    checkRecordedMetrics(lines[0], 'grpc');
+    checkRecordedMetrics(lines[1], 'http');
+  });
+  r.stop();
+
   r = await startReceiver('partial', ['--partial-reject', '3']);
   await check('--partial-reject 3', async () => {
     const g = await grpcExport(r, sampleRequest());
@@ -378,6 +448,10 @@ async function main() {
     const hl = await httpPost(r, encodedLogs(), { path: '/v1/logs' });
     assert.strictEqual(Number(LogsResponse.decode(hl.body).partialSuccess.rejectedLogRecords), 3);
     assert.strictEqual(r.lines().length, 4);
+    const gm = await grpcExportMetrics(r, sampleMetrics());
+    assert.ifError(gm.err);
+    assert.strictEqual(Number(gm.res.partialSuccess.rejectedDataPoints), 3);
+    assert.match(gm.res.partialSuccess.errorMessage, /rejected 3 data point/);
   });
   r.stop();
 
