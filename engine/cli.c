@@ -217,8 +217,9 @@ static int set_value(struct config *c, const struct opt *o, const char *text, co
         return -1;
     }
     if (v < o->min || v > o->max) {
-        snprintf(err, errlen, "%s: %s is out of range (%g to %g%s)", from, text, o->min, o->max,
-                 o->kind == K_DUR ? " seconds" : "");
+        /* %.15g: "1 to 1000000", not "1 to 1e+06" */
+        snprintf(err, errlen, "%s: %s is out of range (%.15g to %.15g%s)", from, text, o->min,
+                 o->max, o->kind == K_DUR ? " seconds" : "");
         return -1;
     }
     if (o->kind == K_NUM || o->kind == K_DUR)

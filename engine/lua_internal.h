@@ -14,6 +14,7 @@ struct lj_slot {
     lua_State *co; /* NULL when the slot has no coroutine */
     int ref;       /* registry reference keeping co alive */
     char *error;   /* last failure message, malloc'd */
+    int final;     /* that failure is not to be retried (a usage error, shoal.retry(false)) */
 };
 
 struct lj {
@@ -23,7 +24,7 @@ struct lj {
     struct lj_slot *slots;
     int nslots;
     int ref_job_loop, ref_producer, ref_finisher, ref_initializer, ref_load, ref_check,
-        ref_options, ref_job_labels, ref_dashboard;
+        ref_options, ref_job_labels, ref_dashboard, ref_usage;
     struct pool *pool; /* where the counting allocator gets its blocks */
     size_t mem_used, mem_cap;
     int enforce;  /* the cap applies: job code is running */
@@ -51,6 +52,11 @@ struct lj {
 /* The light userdata job_loop yields first, so a job that finished can be
  * told from a user's own coroutine.yield. */
 extern char lj_done_mark;
+
+/* Raises a mistake in how the script called shoal (a bad argument): at
+ * the script's own line, and final for the attempt (not retried). Never
+ * returns; written `return lj_usage_error(...)` as luaL_error is. */
+int lj_usage_error(lua_State *L, const char *fmt, ...);
 
 /* Builds the `core` table of C functions (lua_api.c) and leaves it on L. */
 void lj_api_push_core(lj *s, lua_State *L);

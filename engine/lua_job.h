@@ -75,6 +75,9 @@ void lj_abandon(lj *s, int slot);
 
 /* The message of the last LJ_FAIL in slot; valid until the slot's next start. */
 const char *lj_error(lj *s, int slot);
+/* 1 when the last failure in slot is not to be retried: a mistake in how
+ * the script called shoal, shoal.retry(false), error{retry = false}. */
+int lj_final(const lj *s, int slot);
 
 /* Reloads the script (--watch). On failure the old definitions stay and err
  * says why. */

@@ -106,14 +106,19 @@ fail: /* the message is on top */
     return 2;
 }
 
-static struct metric_family *check_handle(lua_State *L)
+/* The handle a method was called on: h:inc(...) passes it first; h.inc(...)
+ * is the usual slip. */
+static struct metric_family *check_handle(lua_State *L, const char *method)
 {
-    struct handle *h = luaL_checkudata(L, 1, HANDLE_MT);
+    struct handle *h = luaL_testudata(L, 1, HANDLE_MT);
+    if (!h)
+        lj_usage_error(L, "metric:%s: call it with a colon, e.g. pages:%s(...)", method, method);
     return h->f;
 }
 
-/* The series named by the labels table at idx (none, nil or a table). */
-static struct metric_series *series_at(lua_State *L, struct metric_family *f, int idx)
+/* The series named by the labels table at idx (absent, nil or a table). */
+static struct metric_series *series_at(lua_State *L, struct metric_family *f, int idx,
+                                       const char *method)
 {
     int n = metrics_family_nlabels(f);
     const char *vals[METRIC_MAX_LABELS];
@@ -122,7 +127,8 @@ static struct metric_series *series_at(lua_State *L, struct metric_family *f, in
         return metrics_series(f, NULL, NULL, 0);
     }
     if (!lua_istable(L, idx))
-        luaL_error(L, "labels must be a table, e.g. {site = \"example.org\"}");
+        lj_usage_error(L, "%s:%s: labels must be a table, e.g. {site = \"example.org\"}, got %s",
+                       kind_names[metrics_family_type(f)], method, luaL_typename(L, idx));
     int top = lua_gettop(L);
     for (int i = 0; i < n; i++) {
         lua_getfield(L, idx, metrics_family_label(f, i));
@@ -140,8 +146,9 @@ static struct metric_series *series_at(lua_State *L, struct metric_family *f, in
             vals[i] = lua_toboolean(L, -1) ? "true" : "false";
             lens[i] = strlen(vals[i]);
         } else {
-            luaL_error(L, "label '%s' is a %s: use a string or a number",
-                       metrics_family_label(f, i), lua_typename(L, t));
+            lj_usage_error(L, "%s:%s: label '%s' is a %s: use a string or a number",
+                           kind_names[metrics_family_type(f)], method, metrics_family_label(f, i),
+                           lua_typename(L, t));
         }
         /* the string stays on the stack until the lookup is done */
     }
@@ -155,9 +162,10 @@ static struct metric_series *series_at(lua_State *L, struct metric_family *f, in
             for (int i = 0; i < n && !known; i++)
                 known = strcmp(k, metrics_family_label(f, i)) == 0;
             if (!known)
-                luaL_error(L, "'%s' is not a label of this metric (its labels: %s%s%s...)", k,
-                           n ? metrics_family_label(f, 0) : "none", n > 1 ? ", " : "",
-                           n > 1 ? metrics_family_label(f, 1) : "");
+                lj_usage_error(L, "%s:%s: '%s' is not a label of this metric (its labels: %s%s%s...)",
+                               kind_names[metrics_family_type(f)], method, k,
+                               n ? metrics_family_label(f, 0) : "none", n > 1 ? ", " : "",
+                               n > 1 ? metrics_family_label(f, 1) : "");
         }
     }
     struct metric_series *sr = metrics_series(f, vals, lens, n);
@@ -170,63 +178,93 @@ static const char *type_of(struct metric_family *f)
     return kind_names[metrics_family_type(f)];
 }
 
-/* The ([n,] [labels]) arguments of inc and dec: n (default 1) and the
- * stack index of the labels. */
-static int amount(lua_State *L, double *n)
+/* Every method takes (value, labels): the value first, both optional for
+ * inc and dec, so inc(), inc(5), inc({code = 200}) and inc(5, {code = 200})
+ * read as meant. Labels first and a value after them, a value that is not
+ * a number, or a third argument are mistakes, raised at the script's line
+ * rather than counted as 1. Returns the stack index of the labels. */
+static int value_and_labels(lua_State *L, struct metric_family *f, const char *method,
+                            int optional, double *v)
 {
-    *n = 1;
-    if (lua_istable(L, 2))
+    const char *kind = type_of(f);
+    const char *sig = optional ? "([n] [, labels])" : "(value [, labels])";
+    int top = lua_gettop(L);
+    if (top > 3)
+        lj_usage_error(L, "%s:%s takes %s, got %d arguments", kind, method, sig, top - 1);
+    if (optional && (top < 2 || lua_istable(L, 2))) {
+        if (top == 3 && !lua_isnil(L, 3))
+            lj_usage_error(L, "%s:%s takes %s: the amount comes first, e.g. %s(5, {code = 200})",
+                           kind, method, sig, method);
+        *v = 1;
         return 2;
-    *n = luaL_optnumber(L, 2, 1);
+    }
+    if (lua_type(L, 2) != LUA_TNUMBER) {
+        if (lua_istable(L, 2))
+            lj_usage_error(L, "%s:%s takes %s: the value comes first, e.g. %s(12.5, {code = 200})",
+                           kind, method, sig, method);
+        lj_usage_error(L, "%s:%s takes %s: the %s must be a number, got %s", kind, method, sig,
+                       optional ? "amount" : "value", luaL_typename(L, 2));
+    }
+    *v = lua_tonumber(L, 2);
+    if (*v != *v)
+        lj_usage_error(L, "%s:%s: the %s is NaN", kind, method, optional ? "amount" : "value");
     return 3;
 }
 
-/* h:inc([n,] [labels]) */
+/* h:inc([n] [, labels]) */
 static int l_inc(lua_State *L)
 {
-    struct metric_family *f = check_handle(L);
-    double n;
-    int li = amount(L, &n);
+    struct metric_family *f = check_handle(L, "inc");
     enum metric_type t = metrics_family_type(f);
     if (t == METRIC_HISTOGRAM)
-        return luaL_error(L, "this metric is a histogram: use :observe(value, labels)");
+        return lj_usage_error(L, "histogram:inc: inc is for counters and gauges; this metric "
+                                 "is a histogram: use :observe(value [, labels])");
+    double n;
+    int li = value_and_labels(L, f, "inc", 1, &n);
     if (t == METRIC_COUNTER && !(n >= 0))
-        return luaL_error(L, "a counter only goes up: inc(%f) (use a gauge for values that "
-                             "go down)",
-                          n);
-    metric_add(series_at(L, f, li), n);
+        return lj_usage_error(L, "counter:inc(%f): a counter only goes up (use a gauge for "
+                                 "values that go down)",
+                              n);
+    metric_add(series_at(L, f, li, "inc"), n);
     return 0;
 }
 
-/* h:dec([n,] [labels]) */
+/* h:dec([n] [, labels]) */
 static int l_dec(lua_State *L)
 {
-    struct metric_family *f = check_handle(L);
-    double n;
-    int li = amount(L, &n);
+    struct metric_family *f = check_handle(L, "dec");
     if (metrics_family_type(f) != METRIC_GAUGE)
-        return luaL_error(L, "dec is for gauges; this metric is a %s", type_of(f));
-    metric_add(series_at(L, f, li), -n);
+        return lj_usage_error(L, "%s:dec: dec is for gauges; this metric is a %s", type_of(f),
+                              type_of(f));
+    double n;
+    int li = value_and_labels(L, f, "dec", 1, &n);
+    metric_add(series_at(L, f, li, "dec"), -n);
     return 0;
 }
 
+/* h:set(value [, labels]) */
 static int l_set(lua_State *L)
 {
-    struct metric_family *f = check_handle(L);
-    double v = luaL_checknumber(L, 2);
+    struct metric_family *f = check_handle(L, "set");
     if (metrics_family_type(f) != METRIC_GAUGE)
-        return luaL_error(L, "set is for gauges; this metric is a %s", type_of(f));
-    metric_set(series_at(L, f, 3), v);
+        return lj_usage_error(L, "%s:set: set is for gauges; this metric is a %s", type_of(f),
+                              type_of(f));
+    double v;
+    int li = value_and_labels(L, f, "set", 0, &v);
+    metric_set(series_at(L, f, li, "set"), v);
     return 0;
 }
 
+/* h:observe(value [, labels]) */
 static int l_observe(lua_State *L)
 {
-    struct metric_family *f = check_handle(L);
-    double v = luaL_checknumber(L, 2);
+    struct metric_family *f = check_handle(L, "observe");
     if (metrics_family_type(f) != METRIC_HISTOGRAM)
-        return luaL_error(L, "observe is for histograms; this metric is a %s", type_of(f));
-    metric_observe(series_at(L, f, 3), v);
+        return lj_usage_error(L, "%s:observe: observe is for histograms; this metric is a %s",
+                              type_of(f), type_of(f));
+    double v;
+    int li = value_and_labels(L, f, "observe", 0, &v);
+    metric_observe(series_at(L, f, li, "observe"), v);
     return 0;
 }
 

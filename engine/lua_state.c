@@ -14,6 +14,7 @@
 
 #include <lua-cjson.h>
 #include <luajit.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,7 +227,7 @@ static int setup(lua_State *L)
         {"finisher", &s->ref_finisher},      {"initializer", &s->ref_initializer},
         {"load_script", &s->ref_load},       {"check_script", &s->ref_check},
         {"job_labels", &s->ref_job_labels},  {"dashboard", &s->ref_dashboard},
-        {"script_options", &s->ref_options},
+        {"script_options", &s->ref_options}, {"usage_error", &s->ref_usage},
     };
     for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
         lua_getfield(L, -1, entries[i].name);
@@ -402,6 +403,7 @@ static int resume(lj *s, int slot, int nargs)
     lua_State *co = sl->co;
     lj *prev = enter(s);
     s->cur_slot = slot;
+    sl->final = 0;
     int rc = lua_resume(co, nargs);
     s->cur_slot = -1;
     leave(s, prev);
@@ -409,6 +411,7 @@ static int resume(lj *s, int slot, int nargs)
     if (rc == LUA_YIELD || rc == 0) {
         if (lua_gettop(co) >= 1 && lua_touserdata(co, 1) == &lj_done_mark) {
             int ok = lua_toboolean(co, 2);
+            s->slots[slot].final = lua_toboolean(co, 4);
             if (!ok)
                 set_error(s, slot, lua_tostring(co, 3));
             lua_settop(co, 0);
@@ -491,6 +494,26 @@ int lj_resume_push_retry(lj *s, int slot)
 void lj_abandon(lj *s, int slot)
 {
     drop_coroutine(s, slot);
+}
+
+int lj_usage_error(lua_State *L, const char *fmt, ...)
+{
+    lj *s = tl_state;
+    va_list ap;
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    if (!s || s->ref_usage == 0)
+        return lua_error(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_usage);
+    lua_insert(L, -2);
+    lua_call(L, 1, 0); /* raises */
+    return 0;
+}
+
+int lj_final(const lj *s, int slot)
+{
+    return s->slots[slot].final;
 }
 
 const char *lj_error(lj *s, int slot)

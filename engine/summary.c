@@ -42,8 +42,9 @@ void summary_print(FILE *out, const struct summary *s)
     struct stats *t = s->totals;
     uint64_t ok = counter_get(&t->jobs_ok), failed = counter_get(&t->jobs_failed);
     double rate = s->elapsed > 0 ? (double)(ok + failed) / s->elapsed : 0;
-    fprintf(out, "shoal %s: %d workers x %d concurrency, %.2fs%s\n", s->script, s->workers,
-            s->concurrency, s->elapsed, s->interrupted ? " (interrupted)" : "");
+    fprintf(out, "shoal %s: %d worker%s x %d concurrency, %.2fs%s\n", s->script, s->workers,
+            s->workers == 1 ? "" : "s", s->concurrency, s->elapsed,
+            s->interrupted ? " (interrupted)" : "");
     fprintf(out, "  jobs      %llu ok, %llu failed, %llu retried, %llu timed out; %.1f jobs/s\n",
             (unsigned long long)ok, (unsigned long long)failed,
             (unsigned long long)counter_get(&t->retries),

@@ -744,7 +744,8 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
     const struct config *cfg = r->cfg;
     double now = worker_clock();
     hist_record(&w->stats.latency, (uint64_t)((now - s->started) * 1e6));
-    int will_retry = !ok && s->attempt <= cfg->retries && !atomic_load(&r->stopping);
+    int will_retry = !ok && !s->final && s->attempt <= cfg->retries && !atomic_load(&r->stopping);
+    s->final = 0;
     if (s->job_span)
         s->job_span->end_ns = worker_unix_ns(); /* the exemplar's time, too */
     count_attempt(w, s, ok, !will_retry, now - s->started);
@@ -808,6 +809,7 @@ static void after_resume(struct worker *w, struct slot *s, int status)
         heap_set(w, s);
         return;
     }
+    s->final = status == LJ_FAIL && lj_final(w->lua, s->idx);
     finish_attempt(w, s, status == LJ_OK, status == LJ_FAIL ? lj_error(w->lua, s->idx) : NULL);
 }
 

@@ -33,6 +33,7 @@ struct slot {
     enum slot_op op;
     uint64_t lease, job_id;
     int attempt;
+    int final; /* the attempt's failure is not to be retried (lj_final) */
     double started, deadline, sleep_until;
     int heap_pos; /* in the worker's timer heap, -1 if absent */
     /* tracing: the innermost open span's context (the job's, or a user

@@ -22,7 +22,38 @@ json.decode_max_depth(64)
 local coroutine_running, coroutine_yield = coroutine.running, coroutine.yield
 local type, tostring, pairs, ipairs, error = type, tostring, pairs, ipairs, error
 local setmetatable, select = setmetatable, select
-local traceback = debug.traceback
+local traceback, getinfo = debug.traceback, debug.getinfo
+local RUNTIME = "@lua/shoal/runtime.lua"
+
+---------------------------------------------------------------- mistakes
+
+-- A mistake in how a script calls shoal (a url that is not a string, a
+-- metric's labels before its amount) is raised at the script's own line,
+-- whichever wrapper found it, and makes the attempt's failure final:
+-- retrying would fail the same way. shoal.retry(false) and
+-- error{retry = false, ...} say the same from the script. Kept per
+-- coroutine: many jobs interleave in one state.
+local final_error = setmetatable({}, { __mode = "k" }) -- co -> the message raised
+local no_retry = setmetatable({}, { __mode = "k" })    -- co -> true
+local final_verdict = setmetatable({}, { __mode = "k" })
+
+-- "file:line: " of the innermost frame of the script's own code.
+local function script_where()
+  for level = 2, 40 do
+    local info = getinfo(level, "Sl")
+    if not info then break end
+    if info.currentline > 0 and info.source ~= RUNTIME and info.what ~= "C" then
+      return info.short_src .. ":" .. info.currentline .. ": "
+    end
+  end
+  return ""
+end
+
+local function usage_error(msg)
+  msg = script_where() .. msg
+  final_error[coroutine_running() or false] = msg
+  error(msg, 0)
+end
 
 local shoal = {}
 shoal.args = core.args
@@ -84,8 +115,12 @@ end
 -- Checks the optional fields of a request table and makes the request.
 -- `who` names the caller in error messages; errors point at the script.
 local function send(who, method, url, o)
-  if type(url) ~= "string" or url == "" then
-    error(who .. ": url must be a non-empty string, got " .. type(url), 3)
+  if type(url) ~= "string" then
+    usage_error(who .. ": url must be a string, got " .. type(url))
+  elseif url == "" then
+    usage_error(who .. ": url is an empty string")
+  elseif url:find("[ \t\r\n]") then
+    usage_error(who .. ": url has white space in it: '" .. url .. "' (encode spaces as %20)")
   end
   if o == nil then
     return response(core_http(method, url, nil, nil, 0, true, false, true))
@@ -93,18 +128,18 @@ local function send(who, method, url, o)
   local hdrs
   if o.headers ~= nil then
     if type(o.headers) ~= "table" then
-      error(who .. ": headers must be a table of name = value", 3)
+      usage_error(who .. ": headers must be a table of name = value")
     end
     hdrs = {}
     for k, v in pairs(o.headers) do hdrs[#hdrs + 1] = tostring(k) .. ": " .. tostring(v) end
   end
   local body = o.body
   if body ~= nil and type(body) ~= "string" then
-    error(who .. ": body must be a string (use shoal.json.encode for tables)", 3)
+    usage_error(who .. ": body must be a string (use shoal.json.encode for tables)")
   end
   local timeout = o.timeout
   if timeout ~= nil and (type(timeout) ~= "number" or timeout <= 0) then
-    error(who .. ": timeout must be a positive number of seconds", 3)
+    usage_error(who .. ": timeout must be a positive number of seconds")
   end
   return response(core_http(method, url, hdrs, body, timeout or 0, o.follow ~= false,
                             o.insecure == true, o.compressed ~= false))
@@ -114,11 +149,11 @@ end
 -- -> res {status, headers, body, url, elapsed} or nil, err. Misuse raises.
 function http.request(req)
   if type(req) ~= "table" then
-    error("shoal.http.request: expected a table {method=, url=, ...}, got " .. type(req), 2)
+    usage_error("shoal.http.request: expected a table {method=, url=, ...}, got " .. type(req))
   end
   local method = req.method or "GET"
   if type(method) ~= "string" or not methods[method:upper()] then
-    error("shoal.http.request: unsupported method '" .. tostring(method) .. "'", 2)
+    usage_error("shoal.http.request: unsupported method '" .. tostring(method) .. "'")
   end
   local res, err = send("shoal.http.request", method:upper(), req.url, req)
   return res, err -- not a tail call: send's errors point two levels up, at the script
@@ -127,7 +162,7 @@ end
 -- get(url [, {headers=, timeout=, follow=, insecure=, compressed=}])
 function http.get(url, opts)
   if opts ~= nil and type(opts) ~= "table" then
-    error("shoal.http.get: options must be a table", 2)
+    usage_error("shoal.http.get: options must be a table")
   end
   local res, err = send("shoal.http.get", "GET", url, opts)
   return res, err
@@ -194,22 +229,22 @@ end
 -- "stopping". The producer's push waits (yields) while the queue is full.
 local function push(job, opts)
   if type(job) ~= "table" then
-    error("shoal.push: a job must be a table, got " .. type(job), 2)
+    usage_error("shoal.push: a job must be a table, got " .. type(job))
   end
   local ok, data = pcall(encode_job, job)
   if not ok then
-    error("shoal.push: job is not JSON-serialisable: " .. tostring(data), 2)
+    usage_error("shoal.push: job is not JSON-serialisable: " .. tostring(data))
   end
   local key, delay, priority
   if opts ~= nil then
-    if type(opts) ~= "table" then error("shoal.push: options must be a table", 2) end
+    if type(opts) ~= "table" then usage_error("shoal.push: options must be a table") end
     key, delay, priority = opts.key, opts.delay, opts.priority
     if key ~= nil then key = tostring(key) end
     if delay ~= nil and (type(delay) ~= "number" or delay < 0) then
-      error("shoal.push: delay must be a number of seconds >= 0", 2)
+      usage_error("shoal.push: delay must be a number of seconds >= 0")
     end
     if priority ~= nil and type(priority) ~= "number" then
-      error("shoal.push: priority must be a number", 2)
+      usage_error("shoal.push: priority must be a number")
     end
   end
   local tp, ts = job.traceparent, job.tracestate
@@ -224,9 +259,21 @@ shoal.push = push
 
 function shoal.sleep(seconds)
   if type(seconds) ~= "number" or seconds < 0 then
-    error("shoal.sleep: seconds must be a number >= 0", 2)
+    usage_error("shoal.sleep: seconds must be a number >= 0")
   end
   core.sleep(seconds)
+end
+
+-- shoal.retry(false): this attempt's failure is final, whatever raised
+-- it; shoal.retry(true) takes that back.
+function shoal.retry(flag)
+  if type(flag) ~= "boolean" then
+    usage_error("shoal.retry: expects true or false, got " .. type(flag))
+  end
+  if not core_job() then
+    usage_error("shoal.retry: only a job's attempt can be retried: call it from handle()")
+  end
+  no_retry[coroutine_running()] = (not flag) or nil
 end
 
 ---------------------------------------------------------------- metrics
@@ -238,16 +285,16 @@ local metrics = {}
 for kind, what in ipairs({ "counter", "gauge", "histogram" }) do
   metrics[what] = function(name, help, label_names, buckets)
     if type(name) ~= "string" then
-      error("shoal.metrics." .. what .. ": name must be a string", 2)
+      usage_error("shoal.metrics." .. what .. ": name must be a string")
     end
     if help ~= nil and type(help) ~= "string" then
-      error("shoal.metrics." .. what .. ": help must be a string", 2)
+      usage_error("shoal.metrics." .. what .. ": help must be a string")
     end
     if buckets ~= nil and what ~= "histogram" then
-      error("shoal.metrics." .. what .. ": only histograms take buckets", 2)
+      usage_error("shoal.metrics." .. what .. ": only histograms take buckets")
     end
     local h, err = core.metric_declare(kind - 1, name, help, label_names, buckets)
-    if not h then error("shoal.metrics." .. what .. ": " .. err, 2) end
+    if not h then usage_error("shoal.metrics." .. what .. ": " .. err) end
     return h
   end
 end
@@ -263,10 +310,10 @@ local trace = {}
 local pack = function(...) return { n = select("#", ...), ... } end
 
 function trace.span(name, fn, attrs)
-  if type(name) ~= "string" then error("shoal.trace.span: name must be a string", 2) end
-  if type(fn) ~= "function" then error("shoal.trace.span: fn must be a function", 2) end
+  if type(name) ~= "string" then usage_error("shoal.trace.span: name must be a string") end
+  if type(fn) ~= "function" then usage_error("shoal.trace.span: fn must be a function") end
   if attrs ~= nil and type(attrs) ~= "table" then
-    error("shoal.trace.span: attrs must be a table", 2)
+    usage_error("shoal.trace.span: attrs must be a table")
   end
   local open = tracing and core.span_begin(name)
   if open and attrs then
@@ -306,6 +353,9 @@ local function describe(err)
   if type(err) == "string" then return err end
   if type(err) == "table" then
     local mt = getmetatable(err)
+    if type(err.message) == "string" and not (mt and mt.__tostring) then
+      return err.message
+    end
     if not (mt and mt.__tostring) then
       local ok, text = pcall(json.encode, err)
       if ok then return "error object " .. text end
@@ -314,8 +364,44 @@ local function describe(err)
   return tostring(err)
 end
 
+-- The traceback a user reads keeps the script's frames only: the
+-- runtime's own frames and the builtins that called them say nothing
+-- about the script. With --log-level debug the whole one is logged too.
+local function script_frames(full)
+  local out, kept = {}, 0
+  for line in full:gmatch("[^\n]+") do
+    if line == "stack traceback:" then
+      out[#out + 1] = line
+    elseif line:sub(1, 1) == "\t" then
+      if not (line:find("lua/shoal/runtime.lua", 1, true) or line:find("^\t%[C%]: in function '[x]?pcall'") or line == "\t[C]: in function 'error'"
+              or line:find("^\t%[builtin#") or line:find("^\t%[C%]: %?")) then
+        out[#out + 1] = line
+        kept = kept + 1
+      end
+    else
+      out[#out + 1] = line
+    end
+  end
+  if kept == 0 then
+    -- no frame of the script: the message alone
+    for i = #out, 1, -1 do
+      if out[i] == "stack traceback:" then table.remove(out, i) end
+    end
+  end
+  return table.concat(out, "\n")
+end
+
 local function on_error(err)
-  return traceback(describe(err), 2)
+  local co = coroutine_running()
+  if co and (no_retry[co] or (type(err) == "table" and err.retry == false) or
+             (type(err) == "string" and final_error[co] == err)) then
+    final_verdict[co] = true
+  end
+  local full = traceback(describe(err), 2)
+  if core.log_debug then
+    core_log("debug", "script error with its whole traceback", { error = full })
+  end
+  return script_frames(full)
 end
 
 local function call_hook(name, ...)
@@ -342,9 +428,12 @@ end
 -- (true) or (false, message-with-traceback) with no I/O pending, which the C
 -- side reads as "attempt finished"; the next resume brings the next job.
 local function job_loop(data)
+  local co = coroutine_running()
   while true do
     local ok, err = xpcall(run_job, on_error, data)
-    data = coroutine_yield(done_mark, ok, err)
+    local final = final_verdict[co] or false
+    final_verdict[co], final_error[co], no_retry[co] = nil, nil, nil
+    data = coroutine_yield(done_mark, ok, err, final)
   end
 end
 
@@ -508,6 +597,7 @@ local function dashboard(title)
 end
 
 return {
+  usage_error = usage_error,
   dashboard = dashboard,
   job_loop = job_loop,
   job_labels = job_labels,

@@ -174,8 +174,8 @@ end
 EOF
 run_shoal misuse run misuse.lua --workers 1 --retries 0 --quiet --listen off
 expect_eq "misuse fails the jobs" "$RC" 1
-expect_grep "negative inc names the line" 'misuse.lua:4: a counter only goes up' "$OUT"
-expect_grep "unknown label names the line" "misuse.lua:5: 'b' is not a label of this metric" "$OUT"
-expect_grep "wrong method names the line" 'misuse.lua:6: observe is for histograms' "$OUT"
+expect_grep "negative inc names the line" 'misuse.lua:4: counter:inc\(-1\): a counter only goes up' "$OUT"
+expect_grep "unknown label names the line" "misuse.lua:5: counter:inc: 'b' is not a label of this metric" "$OUT"
+expect_grep "wrong method names the line" 'misuse.lua:6: counter:observe: observe is for histograms' "$OUT"
 
 finish
