@@ -14,27 +14,13 @@
 . "$(dirname "$0")/lib.sh"
 cd "$T" || exit 1
 
-RECV="$SHOAL_ROOT/spec/integration/otlp/receiver.js"
-if [ ! -d "$SHOAL_ROOT/spec/integration/otlp/node_modules" ]; then
-    fail "receiver packages installed" "run scripts/test (npm ci in spec/integration/otlp)"
-    finish
-fi
+. "$SHOAL_ROOT/spec/integration/otlp/receiver.sh"
 if ! "$SHOAL" run --help 2>&1 | grep -q -- --otlp-logs; then
     fail "shoal has --otlp-logs" "$("$SHOAL" run --help 2>&1 | grep -i otlp)"
     finish
 fi
 export OTEL_BSP_SCHEDULE_DELAY=100 OTEL_BLRP_SCHEDULE_DELAY=100
 
-# receiver TAG ARGS...: starts one; sets GPORT, HPORT
-receiver() {
-    local tag=$1
-    shift
-    start_bg "rx_$tag" node "$RECV" --grpc-port 0 --http-port 0 --out "$T/$tag.jsonl" "$@"
-    wait_for "grep -q '^listening' '$T/rx_$tag.out'" 20 ||
-        { fail "$tag starts" "$(cat "$T/rx_$tag.err")"; finish; }
-    GPORT=$(sed -n 's/^listening grpc=\([0-9]*\).*/\1/p' "$T/rx_$tag.out")
-    HPORT=$(sed -n 's/^listening.*http=\([0-9]*\).*/\1/p' "$T/rx_$tag.out")
-}
 # records FILE: every log record received, one JSON object per line
 records() { jq -c 'select(.signal == "logs") | .request.resourceLogs[].scopeLogs[].logRecords[]' "$1"; }
 # spans FILE: every span received

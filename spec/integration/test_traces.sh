@@ -14,24 +14,9 @@
 . "$(dirname "$0")/lib.sh"
 cd "$T" || exit 1
 
-RECV="$SHOAL_ROOT/spec/integration/otlp/receiver.js"
-if [ ! -d "$SHOAL_ROOT/spec/integration/otlp/node_modules" ]; then
-    fail "receiver packages installed" "run scripts/test (npm ci in spec/integration/otlp)"
-    finish
-fi
+. "$SHOAL_ROOT/spec/integration/otlp/receiver.sh"
 export OTEL_BSP_SCHEDULE_DELAY=100
 
-# receiver TAG ARGS...: starts one; sets GPORT, HPORT
-receiver() {
-    local tag=$1
-    shift
-    # its output files are rx_TAG.*, apart from shoal's (run_shoal TAG)
-    start_bg "rx_$tag" node "$RECV" --grpc-port 0 --http-port 0 --out "$T/$tag.jsonl" "$@"
-    wait_for "grep -q '^listening' '$T/rx_$tag.out'" 20 ||
-        { fail "$tag starts" "$(cat "$T/rx_$tag.err")"; finish; }
-    GPORT=$(sed -n 's/^listening grpc=\([0-9]*\).*/\1/p' "$T/rx_$tag.out")
-    HPORT=$(sed -n 's/^listening.*http=\([0-9]*\).*/\1/p' "$T/rx_$tag.out")
-}
 # spans FILE: every span received, one JSON object per line
 spans() { jq -c '.request.resourceSpans[].scopeSpans[].spans[]' "$1"; }
 # attr NAME: jq filter for a span attribute's value
