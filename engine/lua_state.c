@@ -9,7 +9,9 @@
  * lua_pcall/lua_resume: nothing here can longjmp past its caller.
  *
  * One thread owns a state. lj_watchdog_signal is the exception: it runs in a
- * signal handler on the owning thread and only arms a hook. */
+ * signal handler on the owning thread and only arms a hook, which raises
+ * once the entry that thread's watchdog site (watchdog.h) describes is past
+ * its deadline, or told to stop. */
 #include "lua_internal.h"
 
 #include <lua-cjson.h>
@@ -22,6 +24,7 @@
 
 #include "embedded.h"
 #include "pool.h"
+#include "watchdog.h"
 #include "worker.h"
 
 static __thread lj *tl_state; /* the state whose coroutine is running here */
@@ -181,7 +184,10 @@ static int call_checked(lj *s, int ref, const char *arg, char *err, size_t errle
         lua_pushstring(L, arg);
         nargs = 1;
     }
+    lj *prev = tl_state;
+    tl_state = s; /* the watchdog's hook finds the state here */
     int rc = lua_pcall(L, nargs, 2, 0);
+    tl_state = prev;
     const char *msg = NULL;
     if (rc != 0)
         msg = lua_tostring(L, -1);
@@ -466,7 +472,7 @@ int lj_job_labels(lj *s, const char *data, size_t len, int ok, const char *const
     lua_pushlstring(L, data, len);
     lua_pushstring(L, ok ? "success" : "failed");
     lj *prev = tl_state;
-    tl_state = s; /* the watchdog's hook finds its deadline here */
+    tl_state = s; /* the watchdog's hook finds the state here */
     int rc = lua_pcall(L, 2, LUA_MULTRET, 0);
     tl_state = prev;
     if (rc != 0) {
@@ -517,22 +523,27 @@ int lj_gc_take_assist(lj *s)
     return a;
 }
 
-void lj_set_deadline(lj *s, int64_t deadline_ns)
+int lj_take_stopped(lj *s)
 {
-    s->deadline_ns = deadline_ns;
+    int stopped = s->stopped;
+    s->stopped = 0;
+    return stopped;
 }
 
 static void watchdog_hook(lua_State *L, lua_Debug *ar)
 {
     lj *s = tl_state;
+    struct wd_site *site = wd_current();
     (void)ar;
     if (!s)
         return;
+    int64_t dl = site ? atomic_load_explicit(&site->deadline_ns, memory_order_acquire) : 0;
+    int stop = dl == WD_NO_LIMIT && atomic_load(&site->stop);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    if (s->deadline_ns == 0 || now < s->deadline_ns) {
-        /* armed for a job that has since finished: this one is in time */
+    if (dl == 0 || (!stop && now < dl)) {
+        /* armed for code that has since returned: this one is in time */
         lua_sethook(L, NULL, 0, 0);
         s->hook_armed = 0;
         return;
@@ -550,11 +561,24 @@ static void watchdog_hook(lua_State *L, lua_Debug *ar)
         snprintf(pos, sizeof pos, "%s:%d: ", where.short_src, where.currentline);
         break;
     }
+    enum wd_entry e = (enum wd_entry)atomic_load_explicit(&site->entry, memory_order_relaxed);
     char msg[512];
-    snprintf(msg, sizeof msg,
-             "%sjob ran past its %gs time budget (--timeout) while running Lua code "
-             "(a runaway loop?); stopped here",
-             pos, s->cfg.timeout);
+    if (stop) {
+        s->stopped = 1;
+        snprintf(msg, sizeof msg,
+                 "%s%s stopped here: the run is ending (--duration, --max-jobs or Ctrl-C)", pos,
+                 wd_entry_name(e));
+    } else if (e == WD_HANDLE) {
+        snprintf(msg, sizeof msg,
+                 "%sjob ran past its %gs time budget (--timeout) while running Lua code "
+                 "(a runaway loop?); stopped here",
+                 pos, s->cfg.timeout);
+    } else {
+        snprintf(msg, sizeof msg,
+                 "%s%s ran past its %gs time budget (%s) while running Lua code "
+                 "(a runaway loop?); stopped here",
+                 pos, wd_entry_name(e), atomic_load(&site->budget), wd_entry_flag(e));
+    }
     lua_pushstring(L, msg);
     lua_error(L);
 }
@@ -563,6 +587,14 @@ void lj_watchdog_signal(lj *s)
 {
     s->hook_armed = 1;
     lua_sethook(s->L, watchdog_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+void lj_watchdog_on_signal(void)
+{
+    lj *s = tl_state;
+    struct wd_site *site = wd_current();
+    if (s && site && atomic_load_explicit(&site->deadline_ns, memory_order_acquire) != 0)
+        lj_watchdog_signal(s);
 }
 
 void lj_watchdog_clear(lj *s)
