@@ -207,7 +207,8 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa = {.sa_handler = on_watchdog_signal};
+    /* SA_RESTART: a poke that lands outside Lua must not fail a read */
+    struct sigaction sa = {.sa_handler = on_watchdog_signal, .sa_flags = SA_RESTART};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGUSR2, &sa, NULL);
 

@@ -158,16 +158,24 @@ struct wd_guard *wd_guard_begin(enum wd_entry e, double budget, const char *scri
     g->prev = wd_current();
     wd_bind(&g->site);
     wd_begin(&g->site, e, wd_after(budget), budget);
-    /* created before SIGUSR2 is unblocked here, so the guard keeps it blocked */
+    /* the guard starts with what it waits for blocked (sigtimedwait needs
+     * that), and SIGUSR2 too: that one is for the thread it guards */
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGUSR1);
+    sigaddset(&block, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &block, &g->old_mask);
     if (pthread_create(&g->thread, NULL, guard_main, g) != 0) {
+        pthread_sigmask(SIG_SETMASK, &g->old_mask, NULL);
         wd_bind(g->prev);
         free(g);
         return NULL;
     }
-    sigset_t usr2;
-    sigemptyset(&usr2);
-    sigaddset(&usr2, SIGUSR2);
-    pthread_sigmask(SIG_UNBLOCK, &usr2, &g->old_mask);
+    sigset_t mask = g->old_mask;
+    sigdelset(&mask, SIGUSR2);
+    pthread_sigmask(SIG_SETMASK, &mask, NULL);
     return g;
 }
 

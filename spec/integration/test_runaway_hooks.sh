@@ -224,6 +224,31 @@ end
 EOF
 second_signal handle_forever handle_forever.lua looping --workers 2 --timeout 1000
 
+# one Ctrl-C is enough for a produce() loop the hook can reach
+cat >prod_interp.lua <<'EOF'
+jit.off()
+function produce(push)
+  shoal.log.info("looping")
+  local n = 0 while true do n = n + 1 end
+end
+function handle(job) end
+EOF
+start_bg prod_interp "$SHOAL" run prod_interp.lua --listen off --workers 1
+pid=$BG_PID
+if wait_for "grep -q looping prod_interp.err" 20; then
+    kill -TERM "$pid"
+    if wait_exit "$pid" $((2 + SLACK)); then
+        pass "interpreted produce() loop: one SIGTERM ends the run"
+        expect_eq "interpreted produce() loop: exit 130" "$BG_RC" 130
+        expect_grep "interpreted produce() loop: stopped, not failed" 'produce\(\) stopped: the run is ending' prod_interp.err
+    else
+        fail "interpreted produce() loop: one SIGTERM ends the run" "$(show_file prod_interp.err 5)"
+        kill -KILL "$pid" 2>/dev/null
+    fi
+else
+    fail "interpreted produce() loop: reaches the loop" "$(show_file prod_interp.err 5)"
+fi
+
 # Ctrl-C while the top level loops (shoal run, shoal check) ends shoal at once
 for verb in run check; do
     start_bg "ctrlc_$verb" "$SHOAL" "$verb" top_c.lua
