@@ -27,7 +27,7 @@
 #include "watchdog.h"
 #include "worker.h"
 
-static __thread lj *tl_state; /* the state whose coroutine is running here */
+static __thread lj *tl_state; /* the state running script code on this thread */
 
 static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
