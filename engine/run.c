@@ -235,8 +235,8 @@ static void wedge(struct run *r, int id, double now)
 
 /* The producer cannot be replaced: a produce() that does not stop when the
  * run ends, or a done() past its budget, stuck where the hook cannot reach,
- * is left behind; the jobs already queued still run, and the run ends with
- * EXIT_WEDGED. */
+ * is left behind; the run ends as it would have without it (the queue
+ * hears that nothing more comes), with EXIT_WEDGED. */
 static void producer_wedged(struct run *r)
 {
     struct worker *w = r->workers[0];
