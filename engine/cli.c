@@ -41,6 +41,9 @@ static const struct opt opts[] = {
      "extra attempts for a failed job, with exponential backoff (default 2)"},
     {"timeout", "SHOAL_TIMEOUT", "timeout", K_NUM, F(timeout), 0.001, 86400, "SECONDS",
      "wall-clock budget of one attempt, I/O and CPU (default 10)"},
+    {"hook-timeout", "SHOAL_HOOK_TIMEOUT", NULL, K_NUM, F(hook_timeout), 0.001, 86400, "SECONDS",
+     "budget of the script's top level, init() and done() each, and of `shoal check` "
+     "(default 10)"},
     {"retry-delay", "SHOAL_RETRY_DELAY", "retry_delay", K_NUM, F(retry_delay), 0, 3600, "SECONDS",
      "backoff before the first retry; doubles each time, with jitter (default 0.5)"},
     {"rate", "SHOAL_RATE", "rate", K_NUM, F(rate), 0, 1e9, "N",
@@ -118,6 +121,7 @@ void config_defaults(struct config *c)
     c->concurrency = 64;
     c->retries = 2;
     c->timeout = 10;
+    c->hook_timeout = 10;
     c->retry_delay = 0.5;
     c->queue_size = 100000;
     c->memory_mb = 512;
@@ -309,11 +313,19 @@ void config_print_help(const char *command)
            "  1    the run finished, but some jobs failed after all their retries\n"
            "  2    usage error: bad command, option, value or variable\n"
            "  3    script error: it does not load, lacks handle(), or init/produce/done "
-           "raised\n"
+           "raised;\n"
+           "       or its top level or init() ran past --hook-timeout\n"
            "  4    environment error: address in use, file not writable, out of memory\n"
-           "  5    more workers wedged in unstoppable Lua than --max-wedged allows\n"
+           "  5    more workers wedged in unstoppable Lua than --max-wedged allows, or\n"
+           "       produce()/done() wedged (a compiled loop that ignores the watchdog)\n"
            "  130  interrupted (Ctrl-C / SIGTERM): in-flight jobs were finished first;\n"
-           "       a second Ctrl-C aborts at once\n"
+           "       a second Ctrl-C aborts at once, whatever the script is doing\n"
+           "\n"
+           "Time budgets: handle() and labels() --timeout; the top level, init() and\n"
+           "done() --hook-timeout each (done()'s waits included). produce() has none: it\n"
+           "is stopped when the run ends (--duration, --max-jobs, Ctrl-C), and abandoned\n"
+           "2 s later if it cannot be. Ctrl-C while the script loads or runs init()\n"
+           "exits at once.\n"
            "\n"
            "Examples:\n"
            "  shoal demo\n"

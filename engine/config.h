@@ -17,7 +17,7 @@ enum exit_code {
     EXIT_USAGE = 2,       /* bad command line, option or variable */
     EXIT_SCRIPT = 3,      /* the script does not load, or init/produce/done raised */
     EXIT_ENV = 4,         /* the machine said no: address in use, file unwritable */
-    EXIT_WEDGED = 5,      /* workers stuck in runaway code beyond --max-wedged */
+    EXIT_WEDGED = 5,      /* workers stuck in runaway code beyond --max-wedged, or the producer */
     EXIT_INTERRUPT = 130, /* stopped by Ctrl-C / SIGTERM before the queue drained */
 };
 
@@ -28,6 +28,7 @@ struct config {
     int concurrency;
     int retries;
     double timeout;     /* seconds per attempt */
+    double hook_timeout; /* seconds for the top level, init(), done() each; and `shoal check` */
     double retry_delay; /* backoff base, seconds */
     double rate;        /* job starts per second across workers; 0 = unlimited */
     long queue_size;

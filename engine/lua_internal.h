@@ -35,7 +35,7 @@ struct lj {
     int gc_pause, gc_stepmul; /* the collector's pace, restored after mem_over */
     int cur_slot; /* slot being resumed, -1 otherwise */
     volatile int hook_armed;
-    int64_t deadline_ns; /* of the running resume, for the watchdog hook */
+    int stopped;         /* the hook stopped produce() as the run ends (lj_take_stopped) */
     int coroutines;      /* slots holding a coroutine */
     /* the garbage collector: stopped, and stepped by the worker between
      * resumes; a resume that allocates past assist_at restarts it */

@@ -4,8 +4,8 @@
  * state through these calls and never see a lua_State. Each call runs Lua
  * protected; a failure comes back as a status and a message, never as a
  * longjmp or an exit. A state belongs to one thread (its worker's) for its
- * whole life; only lj_watchdog_signal may be called from elsewhere (a signal
- * handler on that thread).
+ * whole life; only lj_watchdog_signal and lj_watchdog_on_signal may be called
+ * from elsewhere (a signal handler on that thread).
  *
  * A coroutine lives in a slot (0 .. concurrency-1). Starting or resuming one
  * returns LJ_WAIT when it yielded for I/O it asked for through worker.h, or
@@ -110,13 +110,19 @@ void lj_gc_manual(lj *s, size_t assist_at);
 int lj_gc_step(lj *s, int kb);
 int lj_gc_take_assist(lj *s);
 
-/* The monotonic deadline (ns) of the coroutine about to be resumed; 0 =
- * none. The watchdog hook stops only code running past it. */
-void lj_set_deadline(lj *s, int64_t deadline_ns);
-
-/* Async-signal-safe: arms a hook that raises "job ran past its time budget"
- * in whatever Lua code runs next on this state's thread. */
+/* Async-signal-safe: arms a hook that raises in whatever Lua code runs next
+ * on this state's thread, once the entry the thread's watchdog site
+ * (watchdog.h) describes is past its deadline or told to stop; the message
+ * names the script's line, the entry and its budget ("job ran past its 10s
+ * time budget (--timeout)", "init() ran past its 10s time budget
+ * (--hook-timeout)", "produce() stopped here: the run is ending"). */
 void lj_watchdog_signal(lj *s);
+/* The SIGUSR2 handler's body: arms that hook on the state running script
+ * code on the calling thread, if its site says it runs any. */
+void lj_watchdog_on_signal(void);
+/* 1 if the hook stopped code with no time budget (produce()) because the
+ * run is ending, since the last call; clears the flag. */
+int lj_take_stopped(lj *s);
 /* Clears that hook (worker thread, between resumes). */
 void lj_watchdog_clear(lj *s);
 

@@ -9,7 +9,9 @@
  * lua_pcall/lua_resume: nothing here can longjmp past its caller.
  *
  * One thread owns a state. lj_watchdog_signal is the exception: it runs in a
- * signal handler on the owning thread and only arms a hook. */
+ * signal handler on the owning thread and only arms a hook, which raises
+ * once the entry that thread's watchdog site (watchdog.h) describes is past
+ * its deadline, or told to stop. */
 #include "lua_internal.h"
 
 #include <lua-cjson.h>
@@ -23,9 +25,10 @@
 
 #include "embedded.h"
 #include "pool.h"
+#include "watchdog.h"
 #include "worker.h"
 
-static __thread lj *tl_state; /* the state whose coroutine is running here */
+static __thread lj *tl_state; /* the state running script code on this thread */
 
 static void lj_hook(lua_State *L, lua_Debug *ar);
 
@@ -563,7 +566,7 @@ int lj_job_labels(lj *s, const char *data, size_t len, int ok, const char *const
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_job_labels);
     lua_pushlstring(L, data, len);
     lua_pushstring(L, ok ? "success" : "failed");
-    lj *prev = enter(s); /* the watchdog's hook finds its deadline here */
+    lj *prev = enter(s); /* the watchdog's hook finds the state here */
     int rc = lua_pcall(L, 2, LUA_MULTRET, 0);
     leave(s, prev);
     if (rc != 0) {
@@ -614,9 +617,11 @@ int lj_gc_take_assist(lj *s)
     return a;
 }
 
-void lj_set_deadline(lj *s, int64_t deadline_ns)
+int lj_take_stopped(lj *s)
 {
-    s->deadline_ns = deadline_ns;
+    int stopped = s->stopped;
+    s->stopped = 0;
+    return stopped;
 }
 
 /* Names the innermost line of the script's own code ("file:line: "), or
@@ -638,11 +643,13 @@ static int script_position(lua_State *L, char *pos, size_t cap)
     return 1;
 }
 
-/* The one hook: armed by the watchdog's signal (a deadline passed) or by
- * the allocator (the state went over its memory cap). */
+/* The one hook: armed by the watchdog's signal (a budget ran out, or the
+ * run is stopping a producer) or by the allocator (the state went over its
+ * memory cap). */
 static void lj_hook(lua_State *L, lua_Debug *ar)
 {
     lj *s = tl_state;
+    struct wd_site *site = wd_current();
     (void)ar;
     if (!s)
         return;
@@ -657,21 +664,36 @@ static void lj_hook(lua_State *L, lua_Debug *ar)
         lua_pushstring(L, msg);
         lua_error(L);
     }
+    int64_t dl = site ? atomic_load_explicit(&site->deadline_ns, memory_order_acquire) : 0;
+    int stop = dl == WD_NO_LIMIT && atomic_load(&site->stop);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    if (s->deadline_ns == 0 || now < s->deadline_ns) {
-        /* armed for a job that has since finished: this one is in time */
+    if (dl == 0 || (!stop && now < dl)) {
+        /* armed for code that has since returned: this one is in time */
         lua_sethook(L, NULL, 0, 0);
         s->hook_armed = 0;
         return;
     }
     if (!script_position(L, pos, sizeof pos))
         return;
-    snprintf(msg, sizeof msg,
-             "%sjob ran past its %gs time budget (--timeout) while running Lua code "
-             "(a runaway loop?); stopped here",
-             pos, s->cfg.timeout);
+    enum wd_entry e = (enum wd_entry)atomic_load_explicit(&site->entry, memory_order_relaxed);
+    if (stop) {
+        s->stopped = 1;
+        snprintf(msg, sizeof msg,
+                 "%s%s stopped here: the run is ending (--duration, --max-jobs or Ctrl-C)", pos,
+                 wd_entry_name(e));
+    } else if (e == WD_HANDLE) {
+        snprintf(msg, sizeof msg,
+                 "%sjob ran past its %gs time budget (--timeout) while running Lua code "
+                 "(a runaway loop?); stopped here",
+                 pos, s->cfg.timeout);
+    } else {
+        snprintf(msg, sizeof msg,
+                 "%s%s ran past its %gs time budget (%s) while running Lua code "
+                 "(a runaway loop?); stopped here",
+                 pos, wd_entry_name(e), atomic_load(&site->budget), wd_entry_flag(e));
+    }
     lua_pushstring(L, msg);
     lua_error(L);
 }
@@ -680,6 +702,14 @@ void lj_watchdog_signal(lj *s)
 {
     s->hook_armed = 1;
     lua_sethook(s->L, lj_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+void lj_watchdog_on_signal(void)
+{
+    lj *s = tl_state;
+    struct wd_site *site = wd_current();
+    if (s && site && atomic_load_explicit(&site->deadline_ns, memory_order_acquire) != 0)
+        lj_watchdog_signal(s);
 }
 
 void lj_watchdog_clear(lj *s)

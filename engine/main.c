@@ -5,7 +5,9 @@
  * SIGTERM, SIGUSR1, SIGUSR2, SIGHUP) are blocked, so every thread inherits
  * the mask: the main thread takes SIGINT/SIGTERM/SIGUSR1/SIGHUP with
  * sigtimedwait (SIGHUP: reopen the log file), and worker
- * threads unblock only SIGUSR2, the watchdog's. */
+ * threads unblock only SIGUSR2, the watchdog's. While the main thread runs
+ * script code itself (loading it, init()), a guard thread (watchdog.h) takes
+ * SIGINT/SIGTERM and bounds that code, and the main thread unblocks SIGUSR2. */
 #include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include "run.h"
 #include "runmetrics.h"
 #include "otel.h"
+#include "watchdog.h"
 
 #define DEMO_SCRIPT "embedded:examples/crawl.lua"
 
@@ -74,6 +77,7 @@ static int load_scratch(struct config *cfg, struct runmetrics **scratch, lj **st
     struct lj_config lc = {.worker_id = 1,
                            .script = cfg->script,
                            .lua_path = cfg->lua_path,
+                           .mem_cap = (size_t)cfg->memory_mb * 1024 * 1024,
                            .slots = 1,
                            .timeout = cfg->timeout,
                            .args = cfg->args,
@@ -88,16 +92,26 @@ static int load_scratch(struct config *cfg, struct runmetrics **scratch, lj **st
     return EXIT_OK;
 }
 
-/* Loads the script once as a worker would. With cfg, also takes its options. */
+/* Loads the script once as a worker would. With cfg, also takes its options.
+ * All of it runs within --hook-timeout. */
 static int load_and_check(struct config *cfg, int quiet_ok)
 {
     char err[8192];
     struct runmetrics *scratch;
     lj *s;
+    struct wd_guard *g =
+        wd_guard_begin(WD_LOAD, cfg->hook_timeout, cfg->script, EXIT_SCRIPT, EXIT_INTERRUPT);
     int code = load_scratch(cfg, &scratch, &s);
-    if (code != EXIT_OK)
+    if (code != EXIT_OK) {
+        wd_guard_end(g);
         return code;
-    if (lj_check(s, err, sizeof err) != 0) {
+    }
+    int rc = lj_check(s, err, sizeof err);
+    struct option_sink sink = {.cfg = cfg};
+    if (rc == 0)
+        lj_options(s, apply_option, &sink);
+    wd_guard_end(g);
+    if (rc != 0) {
         fprintf(stderr, "shoal: %s: %s\n", cfg->script, err);
         lj_free(s);
         runmetrics_free(scratch);
@@ -105,8 +119,6 @@ static int load_and_check(struct config *cfg, int quiet_ok)
     }
     if (err[0])
         fprintf(stderr, "shoal: %s: warning: %s\n", cfg->script, err);
-    struct option_sink sink = {.cfg = cfg};
-    lj_options(s, apply_option, &sink);
     lj_free(s);
     runmetrics_free(scratch);
     if (sink.err[0]) {
@@ -125,13 +137,18 @@ static int dashboard(struct config *cfg)
     char err[8192];
     struct runmetrics *scratch;
     lj *s;
+    struct wd_guard *g =
+        wd_guard_begin(WD_LOAD, cfg->hook_timeout, cfg->script, EXIT_SCRIPT, EXIT_INTERRUPT);
     int code = load_scratch(cfg, &scratch, &s);
-    if (code != EXIT_OK)
+    if (code != EXIT_OK) {
+        wd_guard_end(g);
         return code;
+    }
     code = EXIT_SCRIPT;
     char title[256];
     config_script_name(cfg->script, title, sizeof title);
     char *json = lj_dashboard(s, title, err, sizeof err);
+    wd_guard_end(g);
     if (!json) {
         fprintf(stderr, "shoal: %s: %s\n", cfg->script, err);
         goto out;
@@ -208,6 +225,13 @@ static void linger(const struct config *cfg, httpd *server)
     }
 }
 
+/* SIGUSR2: the watchdog asks the thread it lands on to stop its script code */
+static void on_watchdog_signal(int sig)
+{
+    (void)sig;
+    lj_watchdog_on_signal();
+}
+
 int main(int argc, char **argv)
 {
     sigset_t set;
@@ -219,6 +243,10 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* SA_RESTART: a poke that lands outside Lua must not fail a read */
+    struct sigaction sa = {.sa_handler = on_watchdog_signal, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR2, &sa, NULL);
 
     static struct config cfg;
     config_defaults(&cfg);

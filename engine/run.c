@@ -4,10 +4,13 @@
  * here, before any thread starts, so a broken script fails fast with its
  * file:line), starts the threads, then loops on sigtimedwait: every tick it
  * draws the progress line, enforces --duration, reloads for --watch, and
- * watches for runaway Lua. A worker whose code stays past its deadline is
- * sent SIGUSR2 (which arms a hook in its state); one that stays stuck after
- * that is declared wedged: its other jobs go back to the queue, a
- * replacement takes its id, and the stuck thread is left behind.
+ * watches for runaway Lua (watchdog.h). A worker whose code stays past its
+ * deadline is sent SIGUSR2 (which arms a hook in its state); one that stays
+ * stuck after that is declared wedged: its other jobs go back to the queue,
+ * a replacement takes its id, and the stuck thread is left behind. The
+ * producer's produce() is told to stop when the run ends; a producer stuck
+ * past that (or done() past its budget) is left behind too, and the run
+ * ends with EXIT_WEDGED.
  *
  * The end: job workers leave when the queue is drained (or the run stops);
  * then the producer runs done(stats) and leaves; then the summary.
@@ -30,10 +33,10 @@
 #include "otlp_logs.h"
 #include "profiler.h"
 #include "summary.h"
+#include "watchdog.h"
 #include "worker.h"
 
 #define TICK_MS 100
-#define WEDGE_GRACE 2.0 /* seconds a hooked job may take to notice before it is wedged */
 
 void run_worker_exited(struct run *r)
 {
@@ -57,19 +60,22 @@ static void wake_all(struct run *r)
     }
 }
 
-static void on_watchdog_signal(int sig)
-{
-    (void)sig;
-    worker_on_watchdog_signal();
-}
-
+/* Loads the script into a new worker's state and runs its init(), here on
+ * the main thread, each under a guard that bounds it (--hook-timeout). */
 static struct worker *make_worker(struct run *r, int id, char *err, size_t errlen)
 {
+    const struct config *cfg = r->cfg;
+    struct wd_guard *g =
+        wd_guard_begin(WD_LOAD, cfg->hook_timeout, cfg->script, EXIT_SCRIPT, EXIT_INTERRUPT);
     struct worker *w = worker_new(r, id, err, errlen);
+    wd_guard_end(g);
     if (!w)
         return NULL;
     char ierr[4096];
-    if (lj_init(w->lua, ierr, sizeof ierr) != 0) {
+    g = wd_guard_begin(WD_INIT, cfg->hook_timeout, cfg->script, EXIT_SCRIPT, EXIT_INTERRUPT);
+    int rc = lj_init(w->lua, ierr, sizeof ierr);
+    wd_guard_end(g);
+    if (rc != 0) {
         snprintf(err, errlen, "init() failed in worker %d: %s", id, ierr);
         worker_free(w);
         return NULL;
@@ -190,11 +196,18 @@ static void wedge(struct run *r, int id, double now)
         stats_error(r->main_stats, "worker wedged: job code could not be stopped (a compiled "
                                    "loop that never calls into the runtime?)");
     }
+    enum wd_entry e = (enum wd_entry)atomic_load(&w->site.entry);
+    char of[48] = "";
+    if (job)
+        snprintf(of, sizeof of, " of job %llu", job);
     fprintf(stderr,
-            "\nshoal: worker %d is stuck in Lua code that ignores the watchdog (a JIT-compiled "
-            "loop with no calls, like `while true do end`) in job %llu; that job failed, %d "
-            "other job(s) went back to the queue",
-            id, job, back);
+            "\nshoal: worker %d is stuck in %s%s, in Lua code that ignores the watchdog (a "
+            "JIT-compiled loop with no calls, like `while true do end`); ",
+            id, wd_entry_name(e), of);
+    if (lease)
+        fprintf(stderr, "that job failed, %d other job(s) went back to the queue", back);
+    else
+        fprintf(stderr, "%d job(s) went back to the queue", back);
     if (r->nabandoned < (int)(sizeof r->abandoned / sizeof r->abandoned[0]))
         r->abandoned[r->nabandoned++] = w;
     if (r->wedged > r->cfg->max_wedged) {
@@ -220,28 +233,59 @@ static void wedge(struct run *r, int id, double now)
     (void)now;
 }
 
+/* The producer cannot be replaced: a produce() that does not stop when the
+ * run ends, or a done() past its budget, stuck where the hook cannot reach,
+ * is left behind; the run ends as it would have without it (the queue
+ * hears that nothing more comes), with EXIT_WEDGED. */
+static void producer_wedged(struct run *r)
+{
+    struct worker *w = r->workers[0];
+    enum wd_entry e = (enum wd_entry)atomic_load(&w->site.entry);
+    atomic_store(&w->abandoned, 1);
+    r->wedged++;
+    r->producer_wedged = 1;
+    char why[128];
+    if (e == WD_PRODUCE)
+        snprintf(why, sizeof why, "did not stop within %gs of the run ending (%s)", WD_GRACE,
+                 r->stop_reason ? r->stop_reason : "stopping");
+    else
+        snprintf(why, sizeof why, "did not return within its %gs budget (%s)",
+                 atomic_load(&w->site.budget), wd_entry_flag(e));
+    snprintf(r->producer_error, sizeof r->producer_error,
+             "%s %s: it is stuck in Lua code the watchdog cannot interrupt (a loop the JIT "
+             "compiled with no calls in it, like `while true do end`?); the producer was "
+             "abandoned",
+             wd_entry_name(e), why);
+    r->workers[0] = r->spare_exited; /* reads as exited: the run ends without it */
+    atomic_store(&r->wakers[0], NULL);
+    queue_producer_done(r->q);
+}
+
+/* Every worker's and the producer's script code, against its budget. */
 static void watchdog(struct run *r, double now)
 {
-    int64_t now_ns = (int64_t)(now * 1e9);
-    for (int i = 1; i <= r->nworkers; i++) {
+    int stopping = atomic_load(&r->stopping);
+    for (int i = 0; i <= r->nworkers; i++) {
         struct worker *w = r->workers[i];
         if (w == r->spare_exited || atomic_load(&w->exited))
             continue;
-        int64_t dl = atomic_load(&w->resume_deadline_ns);
-        if (dl == 0 || now_ns < dl) {
-            w->wd_seq = 0;
+        if (i == 0 && stopping)
+            atomic_store(&w->site.stop, 1); /* produce() ends with the run */
+        if (wd_check(&w->site, now) != WD_STUCK)
             continue;
-        }
-        uint64_t seq = atomic_load(&w->resume_seq);
-        if (w->wd_seq != seq) {
-            w->wd_seq = seq;
-            w->wd_since = now;
-        } else if (now - w->wd_since > WEDGE_GRACE) {
+        if (i == 0)
+            producer_wedged(r);
+        else
             wedge(r, i, now);
-            continue;
-        }
-        pthread_kill(w->thread, SIGUSR2);
     }
+}
+
+/* Threads that may still run Lua (wedged, or not waited for after a second
+ * Ctrl-C): nothing they might touch may be freed, and the process leaves
+ * with _exit. */
+static int threads_left(const struct run *r)
+{
+    return r->aborted || r->nabandoned || r->producer_wedged;
 }
 
 static int all_exited(struct run *r)
@@ -361,11 +405,14 @@ static void log_run_end(struct run *r, struct stats *t, double end)
 /* Writes every accepted line and stops the logger and its sinks. A stuck
  * log file or pipe gets LOG_STOP_MS; the sinks have their own bounds. */
 #define LOG_STOP_MS 5000
+#define LOG_ABORT_MS 500
 static void stop_logger(struct run *r)
 {
     if (!r->logger)
         return;
-    if (r->aborted || r->nabandoned)
+    if (r->aborted)
+        logger_finish(r->logger, LOG_ABORT_MS); /* a second Ctrl-C: leave soon */
+    else if (threads_left(r))
         logger_finish(r->logger, LOG_STOP_MS); /* threads still run: keep the memory */
     else
         logger_shutdown(r->logger, LOG_STOP_MS);
@@ -430,10 +477,6 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
     for (int i = 0; i <= r->nworkers; i++)
         queue_set_notify(r->q, i, notify_worker, &r->wakers[i]);
 
-    struct sigaction sa = {.sa_handler = on_watchdog_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR2, &sa, NULL);
-
     for (int i = 0; i <= r->nworkers; i++) {
         r->workers[i] = make_worker(r, i, err, sizeof err);
         if (!r->workers[i]) {
@@ -490,10 +533,10 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
             if (phase == 1)
                 wake_all(r);
         }
+        watchdog(r, now);
         if (phase == 0) {
             if (cfg->duration > 0 && now - r->t0 >= cfg->duration)
                 run_stop(r, "duration");
-            watchdog(r, now);
             if (cfg->watch && now >= next_tick) {
                 time_t m = script_mtime(cfg->script);
                 if (m && m != mtime) {
@@ -509,7 +552,8 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
                 fill_summary(r, &s, totals, now);
                 r->stats_json = summary_json(&s);
                 atomic_store(&r->finish_producer, 1);
-                worker_wake(r->workers[0]);
+                if (r->workers[0] != r->spare_exited)
+                    worker_wake(r->workers[0]);
             }
         }
         if (phase == 1 && atomic_load(&r->workers[0]->exited))
@@ -528,7 +572,7 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
             if (r->workers[i] != r->spare_exited)
                 pthread_join(r->workers[i]->thread, NULL);
     }
-    if (!r->aborted && !r->nabandoned) {
+    if (!threads_left(r)) {
         /* every span is in: flush them (within OTEL_BSP_EXPORT_TIMEOUT) */
         tracer_shutdown(r->tracer);
         r->tracer = NULL;
@@ -536,7 +580,7 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
     gather(r, totals);
     log_run_end(r, totals, end);
     stop_logger(r);
-    if (!r->aborted && !r->nabandoned) {
+    if (!threads_left(r)) {
         profiler_shutdown(r->profiler, 5000); /* the last window */
         r->profiler = NULL;
     }
@@ -551,8 +595,11 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
                 strerror(errno));
         code = EXIT_ENV;
     }
-    if (r->producer_error[0]) {
+    if (r->producer_error[0])
         fprintf(stderr, "shoal: %s\n", r->producer_error);
+    if (r->producer_wedged) {
+        code = EXIT_WEDGED;
+    } else if (r->producer_error[0]) {
         code = EXIT_SCRIPT;
     } else if (r->wedged > cfg->max_wedged) {
         code = EXIT_WEDGED;
@@ -561,7 +608,7 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
     } else if (code == EXIT_OK && counter_get(&totals->jobs_failed) > 0) {
         code = EXIT_FAILURES;
     }
-    if (r->aborted || r->nabandoned) {
+    if (threads_left(r)) {
         /* threads are still running Lua we cannot stop: leave without freeing
          * what they might touch */
         fflush(stderr);

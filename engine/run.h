@@ -41,7 +41,8 @@ struct run {
     struct worker **workers; /* [0] producer, [1..nworkers] job workers */
     _Atomic(struct worker *) *wakers; /* what queue notifies go to, per id (replaceable) */
     int nworkers;
-    int wedged; /* workers replaced so far */
+    int wedged; /* workers replaced so far, and a wedged producer */
+    int producer_wedged; /* the producer's thread was left behind */
     const char *stats_json; /* done()'s argument, set before finish_producer */
     char producer_error[4096]; /* produce()/done() failure, set by the producer thread */
     pthread_t main_thread;

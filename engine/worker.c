@@ -18,7 +18,8 @@
  *
  * Shared with other threads: the queue and rate limiter (their own locks),
  * the run's flags (atomics, written by the main thread), this worker's stats
- * counters and watchdog fields (atomics, written only here). */
+ * counters and watchdog site (atomics, written only here but for the site's
+ * `stop`, watchdog.h). */
 #include "worker.h"
 #include "runmetrics.h"
 #include "tracer.h"
@@ -51,8 +52,6 @@
 
 #define PRODUCE_SLOT 0
 #define DONE_SLOT 1
-
-static __thread struct worker *tl_worker;
 
 double worker_clock(void)
 {
@@ -349,21 +348,20 @@ out:
 }
 
 /* Every entry into Lua goes through here, so the watchdog always knows
- * whose code runs and until when it may. */
-/* Tells the watchdog that script code runs now, for whom and until when
- * (deadline 0: no limit); watch_end says it stopped. */
-static void watch_begin(struct worker *w, uint64_t lease, uint64_t job, int64_t deadline)
+ * which script code runs, for whom and until when (deadline WD_NO_LIMIT:
+ * no time budget; budget: the seconds messages quote); watch_end says it
+ * stopped. */
+static void watch_begin(struct worker *w, enum wd_entry e, uint64_t lease, uint64_t job,
+                        int64_t deadline, double budget)
 {
-    lj_set_deadline(w->lua, deadline);
-    atomic_fetch_add_explicit(&w->resume_seq, 1, memory_order_relaxed);
     atomic_store_explicit(&w->running_lease, lease, memory_order_relaxed);
     atomic_store_explicit(&w->running_job, job, memory_order_relaxed);
-    atomic_store_explicit(&w->resume_deadline_ns, deadline, memory_order_release);
+    wd_begin(&w->site, e, deadline, budget);
 }
 
 static void watch_end(struct worker *w)
 {
-    atomic_store_explicit(&w->resume_deadline_ns, 0, memory_order_release);
+    wd_end(&w->site);
     lj_watchdog_clear(w->lua);
 }
 
@@ -411,8 +409,14 @@ static int enter_lua(struct worker *w, struct slot *s,
                      int (*fn)(struct worker *, struct slot *, const void *), const void *arg)
 {
     int job = s->kind == SLOT_JOB;
+    const struct config *cfg = w->run->cfg;
     collect_if_full(w);
-    watch_begin(w, job ? s->lease : 0, job ? s->job_id : 0, job ? to_ns(s->deadline) : 0);
+    if (job)
+        watch_begin(w, WD_HANDLE, s->lease, s->job_id, to_ns(s->deadline), cfg->timeout);
+    else if (s->kind == SLOT_DONE)
+        watch_begin(w, WD_DONE, 0, 0, to_ns(s->deadline), cfg->hook_timeout);
+    else /* produce() runs until the run ends, which stops it */
+        watch_begin(w, WD_PRODUCE, 0, 0, WD_NO_LIMIT, 0);
     if (w->profiling) {
         profiler_set_span(job && s->job_span ? span_u64(s->job_span->span_id) : 0);
         sampler_set_in_lua(1);
@@ -722,7 +726,8 @@ static void count_attempt(struct worker *w, struct slot *s, int ok, int final, d
     const size_t *lens;
     /* labels() is script code: the watchdog bounds it like a resume (no
      * lease named, so a wedge here re-queues this job rather than fail it) */
-    watch_begin(w, 0, s->job_id, to_ns(worker_clock() + w->run->cfg->timeout));
+    watch_begin(w, WD_LABELS, 0, s->job_id, to_ns(worker_clock() + w->run->cfg->timeout),
+                w->run->cfg->timeout);
     int n = lj_job_labels(w->lua, s->data, s->len, ok, &vals, &lens);
     watch_end(w);
     OBSERVE(metrics_series(m->duration, vals, lens, n));
@@ -1046,6 +1051,16 @@ static void fire_timers(struct worker *w, double now)
         double t = wake_time(s);
         if (t > now)
             break;
+        if (s->deadline && s->deadline <= now && s->kind == SLOT_DONE) {
+            cancel_io(w, s);
+            lj_abandon(w->lua, s->idx);
+            snprintf(w->run->producer_error, sizeof w->run->producer_error,
+                     "done() did not finish within its %gs budget (--hook-timeout)",
+                     w->run->cfg->hook_timeout);
+            w->producer_state = 3;
+            slot_put(w, s);
+            continue;
+        }
         if (s->deadline && s->deadline <= now && s->kind == SLOT_JOB) {
             cancel_io(w, s);
             lj_abandon(w->lua, s->idx);
@@ -1138,8 +1153,12 @@ static void producer_finished(struct worker *w, struct slot *s, int status)
         heap_set(w, s);
         return;
     }
+    if (atomic_load(&w->abandoned))
+        return; /* wedged: the main thread has given up on this thread */
     if (s->kind == SLOT_PRODUCE) {
-        if (status == LJ_FAIL) {
+        if (status == LJ_FAIL && lj_take_stopped(w->lua)) {
+            log_event(w, LOG_INFO, "produce() stopped: the run is ending", NULL, NULL);
+        } else if (status == LJ_FAIL) {
             snprintf(r->producer_error, sizeof r->producer_error, "produce() failed: %s",
                      lj_error(w->lua, s->idx));
             atomic_store(&r->stopping, 1);
@@ -1181,6 +1200,7 @@ static void producer_step(struct worker *w)
         w->producer_state = 2;
         struct slot *s = slot_take(w);
         s->kind = SLOT_DONE;
+        s->deadline = worker_clock() + r->cfg->hook_timeout;
         after_resume(w, s, enter_lua(w, s, do_done, r->stats_json));
     }
 }
@@ -1223,7 +1243,11 @@ static void reload_script(struct worker *w)
         return;
     w->seen_gen = gen;
     char err[2048];
-    if (lj_reload(w->lua, w->run->cfg->script, err, sizeof err) != 0) {
+    double budget = w->run->cfg->hook_timeout;
+    watch_begin(w, WD_RELOAD, 0, 0, wd_after(budget), budget);
+    int rc = lj_reload(w->lua, w->run->cfg->script, err, sizeof err);
+    watch_end(w);
+    if (rc != 0) {
         if (w->id == 1)
             log_event(w, LOG_ERROR, "script reload failed; the previous version keeps running",
                       "error", err);
@@ -1241,11 +1265,21 @@ static void replace_state(struct worker *w)
     w->replace_state = 0;
     size_t held = lj_mem_used(w->lua);
     char err[2048], ierr[1900];
+    double budget = w->run->cfg->hook_timeout;
+    wd_begin(&w->site, WD_LOAD, wd_after(budget), budget);
     lj *fresh = lj_new(&w->lc, err, sizeof err);
-    if (fresh && lj_init(fresh, ierr, sizeof ierr) != 0) {
-        snprintf(err, sizeof err, "init() failed: %s", ierr);
-        lj_free(fresh);
-        fresh = NULL;
+    wd_end(&w->site);
+    if (fresh) {
+        lj_watchdog_clear(fresh);
+        wd_begin(&w->site, WD_INIT, wd_after(budget), budget);
+        int rc = lj_init(fresh, ierr, sizeof ierr);
+        wd_end(&w->site);
+        lj_watchdog_clear(fresh);
+        if (rc != 0) {
+            snprintf(err, sizeof err, "init() failed: %s", ierr);
+            lj_free(fresh);
+            fresh = NULL;
+        }
     }
     if (!fresh) {
         w->mem_base = (size_t)-1; /* do not try again */
@@ -1318,7 +1352,7 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct run *r = w->run;
-    tl_worker = w;
+    wd_bind(&w->site);
     metrics_thread_shard(w->id);
     w->profiling = atomic_load(&profiler_global) != NULL &&
                    sampler_thread_enter(w->id == 0 ? "producer" : "worker", w->id) == 0;
@@ -1399,13 +1433,6 @@ void worker_wake(struct worker *w)
     uint64_t one = 1;
     ssize_t wr = write(w->evfd, &one, sizeof one);
     (void)wr;
-}
-
-void worker_on_watchdog_signal(void)
-{
-    struct worker *w = tl_worker;
-    if (w && w->lua && atomic_load_explicit(&w->resume_deadline_ns, memory_order_acquire) != 0)
-        lj_watchdog_signal(w->lua);
 }
 
 struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)

@@ -20,6 +20,7 @@
 #include "queue.h"
 #include "stats.h"
 #include "trace.h"
+#include "watchdog.h"
 
 struct run;
 
@@ -104,17 +105,13 @@ struct worker {
     struct metric_series *lua_memory_s, *gc_seconds_s, *gc_cycles_s, *gc_assists_s, *coroutines_s,
         *replaced_s;
 
-    /* atomic: watchdog */
-    _Atomic uint64_t resume_seq;        /* bumped at every resume */
-    _Atomic int64_t resume_deadline_ns; /* monotonic; 0 outside Lua */
+    /* watchdog: which script code runs until when (atomics, watchdog.h) */
+    struct wd_site site;
     _Atomic int abandoned;              /* declared wedged: leave without touching the queue */
     _Atomic int exited;
     _Atomic int wake_pending;       /* an eventfd write is in flight; skip more */
     _Atomic uint64_t running_lease; /* lease of the job being resumed, 0 = none */
     _Atomic uint64_t running_job;   /* and its job id */
-    /* main thread only: watchdog bookkeeping */
-    uint64_t wd_seq;
-    double wd_since;
 
     struct stats stats;
 };
@@ -126,9 +123,6 @@ struct worker *worker_new(struct run *run, int id, char *err, size_t errlen);
 int worker_start(struct worker *w);
 /* Wakes the worker's loop (any thread; async-signal-safe). */
 void worker_wake(struct worker *w);
-/* The SIGUSR2 handler's body: arms the watchdog hook if this thread is a
- * worker running Lua. Async-signal-safe. */
-void worker_on_watchdog_signal(void);
 /* Frees a worker whose thread has been joined. */
 void worker_free(struct worker *w);
 
