@@ -6,7 +6,7 @@
 #
 # It reads --help's layout: a title line "shoal VERSION - what it is", then
 # blocks opened by a line ending in ":" (Usage, Options, Exit codes,
-# Examples). Options are "  --flag ARG   help" with "[SHOAL_VAR]" on the
+# Examples), and paragraphs of prose after a blank line (NOTES). Options are "  --flag ARG   help" with "[SHOAL_VAR]" on the
 # next line; exit codes "  N    meaning". A line that fits none of these
 # stops the build with its text, so a change to the layout is noticed.
 # help2man would do most of this, but it wants --version and makes its own
@@ -58,7 +58,8 @@ NR == 1 {
     version = tw[2]
     next
 }
-/^$/ { flush_item(); next }
+/^$/ { flush_item(); blank = 1; next }
+{ wasblank = blank; blank = 0 }
 /^[^ ].*:$/ || /^[^ ]/ {
     flush_item()
     if ($0 ~ /^Usage:/) block = "usage"
@@ -66,6 +67,8 @@ NR == 1 {
     else if ($0 ~ /^Exit codes:/) block = "exit"
     else if ($0 ~ /^Examples:/) block = "examples"
     else if (block == "options" && item == "" && nopt == 0) { preamble = preamble " " $0 }
+    else if (block == "prose" && !wasblank) { note[nnote] = note[nnote] " " $0 }
+    else if (wasblank) { block = "prose"; note[++nnote] = $0 }
     else bad($0)
     next
 }
@@ -187,6 +190,10 @@ END {
         print ".TP"
         print ".B " code[i]
         print esc(chelp[i])
+    }
+    if (nnote > 0) {
+        print ".SH NOTES"
+        for (i = 1; i <= nnote; i++) { if (i > 1) print ".PP"; print esc(note[i]) }
     }
     if (nex) {
         print ".SH EXAMPLES"
