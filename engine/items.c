@@ -314,7 +314,7 @@ void items_extra_key(struct items *it, const char *key, size_t len)
     warn("shoal.emit: an item has a key that is not a column of the CSV header (the first "
          "item's keys); such keys are dropped and counted. Give the first item every key "
          "(shoal.json.null for an empty one), or write JSON lines",
-         "key", k);
+         "field", k);
 }
 
 /* ------------------------------------------------------------ the writer */

@@ -584,6 +584,11 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
     } else if (code == EXIT_OK && counter_get(&totals->jobs_failed) > 0) {
         code = EXIT_FAILURES;
     }
+    if ((code == EXIT_OK || code == EXIT_FAILURES) && (s.items_dropped || s.items_failed)) {
+        fprintf(stderr, "shoal: %llu item(s) did not reach --output %s (see the items line)\n",
+                s.items_dropped + s.items_failed, s.items_output);
+        code = EXIT_ENV; /* results were lost: a pipeline must not take them as complete */
+    }
     if (r->aborted || r->nabandoned) {
         /* threads are still running Lua we cannot stop: leave without freeing
          * what they might touch */
