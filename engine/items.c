@@ -11,7 +11,9 @@
  * each ring's tail (acquire) and frees room by advancing its head
  * (release), without the mutex. `lock` + `cond` wake the writer (a ring
  * past a quarter full, an emitter waiting, shutdown); otherwise it drains
- * every TICK_MS. The CSV columns are set once under `columns_lock` and
+ * every TICK_MS. An emitter facing a full ring waits on `room` (under
+ * `room_lock`), which the writer broadcasts after freeing room when
+ * `waiting` says someone waits. The CSV columns are set once under `columns_lock` and
  * published through `ncolumns` (release), read without the lock after
  * that. The file, its buffers and the written/failed counts belong to the
  * writer; items_new and items_shutdown to the main thread. */
@@ -80,6 +82,9 @@ struct items {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int stopping; /* under lock */
+    pthread_mutex_t room_lock; /* emitters waiting for room, and the writer waking them */
+    pthread_cond_t room;
+    _Atomic int waiting; /* emitters in wait_for_room */
     int started;  /* the writer thread exists */
     int stuck;    /* it did not end when stopped: left behind */
     pthread_t thread;
@@ -165,31 +170,51 @@ static void kick(struct items *it)
 }
 
 /* The ring is full. Items are results, so the emitter waits for the writer
- * to make room (naps of 50 us growing to 1 ms, waking it each time), up to
+ * to make room (it is woken as soon as the writer frees some), up to
  * ITEMS_WAIT_MS; a writer that has been inside one write for over
  * ITEMS_STUCK_MS is waiting on the disk or a reader, not short of CPU, and
  * then the item is dropped at once rather than holding every job of this
- * worker for seconds more. */
+ * worker for seconds more. The put is tried again under room_lock, which
+ * the writer takes to wake waiters after freeing room: no wakeup is lost. */
 static int wait_for_room(struct items *it, struct ring *g, const char *body, size_t n)
 {
     int64_t start = mono_ns();
-    long nap = 50000;
+    int rc = -1;
+    pthread_mutex_lock(&it->room_lock);
+    atomic_fetch_add(&it->waiting, 1);
     for (;;) {
         int64_t now = mono_ns(), io = atomic_load(&it->io_since);
         if (now - start > (int64_t)ITEMS_WAIT_MS * 1000000 ||
-            (io && now - io > (int64_t)ITEMS_STUCK_MS * 1000000) || atomic_load(&it->stopped))
-            return -1;
-        kick(it);
-        struct timespec ts = {0, nap};
-        nanosleep(&ts, NULL);
-        if (nap < 1000000)
-            nap *= 2;
+            (io && now - io > (int64_t)ITEMS_STUCK_MS * 1000000))
+            break;
         pthread_mutex_lock(&g->lock);
-        int rc = atomic_load(&it->stopped) ? -1 : ring_put(g, body, n);
+        rc = atomic_load(&it->stopped) ? -2 : ring_put(g, body, n);
         pthread_mutex_unlock(&g->lock);
-        if (rc == 0)
-            return 0;
+        if (rc != -1)
+            break;
+        kick(it);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 10000000; /* to look at the clock and the writer again */
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&it->room, &it->room_lock, &ts);
     }
+    atomic_fetch_sub(&it->waiting, 1);
+    pthread_mutex_unlock(&it->room_lock);
+    return rc == 0 ? 0 : -1;
+}
+
+/* The writer freed room in a ring: wakes the emitters waiting for some. */
+static void room_made(struct items *it)
+{
+    if (!atomic_load(&it->waiting))
+        return;
+    pthread_mutex_lock(&it->room_lock);
+    pthread_cond_broadcast(&it->room);
+    pthread_mutex_unlock(&it->room_lock);
 }
 
 static void count_dropped(struct items *it)
@@ -370,8 +395,9 @@ static size_t write_some(struct items *it, const char *buf, size_t len, int *err
  * written; the one cut in the middle is removed from the end of a regular
  * file (ftruncate back to its start), so the file always ends on a whole
  * record; it and the records after it count as failed, and the first
- * failure is said once. A pipe cannot be cut: a reader that went away
- * (EPIPE) sees the torn end, but no later record. */
+ * failure is said once. A pipe cannot be cut: a record begun there is
+ * given a last second at shutdown; a reader that went away (EPIPE) or
+ * stays stuck past that sees a torn end, but no later record. */
 static void flush_out(struct items *it)
 {
     if (!it->out.len)
@@ -379,6 +405,22 @@ static void flush_out(struct items *it)
     int err;
     atomic_store(&it->io_since, mono_ns());
     size_t done = write_some(it, it->out.p, it->out.len, &err);
+    if (err == EAGAIN && !it->seekable) {
+        /* a pipe cannot be cut back: past the shutdown deadline, a record
+         * begun still gets a second to end, should its reader wake up */
+        size_t prev = 0, next = 0;
+        for (size_t i = 0; i < it->nends && !next; i++) {
+            if (it->ends[i].end > done)
+                next = it->ends[i].end;
+            else
+                prev = it->ends[i].end;
+        }
+        if (next && done > prev) {
+            atomic_store(&it->deadline, mono_ns() + 1000000000);
+            done += write_some(it, it->out.p + done, next - done, &err);
+            err = EAGAIN; /* what follows that record is still unwritten */
+        }
+    }
     atomic_store(&it->io_since, 0);
     uint64_t ok = 0, bad = 0;
     size_t boundary = 0;
@@ -475,10 +517,14 @@ static void drain(struct items *it)
             if (it->out.len >= FLUSH_AT)
                 flush_out(it);
             /* give the room back as we go, so a waiting emitter is not held up */
-            if ((++taken & 63) == 0)
+            if ((++taken & 63) == 0) {
                 atomic_store_explicit(&g->head, head, memory_order_release);
+                room_made(it);
+            }
         }
         atomic_store_explicit(&g->head, head, memory_order_release);
+        if (taken)
+            room_made(it);
     }
 }
 
@@ -566,6 +612,8 @@ struct items *items_new(const struct items_config *c, struct runmetrics *m, char
     pthread_mutex_init(&it->columns_lock, NULL);
     pthread_mutex_init(&it->lock, NULL);
     pthread_cond_init(&it->cond, NULL);
+    pthread_mutex_init(&it->room_lock, NULL);
+    pthread_cond_init(&it->room, NULL);
     it->nrings = (c->nworkers > 0 ? c->nworkers : 0) + 2;
     size_t cap = c->ring_bytes ? c->ring_bytes : DEFAULT_RING, pow = 4096;
     while (pow < cap)
@@ -685,6 +733,8 @@ void items_shutdown(struct items *it, long timeout_ms)
     pthread_mutex_destroy(&it->columns_lock);
     pthread_mutex_destroy(&it->lock);
     pthread_cond_destroy(&it->cond);
+    pthread_mutex_destroy(&it->room_lock);
+    pthread_cond_destroy(&it->room);
     free(it->rings);
     free(it->out.p);
     free(it->ends);
