@@ -246,6 +246,46 @@ else
     echo "# skipped the tmpfs full-disk case (needs root to mount)"
 fi
 
+# -- the examples that produce results emit them
+run_shoal demo demo --listen 127.0.0.1:0 --workers 2 --quiet --output demo.csv --summary-json demo.json
+expect_rc "shoal demo --output demo.csv: exit 0" 0
+expect_eq "demo: one CSV row per page crawled, under the crawl's header" \
+    "$("$PY" -c 'import csv,sys; r=list(csv.reader(open(sys.argv[1], newline=""))); print(",".join(r[0]), len(r)-1, sum(1 for x in r[1:] if x[3]=="200" and x[4].startswith("Demo ")))' demo.csv)" \
+    "bytes,depth,links,status,title,url $(json demo.json .ok) $(json demo.json '.http.status."200"')"
+
+cat >api.py <<'EOF'
+import json, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlparse, parse_qs
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        page = int(parse_qs(urlparse(self.path).query).get("page", ["1"])[0])
+        doc = {"items": [{"id": page * 100 + i, "name": "item, \"%d\"" % i} for i in range(10)]}
+        if page < 5:
+            doc["next"] = "/api/items?page=%d" % (page + 1)
+        body = json.dumps(doc).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+s = ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+EOF
+start_bg api "$PY" api.py
+if wait_for "grep -q . api.out" 10; then
+    run_shoal apipoll run "$SHOAL_ROOT/examples/api_poll.lua" --listen off --quiet --output api.jsonl \
+        -- "http://127.0.0.1:$(head -1 api.out)/api/items"
+    expect_rc "examples/api_poll.lua --output api.jsonl: exit 0" 0
+    expect_eq "api_poll: every item of the 5 pages, as the API gave it" \
+        "$("$PY" -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; print(len(r), sorted(x["id"] for x in r) == sorted(p*100+i for p in range(1,6) for i in range(10)), r[0]["name"].startswith("item, \""))' api.jsonl)" \
+        "50 True True"
+else
+    fail "the test API server starts" "$(show_file api.err 5)"
+fi
+
 # -- Ctrl-C: once (in-flight jobs finish) and twice (abort at once)
 cat >long.lua <<'EOF'
 function produce(push) for i = 1, 100000 do push({n = i}) end end
