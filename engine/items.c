@@ -50,8 +50,9 @@ struct ring {
     pthread_mutex_t lock; /* emitters */
     size_t cap;           /* a power of two */
     char *buf;
-    _Atomic size_t tail; /* written up to (emitters, under lock) */
-    _Atomic size_t head; /* read up to (the writer) */
+    _Atomic size_t tail;      /* written up to (emitters, under lock) */
+    _Atomic size_t head;      /* read up to (the writer) */
+    _Atomic size_t big_bytes; /* large records held outside the ring, not yet written */
 } __attribute__((aligned(64)));
 
 /* The end of a record in the writer's buffer, and whether it is an item
@@ -81,12 +82,12 @@ struct items {
 
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    int stopping; /* under lock */
+    int stopping;              /* under lock */
     pthread_mutex_t room_lock; /* emitters waiting for room, and the writer waking them */
     pthread_cond_t room;
     _Atomic int waiting; /* emitters in wait_for_room */
-    int started;  /* the writer thread exists */
-    int stuck;    /* it did not end when stopped: left behind */
+    int started;         /* the writer thread exists */
+    int stuck;           /* it did not end when stopped: left behind */
     pthread_t thread;
     _Atomic int kicked;
     _Atomic int stopped;      /* the writer's last drain began: emits are dropped */
@@ -136,14 +137,40 @@ static void copy_out(const struct ring *g, size_t at, void *dst, size_t n)
     memcpy((char *)dst + first, g->buf, n - first);
 }
 
-/* Puts the record (body and its "\n"): 0, or -1 when the ring has no room.
- * Under the ring's lock. */
+/* A record too large for the ring's half is kept outside it: the ring
+ * holds BIG, then its length (8 bytes) and a pointer to a malloc'd copy,
+ * which the writer frees. Its bytes count against the ring (big_bytes),
+ * and it is taken only into an empty ring, so a ring never holds more
+ * than its size or one large record. */
+#define BIG 0xffffffffu
+#define BIG_SIZE (sizeof(uint32_t) + sizeof(uint64_t) + sizeof(char *))
+
+/* Puts the record (body and its "\n"): 0, or -1 when the ring has no room
+ * (or, for a large one, no memory). Under the ring's lock. */
 static int ring_put(struct ring *g, const char *body, size_t n)
 {
-    uint32_t len = (uint32_t)(n + 1);
     size_t tail = atomic_load_explicit(&g->tail, memory_order_relaxed);
     size_t head = atomic_load_explicit(&g->head, memory_order_acquire);
-    if (tail + sizeof len + len - head > g->cap)
+    size_t used = tail - head + atomic_load(&g->big_bytes);
+    if (sizeof(uint32_t) + n + 1 > g->cap / 2) {
+        if (used)
+            return -1;
+        char *copy = malloc(n + 1);
+        if (!copy)
+            return -1;
+        memcpy(copy, body, n);
+        copy[n] = '\n';
+        uint32_t mark = BIG;
+        uint64_t len = n + 1;
+        copy_in(g, tail, &mark, sizeof mark);
+        copy_in(g, tail + sizeof mark, &len, sizeof len);
+        copy_in(g, tail + sizeof mark + sizeof len, &copy, sizeof copy);
+        atomic_fetch_add(&g->big_bytes, n + 1);
+        atomic_store_explicit(&g->tail, tail + BIG_SIZE, memory_order_release);
+        return 0;
+    }
+    uint32_t len = (uint32_t)(n + 1);
+    if (used + sizeof len + len > g->cap)
         return -1;
     copy_in(g, tail, &len, sizeof len);
     copy_in(g, tail + sizeof len, body, n);
@@ -154,8 +181,8 @@ static int ring_put(struct ring *g, const char *body, size_t n)
 
 size_t items_max_bytes(const struct items *it)
 {
-    /* the shared ring is the smallest; half of it leaves room for others */
-    return it->rings[it->nrings - 1].cap / 2 - sizeof(uint32_t) - 1;
+    (void)it;
+    return ITEMS_MAX_BYTES;
 }
 
 /* ------------------------------------------------------------ emitting */
@@ -461,6 +488,10 @@ static void flush_out(struct items *it)
     it->out.len = 0;
     it->out.oom = 0;
     it->nends = 0;
+    if (it->out.cap > 4 * FLUSH_AT) { /* after a large item: give the memory back */
+        free(it->out.p);
+        it->out = (struct strbuf){0};
+    }
 }
 
 static void add_record(struct items *it, size_t end, int item)
@@ -499,12 +530,23 @@ static void drain(struct items *it)
         size_t tail = atomic_load_explicit(&g->tail, memory_order_acquire);
         unsigned taken = 0;
         while (head != tail) {
-            uint32_t len;
-            copy_out(g, head, &len, sizeof len);
+            uint32_t mark;
+            uint64_t len;
+            char *big = NULL;
+            copy_out(g, head, &mark, sizeof mark);
+            if (mark == BIG) {
+                copy_out(g, head + sizeof mark, &len, sizeof len);
+                copy_out(g, head + sizeof mark + sizeof len, &big, sizeof big);
+            } else {
+                len = mark;
+            }
             if (it->format == ITEMS_CSV && !it->header_done)
                 add_header(it); /* columns are set before any CSV record exists */
             if (strbuf_reserve(&it->out, len) == 0) {
-                copy_out(g, head + sizeof len, it->out.p + it->out.len, len);
+                if (big)
+                    memcpy(it->out.p + it->out.len, big, len);
+                else
+                    copy_out(g, head + sizeof mark, it->out.p + it->out.len, len);
                 it->out.len += len;
                 add_record(it, it->out.len, 1);
             } else {
@@ -513,7 +555,13 @@ static void drain(struct items *it)
                     metric_add(it->m_failed, 1);
                 it->out.oom = 0;
             }
-            head += sizeof len + len;
+            if (big) {
+                free(big);
+                atomic_fetch_sub(&g->big_bytes, len);
+                head += BIG_SIZE;
+            } else {
+                head += sizeof mark + len;
+            }
             if (it->out.len >= FLUSH_AT)
                 flush_out(it);
             /* give the room back as we go, so a waiting emitter is not held up */
@@ -642,9 +690,8 @@ struct items *items_new(const struct items_config *c, struct runmetrics *m, char
     if (!(it->path = strdup(c->path)))
         goto oom;
     if (open_output(it, c->path, c->append) != 0) {
-        snprintf(err, errlen,
-                 "cannot open --output %s: %s (give a writable path, or - for stdout)", c->path,
-                 strerror(errno));
+        snprintf(err, errlen, "cannot open --output %s: %s (give a writable path, or - for stdout)",
+                 c->path, strerror(errno));
         goto fail;
     }
     if (pthread_create(&it->thread, NULL, writer_main, it) != 0) {
@@ -700,8 +747,9 @@ static int stop(struct items *it, long timeout_ms)
     ts.tv_sec += ms / 1000 + 2;
     if (pthread_timedjoin_np(it->thread, NULL, &ts) != 0) {
         /* inside a blocking write to stdout whose reader stopped: leave it */
-        fprintf(stderr, "shoal: the items writer is stuck writing to %s; exiting without it "
-                        "(items it still held are lost)\n",
+        fprintf(stderr,
+                "shoal: the items writer is stuck writing to %s; exiting without it "
+                "(items it still held are lost)\n",
                 shown_path(it));
         it->stuck = 1;
         return 0;
@@ -724,7 +772,7 @@ void items_shutdown(struct items *it, long timeout_ms)
         close(it->fd);
     for (int i = 0; it->rings && i < it->nrings; i++) {
         pthread_mutex_destroy(&it->rings[i].lock);
-        free(it->rings[i].buf);
+        free(it->rings[i].buf); /* the writer's last drain took every large record */
     }
     for (int i = 0; i < atomic_load(&it->ncolumns); i++)
         free(it->columns[i]);

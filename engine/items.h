@@ -31,13 +31,14 @@
 #define ITEMS_WAIT_MS 5000
 #define ITEMS_STUCK_MS 1000
 #define ITEMS_MAX_COLUMNS 256
+#define ITEMS_MAX_BYTES (64u << 20) /* one item, encoded */
 
 enum items_format { ITEMS_NONE, ITEMS_JSONL, ITEMS_CSV };
 
 struct items_config {
-    const char *path; /* the file, "-" for stdout, NULL for none (items counted, not saved) */
-    int append;       /* keep what the file holds (CSV: a header only if it is empty) */
-    int nworkers;     /* rings 0..nworkers; one more is shared */
+    const char *path;  /* the file, "-" for stdout, NULL for none (items counted, not saved) */
+    int append;        /* keep what the file holds (CSV: a header only if it is empty) */
+    int nworkers;      /* rings 0..nworkers; one more is shared */
     size_t ring_bytes; /* per ring; 0: the default (1 MiB) */
 };
 
@@ -59,7 +60,7 @@ enum items_status {
     ITEMS_OK,        /* taken: it will be written */
     ITEMS_DROPPED,   /* the writer did not make room in time: counted as dropped */
     ITEMS_DISCARDED, /* no --output: counted, not saved */
-    ITEMS_TOO_BIG,   /* larger than items_max_bytes: not counted; the caller raises */
+    ITEMS_TOO_BIG,   /* over ITEMS_MAX_BYTES: not counted; the caller raises */
 };
 
 /* Hands one record for the writer: a JSON text (its "\n" is added), or a
@@ -69,7 +70,8 @@ enum items_status {
 enum items_status items_emit(struct items *it, int ring, const char *json, size_t len);
 enum items_status items_emit_csv(struct items *it, int ring, int n, const char *const *cells,
                                  const size_t *lens);
-/* The largest record a ring takes. */
+/* The largest item taken (ITEMS_MAX_BYTES). One larger than half a ring
+ * is held outside it, and waits for its ring to be empty. */
 size_t items_max_bytes(const struct items *it);
 
 /* CSV: the first call fixes the columns (names, in the order given) and

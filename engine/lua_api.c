@@ -396,10 +396,9 @@ static int l_emit(lua_State *L)
     default:
         lua_pushnil(L);
         lua_pushfstring(L,
-                        "the item is too large for the output's buffers (%d KiB encoded; at "
-                        "most %d KiB): save large bodies to files of their own and emit their "
-                        "names",
-                        (int)(len >> 10), (int)(items_max_bytes(it) >> 10));
+                        "the item is too large (%d MiB encoded; at most %d MiB): save large "
+                        "bodies to files of their own and emit their names",
+                        (int)(len >> 20), (int)(items_max_bytes(it) >> 20));
         return 2;
     }
 }

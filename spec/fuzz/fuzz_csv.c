@@ -78,8 +78,7 @@ static size_t read_record(const char *s, size_t n, char *out, size_t *starts, si
     }
 }
 
-static void check_record(const char *rec, size_t len, const struct field *f, int nf,
-                         size_t *used)
+static void check_record(const char *rec, size_t len, const struct field *f, int nf, size_t *used)
 {
     char *out = malloc(len + 1);
     size_t starts[MAX_FIELDS + 1], lens[MAX_FIELDS + 1];

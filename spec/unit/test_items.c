@@ -1,10 +1,11 @@
 /* The items writer as a user relies on it: records from several threads,
  * through rings small enough to wrap thousands of times, all land whole,
  * once and in each thread's order; CSV gets its header first (not again
- * when appending to a file that has one); an item too large for a ring is
- * refused, not cut; without a file items are only counted; and an output
- * whose reader stopped makes emitters wait, then drop and count, within a
- * bound, with every item accounted for at the end. */
+ * when appending to a file that has one); items larger than a ring pass
+ * whole and in order, and one over ITEMS_MAX_BYTES is refused; without a
+ * file items are only counted; and an output whose reader stopped makes
+ * emitters wait, then drop and count, within a bound, with every item
+ * accounted for at the end. */
 #include "check.h"
 #include "items.h"
 #include "worker.h"
@@ -176,11 +177,31 @@ static void test_too_big_and_no_output(void)
     char *big = malloc(max + 2);
     memset(big, 'x', max + 1);
     CHECK_EQ_INT(items_emit(it, 0, big, max + 1), ITEMS_TOO_BIG);
+    /* larger than the 4 KiB ring, between small ones: all whole, in order */
+    for (int i = 0; i < 50; i++) {
+        size_t n = i % 5 == 4 ? 100000 + (size_t)i : 10;
+        memset(big, 'a' + i % 26, n);
+        CHECK_EQ_INT(items_emit(it, 0, big, n), ITEMS_OK);
+    }
     CHECK_EQ_INT(items_emit(it, 0, big, max), ITEMS_OK);
     items_finish(it, 5000);
     struct items_counts n;
     items_counts(it, &n);
-    CHECK_EQ_INT(n.written, 1);
+    CHECK_EQ_INT(n.written, 51);
+    size_t len;
+    char *data = slurp(path, &len);
+    size_t at = 0;
+    int same = data != NULL;
+    for (int i = 0; same && i < 50; i++) {
+        size_t k = i % 5 == 4 ? 100000 + (size_t)i : 10;
+        for (size_t j = 0; same && j < k; j++)
+            same = at + j < len && data[at + j] == 'a' + i % 26;
+        same = same && data[at + k] == '\n';
+        at += k + 1;
+    }
+    CHECK(same);
+    CHECK_EQ_INT(len, at + max + 1);
+    free(data);
     CHECK_EQ_INT(items_emit(it, 0, "{}", 2), ITEMS_DROPPED); /* after the output closed */
     items_counts(it, &n);
     CHECK_EQ_INT(n.dropped, 1);
