@@ -171,6 +171,27 @@ expect_eq "--output -: stdout holds exactly the 300 items" "$(valid_jsonl "$OUT"
 expect_grep "--output -: the summary went to stderr" '^  items     300 written to stdout$' "$ERR"
 expect_grep "--output -: a script's print() went to stderr, not among the items" 'a stray print' "$ERR"
 
+# -- a slow reader on stdout: 7 MB, twice what the rings hold, at about
+# 2 MB/s; the workers wait for it, and nothing is dropped
+cat >slow_reader.py <<'EOF'
+import sys, time
+out = open(sys.argv[1], "wb")
+while True:
+    b = sys.stdin.buffer.read1(65536)
+    if not b:
+        break
+    out.write(b)
+    time.sleep(0.03)  # about 2 MB/s
+EOF
+timeout -k 3 "$RUN_LIMIT" "$SHOAL" run many.lua --workers 3 --listen off --quiet --output - \
+    --summary-json slow.json -- 30 1500 2>slow.err </dev/null | "$PY" slow_reader.py slow.jsonl
+rc=${PIPESTATUS[0]}
+expect_eq "slow reader: exit 0" "$rc" 0
+expect_eq "slow reader: every item, whole, none dropped" \
+    "$(valid_jsonl slow.jsonl) $(json slow.json '"\(.items.written) \(.items.dropped)"')" "45006 45006 0"
+expect_gt "slow reader: the jobs were held back by it (the run took over 1.5 s)" \
+    "$(json slow.json .elapsed)" 1.5
+
 # -- a bad item fails its job, at the script's line, saying what is wrong
 cat >bad.lua <<'EOF'
 function produce(push) for _, k in ipairs({"fn", "nan", "cycle", "str"}) do push({k = k}) end end
