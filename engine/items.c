@@ -3,7 +3,8 @@
  * The shape is logger.c's: a byte ring per emitting thread, one writer
  * that drains them all into a buffer written in large pieces. Here a
  * record is only bytes (the emitting state encoded it): a 4-byte length,
- * then the record with its "\n", copied in and out modulo the ring's size.
+ * then the record with its "\n", copied in and out modulo the ring's size;
+ * a record over half the ring is held outside it (see ring_put).
  *
  * Threads: items_emit* run on any thread and take only their ring's mutex
  * (uncontended: a worker's ring is its own; the mutex keeps a wedged
@@ -13,10 +14,11 @@
  * past a quarter full, an emitter waiting, shutdown); otherwise it drains
  * every TICK_MS. An emitter facing a full ring waits on `room` (under
  * `room_lock`), which the writer broadcasts after freeing room when
- * `waiting` says someone waits. The CSV columns are set once under `columns_lock` and
- * published through `ncolumns` (release), read without the lock after
- * that. The file, its buffers and the written/failed counts belong to the
- * writer; items_new and items_shutdown to the main thread. */
+ * `waiting` says someone waits. The CSV columns are set once under
+ * `columns_lock` and published through `ncolumns` (release), read without
+ * the lock after that. The file, its buffers and the written/failed
+ * counts belong to the writer; items_new and items_shutdown to the main
+ * thread. */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
 #include "items.h"
 
@@ -34,6 +36,7 @@
 #include <unistd.h>
 
 #include "csv.h"
+#include "fsutil.h"
 #include "logger.h"
 #include "metrics.h"
 #include "runmetrics.h"
@@ -63,7 +66,6 @@ struct rec_end {
 };
 
 struct items {
-    struct items_config cfg;
     enum items_format format;
     char *path;
     int fd;       /* the file (or a copy of stdout), -1 without one */
@@ -252,9 +254,9 @@ static void count_dropped(struct items *it)
     if (!atomic_exchange(&it->warned_drop, 1))
         warn(atomic_load(&it->stopped)
                  ? "items emitted after the output was closed are dropped (and counted)"
-                 : "items are being dropped: the output has not kept up for seconds (a stuck "
-                   "disk, or a reader that stopped?); each is counted in "
-                   "items_total{status=\"dropped\"}",
+                 : "items are being dropped: the output has been stuck in one write for over "
+                   "a second, or fell seconds behind (a stuck disk, or a reader that stopped?); "
+                   "each is counted in items_total{status=\"dropped\"}",
              "output", shown_path(it));
 }
 
@@ -370,22 +372,6 @@ void items_extra_key(struct items *it, const char *key, size_t len)
 }
 
 /* ------------------------------------------------------------ the writer */
-
-static int make_parents(const char *path)
-{
-    char dir[4096];
-    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
-        return -1;
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return 0;
-}
 
 /* Writes as much of buf as it can: the bytes written; *err is 0 when that
  * is all of them, else the errno that stopped it. A full FIFO or pipe is
@@ -632,7 +618,7 @@ static int open_output(struct items *it, const char *path, int append)
         if ((it->fd = fcntl(1, F_DUPFD_CLOEXEC, 3)) < 0 || dup2(2, 1) < 0)
             return -1;
     } else {
-        if (make_parents(path) != 0)
+        if (fs_make_parents(path) != 0)
             return -1;
         /* O_NONBLOCK matters only for a FIFO: a stuck reader then costs a
          * bounded wait at shutdown, never a hang */
@@ -654,7 +640,6 @@ struct items *items_new(const struct items_config *c, struct runmetrics *m, char
     struct items *it = calloc(1, sizeof *it);
     if (!it)
         goto oom;
-    it->cfg = *c;
     it->fd = -1;
     it->format = format_of(c->path);
     pthread_mutex_init(&it->columns_lock, NULL);
