@@ -416,7 +416,8 @@ static int l_items_format(lua_State *L)
 }
 
 /* items_columns(names) -> the run's CSV columns: names (a list of strings)
- * if this is the first call of the run, else those of the first call. */
+ * if this is the first call of the run, else those of the first call; or
+ * nil, why (the wrapper raises it at the script's line). */
 static int l_items_columns(lua_State *L)
 {
     struct items *it = state_of(L)->cfg.items;
@@ -427,17 +428,23 @@ static int l_items_columns(lua_State *L)
         const char *names[ITEMS_MAX_COLUMNS];
         size_t lens[ITEMS_MAX_COLUMNS];
         int n = (int)lua_objlen(L, 1);
-        if (n > ITEMS_MAX_COLUMNS)
-            return luaL_error(L, "shoal.emit: a CSV item has at most %d keys", ITEMS_MAX_COLUMNS);
+        if (n > ITEMS_MAX_COLUMNS) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "a CSV item has at most %d keys, this one %d", ITEMS_MAX_COLUMNS, n);
+            return 2;
+        }
         for (int i = 0; i < n; i++) {
             lua_rawgeti(L, 1, i + 1);
             names[i] = lua_tolstring(L, -1, &lens[i]);
             lua_pop(L, 1);
             if (!names[i])
-                return luaL_error(L, "shoal.emit: column %d is not a string", i + 1);
+                return luaL_argerror(L, 1, "a list of strings");
         }
-        if (items_set_columns(it, n, names, lens) != 0)
-            return luaL_error(L, "shoal.emit: out of memory");
+        if (items_set_columns(it, n, names, lens) != 0) {
+            lua_pushnil(L);
+            lua_pushliteral(L, "out of memory");
+            return 2;
+        }
     }
     int n = items_columns(it);
     lua_createtable(L, n, 0);

@@ -293,9 +293,11 @@ local function csv_cells(item)
   if not columns then
     local keys = {}
     for k in pairs(byname) do keys[#keys + 1] = k end
-    if #keys == 0 then emit_error("a CSV item needs at least one key") end
+    if #keys == 0 then return nil, "a CSV item needs at least one key" end
     table.sort(keys)
-    columns = core.items_columns(keys) -- the first item of the run, whichever state it was in
+    local why
+    columns, why = core.items_columns(keys) -- the run's first item's, whichever state it was in
+    if not columns then return nil, why end
     column_set = {}
     for _, c in ipairs(columns) do column_set[c] = true end
   end
@@ -312,14 +314,17 @@ function shoal.emit(item)
   if type(item) ~= "table" then
     emit_error("an item must be a table of field = value, got " .. type(item))
   end
-  local ok, data = pcall(encode_job, item)
+  -- CSV needs only the check: its cells are made apart
+  local ok, data = pcall(items_format == "csv" and json.encode or encode_job, item)
   if not ok then
     emit_error("the item is not JSON-serialisable: " ..
       (not_json(item, "item", {}, 0) or tostring(data)))
   end
   local taken, why
   if items_format == "csv" then
-    taken, why = core_emit(nil, csv_cells(item))
+    local cells, extra = csv_cells(item)
+    if not cells then emit_error(extra) end
+    taken, why = core_emit(nil, cells, extra)
   else
     taken, why = core_emit(data)
   end

@@ -214,6 +214,20 @@ expect_grep "a cycle: file:line and where" 'bad\.lua:8: shoal\.emit: the item is
 expect_grep "not a table: file:line" 'bad\.lua:8: shoal\.emit: an item must be a table of field = value, got string' "$OUT"
 expect_eq "bad items: nothing written" "$(wc -c <bad.jsonl)" 0
 
+cat >badcsv.lua <<'EOF'
+function produce(push) push({}) end
+function handle(job)
+  local wide = {}
+  for i = 1, 300 do wide["k" .. i] = i end
+  local ok, err = pcall(shoal.emit, {})
+  shoal.log.warn("empty", {error = err})
+  shoal.emit(wide)
+end
+EOF
+run_shoal badcsv run badcsv.lua --workers 1 --retries 0 --listen off --quiet --output bad.csv
+expect_grep "CSV: an empty first item is refused, saying why" 'shoal\.emit: a CSV item needs at least one key' "$ERR"
+expect_grep "CSV: over 256 keys fails the job at the script's line" 'badcsv\.lua:7: shoal\.emit: a CSV item has at most 256 keys, this one 300' "$OUT"
+
 # -- an output that cannot be opened: exit 4 before any job runs
 cat >never.lua <<'EOF'
 function produce(push) push({}) end
