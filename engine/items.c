@@ -93,7 +93,8 @@ struct items {
     pthread_t thread;
     _Atomic int kicked;
     _Atomic int stopped;      /* the writer's last drain began: emits are dropped */
-    _Atomic int64_t io_since; /* the writer is inside a write since (mono ns), or 0 */
+    _Atomic int64_t io_since; /* the writer is inside a write and last moved bytes then
+                                 (mono ns), or 0 */
     _Atomic int64_t deadline; /* shutdown: give up a blocked write after (mono ns) */
 
     /* the writer's */
@@ -200,9 +201,9 @@ static void kick(struct items *it)
 
 /* The ring is full. Items are results, so the emitter waits for the writer
  * to make room (it is woken as soon as the writer frees some), up to
- * ITEMS_WAIT_MS; a writer that has been inside one write for over
- * ITEMS_STUCK_MS is waiting on the disk or a reader, not short of CPU, and
- * then the item is dropped at once rather than holding every job of this
+ * ITEMS_WAIT_MS; a writer that has moved no byte for ITEMS_STUCK_MS while
+ * writing is waiting on the disk or a reader, not short of CPU, and then
+ * the item is dropped at once rather than holding every job of this
  * worker for seconds more. The put is tried again under room_lock, which
  * the writer takes to wake waiters after freeing room: no wakeup is lost. */
 static int wait_for_room(struct items *it, struct ring *g, const char *body, size_t n)
@@ -254,8 +255,8 @@ static void count_dropped(struct items *it)
     if (!atomic_exchange(&it->warned_drop, 1))
         warn(atomic_load(&it->stopped)
                  ? "items emitted after the output was closed are dropped (and counted)"
-                 : "items are being dropped: the output has been stuck in one write for over "
-                   "a second, or fell seconds behind (a stuck disk, or a reader that stopped?); "
+                 : "items are being dropped: the output has taken nothing for over a second, "
+                   "or fell seconds behind (a stuck disk, or a reader that stopped?); "
                    "each is counted in items_total{status=\"dropped\"}",
              "output", shown_path(it));
 }
@@ -375,15 +376,23 @@ void items_extra_key(struct items *it, const char *key, size_t len)
 
 /* Writes as much of buf as it can: the bytes written; *err is 0 when that
  * is all of them, else the errno that stopped it. A full FIFO or pipe is
- * waited for with poll, until the shutdown deadline if there is one. */
+ * waited for with poll, until the shutdown deadline if there is one. A
+ * pipe gets PIPE_CHUNK bytes a call, so each move marks progress: a slow
+ * reader is waited for, and only one that took nothing for
+ * ITEMS_STUCK_MS reads as stuck to the emitters. */
+#define PIPE_CHUNK (16u << 10)
 static size_t write_some(struct items *it, const char *buf, size_t len, int *err)
 {
     size_t done = 0;
     *err = 0;
     while (done < len) {
-        ssize_t n = write(it->fd, buf + done, len - done);
+        size_t want = len - done;
+        if (!it->seekable && want > PIPE_CHUNK)
+            want = PIPE_CHUNK;
+        ssize_t n = write(it->fd, buf + done, want);
         if (n > 0) {
             done += (size_t)n;
+            atomic_store(&it->io_since, mono_ns());
             continue;
         }
         if (n < 0 && errno == EINTR)

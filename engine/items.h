@@ -14,10 +14,11 @@
  * one is an empty cell). "-" is stdout, which then carries items alone:
  * the process's own stdout is pointed at stderr.
  *
- * Backpressure: a full ring makes the emitter wait (short naps) for the
- * writer, up to ITEMS_WAIT_MS; it drops the item (counted, warned once)
- * only after that, or at once while the writer has been inside one write
- * for over ITEMS_STUCK_MS (a stuck disk or a reader that stopped). A write
+ * Backpressure: a full ring makes the emitter wait for the writer, up to
+ * ITEMS_WAIT_MS; it drops the item (counted, warned once) only after
+ * that, or at once while the writer, inside a write, has moved no byte for
+ * ITEMS_STUCK_MS (a stuck disk or a reader that stopped; a slow reader is
+ * waited for). A write
  * that fails (a full disk) costs the records it held: they are counted as
  * failed, warned about once, and the file is cut back to the last whole
  * record, so it never ends in a torn one. At shutdown everything accepted

@@ -192,6 +192,23 @@ expect_eq "slow reader: every item, whole, none dropped" \
 expect_gt "slow reader: the jobs were held back by it (the run took over 1.5 s)" \
     "$(json slow.json .elapsed)" 1.5
 
+# a reader slower than a buffer a second (about 200 KB/s): still waited
+# for, since the writer shows progress, not stuck in one long write
+cat >slower_reader.py <<'EOF'
+import sys, time
+out = open(sys.argv[1], "wb")
+while True:
+    b = sys.stdin.buffer.read1(16384)
+    if not b:
+        break
+    out.write(b)
+    time.sleep(0.08)
+EOF
+timeout -k 3 "$RUN_LIMIT" "$SHOAL" run many.lua --workers 1 --listen off --quiet --output - \
+    --summary-json slower.json -- 9 1000 2>slower.err </dev/null | "$PY" slower_reader.py slower.jsonl
+expect_eq "slower reader: every item, whole, none dropped" \
+    "$(valid_jsonl slower.jsonl) $(json slower.json '"\(.items.written) \(.items.dropped)"')" "9004 9004 0"
+
 # -- a bad item fails its job, at the script's line, saying what is wrong
 cat >bad.lua <<'EOF'
 function produce(push) for _, k in ipairs({"fn", "nan", "cycle", "str"}) do push({k = k}) end end
