@@ -229,6 +229,75 @@ function shoal.sleep(seconds)
   core.sleep(seconds)
 end
 
+---------------------------------------------------------------- metrics
+
+-- shoal.metrics.counter|gauge|histogram(name, help, label_names [, buckets])
+-- -> a handle with :inc(n, labels), :dec, :set(v, labels), :observe(v, labels).
+-- Every state declaring the same name shares one metric family.
+local metrics = {}
+for kind, what in ipairs({ "counter", "gauge", "histogram" }) do
+  metrics[what] = function(name, help, label_names, buckets)
+    if type(name) ~= "string" then
+      error("shoal.metrics." .. what .. ": name must be a string", 2)
+    end
+    if help ~= nil and type(help) ~= "string" then
+      error("shoal.metrics." .. what .. ": help must be a string", 2)
+    end
+    if buckets ~= nil and what ~= "histogram" then
+      error("shoal.metrics." .. what .. ": only histograms take buckets", 2)
+    end
+    local h, err = core.metric_declare(kind - 1, name, help, label_names, buckets)
+    if not h then error("shoal.metrics." .. what .. ": " .. err, 2) end
+    return h
+  end
+end
+shoal.metrics = metrics
+
+---------------------------------------------------------------- trace
+
+-- shoal.trace.span(name, fn [, attrs]) runs fn inside a span of its own
+-- (a child of the job's, or of the span around it), ended when fn returns
+-- or raises; the span belongs to the job's coroutine, so it nests right
+-- across http calls and sleeps. shoal.trace.current() -> trace_id, span_id.
+local trace = {}
+local pack = function(...) return { n = select("#", ...), ... } end
+
+function trace.span(name, fn, attrs)
+  if type(name) ~= "string" then error("shoal.trace.span: name must be a string", 2) end
+  if type(fn) ~= "function" then error("shoal.trace.span: fn must be a function", 2) end
+  if attrs ~= nil and type(attrs) ~= "table" then
+    error("shoal.trace.span: attrs must be a table", 2)
+  end
+  local open = tracing and core.span_begin(name)
+  if open and attrs then
+    for k, v in pairs(attrs) do span_attr(tostring(k), v) end
+  end
+  local r = pack(pcall(fn))
+  if open then core.span_end((not r[1]) and tostring(r[2]) or nil) end
+  if not r[1] then error(r[2], 0) end
+  return unpack(r, 2, r.n)
+end
+
+function trace.current()
+  return core.trace_current()
+end
+shoal.trace = trace
+
+---------------------------------------------------------------- log
+
+-- shoal.log.info("msg", {k = v}): one record to the engine's logger, which
+-- adds the worker, the job's id and its trace ids, and formats, escapes and
+-- redacts on its own thread. Below --log-level the call returns at once.
+local core_log = core.log
+local log = {}
+for _, name in ipairs({ "debug", "info", "warn", "error" }) do
+  log[name] = function(msg, fields)
+    if type(msg) ~= "string" then msg = tostring(msg) end
+    core_log(name, msg, type(fields) == "table" and fields or nil)
+  end
+end
+shoal.log = log
+
 ---------------------------------------------------------------- items
 
 -- shoal.emit(item): one result for --output. The item is checked and
@@ -334,75 +403,6 @@ function shoal.emit(item)
   if why == "not saved (no --output)" then return true, why end
   return taken, why
 end
-
----------------------------------------------------------------- metrics
-
--- shoal.metrics.counter|gauge|histogram(name, help, label_names [, buckets])
--- -> a handle with :inc(n, labels), :dec, :set(v, labels), :observe(v, labels).
--- Every state declaring the same name shares one metric family.
-local metrics = {}
-for kind, what in ipairs({ "counter", "gauge", "histogram" }) do
-  metrics[what] = function(name, help, label_names, buckets)
-    if type(name) ~= "string" then
-      error("shoal.metrics." .. what .. ": name must be a string", 2)
-    end
-    if help ~= nil and type(help) ~= "string" then
-      error("shoal.metrics." .. what .. ": help must be a string", 2)
-    end
-    if buckets ~= nil and what ~= "histogram" then
-      error("shoal.metrics." .. what .. ": only histograms take buckets", 2)
-    end
-    local h, err = core.metric_declare(kind - 1, name, help, label_names, buckets)
-    if not h then error("shoal.metrics." .. what .. ": " .. err, 2) end
-    return h
-  end
-end
-shoal.metrics = metrics
-
----------------------------------------------------------------- trace
-
--- shoal.trace.span(name, fn [, attrs]) runs fn inside a span of its own
--- (a child of the job's, or of the span around it), ended when fn returns
--- or raises; the span belongs to the job's coroutine, so it nests right
--- across http calls and sleeps. shoal.trace.current() -> trace_id, span_id.
-local trace = {}
-local pack = function(...) return { n = select("#", ...), ... } end
-
-function trace.span(name, fn, attrs)
-  if type(name) ~= "string" then error("shoal.trace.span: name must be a string", 2) end
-  if type(fn) ~= "function" then error("shoal.trace.span: fn must be a function", 2) end
-  if attrs ~= nil and type(attrs) ~= "table" then
-    error("shoal.trace.span: attrs must be a table", 2)
-  end
-  local open = tracing and core.span_begin(name)
-  if open and attrs then
-    for k, v in pairs(attrs) do span_attr(tostring(k), v) end
-  end
-  local r = pack(pcall(fn))
-  if open then core.span_end((not r[1]) and tostring(r[2]) or nil) end
-  if not r[1] then error(r[2], 0) end
-  return unpack(r, 2, r.n)
-end
-
-function trace.current()
-  return core.trace_current()
-end
-shoal.trace = trace
-
----------------------------------------------------------------- log
-
--- shoal.log.info("msg", {k = v}): one record to the engine's logger, which
--- adds the worker, the job's id and its trace ids, and formats, escapes and
--- redacts on its own thread. Below --log-level the call returns at once.
-local core_log = core.log
-local log = {}
-for _, name in ipairs({ "debug", "info", "warn", "error" }) do
-  log[name] = function(msg, fields)
-    if type(msg) ~= "string" then msg = tostring(msg) end
-    core_log(name, msg, type(fields) == "table" and fields or nil)
-  end
-end
-shoal.log = log
 
 ---------------------------------------------------------------- entry points
 
