@@ -451,6 +451,8 @@ static void flush_out(struct items *it)
             boundary = it->ends[i].end;
         if (it->ends[i].item)
             it->ends[i].end <= done ? ok++ : bad++;
+        else if (it->ends[i].end > done)
+            it->header_done = 0; /* the CSV header did not make it: it goes first again */
     }
     if (err && done > boundary && it->seekable) {
         struct stat st;
@@ -473,9 +475,10 @@ static void flush_out(struct items *it)
         char msg[512];
         snprintf(msg, sizeof msg,
                  "cannot write items to %s: %s; the items that could not be written are "
-                 "counted in items_total{status=\"failed\"} and the file ends on a whole record",
+                 "counted in items_total{status=\"failed\"}%s",
                  shown_path(it),
-                 err == EAGAIN ? "the reader did not take them before shutdown" : strerror(err));
+                 err == EAGAIN ? "the reader did not take them before shutdown" : strerror(err),
+                 it->seekable ? " and the file ends on a whole record" : "");
         struct log_record rec;
         log_begin(&rec, LOG_ERROR, msg);
         log_emit_global(&rec);

@@ -293,6 +293,28 @@ if [ "$(id -u)" = 0 ] && mkdir -p small && mount -t tmpfs -o size=64k tmpfs smal
     expect_eq "full disk: one error line, naming the file" \
         "$(grep -c 'cannot write items to small/full.jsonl: No space left on device' "$ERR")" 1
     expect_grep "full disk: the summary says how many failed" 'items     [0-9]+ written to small/full.jsonl, [0-9]+ failed' "$OUT"
+    # a CSV whose header could not be written at first gets it once the
+    # disk has room again, before the rows written then
+    cat >slowcsv.lua <<'EOF'
+function produce(push) for i = 1, 100 do push({n = i}) end end
+function handle(job) shoal.sleep(0.02); shoal.emit({n = job.n, k = "x"}) end
+EOF
+    rm -f small/full.jsonl
+    dd if=/dev/zero of=small/filler bs=1k count=128 2>/dev/null
+    start_bg csvfull "$SHOAL" run slowcsv.lua --workers 1 --concurrency 1 --listen off --quiet \
+        --output small/later.csv --summary-json csvfull.json
+    if wait_for "grep -q 'cannot write items to small/later.csv' csvfull.err" 10; then
+        rm -f small/filler
+        wait_exit "$BG_PID" 30
+        expect_eq "CSV after a full disk: exit 4 (some items lost)" "$BG_RC" 4
+        expect_eq "CSV after a full disk: the header comes first, then the rows written later" \
+            "$("$PY" -c 'import csv,sys; r=list(csv.reader(open(sys.argv[1], newline=""))); print(r[0], all(len(x) == 2 and x[0] == "x" and x[1].isdigit() for x in r[1:]), len(r) - 1)' small/later.csv)" \
+            "['k', 'n'] True $(json csvfull.json .items.written)"
+        expect_eq "CSV after a full disk: written + failed == 100" \
+            "$(json csvfull.json '.items.written + .items.failed')" 100
+    else
+        fail "CSV on a full disk: the write error is reported" "$(show_file csvfull.err 5)"
+    fi
     umount small
 else
     echo "# skipped the tmpfs full-disk case (needs root to mount)"
