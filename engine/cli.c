@@ -107,6 +107,12 @@ static const struct opt opts[] = {
      "load shoal's Lua modules from DIR instead of the built-in copies (development)"},
     {"summary-json", "SHOAL_SUMMARY_JSON", NULL, K_STR, F(summary_json), 0, 0, "FILE",
      "also write the end-of-run summary as JSON to FILE"},
+    {"output", "SHOAL_OUTPUT", NULL, K_STR, F(output), 0, 0, "FILE",
+     "write the items of shoal.emit(item) to FILE: one JSON object per line, or CSV if FILE "
+     "ends in .csv (header: the first item's keys, sorted); - is stdout (the summary then goes "
+     "to stderr); truncated at the start (default: items are counted, not saved)"},
+    {"output-append", "SHOAL_OUTPUT_APPEND", NULL, K_FLAG, F(output_append), 0, 1, NULL,
+     "append to --output instead of truncating it (CSV: the header only into an empty file)"},
     {"quiet", "SHOAL_QUIET", NULL, K_FLAG, F(quiet), 0, 1, NULL, "no live progress line"},
     {"watch", "SHOAL_WATCH", NULL, K_FLAG, F(watch), 0, 1, NULL,
      "reload the script in every worker when the file changes (the queue is kept)"},
@@ -315,10 +321,10 @@ void config_print_help(const char *command)
            "  3    script error: it does not load, lacks handle(), or init/produce/done "
            "raised;\n"
            "       or its top level or init() ran past --hook-timeout\n"
-           "  4    environment error: address in use, file not writable, out of memory\n"
+           "  4    environment error: address in use, file not writable, out of memory,\n"
+           "       items lost (--output could not take them all)\n"
            "  5    more workers wedged in unstoppable Lua than --max-wedged allows, or\n"
-           "       produce()/done() wedged (a compiled loop that ignores the watchdog)\n"
-           "  130  interrupted (Ctrl-C / SIGTERM): in-flight jobs were finished first;\n"
+           "       produce()/done() wedged (a compiled loop that ignores the watchdog)\n"           "  130  interrupted (Ctrl-C / SIGTERM): in-flight jobs were finished first;\n"
            "       a second Ctrl-C aborts at once, whatever the script is doing\n"
            "\n"
            "Time budgets: handle() and labels() --timeout; the top level, init() and\n"

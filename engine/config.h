@@ -39,6 +39,8 @@ struct config {
     char listen[256];
     const char *lua_path;
     const char *summary_json;
+    const char *output; /* --output: shoal.emit's items go there ("-": stdout), or NULL */
+    int output_append;  /* append to it instead of truncating */
     int quiet;
     int watch;
     const char *otlp_endpoint; /* --otlp-endpoint: OTLP base URL, or NULL */

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "logfmt.h"
 #include "logtext.h"
 #include "loki.h"
@@ -640,23 +641,6 @@ uint64_t logger_dropped(const struct logger *lg)
 
 /* ------------------------------------------------------------ the writer */
 
-/* Creates the directories leading to path (mkdir -p of its dirname). */
-static int make_parents(const char *path)
-{
-    char dir[4096];
-    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
-        return -1;
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return 0;
-}
-
 static int open_file(const char *path)
 {
     /* O_NONBLOCK matters only for a pipe or FIFO: a stuck reader then
@@ -735,7 +719,7 @@ static void do_reopen(struct logger *lg)
     if (!lg->path)
         return;
     flush_out(lg);
-    make_parents(lg->path);
+    fs_make_parents(lg->path);
     int fd = open_file(lg->path);
     if (fd < 0) {
         warn_write(lg, strerror(errno));
@@ -924,7 +908,7 @@ struct logger *logger_new(const struct logger_config *c, struct runmetrics *m, c
         lg->path = strdup(c->file);
         if (!lg->path)
             goto oom;
-        if (make_parents(c->file) != 0 || (lg->fd = open_file(c->file)) < 0) {
+        if (fs_make_parents(c->file) != 0 || (lg->fd = open_file(c->file)) < 0) {
             snprintf(err, errlen,
                      "cannot open the log file %s: %s (set --log-file to a "
                      "writable path, or off)",

@@ -1,5 +1,5 @@
 /* lua_api.c - the C primitives behind the `shoal` module (shoal.runtime
- * wraps them): http, sleep, push, now, log.
+ * wraps them): http, sleep, push, now, log, emit.
  *
  * Every function here runs on the state's worker thread, inside a resume of
  * a job, producer or done coroutine. Those that wait (http, sleep, a
@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "embedded.h"
+#include "items.h"
 #include "logger.h"
 #include "queue.h"
 #include "trace.h"
@@ -338,6 +339,125 @@ static int l_log(lua_State *L)
     return 0;
 }
 
+/* emit(json) or emit(nil, cells [, extra_key]): one item, already encoded
+ * by runtime.lua (a JSON text, or a CSV record's cells in column order;
+ * extra_key: a key of the item outside the CSV columns). -> true; false,
+ * "dropped" | "not saved (no --output)"; or nil, why for an item too large
+ * (the wrapper raises that at the script's line). No-op in `shoal check`.
+ * May wait a bounded time for the writer (items.h). */
+static int l_emit(lua_State *L)
+{
+    lj *s = state_of(L);
+    struct items *it = s->cfg.items;
+    if (!it) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    enum items_status st;
+    size_t len = 0;
+    if (lua_istable(L, 2)) {
+        const char *cells[ITEMS_MAX_COLUMNS];
+        size_t lens[ITEMS_MAX_COLUMNS];
+        int n = (int)lua_objlen(L, 2);
+        if (n > ITEMS_MAX_COLUMNS)
+            n = ITEMS_MAX_COLUMNS;
+        for (int i = 0; i < n; i++) {
+            lua_rawgeti(L, 2, i + 1);
+            cells[i] = lua_tolstring(L, -1, &lens[i]); /* the table keeps it alive */
+            lua_pop(L, 1);
+            if (!cells[i]) {
+                cells[i] = "";
+                lens[i] = 0;
+            }
+            len += lens[i];
+        }
+        if (lua_type(L, 3) == LUA_TSTRING) {
+            size_t klen;
+            const char *key = lua_tolstring(L, 3, &klen);
+            items_extra_key(it, key, klen);
+        }
+        st = items_emit_csv(it, s->cfg.worker_id, n, cells, lens);
+    } else {
+        const char *json = luaL_checklstring(L, 1, &len);
+        st = items_emit(it, s->cfg.worker_id, json, len);
+    }
+    switch (st) {
+    case ITEMS_OK:
+        lua_pushboolean(L, 1);
+        return 1;
+    case ITEMS_DROPPED:
+        lua_pushboolean(L, 0);
+        lua_pushliteral(L, "dropped");
+        return 2;
+    case ITEMS_DISCARDED:
+        lua_pushboolean(L, 0);
+        lua_pushliteral(L, "not saved (no --output)");
+        return 2;
+    default:
+        lua_pushnil(L);
+        lua_pushfstring(L,
+                        "the item is too large (%d MiB encoded; at most %d MiB): save large "
+                        "bodies to files of their own and emit their names",
+                        (int)(len >> 20), (int)(items_max_bytes(it) >> 20));
+        return 2;
+    }
+}
+
+/* items_format() -> "jsonl", "csv", "none" (no --output), or nil in
+ * `shoal check`. */
+static int l_items_format(lua_State *L)
+{
+    struct items *it = state_of(L)->cfg.items;
+    if (!it)
+        return 0;
+    enum items_format f = items_format(it);
+    lua_pushstring(L, f == ITEMS_CSV ? "csv" : f == ITEMS_JSONL ? "jsonl" : "none");
+    return 1;
+}
+
+/* items_columns(names) -> the run's CSV columns: names (a list of strings)
+ * if this is the first call of the run, else those of the first call; or
+ * nil, why (the wrapper raises it at the script's line). */
+static int l_items_columns(lua_State *L)
+{
+    struct items *it = state_of(L)->cfg.items;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (!it)
+        return 0;
+    if (!items_columns(it)) {
+        const char *names[ITEMS_MAX_COLUMNS];
+        size_t lens[ITEMS_MAX_COLUMNS];
+        int n = (int)lua_objlen(L, 1);
+        if (n > ITEMS_MAX_COLUMNS) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "a CSV item has at most %d keys, this one %d", ITEMS_MAX_COLUMNS, n);
+            return 2;
+        }
+        for (int i = 0; i < n; i++) {
+            lua_rawgeti(L, 1, i + 1);
+            names[i] = lua_tolstring(L, -1, &lens[i]);
+            lua_pop(L, 1);
+            if (!names[i])
+                return luaL_argerror(L, 1, "a list of strings");
+        }
+        if (items_set_columns(it, n, names, lens) != 0) {
+            lua_pushnil(L);
+            lua_pushliteral(L, "out of memory");
+            return 2;
+        }
+    }
+    int n = items_columns(it);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        const char *name;
+        size_t len;
+        items_column(it, i, &name, &len);
+        lua_pushlstring(L, name, len);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
 /* job_url(url): the running job's url, for its log line and its span. */
 static int l_job_url(lua_State *L)
 {
@@ -387,6 +507,9 @@ void lj_api_push_core(lj *s, lua_State *L)
         {"span_end", l_span_end},
         {"span_attr", l_span_attr},
         {"job_url", l_job_url},
+        {"emit", l_emit},
+        {"items_format", l_items_format},
+        {"items_columns", l_items_columns},
         {NULL, NULL},
     };
     lua_newtable(L);

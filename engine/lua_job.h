@@ -20,6 +20,7 @@
 struct worker;
 struct http_result;
 struct registry;
+struct items;
 
 typedef struct lj lj;
 
@@ -34,6 +35,7 @@ struct lj_config {
     int nargs;
     struct worker *worker; /* where shoal.http/sleep/push go; NULL for `shoal check` */
     struct registry *registry;         /* where shoal.metrics declares */
+    struct items *items;               /* where shoal.emit goes; NULL: nowhere (shoal check) */
     int tracing;                       /* spans are recorded: shoal.trace does work */
     const char *const *metric_labels;  /* options.metric_labels, for labels() */
     int nmetric_labels;

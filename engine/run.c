@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "items.h"
 #include "logger.h"
 #include "loki.h"
 #include "otlp_logs.h"
@@ -120,6 +121,16 @@ static void fill_summary(struct run *r, struct summary *s, struct stats *t, doub
     s->wedged = r->wedged;
     s->interrupted = r->interrupted;
     s->stop_reason = r->stop_reason ? r->stop_reason : "drained";
+    struct items_counts ic;
+    items_counts(r->items, &ic);
+    s->items_output = items_path(r->items);
+    if (s->items_output && !strcmp(s->items_output, "-"))
+        s->items_output = "stdout";
+    s->items_written = ic.written;
+    s->items_dropped = ic.dropped;
+    s->items_failed = ic.failed;
+    s->items_discarded = ic.discarded;
+    s->items_extra_keys = ic.extra;
     const char *on[4];
     int n = 0;
     if (r->otel->traces_on)
@@ -406,6 +417,7 @@ static void log_run_end(struct run *r, struct stats *t, double end)
  * log file or pipe gets LOG_STOP_MS; the sinks have their own bounds. */
 #define LOG_STOP_MS 5000
 #define LOG_ABORT_MS 500
+#define ITEMS_STOP_MS 10000
 static void stop_logger(struct run *r)
 {
     if (!r->logger)
@@ -456,6 +468,13 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
         free(r);
         free(totals);
         return EXIT_ENV;
+    }
+    struct items_config ic = {
+        .path = cfg->output, .append = cfg->output_append, .nworkers = cfg->workers};
+    if (!(r->items = items_new(&ic, metrics, err, sizeof err))) {
+        fprintf(stderr, "shoal: %s\n", err);
+        code = EXIT_ENV;
+        goto out;
     }
     r->nworkers = cfg->workers;
     r->main_thread = pthread_self();
@@ -578,6 +597,10 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
         r->tracer = NULL;
     }
     gather(r, totals);
+    /* every emitted item is written before the summary counts them (a
+     * stuck output gets ITEMS_STOP_MS); late emits of threads left
+     * running are dropped and counted */
+    items_finish(r->items, ITEMS_STOP_MS);
     log_run_end(r, totals, end);
     stop_logger(r);
     if (!threads_left(r)) {
@@ -608,6 +631,11 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
     } else if (code == EXIT_OK && counter_get(&totals->jobs_failed) > 0) {
         code = EXIT_FAILURES;
     }
+    if ((code == EXIT_OK || code == EXIT_FAILURES) && (s.items_dropped || s.items_failed)) {
+        fprintf(stderr, "shoal: %llu item(s) did not reach --output %s (see the items line)\n",
+                s.items_dropped + s.items_failed, s.items_output);
+        code = EXIT_ENV; /* results were lost: a pipeline must not take them as complete */
+    }
     if (threads_left(r)) {
         /* threads are still running Lua we cannot stop: leave without freeing
          * what they might touch */
@@ -617,6 +645,7 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
 out:
     runmetrics_attach_run(metrics, NULL);
     tracer_shutdown(r->tracer);
+    items_shutdown(r->items, 0);
     stop_logger(r);
     profiler_shutdown(r->profiler, 5000);
     if (r->workers)

@@ -30,6 +30,7 @@ struct run {
     struct tracer *tracer; /* NULL when tracing is off */
     struct logger *logger; /* the run's logger (also logger_global) */
     struct profiler *profiler; /* CPU profiles, or NULL */
+    struct items *items;       /* shoal.emit's writer (counts alone without --output) */
     int logging;           /* a log file is written */
     double t0; /* monotonic start */
 

@@ -188,7 +188,7 @@ struct runmetrics *runmetrics_new(int nshards, int max_series, int enabled,
     }
     static const char *const worker[] = {"worker"}, *const signal[] = {"signal"},
                              *const mc[] = {"method", "code"}, *const meth[] = {"method"},
-                             *const version[] = {"version"};
+                             *const version[] = {"version"}, *const status[] = {"status"};
 #define D(field, type, name, help, labels, n, b, nb)                                              \
     if (!(m->field = declare(m, type, name, help, labels, n, b, nb, err, errlen)))                \
         goto fail;
@@ -221,6 +221,10 @@ struct runmetrics *runmetrics_new(int nshards, int max_series, int enabled,
       1, NULL, 0);
     D(http_bytes, METRIC_COUNTER, "http_client_response_body_bytes_total",
       "Response body bytes received (after decompression)", meth, 1, NULL, 0);
+    D(items, METRIC_COUNTER, "items_total",
+      "Items the script emitted, by status: written to --output, dropped (the writer did not "
+      "keep up), failed (the write failed), discarded (no --output)",
+      status, 1, NULL, 0);
     D(tel_exported, METRIC_COUNTER, "shoal_telemetry_exported_total",
       "Telemetry items (spans, log lines, profiles) a backend accepted", signal, 1, NULL, 0);
     D(tel_dropped, METRIC_COUNTER, "shoal_telemetry_dropped_total",

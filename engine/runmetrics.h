@@ -44,6 +44,9 @@ struct runmetrics {
     /* HTTP client */
     struct metric_family *http_requests, *http_duration, *http_bytes;
 
+    /* shoal.emit's items, by status (written, dropped, failed, discarded) */
+    struct metric_family *items;
+
     /* telemetry, by signal: fed by the exporters */
     struct metric_family *tel_exported, *tel_dropped, *tel_failed;
 

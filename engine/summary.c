@@ -37,6 +37,23 @@ static int by_count(const void *a, const void *b)
     return x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
 }
 
+static void print_items(FILE *out, const struct summary *s)
+{
+    if (!s->items_output) {
+        if (s->items_discarded)
+            fprintf(out, "  items     %llu emitted, not saved (no --output)\n", s->items_discarded);
+        return;
+    }
+    fprintf(out, "  items     %llu written to %s", s->items_written, s->items_output);
+    if (s->items_dropped)
+        fprintf(out, ", %llu dropped (the output did not keep up)", s->items_dropped);
+    if (s->items_failed)
+        fprintf(out, ", %llu failed (write errors)", s->items_failed);
+    if (s->items_extra_keys)
+        fprintf(out, ", %llu with keys outside the CSV header (dropped)", s->items_extra_keys);
+    fprintf(out, "\n");
+}
+
 void summary_print(FILE *out, const struct summary *s)
 {
     struct stats *t = s->totals;
@@ -69,6 +86,7 @@ void summary_print(FILE *out, const struct summary *s)
         fprintf(out, "  %-9s %llu %s, %llu dropped, %llu failed\n", g->name, g->exported, what,
                 g->dropped, g->failed);
     }
+    print_items(out, s);
     uint64_t reqs = counter_get(&t->http_requests);
     if (reqs) {
         char bytes[32];
@@ -150,6 +168,16 @@ char *summary_json(const struct summary *s)
         if (!strcmp(s->signals[i].name, "traces"))
             strbuf_printf(&b, ",\"traces\":{\"exported\":%llu,\"dropped\":%llu,\"failed\":%llu}",
                           s->signals[i].exported, s->signals[i].dropped, s->signals[i].failed);
+    strbuf_str(&b, ",\"items\":{\"output\":");
+    if (s->items_output)
+        json_string(&b, s->items_output);
+    else
+        strbuf_str(&b, "null");
+    strbuf_printf(&b,
+                  ",\"written\":%llu,\"dropped\":%llu,\"failed\":%llu,\"discarded\":%llu,"
+                  "\"csv_extra_keys\":%llu}",
+                  s->items_written, s->items_dropped, s->items_failed, s->items_discarded,
+                  s->items_extra_keys);
     strbuf_printf(&b, ",\"http\":{\"requests\":%llu,\"errors\":%llu,\"bytes\":%llu,\"status\":{",
                   (unsigned long long)counter_get(&t->http_requests),
                   (unsigned long long)counter_get(&t->http_errors),

@@ -27,6 +27,10 @@ struct summary {
         unsigned long long exported, dropped, failed;
     } signals[5];
     int nsignals;
+    /* shoal.emit's items (shown when --output was given or any was emitted) */
+    const char *items_output; /* the file, "stdout", or NULL without --output */
+    unsigned long long items_written, items_dropped, items_failed, items_discarded,
+        items_extra_keys;
 };
 
 void summary_print(FILE *out, const struct summary *s);

@@ -1486,6 +1486,7 @@ struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
         .nargs = cfg->nargs,
         .worker = w,
         .registry = run->metrics->reg,
+        .items = run->items,
         .tracing = run->tracer != NULL,
         .nmetric_labels = cfg->nmetric_labels,
     };

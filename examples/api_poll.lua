@@ -1,10 +1,12 @@
 -- api_poll.lua: walk a paginated JSON API, one job per page.
 --
---   shoal run examples/api_poll.lua -- http://127.0.0.1:8080/api/items [FIELD]
+--   shoal run examples/api_poll.lua --output items.jsonl -- http://127.0.0.1:8080/api/items [FIELD]
 --
 -- Each job GETs one page and decodes it with shoal.json. A page is either an
 -- array of items or an object holding them under "items", "data" or
--- "results". The script logs FIELD (default "id") of every item.
+-- "results". Every item is a result: shoal.emit writes it, as the API gave
+-- it, to --output (JSON lines; CSV for a .csv file, columns from the first
+-- item's keys), and FIELD (default "id") names it in the debug log.
 --
 -- The page says where the next one is, in the body ("next": "/api/items?page=2",
 -- possibly relative) or in a Link header (<...>; rel="next"). That URL
@@ -72,9 +74,14 @@ function handle(job)
   if type(items) == "table" then
     for _, item in ipairs(items) do
       count = count + 1
+      if type(item) == "table" then
+        shoal.emit(item)
+      else
+        shoal.emit({ value = item }) -- a list of plain values
+      end
       local value = type(item) == "table" and item[FIELD] or nil
       if value ~= nil and value ~= null then
-        shoal.log.info("item", { page = job.page, [FIELD] = tostring(value) })
+        shoal.log.debug("item", { page = job.page, [FIELD] = tostring(value) })
       end
     end
   end

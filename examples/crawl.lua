@@ -1,6 +1,6 @@
 -- crawl.lua: crawl one web site, following its links.
 --
---   shoal run examples/crawl.lua -- http://127.0.0.1:8080/demo/ [MAX_DEPTH]
+--   shoal run examples/crawl.lua --output pages.csv -- http://127.0.0.1:8080/demo/ [MAX_DEPTH]
 --   shoal demo          (this script, against the site shoal serves itself)
 --
 -- It starts at one URL and fetches every page of the same site (same scheme,
@@ -9,8 +9,10 @@
 -- page only). With many jobs in flight a page keeps the depth at which it
 -- was first found, which may be more than its shortest path.
 --
--- What each page answered is part of the result: a 404 or a 500 is logged
--- with its status and the job succeeds. Only a transport failure (refused,
+-- The result is one item per page (shoal.emit): url, status, title, depth,
+-- bytes and same-site links, written to --output (JSON lines, or CSV for a
+-- .csv file). What each page answered is part of the result: a 404 or a
+-- 500 is an item (and a log line) with its status, and the job succeeds. Only a transport failure (refused,
 -- reset, timed out) fails the job, so that the engine retries it.
 --
 -- Copy it and change handle(): extract data from res.body, follow only
@@ -37,6 +39,13 @@ end
 
 function produce(push)
   push({ url = start_url, depth = 0 }, { key = start_url })
+end
+
+-- The page's <title>, white space folded, or nil.
+local function title_of(body)
+  local t = body:match("<[Tt][Ii][Tt][Ll][Ee][^>]*>(.-)</[Tt][Ii][Tt][Ll][Ee]%s*>")
+  t = t and t:gsub("%s+", " "):match("^ *(.-) *$")
+  if t ~= "" then return t end
 end
 
 -- Only HTML has links to follow (header names are lower case).
@@ -74,6 +83,10 @@ function handle(job)
   -- a 404 or a 500 is what this page is, not trouble with the crawl: the
   -- line says so at INFO (warnings go to the terminal too)
   shoal.log.info("page", fields)
+  -- every key on every item (null when unknown), so a CSV header has them all
+  local null = shoal.json.null
+  shoal.emit({ url = job.url, status = res.status, title = title_of(body) or null,
+               depth = job.depth, bytes = #body, links = fields.links or null })
 end
 
 function done(stats)

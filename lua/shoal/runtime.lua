@@ -345,6 +345,113 @@ for _, name in ipairs({ "debug", "info", "warn", "error" }) do
 end
 shoal.log = log
 
+---------------------------------------------------------------- items
+
+-- shoal.emit(item): one result for --output. The item is checked and
+-- encoded here, in the emitting state (JSON with exact numbers, as jobs
+-- are; for a CSV file, one text cell per column), so the engine's writer
+-- thread only writes bytes. -> true (and "not saved (no --output)" when
+-- there is no output), or false, "dropped" when the output did not keep
+-- up. Misuse raises at the script's line.
+local core_emit = core.emit
+local items_format = core.items_format() -- "jsonl", "csv", "none"; nil in `shoal check`
+local huge = math.huge
+
+-- Every shoal.emit misuse is raised here, at the script's line, and is
+-- final for the attempt: the same item would fail the same way again.
+local function emit_error(msg)
+  usage_error("shoal.emit: " .. msg)
+end
+
+-- Why v is not JSON (a path such as item.links[2] and what it holds), or
+-- nil when the walk finds nothing (then cjson's own message is used).
+local function not_json(v, path, seen, depth)
+  local t = type(v)
+  if t == "number" then
+    if v ~= v or v == huge or v == -huge then
+      return path .. " is " .. tostring(v) .. " (JSON has no NaN or infinity)"
+    end
+  elseif t == "table" then
+    if seen[v] then return path .. " contains itself (a cycle)" end
+    if depth > 1000 then return path .. " is nested over 1000 deep" end
+    seen[v] = true
+    for k, x in pairs(v) do
+      local kt = type(k)
+      if kt ~= "string" and kt ~= "number" then return path .. " has a " .. kt .. " key" end
+      local sub = kt == "string" and (path .. "." .. k) or (path .. "[" .. tostring(k) .. "]")
+      local why = not_json(x, sub, seen, depth + 1)
+      if why then return why end
+    end
+    seen[v] = nil
+  elseif t == "function" or t == "thread" or (t == "userdata" and v ~= json.null) then
+    return path .. " is a " .. t
+  end
+end
+
+-- A CSV cell's text: numbers as integers or exactly, nested tables as
+-- their JSON, nil and shoal.json.null empty.
+local function cell(v)
+  local t = type(v)
+  if t == "string" then return v end
+  if t == "number" then
+    if v == math.floor(v) and v > -2^53 and v < 2^53 then return string.format("%.0f", v) end
+    local text = string.format("%.14g", v)
+    return tonumber(text) == v and text or exact(v)
+  end
+  if t == "table" then return encode_job(v) end
+  if t == "boolean" then return tostring(v) end
+  return ""
+end
+
+local columns, column_set -- the run's CSV columns, learnt at this state's first item
+local function csv_cells(item)
+  local byname = {}
+  for k, v in pairs(item) do byname[tostring(k)] = v end
+  if not columns then
+    local keys = {}
+    for k in pairs(byname) do keys[#keys + 1] = k end
+    if #keys == 0 then return nil, "a CSV item needs at least one key" end
+    table.sort(keys)
+    local why
+    columns, why = core.items_columns(keys) -- the run's first item's, whichever state it was in
+    if not columns then return nil, why end
+    column_set = {}
+    for _, c in ipairs(columns) do column_set[c] = true end
+  end
+  local extra
+  for k in pairs(byname) do
+    if not column_set[k] then extra = k; break end
+  end
+  local cells = {}
+  for i = 1, #columns do cells[i] = cell(byname[columns[i]]) end
+  return cells, extra
+end
+
+function shoal.emit(item)
+  if type(item) ~= "table" then
+    emit_error("an item must be a table of field = value, got " .. type(item))
+  end
+  -- CSV needs only the check: its cells are made apart
+  local ok, data = pcall(items_format == "csv" and json.encode or encode_job, item)
+  if not ok then
+    emit_error("the item is not JSON-serialisable: " ..
+      (not_json(item, "item", {}, 0) or tostring(data)))
+  end
+  local taken, why
+  if items_format == "csv" then
+    local cells, extra = csv_cells(item)
+    if not cells then emit_error(extra) end
+    taken, why = core_emit(nil, cells, extra)
+  else
+    taken, why = core_emit(data)
+  end
+  if taken == nil then emit_error(why) end
+  -- without --output the call did what the run asked (counted, warned
+  -- once, in the summary): true, so assert(shoal.emit(x)) still runs
+  if why == "not saved (no --output)" then return true, why end
+  return taken, why
+end
+
 ---------------------------------------------------------------- entry points
 
 -- error() may be given any value: a table prints as its JSON (or its

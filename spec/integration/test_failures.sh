@@ -268,7 +268,7 @@ expect_rc "shoal help: exit 0" 0
 
 # Every variable --help advertises is read: a bad value is refused naming it.
 for var in $(grep -o '\[SHOAL_[A-Z_]*\]' "$OUT" | tr -d '[]' | sort -u); do
-    case $var in SHOAL_LISTEN | SHOAL_LUA_PATH | SHOAL_SUMMARY_JSON | SHOAL_SERVICE | SHOAL_LOG_FILE | SHOAL_PROFILE_DIR) continue ;; esac
+    case $var in SHOAL_LISTEN | SHOAL_LUA_PATH | SHOAL_SUMMARY_JSON | SHOAL_OUTPUT | SHOAL_SERVICE | SHOAL_LOG_FILE | SHOAL_PROFILE_DIR) continue ;; esac
     env "$var=zzz" timeout 10 "$SHOAL" run good.lua --listen off --quiet >/dev/null 2>envvar.err
     rc=$?
     if [ "$rc" = 2 ] && grep -q "$var" envvar.err; then

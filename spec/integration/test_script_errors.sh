@@ -20,7 +20,7 @@ local h = shoal.metrics.histogram("sizes", "sizes", {}, { 1, 10 })
 function produce(push)
   for _, k in ipairs({ "http404", "nilconcat", "emptyurl", "spaceurl", "nilurl", "retryfalse",
                        "errobj", "incorder", "incjunk", "incstring", "setorder", "observestring",
-                       "dotcall", "incok" }) do
+                       "dotcall", "incok", "emitbad" }) do
     push({ kind = k })
   end
 end
@@ -41,12 +41,13 @@ function handle(job)
   elseif k == "observestring" then h:observe("12")
   elseif k == "dotcall" then c.inc(5)
   elseif k == "incok" then c:inc(5, { code = 201 }); c:inc({ code = 202 }); g:set(7); h:observe(3)
+  elseif k == "emitbad" then shoal.emit({ parse = print })
   end
 end
 EOF
 PORT=$(free_port)
 start_bg errors "$SHOAL" run e.lua --workers 1 --retries 2 --retry-delay 0.01 \
-    --listen "127.0.0.1:$PORT" --linger 60s --summary-json e.json --log-level debug --log-stderr debug
+    --listen "127.0.0.1:$PORT" --linger 60s --output items.jsonl --summary-json e.json --log-level debug --log-stderr debug
 if wait_for "curl -s http://127.0.0.1:$PORT/readyz | grep -q finished" 60; then
     pass "the run finished and lingers"
 else
@@ -60,7 +61,7 @@ S=e.json
 expect_eq "inc(5, labels) counts 5" "$(grep '^calls_total{code="201"}' <<<"$METRICS" | awk '{print $2}')" 5
 expect_eq "inc(labels) counts 1" "$(grep '^calls_total{code="202"}' <<<"$METRICS" | awk '{print $2}')" 1
 expect_eq "inc(labels, 5) counted nothing" "$(grep -c '^calls_total{code="200"}' <<<"$METRICS")" 0
-expect_eq "one job succeeded, the others failed" "$(json "$S" .ok) $(json "$S" .failed)" "1 13"
+expect_eq "one job succeeded, the others failed" "$(json "$S" .ok) $(json "$S" .failed)" "1 14"
 # retried: only http404 and nilconcat, twice each
 expect_eq "only plain errors were retried (2 jobs x 2)" "$(json "$S" .retried)" 4
 err_count() { json "$S" "[.errors[] | select(.message | test(\"$1\")) | .count] | add"; }
@@ -78,6 +79,8 @@ expect_eq "inc(n, 'junk'): labels must be a table" "$(err_count 'e.lua:22: count
 expect_eq "inc('junk'): the amount must be a number" "$(err_count 'e.lua:23: counter:inc takes .*must be a number, got string')" 1
 expect_eq "set(labels, v): the value comes first" "$(err_count 'e.lua:24: gauge:set takes .*the value comes first')" 1
 expect_eq "observe('12'): must be a number" "$(err_count 'e.lua:25: histogram:observe takes .*must be a number, got string')" 1
+expect_eq "an item that is not JSON: the script's line, not retried" \
+    "$(err_count 'e.lua:28: shoal.emit: the item is not JSON-serialisable')" 1
 expect_eq "c.inc(5): call it with a colon" "$(err_count 'e.lua:26: metric:inc: call it with a colon')" 1
 
 ERRLOG=$T/errors.err
