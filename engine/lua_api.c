@@ -397,9 +397,6 @@ void lj_api_push_core(lj *s, lua_State *L)
     }
     lua_pushboolean(L, s->cfg.tracing);
     lua_setfield(L, -2, "tracing");
-    /* the job's url is wanted for its "job done" line too */
-    lua_pushboolean(L, s->worker ? worker_log_wants(s->worker, LOG_INFO) : 0);
-    lua_setfield(L, -2, "log_jobs");
     lua_pushinteger(L, s->cfg.worker_id);
     lua_setfield(L, -2, "worker_id");
     lua_pushlightuserdata(L, &lj_done_mark);

@@ -187,8 +187,10 @@ static void wedge(struct run *r, int id, double now)
             const char *v[RM_MAX_CUSTOM + 1] = {"failed"};
             metric_add(metrics_series(r->metrics->jobs, v, NULL, r->metrics->ncustom + 1), 1);
         }
-        stats_error(r->main_stats, "worker wedged: job code could not be stopped (a compiled "
-                                   "loop that never calls into the runtime?)");
+        stats_error(r->main_stats,
+                    "worker wedged: job code could not be stopped (a compiled "
+                    "loop that never calls into the runtime?)",
+                    NULL, 0);
     }
     fprintf(stderr,
             "\nshoal: worker %d is stuck in Lua code that ignores the watchdog (a JIT-compiled "

@@ -4,10 +4,11 @@
  * and "HTTP 404" stay apart; past STATS_ERRORS distinct messages the rest are
  * counted as "other", keeping memory fixed. */
 #include "stats.h"
+#include "logtext.h"
 
 #include <string.h>
 
-void stats_error(struct stats *s, const char *msg)
+void stats_error(struct stats *s, const char *msg, const char *url, size_t url_len)
 {
     char key[STATS_ERROR_LEN];
     size_t n = 0;
@@ -26,6 +27,7 @@ void stats_error(struct stats *s, const char *msg)
         struct stats_error *e = &s->errors[i];
         if (e->count == 0) {
             memcpy(e->text, key, n + 1);
+            logtext_redact(e->url, sizeof e->url, url ? url : "", url ? url_len : 0);
             e->count = 1;
             return;
         }
@@ -65,8 +67,10 @@ void stats_merge(struct stats *into, struct stats *from)
         if (j == STATS_ERRORS) {
             into->errors_other += e->count;
         } else {
-            if (!into->errors[j].count)
+            if (!into->errors[j].count) {
                 memcpy(into->errors[j].text, e->text, sizeof e->text);
+                memcpy(into->errors[j].url, e->url, sizeof e->url);
+            }
             into->errors[j].count += e->count;
         }
     }

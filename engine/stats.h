@@ -8,12 +8,14 @@
 #define SHOAL_STATS_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hist.h"
 
 #define STATS_ERRORS 32
 #define STATS_ERROR_LEN 160
+#define STATS_URL_LEN 256
 
 typedef _Atomic uint64_t counter;
 
@@ -30,6 +32,7 @@ static inline uint64_t counter_get(counter *c)
 
 struct stats_error {
     char text[STATS_ERROR_LEN];
+    char url[STATS_URL_LEN]; /* the job url of its first sight, redacted; "" if none */
     uint64_t count;
 };
 
@@ -51,8 +54,10 @@ struct stats {
     uint64_t errors_other;
 };
 
-/* Counts a failure message under its first line. Worker thread. */
-void stats_error(struct stats *s, const char *msg);
+/* Counts a failure message under its first line; url (url_len bytes, may
+ * be NULL) is the failed job's, kept redacted with the first sight of each
+ * message so the summary can say which input failed. Worker thread. */
+void stats_error(struct stats *s, const char *msg, const char *url, size_t url_len);
 
 /* Adds from into into (the main thread, workers stopped). */
 void stats_merge(struct stats *into, struct stats *from);

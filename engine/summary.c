@@ -89,8 +89,11 @@ void summary_print(FILE *out, const struct summary *s)
     if (n) {
         qsort(errs, (size_t)n, sizeof errs[0], by_count);
         fprintf(out, "  errors    (failed attempts, most frequent first)\n");
-        for (int i = 0; i < n && i < 5; i++)
+        for (int i = 0; i < n && i < 5; i++) {
             fprintf(out, "    %6llux  %s\n", (unsigned long long)errs[i].count, errs[i].text);
+            if (errs[i].url[0]) /* curl's own messages never say which input it was */
+                fprintf(out, "             url=%s\n", errs[i].url);
+        }
         if (n > 5 || t->errors_other)
             fprintf(out, "    (and more: see the log)\n");
     }
@@ -166,6 +169,10 @@ char *summary_json(const struct summary *s)
     for (int i = 0; i < STATS_ERRORS && t->errors[i].count; i++) {
         strbuf_printf(&b, "%s{\"message\":", sep);
         json_string(&b, t->errors[i].text);
+        if (t->errors[i].url[0]) {
+            strbuf_str(&b, ",\"url\":");
+            json_string(&b, t->errors[i].url);
+        }
         strbuf_printf(&b, ",\"count\":%llu}", (unsigned long long)t->errors[i].count);
         sep = ",";
     }

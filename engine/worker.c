@@ -765,7 +765,7 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
         queue_ack(r->q, s->lease);
     } else {
         counter_add(&w->stats.attempts_failed, 1);
-        stats_error(&w->stats, err);
+        stats_error(&w->stats, err, s->url, s->url_len);
         if (will_retry) {
             if (r->metrics->enabled)
                 metric_add(r->metrics->retries_s, 1);

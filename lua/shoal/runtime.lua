@@ -11,7 +11,6 @@ local core = ...
 local done_mark = core.done_mark
 local tracing = core.tracing -- spans are recorded (an OTLP endpoint is set)
 local span_attr = core.span_attr
-local log_jobs = core.log_jobs -- the "job done" lines carry the job's url
 local job_url = core.job_url
 local cjson = require "cjson"
 local json = cjson.new()        -- the engine's own instance: users may tune `shoal.json`
@@ -328,7 +327,8 @@ end
 
 local function run_job(data)
   local job = json.decode(data)
-  if (tracing or log_jobs) and type(job) == "table" and type(job.url) == "string" then
+  -- always: a failure's log line and the summary's errors name the url
+  if type(job) == "table" and type(job.url) == "string" then
     job_url(job.url)
   end
   if type(rawget(_G, "handle")) ~= "function" then return call_hook("handle", job) end

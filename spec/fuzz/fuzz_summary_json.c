@@ -203,7 +203,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     for (int i = 2; i < np; i++) {
-        stats_error(st, p[i].s);
+        stats_error(st, p[i].s, p[i].s, p[i].len);
         counter_add(&st->jobs_failed, 1);
         counter_add(&st->status_code[(100 + p[i].len * 7) % 600], 1);
         hist_record(&st->latency, (uint64_t)p[i].len * 997);

@@ -61,6 +61,33 @@ expect_rc "jobs raising error tables: exit 1" 1
 expect_eq "identical error tables are one summary entry (count 20)" "$(json errobj.json '[.errors[].count] | max')" 20
 expect_no_grep "an error table is not shown as a memory address" 'table: 0x' "$OUT"
 
+# -- the failing URL: every failure line and every top-error example names it,
+# whatever the log level (curl's own messages never do)
+cat >badurl.lua <<'EOF'
+function produce(push)
+  push({url = "http://127.0.0.1:1/in valid"})
+  push({url = "http://user:hunter2@[::1/token=abc"})
+end
+function handle(job)
+  local res, err = shoal.http.get(job.url)
+  if not res then error(err) end
+end
+EOF
+for level in warn error; do
+    SHOAL_LOG_STDERR=$level run_shoal badurl_$level run badurl.lua --workers 1 --retries 0 --listen off --quiet --summary-json badurl_$level.json
+    expect_rc "bad URLs (log level $level): exit 1" 1
+    expect_grep "log level $level: the failure line names the first URL" 'msg="job failed".*url="?http://127\.0\.0\.1:1/in valid' "$ERR"
+    expect_grep "log level $level: the failure line names the second URL" 'msg="job failed".*url=.*::1' "$ERR"
+done
+expect_no_grep "the URL's password is redacted on stderr" 'hunter2' "$ERR"
+expect_eq "every top error carries the URL of an example job" \
+    "$(json badurl_error.json '[.errors[] | select((.url // "") | test("127\\.0\\.0\\.1:1|::1"))] | length')" \
+    "$(json badurl_error.json '.errors | length')"
+expect_grep "the summary json has the first URL" '127\.0\.0\.1:1/in valid' badurl_error.json
+expect_no_grep "the summary json does not show the password" 'hunter2' badurl_error.json
+expect_grep "the text summary's top errors name the URL curl's message does not" 'url=http://user:.*\[::1' "$OUT"
+expect_no_grep "the text summary does not show the password" 'hunter2' "$OUT"
+
 # -- scripts that do not load, or whose hooks raise: exit 3 with file:line
 cat >syntax.lua <<'EOF'
 function produce(push) push({}) end
