@@ -2,7 +2,9 @@
  *
  * The text mirrors what wrk users read (latency percentiles, rate, status
  * breakdown) with what a job engine adds (failures, retries, top errors).
- * The JSON holds the same figures with stable names; latencies in seconds. */
+ * The JSON holds the same figures with stable names; latencies in seconds.
+ * Each error entry is a kind of failure: its pattern (stats_error_pattern),
+ * how many attempts failed so, and one example (message and job url). */
 #include "summary.h"
 #include "logtext.h"
 #include "strbuf.h"
@@ -88,7 +90,7 @@ void summary_print(FILE *out, const struct summary *s)
         errs[n] = t->errors[n];
     if (n) {
         qsort(errs, (size_t)n, sizeof errs[0], by_count);
-        fprintf(out, "  errors    (failed attempts, most frequent first)\n");
+        fprintf(out, "  errors    (failed attempts by kind, most frequent first; one example each)\n");
         for (int i = 0; i < n && i < 5; i++) {
             fprintf(out, "    %6llux  %s\n", (unsigned long long)errs[i].count, errs[i].text);
             if (errs[i].url[0]) /* curl's own messages never say which input it was */
@@ -167,7 +169,9 @@ char *summary_json(const struct summary *s)
     strbuf_printf(&b, "}},\"errors\":[");
     sep = "";
     for (int i = 0; i < STATS_ERRORS && t->errors[i].count; i++) {
-        strbuf_printf(&b, "%s{\"message\":", sep);
+        strbuf_printf(&b, "%s{\"pattern\":", sep);
+        json_string(&b, t->errors[i].pattern);
+        strbuf_str(&b, ",\"message\":");
         json_string(&b, t->errors[i].text);
         if (t->errors[i].url[0]) {
             strbuf_str(&b, ",\"url\":");

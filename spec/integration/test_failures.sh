@@ -88,6 +88,29 @@ expect_no_grep "the summary json does not show the password" 'hunter2' badurl_er
 expect_grep "the text summary's top errors name the URL curl's message does not" 'url=http://user:.*\[::1' "$OUT"
 expect_no_grep "the text summary does not show the password" 'hunter2' "$OUT"
 
+# -- one kind of failure is one entry of the top errors, whatever page or
+# number it names; an HTTP status still tells kinds apart
+cat >kinds.lua <<'EOF'
+function produce(push)
+  for i = 1, 5 do push({url = "http://127.0.0.1:1/missing" .. i .. ".html", n = i}) end
+  push({url = "http://127.0.0.1:1/broken.html", n = 6})
+end
+function handle(job)
+  local status = job.n == 6 and 500 or 404
+  error(job.url:match("[^/]+$") .. ": HTTP " .. status .. " after " .. job.n .. " ms")
+end
+EOF
+run_shoal kinds run kinds.lua --workers 1 --retries 0 --listen off --quiet --summary-json kinds.json
+expect_rc "jobs failing with varying pages and numbers: exit 1" 1
+expect_eq "five 404s of five pages are one entry, a 500 another" \
+    "$(json kinds.json '[.errors[] | "\(.count) \(.pattern)"] | sort | join("|")')" \
+    "1 kinds.lua:7: broken.html: HTTP 500 after <n> ms|5 kinds.lua:7: missing<n>.html: HTTP 404 after <n> ms"
+expect_eq "the entry's example is a real message with its job's URL" \
+    "$(json kinds.json '.errors[] | select(.count == 5) | "\(.message) \(.url)"')" \
+    "kinds.lua:7: missing1.html: HTTP 404 after 1 ms http://127.0.0.1:1/missing1.html"
+expect_grep "the text summary shows the count and one example" '^ +5x  kinds\.lua:7: missing1\.html: HTTP 404 after 1 ms$' "$OUT"
+expect_grep "the text summary shows the example's URL" '^ +url=http://127\.0\.0\.1:1/missing1\.html$' "$OUT"
+
 # -- scripts that do not load, or whose hooks raise: exit 3 with file:line
 cat >syntax.lua <<'EOF'
 function produce(push) push({}) end
