@@ -182,6 +182,7 @@ static void wedge(struct run *r, int id, double now)
     if (lease && queue_ack_kept(r->q, lease) == 0) {
         counter_add(&r->main_stats->jobs_failed, 1);
         counter_add(&r->main_stats->attempts_failed, 1);
+        counter_add(&r->main_stats->timeouts, 1); /* past its budget, like the watchdog's */
         if (r->metrics->enabled) {
             /* the script's labels() cannot run: that state is stuck */
             const char *v[RM_MAX_CUSTOM + 1] = {"failed"};

@@ -42,7 +42,7 @@ struct stats {
     counter jobs_failed;    /* jobs that failed their last allowed attempt */
     counter attempts_failed;
     counter retries;        /* attempts scheduled again */
-    counter timeouts;
+    counter timeouts;       /* attempts stopped at --timeout: I/O, CPU budget, wedged */
     counter started;        /* attempts started */
     counter inflight;       /* gauge, written by its worker */
     counter http_requests;

@@ -794,6 +794,9 @@ static void after_resume(struct worker *w, struct slot *s, int status)
         heap_set(w, s);
         return;
     }
+    /* failing past its deadline: the watchdog stopped its Lua (CPU budget) */
+    if (status == LJ_FAIL && s->deadline && worker_clock() >= s->deadline)
+        counter_add(&w->stats.timeouts, 1);
     finish_attempt(w, s, status == LJ_OK, status == LJ_FAIL ? lj_error(w->lua, s->idx) : NULL);
 }
 
@@ -1017,6 +1020,13 @@ static void cancel_io(struct worker *w, struct slot *s)
 {
     end_client_span(w, s, 0, "cancelled at the attempt's deadline (--timeout)");
     if (s->op == OP_HTTP) {
+        /* a request with no response, like any transport failure: in the
+         * summary's requests and transport errors, and code="error" */
+        counter_add(&w->stats.http_requests, 1);
+        counter_add(&w->stats.http_errors, 1);
+        if (w->run->metrics->enabled)
+            metric_add(runmetrics_http_series(w->run->metrics, w->http_series, s->http_method, 0),
+                       1);
         curl_multi_remove_handle(w->multi, s->xfer.easy);
         fetch_release(&s->xfer);
     }
