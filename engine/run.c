@@ -381,6 +381,11 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
     (void)server;
     int code = EXIT_OK;
     char err[8192];
+    /* found now, not after the whole run */
+    if (cfg->summary_json && summary_check_path(cfg->summary_json, err, sizeof err) != 0) {
+        fprintf(stderr, "shoal: %s\n", err);
+        return EXIT_ENV;
+    }
     struct run *r = calloc(1, sizeof *r);
     struct stats *totals = calloc(1, sizeof *totals);
     if (!r || !totals) {

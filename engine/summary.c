@@ -9,8 +9,10 @@
 #include "logtext.h"
 #include "strbuf.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void fmt_duration(char *out, size_t n, double us)
 {
@@ -186,6 +188,27 @@ char *summary_json(const struct summary *s)
         return NULL;
     }
     return b.p;
+}
+
+int summary_check_path(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "--summary-json %s is a directory: give a file name", path);
+        return -1;
+    }
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        snprintf(err, errlen,
+                 "cannot write --summary-json %s: %s (its directory must exist and be writable)",
+                 path, strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    remove(tmp);
+    return 0;
 }
 
 int summary_write_json(const char *path, const struct summary *s)

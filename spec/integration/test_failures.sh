@@ -250,6 +250,26 @@ fi
 run_shoal unwritable run good.lua --listen off --quiet --summary-json "$T/no/such/dir/summary.json"
 expect_rc "--summary-json into a missing directory: exit 4" 4
 expect_grep "unwritable summary: stderr names the file" 'no/such/dir/summary\.json' "$ERR"
+cat >marker.lua <<'EOF'
+function produce(push)
+  io.open("produced.marker", "w"):close()
+  push({})
+end
+function handle(job) end
+EOF
+run_shoal unwritable_early run marker.lua --listen off --quiet --summary-json "$T/no/such/dir/summary.json"
+expect_rc "--summary-json into a missing directory, checked at start: exit 4" 4
+if [ -e produced.marker ]; then
+    fail "an unwritable --summary-json is found before the script runs" "produce() ran"
+else
+    pass "an unwritable --summary-json is found before the script runs"
+fi
+mkdir -p sumdir
+run_shoal summary_dir run marker.lua --listen off --quiet --summary-json sumdir
+expect_rc "--summary-json naming a directory: exit 4" 4
+expect_grep "--summary-json naming a directory: says so" 'sumdir is a directory' "$ERR"
+run_shoal summary_ok run good.lua --listen off --quiet --summary-json "$T/sumdir/s.json"
+expect_eq "the check at start leaves no file behind but the summary" "$(ls sumdir)" "s.json"
 
 # -- ARGS after -- reach shoal.args, in every state, untouched
 cat >args.lua <<'EOF'
