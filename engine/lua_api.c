@@ -407,5 +407,9 @@ void lj_api_push_core(lj *s, lua_State *L)
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "args");
+    if (s->cfg.listen && *s->cfg.listen && strcmp(s->cfg.listen, "off") != 0) {
+        lua_pushfstring(L, "http://%s", s->cfg.listen);
+        lua_setfield(L, -2, "listen_url");
+    }
     lj_api_push_metrics(s, L);
 }

@@ -1403,6 +1403,7 @@ struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
         .timeout = cfg->timeout,
         .args = cfg->args,
         .nargs = cfg->nargs,
+        .listen = cfg->listen,
         .worker = w,
         .registry = run->metrics->reg,
         .tracing = run->tracer != NULL,

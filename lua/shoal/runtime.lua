@@ -25,6 +25,7 @@ local traceback = debug.traceback
 
 local shoal = {}
 shoal.args = core.args
+shoal.listen_url = core.listen_url -- "http://HOST:PORT" shoal serves, or nil
 shoal.worker = { id = core.worker_id }
 shoal.json = cjson
 shoal.now = core.now
