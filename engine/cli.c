@@ -6,6 +6,7 @@
  * later wins: built-in default < script `options` < SHOAL_* variable < flag.
  * Main thread only. */
 #include "config.h"
+#include "httpd.h"
 #include "logger.h"
 
 #include <errno.h>
@@ -136,6 +137,15 @@ static int set_value(struct config *c, const struct opt *o, const char *text, co
                 snprintf(err, errlen, "%s: address too long", from);
                 return -1;
             }
+            /* a value that is no address is a usage error (2); one the
+             * machine refuses is found when binding (4) */
+            char host[256], why[400];
+            int port;
+            if (httpd_parse_listen(text, host, sizeof host, &port, why, sizeof why) != 0) {
+                int var = from[0] != '-'; /* SHOAL_LISTEN: name it too */
+                snprintf(err, errlen, "%s%s%s", var ? from : "", var ? ": " : "", why);
+                return -1;
+            }
             snprintf(c->listen, sizeof c->listen, "%s", text);
         } else {
             enum log_level lv;
@@ -252,21 +262,26 @@ static const struct {
     {"version", CMD_VERSION}, {"help", CMD_HELP},   {"dashboard", CMD_DASHBOARD},
 };
 
+static void print_usage(FILE *out)
+{
+    fputs("Usage:\n"
+          "  shoal run SCRIPT [options] [-- ARGS]  run until the queue drains (or --duration);\n"
+          "                                        ARGS reach the script as shoal.args\n"
+          "  shoal check SCRIPT                    load as a worker would; errors with file:line\n"
+          "  shoal demo [options]                  crawl the built-in demo site\n"
+          "  shoal dashboard SCRIPT                print a Grafana dashboard (JSON) for the\n"
+          "                                        script's metrics\n"
+          "  shoal version\n",
+          out);
+}
+
 void config_print_help(const char *command)
 {
     (void)command;
     printf("shoal " SHOAL_VERSION " - scripted jobs on a pool of worker threads, observable\n"
-           "\n"
-           "Usage:\n"
-           "  shoal run SCRIPT [options] [-- ARGS]  run until the queue drains (or --duration);\n"
-           "                                        ARGS reach the script as shoal.args\n"
-           "  shoal check SCRIPT                    load as a worker would; errors with "
-           "file:line\n"
-           "  shoal demo [options]                  crawl the built-in demo site\n"
-           "  shoal dashboard SCRIPT                print a Grafana dashboard (JSON) for the\n"
-           "                                        script's metrics\n"
-           "  shoal version\n"
-           "\n"
+           "\n");
+    print_usage(stdout);
+    printf("\n"
            "Options (each also read from the variable shown; a flag wins over a variable,\n"
            "which wins over the script's `options` table):\n");
     for (size_t i = 0; i < NOPTS; i++) {
@@ -304,8 +319,12 @@ int config_parse(struct config *c, int argc, char **argv)
     char err[512];
     int i = 1;
     if (argc < 2) {
-        c->command = CMD_HELP;
-        return 0;
+        /* a usage error like any other (exit 2, usage on stderr), so a
+         * wrapper that lost its arguments does not pass for a success */
+        fprintf(stderr, "shoal: no command given\n\n");
+        print_usage(stderr);
+        fprintf(stderr, "\n(shoal --help lists every option)\n");
+        return -1;
     }
     const char *verb = argv[1];
     if (!strcmp(verb, "-h") || !strcmp(verb, "--help")) {
@@ -320,7 +339,8 @@ int config_parse(struct config *c, int argc, char **argv)
         if (!strcmp(verb, verbs[v].name))
             c->command = verbs[v].cmd;
     if (c->command == CMD_NONE) {
-        snprintf(err, sizeof err, "unknown command '%s' (commands: run, check, demo, version)",
+        snprintf(err, sizeof err,
+                 "unknown command '%s' (commands: run, check, demo, dashboard, version, help)",
                  verb);
         usage_error(err);
         return -1;

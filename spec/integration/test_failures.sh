@@ -223,6 +223,22 @@ expect_rc "SHOAL_WORKERS=abc: exit 2" 2
 expect_grep "SHOAL_WORKERS=abc: stderr names the variable" 'SHOAL_WORKERS' "$ERR"
 run_shoal verb frobnicate
 expect_rc "unknown command: exit 2" 2
+for verb in run check demo dashboard version help; do
+    expect_grep "unknown command: lists '$verb'" "commands:.*\\b$verb\\b" "$ERR"
+done
+run_shoal bare
+expect_rc "shoal with no command: a usage error, exit 2" 2
+expect_grep "shoal with no command: says so" "^shoal: no command given" "$ERR"
+expect_grep "shoal with no command: the usage on stderr" "^Usage:" "$ERR"
+expect_eq "shoal with no command: nothing on stdout" "$(wc -c <"$OUT")" 0
+run_shoal listen_bad run good.lua --listen abc --quiet
+expect_rc "--listen abc (not an address): a usage error, exit 2" 2
+expect_grep "--listen abc: stderr names --listen and the value" '--listen abc' "$ERR"
+run_shoal listen_port run good.lua --listen 127.0.0.1:99999 --quiet
+expect_rc "--listen with port 99999: exit 2" 2
+SHOAL_LISTEN=nocolon run_shoal listen_env run good.lua --quiet
+expect_rc "SHOAL_LISTEN=nocolon: exit 2" 2
+expect_grep "SHOAL_LISTEN=nocolon: stderr names the variable" 'SHOAL_LISTEN' "$ERR"
 run_shoal noscript run --listen off
 expect_rc "run without a script: exit 2" 2
 run_shoal extra run good.lua stray-argument --listen off
@@ -338,7 +354,7 @@ expect_rc "shoal help: exit 0" 0
 
 # Every variable --help advertises is read: a bad value is refused naming it.
 for var in $(grep -o '\[SHOAL_[A-Z_]*\]' "$OUT" | tr -d '[]' | sort -u); do
-    case $var in SHOAL_LISTEN | SHOAL_LUA_PATH | SHOAL_SUMMARY_JSON | SHOAL_SERVICE | SHOAL_LOG_FILE | SHOAL_PROFILE_DIR) continue ;; esac
+    case $var in SHOAL_LUA_PATH | SHOAL_SUMMARY_JSON | SHOAL_SERVICE | SHOAL_LOG_FILE | SHOAL_PROFILE_DIR) continue ;; esac
     env "$var=zzz" timeout 10 "$SHOAL" run good.lua --listen off --quiet >/dev/null 2>envvar.err
     rc=$?
     if [ "$rc" = 2 ] && grep -q "$var" envvar.err; then
