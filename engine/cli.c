@@ -98,7 +98,7 @@ static const struct opt opts[] = {
      "load shoal's Lua modules from DIR instead of the built-in copies (development)"},
     {"summary-json", "SHOAL_SUMMARY_JSON", NULL, K_STR, F(summary_json), 0, 0, "FILE",
      "also write the end-of-run summary as JSON to FILE"},
-    {"quiet", "SHOAL_QUIET", NULL, K_FLAG, F(quiet), 0, 1, NULL, "no live progress line"},
+    {"quiet", "SHOAL_QUIET", NULL, K_FLAG, F(quiet), 0, 1, NULL, "no progress line (live on a terminal, else one every 10 s)"},
     {"watch", "SHOAL_WATCH", NULL, K_FLAG, F(watch), 0, 1, NULL,
      "reload the script in every worker when the file changes (the queue is kept)"},
 };
