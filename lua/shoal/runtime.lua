@@ -505,7 +505,8 @@ end
 -- `shoal dashboard`: a Grafana dashboard (JSON text) for the metrics the
 -- script declared.
 local function dashboard(title)
-  return json.encode(require("shoal.dashboard").build(core.metric_families(), title))
+  local d = require("shoal.dashboard")
+  return d.encode(d.build(core.metric_families(), title))
 end
 
 return {
