@@ -54,6 +54,8 @@ static const struct opt opts[] = {
      "start at most N jobs (retries aside), finish them, stop (default 0: no limit)"},
     {"memory", "SHOAL_MEMORY", "memory", K_INT, F(memory_mb), 1, 1 << 20, "MIB",
      "Lua memory cap per worker state; a job over it fails (default 512)"},
+    {"max-body", "SHOAL_MAX_BODY", "max_body", K_INT, F(max_body_mb), 1, 4096, "MIB",
+     "largest response body a request takes; a larger one fails that request (default 64)"},
     {"max-wedged", "SHOAL_MAX_WEDGED", NULL, K_INT, F(max_wedged), 0, 1000, "N",
      "workers stuck in unstoppable Lua that may be replaced before the run stops (default 2)"},
     {"listen", "SHOAL_LISTEN", NULL, K_STR, F(listen), 0, 0, "ADDR",
@@ -98,7 +100,8 @@ static const struct opt opts[] = {
      "load shoal's Lua modules from DIR instead of the built-in copies (development)"},
     {"summary-json", "SHOAL_SUMMARY_JSON", NULL, K_STR, F(summary_json), 0, 0, "FILE",
      "also write the end-of-run summary as JSON to FILE"},
-    {"quiet", "SHOAL_QUIET", NULL, K_FLAG, F(quiet), 0, 1, NULL, "no progress line (live on a terminal, else one every 10 s)"},
+    {"quiet", "SHOAL_QUIET", NULL, K_FLAG, F(quiet), 0, 1, NULL,
+     "no progress line (live on a terminal, else one every 10 s)"},
     {"watch", "SHOAL_WATCH", NULL, K_FLAG, F(watch), 0, 1, NULL,
      "reload the script in every worker when the file changes (the queue is kept)"},
 };
@@ -115,6 +118,7 @@ void config_defaults(struct config *c)
     c->retry_delay = 0.5;
     c->queue_size = 100000;
     c->memory_mb = 512;
+    c->max_body_mb = 64;
     c->max_wedged = 2;
     c->max_series = 2000;
     c->log_level = "info";

@@ -883,7 +883,7 @@ int worker_http_start(struct worker *w, int slot, const struct http_request *req
 {
     struct slot *s = &w->slots[slot];
     if (!s->xfer_ready) {
-        if (fetch_init(&s->xfer, s, w) != 0) {
+        if (fetch_init(&s->xfer, s, w, (size_t)w->run->cfg->max_body_mb << 20) != 0) {
             snprintf(err, errlen, "out of memory creating an HTTP handle");
             return -1;
         }

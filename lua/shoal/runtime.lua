@@ -423,6 +423,7 @@ local known_options = {
   workers = "number", concurrency = "number", retries = "number", timeout = "number",
   rate = "number", queue_size = "number", duration = "number", max_jobs = "number",
   memory = "number", retry_delay = "number", metric_labels = "table", max_series = "number",
+  max_body = "number",
 }
 
 local function check_script()

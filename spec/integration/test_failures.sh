@@ -337,7 +337,7 @@ expect_grep "check: names options.workers" 'options\.workers' "$ERR"
 run_shoal help --help
 expect_rc "--help: exit 0" 0
 for flag in workers concurrency retries timeout retry-delay rate queue-size duration max-jobs \
-    memory max-wedged listen lua-path summary-json quiet watch; do
+    memory max-body max-wedged listen lua-path summary-json quiet watch; do
     var=SHOAL_$(echo "$flag" | tr 'a-z-' 'A-Z_')
     if grep -A1 -E -- "--$flag( |$)" "$OUT" | grep -q "\[$var\]"; then
         pass "--help lists --$flag with [$var]"
@@ -362,6 +362,24 @@ for var in $(grep -o '\[SHOAL_[A-Z_]*\]' "$OUT" | tr -d '[]' | sort -u); do
     else
         fail "$var=zzz is refused (exit 2, names the variable)" "got exit $rc:" "$(show_file envvar.err 3)"
     fi
+done
+
+# -- the docs a user's clone has stand alone: nothing points outside the
+# repository, and every part of the shoal module is in docs/SCRIPTING.md
+R=$SHOAL_ROOT
+if grep -n '\.\./shared\|\.\./\.\./shared' "$R/README.md" "$R"/docs/*.md "$R/compose/README.md" >outside.txt; then
+    fail "README and docs/ point at nothing outside the repository" "$(cat outside.txt)"
+else
+    pass "README and docs/ point at nothing outside the repository"
+fi
+for name in $(grep -o '^shoal\.[a-z_]*\|^function shoal\.[a-z_]*' "$R/lua/shoal/runtime.lua" | sed 's/^function //' | sort -u) shoal.job; do
+    expect_grep "docs/SCRIPTING.md documents $name" "\\b${name//./\\.}\\b" "$R/docs/SCRIPTING.md"
+done
+for hook in init produce handle done labels; do
+    expect_grep "docs/SCRIPTING.md documents the hook $hook()" "^[|] .$hook[(]" "$R/docs/SCRIPTING.md"
+done
+for opt in key delay priority; do
+    expect_grep "docs/SCRIPTING.md documents push's $opt" "^[|] .$opt. [|]" "$R/docs/SCRIPTING.md"
 done
 
 # -- version
