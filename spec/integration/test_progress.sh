@@ -9,6 +9,9 @@ cat >slow.lua <<'EOF'
 function produce(push) push({}) end
 function handle(job) shoal.sleep(12.5) end
 EOF
+# the --quiet run goes alongside, so the test waits 12.5 s once
+start_bg quiet "$SHOAL" run slow.lua --workers 1 --timeout 30 --listen off --quiet
+QUIET_PID=$BG_PID
 run_shoal plain run slow.lua --workers 1 --timeout 30 --listen off --summary-json plain.json
 expect_rc "a job of 12.5 s: exit 0" 0
 expect_eq "one plain progress line at 10 s" \
@@ -20,8 +23,8 @@ else
     pass "no carriage return or escape code in stderr off a terminal"
 fi
 
-run_shoal quiet run slow.lua --workers 1 --timeout 30 --listen off --quiet
-expect_rc "--quiet: exit 0" 0
-expect_no_grep "--quiet: no progress line" 'in flight' "$ERR"
+wait_exit "$QUIET_PID" 30
+expect_eq "--quiet: exit 0" "$BG_RC" 0
+expect_no_grep "--quiet: no progress line" 'in flight' quiet.err
 
 finish
