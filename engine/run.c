@@ -34,7 +34,7 @@
 
 #define TICK_MS 100
 #define PLAIN_PROGRESS_EVERY 10.0 /* seconds between progress lines off a terminal */
-#define WEDGE_GRACE 2.0 /* seconds a hooked job may take to notice before it is wedged */
+#define WEDGE_GRACE 2.0           /* seconds a hooked job may take to notice before it is wedged */
 
 void run_worker_exited(struct run *r)
 {
@@ -168,9 +168,9 @@ static void progress(struct run *r, double now, int final, int plain)
     fprintf(stderr,
             "%s%6.1fs  %llu ok  %llu failed  %llu retried  %zu queued  %llu in flight  %.0f "
             "jobs/s%s",
-            plain ? "shoal: " : "\r\033[K", now - r->t0, (unsigned long long)ok, (unsigned long long)failed,
-            (unsigned long long)retries, qs.ready + qs.delayed, (unsigned long long)inflight,
-            r->last_rate, final || plain ? "\n" : "");
+            plain ? "shoal: " : "\r\033[K", now - r->t0, (unsigned long long)ok,
+            (unsigned long long)failed, (unsigned long long)retries, qs.ready + qs.delayed,
+            (unsigned long long)inflight, r->last_rate, final || plain ? "\n" : "");
     fflush(stderr);
 }
 

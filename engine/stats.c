@@ -76,10 +76,13 @@ static size_t number_at(const char *msg, size_t len, size_t i)
             j++;
         return j - i;
     }
-    while (j < len && (isdigit((unsigned char)msg[j]) ||
-                       ((msg[j] == '.' || msg[j] == ',') && j + 1 < len &&
-                        isdigit((unsigned char)msg[j + 1]) && j > i)))
-        j++;
+    for (; j < len; j++) {
+        unsigned char c = (unsigned char)msg[j];
+        /* 1.5, 127.0.0.1 and 1,000 are one number each */
+        int joins = (c == '.' || c == ',') && j + 1 < len && isdigit((unsigned char)msg[j + 1]);
+        if (!isdigit(c) && !joins)
+            break;
+    }
     return j - i;
 }
 

@@ -92,7 +92,8 @@ void summary_print(FILE *out, const struct summary *s)
         errs[n] = t->errors[n];
     if (n) {
         qsort(errs, (size_t)n, sizeof errs[0], by_count);
-        fprintf(out, "  errors    (failed attempts by kind, most frequent first; one example each)\n");
+        fprintf(out,
+                "  errors    (failed attempts by kind, most frequent first; one example each)\n");
         for (int i = 0; i < n && i < 5; i++) {
             fprintf(out, "    %6llux  %s\n", (unsigned long long)errs[i].count, errs[i].text);
             if (errs[i].url[0]) /* curl's own messages never say which input it was */

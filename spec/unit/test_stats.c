@@ -23,7 +23,8 @@ static void test_masks(void)
               "Failed to connect to <n> port <n> after <n> ms: Couldn't connect");
     CHECK_STR(pattern("Failed to connect to 127.0.0.1 port 1 after 2 ms: Couldn't connect"),
               pattern("Failed to connect to 127.0.0.1 port 9 after 0 ms: Couldn't connect"));
-    CHECK_STR(pattern("job timed out after 0.5s (--timeout)"), "job timed out after <n>s (--timeout)");
+    CHECK_STR(pattern("job timed out after 0.5s (--timeout)"),
+              "job timed out after <n>s (--timeout)");
     CHECK_STR(pattern("error object at 0x7f3a9c0012e0"), "error object at <n>");
     CHECK_STR(pattern("url has white space in it: 'https://x.test/a b'"),
               "url has white space in it: '<url> b'");
