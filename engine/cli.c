@@ -299,7 +299,7 @@ void config_print_help(const char *command)
            "Exit codes:\n"
            "  0    every job succeeded\n"
            "  1    the run finished, but some jobs failed after all their retries\n"
-           "  2    usage error: bad command, option, value or variable\n"
+           "  2    usage error: no command, or a bad command, option, value or variable\n"
            "  3    script error: it does not load, lacks handle(), or init/produce/done "
            "raised\n"
            "  4    environment error: address in use, file not writable, out of memory\n"

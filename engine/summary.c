@@ -78,13 +78,16 @@ void summary_print(FILE *out, const struct summary *s)
         fmt_bytes(bytes, sizeof bytes, (double)counter_get(&t->bytes_in));
         fprintf(out, "  http      %llu requests, %s received, %llu transport errors\n",
                 (unsigned long long)reqs, bytes, (unsigned long long)counter_get(&t->http_errors));
-        fprintf(out, "  status   ");
+        const char *head = "  status   "; /* none when no response came at all */
         for (int c = 0; c < 600; c++) {
             uint64_t n = counter_get(&t->status_code[c]);
-            if (n)
-                fprintf(out, " %d: %llu", c, (unsigned long long)n);
+            if (n) {
+                fprintf(out, "%s %d: %llu", head, c, (unsigned long long)n);
+                head = "";
+            }
         }
-        fprintf(out, "\n");
+        if (!*head)
+            fprintf(out, "\n");
     }
     struct stats_error errs[STATS_ERRORS];
     int n = 0;

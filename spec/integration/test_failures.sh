@@ -87,6 +87,7 @@ expect_grep "the summary json has the first URL" '127\.0\.0\.1:1/in valid' badur
 expect_no_grep "the summary json does not show the password" 'hunter2' badurl_error.json
 expect_grep "the text summary's top errors name the URL curl's message does not" 'url=http://user:.*\[::1' "$OUT"
 expect_no_grep "the text summary does not show the password" 'hunter2' "$OUT"
+expect_no_grep "no empty status line when no response came" '^  status *$' "$OUT"
 
 # -- one kind of failure is one entry of the top errors, whatever page or
 # number it names; an HTTP status still tells kinds apart
