@@ -6,6 +6,7 @@
  * later wins: built-in default < script `options` < SHOAL_* variable < flag.
  * Main thread only. */
 #include "config.h"
+#include "httpd.h"
 #include "logger.h"
 
 #include <errno.h>
@@ -56,6 +57,8 @@ static const struct opt opts[] = {
      "start at most N jobs (retries aside), finish them, stop (default 0: no limit)"},
     {"memory", "SHOAL_MEMORY", "memory", K_INT, F(memory_mb), 1, 1 << 20, "MIB",
      "Lua memory cap per worker state; a job over it fails (default 512)"},
+    {"max-body", "SHOAL_MAX_BODY", "max_body", K_INT, F(max_body_mb), 1, 4096, "MIB",
+     "largest response body a request takes; a larger one fails that request (default 64)"},
     {"max-wedged", "SHOAL_MAX_WEDGED", NULL, K_INT, F(max_wedged), 0, 1000, "N",
      "workers stuck in unstoppable Lua that may be replaced before the run stops (default 2)"},
     {"listen", "SHOAL_LISTEN", NULL, K_STR, F(listen), 0, 0, "ADDR",
@@ -113,7 +116,8 @@ static const struct opt opts[] = {
      "to stderr); truncated at the start (default: items are counted, not saved)"},
     {"output-append", "SHOAL_OUTPUT_APPEND", NULL, K_FLAG, F(output_append), 0, 1, NULL,
      "append to --output instead of truncating it (CSV: the header only into an empty file)"},
-    {"quiet", "SHOAL_QUIET", NULL, K_FLAG, F(quiet), 0, 1, NULL, "no live progress line"},
+    {"quiet", "SHOAL_QUIET", NULL, K_FLAG, F(quiet), 0, 1, NULL,
+     "no progress line (live on a terminal, else one every 10 s)"},
     {"watch", "SHOAL_WATCH", NULL, K_FLAG, F(watch), 0, 1, NULL,
      "reload the script in every worker when the file changes (the queue is kept)"},
 };
@@ -131,6 +135,7 @@ void config_defaults(struct config *c)
     c->retry_delay = 0.5;
     c->queue_size = 100000;
     c->memory_mb = 512;
+    c->max_body_mb = 64;
     c->max_wedged = 2;
     c->max_series = 2000;
     c->log_level = "info";
@@ -151,6 +156,15 @@ static int set_value(struct config *c, const struct opt *o, const char *text, co
         if (o->off == F(listen)) {
             if (strlen(text) >= sizeof c->listen) {
                 snprintf(err, errlen, "%s: address too long", from);
+                return -1;
+            }
+            /* a value that is no address is a usage error (2); one the
+             * machine refuses is found when binding (4) */
+            char host[256], why[400];
+            int port;
+            if (httpd_parse_listen(text, host, sizeof host, &port, why, sizeof why) != 0) {
+                int var = from[0] != '-'; /* SHOAL_LISTEN: name it too */
+                snprintf(err, errlen, "%s%s%s", var ? from : "", var ? ": " : "", why);
                 return -1;
             }
             snprintf(c->listen, sizeof c->listen, "%s", text);
@@ -289,21 +303,26 @@ static const struct {
     {"version", CMD_VERSION}, {"help", CMD_HELP},   {"dashboard", CMD_DASHBOARD},
 };
 
+static void print_usage(FILE *out)
+{
+    fputs("Usage:\n"
+          "  shoal run SCRIPT [options] [-- ARGS]  run until the queue drains (or --duration);\n"
+          "                                        ARGS reach the script as shoal.args\n"
+          "  shoal check SCRIPT                    load as a worker would; errors with file:line\n"
+          "  shoal demo [options]                  crawl the built-in demo site\n"
+          "  shoal dashboard SCRIPT                print a Grafana dashboard (JSON) for the\n"
+          "                                        script's metrics\n"
+          "  shoal version\n",
+          out);
+}
+
 void config_print_help(const char *command)
 {
     (void)command;
     printf("shoal " SHOAL_VERSION " - scripted jobs on a pool of worker threads, observable\n"
-           "\n"
-           "Usage:\n"
-           "  shoal run SCRIPT [options] [-- ARGS]  run until the queue drains (or --duration);\n"
-           "                                        ARGS reach the script as shoal.args\n"
-           "  shoal check SCRIPT                    load as a worker would; errors with "
-           "file:line\n"
-           "  shoal demo [options]                  crawl the built-in demo site\n"
-           "  shoal dashboard SCRIPT                print a Grafana dashboard (JSON) for the\n"
-           "                                        script's metrics\n"
-           "  shoal version\n"
-           "\n"
+           "\n");
+    print_usage(stdout);
+    printf("\n"
            "Options (each also read from the variable shown; a flag wins over a variable,\n"
            "which wins over the script's `options` table):\n");
     for (size_t i = 0; i < NOPTS; i++) {
@@ -317,7 +336,7 @@ void config_print_help(const char *command)
            "Exit codes:\n"
            "  0    every job succeeded\n"
            "  1    the run finished, but some jobs failed after all their retries\n"
-           "  2    usage error: bad command, option, value or variable\n"
+           "  2    usage error: no command, or a bad command, option, value or variable\n"
            "  3    script error: it does not load, lacks handle(), or init/produce/done "
            "raised;\n"
            "       or its top level or init() ran past --hook-timeout\n"
@@ -349,8 +368,12 @@ int config_parse(struct config *c, int argc, char **argv)
     char err[512];
     int i = 1;
     if (argc < 2) {
-        c->command = CMD_HELP;
-        return 0;
+        /* a usage error like any other (exit 2, usage on stderr), so a
+         * wrapper that lost its arguments does not pass for a success */
+        fprintf(stderr, "shoal: no command given\n\n");
+        print_usage(stderr);
+        fprintf(stderr, "\n(shoal --help lists every option)\n");
+        return -1;
     }
     const char *verb = argv[1];
     if (!strcmp(verb, "-h") || !strcmp(verb, "--help")) {
@@ -365,7 +388,8 @@ int config_parse(struct config *c, int argc, char **argv)
         if (!strcmp(verb, verbs[v].name))
             c->command = verbs[v].cmd;
     if (c->command == CMD_NONE) {
-        snprintf(err, sizeof err, "unknown command '%s' (commands: run, check, demo, version)",
+        snprintf(err, sizeof err,
+                 "unknown command '%s' (commands: run, check, demo, dashboard, version, help)",
                  verb);
         usage_error(err);
         return -1;

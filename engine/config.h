@@ -35,6 +35,7 @@ struct config {
     double duration;    /* 0 = until drained */
     long max_jobs;      /* 0 = unlimited */
     long memory_mb;     /* per Lua state */
+    int max_body_mb;    /* response body cap per request */
     int max_wedged;
     char listen[256];
     const char *lua_path;

@@ -19,16 +19,16 @@
 #include <strings.h>
 
 #define KEEP_BYTES (256 * 1024)
-#define MAX_BODY (64L * 1024 * 1024)
 
-static int buf_append(struct buf *b, const char *p, size_t n)
+/* Appends; past max bytes of capacity the buffer does not double. */
+static int buf_append(struct buf *b, const char *p, size_t n, size_t max)
 {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n + 1)
             cap *= 2;
-        if (cap > MAX_BODY + 1 && b->len + n + 1 <= MAX_BODY + 1)
-            cap = MAX_BODY + 1; /* the last growth need not double past the cap */
+        if (cap > max + 1 && b->len + n + 1 <= max + 1)
+            cap = max + 1; /* the last growth need not double past the cap */
         char *d = realloc(b->data, cap);
         if (!d)
             return -1;
@@ -55,11 +55,11 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
     struct transfer *t = arg;
     size_t len = size * n;
-    if (t->body.len + len > MAX_BODY) {
+    if (t->body.len + len > t->max_body) {
         t->too_big = 1;
         return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
     }
-    return buf_append(&t->body, p, len) ? 0 : len;
+    return buf_append(&t->body, p, len, t->max_body) ? 0 : len;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
@@ -70,7 +70,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
      * only the final response's headers. */
     if (len >= 5 && memcmp(p, "HTTP/", 5) == 0)
         t->headers.len = 0;
-    return buf_append(&t->headers, p, len) ? 0 : len;
+    return buf_append(&t->headers, p, len, t->max_body) ? 0 : len;
 }
 
 /* With no proxy variable set, tell curl so: it otherwise reads the
@@ -127,7 +127,7 @@ static void set_common(struct transfer *t)
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)MAX_BODY);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_body);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -135,9 +135,10 @@ static void set_common(struct transfer *t)
         curl_easy_setopt(e, CURLOPT_PROXY, "");
 }
 
-int fetch_init(struct transfer *t, void *owner, struct worker *worker)
+int fetch_init(struct transfer *t, void *owner, struct worker *worker, size_t max_body)
 {
     memset(t, 0, sizeof *t);
+    t->max_body = max_body ? max_body : FETCH_MAX_BODY;
     t->owner = owner;
     t->worker = worker;
     t->easy = curl_easy_init();
@@ -265,8 +266,10 @@ void fetch_result(struct transfer *t, CURLcode code, struct http_result *res)
     res->elapsed = (double)us / 1e6;
     if (code != CURLE_OK) {
         if (t->too_big || code == CURLE_FILESIZE_EXCEEDED)
-            snprintf(t->error, sizeof t->error, "response body larger than %ld MiB",
-                     MAX_BODY >> 20);
+            snprintf(t->error, sizeof t->error,
+                     "response body larger than %zu MiB (--max-body; raise it to accept "
+                     "bigger ones)",
+                     t->max_body >> 20);
         else if (!t->error[0])
             snprintf(t->error, sizeof t->error, "%s", curl_easy_strerror(code));
         res->error = t->error;

@@ -46,6 +46,7 @@ struct transfer {
     struct buf body, headers;
     int dirty; /* options beyond a plain GET were set: reset before reuse */
     int too_big;
+    size_t max_body; /* bytes a response body may have */
     int timeout_set; /* CURLOPT_TIMEOUT_MS is set on the handle */
     int pipewait;    /* CURLOPT_PIPEWAIT is set (https: may be HTTP/2) */
     int uncompressed; /* CURLOPT_ACCEPT_ENCODING is off */
@@ -56,10 +57,13 @@ struct transfer {
     struct worker *worker; /* told about the sockets curl opens and closes */
 };
 
-/* Creates the easy handle with the options every request shares; worker
- * (may be NULL) hears of every socket it opens and closes. 0 / -1. */
 struct worker;
-int fetch_init(struct transfer *t, void *owner, struct worker *worker);
+#define FETCH_MAX_BODY ((size_t)64 << 20) /* --max-body's default */
+
+/* Creates the easy handle with the options every request shares; worker
+ * (may be NULL) hears of every socket it opens and closes; a response body
+ * over max_body bytes (0: FETCH_MAX_BODY) fails its request. 0 / -1. */
+int fetch_init(struct transfer *t, void *owner, struct worker *worker, size_t max_body);
 void fetch_cleanup(struct transfer *t);
 
 /* Sets up t for req. Returns 0, or -1 with a message in err (bad URL etc.). */

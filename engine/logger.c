@@ -8,7 +8,18 @@
  * ring's tail (acquire) and advances its head (release) without the ring's
  * mutex. `wake` (lock + cond) wakes the writer when a ring passes a quarter
  * full, or at shutdown; otherwise it drains every WRITER_TICK_MS. The file
- * and the sinks belong to the writer thread. logger_new, logger_set_sinks
+ * and the sinks belong to the writer thread.
+ *
+ * Order: a drain pass merges the rings by time (the oldest head record
+ * first) and leaves lines stamped after it began to the next pass, which
+ * its snapshot of some rings may have missed. So a line always comes after
+ * every line queued before it was stamped, whatever thread wrote them
+ * (done()'s line after the jobs' lines, a pushed job's after its
+ * pusher's). Lines no such order relates (two threads at about the same
+ * time) come out in time order too, unless a thread stalled between
+ * stamping a line and queueing it (preempted on a busy machine, or waiting
+ * for room in a full ring): that line comes later, by the stall. The time
+ * is the first field, so `sort` puts such a file right. logger_new, logger_set_sinks
  * and logger_shutdown belong to the main thread. */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
 #include "logger.h"
@@ -370,6 +381,14 @@ struct ring {
     _Atomic uint64_t dropped;
 } __attribute__((aligned(64)));
 
+/* A ring during a drain pass: its next record and where the pass stops. */
+struct cursor {
+    struct ring *g;
+    size_t head, tail;
+    uint64_t time_ns; /* of the record at head */
+    int order;        /* ties: the shared ring first, then by worker */
+};
+
 struct logger {
     struct logger_config cfg;
     enum log_level min_level; /* below it no destination takes a record */
@@ -396,6 +415,8 @@ struct logger {
     uint64_t out_lines; /* in out */
     char *scratch;
     size_t scratch_cap;
+    struct cursor *cursors; /* nrings of them */
+    struct cursor **heap;   /* by time of the head record */
 };
 
 static size_t value_len(const struct log_field *f)
@@ -806,34 +827,88 @@ static void handle_record(struct logger *lg, struct log_record *r)
     atomic_fetch_add_explicit(&lg->lines, 1, memory_order_relaxed);
 }
 
-/* Takes every record out of every ring. Returns how many. */
-static size_t drain(struct logger *lg)
+/* Moves c past a WRAP mark to its next record and reads its time.
+ * Returns 0 when the pass has nothing more from this ring: it is empty, or
+ * its next record was stamped at or after cut (less than a second after:
+ * a clock that jumped back must not hold lines for long). */
+static int cursor_next(struct cursor *c, uint64_t cut)
+{
+    struct ring *g = c->g;
+    while (c->head != c->tail) {
+        size_t off = c->head & (g->cap - 1);
+        uint32_t len = WRAP;
+        if (g->cap - off >= sizeof len)
+            memcpy(&len, g->buf + off, sizeof len);
+        if (len == WRAP) {
+            c->head += g->cap - off;
+            continue;
+        }
+        memcpy(&c->time_ns, g->buf + off + offsetof(struct whead, time_ns), sizeof c->time_ns);
+        if (c->time_ns >= cut && c->time_ns - cut < 1000000000u)
+            break;
+        return 1;
+    }
+    atomic_store_explicit(&g->head, c->head, memory_order_release);
+    return 0;
+}
+
+static int before(const struct cursor *a, const struct cursor *b)
+{
+    return a->time_ns < b->time_ns || (a->time_ns == b->time_ns && a->order < b->order);
+}
+
+static void sift_down(struct cursor **h, int n, int i)
+{
+    for (;;) {
+        int l = 2 * i + 1, m = i;
+        if (l < n && before(h[l], h[m]))
+            m = l;
+        if (l + 1 < n && before(h[l + 1], h[m]))
+            m = l + 1;
+        if (m == i)
+            return;
+        struct cursor *t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+/* Takes the records out of every ring, oldest first (a k-way merge of the
+ * rings by time): all of them when last, else those stamped before the
+ * pass began. Returns how many. */
+static size_t drain(struct logger *lg, int last)
 {
     size_t total = 0;
     struct log_record r;
+    int n = 0;
+    uint64_t cut = last ? UINT64_MAX : (uint64_t)worker_unix_ns();
     for (int k = 0; k < lg->nrings; k++) {
-        /* the shared ring first: the run's start comes before its jobs */
-        struct ring *g = &lg->rings[(k + lg->nrings - 1) % lg->nrings];
-        size_t head = atomic_load_explicit(&g->head, memory_order_relaxed);
-        size_t tail = atomic_load_explicit(&g->tail, memory_order_acquire);
-        while (head != tail) {
-            size_t off = head & (g->cap - 1);
-            uint32_t len = WRAP;
-            if (g->cap - off >= sizeof len)
-                memcpy(&len, g->buf + off, sizeof len);
-            if (len == WRAP) {
-                head += g->cap - off;
-                continue;
-            }
-            record_read(g->buf + off, &r);
-            handle_record(lg, &r);
-            head += len;
-            total++;
-            /* give the room back as we go, so a busy worker is not held up */
-            if ((total & 63) == 0)
-                atomic_store_explicit(&g->head, head, memory_order_release);
-        }
-        atomic_store_explicit(&g->head, head, memory_order_release);
+        struct cursor *c = &lg->cursors[k];
+        c->g = &lg->rings[k];
+        c->order = (k + 1) % lg->nrings; /* the shared ring is the last */
+        c->head = atomic_load_explicit(&c->g->head, memory_order_relaxed);
+        c->tail = atomic_load_explicit(&c->g->tail, memory_order_acquire);
+        if (cursor_next(c, cut))
+            lg->heap[n++] = c;
+    }
+    for (int i = n / 2 - 1; i >= 0; i--)
+        sift_down(lg->heap, n, i);
+    while (n > 0) {
+        struct cursor *c = lg->heap[0];
+        const char *p = c->g->buf + (c->head & (c->g->cap - 1));
+        uint32_t len;
+        memcpy(&len, p, sizeof len);
+        record_read(p, &r);
+        handle_record(lg, &r);
+        c->head += len;
+        total++;
+        /* give the room back as we go, so a busy worker is not held up */
+        if ((total & 63) == 0)
+            atomic_store_explicit(&c->g->head, c->head, memory_order_release);
+        if (!cursor_next(c, cut))
+            lg->heap[0] = lg->heap[--n];
+        sift_down(lg->heap, n, 0);
     }
     return total;
 }
@@ -867,7 +942,7 @@ static void *writer_main(void *arg)
                 pthread_mutex_unlock(&lg->rings[i].lock);
             }
         }
-        drain(lg);
+        drain(lg, stopping);
         flush_out(lg);
         if (stopping)
             break;
@@ -895,6 +970,10 @@ struct logger *logger_new(const struct logger_config *c, struct runmetrics *m, c
     if (!lg->rings)
         goto oom;
     memset(lg->rings, 0, sizeof *lg->rings * (size_t)lg->nrings);
+    lg->cursors = calloc((size_t)lg->nrings, sizeof *lg->cursors);
+    lg->heap = calloc((size_t)lg->nrings, sizeof *lg->heap);
+    if (!lg->cursors || !lg->heap)
+        goto oom;
     for (int i = 0; i < lg->nrings; i++) {
         struct ring *g = &lg->rings[i];
         pthread_mutex_init(&g->lock, NULL);
@@ -941,6 +1020,8 @@ fail:
             free(lg->rings[i].buf);
         }
         free(lg->rings);
+        free(lg->cursors);
+        free(lg->heap);
         free(lg->path);
         free(lg);
     }
@@ -1006,6 +1087,8 @@ void logger_shutdown(struct logger *lg, long timeout_ms)
     pthread_mutex_destroy(&lg->lock);
     pthread_cond_destroy(&lg->cond);
     free(lg->rings);
+    free(lg->cursors);
+    free(lg->heap);
     free(lg->out.p);
     free(lg->err.p);
     free(lg->line.p);

@@ -520,9 +520,6 @@ void lj_api_push_core(lj *s, lua_State *L)
     }
     lua_pushboolean(L, s->cfg.tracing);
     lua_setfield(L, -2, "tracing");
-    /* the job's url is wanted for its "job done" line too */
-    lua_pushboolean(L, s->worker ? worker_log_wants(s->worker, LOG_INFO) : 0);
-    lua_setfield(L, -2, "log_jobs");
     lua_pushboolean(L, s->worker ? worker_log_wants(s->worker, LOG_DEBUG) : 0);
     lua_setfield(L, -2, "log_debug");
     lua_pushinteger(L, s->cfg.worker_id);
@@ -535,5 +532,9 @@ void lj_api_push_core(lj *s, lua_State *L)
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "args");
+    if (s->cfg.listen && *s->cfg.listen && strcmp(s->cfg.listen, "off") != 0) {
+        lua_pushfstring(L, "http://%s", s->cfg.listen);
+        lua_setfield(L, -2, "listen_url");
+    }
     lj_api_push_metrics(s, L);
 }

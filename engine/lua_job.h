@@ -32,6 +32,7 @@ struct lj_config {
     int slots;             /* coroutine slots */
     double timeout;        /* per attempt, for the watchdog's message */
     char **args;           /* shoal.args */
+    const char *listen;    /* --listen HOST:PORT, for shoal.listen_url; "off" or NULL: none */
     int nargs;
     struct worker *worker; /* where shoal.http/sleep/push go; NULL for `shoal check` */
     struct registry *registry;         /* where shoal.metrics declares */

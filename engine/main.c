@@ -82,6 +82,7 @@ static int load_scratch(struct config *cfg, struct runmetrics **scratch, lj **st
                            .timeout = cfg->timeout,
                            .args = cfg->args,
                            .nargs = cfg->nargs,
+                           .listen = cfg->listen, /* before a busy port is replaced */
                            .registry = (*scratch)->reg};
     *state = lj_new(&lc, err, sizeof err);
     if (!*state) {
@@ -185,6 +186,9 @@ static int start_server(struct config *cfg, httpd **server, int fallback)
                         "(--listen sets one)\n");
     }
     if (*server) {
+        /* what scripts see as shoal.listen_url: the port really taken */
+        snprintf(cfg->listen, sizeof cfg->listen, "%s:%d", httpd_host(*server),
+                 httpd_port(*server));
         demo_site_register(*server);
         fprintf(stderr, "shoal: serving http://%s:%d/metrics (also /healthz, /readyz, /demo/)\n",
                 httpd_host(*server), httpd_port(*server));

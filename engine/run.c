@@ -38,6 +38,7 @@
 #include "worker.h"
 
 #define TICK_MS 100
+#define PLAIN_PROGRESS_EVERY 10.0 /* seconds between progress lines off a terminal */
 
 void run_worker_exited(struct run *r)
 {
@@ -156,7 +157,9 @@ static void fill_summary(struct run *r, struct summary *s, struct stats *t, doub
     }
 }
 
-static void progress(struct run *r, double now, int final)
+/* The progress line: redrawn in place on a terminal (final ends it), or,
+ * plain, one whole line for a log (CI, | tee) with the rate since the last. */
+static void progress(struct run *r, double now, int final, int plain)
 {
     uint64_t ok = 0, failed = 0, inflight = 0, retries = 0;
     for (int i = 1; i <= r->nworkers; i++) {
@@ -175,16 +178,16 @@ static void progress(struct run *r, double now, int final)
     uint64_t done = ok + failed;
     if (dt > 0.05) {
         double rate = (double)(done - r->last_progress_done) / dt;
-        r->last_rate = r->last_rate == 0 ? rate : 0.6 * r->last_rate + 0.4 * rate;
+        r->last_rate = r->last_rate == 0 || plain ? rate : 0.6 * r->last_rate + 0.4 * rate;
         r->last_progress_t = now;
         r->last_progress_done = done;
     }
     fprintf(stderr,
-            "\r\033[K%6.1fs  %llu ok  %llu failed  %llu retried  %zu queued  %llu in flight  %.0f "
+            "%s%6.1fs  %llu ok  %llu failed  %llu retried  %zu queued  %llu in flight  %.0f "
             "jobs/s%s",
-            now - r->t0, (unsigned long long)ok, (unsigned long long)failed,
-            (unsigned long long)retries, qs.ready + qs.delayed, (unsigned long long)inflight,
-            r->last_rate, final ? "\n" : "");
+            plain ? "shoal: " : "\r\033[K", now - r->t0, (unsigned long long)ok,
+            (unsigned long long)failed, (unsigned long long)retries, qs.ready + qs.delayed,
+            (unsigned long long)inflight, r->last_rate, final || plain ? "\n" : "");
     fflush(stderr);
 }
 
@@ -199,13 +202,16 @@ static void wedge(struct run *r, int id, double now)
     if (lease && queue_ack_kept(r->q, lease) == 0) {
         counter_add(&r->main_stats->jobs_failed, 1);
         counter_add(&r->main_stats->attempts_failed, 1);
+        counter_add(&r->main_stats->timeouts, 1); /* past its budget, like the watchdog's */
         if (r->metrics->enabled) {
             /* the script's labels() cannot run: that state is stuck */
             const char *v[RM_MAX_CUSTOM + 1] = {"failed"};
             metric_add(metrics_series(r->metrics->jobs, v, NULL, r->metrics->ncustom + 1), 1);
         }
-        stats_error(r->main_stats, "worker wedged: job code could not be stopped (a compiled "
-                                   "loop that never calls into the runtime?)");
+        stats_error(r->main_stats,
+                    "worker wedged: job code could not be stopped (a compiled "
+                    "loop that never calls into the runtime?)",
+                    NULL, 0);
     }
     enum wd_entry e = (enum wd_entry)atomic_load(&w->site.entry);
     char of[48] = "";
@@ -437,6 +443,11 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
     (void)server;
     int code = EXIT_OK;
     char err[8192];
+    /* found now, not after the whole run */
+    if (cfg->summary_json && summary_check_path(cfg->summary_json, err, sizeof err) != 0) {
+        fprintf(stderr, "shoal: %s\n", err);
+        return EXIT_ENV;
+    }
     struct run *r = calloc(1, sizeof *r);
     struct stats *totals = calloc(1, sizeof *totals);
     if (!r || !totals) {
@@ -522,6 +533,8 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
     atomic_store(&metrics->ready, started == r->nworkers + 1);
 
     int tty = isatty(2) && !cfg->quiet;
+    int plain = !isatty(2) && !cfg->quiet; /* CI, | tee: no redrawing */
+    double next_plain = r->t0 + PLAIN_PROGRESS_EVERY;
     sigset_t waitset;
     sigemptyset(&waitset);
     sigaddset(&waitset, SIGINT);
@@ -578,14 +591,19 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
         if (phase == 1 && atomic_load(&r->workers[0]->exited))
             break;
         if (tty && now >= next_tick)
-            progress(r, now, 0);
+            progress(r, now, 0, 0);
+        if (plain && now >= next_plain) {
+            progress(r, now, 0, 1);
+            while (next_plain <= now)
+                next_plain += PLAIN_PROGRESS_EVERY;
+        }
         if (now >= next_tick)
             next_tick = now + 0.25;
     }
     atomic_store(&metrics->ready, 0);
     double end = worker_clock();
     if (tty)
-        progress(r, end, 1);
+        progress(r, end, 1, 0);
     if (!r->aborted) {
         for (int i = 0; i <= r->nworkers; i++)
             if (r->workers[i] != r->spare_exited)

@@ -214,7 +214,8 @@ struct runmetrics *runmetrics_new(int nshards, int max_series, int enabled,
     D(deduplicated, METRIC_COUNTER, "jobs_deduplicated_total",
       "Pushes dropped because their key was seen before", NULL, 0, NULL, 0);
     D(http_requests, METRIC_COUNTER, "http_client_requests_total",
-      "HTTP requests made by scripts, by method and status code (code error: no response)",
+      "HTTP requests made by scripts, by method and status code (code error: no response, "
+      "cancelled at --timeout included)",
       mc, 2, NULL, 0);
     D(http_duration, METRIC_HISTOGRAM, "http_client_request_duration_seconds",
       "Time from sending an HTTP request to the end of its response, redirects included", meth,

@@ -8,12 +8,14 @@
 #define SHOAL_STATS_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hist.h"
 
 #define STATS_ERRORS 32
 #define STATS_ERROR_LEN 160
+#define STATS_URL_LEN 256
 
 typedef _Atomic uint64_t counter;
 
@@ -29,7 +31,9 @@ static inline uint64_t counter_get(counter *c)
 }
 
 struct stats_error {
-    char text[STATS_ERROR_LEN];
+    char pattern[STATS_ERROR_LEN]; /* what groups: stats_error_pattern of the first line */
+    char text[STATS_ERROR_LEN];    /* the first line of its first sight, the example */
+    char url[STATS_URL_LEN]; /* the job url of its first sight, redacted; "" if none */
     uint64_t count;
 };
 
@@ -38,7 +42,7 @@ struct stats {
     counter jobs_failed;    /* jobs that failed their last allowed attempt */
     counter attempts_failed;
     counter retries;        /* attempts scheduled again */
-    counter timeouts;
+    counter timeouts;       /* attempts stopped at --timeout: I/O, CPU budget, wedged */
     counter started;        /* attempts started */
     counter inflight;       /* gauge, written by its worker */
     counter http_requests;
@@ -51,8 +55,22 @@ struct stats {
     uint64_t errors_other;
 };
 
-/* Counts a failure message under its first line. Worker thread. */
-void stats_error(struct stats *s, const char *msg);
+/* Counts a failure message under the pattern of its first line (below);
+ * the first message of each pattern is kept as its example with url
+ * (url_len bytes, may be NULL), the failed job's, redacted, so the summary
+ * can say which input failed. Worker thread. */
+void stats_error(struct stats *s, const char *msg, const char *url, size_t url_len);
+
+/* Writes into out (outlen bytes) what failures are grouped by: msg (len
+ * bytes) with each URL (scheme://... up to white space or a quote, less a
+ * trailing . , ; : or parenthesis) as <url> and each number (digits, 0x
+ * hex, 1.5, 127.0.0.1) as <n>, so "GET http://h/p3: HTTP 404 after 12 ms"
+ * and the same failure of another page read alike. Two numbers that tell
+ * failures apart stay: an HTTP status (after "HTTP " or "status ") and a
+ * script's line (after ".lua:"). Cut to fit between UTF-8 characters,
+ * always NUL-terminated. Returns the length written (0 when outlen is 0).
+ * Any thread. */
+size_t stats_error_pattern(char *out, size_t outlen, const char *msg, size_t len);
 
 /* Adds from into into (the main thread, workers stopped). */
 void stats_merge(struct stats *into, struct stats *from);

@@ -2,13 +2,17 @@
  *
  * The text mirrors what wrk users read (latency percentiles, rate, status
  * breakdown) with what a job engine adds (failures, retries, top errors).
- * The JSON holds the same figures with stable names; latencies in seconds. */
+ * The JSON holds the same figures with stable names; latencies in seconds.
+ * Each error entry is a kind of failure: its pattern (stats_error_pattern),
+ * how many attempts failed so, and one example (message and job url). */
 #include "summary.h"
 #include "logtext.h"
 #include "strbuf.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void fmt_duration(char *out, size_t n, double us)
 {
@@ -93,13 +97,16 @@ void summary_print(FILE *out, const struct summary *s)
         fmt_bytes(bytes, sizeof bytes, (double)counter_get(&t->bytes_in));
         fprintf(out, "  http      %llu requests, %s received, %llu transport errors\n",
                 (unsigned long long)reqs, bytes, (unsigned long long)counter_get(&t->http_errors));
-        fprintf(out, "  status   ");
+        const char *head = "  status   "; /* none when no response came at all */
         for (int c = 0; c < 600; c++) {
             uint64_t n = counter_get(&t->status_code[c]);
-            if (n)
-                fprintf(out, " %d: %llu", c, (unsigned long long)n);
+            if (n) {
+                fprintf(out, "%s %d: %llu", head, c, (unsigned long long)n);
+                head = "";
+            }
         }
-        fprintf(out, "\n");
+        if (!*head)
+            fprintf(out, "\n");
     }
     struct stats_error errs[STATS_ERRORS];
     int n = 0;
@@ -107,9 +114,13 @@ void summary_print(FILE *out, const struct summary *s)
         errs[n] = t->errors[n];
     if (n) {
         qsort(errs, (size_t)n, sizeof errs[0], by_count);
-        fprintf(out, "  errors    (failed attempts, most frequent first)\n");
-        for (int i = 0; i < n && i < 5; i++)
+        fprintf(out,
+                "  errors    (failed attempts by kind, most frequent first; one example each)\n");
+        for (int i = 0; i < n && i < 5; i++) {
             fprintf(out, "    %6llux  %s\n", (unsigned long long)errs[i].count, errs[i].text);
+            if (errs[i].url[0]) /* curl's own messages never say which input it was */
+                fprintf(out, "             url=%s\n", errs[i].url);
+        }
         if (n > 5 || t->errors_other)
             fprintf(out, "    (and more: see the log)\n");
     }
@@ -193,8 +204,14 @@ char *summary_json(const struct summary *s)
     strbuf_printf(&b, "}},\"errors\":[");
     sep = "";
     for (int i = 0; i < STATS_ERRORS && t->errors[i].count; i++) {
-        strbuf_printf(&b, "%s{\"message\":", sep);
+        strbuf_printf(&b, "%s{\"pattern\":", sep);
+        json_string(&b, t->errors[i].pattern);
+        strbuf_str(&b, ",\"message\":");
         json_string(&b, t->errors[i].text);
+        if (t->errors[i].url[0]) {
+            strbuf_str(&b, ",\"url\":");
+            json_string(&b, t->errors[i].url);
+        }
         strbuf_printf(&b, ",\"count\":%llu}", (unsigned long long)t->errors[i].count);
         sep = ",";
     }
@@ -204,6 +221,27 @@ char *summary_json(const struct summary *s)
         return NULL;
     }
     return b.p;
+}
+
+int summary_check_path(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "--summary-json %s is a directory: give a file name", path);
+        return -1;
+    }
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        snprintf(err, errlen,
+                 "cannot write --summary-json %s: %s (its directory must exist and be writable)",
+                 path, strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    remove(tmp);
+    return 0;
 }
 
 int summary_write_json(const char *path, const struct summary *s)

@@ -38,6 +38,11 @@ void summary_print(FILE *out, const struct summary *s);
 /* Returns a malloc'd JSON object (caller frees), or NULL on OOM. */
 char *summary_json(const struct summary *s);
 
+/* Checks, before a run, that summary_write_json will be able to write
+ * path: creates and removes its temp file, so nothing is left behind.
+ * 0, or -1 with a message in err. */
+int summary_check_path(const char *path, char *err, size_t errlen);
+
 /* Writes the JSON to path (atomically: temp file + rename). 0, or -1 with
  * errno set. */
 int summary_write_json(const char *path, const struct summary *s);

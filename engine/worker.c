@@ -785,7 +785,7 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
         queue_ack(r->q, s->lease);
     } else {
         counter_add(&w->stats.attempts_failed, 1);
-        stats_error(&w->stats, err);
+        stats_error(&w->stats, err, s->url, s->url_len);
         if (will_retry) {
             if (r->metrics->enabled)
                 metric_add(r->metrics->retries_s, 1);
@@ -815,6 +815,9 @@ static void after_resume(struct worker *w, struct slot *s, int status)
         return;
     }
     s->final = status == LJ_FAIL && lj_final(w->lua, s->idx);
+    /* failing past its deadline: the watchdog stopped its Lua (CPU budget) */
+    if (status == LJ_FAIL && s->deadline && worker_clock() >= s->deadline)
+        counter_add(&w->stats.timeouts, 1);
     finish_attempt(w, s, status == LJ_OK, status == LJ_FAIL ? lj_error(w->lua, s->idx) : NULL);
 }
 
@@ -901,7 +904,7 @@ int worker_http_start(struct worker *w, int slot, const struct http_request *req
 {
     struct slot *s = &w->slots[slot];
     if (!s->xfer_ready) {
-        if (fetch_init(&s->xfer, s, w) != 0) {
+        if (fetch_init(&s->xfer, s, w, (size_t)w->run->cfg->max_body_mb << 20) != 0) {
             snprintf(err, errlen, "out of memory creating an HTTP handle");
             return -1;
         }
@@ -1038,6 +1041,13 @@ static void cancel_io(struct worker *w, struct slot *s)
 {
     end_client_span(w, s, 0, "cancelled at the attempt's deadline (--timeout)");
     if (s->op == OP_HTTP) {
+        /* a request with no response, like any transport failure: in the
+         * summary's requests and transport errors, and code="error" */
+        counter_add(&w->stats.http_requests, 1);
+        counter_add(&w->stats.http_errors, 1);
+        if (w->run->metrics->enabled)
+            metric_add(runmetrics_http_series(w->run->metrics, w->http_series, s->http_method, 0),
+                       1);
         curl_multi_remove_handle(w->multi, s->xfer.easy);
         fetch_release(&s->xfer);
     }
@@ -1484,6 +1494,7 @@ struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
         .timeout = cfg->timeout,
         .args = cfg->args,
         .nargs = cfg->nargs,
+        .listen = cfg->listen,
         .worker = w,
         .registry = run->metrics->reg,
         .items = run->items,

@@ -1,7 +1,8 @@
 -- crawl.lua: crawl one web site, following its links.
 --
 --   shoal run examples/crawl.lua --output pages.csv -- http://127.0.0.1:8080/demo/ [MAX_DEPTH]
---   shoal demo          (this script, against the site shoal serves itself)
+--   shoal run examples/crawl.lua   (no URL: the demo site shoal serves itself)
+--   shoal demo                     (the same)
 --
 -- It starts at one URL and fetches every page of the same site (same scheme,
 -- host and port) that links lead to, each URL once. MAX_DEPTH, if given, is
@@ -23,10 +24,16 @@ local crawl = require "shoal.crawl"
 -- Defaults; the command line wins (--workers, --concurrency, ...).
 options = { concurrency = 64, retries = 2, timeout = 10 }
 
-local START = shoal.args[1] or "http://127.0.0.1:8080/demo/"
+-- With no URL, the demo site at the address shoal really serves (another
+-- port than --listen asked for when that one was busy).
+local START = shoal.args[1] or (shoal.listen_url and shoal.listen_url .. "/demo/")
 local MAX_DEPTH = shoal.args[2] and tonumber(shoal.args[2]) -- nil: no limit
 
 -- Errors here stop the run at once, and `shoal check` reports them.
+if not START then
+  error("give a start URL: shoal run examples/crawl.lua -- URL (with --listen off there is "
+    .. "no demo site to default to)")
+end
 if shoal.args[2] and not MAX_DEPTH then
   error("MAX_DEPTH must be a number, got '" .. shoal.args[2] .. "'")
 end

@@ -7,9 +7,11 @@
 -- script metric: the per-second rate of a counter, the p50/p95/p99 of a
 -- histogram, the value of a gauge, each split by the metric's labels and
 -- described by its help text. Panels query a Prometheus data source chosen
--- from a dashboard variable, so the JSON imports anywhere.
+-- from a dashboard variable, so the JSON imports anywhere. encode() writes
+-- it for people: indented, keys sorted, so two versions diff line by line.
 
 local M = {}
+local scalar = require("cjson").new().encode -- strings escaped, numbers as JSON
 
 local DS = { type = "prometheus", uid = "${datasource}" }
 
@@ -126,6 +128,58 @@ function M.build(families, title)
       name = "datasource", label = "Prometheus", type = "datasource", query = "prometheus",
     } } },
   }
+end
+
+-- A table with keys 1..n and nothing else is an array; an empty table is an
+-- object, as lua-cjson writes it.
+local function is_array(t)
+  local n = #t
+  if n == 0 then return false end
+  local count = 0
+  for _ in pairs(t) do count = count + 1 end
+  return count == n
+end
+
+local function write(out, v, indent)
+  if type(v) ~= "table" then
+    out[#out + 1] = scalar(v)
+    return
+  end
+  local inner = indent .. "  "
+  if is_array(v) then
+    out[#out + 1] = "[\n"
+    for i = 1, #v do
+      out[#out + 1] = inner
+      write(out, v[i], inner)
+      out[#out + 1] = i < #v and ",\n" or "\n"
+    end
+    out[#out + 1] = indent .. "]"
+    return
+  end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+  if #keys == 0 then
+    out[#out + 1] = "{}"
+    return
+  end
+  table.sort(keys)
+  out[#out + 1] = "{\n"
+  for i, k in ipairs(keys) do
+    out[#out + 1] = inner .. scalar(k) .. ": "
+    local val = v[k]
+    if val == nil then val = v[tonumber(k)] end
+    write(out, val, inner)
+    out[#out + 1] = i < #keys and ",\n" or "\n"
+  end
+  out[#out + 1] = indent .. "}"
+end
+
+-- The dashboard (or any value build() makes) as indented JSON text with
+-- sorted keys.
+function M.encode(v)
+  local out = {}
+  write(out, v, "")
+  return table.concat(out)
 end
 
 return M

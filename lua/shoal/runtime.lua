@@ -11,7 +11,6 @@ local core = ...
 local done_mark = core.done_mark
 local tracing = core.tracing -- spans are recorded (an OTLP endpoint is set)
 local span_attr = core.span_attr
-local log_jobs = core.log_jobs -- the "job done" lines carry the job's url
 local job_url = core.job_url
 local cjson = require "cjson"
 local json = cjson.new()        -- the engine's own instance: users may tune `shoal.json`
@@ -57,6 +56,7 @@ end
 
 local shoal = {}
 shoal.args = core.args
+shoal.listen_url = core.listen_url -- "http://HOST:PORT" shoal serves, or nil
 shoal.worker = { id = core.worker_id }
 shoal.json = cjson
 shoal.now = core.now
@@ -521,7 +521,8 @@ end
 
 local function run_job(data)
   local job = json.decode(data)
-  if (tracing or log_jobs) and type(job) == "table" and type(job.url) == "string" then
+  -- always: a failure's log line and the summary's errors name the url
+  if type(job) == "table" and type(job.url) == "string" then
     job_url(job.url)
   end
   if type(rawget(_G, "handle")) ~= "function" then return call_hook("handle", job) end
@@ -618,6 +619,7 @@ local known_options = {
   workers = "number", concurrency = "number", retries = "number", timeout = "number",
   rate = "number", queue_size = "number", duration = "number", max_jobs = "number",
   memory = "number", retry_delay = "number", metric_labels = "table", max_series = "number",
+  max_body = "number",
 }
 
 local function check_script()
@@ -700,7 +702,8 @@ end
 -- `shoal dashboard`: a Grafana dashboard (JSON text) for the metrics the
 -- script declared.
 local function dashboard(title)
-  return json.encode(require("shoal.dashboard").build(core.metric_families(), title))
+  local d = require("shoal.dashboard")
+  return d.encode(d.build(core.metric_families(), title))
 end
 
 return {

@@ -99,6 +99,7 @@
 ---@field duration? number stop starting jobs after this many seconds (`--duration`)
 ---@field max_jobs? integer start at most this many jobs (`--max-jobs`)
 ---@field memory? integer Lua memory cap per worker state, MiB (`--memory`)
+---@field max_body? integer largest response body in MiB; a larger one fails its request (`--max-body`, default 64)
 ---@field max_series? integer series per metric before new label sets fold into one (`--max-series`)
 ---@field metric_labels? string[] extra labels of `jobs_total` and `job_duration_seconds`, valued by `labels(job, outcome)`
 
@@ -151,6 +152,7 @@ function Histogram:observe(v, labels) end
 ---coroutine, never the thread.
 ---@class shoal
 ---@field args string[] the command line's words after `--`
+---@field listen_url string? `http://HOST:PORT` where shoal serves /metrics and the demo site (the port it really took); nil with `--listen off`
 ---@field worker shoal.Worker this state's worker
 ---@field job? shoal.JobInfo the running job (nil outside `handle`)
 shoal = {}

@@ -2,9 +2,10 @@
  *
  * The input is split on 0xff bytes (which never occur in UTF-8): the first
  * piece is the script name, the second the stop reason, every further one an
- * error message counted through stats_error(), so the grouping by first
- * line, the cut at STATS_ERROR_LEN and the overflow into errors_other all
- * run. Counters, latencies and status codes are derived from the pieces so
+ * error message counted through stats_error() (with itself as the job's
+ * url, so the redaction and the url field run too), so the grouping by the
+ * pattern of the first line, the cut at STATS_ERROR_LEN and the overflow
+ * into errors_other all run. Counters, latencies and status codes are derived from the pieces so
  * the numeric parts of the document vary too.
  *
  * The JSON must be valid whatever the strings hold: it must be UTF-8
@@ -203,7 +204,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     for (int i = 2; i < np; i++) {
-        stats_error(st, p[i].s);
+        stats_error(st, p[i].s, p[i].s, p[i].len);
         counter_add(&st->jobs_failed, 1);
         counter_add(&st->status_code[(100 + p[i].len * 7) % 600], 1);
         hist_record(&st->latency, (uint64_t)p[i].len * 997);

@@ -9,6 +9,14 @@ cd "$T" || exit 1
 run_shoal dash dashboard "$SHOAL_ROOT/examples/site_metrics.lua"
 expect_eq "exit code" "$RC" 0
 if jq -e . "$OUT" >/dev/null 2>&1; then pass "valid JSON"; else fail "valid JSON" "$(head -c 300 "$OUT")"; fi
+# for people and for diffs: indented, keys in a stable (sorted) order
+expect_ge "pretty-printed: one value per line (> 100 lines)" "$(wc -l <"$OUT")" 100
+expect_grep "pretty-printed: nested keys indented" '^      "gridPos": \{$' "$OUT"
+expect_eq "keys sorted at every level" "$(jq -c . "$OUT" | md5sum)" "$(jq -cS . "$OUT" | md5sum)"
+cp "$OUT" dash1.json
+run_shoal dash2 dashboard "$SHOAL_ROOT/examples/site_metrics.lua"
+if cmp -s dash1.json "$OUT"; then pass "the same script gives the same bytes"; else fail "the same script gives the same bytes" "$(diff dash1.json "$OUT" | head -5)"; fi
+cp dash1.json "$OUT"
 expect_eq "title" "$(json "$OUT" .title)" "shoal: site_metrics"
 expect_eq "prometheus datasource variable" \
     "$(json "$OUT" '.templating.list[0] | "\(.type) \(.query)"')" "datasource prometheus"

@@ -57,6 +57,33 @@ expect_grep "text summary reports ok jobs" "[0-9]+ ok" "$OUT"
 expect_grep "text summary has the status line with 200s and 404s" "status.* 200: $PAGES .*404: $NOT_FOUND" "$OUT"
 expect_lt "demo finishes quickly (< 20 s)" "$WALL" 20
 
+# -- examples/crawl.lua with no URL crawls the site shoal really serves (not
+# a fixed 127.0.0.1:8080, which may be somebody else's server)
+run_shoal crawl_noarg run "$SHOAL_ROOT/examples/crawl.lua" --listen 127.0.0.1:0 --quiet --summary-json "$T/crawl.json"
+expect_rc "crawl.lua without arguments: exit 0" 0
+expect_eq "it crawled the demo site shoal served (200s == facts.pages)" "$(json "$T/crawl.json" '.http.status["200"] // 0')" "$PAGES"
+run_shoal crawl_off run "$SHOAL_ROOT/examples/crawl.lua" --listen off --quiet
+expect_rc "crawl.lua without arguments and --listen off: a script error (3)" 3
+expect_grep "and it asks for a start URL" 'give a start URL' "$ERR"
+
+# -- shoal.listen_url is the address served, in every state; nil with --listen off
+cat >"$T/where.lua" <<'EOF'
+local function save(name)
+  local f = assert(io.open(name, "w"))
+  f:write(tostring(shoal.listen_url))
+  f:close()
+end
+function produce(push) save("where_producer.txt"); push({}) end
+function handle(job) save("where_worker.txt") end
+EOF
+cd "$T" || exit 1
+run_shoal where run where.lua --listen 127.0.0.1:0 --quiet
+WHERE_PORT=$(server_port "$ERR")
+expect_eq "shoal.listen_url in produce() is the address shoal serves" "$(cat "$T/where_producer.txt" 2>/dev/null)" "http://127.0.0.1:${WHERE_PORT:-x}"
+expect_eq "shoal.listen_url in handle() too" "$(cat "$T/where_worker.txt" 2>/dev/null)" "http://127.0.0.1:${WHERE_PORT:-x}"
+run_shoal where_off run where.lua --listen off --quiet
+expect_eq "shoal.listen_url is nil with --listen off" "$(cat "$T/where_worker.txt" 2>/dev/null)" "nil"
+
 # -- the demo refuses to run without its server
 run_shoal demo_off demo --listen off --quiet
 expect_rc "demo --listen off is a usage error (2)" 2

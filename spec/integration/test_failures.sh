@@ -61,6 +61,57 @@ expect_rc "jobs raising error tables: exit 1" 1
 expect_eq "identical error tables are one summary entry (count 20)" "$(json errobj.json '[.errors[].count] | max')" 20
 expect_no_grep "an error table is not shown as a memory address" 'table: 0x' "$OUT"
 
+# -- the failing URL: every failure line and every top-error example names it,
+# whatever the log level (curl's own messages never do)
+cat >badurl.lua <<'EOF'
+function produce(push)
+  push({url = "http://127.0.0.1:1/in valid"})
+  push({url = "http://user:hunter2@[::1/token=abc"})
+end
+function handle(job)
+  local res, err = shoal.http.get(job.url)
+  if not res then error(err) end
+end
+EOF
+for level in warn error; do
+    SHOAL_LOG_STDERR=$level run_shoal badurl_$level run badurl.lua --workers 1 --retries 0 --listen off --quiet --summary-json badurl_$level.json
+    expect_rc "bad URLs (log level $level): exit 1" 1
+    expect_grep "log level $level: the failure line names the first URL" 'msg="job failed".*url="?http://127\.0\.0\.1:1/in valid' "$ERR"
+    expect_grep "log level $level: the failure line names the second URL" 'msg="job failed".*url=.*::1' "$ERR"
+done
+expect_no_grep "the URL's password is redacted on stderr" 'hunter2' "$ERR"
+expect_eq "every top error carries the URL of an example job" \
+    "$(json badurl_error.json '[.errors[] | select((.url // "") | test("127\\.0\\.0\\.1:1|::1"))] | length')" \
+    "$(json badurl_error.json '.errors | length')"
+expect_grep "the summary json has the first URL" '127\.0\.0\.1:1/in valid' badurl_error.json
+expect_no_grep "the summary json does not show the password" 'hunter2' badurl_error.json
+expect_grep "the text summary's top errors name the URL curl's message does not" 'url=http://user:.*\[::1' "$OUT"
+expect_no_grep "the text summary does not show the password" 'hunter2' "$OUT"
+expect_no_grep "no empty status line when no response came" '^  status *$' "$OUT"
+
+# -- one kind of failure is one entry of the top errors, whatever page or
+# number it names; an HTTP status still tells kinds apart
+cat >kinds.lua <<'EOF'
+function produce(push)
+  for i = 1, 5 do push({url = "http://127.0.0.1:1/missing" .. i .. ".html", n = i}) end
+  push({url = "http://127.0.0.1:1/broken.html", n = 6})
+end
+function handle(job)
+  local status = job.n == 6 and 500 or 404
+  error(job.url:match("[^/]+$") .. ": HTTP " .. status .. " after " .. job.n .. " ms")
+end
+EOF
+run_shoal kinds run kinds.lua --workers 1 --retries 0 --listen off --quiet --summary-json kinds.json
+expect_rc "jobs failing with varying pages and numbers: exit 1" 1
+expect_eq "five 404s of five pages are one entry, a 500 another" \
+    "$(json kinds.json '[.errors[] | "\(.count) \(.pattern)"] | sort | join("|")')" \
+    "1 kinds.lua:7: broken.html: HTTP 500 after <n> ms|5 kinds.lua:7: missing<n>.html: HTTP 404 after <n> ms"
+expect_eq "the entry's example is a real message with its job's URL" \
+    "$(json kinds.json '.errors[] | select(.count == 5) | "\(.message) \(.url)"')" \
+    "kinds.lua:7: missing1.html: HTTP 404 after 1 ms http://127.0.0.1:1/missing1.html"
+expect_grep "the text summary shows the count and one example" '^ +5x  kinds\.lua:7: missing1\.html: HTTP 404 after 1 ms$' "$OUT"
+expect_grep "the text summary shows the example's URL" '^ +url=http://127\.0\.0\.1:1/missing1\.html$' "$OUT"
+
 # -- scripts that do not load, or whose hooks raise: exit 3 with file:line
 cat >syntax.lua <<'EOF'
 function produce(push) push({}) end
@@ -173,6 +224,22 @@ expect_rc "SHOAL_WORKERS=abc: exit 2" 2
 expect_grep "SHOAL_WORKERS=abc: stderr names the variable" 'SHOAL_WORKERS' "$ERR"
 run_shoal verb frobnicate
 expect_rc "unknown command: exit 2" 2
+for verb in run check demo dashboard version help; do
+    expect_grep "unknown command: lists '$verb'" "commands:.*\\b$verb\\b" "$ERR"
+done
+run_shoal bare
+expect_rc "shoal with no command: a usage error, exit 2" 2
+expect_grep "shoal with no command: says so" "^shoal: no command given" "$ERR"
+expect_grep "shoal with no command: the usage on stderr" "^Usage:" "$ERR"
+expect_eq "shoal with no command: nothing on stdout" "$(wc -c <"$OUT")" 0
+run_shoal listen_bad run good.lua --listen abc --quiet
+expect_rc "--listen abc (not an address): a usage error, exit 2" 2
+expect_grep "--listen abc: stderr names --listen and the value" '--listen abc' "$ERR"
+run_shoal listen_port run good.lua --listen 127.0.0.1:99999 --quiet
+expect_rc "--listen with port 99999: exit 2" 2
+SHOAL_LISTEN=nocolon run_shoal listen_env run good.lua --quiet
+expect_rc "SHOAL_LISTEN=nocolon: exit 2" 2
+expect_grep "SHOAL_LISTEN=nocolon: stderr names the variable" 'SHOAL_LISTEN' "$ERR"
 run_shoal noscript run --listen off
 expect_rc "run without a script: exit 2" 2
 run_shoal extra run good.lua stray-argument --listen off
@@ -200,6 +267,26 @@ fi
 run_shoal unwritable run good.lua --listen off --quiet --summary-json "$T/no/such/dir/summary.json"
 expect_rc "--summary-json into a missing directory: exit 4" 4
 expect_grep "unwritable summary: stderr names the file" 'no/such/dir/summary\.json' "$ERR"
+cat >marker.lua <<'EOF'
+function produce(push)
+  io.open("produced.marker", "w"):close()
+  push({})
+end
+function handle(job) end
+EOF
+run_shoal unwritable_early run marker.lua --listen off --quiet --summary-json "$T/no/such/dir/summary.json"
+expect_rc "--summary-json into a missing directory, checked at start: exit 4" 4
+if [ -e produced.marker ]; then
+    fail "an unwritable --summary-json is found before the script runs" "produce() ran"
+else
+    pass "an unwritable --summary-json is found before the script runs"
+fi
+mkdir -p sumdir
+run_shoal summary_dir run marker.lua --listen off --quiet --summary-json sumdir
+expect_rc "--summary-json naming a directory: exit 4" 4
+expect_grep "--summary-json naming a directory: says so" 'sumdir is a directory' "$ERR"
+run_shoal summary_ok run good.lua --listen off --quiet --summary-json "$T/sumdir/s.json"
+expect_eq "the check at start leaves no file behind but the summary" "$(ls sumdir)" "s.json"
 
 # -- ARGS after -- reach shoal.args, in every state, untouched
 cat >args.lua <<'EOF'
@@ -251,7 +338,7 @@ expect_grep "check: names options.workers" 'options\.workers' "$ERR"
 run_shoal help --help
 expect_rc "--help: exit 0" 0
 for flag in workers concurrency retries timeout retry-delay rate queue-size duration max-jobs \
-    memory max-wedged listen lua-path summary-json quiet watch; do
+    memory max-body max-wedged listen lua-path summary-json quiet watch; do
     var=SHOAL_$(echo "$flag" | tr 'a-z-' 'A-Z_')
     if grep -A1 -E -- "--$flag( |$)" "$OUT" | grep -q "\[$var\]"; then
         pass "--help lists --$flag with [$var]"
@@ -268,7 +355,7 @@ expect_rc "shoal help: exit 0" 0
 
 # Every variable --help advertises is read: a bad value is refused naming it.
 for var in $(grep -o '\[SHOAL_[A-Z_]*\]' "$OUT" | tr -d '[]' | sort -u); do
-    case $var in SHOAL_LISTEN | SHOAL_LUA_PATH | SHOAL_SUMMARY_JSON | SHOAL_OUTPUT | SHOAL_SERVICE | SHOAL_LOG_FILE | SHOAL_PROFILE_DIR) continue ;; esac
+    case $var in SHOAL_LUA_PATH | SHOAL_SUMMARY_JSON | SHOAL_OUTPUT | SHOAL_SERVICE | SHOAL_LOG_FILE | SHOAL_PROFILE_DIR) continue ;; esac
     env "$var=zzz" timeout 10 "$SHOAL" run good.lua --listen off --quiet >/dev/null 2>envvar.err
     rc=$?
     if [ "$rc" = 2 ] && grep -q "$var" envvar.err; then
@@ -276,6 +363,24 @@ for var in $(grep -o '\[SHOAL_[A-Z_]*\]' "$OUT" | tr -d '[]' | sort -u); do
     else
         fail "$var=zzz is refused (exit 2, names the variable)" "got exit $rc:" "$(show_file envvar.err 3)"
     fi
+done
+
+# -- the docs a user's clone has stand alone: nothing points outside the
+# repository, and every part of the shoal module is in docs/SCRIPTING.md
+R=$SHOAL_ROOT
+if grep -n '\.\./shared\|\.\./\.\./shared' "$R/README.md" "$R"/docs/*.md "$R/compose/README.md" >outside.txt; then
+    fail "README and docs/ point at nothing outside the repository" "$(cat outside.txt)"
+else
+    pass "README and docs/ point at nothing outside the repository"
+fi
+for name in $(grep -o '^shoal\.[a-z_]*\|^function shoal\.[a-z_]*' "$R/lua/shoal/runtime.lua" | sed 's/^function //' | sort -u) shoal.job; do
+    expect_grep "docs/SCRIPTING.md documents $name" "\\b${name//./\\.}\\b" "$R/docs/SCRIPTING.md"
+done
+for hook in init produce handle done labels; do
+    expect_grep "docs/SCRIPTING.md documents the hook $hook()" "^[|] .$hook[(]" "$R/docs/SCRIPTING.md"
+done
+for opt in key delay priority; do
+    expect_grep "docs/SCRIPTING.md documents push's $opt" "^[|] .$opt. [|]" "$R/docs/SCRIPTING.md"
 done
 
 # -- version

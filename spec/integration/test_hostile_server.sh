@@ -32,6 +32,14 @@ def serve(c):
             c.sendall(b"HTTP/1.1 200 OK\r\n")
             for i in range(2000000):
                 c.sendall(b"X-Filler-%d: %s\r\n" % (i, b"y" * 100))
+        elif path.startswith("/kib/"):  # exactly N KiB, for --max-body
+            n = int(path[5:]) * 1024
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % n)
+            c.sendall(b"k" * n)
+        elif path.startswith("/kibchunked/"):  # the same with no length up front
+            n = int(path[12:]) * 1024
+            c.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+            c.sendall(b"k" * n)
         elif path == "/garbage":
             c.sendall(b"\x00\x01\x02 this is not HTTP at all\r\n\r\n" * 10)
         elif path == "/cut":         # promises 1000 bytes, sends 10, hangs up
@@ -90,4 +98,34 @@ rss=$(tail -n 1 rss.txt)
 # build peaks near 150 MiB and an ASan build near 250 MiB
 expect_lt "memory stays bounded while a server streams 512 MB (peak ${rss} KiB)" "$rss" 400000
 expect_no_grep "no crash" 'Segmentation|Aborted|panic' err.txt
+
+# -- --max-body moves the cap: bodies up to it are whole, a larger one fails
+# its request with a message naming the flag (the script's error() then
+# fails the attempt, retried like any failure: the engine cannot tell)
+cat > sizes.lua <<'LUA'
+function produce(push)
+  for _, p in ipairs({ "kib/1024", "kib/1025", "kibchunked/1024", "kibchunked/3000", "kib/10" }) do
+    push({ p = p, url = shoal.args[1] .. "/" .. p })
+  end
+end
+function handle(job)
+  local res, err = shoal.http.get(job.url)
+  if not res then error(err) end
+  assert(#res.body == tonumber(job.p:match("%d+$")) * 1024, "short body")
+end
+LUA
+run_shoal maxbody run sizes.lua --workers 1 --retries 0 --max-body 1 --listen off --quiet \
+    --summary-json maxbody.json -- "http://127.0.0.1:$PORT"
+expect_rc "--max-body 1 with two bigger bodies: exit 1" 1
+expect_eq "bodies of up to 1 MiB arrive whole (3 ok)" "$(json maxbody.json .ok)" 3
+expect_eq "the 2 bigger bodies fail their jobs" "$(json maxbody.json .failed)" 2
+expect_eq "the error names the cap and the flag, once per failed job" \
+    "$(json maxbody.json '[.errors[] | select(.message | test("larger than 1 MiB \\(--max-body")) | .count] | add')" 2
+expect_grep "the failure line names the failing URL" 'msg="job failed".*url=.*/kib/1025' "$ERR"
+printf 'options = { max_body = 2 }\n' | cat - sizes.lua > sizes2.lua
+run_shoal maxbody_opt run sizes2.lua --workers 1 --retries 0 --listen off --quiet \
+    --summary-json maxbody2.json -- "http://127.0.0.1:$PORT"
+expect_eq "options.max_body = 2 takes the 1025 KiB body (4 ok)" "$(json maxbody2.json .ok)" 4
+run_shoal maxbody_bad run sizes.lua --max-body 0 --listen off --quiet
+expect_rc "--max-body 0: a usage error (2)" 2
 finish

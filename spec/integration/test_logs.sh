@@ -85,12 +85,33 @@ expect_eq "job lines carry job.id, attempt, url and duration" \
     "$(jq '[.[] | select(.msg == "job done" and .["job.id"] != null and .attempt != null and .url != null and .duration != null)] | length' logs/app.log.json)" "$OK"
 expect_eq "each job id has exactly one final line" \
     "$(jq '[.[] | select(.msg == "job done" or .msg == "job failed") | .["job.id"]] | unique | length' logs/app.log.json)" $((OK + NFAILED))
+expect_eq "\"run finished\" is the last line" "$(tail -n1 logs/app.log | grep -c 'msg="run finished"')" 1
 expect_no_grep "secrets never reach the file" 'hunter2|s3cret|p4ss' logs/app.log
 expect_grep "a URL's password and token are redacted" 'url="?http://user:REDACTED@example.com/item/[0-9]+\?token=REDACTED&x=1' logs/app.log
 expect_grep "a field named like a secret is redacted" ' password=REDACTED( |$)' logs/app.log
 # what a tailing agent ships, filtered the way LogQL's |= "failed" does
 expect_eq '|= "job failed" finds exactly the failed jobs' "$(grep -c 'msg="job failed"' logs/app.log)" "$NFAILED"
 expect_grep "a failed job's line says why, with its error" 'level=ERROR msg="job failed" worker=[0-9]+ job.id=[0-9]+ attempt=2 .*error="[^"]*bad item 1000' logs/app.log
+
+# -- order: a line comes after every line logged before it, whichever
+# worker wrote them (the writer merges the workers' buffers by time): a
+# chain of jobs, each pushed by the one before, on three workers
+cat >chain.lua <<'EOF'
+function produce(push) push({i = 1}) end
+function handle(job)
+  shoal.log.info("step", {i = job.i})
+  if job.i < tonumber(shoal.args[1]) then shoal.push({i = job.i + 1}) end
+end
+function done(stats) shoal.log.info("chain done", {ok = stats.ok}) end
+EOF
+run_shoal chain run chain.lua --listen off --quiet --workers 3 --log-file "$T/chain.log" -- 3000
+expect_rc "a chain of 3000 jobs: exit 0" 0
+expect_eq "the steps are in the order they happened" \
+    "$(sed -n 's/.*msg=step .*i=\([0-9]*\).*/\1/p' chain.log | awk '$1 != NR { n++ } END { print NR "/" n + 0 }')" "3000/0"
+expect_eq "done()'s line comes after every job's, then \"run finished\"" \
+    "$(tail -n2 chain.log | sed -n 's/.*msg=\("[^"]*"\|[^ ]*\).*/\1/p' | tr '\n' ' ')" '"chain done" "run finished" '
+expect_eq "the workers took turns (the order was not one worker's)" \
+    "$(sed -n 's/.*msg=step worker=\([0-9]*\).*/\1/p' chain.log | sort -u | wc -l)" 3
 
 # -- levels: warn keeps failures and drops the job-done lines; off writes nothing
 run_shoal warn run jobs.lua --listen off --quiet --retries 0 --log-level warn \

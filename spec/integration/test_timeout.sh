@@ -98,6 +98,9 @@ T_END=$(now)
 expect_rc "hanging requests fail the run: exit 1" 1
 expect_eq "the 3 hanging jobs failed (after 1 retry each)" "$(json hangjob.json '"\(.failed) \(.retried)"')" "3 3"
 expect_eq "the 200 quick jobs all succeeded" "$(json hangjob.json .ok)" 200
+expect_eq "the 6 cancelled requests are in the summary's requests and transport errors" \
+    "$(json hangjob.json '"\(.http.requests) \(.http.errors)"')" "6 6"
+expect_eq "and in its timed-out attempts" "$(json hangjob.json .timeouts)" 6
 expect_eq "every hanging attempt's error says it timed out (6)" \
     "$(json hangjob.json '[.errors[] | select(.message | test("timed? ?out"; "i")) | .count] | add')" 6
 expect_ge "each attempt waited for its budget (run >= 2 x 1.5 s + the 0.5-1 s backoff)" "$WALL" 3.4
@@ -113,5 +116,39 @@ expect_eq "and every one was closed by shoal" "$(grep -c ^closed hang.log)" 6
 FIRST_CLOSE=$(awk '/^closed/ {print $2}' hang.log | sort -n | head -n3 | tail -n1)
 expect_lt "first attempts' connections closed at their deadline, not at exit (>= 1 s before exit)" \
     "$(fcalc "${FIRST_CLOSE:-999999999999} - $T_END")" -1
+
+# -- a cancelled request is in http_client_requests_total, as code="error"
+# (no response came); done() has no deadline and reads the metrics
+cat >scrape.lua <<'EOF'
+function produce(push) push({}) end
+function handle(job)
+  shoal.http.get(shoal.args[1])
+end
+function done(stats)
+  local res = assert(shoal.http.get(shoal.args[2]))
+  local f = assert(io.open("scrape.prom", "w"))
+  f:write(res.body)
+  f:close()
+end
+EOF
+mport=$(free_port)
+run_shoal scrape run scrape.lua --workers 1 --timeout 0.5 --retries 0 --listen "127.0.0.1:$mport" --quiet \
+    --summary-json scrape.json -- "$HANG_URL" "http://127.0.0.1:$mport/metrics"
+expect_rc "a request cancelled at --timeout: exit 1" 1
+expect_grep "the cancelled request is counted with code=\"error\"" \
+    '^http_client_requests_total\{method="GET",code="error"\} 1$' scrape.prom
+
+# -- a job stopped by its CPU budget (the watchdog) counts as timed out
+cat >spin.lua <<'EOF'
+function produce(push) push({}) end
+local sink
+function handle(job)
+  while true do sink = shoal.now() end
+end
+EOF
+run_shoal spin run spin.lua --workers 1 --timeout 0.3 --retries 1 --retry-delay 0.01 --listen off --quiet --summary-json spin.json
+expect_rc "a job spinning past --timeout: exit 1" 1
+expect_eq "both attempts stopped by the watchdog are timed out" "$(json spin.json .timeouts)" 2
+expect_grep "the text summary says so" 'failed, 1 retried, 2 timed out' "$OUT"
 
 finish
