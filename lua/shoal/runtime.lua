@@ -443,6 +443,10 @@ function shoal.emit(item)
     if not cells then emit_error(extra) end
     taken, why = core_emit(nil, cells, extra)
   else
+    -- lua-cjson writes "/" as "\/"; a reader wants the URL as it is. In
+    -- cjson's output every "/" is escaped, so a backslash before one is
+    -- always that escape (a real backslash there is written "\\\/").
+    if data:find("\\/", 1, true) then data = data:gsub("\\/", "/") end
     taken, why = core_emit(data)
   end
   if taken == nil then emit_error(why) end

@@ -171,6 +171,17 @@ expect_eq "--output -: stdout holds exactly the 300 items" "$(valid_jsonl "$OUT"
 expect_grep "--output -: the summary went to stderr" '^  items     300 written to stdout$' "$ERR"
 expect_grep "--output -: a script's print() went to stderr, not among the items" 'a stray print' "$ERR"
 
+# -- URLs read as they are: no "\/" in a line, and a backslash before a
+# slash survives the round trip
+cat >slash.lua <<'EOF'
+function produce(push) push({}) end
+function handle(job) shoal.emit({url = "http://h/a/b?c=d/e", odd = "x\\/y\\\\/z"}) end
+EOF
+run_shoal slash run slash.lua --workers 1 --listen off --quiet --output slash.jsonl
+expect_grep "a URL is written with plain slashes" '"url":"http://h/a/b\?c=d/e"' slash.jsonl
+expect_eq "backslashes before slashes read back the same" \
+    "$("$PY" -c 'import json; print(json.loads(open("slash.jsonl").read())["odd"])')" 'x\/y\\/z'
+
 # -- a slow reader on stdout: 7 MB, twice what the rings hold, at about
 # 2 MB/s; the workers wait for it, and nothing is dropped
 cat >slow_reader.py <<'EOF'
