@@ -60,14 +60,14 @@ static int l_http(lua_State *L)
     if (lua_istable(L, 3)) {
         int n = (int)lua_objlen(L, 3);
         if (n > 64)
-            return luaL_error(L, "shoal.http: at most 64 request headers");
+            return lj_usage_error(L, "shoal.http: at most 64 request headers");
         for (int i = 0; i < n; i++) {
             lua_rawgeti(L, 3, i + 1);
             hdrs[i] = lua_tostring(L, -1);
             lua_pop(L, 1); /* the table still holds the string */
             if (!hdrs[i] || strpbrk(hdrs[i], "\r\n"))
-                return luaL_error(L, "shoal.http: header %d has a line break or is not a string",
-                                  i + 1);
+                return lj_usage_error(L, "shoal.http: header %d has a line break or is not a string",
+                                      i + 1);
         }
         req.headers = hdrs;
         req.nheaders = n;
@@ -79,7 +79,8 @@ static int l_http(lua_State *L)
     req.insecure = lua_toboolean(L, 7);
     req.compressed = lua_toboolean(L, 8);
     if (strpbrk(req.url, " \r\n\t"))
-        return luaL_error(L, "shoal.http: url has white space in it: '%s'", req.url);
+        return lj_usage_error(L, "shoal.http: url has white space in it: '%s' (encode spaces as %%20)",
+                              req.url);
     char err[256];
     if (worker_http_start(s->worker, slot, &req, err, sizeof err) != 0) {
         lua_pushnil(L);

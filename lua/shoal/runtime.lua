@@ -119,9 +119,7 @@ local function send(who, method, url, o)
     usage_error(who .. ": url must be a string, got " .. type(url))
   elseif url == "" then
     usage_error(who .. ": url is an empty string")
-  elseif url:find("[ \t\r\n]") then
-    usage_error(who .. ": url has white space in it: '" .. url .. "' (encode spaces as %20)")
-  end
+  end -- white space in it: core.http's check, in C (a pattern here cost 3k instructions a job)
   if o == nil then
     return response(core_http(method, url, nil, nil, 0, true, false, true))
   end

@@ -69,7 +69,7 @@ expect_eq "HTTP 404 retried: 3 attempts" "$(err_count 'e.lua:14: HTTP 404')" 3
 expect_eq "a nil concat names the script's line, retried" "$(err_count "e.lua:11: attempt to concatenate")" 3
 expect_eq "empty url: the script's line, not retried" "$(err_count 'e.lua:16: shoal.http.get: url is an empty string')" 1
 expect_eq "url with a space: the script's line, not runtime.lua" \
-    "$(err_count 'e.lua:17: shoal.http.get: url has white space in it')" 1
+    "$(err_count 'e.lua:17: shoal.http: url has white space in it')" 1
 expect_eq "url nil: not retried" "$(err_count 'e.lua:18: shoal.http.get: url must be a string, got nil')" 1
 expect_eq "shoal.retry(false): not retried" "$(err_count 'e.lua:19: gone for good')" 1
 expect_eq "error{retry=false}: its message, not retried" "$(err_count '^410 gone')" 1
