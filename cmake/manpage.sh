@@ -1,7 +1,7 @@
 #!/bin/sh
 # cmake/manpage.sh SHOAL OUT - writes the man page shoal.1 to OUT from the
 # built binary's own `--help`, so the page lists exactly the options,
-# variables and exit codes that --help does (engine/cli.c's table is the
+# variables and exit codes that --help does (engine/app/cli.c's table is the
 # one source). Run at build time by CMakeLists.txt.
 #
 # It reads --help's layout: a title line "shoal VERSION - what it is", then

@@ -1,7 +1,7 @@
 -- shoal.runtime: the Lua half of the engine's Lua boundary.
 --
 -- Loaded once into every state (each worker's and the producer's) before the
--- user's script. The C side (engine/lua_api.c) hands it `core`, a table of
+-- user's script. The C side (engine/lua/lua_api.c) hands it `core`, a table of
 -- primitive functions that yield the calling coroutine for I/O; this file
 -- builds the public `shoal` module on top of them and returns the entry points
 -- the engine resumes as coroutines: one coroutine per job attempt, reused for

@@ -26,7 +26,7 @@
  * next call would resume inside the previous, freed argv. The real binary
  * parses once per process; here the state is reset before each input with
  * optind = 0 and one empty getopt() call. */
-#include "config.h"
+#include "core/config.h"
 
 #include "fuzz_util.h"
 

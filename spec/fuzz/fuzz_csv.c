@@ -8,14 +8,14 @@
  * stays within csv_field_room. A second record appended after the first
  * must read back too, so a record can never swallow or end its successor.
  * Any breach aborts, which libFuzzer and the CTest replay both report. */
-#include "csv.h"
+#include "base/csv.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "strbuf.h"
+#include "base/strbuf.h"
 
 #define SEP 0xff
 #define MAX_FIELDS 64

@@ -9,7 +9,7 @@
  * hold no URL or number, and a kept number keeps its context); and no
  * "://" is left with a scheme before it, so no URL survives. Any breach
  * aborts. */
-#include "stats.h"
+#include "core/stats.h"
 
 #include <ctype.h>
 #include <stdint.h>

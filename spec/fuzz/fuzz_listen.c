@@ -5,7 +5,7 @@
  * an error naming --listen on failure, and behave the same with buffers too
  * small for its answer. Any breach aborts, which libFuzzer and the CTest
  * replay both report. */
-#include "httpd.h"
+#include "net/httpd.h"
 
 #include "fuzz_util.h"
 

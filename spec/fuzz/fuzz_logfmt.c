@@ -10,7 +10,7 @@
  * byte that is not UTF-8 made U+FFFD, or, when cut (ending in ..."), to a
  * prefix of that which ends on a character boundary. Any breach
  * aborts, which libFuzzer and the CTest replay both report. */
-#include "logfmt.h"
+#include "base/logfmt.h"
 
 #include <stdint.h>
 #include <stdlib.h>

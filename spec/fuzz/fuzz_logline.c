@@ -9,8 +9,8 @@
  * written here (key=bare or key="quoted with escapes"), the JSON line by a
  * JSON object reader written here. A value that could add, hide or split a
  * field, or end the line early, fails one of those. */
-#include "logger.h"
-#include "strbuf.h"
+#include "telemetry/logs/logger.h"
+#include "base/strbuf.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
  * logtext_redact: the same bounds, UTF-8 in gives UTF-8 out, text with no
  * '=' and no "://" comes back unchanged, and secrets planted in a URL
  * around the fuzz bytes never appear in the output. Any breach aborts. */
-#include "logtext.h"
+#include "base/logtext.h"
 
 #include <stdint.h>
 #include <stdlib.h>

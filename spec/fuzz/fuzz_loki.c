@@ -11,15 +11,15 @@
  * time and ids, and its line whole (written byte for byte as logtext_json
  * writes it) or cut on a character boundary ending in "..." with at most
  * LOKI_MAX_LINE bytes of JSON. Any breach aborts. */
-#include "loki.h"
+#include "telemetry/logs/loki.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "logtext.h"
-#include "strbuf.h"
+#include "base/logtext.h"
+#include "base/strbuf.h"
 
 #define MAXREC 64
 

@@ -14,7 +14,7 @@
  * expected lines in both formats, each valid UTF-8. As doubles: every 8
  * bytes, formatted, must read back with strtod. Any breach aborts, which
  * libFuzzer and the CTest replay both report. */
-#include "metrics.h"
+#include "telemetry/metrics/metrics.h"
 
 #include <math.h>
 #include <stdint.h>

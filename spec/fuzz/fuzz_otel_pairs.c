@@ -7,7 +7,7 @@
  * surrounding blanks are gone. The target also checks that re-encoding what
  * was read (keys and values percent-encoded) and reading it again gives the
  * same pairs. Any breach aborts. */
-#include "otel.h"
+#include "telemetry/send/otel.h"
 
 #include "fuzz_util.h"
 

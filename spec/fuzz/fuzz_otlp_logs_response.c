@@ -11,7 +11,7 @@
  * to fit, or on refusal one that names the logs message. And msg is
  * always NUL-terminated within msglen, never written past it (guard
  * bytes). Any breach aborts, which libFuzzer and the CTest replay report. */
-#include "otlp.h"
+#include "telemetry/traces/otlp.h"
 
 #include "logs_service.pb-c.h"
 

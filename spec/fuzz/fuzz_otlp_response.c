@@ -8,7 +8,7 @@
  * bytes), and nothing at all when msglen is 0; and give the same answer for
  * every buffer size, the message only cut shorter. Any breach aborts, which
  * libFuzzer and the CTest replay both report. */
-#include "otlp.h"
+#include "telemetry/traces/otlp.h"
 
 #include "fuzz_util.h"
 

@@ -19,7 +19,7 @@
  * longer than the table keeps, a prefix of it that does not split a
  * character. Any breach aborts, which libFuzzer and the CTest replay both
  * report. */
-#include "summary.h"
+#include "core/summary.h"
 
 #include <lauxlib.h>
 #include <lua.h>

@@ -7,7 +7,7 @@
  * all zero, and formatting the context and parsing that again gives the
  * same context; a version-00 header that is accepted is exactly what the
  * formatter writes for it (after trimming blanks). Any breach aborts. */
-#include "trace.h"
+#include "telemetry/traces/trace.h"
 
 #include "fuzz_util.h"
 

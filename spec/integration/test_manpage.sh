@@ -2,7 +2,7 @@
 # test_manpage.sh - the build's shoal.1 is made from `shoal --help` by
 # cmake/manpage.sh: it renders with man and groff without a warning, has the
 # sections a man page has, and names every option, SHOAL_* variable and
-# exit code that --help lists. An option added to engine/cli.c reaches the
+# exit code that --help lists. An option added to engine/app/cli.c reaches the
 # page by itself, and a --help layout the generator does not know stops the
 # build instead of making a page with holes.
 . "$(dirname "$0")/lib.sh"

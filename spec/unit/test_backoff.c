@@ -1,6 +1,6 @@
 /* test_backoff.c - retry delays grow exponentially, stop at the cap, and
  * jitter within [d/2, d] from a deterministic generator. */
-#include "backoff.h"
+#include "base/backoff.h"
 #include "check.h"
 
 #include <limits.h>

@@ -1,6 +1,6 @@
 /* Latency percentiles must stay within the histogram's promised 1/16. */
 #include "check.h"
-#include "hist.h"
+#include "base/hist.h"
 
 #include <stdlib.h>
 

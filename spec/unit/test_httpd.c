@@ -6,8 +6,8 @@
  * once finish in about one delay), stopping with responses still parked, and
  * a full crawl of /demo/ whose counts must equal demo_site_facts(). */
 #include "check.h"
-#include "demo_site.h"
-#include "httpd.h"
+#include "app/demo_site.h"
+#include "net/httpd.h"
 
 #include <curl/curl.h>
 #include <dirent.h>

@@ -7,8 +7,8 @@
  * emitters wait, then drop and count, within a bound, with every item
  * accounted for at the end. */
 #include "check.h"
-#include "items.h"
-#include "worker.h"
+#include "core/items.h"
+#include "core/worker.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,8 +4,8 @@
  * a full ring dropping and counting rather than waiting, and SIGHUP-style
  * reopening after the file was renamed. */
 #include "check.h"
-#include "logger.h"
-#include "strbuf.h"
+#include "telemetry/logs/logger.h"
+#include "base/strbuf.h"
 
 #include <stdint.h>
 #include <stdlib.h>

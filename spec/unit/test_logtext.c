@@ -1,7 +1,7 @@
 /* A log value is one JSON string whatever its bytes, and secrets in URLs or
  * key=value parameters never reach the log. */
 #include "check.h"
-#include "logtext.h"
+#include "base/logtext.h"
 
 #include <stdlib.h>
 

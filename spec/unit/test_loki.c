@@ -6,11 +6,11 @@
  * that is down, and a shutdown that keeps its deadline. */
 #include "check.h"
 #include "fake_http.h"
-#include "logger.h"
-#include "loki.h"
-#include "metrics.h"
-#include "runmetrics.h"
-#include "strbuf.h"
+#include "telemetry/logs/logger.h"
+#include "telemetry/logs/loki.h"
+#include "telemetry/metrics/metrics.h"
+#include "core/runmetrics.h"
+#include "base/strbuf.h"
 
 #include <stdint.h>
 #include <stdio.h>

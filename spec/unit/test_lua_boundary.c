@@ -3,8 +3,8 @@
  * memory cap, or run away past their deadline; coroutines reused between
  * attempts. No worker is attached, so scripts here do no I/O. */
 #include "check.h"
-#include "lua_job.h"
-#include "watchdog.h"
+#include "lua/lua_job.h"
+#include "core/watchdog.h"
 
 #include <signal.h>
 #include <stdio.h>

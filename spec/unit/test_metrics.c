@@ -6,7 +6,7 @@
  * value limits, and a registry replaced in the same thread (the per-thread
  * series cache must not hand back a series of the freed one). */
 #include "check.h"
-#include "metrics.h"
+#include "telemetry/metrics/metrics.h"
 
 #include <math.h>
 #include <pthread.h>

@@ -4,7 +4,7 @@
  * (--otlp-logs: the same rules with LOGS in the names, OTEL_BLRP_*). */
 #include "check.h"
 #include "fake_env.h"
-#include "otel.h"
+#include "telemetry/send/otel.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -10,8 +10,8 @@
  * success, warnings, garbage. */
 #include "check.h"
 #include "find_kv.h"
-#include "otlp.h"
-#include "span.h"
+#include "telemetry/traces/otlp.h"
+#include "telemetry/traces/span.h"
 #include "trace_service.pb-c.h"
 
 #include <stdint.h>

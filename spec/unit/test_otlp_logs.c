@@ -17,11 +17,11 @@
 #include "find_kv.h"
 #include "fake_env.h"
 #include "logs_service.pb-c.h"
-#include "metrics.h"
-#include "otel.h"
-#include "otlp.h"
-#include "otlp_logs.h"
-#include "runmetrics.h"
+#include "telemetry/metrics/metrics.h"
+#include "telemetry/send/otel.h"
+#include "telemetry/traces/otlp.h"
+#include "telemetry/logs/otlp_logs.h"
+#include "core/runmetrics.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

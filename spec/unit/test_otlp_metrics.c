@@ -16,11 +16,11 @@
 #include "check.h"
 #include "fake_env.h"
 #include "find_kv.h"
-#include "metrics.h"
+#include "telemetry/metrics/metrics.h"
 #include "metrics_service.pb-c.h"
-#include "otel.h"
-#include "otlp.h"
-#include "otlp_metrics.h"
+#include "telemetry/send/otel.h"
+#include "telemetry/traces/otlp.h"
+#include "telemetry/metrics/otlp_metrics.h"
 
 #include <math.h>
 #include <stdio.h>

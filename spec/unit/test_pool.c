@@ -1,7 +1,7 @@
 /* The Lua states' allocator: blocks keep their bytes across size changes,
  * small blocks are reused, and big ones pass through to malloc. */
 #include "check.h"
-#include "pool.h"
+#include "base/pool.h"
 
 #include <stdint.h>
 #include <stdlib.h>

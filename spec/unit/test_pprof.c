@@ -12,11 +12,11 @@
  *   test_pprof --push URL [NAME]   pushes it through pyroscope.c, prints
  *                                  the counts, exits 0 when it was accepted */
 #include "check.h"
-#include "metrics.h"
-#include "pprof.h"
+#include "telemetry/metrics/metrics.h"
+#include "telemetry/profiles/pprof.h"
 #include "profile.pb-c.h"
-#include "pyroscope.h"
-#include "runmetrics.h"
+#include "telemetry/profiles/pyroscope.h"
+#include "core/runmetrics.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -46,7 +46,7 @@ static double mono(void)
 
 static const struct prof_func demo_funcs[] = {
     {"handle examples/crawl.lua:42", "examples/crawl.lua", 42},
-    {"worker_main", "engine/worker.c", 310},
+    {"worker_main", "engine/core/worker.c", 310},
     {"curl_multi_perform", "/usr/lib/x86_64-linux-gnu/libcurl.so.4", 0},
 };
 static const uint32_t stack_curl[] = {2, 1}, stack_lua[] = {0, 1}, stack_main[] = {1};
@@ -279,7 +279,7 @@ static void test_big(void)
     struct prof_sample *s = calloc(NS, sizeof *s);
     for (int i = 0; i < NF; i++) {
         snprintf(names[i], sizeof names[i], "function_%d lib/module%d.lua:%d", i, i % 40, i);
-        f[i] = (struct prof_func){names[i], i % 2 ? "lib/module.lua" : "engine/worker.c", i};
+        f[i] = (struct prof_func){names[i], i % 2 ? "lib/module.lua" : "engine/core/worker.c", i};
     }
     int64_t total = 0;
     uint32_t seed = 12345;

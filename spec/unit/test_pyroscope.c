@@ -10,9 +10,9 @@
  * logged once with the URL's password hidden. */
 #include "check.h"
 #include "fake_http.h"
-#include "metrics.h"
-#include "pyroscope.h"
-#include "runmetrics.h"
+#include "telemetry/metrics/metrics.h"
+#include "telemetry/profiles/pyroscope.h"
+#include "core/runmetrics.h"
 
 #include <curl/curl.h>
 #include <stdint.h>

@@ -4,8 +4,8 @@
  * be acked exactly once. Time is passed in, so single-threaded cases use a
  * fake clock; the threaded case uses the real one with a deadline. */
 #include "check.h"
-#include "dedup.h"
-#include "queue.h"
+#include "core/dedup.h"
+#include "core/queue.h"
 
 #include <malloc.h>
 #include <pthread.h>

@@ -2,7 +2,7 @@
  * that are exactly long enough, and no over-grant when threads race. The
  * clock is always fake (the test passes now), so nothing depends on timing. */
 #include "check.h"
-#include "rate.h"
+#include "core/rate.h"
 
 #include <math.h>
 #include <pthread.h>

@@ -13,7 +13,7 @@
  * only the counts and marks are checked, not the stacks. */
 #define _GNU_SOURCE
 #include "check.h"
-#include "sampler.h"
+#include "telemetry/profiles/sampler.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -409,7 +409,7 @@ static void test_symbols(struct symbols *syms)
     /* the engine's own files read relative to the tree */
     symbols_lookup(syms, (uintptr_t)&sampler_drain + 1, &fn, &file, &line);
     CHECK_STR(fn, "sampler_drain");
-    CHECK_STR(file, "engine/sampler.c");
+    CHECK_STR(file, "engine/telemetry/profiles/sampler.c");
     CHECK(line > 0);
 
     /* no object: "??"; memory mapped after symbols_new is looked for */

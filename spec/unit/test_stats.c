@@ -3,7 +3,7 @@
  * failures apart (an HTTP status, a script's line) are not, and each entry
  * keeps its first message and job url as the example. */
 #include "check.h"
-#include "stats.h"
+#include "core/stats.h"
 
 #include <stdlib.h>
 

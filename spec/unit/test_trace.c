@@ -1,7 +1,7 @@
 /* test_trace.c - trace ids, W3C traceparent, and the OTEL_TRACES_SAMPLER
  * decisions a user configures. */
 #include "check.h"
-#include "trace.h"
+#include "telemetry/traces/trace.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -3,10 +3,10 @@
  * span handed over is accounted for (exported, dropped or failed). */
 #include "check.h"
 #include "fake_env.h"
-#include "metrics.h"
-#include "otel.h"
-#include "runmetrics.h"
-#include "tracer.h"
+#include "telemetry/metrics/metrics.h"
+#include "telemetry/send/otel.h"
+#include "core/runmetrics.h"
+#include "telemetry/traces/tracer.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

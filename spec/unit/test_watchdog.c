@@ -5,7 +5,7 @@
  * late only once told to stop. And a guard around code that returns in
  * time leaves nothing behind. */
 #include "check.h"
-#include "watchdog.h"
+#include "core/watchdog.h"
 
 #include <signal.h>
 #include <stdint.h>

@@ -1,0 +1,177 @@
+/* worker.h - a worker thread: one Lua state, one curl multi handle, one loop.
+ *
+ * run.c creates the workers and reads their stats and watchdog fields;
+ * lua_api.c calls the worker_* request functions from inside a coroutine the
+ * worker is resuming (always on the worker's own thread). Worker 0 is the
+ * producer: it runs produce() and done() instead of taking jobs.
+ *
+ * Fields marked "atomic" are read by the main thread (watchdog, progress);
+ * everything else belongs to the worker thread alone. */
+#ifndef SHOAL_WORKER_H
+#define SHOAL_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "net/fetch.h"
+#include "telemetry/logs/logger.h"
+#include "lua/lua_job.h"
+#include "core/queue.h"
+#include "core/stats.h"
+#include "telemetry/traces/trace.h"
+#include "core/watchdog.h"
+
+struct run;
+
+enum slot_op { OP_NONE, OP_HTTP, OP_SLEEP, OP_ROOM };
+enum slot_kind { SLOT_JOB, SLOT_PRODUCE, SLOT_DONE };
+
+struct slot {
+    int idx;
+    int busy;
+    enum slot_kind kind;
+    enum slot_op op;
+    uint64_t lease, job_id;
+    int attempt;
+    int final; /* the attempt's failure is not to be retried (lj_final) */
+    double started, deadline, sleep_until;
+    int heap_pos; /* in the worker's timer heap, -1 if absent */
+    /* tracing: the innermost open span's context (the job's, or a user
+     * span's); ctx.valid is 0 when tracing is off */
+    struct trace_ctx ctx;
+    struct span *job_span;  /* NULL if unsampled */
+    const char *tracestate; /* the job's W3C tracestate (in its lease), or NULL */
+    size_t tracestate_len;
+    struct span *http_span;          /* the request in flight's CLIENT span */
+    struct span *user[8];            /* shoal.trace.span, innermost last */
+    struct trace_ctx user_parent[8]; /* ctx to restore when each ends */
+    int nuser;
+    const char *data; /* the job's JSON, the queue's until ack or retry */
+    size_t len;
+    int http_method;  /* runmetrics_method() of the request in flight */
+    long last_status; /* of the job's latest response (0: none yet), for its log line */
+    char *url;        /* the job's url field (core.job_url), for its log line */
+    size_t url_len, url_cap;
+    struct transfer xfer;
+    int xfer_ready;
+};
+
+#define WORKER_SPAN_BURST 32
+
+struct worker {
+    int profiling;     /* this thread is sampled (a profiler runs) */
+    int lua_profiling; /* LuaJIT's profiler is on this worker's state */
+    int id;
+    struct run *run;
+    pthread_t thread;
+    lj *lua;
+    void *multi; /* CURLM */
+    int epfd, evfd;
+    struct slot *slots;
+    int nslots;
+    int *free_slots, nfree;
+    int jobs_inflight;
+    double curl_due; /* 0 = no curl timer */
+    int *heap;       /* slot indices ordered by their next wake time */
+    uint32_t *fds;   /* per descriptor: ours?, in epoll?, wanted?, events */
+    size_t fdcap;
+    int nheap;
+    unsigned seen_gen;
+    uint64_t rng;
+    int producer_state;      /* worker 0: 0 producing, 1 produced, 2 done() running, 3 finished */
+    struct queue_lease held; /* taken but waiting for the rate limit; lease 0 = none */
+    size_t mem_soft;         /* above this much Lua memory, collect between jobs */
+    size_t mem_after_gc;     /* what the last such collection left */
+    /* a state that still holds most of its cap after a job went over it is
+     * replaced by a fresh one once its jobs in flight are done */
+    struct lj_config lc;          /* how this worker's states are made */
+    const char *label_names[8];   /* lc.metric_labels points here */
+    size_t mem_base;              /* the state's heap right after init() */
+    unsigned seen_cap_hits;
+    int replace_state;            /* 1: take no job until the state is replaced */
+
+    /* the collector, stepped between resumes (gc_between) */
+    int gc_in_cycle;
+    size_t gc_last;     /* heap at the last step */
+    size_t gc_start_at; /* start the next cycle once the heap reaches this */
+    unsigned gauge_tick;
+    /* finished spans not yet handed to the tracer (trace_end_span) */
+    struct span *done[WORKER_SPAN_BURST];
+    int ndone;
+    /* metrics: this worker's series */
+    struct metric_series **http_series; /* RM_METHODS * 600, made on first use */
+    struct metric_series *http_duration_s[8], *http_bytes_s[8]; /* by method */
+    struct metric_series *lua_memory_s, *gc_seconds_s, *gc_cycles_s, *gc_assists_s, *coroutines_s,
+        *replaced_s;
+
+    /* watchdog: which script code runs until when (atomics, watchdog.h) */
+    struct wd_site site;
+    _Atomic int abandoned;              /* declared wedged: leave without touching the queue */
+    _Atomic int exited;
+    _Atomic int wake_pending;       /* an eventfd write is in flight; skip more */
+    _Atomic uint64_t running_lease; /* lease of the job being resumed, 0 = none */
+    _Atomic uint64_t running_job;   /* and its job id */
+
+    struct stats stats;
+};
+
+/* Creates a worker and its Lua state (on the calling thread; the state is
+ * then handed to the worker's thread). Returns NULL with a message in err. */
+struct worker *worker_new(struct run *run, int id, char *err, size_t errlen);
+/* Starts the thread. 0 / -1. */
+int worker_start(struct worker *w);
+/* Wakes the worker's loop (any thread; async-signal-safe). */
+void worker_wake(struct worker *w);
+/* Frees a worker whose thread has been joined. */
+void worker_free(struct worker *w);
+
+/* --- called from lua_api.c, on the worker's thread, inside a resume ----- */
+
+/* 1 if slot's coroutine yielded for I/O it asked for (http, sleep, push). */
+int worker_slot_waiting(const struct worker *w, int slot);
+/* The job in slot: 0 and its id and attempt, or -1 if slot runs no job. */
+int worker_slot_job(const struct worker *w, int slot, uint64_t *id, int *attempt);
+/* Starts an HTTP request for slot; the caller then yields. 0, or -1 + err. */
+int worker_http_start(struct worker *w, int slot, const struct http_request *req, char *err,
+                      size_t errlen);
+/* Arms a sleep for slot; the caller then yields. */
+void worker_sleep_start(struct worker *w, int slot, double seconds);
+/* Pushes a job. Returns a queue_status; on QUEUE_FULL (producer only) the
+ * slot now waits for room and the caller yields, then pushes again. */
+int worker_push(struct worker *w, int slot, const char *data, size_t len,
+                const struct queue_push_opts *opts, uint64_t *id);
+/* fetch.c's socket callbacks: a socket this worker's curl handles opened or
+ * closed (keeps the epoll bookkeeping right when numbers are reused). */
+void worker_socket_opened(struct worker *w, int fd);
+void worker_socket_closed(struct worker *w, int fd);
+/* Tracing, for the slot's job (no-ops when tracing is off or the slot runs
+ * no job). The innermost open span's ids as hex: 0, or -1 if none. */
+int worker_trace_current(const struct worker *w, int slot, char trace_id[33], char span_id[17]);
+/* Adds a string attribute to the innermost open span. */
+void worker_trace_attr(struct worker *w, int slot, const char *key, const char *value, size_t len);
+/* Opens a user span (child of the innermost) / ends the innermost user
+ * span, with an error message if it failed. -1: none open, or too deep. */
+int worker_trace_begin(struct worker *w, int slot, const char *name);
+int worker_trace_end(struct worker *w, int slot, const char *error);
+/* Writes one log line (already formatted) to stderr. */
+/* Fills the record's worker id, and for slot's job (slot < 0: none) its
+ * job.id field and trace ids, then hands it to the run's logger. */
+void worker_log(struct worker *w, int slot, struct log_record *rec);
+/* 1 if the run's logger takes records of level lv. */
+int worker_log_wants(const struct worker *w, int lv);
+/* The job's url (its `url` field), for its log line and span. */
+void worker_job_url(struct worker *w, int slot, const char *url, size_t len);
+
+/* Seconds on the monotonic clock. */
+double worker_clock(void);
+/* Unix time now, ns: the timestamps of spans, log records, profiles. */
+uint64_t worker_unix_ns(void);
+/* Lowers the calling thread's CPU priority (nice +5 over the process's):
+ * for the threads that send telemetry, which can wait a few milliseconds
+ * and should not preempt the workers they report on. At +5 such a thread
+ * still gets about a third of a worker's share when every core is busy,
+ * far more than sending takes. */
+void worker_thread_background(void);
+
+#endif

@@ -1,0 +1,66 @@
+/* lua_internal.h - what lua_state.c and lua_api.c share about a state.
+ * Included only by engine/lua_*.c: the rest of the engine sees lua_job.h. */
+#ifndef SHOAL_LUA_INTERNAL_H
+#define SHOAL_LUA_INTERNAL_H
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdint.h>
+
+#include "lua/lua_job.h"
+
+struct lj_slot {
+    lua_State *co; /* NULL when the slot has no coroutine */
+    int ref;       /* registry reference keeping co alive */
+    char *error;   /* last failure message, malloc'd */
+    int final;     /* that failure is not to be retried (a usage error, shoal.retry(false)) */
+};
+
+struct lj {
+    lua_State *L;
+    struct lj_config cfg;
+    struct worker *worker;
+    struct lj_slot *slots;
+    int nslots;
+    int ref_job_loop, ref_producer, ref_finisher, ref_initializer, ref_load, ref_check,
+        ref_options, ref_job_labels, ref_dashboard, ref_usage;
+    struct pool *pool; /* where the counting allocator gets its blocks */
+    size_t mem_used, mem_cap;
+    int enforce;  /* the cap applies: job code is running */
+    int mem_hit;  /* the cap was passed since the last call into Lua began */
+    int mem_over; /* over the cap now: the hook raises the cap's error */
+    size_t mem_after_hit; /* live heap after the collection that followed */
+    unsigned cap_hits;    /* calls into Lua that went over the cap */
+    int gc_pause, gc_stepmul; /* the collector's pace, restored after mem_over */
+    int cur_slot; /* slot being resumed, -1 otherwise */
+    volatile int hook_armed;
+    int stopped;         /* the hook stopped produce() as the run ends (lj_take_stopped) */
+    int coroutines;      /* slots holding a coroutine */
+    /* the garbage collector: stopped, and stepped by the worker between
+     * resumes; a resume that allocates past assist_at restarts it */
+    int gc_manual;
+    int gc_assisted; /* since lj_gc_take_assist */
+    size_t gc_assist_at;
+    /* custom metric label values from the last lj_job_labels */
+    char label_buf[2048];
+    const char *label_vals[8];
+    size_t label_lens[8];
+    int nlabel_vals;
+};
+
+/* The light userdata job_loop yields first, so a job that finished can be
+ * told from a user's own coroutine.yield. */
+extern char lj_done_mark;
+
+/* Raises a mistake in how the script called shoal (a bad argument): at
+ * the script's own line, and final for the attempt (not retried). Never
+ * returns; written `return lj_usage_error(...)` as luaL_error is. */
+int lj_usage_error(lua_State *L, const char *fmt, ...);
+
+/* Builds the `core` table of C functions (lua_api.c) and leaves it on L. */
+void lj_api_push_core(lj *s, lua_State *L);
+/* Adds shoal.metrics' primitives to the core table on top of L. */
+void lj_api_push_metrics(lj *s, lua_State *L);
+
+#endif
