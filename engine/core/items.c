@@ -21,6 +21,8 @@
  * thread. */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
 #include "core/items.h"
+#include "base/clock.h"
+#include "base/thread.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +42,6 @@
 #include "telemetry/logs/logger.h"
 #include "telemetry/metrics/metrics.h"
 #include "core/runmetrics.h"
-#include "telemetry/profiles/sampler.h"
 #include "base/strbuf.h"
 #include "core/worker.h"
 
@@ -107,7 +108,7 @@ struct items {
 
 static int64_t mono_ns(void)
 {
-    return (int64_t)(worker_clock() * 1e9);
+    return (int64_t)(clock_now() * 1e9);
 }
 
 static void warn(const char *msg, const char *k1, const char *v1)
@@ -577,7 +578,7 @@ static void drain(struct items *it)
 static void *writer_main(void *arg)
 {
     struct items *it = arg;
-    sampler_thread_enter("items-writer", -1); /* a no-op unless profiling */
+    thread_enter("items-writer", -1); /* a no-op unless profiling */
     for (;;) {
         pthread_mutex_lock(&it->lock);
         if (!it->stopping && !atomic_load(&it->kicked)) {
@@ -606,7 +607,7 @@ static void *writer_main(void *arg)
         if (stopping)
             break;
     }
-    sampler_thread_exit();
+    thread_exit();
     return NULL;
 }
 

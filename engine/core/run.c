@@ -16,6 +16,7 @@
  * then the producer runs done(stats) and leaves; then the summary.
  * Threads: main only, except run_stop / run_worker_exited. */
 #include "core/run.h"
+#include "base/clock.h"
 #include "core/runmetrics.h"
 #include "telemetry/traces/tracer.h"
 
@@ -518,7 +519,7 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
     }
 
     log_run_start(r);
-    r->t0 = worker_clock();
+    r->t0 = clock_now();
     int started = 0;
     for (int i = 0; i <= r->nworkers; i++, started++) {
         if (worker_start(r->workers[i]) != 0) {
@@ -547,7 +548,7 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
     for (;;) {
         struct timespec ts = {0, TICK_MS * 1000000L};
         int sig = sigtimedwait(&waitset, NULL, &ts);
-        double now = worker_clock();
+        double now = clock_now();
         if (sig == SIGHUP)
             logger_reopen(r->logger); /* logrotate moved the file */
         if (sig == SIGINT || sig == SIGTERM) {
@@ -601,7 +602,7 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
             next_tick = now + 0.25;
     }
     atomic_store(&metrics->ready, 0);
-    double end = worker_clock();
+    double end = clock_now();
     if (tty)
         progress(r, end, 1, 0);
     if (!r->aborted) {

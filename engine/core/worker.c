@@ -21,6 +21,8 @@
  * counters and watchdog site (atomics, written only here but for the site's
  * `stop`, watchdog.h). */
 #include "core/worker.h"
+#include "base/clock.h"
+#include "base/thread.h"
 #include "core/runmetrics.h"
 #include "telemetry/traces/tracer.h"
 #include "telemetry/send/otel.h"
@@ -52,31 +54,6 @@
 
 #define PRODUCE_SLOT 0
 #define DONE_SLOT 1
-
-double worker_clock(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-uint64_t worker_unix_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-void worker_thread_background(void)
-{
-    /* Linux keeps a nice value per thread: PRIO_PROCESS with a thread id
-     * changes only that thread */
-    pid_t tid = (pid_t)syscall(SYS_gettid);
-    errno = 0;
-    int now = getpriority(PRIO_PROCESS, (id_t)tid);
-    if (now != -1 || errno == 0)
-        setpriority(PRIO_PROCESS, (id_t)tid, now + 5);
-}
 
 static int64_t to_ns(double t)
 {
@@ -243,7 +220,7 @@ static int on_timer(CURLM *multi, long ms, void *userp)
 {
     struct worker *w = userp;
     (void)multi;
-    w->curl_due = ms < 0 ? 0 : worker_clock() + (double)ms / 1000.0;
+    w->curl_due = ms < 0 ? 0 : clock_now() + (double)ms / 1000.0;
     return 0;
 }
 
@@ -329,9 +306,9 @@ static void gc_between(struct worker *w)
     if (used < w->gc_last + GC_STEP_BYTES)
         goto out;
     size_t debt = used - w->gc_last;
-    double t0 = worker_clock();
+    double t0 = clock_now();
     int done = lj_gc_step(w->lua, (int)((debt * 2) >> 10));
-    metric_observe(w->gc_seconds_s, worker_clock() - t0);
+    metric_observe(w->gc_seconds_s, clock_now() - t0);
     used = lj_mem_used(w->lua);
     w->gc_last = used;
     if (done) {
@@ -570,7 +547,7 @@ static void trace_begin_job(struct worker *w, struct slot *s, const struct queue
         sp->trace_state = strndup(s->tracestate, s->tracestate_len);
     else if (kind == 'L')
         span_add_link(sp, from.trace_id, from.span_id, from.flags);
-    sp->start_ns = worker_unix_ns();
+    sp->start_ns = clock_unix_ns();
     sp->attrs.literal_keys = 1; /* job.url and user attributes come later, copied */
     attrs_int(&sp->attrs, "worker.id", w->id);
     attrs_int(&sp->attrs, "job.id", (int64_t)l->job_id);
@@ -609,7 +586,7 @@ static void flush_spans(struct worker *w)
 static void trace_end_span(struct worker *w, struct span *sp, const char *err)
 {
     if (!sp->end_ns)
-        sp->end_ns = worker_unix_ns();
+        sp->end_ns = clock_unix_ns();
     if (err) {
         char line[512];
         first_line(line, sizeof line, err);
@@ -677,7 +654,7 @@ int worker_trace_begin(struct worker *w, int slot, const char *name)
         memcpy(sp->span_id, s->ctx.span_id, 8);
         memcpy(sp->parent_span_id, s->user_parent[s->nuser].span_id, 8);
         sp->flags = s->ctx.flags;
-        sp->start_ns = worker_unix_ns();
+        sp->start_ns = clock_unix_ns();
     }
     s->user[s->nuser++] = sp;
     return 0;
@@ -726,7 +703,7 @@ static void count_attempt(struct worker *w, struct slot *s, int ok, int final, d
     const size_t *lens;
     /* labels() is script code: the watchdog bounds it like a resume (no
      * lease named, so a wedge here re-queues this job rather than fail it) */
-    watch_begin(w, WD_LABELS, 0, s->job_id, to_ns(worker_clock() + w->run->cfg->timeout),
+    watch_begin(w, WD_LABELS, 0, s->job_id, to_ns(clock_now() + w->run->cfg->timeout),
                 w->run->cfg->timeout);
     int n = lj_job_labels(w->lua, s->data, s->len, ok, &vals, &lens);
     watch_end(w);
@@ -747,12 +724,12 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
 {
     struct run *r = w->run;
     const struct config *cfg = r->cfg;
-    double now = worker_clock();
+    double now = clock_now();
     hist_record(&w->stats.latency, (uint64_t)((now - s->started) * 1e6));
     int will_retry = !ok && !s->final && s->attempt <= cfg->retries && !atomic_load(&r->stopping);
     s->final = 0;
     if (s->job_span)
-        s->job_span->end_ns = worker_unix_ns(); /* the exemplar's time, too */
+        s->job_span->end_ns = clock_unix_ns(); /* the exemplar's time, too */
     count_attempt(w, s, ok, !will_retry, now - s->started);
     /* the attempt's line: job done (INFO), will retry (WARN), failed (ERROR) */
     enum log_level lv = ok ? LOG_INFO : will_retry ? LOG_WARN : LOG_ERROR;
@@ -816,7 +793,7 @@ static void after_resume(struct worker *w, struct slot *s, int status)
     }
     s->final = status == LJ_FAIL && lj_final(w->lua, s->idx);
     /* failing past its deadline: the watchdog stopped its Lua (CPU budget) */
-    if (status == LJ_FAIL && s->deadline && worker_clock() >= s->deadline)
+    if (status == LJ_FAIL && s->deadline && clock_now() >= s->deadline)
         counter_add(&w->stats.timeouts, 1);
     finish_attempt(w, s, status == LJ_OK, status == LJ_FAIL ? lj_error(w->lua, s->idx) : NULL);
 }
@@ -836,7 +813,7 @@ static struct span *client_span(struct slot *s, const struct trace_ctx *c,
     sp->flags = c->flags;
     if (s->tracestate)
         sp->trace_state = strndup(s->tracestate, s->tracestate_len);
-    sp->start_ns = worker_unix_ns();
+    sp->start_ns = clock_unix_ns();
     sp->attrs.literal_keys = 1; /* every key here and in end_client_span */
     attrs_str(&sp->attrs, "http.request.method", req->method, strlen(req->method));
     /* credentials in a URL (userinfo, token= and the like) never leave in
@@ -950,7 +927,7 @@ void worker_sleep_start(struct worker *w, int slot, double seconds)
 {
     struct slot *s = &w->slots[slot];
     s->op = OP_SLEEP;
-    s->sleep_until = worker_clock() + seconds;
+    s->sleep_until = clock_now() + seconds;
     if (s->sleep_until == 0)
         s->sleep_until = 1e-9;
 }
@@ -969,7 +946,7 @@ int worker_push(struct worker *w, int slot, const char *data, size_t len,
         o.ctx = ctx;
         o.ctx_len = TRACE_CTX_LEN;
     }
-    int rc = queue_push(w->run->q, data, len, &o, worker_clock(), id);
+    int rc = queue_push(w->run->q, data, len, &o, clock_now(), id);
     if (rc == QUEUE_FULL || (rc == QUEUE_CLOSED && w->id == 0))
         w->slots[slot].op = OP_ROOM;
     return rc;
@@ -1151,7 +1128,7 @@ static double fill_slots(struct worker *w, double now)
         struct queue_lease l = w->held;
         w->held.lease = 0;
         start_job(w, &l, now);
-        now = worker_clock();
+        now = clock_now();
     }
     return 0;
 }
@@ -1210,7 +1187,7 @@ static void producer_step(struct worker *w)
         w->producer_state = 2;
         struct slot *s = slot_take(w);
         s->kind = SLOT_DONE;
-        s->deadline = worker_clock() + r->cfg->hook_timeout;
+        s->deadline = clock_now() + r->cfg->hook_timeout;
         after_resume(w, s, enter_lua(w, s, do_done, r->stats_json));
     }
 }
@@ -1324,7 +1301,7 @@ static void replace_state(struct worker *w)
 static void kick_curl(struct worker *w)
 {
     int running;
-    if (w->curl_due && w->curl_due <= worker_clock()) {
+    if (w->curl_due && w->curl_due <= clock_now()) {
         w->curl_due = 0;
         curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
@@ -1339,7 +1316,7 @@ static double run_ready(struct worker *w)
     struct run *r = w->run;
     double rate_at = 0;
     for (int rounds = 0; rounds < 64; rounds++) {
-        double now = worker_clock();
+        double now = clock_now();
         kick_curl(w);
         drain_transfers(w);
         fire_timers(w, now);
@@ -1352,7 +1329,7 @@ static double run_ready(struct worker *w)
             if (w->replace_state && w->jobs_inflight == 0)
                 replace_state(w);
         }
-        if (!w->curl_due || w->curl_due > worker_clock())
+        if (!w->curl_due || w->curl_due > clock_now())
             break;
     }
     return rate_at;
@@ -1365,7 +1342,7 @@ static void *worker_main(void *arg)
     wd_bind(&w->site);
     metrics_thread_shard(w->id);
     w->profiling = atomic_load(&profiler_global) != NULL &&
-                   sampler_thread_enter(w->id == 0 ? "producer" : "worker", w->id) == 0;
+                   thread_enter(w->id == 0 ? "producer" : "worker", w->id) == 0;
     w->mem_base = lj_mem_used(w->lua);
     lj_gc_manual(w->lua, lj_mem_used(w->lua) * 2 + (32u << 20));
     w->gc_start_at = lj_mem_used(w->lua) * 2 + GC_MIN_HEAP;
@@ -1388,7 +1365,7 @@ static void *worker_main(void *arg)
         rate_at = run_ready(w);
         if (should_exit(w))
             break;
-        int timeout = compute_timeout_ms(w, worker_clock(), rate_at);
+        int timeout = compute_timeout_ms(w, clock_now(), rate_at);
         if (timeout != 0)
             flush_spans(w); /* about to wait: nothing of ours sits still */
         int n = epoll_wait(w->epfd, evs, 256, timeout);
@@ -1426,7 +1403,7 @@ static void *worker_main(void *arg)
         flush_spans(w);
     if (w->profiling) {
         lua_profile_turn(w, 1);
-        sampler_thread_exit();
+        thread_exit();
     }
     gc_publish(w);
     atomic_store(&w->exited, 1);
@@ -1455,7 +1432,7 @@ struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
     w->run = run;
     w->epfd = w->evfd = -1;
     w->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)id * 0xbf58476d1ce4e5b9ull) ^
-             (uint64_t)(worker_clock() * 1e9);
+             (uint64_t)(clock_now() * 1e9);
     w->nslots = id == 0 ? 2 : cfg->concurrency;
     w->slots = calloc((size_t)w->nslots, sizeof *w->slots);
     w->free_slots = calloc((size_t)w->nslots, sizeof *w->free_slots);

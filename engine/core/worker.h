@@ -15,6 +15,8 @@
 #include <stdint.h>
 
 #include "net/fetch.h"
+#include "base/clock.h"
+#include "base/thread.h"
 #include "telemetry/logs/logger.h"
 #include "lua/lua_job.h"
 #include "core/queue.h"
@@ -162,16 +164,5 @@ void worker_log(struct worker *w, int slot, struct log_record *rec);
 int worker_log_wants(const struct worker *w, int lv);
 /* The job's url (its `url` field), for its log line and span. */
 void worker_job_url(struct worker *w, int slot, const char *url, size_t len);
-
-/* Seconds on the monotonic clock. */
-double worker_clock(void);
-/* Unix time now, ns: the timestamps of spans, log records, profiles. */
-uint64_t worker_unix_ns(void);
-/* Lowers the calling thread's CPU priority (nice +5 over the process's):
- * for the threads that send telemetry, which can wait a few milliseconds
- * and should not preempt the workers they report on. At +5 such a thread
- * still gets about a third of a worker's share when every core is busy,
- * far more than sending takes. */
-void worker_thread_background(void);
 
 #endif

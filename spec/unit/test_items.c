@@ -7,6 +7,7 @@
  * emitters wait, then drop and count, within a bound, with every item
  * accounted for at the end. */
 #include "check.h"
+#include "base/clock.h"
 #include "core/items.h"
 #include "core/worker.h"
 
@@ -240,17 +241,17 @@ static void test_stuck_reader(void)
     }
     char buf[1600];
     int ok = 0, dropped = 0, total = 2000;
-    double t0 = worker_clock(), first_drop = 0, slowest_after = 0;
+    double t0 = clock_now(), first_drop = 0, slowest_after = 0;
     for (int i = 0; i < total; i++) {
-        double t = worker_clock();
+        double t = clock_now();
         enum items_status st = items_emit(it, 0, buf, item_text(buf, 1, i));
-        double took = worker_clock() - t;
+        double took = clock_now() - t;
         if (st == ITEMS_OK) {
             ok++;
         } else {
             CHECK_EQ_INT(st, ITEMS_DROPPED);
             if (!dropped++)
-                first_drop = worker_clock() - t0;
+                first_drop = clock_now() - t0;
             else if (took > slowest_after)
                 slowest_after = took;
         }

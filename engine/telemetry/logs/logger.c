@@ -23,6 +23,8 @@
  * and logger_shutdown belong to the main thread. */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
 #include "telemetry/logs/logger.h"
+#include "base/clock.h"
+#include "base/thread.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,11 +47,9 @@
 #include "telemetry/metrics/metrics.h"
 #include "telemetry/logs/otlp_logs.h"
 #include "core/runmetrics.h"
-#include "telemetry/profiles/sampler.h"
 #include "base/strbuf.h"
 #include "telemetry/traces/trace.h"
 #include "base/utf8.h"
-#include "core/worker.h"
 
 #define WRITER_TICK_MS 100
 #define DEFAULT_RING (1u << 20)
@@ -89,7 +89,7 @@ int log_level_parse(const char *s, enum log_level *lv)
 
 void log_begin(struct log_record *r, enum log_level lv, const char *msg)
 {
-    r->time_ns = worker_unix_ns();
+    r->time_ns = clock_unix_ns();
     r->level = lv;
     r->worker = -1;
     r->msg = msg ? msg : "";
@@ -584,7 +584,7 @@ static void kick(struct logger *lg)
 #define IO_STUCK_NS 200000000LL
 static int64_t mono_ns(void)
 {
-    return (int64_t)(worker_clock() * 1e9);
+    return (int64_t)(clock_now() * 1e9);
 }
 
 static int wait_for_room(struct logger *lg, struct ring *g, const struct log_record *rec)
@@ -882,7 +882,7 @@ static size_t drain(struct logger *lg, int last)
     size_t total = 0;
     struct log_record r;
     int n = 0;
-    uint64_t cut = last ? UINT64_MAX : (uint64_t)worker_unix_ns();
+    uint64_t cut = last ? UINT64_MAX : (uint64_t)clock_unix_ns();
     for (int k = 0; k < lg->nrings; k++) {
         struct cursor *c = &lg->cursors[k];
         c->g = &lg->rings[k];
@@ -916,7 +916,7 @@ static size_t drain(struct logger *lg, int last)
 static void *writer_main(void *arg)
 {
     struct logger *lg = arg;
-    sampler_thread_enter("log-writer", -1); /* a no-op unless profiling */
+    thread_enter("log-writer", -1); /* a no-op unless profiling */
     for (;;) {
         pthread_mutex_lock(&lg->lock);
         if (!lg->stopping && !atomic_load(&lg->kicked)) {
@@ -947,7 +947,7 @@ static void *writer_main(void *arg)
         if (stopping)
             break;
     }
-    sampler_thread_exit();
+    thread_exit();
     return NULL;
 }
 

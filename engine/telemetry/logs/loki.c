@@ -14,6 +14,7 @@
  * writer waits at most for a pointer move. Everything else (the body
  * buffer, push's handles and warned flags) belongs to the sender thread. */
 #include "telemetry/logs/loki.h"
+#include "base/clock.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -27,7 +28,6 @@
 #include "telemetry/send/push.h"
 #include "base/strbuf.h"
 #include "telemetry/traces/trace.h"
-#include "core/worker.h"
 
 #define NLEVELS 4 /* debug, info, warn, error: LOG_DEBUG..LOG_ERROR */
 #define DEFAULT_PATH "/loki/api/v1/push"
@@ -241,7 +241,7 @@ void loki_add(struct loki *l, const struct log_record *rec, const char *line, si
     }
     l->pending += n;
     if (b->lines == 1) {
-        b->since = worker_clock();
+        b->since = clock_now();
         pthread_cond_signal(&l->push.cond); /* the sender times the batch from now */
     }
     if (b->bytes >= l->batch_bytes)
@@ -307,7 +307,7 @@ static void *sender_main(void *arg)
         }
         if (l->open && l->open->lines) {
             double due = l->open->since + l->wait;
-            if (l->push.stopping || worker_clock() >= due) {
+            if (l->push.stopping || clock_now() >= due) {
                 seal(l);
                 continue;
             }

@@ -9,6 +9,7 @@
  * x->batch, x->views and x->observed are that thread's alone. The lock
  * guards ring, head, count and held. */
 #include "telemetry/logs/otlp_logs.h"
+#include "base/clock.h"
 
 #include "logs_service.pb-c.h"
 
@@ -23,7 +24,6 @@
 #include "telemetry/send/otlp_send.h"
 #include "core/runmetrics.h"
 #include "base/utf8.h"
-#include "core/worker.h"
 
 typedef Opentelemetry__Proto__Common__V1__KeyValue pb_kv;
 typedef Opentelemetry__Proto__Common__V1__AnyValue pb_any;
@@ -301,7 +301,7 @@ static struct qrec *copy_record(const struct log_record *r)
     if (!q)
         return NULL;
     q->size = sizeof *q + text;
-    q->observed_ns = worker_unix_ns();
+    q->observed_ns = clock_unix_ns();
     struct log_record *c = &q->rec;
     c->time_ns = r->time_ns;
     c->level = r->level;

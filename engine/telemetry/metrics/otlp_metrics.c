@@ -9,6 +9,7 @@
  * thing shared is x->stopping, set by shutdown so that the flush takes one
  * last snapshot and then no more. */
 #include "telemetry/metrics/otlp_metrics.h"
+#include "base/clock.h"
 
 #include "metrics_service.pb-c.h"
 
@@ -22,7 +23,6 @@
 #include "telemetry/send/otlp_send.h"
 #include "core/runmetrics.h"
 #include "base/utf8.h"
-#include "core/worker.h"
 
 typedef Opentelemetry__Proto__Common__V1__KeyValue pb_kv;
 typedef Opentelemetry__Proto__Common__V1__AnyValue pb_any;
@@ -388,7 +388,7 @@ static size_t take(void *owner, size_t max)
     }
     free(x->msg);
     size_t n = 0;
-    if (otlp_encode_metrics(&x->cfg->resource, x->reg, x->start_ns, worker_unix_ns(), &x->msg,
+    if (otlp_encode_metrics(&x->cfg->resource, x->reg, x->start_ns, clock_unix_ns(), &x->msg,
                             &x->len, &n) != 0) {
         metric_add(x->failed, 1); /* out of memory: no snapshot, counted as one failure */
         return 0;
@@ -450,7 +450,7 @@ struct otlp_metrics *otlp_metrics_new(const struct otel_config *cfg, struct runm
     }
     x->cfg = cfg;
     x->reg = m->reg;
-    x->start_ns = worker_unix_ns();
+    x->start_ns = clock_unix_ns();
     const char *sig[1] = {"metrics"};
     x->exported = metrics_series(m->tel_exported, sig, NULL, 1);
     x->failed = metrics_series(m->tel_failed, sig, NULL, 1);

@@ -7,6 +7,7 @@
  * turn is two atomics (turn, written by the profiler thread; active,
  * written by the worker that holds LuaJIT's profiler). */
 #include "telemetry/profiles/profiler.h"
+#include "base/clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -23,7 +24,6 @@
 #include "telemetry/profiles/pyroscope.h"
 #include "core/runmetrics.h"
 #include "telemetry/profiles/sampler.h"
-#include "core/worker.h"
 
 struct profiler *_Atomic profiler_global;
 
@@ -384,7 +384,7 @@ static void warn_once(struct profiler *p, const char *msg, const char *what)
 static void end_window(struct profiler *p)
 {
     take_samples(p);
-    uint64_t end_ns = worker_unix_ns();
+    uint64_t end_ns = clock_unix_ns();
     /* a Lua-profiled worker's samples inside Lua are told again, better,
      * by its Lua entries: those take their weight, shared in proportion */
     int nw = p->cfg.nworkers + 1;
@@ -481,7 +481,7 @@ static void end_window(struct profiler *p)
     functab_free(&ft);
     clear(p);
     p->win_start_ns = end_ns;
-    p->win_end = worker_clock() + p->cfg.interval;
+    p->win_end = clock_now() + p->cfg.interval;
 }
 
 /* Moves the Lua turn on: the holder must have let go before the next may
@@ -516,7 +516,7 @@ static void *profiler_main(void *arg)
         if (atomic_load(&p->turn) == 0 && atomic_load(&p->active) == 0 && p->next_turn > 0 &&
             !stopping)
             atomic_store(&p->turn, p->next_turn);
-        if (stopping || worker_clock() >= p->win_end) {
+        if (stopping || clock_now() >= p->win_end) {
             end_window(p);
             rotate(p);
         }
@@ -615,8 +615,8 @@ struct profiler *profiler_new(const struct profiler_config *c, struct runmetrics
     if (sampler_init(p->cfg.hz, err, errlen) != 0)
         goto fail;
     sampler_thread_enter("main", -1);
-    p->win_start_ns = worker_unix_ns();
-    p->win_end = worker_clock() + p->cfg.interval;
+    p->win_start_ns = clock_unix_ns();
+    p->win_end = clock_now() + p->cfg.interval;
     p->next_turn = c->nworkers > 0 ? 1 : 0;
     pthread_mutex_init(&p->lua_lock, NULL);
     pthread_mutex_init(&p->lock, NULL);

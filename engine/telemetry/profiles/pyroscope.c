@@ -24,6 +24,7 @@
  * move. Everything else (the URL buffer, `down`, push's handles and warned
  * flags) belongs to the sender thread. */
 #include "telemetry/profiles/pyroscope.h"
+#include "base/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,6 @@
 
 #include "telemetry/metrics/metrics.h"
 #include "telemetry/send/push.h"
-#include "core/worker.h"
 
 #define PYRO_QUEUE 4        /* windows waiting behind the one being sent */
 #define PYRO_RETRY_FOR 30.0 /* seconds a window is retried during the run */
@@ -76,7 +76,7 @@ void pyroscope_submit(struct pyroscope *p, uint8_t *gz, size_t len, uint64_t fro
     }
     struct window *w = malloc(sizeof *w);
     if (w) {
-        *w = (struct window){gz, len, from_ns, until_ns, worker_clock(), NULL};
+        *w = (struct window){gz, len, from_ns, until_ns, clock_now(), NULL};
         pthread_mutex_lock(&p->push.lock);
         int room = !p->push.stopping && p->queued < PYRO_QUEUE;
         if (room) {

@@ -25,6 +25,7 @@
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
 #include "telemetry/profiles/sampler.h"
+#include "base/thread.h"
 
 #include <errno.h>
 #include <link.h>
@@ -194,6 +195,9 @@ static void on_signal(int sig, siginfo_t *si, void *ctx)
 
 int sampler_init(int hz, char *err, size_t errlen)
 {
+    /* every engine thread joins through base/thread.h; the hooks stay set,
+     * since sampler_thread_exit is safe after shutdown */
+    thread_set_hooks(sampler_thread_enter, sampler_thread_exit);
     if (hz < 1 || hz > 10000) {
         snprintf(err, errlen, "profile frequency %d Hz is out of range (1 to 10000)", hz);
         return -1;

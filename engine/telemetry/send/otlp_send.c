@@ -11,6 +11,8 @@
  * warned/down state; stopping is under the batcher's lock, kicked is an
  * atomic, and the queue belongs to the signal (its own lock, in its ops). */
 #include "telemetry/send/otlp_send.h"
+#include "base/clock.h"
+#include "base/thread.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -25,8 +27,6 @@
 #include "telemetry/logs/logger.h"
 #include "telemetry/metrics/metrics.h"
 #include "telemetry/traces/otlp.h"
-#include "telemetry/profiles/sampler.h"
-#include "core/worker.h"
 
 struct otlp_sender {
     struct otlp_target target;
@@ -38,7 +38,7 @@ struct otlp_sender {
     int grpc_status;
     char grpc_message[256];
     double retry_after;
-    _Atomic int64_t abort_at_us; /* worker_clock() microseconds; 0: none */
+    _Atomic int64_t abort_at_us; /* clock_now() microseconds; 0: none */
     int aborted;
 };
 
@@ -125,7 +125,7 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 {
     struct otlp_sender *s = arg;
     int64_t at = atomic_load(&s->abort_at_us);
-    if (at && (int64_t)(worker_clock() * 1e6) >= at) {
+    if (at && (int64_t)(clock_now() * 1e6) >= at) {
         s->aborted = 1;
         return 1;
     }
@@ -420,7 +420,7 @@ static void export_batch(struct otlp_batcher *b, size_t n, double deadline, int 
     double backoff = 0.5;
     for (;;) {
         struct otlp_reply r;
-        double left = deadline - worker_clock();
+        double left = deadline - clock_now();
         otlp_send(b->sender, msg, len, left > 0.001 ? (long)(left * 1000) : 1, &r);
         if (r.outcome == OTLP_DONE) {
             count_done(b, &r, n);
@@ -430,7 +430,7 @@ static void export_batch(struct otlp_batcher *b, size_t n, double deadline, int 
         }
         otlp_reply_clear(&r);
         double wait = r.retry_after > 0 ? r.retry_after : backoff;
-        if (r.outcome == OTLP_GIVE_UP || !retry || worker_clock() + wait >= deadline) {
+        if (r.outcome == OTLP_GIVE_UP || !retry || clock_now() + wait >= deadline) {
             count_failed(b, n, r.message);
             b->down = r.outcome == OTLP_RETRY;
             break;
@@ -455,13 +455,13 @@ static void *batcher_main(void *arg)
     size_t batch = b->c.batch;
     double delay = (double)b->c.delay_ms / 1000;
     double timeout = (double)b->c.timeout_ms / 1000;
-    sampler_thread_enter("otlp-exporter", -1); /* a no-op unless profiling */
-    worker_thread_background();
+    thread_enter("otlp-exporter", -1); /* a no-op unless profiling */
+    thread_background();
     for (;;) {
         int stopping = nap(b, delay, 1);
         atomic_store(&b->kicked, 0);
         /* at shutdown, one deadline for the whole flush */
-        double deadline = worker_clock() + timeout;
+        double deadline = clock_now() + timeout;
         size_t n;
         while ((n = ops->take(b->owner, batch)) > 0) {
             /* a collector that was away when the run ended gets one try
@@ -471,7 +471,7 @@ static void *batcher_main(void *arg)
                 ops->release(b->owner, n);
             if (!stopping && ops->queued(b->owner) < batch)
                 break; /* a partial batch waits for the delay */
-            if (stopping && worker_clock() >= deadline) {
+            if (stopping && clock_now() >= deadline) {
                 /* out of time: what is left is counted, not sent */
                 while ((n = ops->take(b->owner, batch)) > 0) {
                     metric_add(b->c.failed, (double)n);
@@ -483,7 +483,7 @@ static void *batcher_main(void *arg)
         if (stopping)
             break;
     }
-    sampler_thread_exit();
+    thread_exit();
     return NULL;
 }
 
@@ -526,7 +526,7 @@ void otlp_batcher_stop(struct otlp_batcher *b)
     pthread_mutex_unlock(&b->lock);
     /* a request already waiting on a silent collector is cut short at the
      * flush's deadline as well */
-    otlp_sender_abort_at(b->sender, worker_clock() + (double)b->c.timeout_ms / 1000);
+    otlp_sender_abort_at(b->sender, clock_now() + (double)b->c.timeout_ms / 1000);
     pthread_join(b->thread, NULL);
     otlp_sender_free(b->sender);
     pthread_mutex_destroy(&b->lock);

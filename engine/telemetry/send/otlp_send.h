@@ -54,7 +54,7 @@ void otlp_reply_clear(struct otlp_reply *r);
  * failure. */
 uint8_t *otlp_gzip(const uint8_t *in, size_t len, size_t *out_len);
 
-/* Any thread: an attempt still running at when (worker_clock() seconds)
+/* Any thread: an attempt still running at when (clock_now() seconds)
  * ends then as a transport failure (OTLP_RETRY), within about a second.
  * 0: no such limit. */
 void otlp_sender_abort_at(struct otlp_sender *s, double when);

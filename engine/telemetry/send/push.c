@@ -12,6 +12,8 @@
  * sender thread; they touch `stopping` and `deadline` under `lock`, and
  * the `dropped_any` atomic. */
 #include "telemetry/send/push.h"
+#include "base/clock.h"
+#include "base/thread.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -24,8 +26,6 @@
 #include "base/logtext.h"
 #include "telemetry/metrics/metrics.h"
 #include "core/runmetrics.h"
-#include "telemetry/profiles/sampler.h"
-#include "core/worker.h"
 
 #define PUSH_BACKOFF_MAX 8.0  /* seconds between two tries at most */
 #define PUSH_RETRY_AFTER 30.0 /* the longest Retry-After taken as given */
@@ -111,10 +111,10 @@ oom:
 static void *sender_thread(void *arg)
 {
     struct push *p = arg;
-    sampler_thread_enter("push-sender", -1);
-    worker_thread_background();
+    thread_enter("push-sender", -1);
+    thread_background();
     void *r = p->fn(p->fn_arg);
-    sampler_thread_exit();
+    thread_exit();
     return r;
 }
 
@@ -141,7 +141,7 @@ void push_stop(struct push *p, long timeout_ms)
 {
     pthread_mutex_lock(&p->lock);
     p->stopping = 1;
-    p->deadline = worker_clock() + (double)(timeout_ms > 0 ? timeout_ms : 0) / 1000;
+    p->deadline = clock_now() + (double)(timeout_ms > 0 ? timeout_ms : 0) / 1000;
     pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);
     curl_multi_wakeup(p->multi);
@@ -189,7 +189,7 @@ double push_deadline(struct push *p, int *stopping)
 
 int push_late(struct push *p)
 {
-    return worker_clock() >= push_deadline(p, NULL);
+    return clock_now() >= push_deadline(p, NULL);
 }
 
 void push_nap(struct push *p, double until)
@@ -198,7 +198,7 @@ void push_nap(struct push *p, double until)
     int was = p->stopping;
     if (was && p->deadline < until)
         until = p->deadline;
-    while (p->stopping == was && worker_clock() < until) {
+    while (p->stopping == was && clock_now() < until) {
         struct timespec ts;
         ts.tv_sec = (time_t)until;
         ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
@@ -226,7 +226,7 @@ static long post(struct push *p, char *why, size_t whylen)
         curl_multi_perform(p->multi, &running);
         if (!running)
             break;
-        double left = push_deadline(p, NULL) - worker_clock();
+        double left = push_deadline(p, NULL) - clock_now();
         if (left <= 0) {
             cut = 1;
             break;
@@ -295,13 +295,13 @@ enum push_outcome push_send(struct push *p, size_t n, double retry_until)
             limit = retry_until;
         /* a backend that does not answer at shutdown is not waited for */
         int unanswered = stopping && status == 0;
-        int give_up = !again || worker_clock() + wait > limit || unanswered;
+        int give_up = !again || clock_now() + wait > limit || unanswered;
         warn_once(p, status, why, n, !give_up);
         if (give_up) {
             metric_add(p->failed, (double)n);
             return unanswered ? PUSH_UNANSWERED : PUSH_FAILED;
         }
-        push_nap(p, worker_clock() + wait);
+        push_nap(p, clock_now() + wait);
         if (status == 0 && push_deadline(p, NULL) < INFINITY) {
             metric_add(p->failed, (double)n);
             return PUSH_UNANSWERED;

@@ -12,7 +12,7 @@
  *
  * Threads: `lock` guards `stopping` and `deadline`, and whatever the sink
  * keeps under it (its queue); `cond` wakes the sender, and waits on
- * CLOCK_MONOTONIC, the clock of worker_clock().
+ * CLOCK_MONOTONIC, the clock of clock_now().
  * push_stop runs on the thread that started it; push_dropped on any
  * thread (an atomic); everything else, and the fields below "sender thread
  * only", belong to the sender. */
@@ -90,12 +90,12 @@ int push_url_ok(CURLU *u, const char *url);
 double push_deadline(struct push *p, int *stopping);
 /* Whether the shutdown deadline has passed. */
 int push_late(struct push *p);
-/* Waits until `until` (worker_clock seconds), the deadline, or the start of
+/* Waits until `until` (clock_now seconds), the deadline, or the start of
  * shutdown, whichever comes first. */
 void push_nap(struct push *p, double until);
 
 /* Sends the request prepared on easy for n items, retrying until
- * retry_until (worker_clock seconds) while the run goes on. Counts the n
+ * retry_until (clock_now seconds) while the run goes on. Counts the n
  * items exported or failed and warns on the first trouble. */
 enum push_outcome push_send(struct push *p, size_t n, double retry_until);
 /* Counts n items failed for why (such as "out of memory"), warning once. */
