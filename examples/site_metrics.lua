@@ -3,9 +3,14 @@
 --   shoal run examples/site_metrics.lua --duration 600 -- http://127.0.0.1:8080/demo/ [INTERVAL]
 --
 -- It crawls the site once (every page of the same host that links lead
--- to), then checks every page it found again every INTERVAL seconds
--- (default 15) until --duration or Ctrl-C. Point Prometheus at
--- http://127.0.0.1:8080/metrics (the address shoal prints at start).
+-- to), then checks every page it found again about every INTERVAL seconds
+-- (default 15; each page's next check is spread a little, so the load
+-- evens out) until --duration or Ctrl-C. Point Prometheus at
+-- http://127.0.0.1:8080/metrics (the address shoal prints at start). A
+-- page that answers 5xx fails its job (retried once), so failures show as
+-- error spans, "job failed" log lines and jobs_total{status="failed"}; a
+-- 404 is a page that is gone, not a failure. The compose stack (compose/)
+-- runs this script against the demo site.
 --
 -- What it shows, beyond the engine's own metrics:
 --   site_page_checks_total{site, code}   every check, by HTTP status
@@ -21,7 +26,10 @@ local crawl = require "shoal.crawl"
 
 options = { concurrency = 16, retries = 1, timeout = 10, metric_labels = { "site", "kind" } }
 
-local START = shoal.args[1] or "http://127.0.0.1:8080/demo/"
+local START = shoal.args[1] or (shoal.listen_url and shoal.listen_url .. "/demo/")
+if not START then
+  error("give the site's start URL: shoal run examples/site_metrics.lua -- http://HOST/ [INTERVAL]")
+end
 local INTERVAL = tonumber(shoal.args[2] or "15")
 if not INTERVAL or INTERVAL <= 0 then
   error("INTERVAL must be a number of seconds > 0, got '" .. tostring(shoal.args[2]) .. "'")
@@ -43,12 +51,23 @@ function produce(push)
 end
 
 function handle(job)
+  -- The next check is booked first, and once per job: a retry of this job
+  -- must not book a second one (the rechecks would multiply). No key: the
+  -- dedup set is for discovery only.
+  if shoal.job.attempt == 1 then
+    shoal.push({ url = job.url, kind = "recheck" },
+      { delay = INTERVAL * (0.75 + 0.5 * math.random()) })
+  end
+
   local res, err = shoal.http.get(job.url)
   if not res then error("GET " .. job.url .. ": " .. tostring(err)) end
   local site = crawl.host(job.url)
   checks:inc({ site = site, code = res.status })
   sizes:observe(#res.body, { site = site })
   last:set(res.elapsed, { site = site })
+  if res.status >= 500 then
+    error("GET " .. job.url .. ": HTTP " .. res.status)
+  end
 
   if job.kind == "discover" and res.status == 200 then
     for _, link in ipairs(crawl.links(res.body, res.url or job.url)) do
@@ -57,8 +76,6 @@ function handle(job)
       end
     end
   end
-  -- Come back later. No key: the dedup set is for discovery only.
-  shoal.push({ url = job.url, kind = "recheck" }, { delay = INTERVAL })
 end
 
 -- The engine calls this for every finished attempt; outcome is "success"

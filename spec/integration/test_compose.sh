@@ -16,7 +16,7 @@
 #     volume and pushing to the loki service as {job=<service>};
 #   - promtool checks compose/prometheus.yml and the PromQL of the Tempo
 #     data source's span -> metrics links;
-#   - the dashboard is what `shoal dashboard compose/demo.lua` prints; the
+#   - the dashboard is what `shoal dashboard examples/site_metrics.lua` prints; the
 #     Dockerfile's COPYs are enough for cmake to configure;
 #   - every shoal flag of the compose command and the Dockerfile's CMD
 #     exists, and both command lines run here (hostnames turned into dead
@@ -139,12 +139,12 @@ for q in "${SEED[@]}"; do
 done
 
 # --------------------------------------------------------------- dashboard
-run_shoal dash dashboard "$C/demo.lua"
+run_shoal dash dashboard "$SHOAL_ROOT/examples/site_metrics.lua"
 if [ "$RC" = 0 ] && diff <(jq -S . "$OUT") <(jq -S . "$C/grafana/dashboards/shoal-demo.json") >dash.diff 2>&1; then
-    pass "the dashboard is what \`shoal dashboard compose/demo.lua\` prints"
+    pass "the dashboard is what \`shoal dashboard examples/site_metrics.lua\` prints"
 else
-    fail "the dashboard is what \`shoal dashboard compose/demo.lua\` prints" \
-        "regenerate: build/shoal dashboard compose/demo.lua | jq . >compose/grafana/dashboards/shoal-demo.json" \
+    fail "the dashboard is what \`shoal dashboard examples/site_metrics.lua\` prints" \
+        "regenerate: build/shoal dashboard examples/site_metrics.lua | jq . >compose/grafana/dashboards/shoal-demo.json" \
         "$(head -n 8 dash.diff)"
 fi
 
@@ -234,7 +234,7 @@ expect_ge "jobs_queue_depth" "$(maxv 'jobs_queue_depth')" 0
 wait_for '[ -n "$(maxv "histogram_quantile(0.95, rate(job_duration_seconds_bucket[1m])) > 0")" ]' 20
 expect_gt "histogram_quantile(0.95, rate(job_duration_seconds_bucket[1m]))" \
     "$(maxv 'histogram_quantile(0.95, rate(job_duration_seconds_bucket[1m]))')" 0
-# demo.lua fails the 5xx pages: the stack has failures to show
+# site_metrics.lua fails the 5xx pages: the stack has failures to show
 wait_for '[ -n "$(maxv "jobs_total{status=\"failed\"} > 0")" ]' 20
 expect_gt "jobs_total{status=\"failed\"} (5xx pages fail)" "$(maxv 'sum(jobs_total{status="failed"})')" 0
 # the span -> metrics links of the Tempo data source answer
@@ -299,7 +299,7 @@ want_failed=$(jq -r '.failed' summary.json)
 want_retried=$(jq -r '.retried' summary.json)
 got_failed=$(jq -r '.line' failed.jsonl | grep -c ' msg="job failed" ')
 got_retried=$(jq -r '.line' failed.jsonl | grep -c ' msg="attempt failed; will retry" ')
-expect_gt "the run has failed jobs (demo.lua's 5xx pages)" "$want_failed" 0
+expect_gt "the run has failed jobs (site_metrics.lua's 5xx pages)" "$want_failed" 0
 expect_eq "{job=\"$SERVICE\"} |= \"failed\": a \"job failed\" line per failed job (summary)" \
     "$got_failed" "$want_failed"
 expect_eq "... an \"attempt failed; will retry\" line per retry (summary)" "$got_retried" "$want_retried"
