@@ -632,9 +632,9 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
         s.stop_reason = "interrupted";
     summary_print(stdout, &s);
     fflush(stdout);
-    if (cfg->summary_json && summary_write_json(cfg->summary_json, &s) != 0) {
-        fprintf(stderr, "shoal: cannot write --summary-json %s: %s\n", cfg->summary_json,
-                strerror(errno));
+    char serr[4200];
+    if (cfg->summary_json && summary_write_json(cfg->summary_json, &s, serr, sizeof serr) != 0) {
+        fprintf(stderr, "shoal: %s\n", serr);
         code = EXIT_ENV;
     }
     if (r->producer_error[0])

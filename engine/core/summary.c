@@ -244,22 +244,34 @@ int summary_check_path(const char *path, char *err, size_t errlen)
     return 0;
 }
 
-int summary_write_json(const char *path, const struct summary *s)
+int summary_write_json(const char *path, const struct summary *s, char *err, size_t errlen)
 {
     char *json = summary_json(s);
-    if (!json)
+    if (!json) {
+        snprintf(err, errlen, "cannot write --summary-json %s: out of memory", path);
         return -1;
+    }
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f) {
+        snprintf(err, errlen, "cannot write --summary-json %s: %s", path, strerror(errno));
         free(json);
         return -1;
     }
     int bad = fputs(json, f) < 0 || fputc('\n', f) < 0;
-    bad |= fclose(f) != 0;
+    int e = errno;
+    if (fclose(f) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
     free(json);
-    if (bad || rename(tmp, path) != 0) {
+    if (!bad && rename(tmp, path) != 0) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad) {
+        snprintf(err, errlen, "cannot write --summary-json %s: %s", path, strerror(e));
         remove(tmp);
         return -1;
     }

@@ -44,7 +44,7 @@ char *summary_json(const struct summary *s);
 int summary_check_path(const char *path, char *err, size_t errlen);
 
 /* Writes the JSON to path (atomically: temp file + rename). 0, or -1 with
- * errno set. */
-int summary_write_json(const char *path, const struct summary *s);
+ * what failed in err (path unchanged, no temp file left). */
+int summary_write_json(const char *path, const struct summary *s, char *err, size_t errlen);
 
 #endif
