@@ -254,7 +254,8 @@ struct runmetrics *runmetrics_new(int nshards, int max_series, int enabled,
     if (!(f = declare(m, type, name, help, NULL, 0, NULL, 0, err, errlen)))                       \
         goto fail;                                                                                \
     m->series = one(f);
-    P(cpu, METRIC_COUNTER, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.");
+    P(cpu, METRIC_COUNTER, "process_cpu_seconds_total",
+      "Total user and system CPU time spent in seconds.");
     P(rss, METRIC_GAUGE, "process_resident_memory_bytes", "Resident memory size in bytes.");
     P(vsize, METRIC_GAUGE, "process_virtual_memory_bytes", "Virtual memory size in bytes.");
     P(open_fds, METRIC_GAUGE, "process_open_fds", "Number of open file descriptors.");

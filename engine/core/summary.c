@@ -125,7 +125,8 @@ void summary_print(FILE *out, const struct summary *s)
             fprintf(out, "    (and more: see the log)\n");
     }
     if (s->wedged)
-        fprintf(out, "  wedged    %d worker(s) stuck in uninterruptible Lua code were left behind\n",
+        fprintf(out,
+                "  wedged    %d worker(s) stuck in uninterruptible Lua code were left behind\n",
                 s->wedged);
 }
 
