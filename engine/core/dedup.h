@@ -1,6 +1,6 @@
 /* dedup.h - a set of 64-bit key hashes: "has this key been seen in this run?"
  *
- * Private to queue.c. It keeps a hash per key, never the key, so a million
+ * Used by the in-memory queue backend (queue_mem.c). It keeps a hash per key, never the key, so a million
  * URLs cost about 16 bytes each instead of their length. The price is that two
  * keys with the same 64-bit hash count as one: at a million keys the chance
  * of any such pair is about 3 in 10^8, and its cost is one job dropped as a
