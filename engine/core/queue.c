@@ -111,6 +111,20 @@ void queue_wake_all(queue *q)
             q->wakers[i].fn(q->wakers[i].arg);
 }
 
+/* The odd push whose context or group pointer and length disagree: context
+ * past its maximum is dropped, not an error (a job without its trace link
+ * still runs); a length without a pointer counts as none. */
+static int push_fixed(queue *q, const char *data, size_t len, const struct queue_push_opts *opts,
+                      double now, uint64_t *id_out)
+{
+    struct queue_push_opts o = *opts;
+    if (!o.ctx || o.ctx_len > QUEUE_CTX_MAX)
+        o.ctx_len = 0;
+    if (!o.group)
+        o.group_len = 0;
+    return q->ops->push(q->b, data, len, &o, now, id_out);
+}
+
 int queue_push(queue *q, const char *data, size_t len, const struct queue_push_opts *opts,
                double now, uint64_t *id_out)
 {
@@ -119,20 +133,10 @@ int queue_push(queue *q, const char *data, size_t len, const struct queue_push_o
         opts = &defaults;
     if ((!data && len > 0) || (opts->group && opts->group_len > QUEUE_GROUP_MAX))
         return QUEUE_ERR;
-    /* Context past its maximum is dropped, not an error: a job without its
-     * trace link still runs. The copy is only for the odd call, so the
-     * usual push costs no more than the backend's. */
-    struct queue_push_opts o;
     if (opts->ctx_len > QUEUE_CTX_MAX || (!opts->ctx && opts->ctx_len) ||
-        (!opts->group && opts->group_len)) {
-        o = *opts;
-        if (!o.ctx || o.ctx_len > QUEUE_CTX_MAX)
-            o.ctx_len = 0;
-        if (!o.group)
-            o.group_len = 0;
-        opts = &o;
-    }
-    return q->ops->push(q->b, data, len, opts, now, id_out);
+        (!opts->group && opts->group_len))
+        return push_fixed(q, data, len, opts, now, id_out);
+    return q->ops->push(q->b, data, len, opts, now, id_out); /* no copy: a tail call */
 }
 
 int queue_take(queue *q, int worker, double now, struct queue_lease *out)

@@ -20,9 +20,11 @@
  *   every ack or retry of it returns -1 and changes nothing, so a worker that
  *   comes back late cannot count a job twice. release_worker puts back every
  *   lease of one worker of this process at once (the watchdog gives up on a
- *   wedged thread). A backend shared by processes also gives leases a time
- *   to live, renewed while the process lives, so the leases of a process that
- *   died go back once their time is up and another process takes them over.
+ *   wedged thread). Worker ids are this process's (0 .. workers); a backend
+ *   shared by processes tags its leases with an id of the process, and
+ *   gives them a time to live that it renews itself while the process lives
+ *   (workers call nothing for it), so the leases of a process that died go
+ *   back once their time is up and another process takes them over.
  * - Job ids are stable across attempts (and, in a durable backend, across
  *   restarts); attempt counts 1, 2, ... across retries, not across releases.
  * - Order. Among ready jobs higher priority goes first, FIFO within one
@@ -43,7 +45,13 @@
  *   includes the time its group opens. The limits' state lives in the
  *   backend beside the jobs, so a shared backend holds them for all its
  *   processes (in flight is counted per lease, so an expired lease frees its
- *   place).
+ *   place). The limits will come in queue_config, and a pause of one group
+ *   (a 429's Retry-After) as an op; the lease's group names it. In memory
+ *   the shape is a table of groups (in flight, next start, a ready heap of
+ *   their own) and a heap of the groups that have ready jobs by the time
+ *   they open, so take stays O(log n) and a slow group never holds up the
+ *   others; in Redis, a hash per group and a sorted set of groups by next
+ *   start, read and updated by one server-side script with the take.
  * - Wakeups. A push or retry that makes a job ready wakes one hungry worker
  *   (queue_wake); the producer is woken once the queue falls below half its
  *   capacity after a QUEUE_FULL; close and the first moment of being drained
@@ -52,8 +60,12 @@
  *   a hungry worker for work that arrives from another process.
  * - Data. The bytes, ctx and group a lease points at stay valid until that
  *   lease is acked, retried or released (ack_kept: until the queue is freed).
- *   take, ack, retry and release never allocate job data on the hot path
- *   under a lock, and never fail halfway through moving a job. */
+ *   take, ack, retry and release never fail halfway through moving a job:
+ *   a job is always ready, delayed, leased or done, exactly one of them.
+ * - Time is the caller's: every call that depends on it is passed now
+ *   (monotonic seconds), so the contract runs on a fake clock. A backend
+ *   that stores times for other processes converts them to its store's
+ *   clock itself. */
 #ifndef SHOAL_QUEUE_BACKEND_H
 #define SHOAL_QUEUE_BACKEND_H
 

@@ -328,6 +328,50 @@ static void contract_wakeups(const struct contract *c)
     queue_free(q);
 }
 
+/* A notify runs with no lock held: a woken worker calls take at once, and
+ * the drain's callback reads the counts. A backend that notified under its
+ * lock would hang here (CTest's timeout fails it). */
+struct contract_reentry {
+    queue *q;
+    int calls, took;
+    struct queue_stats seen;
+};
+
+static void contract_reenter(void *arg)
+{
+    struct contract_reentry *r = arg;
+    struct queue_lease l;
+    r->calls++;
+    if (queue_take(r->q, 1, 0, &l) == 1) {
+        r->took++;
+        CHECK_EQ_INT(queue_ack(r->q, l.lease), 0); /* may drain: notifies again */
+    }
+    queue_get_stats(r->q, &r->seen);
+    (void)queue_next_due(r->q);
+    (void)queue_drained(r->q);
+}
+
+static void contract_reentry(const struct contract *c)
+{
+    queue *q = contract_queue(c, 100, 1, NULL);
+    if (!q)
+        return;
+    struct contract_reentry r = {q, 0, 0, {0}};
+    queue_set_notify(q, 0, contract_reenter, &r);
+    queue_set_notify(q, 1, contract_reenter, &r);
+    struct queue_lease l;
+    CHECK_EQ_INT(queue_take(q, 1, 0, &l), 0); /* hungry */
+    CHECK_EQ_INT(contract_push(q, "a", 0, 0, 0), QUEUE_OK);
+    CHECK_EQ_INT(r.took, 1);
+    CHECK_EQ_INT(r.seen.acked, 1);
+    queue_producer_done(q); /* drained: both callbacks, nothing left to take */
+    CHECK_EQ_INT(queue_drained(q), 1);
+    CHECK_EQ_INT(r.took, 1);
+    CHECK(r.calls >= 3);
+    queue_close(q);
+    queue_free(q);
+}
+
 /* After close nothing is taken or accepted, but leases can still be
  * finished. */
 static void contract_close(const struct contract *c)
@@ -369,6 +413,7 @@ static void queue_contract_run(const struct contract *c)
         {"dedup", contract_dedup},
         {"backpressure", contract_backpressure},
         {"wakeups", contract_wakeups},
+        {"reentry", contract_reentry},
         {"close", contract_close},
     };
     for (size_t i = 0; i < sizeof checks / sizeof *checks; i++) {
