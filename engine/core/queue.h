@@ -110,7 +110,8 @@ void queue_free(queue *q);
  * start: the table is read without a lock afterwards. */
 void queue_set_notify(queue *q, int worker, queue_notify_fn fn, void *arg);
 
-/* Copies data, key, ctx and group. On QUEUE_OK stores the new job's id in *id_out (may be NULL). */
+/* Copies data, key, ctx and group. On QUEUE_OK stores the new job's id in
+ * *id_out (may be NULL). */
 int queue_push(queue *q, const char *data, size_t len, const struct queue_push_opts *opts,
                double now, uint64_t *id_out);
 

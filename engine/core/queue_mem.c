@@ -2,15 +2,16 @@
  * queue_backend.h; queue.c calls these through queue_mem_ops).
  *
  * Any thread may call any function. One mutex, q->lock, guards all of struct
- * mem. Under the lock there is
- * only heap and hash-table work: a job's memory is allocated before the lock
- * is taken and freed after it is dropped, and notify callbacks run after it is
- * dropped, so a callback may call back into the queue. The one O(n) step left
- * under the lock is a push that doubles the heaps (a realloc, which glibc does
- * by remapping pages for big arrays); the key set grows in small steps
- * (dedup.c) and the lease table stays the size of what workers hold.
+ * mem. Under the lock there is only heap and hash-table work: a job's memory
+ * is allocated before the lock is taken and freed after it is dropped, and
+ * the wakeups (queue_wake, the front's notify table) run after it is
+ * dropped, so a callback may call back into the queue. The one O(n) step
+ * left under the lock is a push that doubles the heaps (a realloc, which
+ * glibc does by remapping pages for big arrays); the key set grows in small
+ * steps (dedup.c) and the lease table stays the size of what workers hold.
  *
- * Every job is one malloc: struct entry followed by its bytes. A job is in
+ * Every job is one malloc: struct entry followed by its bytes, its context
+ * and its group. A job is in
  * exactly one place: the ready heap (priority desc, then seq asc, so FIFO
  * within a priority), the delayed heap (due time asc), or the lease table
  * (lease -> entry, chained through the entries) and its holder's lease list.
