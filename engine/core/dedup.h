@@ -1,11 +1,11 @@
 /* dedup.h - a set of 64-bit key hashes: "has this key been seen in this run?"
  *
- * Private to queue.c. It keeps a hash per key, never the key, so a million
- * URLs cost about 16 bytes each instead of their length. The price is that two
- * keys with the same 64-bit hash count as one: at a million keys the chance
- * of any such pair is about 3 in 10^8, and its cost is one job dropped as a
- * duplicate. The hash is seeded per set so that a hostile page cannot bring a
- * list of keys made in advance to collide or to pile into one probe run.
+ * Used by the in-memory queue backend (queue_mem.c). It keeps a hash per
+ * key, never the key, so a million URLs cost about 16 bytes each instead of
+ * their length. The price is that two keys with the same 64-bit hash count
+ * as one: at a million keys the chance of any such pair is about 3 in 10^8,
+ * and its cost is one job dropped as a duplicate. The hash is seeded per set so that a hostile page
+ * cannot bring a list of keys made in advance to collide or to pile into one probe run.
  *
  * Not thread-safe: the caller's lock guards a set. dedup_hash only reads the
  * seed, fixed at dedup_new, so it may run outside that lock. */

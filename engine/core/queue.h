@@ -12,7 +12,12 @@
  * returns QUEUE_FULL when ready + delayed >= capacity; pushes from workers
  * (crawl discovery) always succeed, so a crawl cannot deadlock itself.
  * Keys deduplicate: a key seen before in this run is dropped (QUEUE_DUP). The
- * queue keeps a 64-bit hash per key, not the key.
+ * in-memory backend keeps a 64-bit hash per key, not the key.
+ *
+ * Every job has a group (a string, empty unless the push names one; the
+ * crawl will default it to the URL's host), handed back with its lease. The
+ * per-group limits of the crawl (in flight, next allowed start) will be
+ * honoured by take, inside the backend: see queue_backend.h.
  *
  * Wakeups: a worker whose take found nothing is "hungry"; the next push of a
  * ready job calls that worker's notify function once (outside the lock). A
@@ -21,10 +26,18 @@
  * everyone. Delayed jobs wake nobody: a hungry worker sleeps until
  * queue_next_due().
  *
- * Thread safety: every function may be called from any thread; one mutex
- * guards the state and is held only for O(log n) work, never for a notify
- * callback or an allocation of job data. Times are seconds on the monotonic
- * clock (the caller passes now, so tests control time). */
+ * Backends: this header is the front every caller uses; it dispatches each
+ * call to the backend the queue was opened with (queue_open), which holds
+ * the jobs, leases, keys and counts. What a backend must guarantee, and the
+ * ops it implements, are in core/queue_backend.h. The in-memory backend is
+ * core/queue_mem.c.
+ *
+ * Thread safety: every function may be called from any thread, except
+ * queue_open, queue_set_notify and queue_free, which run before the threads
+ * start or after they end. The in-memory backend guards its state with one
+ * mutex, held only for O(log n) work, never for a notify callback or an
+ * allocation of job data. Times are seconds on the monotonic clock (the
+ * caller passes now, so tests control time). */
 #ifndef SHOAL_QUEUE_H
 #define SHOAL_QUEUE_H
 
@@ -36,7 +49,7 @@ enum queue_status {
     QUEUE_FULL = 1,   /* producer push refused: wait for the notify, push again */
     QUEUE_DUP = 2,    /* key seen before: dropped, counted */
     QUEUE_CLOSED = 3, /* the run is stopping: nothing more is accepted */
-    QUEUE_ERR = -1,   /* out of memory: nothing changed */
+    QUEUE_ERR = -1,   /* out of memory or a bad argument: nothing changed */
 };
 
 struct queue_config {
@@ -45,16 +58,20 @@ struct queue_config {
 };
 
 #define QUEUE_CTX_MAX 544
+#define QUEUE_GROUP_MAX 255 /* a host name is at most 253 */
 
 struct queue_push_opts {
     const char *key; /* dedup key, or NULL */
     size_t key_len;
-    double delay;      /* seconds from now before it may be taken; 0 = ready */
-    int priority;      /* higher is taken first among ready jobs; FIFO within one */
-    int from_producer; /* subject to capacity */
+    double delay;       /* seconds from now before it may be taken; 0 = ready */
+    int priority;       /* higher is taken first among ready jobs; FIFO within one */
+    int from_producer;  /* subject to capacity */
     const uint8_t *ctx; /* up to QUEUE_CTX_MAX bytes carried with the job (its
                            trace context), or NULL */
     size_t ctx_len;
+    const char *group; /* the job's group (politeness unit), up to QUEUE_GROUP_MAX
+                          bytes, or NULL for the empty group */
+    size_t group_len;
 };
 
 struct queue_lease {
@@ -65,29 +82,36 @@ struct queue_lease {
     size_t len;
     const uint8_t *ctx; /* what the push carried, valid as data; ctx_len 0 if nothing */
     size_t ctx_len;
+    const char *group; /* the push's group, NUL-terminated, valid as data; "" if none */
+    size_t group_len;
 };
 
 struct queue_stats {
     size_t ready, delayed, leased;
-    uint64_t pushed;   /* accepted pushes (new jobs, not retries) */
-    uint64_t dup;      /* pushes dropped by key */
-    uint64_t retried;  /* retry calls accepted */
+    uint64_t pushed;  /* accepted pushes (new jobs, not retries) */
+    uint64_t dup;     /* pushes dropped by key */
+    uint64_t retried; /* retry calls accepted */
     uint64_t acked;
-    size_t keys;       /* distinct keys held */
+    size_t keys; /* distinct keys held */
 };
 
 typedef struct queue queue;
 typedef void (*queue_notify_fn)(void *arg);
 
-/* Returns NULL on bad config or out of memory. */
-queue *queue_new(const struct queue_config *cfg);
+/* Opens a queue on the backend `spec` names: "memory" (or NULL or "") for
+ * the in-memory queue; later "sqlite:DIR" and "redis://...". Returns NULL on
+ * a bad config, an unknown or failing backend, or out of memory, with the
+ * reason in err (err may be NULL). */
+queue *queue_open(const char *spec, const struct queue_config *cfg, char *err, size_t errlen);
 /* Frees everything, leases included. NULL is a no-op. */
 void queue_free(queue *q);
 
-/* Registers who to wake for worker id (0 = producer). Call before threads start. */
+/* Registers who to wake for worker id (0 = producer). Call before threads
+ * start: the table is read without a lock afterwards. */
 void queue_set_notify(queue *q, int worker, queue_notify_fn fn, void *arg);
 
-/* Copies data and key. On QUEUE_OK stores the new job's id in *id_out (may be NULL). */
+/* Copies data, key, ctx and group. On QUEUE_OK stores the new job's id in
+ * *id_out (may be NULL). */
 int queue_push(queue *q, const char *data, size_t len, const struct queue_push_opts *opts,
                double now, uint64_t *id_out);
 

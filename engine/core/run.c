@@ -495,7 +495,7 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
     r->workers = calloc((size_t)r->nworkers + 1, sizeof *r->workers);
     r->wakers = calloc((size_t)r->nworkers + 1, sizeof *r->wakers);
     struct queue_config qc = {.capacity = (size_t)cfg->queue_size, .workers = cfg->workers};
-    r->q = queue_new(&qc);
+    r->q = queue_open("memory", &qc, NULL, 0); /* fails only when out of memory */
     if (cfg->rate > 0)
         r->rate = rate_new(cfg->rate, 1);
     if (!r->main_stats || !r->spare_exited || !r->workers || !r->wakers || !r->q ||

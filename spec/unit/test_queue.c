@@ -24,7 +24,7 @@ static void count_call(void *arg)
 static queue *new_queue(size_t capacity, int workers)
 {
     struct queue_config cfg = {capacity, workers};
-    queue *q = queue_new(&cfg);
+    queue *q = queue_open("memory", &cfg, NULL, 0);
     CHECK(q != NULL);
     return q;
 }
@@ -60,10 +60,27 @@ static struct queue_stats stats(queue *q)
 static void test_config(void)
 {
     struct queue_config zero_cap = {0, 2}, neg_workers = {10, -1};
-    CHECK(queue_new(NULL) == NULL);
-    CHECK(queue_new(&zero_cap) == NULL);
-    CHECK(queue_new(&neg_workers) == NULL);
+    char err[128];
+    CHECK(queue_open("memory", NULL, err, sizeof err) == NULL);
+    CHECK(queue_open("memory", &zero_cap, err, sizeof err) == NULL);
+    CHECK(strstr(err, "capacity") != NULL);
+    CHECK(queue_open("memory", &neg_workers, NULL, 0) == NULL);
     queue_free(NULL);
+
+    /* The spec picks the backend; a wrong one says which and what there is. */
+    struct queue_config ok = {10, 1};
+    CHECK(queue_open("redis://127.0.0.1:1/0", &ok, err, sizeof err) == NULL);
+    CHECK(strstr(err, "unknown queue backend 'redis://127.0.0.1:1/0'") != NULL);
+    CHECK(strstr(err, "'memory'") != NULL);
+    CHECK(queue_open("memory:/tmp/x", &ok, err, sizeof err) == NULL);
+    CHECK(strstr(err, "memory:/tmp/x") != NULL);
+    CHECK(queue_open("memoryx", &ok, err, sizeof err) == NULL);
+    const char *same[] = {"memory", "", NULL};
+    for (size_t i = 0; i < 3; i++) {
+        queue *q = queue_open(same[i], &ok, err, sizeof err);
+        CHECK(q != NULL);
+        queue_free(q);
+    }
 }
 
 static void test_fifo(void)
