@@ -257,11 +257,6 @@ int worker_slot_job(const struct worker *w, int slot, uint64_t *id, int *attempt
     return 0;
 }
 
-int worker_slot_waiting(const struct worker *w, int slot)
-{
-    return w->slots[slot].op != OP_NONE;
-}
-
 /* Near the memory cap, garbage counts against the next job: collect it. Only
  * again once the heap has grown well past what the last collection left, so
  * a state whose live data sits above the threshold does not collect in a
@@ -417,7 +412,18 @@ static int do_job_start(struct worker *w, struct slot *s, const void *arg)
 }
 static int do_resume_http(struct worker *w, struct slot *s, const void *arg)
 {
-    return lj_resume_http(w->lua, s->idx, arg);
+    const struct http_result *res = arg;
+    struct lj_http_result r = {
+        .status = res->status,
+        .body = res->body,
+        .body_len = res->body_len,
+        .url = res->url,
+        .elapsed = res->elapsed,
+        .headers = res->headers,
+        .headers_len = res->headers_len,
+        .error = res->error,
+    };
+    return lj_resume_http(w->lua, s->idx, &r);
 }
 static int do_resume(struct worker *w, struct slot *s, const void *arg)
 {
@@ -1472,9 +1478,9 @@ struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
         .args = cfg->args,
         .nargs = cfg->nargs,
         .listen = cfg->listen,
-        .worker = w,
+        .host_ops = &worker_lua_host,
+        .host = w,
         .registry = run->metrics->reg,
-        .items = run->items,
         .tracing = run->tracer != NULL,
         .nmetric_labels = cfg->nmetric_labels,
     };

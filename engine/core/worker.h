@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/thread.h"
 #include "telemetry/logs/logger.h"
+#include "lua/lua_host.h"
 #include "lua/lua_job.h"
 #include "core/queue.h"
 #include "core/stats.h"
@@ -128,10 +129,13 @@ void worker_wake(struct worker *w);
 /* Frees a worker whose thread has been joined. */
 void worker_free(struct worker *w);
 
-/* --- called from lua_api.c, on the worker's thread, inside a resume ----- */
+/* What a worker's Lua state asks of it (lua_host.h; lua_host.c): host is
+ * the worker. Its watch and profile_sample need none, so a state made for
+ * `shoal check` takes this table with a NULL host. */
+extern const struct lj_host worker_lua_host;
 
-/* 1 if slot's coroutine yielded for I/O it asked for (http, sleep, push). */
-int worker_slot_waiting(const struct worker *w, int slot);
+/* --- called through worker_lua_host, on the worker's thread, inside a resume */
+
 /* The job in slot: 0 and its id and attempt, or -1 if slot runs no job. */
 int worker_slot_job(const struct worker *w, int slot, uint64_t *id, int *attempt);
 /* Starts an HTTP request for slot; the caller then yields. 0, or -1 + err. */

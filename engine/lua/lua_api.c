@@ -2,10 +2,11 @@
  * wraps them): http, sleep, push, now, log, emit.
  *
  * Every function here runs on the state's worker thread, inside a resume of
- * a job, producer or done coroutine. Those that wait (http, sleep, a
- * producer's push into a full queue) hand the request to the worker and
- * yield; the worker resumes the coroutine with the outcome. Misuse raises a
- * Lua error (luaL_error); failures at run time return nil, message. */
+ * a job, producer or done coroutine, and reaches the engine only through
+ * the state's host (lua_host.h). Those that wait (http, sleep, a producer's
+ * push into a full queue) hand the request to the host and yield; the host
+ * resumes the coroutine with the outcome. Misuse raises a Lua error
+ * (luaL_error); failures at run time return nil, message. */
 #include "lua/lua_internal.h"
 
 #include <stdio.h>
@@ -14,26 +15,33 @@
 #include <time.h>
 
 #include "lua/embedded.h"
-#include "core/items.h"
+#include "lua/lua_host.h"
 #include "telemetry/logs/logger.h"
-#include "core/queue.h"
-#include "telemetry/traces/trace.h"
-#include "core/worker.h"
 
 char lj_done_mark;
+
+/* The host's ops and its pointer; host is NULL in `shoal check`. */
+#define HOST(s) ((s)->cfg.host_ops)
+#define HOST_ARG(s) ((s)->cfg.host)
+
+int lj_yield_io(lj *s, lua_State *L, int slot)
+{
+    s->slots[slot].io = 1;
+    return lua_yield(L, 0);
+}
 
 static lj *state_of(lua_State *L)
 {
     return lua_touserdata(L, lua_upvalueindex(1));
 }
 
-/* The slot of the coroutine L if it is the one the worker is resuming (a
+/* The slot of the coroutine L if it is the one the host is resuming (a
  * job's, the producer's, done()'s), else -1 (init(), the script's top
  * level, a coroutine the script made itself). */
 static int running_slot(lua_State *L, lj *s)
 {
     int slot = s->cur_slot;
-    return s->worker && slot >= 0 && s->slots[slot].co == L ? slot : -1;
+    return s->cfg.host && slot >= 0 && s->slots[slot].co == L ? slot : -1;
 }
 
 /* running_slot, or a Lua error naming what cannot be called from here. */
@@ -53,7 +61,7 @@ static int l_http(lua_State *L)
 {
     lj *s = state_of(L);
     int slot = slot_of(L, s, "shoal.http");
-    struct http_request req = {0};
+    struct lj_http_request req = {0};
     req.method = luaL_checkstring(L, 1);
     req.url = luaL_checkstring(L, 2);
     const char *hdrs[64];
@@ -82,66 +90,52 @@ static int l_http(lua_State *L)
         return lj_usage_error(L, "shoal.http: url has white space in it: '%s' (encode spaces as %%20)",
                               req.url);
     char err[256];
-    if (worker_http_start(s->worker, slot, &req, err, sizeof err) != 0) {
+    if (HOST(s)->http_start(HOST_ARG(s), slot, &req, err, sizeof err) != 0) {
         lua_pushnil(L);
         lua_pushstring(L, err);
         return 2;
     }
-    return lua_yield(L, 0);
+    return lj_yield_io(s, L, slot);
 }
 
 static int l_sleep(lua_State *L)
 {
     lj *s = state_of(L);
     int slot = slot_of(L, s, "shoal.sleep");
-    worker_sleep_start(s->worker, slot, luaL_checknumber(L, 1));
-    return lua_yield(L, 0);
+    HOST(s)->sleep_start(HOST_ARG(s), slot, luaL_checknumber(L, 1));
+    return lj_yield_io(s, L, slot);
 }
 
 static int l_push(lua_State *L)
 {
     lj *s = state_of(L);
     int slot = slot_of(L, s, "shoal.push");
-    size_t len, klen = 0;
-    const char *data = luaL_checklstring(L, 1, &len);
-    const char *key = lua_isstring(L, 2) ? lua_tolstring(L, 2, &klen) : NULL;
-    struct queue_push_opts opts = {
-        .key = key,
-        .key_len = klen,
-        .delay = luaL_optnumber(L, 3, 0),
-        .priority = (int)luaL_optinteger(L, 4, 0),
-    };
-    /* a job with a valid traceparent field continues that trace; a
-     * malformed one is ignored, as W3C asks */
-    uint8_t ctx[TRACE_CTX_LEN + TRACESTATE_MAX];
-    size_t tplen, tslen = 0;
-    const char *tp = lua_type(L, 5) == LUA_TSTRING ? lua_tolstring(L, 5, &tplen) : NULL;
-    const char *ts = lua_type(L, 6) == LUA_TSTRING ? lua_tolstring(L, 6, &tslen) : NULL;
-    struct trace_ctx parent;
-    if (tp && trace_parse_traceparent(tp, tplen, &parent) == 0) {
-        trace_pack(ctx, 'P', &parent);
-        opts.ctx = ctx;
-        opts.ctx_len = TRACE_CTX_LEN;
-        if (ts && trace_state_ok(ts, tslen)) { /* a bad tracestate is dropped alone */
-            memcpy(ctx + TRACE_CTX_LEN, ts, tslen);
-            opts.ctx_len += tslen;
-        }
-    }
+    struct lj_push p = {0};
+    p.data = luaL_checklstring(L, 1, &p.len);
+    if (lua_isstring(L, 2))
+        p.key = lua_tolstring(L, 2, &p.key_len);
+    p.delay = luaL_optnumber(L, 3, 0);
+    p.priority = (int)luaL_optinteger(L, 4, 0);
+    /* a job with a traceparent field continues that trace (the host checks it) */
+    if (lua_type(L, 5) == LUA_TSTRING)
+        p.traceparent = lua_tolstring(L, 5, &p.traceparent_len);
+    if (lua_type(L, 6) == LUA_TSTRING)
+        p.tracestate = lua_tolstring(L, 6, &p.tracestate_len);
     uint64_t id = 0;
-    switch (worker_push(s->worker, slot, data, len, &opts, &id)) {
-    case QUEUE_OK:
+    switch (HOST(s)->push(HOST_ARG(s), slot, &p, &id)) {
+    case LJ_PUSH_OK:
         lua_pushnumber(L, (lua_Number)id);
         return 1;
-    case QUEUE_DUP:
+    case LJ_PUSH_DUP:
         lua_pushnil(L);
         lua_pushliteral(L, "duplicate");
         return 2;
-    case QUEUE_FULL:
-        /* the worker wakes us when there is room; runtime.lua pushes again */
-        return lua_yield(L, 0);
-    case QUEUE_CLOSED:
+    case LJ_PUSH_FULL:
+        /* the host wakes us when there is room; runtime.lua pushes again */
+        return lj_yield_io(s, L, slot);
+    case LJ_PUSH_CLOSED:
         if (s->cfg.worker_id == 0)
-            return lua_yield(L, 0); /* the producer is parked: the run is stopping */
+            return lj_yield_io(s, L, slot); /* the producer is parked: the run is stopping */
         lua_pushnil(L);
         lua_pushliteral(L, "stopping");
         return 2;
@@ -157,7 +151,7 @@ static int l_trace_current(lua_State *L)
     lj *s = state_of(L);
     int slot = running_slot(L, s);
     char t[33], sp[17];
-    if (slot < 0 || worker_trace_current(s->worker, slot, t, sp) != 0)
+    if (slot < 0 || HOST(s)->trace_current(HOST_ARG(s), slot, t, sp) != 0)
         return 0;
     lua_pushstring(L, t);
     lua_pushstring(L, sp);
@@ -171,7 +165,7 @@ static int l_span_begin(lua_State *L)
     lj *s = state_of(L);
     const char *name = luaL_checkstring(L, 1);
     int slot = running_slot(L, s);
-    int ok = slot >= 0 && worker_trace_begin(s->worker, slot, name) == 0;
+    int ok = slot >= 0 && HOST(s)->trace_begin(HOST_ARG(s), slot, name) == 0;
     lua_pushboolean(L, ok);
     return 1;
 }
@@ -182,7 +176,7 @@ static int l_span_end(lua_State *L)
     const char *error = lua_isstring(L, 1) ? lua_tostring(L, 1) : NULL;
     int slot = running_slot(L, s);
     if (slot >= 0)
-        worker_trace_end(s->worker, slot, error);
+        HOST(s)->trace_end(HOST_ARG(s), slot, error);
     return 0;
 }
 
@@ -201,7 +195,7 @@ static int l_span_attr(lua_State *L)
     }
     int slot = running_slot(L, s);
     if (v && slot >= 0)
-        worker_trace_attr(s->worker, slot, key, v, len);
+        HOST(s)->trace_attr(HOST_ARG(s), slot, key, v, len);
     return 0;
 }
 
@@ -212,7 +206,7 @@ static int l_job(lua_State *L)
     int slot = running_slot(L, s);
     uint64_t id;
     int attempt;
-    if (slot < 0 || worker_slot_job(s->worker, slot, &id, &attempt) != 0)
+    if (slot < 0 || HOST(s)->job(HOST_ARG(s), slot, &id, &attempt) != 0)
         return 0;
     lua_pushnumber(L, (lua_Number)id);
     lua_pushinteger(L, attempt);
@@ -229,8 +223,8 @@ static int l_now(lua_State *L)
 
 static int wants(lj *s, enum log_level lv)
 {
-    if (s->worker)
-        return worker_log_wants(s->worker, (int)lv);
+    if (s->cfg.host)
+        return HOST(s)->log_wants(HOST_ARG(s), (int)lv);
     return logger_global ? logger_wants(logger_global, lv) : lv >= LOG_INFO;
 }
 
@@ -333,8 +327,8 @@ static int l_log(lua_State *L)
         }
         sort_fields(&rec);
     }
-    if (s->worker)
-        worker_log(s->worker, running_slot(L, s), &rec);
+    if (s->cfg.host)
+        HOST(s)->log(HOST_ARG(s), running_slot(L, s), &rec);
     else
         log_emit_global(&rec);
     return 0;
@@ -349,19 +343,18 @@ static int l_log(lua_State *L)
 static int l_emit(lua_State *L)
 {
     lj *s = state_of(L);
-    struct items *it = s->cfg.items;
-    if (!it) {
+    if (!s->cfg.host) {
         lua_pushboolean(L, 1);
         return 1;
     }
-    enum items_status st;
+    enum lj_emit_status st;
     size_t len = 0;
     if (lua_istable(L, 2)) {
-        const char *cells[ITEMS_MAX_COLUMNS];
-        size_t lens[ITEMS_MAX_COLUMNS];
+        const char *cells[LJ_ITEMS_MAX_COLUMNS];
+        size_t lens[LJ_ITEMS_MAX_COLUMNS];
         int n = (int)lua_objlen(L, 2);
-        if (n > ITEMS_MAX_COLUMNS)
-            n = ITEMS_MAX_COLUMNS;
+        if (n > LJ_ITEMS_MAX_COLUMNS)
+            n = LJ_ITEMS_MAX_COLUMNS;
         for (int i = 0; i < n; i++) {
             lua_rawgeti(L, 2, i + 1);
             cells[i] = lua_tolstring(L, -1, &lens[i]); /* the table keeps it alive */
@@ -372,25 +365,22 @@ static int l_emit(lua_State *L)
             }
             len += lens[i];
         }
-        if (lua_type(L, 3) == LUA_TSTRING) {
-            size_t klen;
-            const char *key = lua_tolstring(L, 3, &klen);
-            items_extra_key(it, key, klen);
-        }
-        st = items_emit_csv(it, s->cfg.worker_id, n, cells, lens);
+        size_t klen = 0;
+        const char *key = lua_type(L, 3) == LUA_TSTRING ? lua_tolstring(L, 3, &klen) : NULL;
+        st = HOST(s)->emit_csv(HOST_ARG(s), n, cells, lens, key, klen);
     } else {
         const char *json = luaL_checklstring(L, 1, &len);
-        st = items_emit(it, s->cfg.worker_id, json, len);
+        st = HOST(s)->emit(HOST_ARG(s), json, len);
     }
     switch (st) {
-    case ITEMS_OK:
+    case LJ_EMIT_OK:
         lua_pushboolean(L, 1);
         return 1;
-    case ITEMS_DROPPED:
+    case LJ_EMIT_DROPPED:
         lua_pushboolean(L, 0);
         lua_pushliteral(L, "dropped");
         return 2;
-    case ITEMS_DISCARDED:
+    case LJ_EMIT_DISCARDED:
         lua_pushboolean(L, 0);
         lua_pushliteral(L, "not saved (no --output)");
         return 2;
@@ -399,7 +389,7 @@ static int l_emit(lua_State *L)
         lua_pushfstring(L,
                         "the item is too large (%d MiB encoded; at most %d MiB): save large "
                         "bodies to files of their own and emit their names",
-                        (int)(len >> 20), (int)(items_max_bytes(it) >> 20));
+                        (int)(len >> 20), (int)(HOST(s)->emit_max_bytes(HOST_ARG(s)) >> 20));
         return 2;
     }
 }
@@ -408,11 +398,11 @@ static int l_emit(lua_State *L)
  * `shoal check`. */
 static int l_items_format(lua_State *L)
 {
-    struct items *it = state_of(L)->cfg.items;
-    if (!it)
+    lj *s = state_of(L);
+    if (!s->cfg.host)
         return 0;
-    enum items_format f = items_format(it);
-    lua_pushstring(L, f == ITEMS_CSV ? "csv" : f == ITEMS_JSONL ? "jsonl" : "none");
+    enum lj_items_format f = HOST(s)->items_format(HOST_ARG(s));
+    lua_pushstring(L, f == LJ_ITEMS_CSV ? "csv" : f == LJ_ITEMS_JSONL ? "jsonl" : "none");
     return 1;
 }
 
@@ -421,17 +411,19 @@ static int l_items_format(lua_State *L)
  * nil, why (the wrapper raises it at the script's line). */
 static int l_items_columns(lua_State *L)
 {
-    struct items *it = state_of(L)->cfg.items;
+    lj *s = state_of(L);
     luaL_checktype(L, 1, LUA_TTABLE);
-    if (!it)
+    if (!s->cfg.host)
         return 0;
-    if (!items_columns(it)) {
-        const char *names[ITEMS_MAX_COLUMNS];
-        size_t lens[ITEMS_MAX_COLUMNS];
-        int n = (int)lua_objlen(L, 1);
-        if (n > ITEMS_MAX_COLUMNS) {
+    int n = HOST(s)->items_columns(HOST_ARG(s), 0, NULL, NULL);
+    if (n == 0) {
+        const char *names[LJ_ITEMS_MAX_COLUMNS];
+        size_t lens[LJ_ITEMS_MAX_COLUMNS];
+        n = (int)lua_objlen(L, 1);
+        if (n > LJ_ITEMS_MAX_COLUMNS) {
             lua_pushnil(L);
-            lua_pushfstring(L, "a CSV item has at most %d keys, this one %d", ITEMS_MAX_COLUMNS, n);
+            lua_pushfstring(L, "a CSV item has at most %d keys, this one %d", LJ_ITEMS_MAX_COLUMNS,
+                            n);
             return 2;
         }
         for (int i = 0; i < n; i++) {
@@ -441,18 +433,18 @@ static int l_items_columns(lua_State *L)
             if (!names[i])
                 return luaL_argerror(L, 1, "a list of strings");
         }
-        if (items_set_columns(it, n, names, lens) != 0) {
+        n = HOST(s)->items_columns(HOST_ARG(s), n, names, lens);
+        if (n < 0) {
             lua_pushnil(L);
             lua_pushliteral(L, "out of memory");
             return 2;
         }
     }
-    int n = items_columns(it);
     lua_createtable(L, n, 0);
     for (int i = 0; i < n; i++) {
         const char *name;
         size_t len;
-        items_column(it, i, &name, &len);
+        HOST(s)->items_column(HOST_ARG(s), i, &name, &len);
         lua_pushlstring(L, name, len);
         lua_rawseti(L, -2, i + 1);
     }
@@ -467,7 +459,7 @@ static int l_job_url(lua_State *L)
     const char *url = luaL_checklstring(L, 1, &len);
     int slot = running_slot(L, s);
     if (slot >= 0)
-        worker_job_url(s->worker, slot, url, len);
+        HOST(s)->job_url(HOST_ARG(s), slot, url, len);
     return 0;
 }
 
@@ -521,7 +513,7 @@ void lj_api_push_core(lj *s, lua_State *L)
     }
     lua_pushboolean(L, s->cfg.tracing);
     lua_setfield(L, -2, "tracing");
-    lua_pushboolean(L, s->worker ? worker_log_wants(s->worker, LOG_DEBUG) : 0);
+    lua_pushboolean(L, s->cfg.host ? HOST(s)->log_wants(HOST_ARG(s), LOG_DEBUG) : 0);
     lua_setfield(L, -2, "log_debug");
     lua_pushinteger(L, s->cfg.worker_id);
     lua_setfield(L, -2, "worker_id");

@@ -1,5 +1,5 @@
 /* lua_internal.h - what lua_state.c and lua_api.c share about a state.
- * Included only by engine/lua_*.c: the rest of the engine sees lua_job.h. */
+ * Included only by the files of engine/lua/: the rest of the engine sees lua_job.h. */
 #ifndef SHOAL_LUA_INTERNAL_H
 #define SHOAL_LUA_INTERNAL_H
 
@@ -8,6 +8,7 @@
 #include <lualib.h>
 #include <stdint.h>
 
+#include "lua/lua_host.h"
 #include "lua/lua_job.h"
 
 struct lj_slot {
@@ -15,12 +16,12 @@ struct lj_slot {
     int ref;       /* registry reference keeping co alive */
     char *error;   /* last failure message, malloc'd */
     int final;     /* that failure is not to be retried (a usage error, shoal.retry(false)) */
+    int io;        /* the coroutine yielded for I/O it asked of the host (lj_yield_io) */
 };
 
 struct lj {
     lua_State *L;
-    struct lj_config cfg;
-    struct worker *worker;
+    struct lj_config cfg; /* cfg.host_ops and cfg.host: the host (lua_host.h) */
     struct lj_slot *slots;
     int nslots;
     int ref_job_loop, ref_producer, ref_finisher, ref_initializer, ref_load, ref_check,
@@ -52,6 +53,10 @@ struct lj {
 /* The light userdata job_loop yields first, so a job that finished can be
  * told from a user's own coroutine.yield. */
 extern char lj_done_mark;
+
+/* Yields slot's coroutine for the I/O it just asked of the host: the
+ * resume then returns LJ_WAIT. Written `return lj_yield_io(...)`. */
+int lj_yield_io(lj *s, lua_State *L, int slot);
 
 /* Raises a mistake in how the script called shoal (a bad argument): at
  * the script's own line, and final for the attempt (not retried). Never
