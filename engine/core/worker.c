@@ -1,9 +1,9 @@
-/* worker.c - a worker thread's event loop.
+/* worker.c - a worker thread: its slots and the pass of its loop.
  *
- * Each worker owns a Lua state, a curl multi handle driven through
- * curl_multi_socket_action on its own epoll set, an eventfd other threads
- * write to wake it, and a timer heap of its coroutine slots (attempt
- * deadlines and sleeps). One pass of the loop:
+ * Each worker owns a Lua state and an event loop (net/loop.h: a curl multi
+ * handle driven through curl_multi_socket_action on its own epoll set, an
+ * eventfd other threads write to wake it, and a timer per coroutine slot
+ * for attempt deadlines and sleeps). One pass of the loop:
  *
  *   wait on epoll (until the nearest of: curl's timer, a slot's wake time,
  *   a delayed job, the rate limit) -> feed socket events to curl -> resume
@@ -11,10 +11,11 @@
  *   deadlines -> take jobs from the queue into free slots.
  *
  * A coroutine that asks for I/O (worker_http_start, worker_sleep_start, a
- * producer's push into a full queue) marks its slot with the operation and
- * yields; nothing here blocks except epoll_wait, and that only when no slot
- * can run. Worker 0 is the producer: it runs produce() and, at the end,
- * done(), in slots 0 and 1, and takes no jobs.
+ * producer's push into a full queue, through lua_host.c) marks its slot
+ * with the operation and yields; nothing here blocks except the loop's
+ * wait, and that only when no slot can run. Worker 0 is the producer: it
+ * runs produce() and, at the end, done(), in slots 0 and 1, and takes no
+ * jobs.
  *
  * Shared with other threads: the queue and rate limiter (their own locks),
  * the run's flags (atomics, written by the main thread), this worker's stats
@@ -36,8 +37,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -70,158 +69,11 @@ static double wake_time(const struct slot *s)
     return t;
 }
 
-static int heap_less(struct worker *w, int a, int b)
-{
-    return wake_time(&w->slots[w->heap[a]]) < wake_time(&w->slots[w->heap[b]]);
-}
-
-static void heap_swap(struct worker *w, int a, int b)
-{
-    int t = w->heap[a];
-    w->heap[a] = w->heap[b];
-    w->heap[b] = t;
-    w->slots[w->heap[a]].heap_pos = a;
-    w->slots[w->heap[b]].heap_pos = b;
-}
-
-static void heap_fix(struct worker *w, int i)
-{
-    while (i > 0 && heap_less(w, i, (i - 1) / 2)) {
-        heap_swap(w, i, (i - 1) / 2);
-        i = (i - 1) / 2;
-    }
-    for (;;) {
-        int l = 2 * i + 1, r = l + 1, m = i;
-        if (l < w->nheap && heap_less(w, l, m))
-            m = l;
-        if (r < w->nheap && heap_less(w, r, m))
-            m = r;
-        if (m == i)
-            break;
-        heap_swap(w, i, m);
-        i = m;
-    }
-}
-
+/* Keeps the slot's place among the loop's timers right after its deadline,
+ * sleep or operation changed. */
 static void heap_set(struct worker *w, struct slot *s)
 {
-    if (wake_time(s) == 0) {
-        if (s->heap_pos >= 0) {
-            int i = s->heap_pos, last = w->nheap - 1;
-            if (i != last)
-                heap_swap(w, i, last);
-            w->nheap--;
-            s->heap_pos = -1;
-            if (i < w->nheap)
-                heap_fix(w, i);
-        }
-        return;
-    }
-    if (s->heap_pos < 0) {
-        s->heap_pos = w->nheap;
-        w->heap[w->nheap++] = s->idx;
-    }
-    heap_fix(w, s->heap_pos);
-}
-
-/* ------------------------------------------------------------ curl glue */
-
-/* The epoll set follows what curl wants with as few epoll_ctl calls as
- * possible. A keep-alive connection goes idle after every response (curl
- * says REMOVE) and is wanted again by the next request (curl says IN): for
- * sockets this worker opened itself (fetch.c's open/close callbacks report
- * them), the registration is kept across the idle time and only marked
- * unwanted, which saves two system calls per request. An event on an
- * unwanted socket (the server closed an idle connection) removes it then.
- * Other descriptors (the resolver's) are added and removed eagerly, since
- * curl may close them without telling us. */
-#define FD_OURS 0x1u     /* opened through worker_socket_opened */
-#define FD_IN_EPOLL 0x2u /* registered, with the events below */
-#define FD_WANTED 0x4u   /* curl wants events on it now */
-#define FD_EVENTS_SHIFT 8
-
-static uint32_t *fd_state(struct worker *w, int fd)
-{
-    if (fd < 0)
-        return NULL;
-    if ((size_t)fd >= w->fdcap) {
-        size_t cap = w->fdcap ? w->fdcap : 1024;
-        while (cap <= (size_t)fd)
-            cap *= 2;
-        uint32_t *t = realloc(w->fds, cap * sizeof *t);
-        if (!t)
-            return NULL;
-        memset(t + w->fdcap, 0, (cap - w->fdcap) * sizeof *t);
-        w->fds = t;
-        w->fdcap = cap;
-    }
-    return &w->fds[fd];
-}
-
-void worker_socket_opened(struct worker *w, int fd)
-{
-    uint32_t *st = fd_state(w, fd);
-    if (st)
-        *st = FD_OURS; /* a new socket: nothing registered under this number */
-}
-
-void worker_socket_closed(struct worker *w, int fd)
-{
-    if (fd >= 0 && (size_t)fd < w->fdcap)
-        w->fds[fd] = 0; /* closing removed it from epoll */
-}
-
-static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *sockp)
-{
-    struct worker *w = userp;
-    uint32_t *st = fd_state(w, fd);
-    (void)easy;
-    (void)sockp;
-    if (!st)
-        return -1;
-    if (what == CURL_POLL_REMOVE) {
-        if ((*st & FD_IN_EPOLL) && !(*st & FD_OURS)) {
-            epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
-            *st = 0;
-        }
-        *st &= ~FD_WANTED;
-        return 0;
-    }
-    uint32_t want = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
-    if ((*st & FD_IN_EPOLL) && (*st >> FD_EVENTS_SHIFT) == want) {
-        *st |= FD_WANTED; /* unchanged: no syscall */
-        return 0;
-    }
-    struct epoll_event ev = {.events = want, .data.fd = fd};
-    int op = (*st & FD_IN_EPOLL) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (epoll_ctl(w->epfd, op, fd, &ev) != 0) {
-        /* our view was stale: try the other operation */
-        op = op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-        if (epoll_ctl(w->epfd, op, fd, &ev) != 0)
-            return -1;
-    }
-    *st = (*st & FD_OURS) | FD_IN_EPOLL | FD_WANTED | (want << FD_EVENTS_SHIFT);
-    return 0;
-}
-
-/* An event on a socket curl no longer watches: drop it from the set. */
-static int unwanted(struct worker *w, int fd)
-{
-    uint32_t *st = (size_t)fd < w->fdcap ? &w->fds[fd] : NULL;
-    if (st && (*st & FD_WANTED))
-        return 0;
-    epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
-    if (st)
-        *st &= FD_OURS;
-    return 1;
-}
-
-static int on_timer(CURLM *multi, long ms, void *userp)
-{
-    struct worker *w = userp;
-    (void)multi;
-    w->curl_due = ms < 0 ? 0 : clock_now() + (double)ms / 1000.0;
-    return 0;
+    loop_timer_set(&w->loop, s->idx, wake_time(s));
 }
 
 /* ------------------------------------------------------------ slots */
@@ -887,7 +739,7 @@ int worker_http_start(struct worker *w, int slot, const struct http_request *req
 {
     struct slot *s = &w->slots[slot];
     if (!s->xfer_ready) {
-        if (fetch_init(&s->xfer, s, w, (size_t)w->run->cfg->max_body_mb << 20) != 0) {
+        if (fetch_init(&s->xfer, s, &w->loop, (size_t)w->run->cfg->max_body_mb << 20) != 0) {
             snprintf(err, errlen, "out of memory creating an HTTP handle");
             return -1;
         }
@@ -917,11 +769,8 @@ int worker_http_start(struct worker *w, int slot, const struct http_request *req
     }
     if (fetch_prepare(&s->xfer, &r, err, errlen) != 0)
         return -1;
-    CURLMcode mc = curl_multi_add_handle(w->multi, s->xfer.easy);
-    if (mc != CURLM_OK) {
-        snprintf(err, errlen, "cannot start the request: %s", curl_multi_strerror(mc));
+    if (loop_add(&w->loop, s->xfer.easy, err, errlen) != 0)
         return -1;
-    }
     s->op = OP_HTTP;
     s->http_method = runmetrics_method(req->method);
     if (client.valid && (client.flags & TRACE_FLAG_SAMPLED) && s->kind == SLOT_JOB)
@@ -973,15 +822,14 @@ static void log_event(struct worker *w, enum log_level lv, const char *msg, cons
 
 /* ------------------------------------------------------------ the loop */
 
-static void on_transfer_done(struct worker *w, CURLMsg *msg)
+static void on_transfer_done(struct worker *w, CURL *easy, CURLcode result)
 {
     struct slot *s = NULL;
-    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
-    curl_multi_remove_handle(w->multi, msg->easy_handle);
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&s);
     if (!s || s->op != OP_HTTP)
         return;
     struct http_result res;
-    fetch_result(&s->xfer, msg->data.result, &res);
+    fetch_result(&s->xfer, result, &res);
     counter_add(&w->stats.http_requests, 1);
     if (res.error) {
         counter_add(&w->stats.http_errors, 1);
@@ -1013,11 +861,10 @@ static void on_transfer_done(struct worker *w, CURLMsg *msg)
 
 static void drain_transfers(struct worker *w)
 {
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(w->multi, &left)))
-        if (msg->msg == CURLMSG_DONE)
-            on_transfer_done(w, msg);
+    CURL *easy;
+    CURLcode result;
+    while ((easy = loop_next_done(&w->loop, &result)))
+        on_transfer_done(w, easy, result);
 }
 
 static void cancel_io(struct worker *w, struct slot *s)
@@ -1031,7 +878,7 @@ static void cancel_io(struct worker *w, struct slot *s)
         if (w->run->metrics->enabled)
             metric_add(runmetrics_http_series(w->run->metrics, w->http_series, s->http_method, 0),
                        1);
-        curl_multi_remove_handle(w->multi, s->xfer.easy);
+        loop_remove(&w->loop, s->xfer.easy);
         fetch_release(&s->xfer);
     }
     s->op = OP_NONE;
@@ -1039,11 +886,12 @@ static void cancel_io(struct worker *w, struct slot *s)
 
 static void fire_timers(struct worker *w, double now)
 {
-    while (w->nheap > 0) {
-        struct slot *s = &w->slots[w->heap[0]];
-        double t = wake_time(s);
+    double t;
+    int id;
+    while ((id = loop_timer_first(&w->loop, &t)) >= 0) {
         if (t > now)
             break;
+        struct slot *s = &w->slots[id];
         if (s->deadline && s->deadline <= now && s->kind == SLOT_DONE) {
             cancel_io(w, s);
             lj_abandon(w->lua, s->idx);
@@ -1201,17 +1049,15 @@ static void producer_step(struct worker *w)
 static int compute_timeout_ms(struct worker *w, double now, double rate_at)
 {
     double until = now + 1.0; /* re-check flags at least once a second */
-    if (w->curl_due && w->curl_due < until)
-        until = w->curl_due;
-    if (w->nheap > 0) {
-        double t = wake_time(&w->slots[w->heap[0]]);
-        if (t < until)
-            until = t;
-    }
+    double due = loop_curl_due(&w->loop), t;
+    if (due && due < until)
+        until = due;
+    if (loop_timer_first(&w->loop, &t) >= 0 && t < until)
+        until = t;
     if (rate_at && rate_at < until)
         until = rate_at;
     if (w->id != 0 && w->nfree > 0) {
-        double due = queue_next_due(w->run->q);
+        due = queue_next_due(w->run->q);
         if (due && due < until)
             until = due;
     }
@@ -1303,16 +1149,6 @@ static void replace_state(struct worker *w)
     }
 }
 
-/* Lets curl act on transfers whose timer is due (new ones are due at once). */
-static void kick_curl(struct worker *w)
-{
-    int running;
-    if (w->curl_due && w->curl_due <= clock_now()) {
-        w->curl_due = 0;
-        curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    }
-}
-
 /* Runs everything that is ready. Starting jobs adds transfers, which sets
  * curl's timer to "now"; kicking curl can finish transfers at once
  * (loopback), which frees slots: go round until nothing is due. Returns when
@@ -1323,7 +1159,7 @@ static double run_ready(struct worker *w)
     double rate_at = 0;
     for (int rounds = 0; rounds < 64; rounds++) {
         double now = clock_now();
-        kick_curl(w);
+        loop_kick(&w->loop);
         drain_transfers(w);
         fire_timers(w, now);
         if (w->seen_gen != atomic_load_explicit(&r->script_gen, memory_order_relaxed))
@@ -1335,7 +1171,8 @@ static double run_ready(struct worker *w)
             if (w->replace_state && w->jobs_inflight == 0)
                 replace_state(w);
         }
-        if (!w->curl_due || w->curl_due > clock_now())
+        double due = loop_curl_due(&w->loop);
+        if (!due || due > clock_now())
             break;
     }
     return rate_at;
@@ -1363,7 +1200,6 @@ static void *worker_main(void *arg)
         s->kind = SLOT_PRODUCE;
         after_resume(w, s, enter_lua(w, s, do_produce, NULL));
     }
-    struct epoll_event evs[256];
     double rate_at = 0;
     while (!atomic_load(&w->abandoned)) {
         if (w->profiling)
@@ -1374,29 +1210,10 @@ static void *worker_main(void *arg)
         int timeout = compute_timeout_ms(w, clock_now(), rate_at);
         if (timeout != 0)
             flush_spans(w); /* about to wait: nothing of ours sits still */
-        int n = epoll_wait(w->epfd, evs, 256, timeout);
+        int n = loop_poll(&w->loop, timeout);
         if (atomic_load(&w->abandoned))
             break;
-        for (int i = 0; i < n; i++) {
-            int fd = evs[i].data.fd;
-            if (fd == w->evfd) {
-                uint64_t v;
-                ssize_t rd = read(w->evfd, &v, sizeof v);
-                (void)rd;
-                atomic_store(&w->wake_pending, 0);
-                continue;
-            }
-            if (unwanted(w, fd))
-                continue;
-            int flags = 0, running;
-            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-                flags |= CURL_CSELECT_IN;
-            if (evs[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-                flags |= CURL_CSELECT_OUT;
-            if (evs[i].events & EPOLLERR)
-                flags |= CURL_CSELECT_ERR;
-            curl_multi_socket_action(w->multi, fd, flags, &running);
-        }
+        loop_dispatch(&w->loop, n);
         /* Only now, with every event of this wait fed to curl, do finished
          * jobs resume and new requests go out (run_ready, above): sent in a
          * burst, they wake an idle server once rather than once each. That
@@ -1421,11 +1238,7 @@ static void *worker_main(void *arg)
 
 void worker_wake(struct worker *w)
 {
-    if (atomic_exchange(&w->wake_pending, 1))
-        return;
-    uint64_t one = 1;
-    ssize_t wr = write(w->evfd, &one, sizeof one);
-    (void)wr;
+    loop_wake(&w->loop);
 }
 
 struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
@@ -1436,37 +1249,21 @@ struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
         goto oom;
     w->id = id;
     w->run = run;
-    w->epfd = w->evfd = -1;
+    w->loop.epfd = w->loop.evfd = -1; /* nothing for worker_free to close yet */
     w->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)id * 0xbf58476d1ce4e5b9ull) ^
              (uint64_t)(clock_now() * 1e9);
     w->nslots = id == 0 ? 2 : cfg->concurrency;
     w->slots = calloc((size_t)w->nslots, sizeof *w->slots);
     w->free_slots = calloc((size_t)w->nslots, sizeof *w->free_slots);
-    w->heap = calloc((size_t)w->nslots, sizeof *w->heap);
-    if (!w->slots || !w->free_slots || !w->heap)
+    if (!w->slots || !w->free_slots)
         goto oom;
     for (int i = w->nslots - 1; i >= 0; i--) {
         w->slots[i].idx = i;
-        w->slots[i].heap_pos = -1;
         w->free_slots[w->nfree++] = i;
     }
     w->mem_soft = (size_t)cfg->memory_mb * 1024 * 1024 / 2;
-    w->epfd = epoll_create1(EPOLL_CLOEXEC);
-    w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (w->epfd < 0 || w->evfd < 0) {
-        snprintf(err, errlen, "cannot create the worker's event loop: %s", strerror(errno));
+    if (loop_init(&w->loop, w->nslots, (long)w->nslots + 16, err, errlen) != 0)
         goto fail;
-    }
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = w->evfd};
-    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev);
-    w->multi = curl_multi_init();
-    if (!w->multi)
-        goto oom;
-    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
-    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
-    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)w->nslots + 16);
 
     w->lc = (struct lj_config){
         .worker_id = id,
@@ -1523,23 +1320,16 @@ void worker_free(struct worker *w)
         return;
     for (int i = 0; w->slots && i < w->nslots; i++) {
         if (w->slots[i].xfer_ready) {
-            if (w->multi)
-                curl_multi_remove_handle(w->multi, w->slots[i].xfer.easy);
+            if (w->loop.multi)
+                loop_remove(&w->loop, w->slots[i].xfer.easy);
             fetch_cleanup(&w->slots[i].xfer);
         }
         free(w->slots[i].url);
     }
-    if (w->multi)
-        curl_multi_cleanup(w->multi);
+    loop_free(&w->loop);
     lj_free(w->lua);
-    if (w->epfd >= 0)
-        close(w->epfd);
-    if (w->evfd >= 0)
-        close(w->evfd);
     free(w->slots);
     free(w->free_slots);
-    free(w->heap);
-    free(w->fds);
     free(w->http_series);
     free(w);
 }

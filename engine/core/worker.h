@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "net/fetch.h"
+#include "net/loop.h"
 #include "base/clock.h"
 #include "base/thread.h"
 #include "telemetry/logs/logger.h"
@@ -39,7 +40,6 @@ struct slot {
     int attempt;
     int final; /* the attempt's failure is not to be retried (lj_final) */
     double started, deadline, sleep_until;
-    int heap_pos; /* in the worker's timer heap, -1 if absent */
     /* tracing: the innermost open span's context (the job's, or a user
      * span's); ctx.valid is 0 when tracing is off */
     struct trace_ctx ctx;
@@ -69,17 +69,11 @@ struct worker {
     struct run *run;
     pthread_t thread;
     lj *lua;
-    void *multi; /* CURLM */
-    int epfd, evfd;
+    struct loop loop; /* epoll, curl, the slots' timers (net/loop.h) */
     struct slot *slots;
     int nslots;
     int *free_slots, nfree;
     int jobs_inflight;
-    double curl_due; /* 0 = no curl timer */
-    int *heap;       /* slot indices ordered by their next wake time */
-    uint32_t *fds;   /* per descriptor: ours?, in epoll?, wanted?, events */
-    size_t fdcap;
-    int nheap;
     unsigned seen_gen;
     uint64_t rng;
     int producer_state;      /* worker 0: 0 producing, 1 produced, 2 done() running, 3 finished */
@@ -112,7 +106,6 @@ struct worker {
     struct wd_site site;
     _Atomic int abandoned;              /* declared wedged: leave without touching the queue */
     _Atomic int exited;
-    _Atomic int wake_pending;       /* an eventfd write is in flight; skip more */
     _Atomic uint64_t running_lease; /* lease of the job being resumed, 0 = none */
     _Atomic uint64_t running_job;   /* and its job id */
 
@@ -147,10 +140,6 @@ void worker_sleep_start(struct worker *w, int slot, double seconds);
  * slot now waits for room and the caller yields, then pushes again. */
 int worker_push(struct worker *w, int slot, const char *data, size_t len,
                 const struct queue_push_opts *opts, uint64_t *id);
-/* fetch.c's socket callbacks: a socket this worker's curl handles opened or
- * closed (keeps the epoll bookkeeping right when numbers are reused). */
-void worker_socket_opened(struct worker *w, int fd);
-void worker_socket_closed(struct worker *w, int fd);
 /* Tracing, for the slot's job (no-ops when tracing is off or the slot runs
  * no job). The innermost open span's ids as hex: 0, or -1 if none. */
 int worker_trace_current(const struct worker *w, int slot, char trace_id[33], char span_id[17]);
