@@ -22,6 +22,7 @@
  * counters and watchdog site (atomics, written only here but for the site's
  * `stop`, watchdog.h). */
 #include "core/worker.h"
+#include "core/observe.h"
 #include "base/clock.h"
 #include "base/thread.h"
 #include "core/runmetrics.h"
@@ -53,11 +54,6 @@
 
 #define PRODUCE_SLOT 0
 #define DONE_SLOT 1
-
-static int64_t to_ns(double t)
-{
-    return (int64_t)(t * 1e9);
-}
 
 /* ------------------------------------------------------------ timer heap */
 
@@ -175,7 +171,7 @@ out:
  * which script code runs, for whom and until when (deadline WD_NO_LIMIT:
  * no time budget; budget: the seconds messages quote); watch_end says it
  * stopped. */
-static void watch_begin(struct worker *w, enum wd_entry e, uint64_t lease, uint64_t job,
+void worker_watch_begin(struct worker *w, enum wd_entry e, uint64_t lease, uint64_t job,
                         int64_t deadline, double budget)
 {
     atomic_store_explicit(&w->running_lease, lease, memory_order_relaxed);
@@ -183,7 +179,7 @@ static void watch_begin(struct worker *w, enum wd_entry e, uint64_t lease, uint6
     wd_begin(&w->site, e, deadline, budget);
 }
 
-static void watch_end(struct worker *w)
+void worker_watch_end(struct worker *w)
 {
     wd_end(&w->site);
     lj_watchdog_clear(w->lua);
@@ -236,11 +232,11 @@ static int enter_lua(struct worker *w, struct slot *s,
     const struct config *cfg = w->run->cfg;
     collect_if_full(w);
     if (job)
-        watch_begin(w, WD_HANDLE, s->lease, s->job_id, to_ns(s->deadline), cfg->timeout);
+        worker_watch_begin(w, WD_HANDLE, s->lease, s->job_id, worker_ns(s->deadline), cfg->timeout);
     else if (s->kind == SLOT_DONE)
-        watch_begin(w, WD_DONE, 0, 0, to_ns(s->deadline), cfg->hook_timeout);
+        worker_watch_begin(w, WD_DONE, 0, 0, worker_ns(s->deadline), cfg->hook_timeout);
     else /* produce() runs until the run ends, which stops it */
-        watch_begin(w, WD_PRODUCE, 0, 0, WD_NO_LIMIT, 0);
+        worker_watch_begin(w, WD_PRODUCE, 0, 0, WD_NO_LIMIT, 0);
     if (w->profiling) {
         profiler_set_span(job && s->job_span ? span_u64(s->job_span->span_id) : 0);
         sampler_set_in_lua(1);
@@ -250,7 +246,7 @@ static int enter_lua(struct worker *w, struct slot *s,
         sampler_set_in_lua(0);
         profiler_set_span(0);
     }
-    watch_end(w);
+    worker_watch_end(w);
     if (lj_cap_hits(w->lua) != w->seen_cap_hits)
         after_cap_hit(w);
     gc_between(w);
@@ -297,287 +293,6 @@ static int do_done(struct worker *w, struct slot *s, const void *arg)
     return lj_done_start(w->lua, s->idx, arg);
 }
 
-/* ------------------------------------------------------------ logging */
-
-static struct logger *run_logger(const struct worker *w)
-{
-    return w->run->logger;
-}
-
-int worker_log_wants(const struct worker *w, int lv)
-{
-    return logger_wants(run_logger(w), (enum log_level)lv);
-}
-
-/* The job's own ids (its process_job span), or the innermost user span's. */
-static void job_ids(const struct slot *s, struct log_record *rec)
-{
-    if (!s->ctx.valid)
-        return;
-    rec->has_ids = 1;
-    rec->trace_flags = s->ctx.flags;
-    memcpy(rec->trace_id, s->ctx.trace_id, 16);
-    memcpy(rec->span_id, s->ctx.span_id, 8);
-}
-
-void worker_log(struct worker *w, int slot, struct log_record *rec)
-{
-    rec->worker = w->id;
-    if (slot >= 0 && slot < w->nslots && w->slots[slot].kind == SLOT_JOB && w->slots[slot].busy) {
-        /* job.id first, as in the engine's own lines */
-        struct slot *s = &w->slots[slot];
-        if (rec->nfields == LOG_MAX_FIELDS)
-            rec->nfields--;
-        memmove(&rec->f[1], &rec->f[0], sizeof rec->f[0] * (size_t)rec->nfields);
-        rec->nfields++;
-        rec->f[0] = (struct log_field){
-            .key = "job.id", .key_len = 6, .type = LOG_INT, .i = (int64_t)s->job_id};
-        job_ids(s, rec);
-    }
-    logger_emit(run_logger(w), w->id, rec);
-}
-
-void worker_job_url(struct worker *w, int slot, const char *url, size_t len)
-{
-    struct slot *s = &w->slots[slot];
-    if (len > 8192)
-        len = 8192;
-    if (len + 1 > s->url_cap) {
-        char *p = realloc(s->url, len + 1);
-        if (!p)
-            return;
-        s->url = p;
-        s->url_cap = len + 1;
-    }
-    memcpy(s->url, url, len);
-    s->url[len] = 0;
-    s->url_len = len;
-    if (s->job_span)
-        worker_trace_attr(w, slot, "job.url", url, len);
-}
-
-/* ------------------------------------------------------------ tracing */
-
-static void trace_begin_job(struct worker *w, struct slot *s, const struct queue_lease *l)
-{
-    struct run *r = w->run;
-    memset(&s->ctx, 0, sizeof s->ctx);
-    s->job_span = NULL;
-    s->nuser = 0;
-    if (!r->tracer)
-        return;
-    struct trace_ctx from = {0};
-    char kind = 0;
-    s->tracestate = NULL;
-    s->tracestate_len = 0;
-    if (l->ctx_len >= TRACE_CTX_LEN) {
-        kind = (char)l->ctx[0];
-        memcpy(from.trace_id, l->ctx + 1, 16);
-        memcpy(from.span_id, l->ctx + 17, 8);
-        from.flags = l->ctx[25];
-        from.valid = 1;
-    }
-    int continues = kind == 'P';
-    if (continues && l->ctx_len > TRACE_CTX_LEN) {
-        s->tracestate = (const char *)l->ctx + TRACE_CTX_LEN;
-        s->tracestate_len = l->ctx_len - TRACE_CTX_LEN;
-    }
-    if (continues)
-        memcpy(s->ctx.trace_id, from.trace_id, 16);
-    else
-        trace_new_trace_id(s->ctx.trace_id);
-    trace_new_span_id(s->ctx.span_id);
-    int sampled = sampler_decide(&r->otel->sampler, s->ctx.trace_id, continues ? &from : NULL);
-    s->ctx.flags = sampled ? TRACE_FLAG_SAMPLED : 0;
-    s->ctx.valid = 1;
-    if (!sampled)
-        return;
-    /* a job continuing someone else's trace serves their request */
-    struct span *sp = span_new("process_job", continues ? SPAN_KIND_SERVER : SPAN_KIND_INTERNAL);
-    if (!sp)
-        return;
-    memcpy(sp->trace_id, s->ctx.trace_id, 16);
-    memcpy(sp->span_id, s->ctx.span_id, 8);
-    sp->flags = s->ctx.flags;
-    if (continues)
-        memcpy(sp->parent_span_id, from.span_id, 8);
-    if (s->tracestate)
-        sp->trace_state = strndup(s->tracestate, s->tracestate_len);
-    else if (kind == 'L')
-        span_add_link(sp, from.trace_id, from.span_id, from.flags);
-    sp->start_ns = clock_unix_ns();
-    sp->attrs.literal_keys = 1; /* job.url and user attributes come later, copied */
-    attrs_int(&sp->attrs, "worker.id", w->id);
-    attrs_int(&sp->attrs, "job.id", (int64_t)l->job_id);
-    attrs_int(&sp->attrs, "job.attempt", l->attempt);
-    sp->attrs.literal_keys = 0;
-    if (atomic_load_explicit(&profiler_global, memory_order_relaxed)) {
-        /* Grafana's "profiles for this span": the samples taken while this
-         * span runs carry the same id as their profile_id label */
-        char hex[17];
-        trace_hex(sp->span_id, 8, hex);
-        attrs_str(&sp->attrs, "pyroscope.profile.id", hex, 16);
-    }
-    s->job_span = sp;
-}
-
-/* First line of a failure message, for a span's status. */
-static void first_line(char *out, size_t cap, const char *err)
-{
-    snprintf(out, cap, "%.*s", (int)strcspn(err ? err : "", "\n"), err ? err : "");
-}
-
-/* Hands the worker's finished spans to the tracer, which encodes them. */
-static void flush_spans(struct worker *w)
-{
-    if (w->ndone) {
-        tracer_submit_many(w->run->tracer, w->id, w->done, (size_t)w->ndone);
-        w->ndone = 0;
-    }
-}
-
-/* Finished spans wait on the worker and go to the tracer together: when
- * WORKER_SPAN_BURST have gathered, or before the worker waits for I/O.
- * Encoding a span the moment it ends would interleave protobuf-c with the
- * script's work on every job (the body a script is about to scan, pushed
- * out of the cache); in bursts, each runs with its own code and data warm. */
-static void trace_end_span(struct worker *w, struct span *sp, const char *err)
-{
-    if (!sp->end_ns)
-        sp->end_ns = clock_unix_ns();
-    if (err) {
-        char line[512];
-        first_line(line, sizeof line, err);
-        span_set_status(sp, SPAN_STATUS_ERROR, line);
-    }
-    w->done[w->ndone++] = sp;
-    if (w->ndone == WORKER_SPAN_BURST)
-        flush_spans(w);
-}
-
-static void trace_end_job(struct worker *w, struct slot *s, int ok, const char *err)
-{
-    while (s->nuser > 0) /* spans the job left open end with it */
-        worker_trace_end(w, s->idx, ok ? NULL : err);
-    if (s->job_span)
-        trace_end_span(w, s->job_span, ok ? NULL : err);
-    s->job_span = NULL;
-    s->ctx.valid = 0;
-}
-
-int worker_trace_current(const struct worker *w, int slot, char trace_id[33], char span_id[17])
-{
-    const struct slot *s = &w->slots[slot];
-    if (!s->ctx.valid || s->kind != SLOT_JOB)
-        return -1;
-    trace_hex(s->ctx.trace_id, 16, trace_id);
-    trace_hex(s->ctx.span_id, 8, span_id);
-    return 0;
-}
-
-static struct span *innermost(struct slot *s)
-{
-    return s->nuser ? s->user[s->nuser - 1] : s->job_span;
-}
-
-void worker_trace_attr(struct worker *w, int slot, const char *key, const char *value, size_t len)
-{
-    struct span *sp = innermost(&w->slots[slot]);
-    if (!sp)
-        return;
-    if (sp->attrs.n >= SPAN_MAX_ATTRS) {
-        sp->dropped_attrs++;
-        return;
-    }
-    char clean[2048]; /* job.url and script values: secrets redacted, as in url.full */
-    size_t n = logtext_redact(clean, sizeof clean, value, len);
-    attrs_str(&sp->attrs, key, clean, n);
-}
-
-int worker_trace_begin(struct worker *w, int slot, const char *name)
-{
-    struct slot *s = &w->slots[slot];
-    if (!s->ctx.valid || s->nuser == (int)(sizeof s->user / sizeof s->user[0]))
-        return -1;
-    struct span *sp = NULL;
-    if (s->ctx.flags & TRACE_FLAG_SAMPLED) {
-        sp = span_new(name, SPAN_KIND_INTERNAL);
-        if (!sp)
-            return -1;
-    }
-    s->user_parent[s->nuser] = s->ctx;
-    trace_new_span_id(s->ctx.span_id);
-    if (sp) {
-        memcpy(sp->trace_id, s->ctx.trace_id, 16);
-        memcpy(sp->span_id, s->ctx.span_id, 8);
-        memcpy(sp->parent_span_id, s->user_parent[s->nuser].span_id, 8);
-        sp->flags = s->ctx.flags;
-        sp->start_ns = clock_unix_ns();
-    }
-    s->user[s->nuser++] = sp;
-    return 0;
-}
-
-int worker_trace_end(struct worker *w, int slot, const char *error)
-{
-    struct slot *s = &w->slots[slot];
-    if (s->nuser == 0)
-        return -1;
-    struct span *sp = s->user[--s->nuser];
-    s->ctx = s->user_parent[s->nuser];
-    if (sp)
-        trace_end_span(w, sp, error);
-    return 0;
-}
-
-/* jobs_total (when final) and job_duration_seconds for a finished attempt,
- * with the script's custom labels when it declares some. */
-static void count_attempt(struct worker *w, struct slot *s, int ok, int final, double seconds)
-{
-    struct runmetrics *m = w->run->metrics;
-    if (!m->enabled)
-        return;
-    char tid[33];
-    int ex = s->job_span != NULL; /* sampled: its trace exists */
-    double ts = 0;
-    if (ex) {
-        trace_hex(s->ctx.trace_id, 16, tid);
-        ts = (double)s->job_span->end_ns / 1e9; /* set by finish_attempt */
-    }
-#define OBSERVE(series)                                                                            \
-    do {                                                                                           \
-        if (ex)                                                                                    \
-            metric_observe_exemplar(series, seconds, tid, ts);                                     \
-        else                                                                                       \
-            metric_observe(series, seconds);                                                       \
-    } while (0)
-    if (m->ncustom == 0) {
-        OBSERVE(m->duration_all);
-        if (final)
-            metric_add(ok ? m->jobs_ok : m->jobs_failed, 1);
-        return;
-    }
-    const char *const *vals;
-    const size_t *lens;
-    /* labels() is script code: the watchdog bounds it like a resume (no
-     * lease named, so a wedge here re-queues this job rather than fail it) */
-    watch_begin(w, WD_LABELS, 0, s->job_id, to_ns(clock_now() + w->run->cfg->timeout),
-                w->run->cfg->timeout);
-    int n = lj_job_labels(w->lua, s->data, s->len, ok, &vals, &lens);
-    watch_end(w);
-    OBSERVE(metrics_series(m->duration, vals, lens, n));
-#undef OBSERVE
-    if (final) {
-        const char *jv[RM_MAX_CUSTOM + 1] = {ok ? "success" : "failed"};
-        size_t jl[RM_MAX_CUSTOM + 1] = {ok ? 7 : 6};
-        for (int i = 0; i < n && i < RM_MAX_CUSTOM; i++) {
-            jv[i + 1] = vals[i];
-            jl[i + 1] = lens[i];
-        }
-        metric_add(metrics_series(m->jobs, jv, jl, n + 1), 1);
-    }
-}
-
 static void finish_attempt(struct worker *w, struct slot *s, int ok, const char *err)
 {
     struct run *r = w->run;
@@ -586,35 +301,11 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
     hist_record(&w->stats.latency, (uint64_t)((now - s->started) * 1e6));
     int will_retry = !ok && !s->final && s->attempt <= cfg->retries && !atomic_load(&r->stopping);
     s->final = 0;
-    if (s->job_span)
-        s->job_span->end_ns = clock_unix_ns(); /* the exemplar's time, too */
-    count_attempt(w, s, ok, !will_retry, now - s->started);
-    /* the attempt's line: job done (INFO), will retry (WARN), failed (ERROR) */
-    enum log_level lv = ok ? LOG_INFO : will_retry ? LOG_WARN : LOG_ERROR;
-    struct log_record rec;
-    int logging = logger_wants(run_logger(w), lv);
     double delay = 0;
     if (will_retry)
         delay = backoff_delay(s->attempt + 1, cfg->retry_delay, 60.0, &w->rng);
-    if (logging) {
-        log_begin(&rec, lv,
-                  ok           ? "job done"
-                  : will_retry ? "attempt failed; will retry"
-                               : "job failed");
-        log_int(&rec, "attempt", s->attempt);
-        if (s->url_len)
-            log_str(&rec, "url", s->url, s->url_len);
-        if (s->last_status)
-            log_int(&rec, "status", s->last_status);
-        log_dbl(&rec, "duration", now - s->started);
-        if (will_retry)
-            log_dbl(&rec, "retry_in", delay);
-        if (!ok)
-            log_cstr(&rec, "error", err);
-        /* emitted before the span ends and the lease goes: err may live there */
-        worker_log(w, s->idx, &rec);
-    }
-    trace_end_job(w, s, ok, err);
+    /* its metrics, log line and span; before the lease goes: err may live there */
+    observe_attempt(w, s, ok, will_retry, err, now, delay);
     if (ok) {
         counter_add(&w->stats.jobs_ok, 1);
         queue_ack(r->q, s->lease);
@@ -658,82 +349,6 @@ static void after_resume(struct worker *w, struct slot *s, int status)
 
 /* ------------------------------------------------------------ requests from Lua */
 
-/* The CLIENT span of a request, by the OpenTelemetry HTTP conventions. */
-static struct span *client_span(struct slot *s, const struct trace_ctx *c,
-                                const struct http_request *req)
-{
-    struct span *sp = span_new(req->method, SPAN_KIND_CLIENT);
-    if (!sp)
-        return NULL;
-    memcpy(sp->trace_id, c->trace_id, 16);
-    memcpy(sp->span_id, c->span_id, 8);
-    memcpy(sp->parent_span_id, s->ctx.span_id, 8);
-    sp->flags = c->flags;
-    if (s->tracestate)
-        sp->trace_state = strndup(s->tracestate, s->tracestate_len);
-    sp->start_ns = clock_unix_ns();
-    sp->attrs.literal_keys = 1; /* every key here and in end_client_span */
-    attrs_str(&sp->attrs, "http.request.method", req->method, strlen(req->method));
-    /* credentials in a URL (userinfo, token= and the like) never leave in
-     * telemetry */
-    char url[2048];
-    size_t ulen = logtext_redact(url, sizeof url, req->url, strlen(req->url));
-    attrs_str(&sp->attrs, "url.full", url, ulen);
-    /* server.address and server.port from scheme://[userinfo@]host[:port]/ */
-    const char *p = strstr(req->url, "://");
-    if (p) {
-        int https = strncasecmp(req->url, "https", 5) == 0;
-        p += 3;
-        size_t auth = strcspn(p, "/?#");
-        const char *at = memchr(p, '@', auth);
-        if (at) {
-            auth -= (size_t)(at + 1 - p);
-            p = at + 1;
-        }
-        const char *host = p;
-        size_t hlen = auth;
-        long port = https ? 443 : 80;
-        const char *colon = NULL;
-        if (*host == '[') {
-            const char *close = memchr(host, ']', auth);
-            if (close) {
-                hlen = (size_t)(close - host) + 1;
-                if (hlen < auth && host[hlen] == ':')
-                    colon = host + hlen;
-            }
-        } else {
-            colon = memchr(host, ':', auth);
-            if (colon)
-                hlen = (size_t)(colon - host);
-        }
-        if (colon)
-            port = strtol(colon + 1, NULL, 10);
-        attrs_str(&sp->attrs, "server.address", host, hlen);
-        attrs_int(&sp->attrs, "server.port", port);
-    }
-    return sp;
-}
-
-static void end_client_span(struct worker *w, struct slot *s, long status, const char *error)
-{
-    struct span *sp = s->http_span;
-    if (!sp)
-        return;
-    s->http_span = NULL;
-    if (status > 0) {
-        attrs_int(&sp->attrs, "http.response.status_code", status);
-        if (status >= 400) {
-            char code[24];
-            snprintf(code, sizeof code, "%ld", status);
-            attrs_str(&sp->attrs, "error.type", code, strlen(code));
-            span_set_status(sp, SPAN_STATUS_ERROR, NULL);
-        }
-    } else {
-        attrs_str(&sp->attrs, "error.type", "_OTHER", 6);
-    }
-    trace_end_span(w, sp, status > 0 ? NULL : error);
-}
-
 int worker_http_start(struct worker *w, int slot, const struct http_request *req, char *err,
                       size_t errlen)
 {
@@ -774,7 +389,7 @@ int worker_http_start(struct worker *w, int slot, const struct http_request *req
     s->op = OP_HTTP;
     s->http_method = runmetrics_method(req->method);
     if (client.valid && (client.flags & TRACE_FLAG_SAMPLED) && s->kind == SLOT_JOB)
-        s->http_span = client_span(s, &client, req);
+        s->http_span = observe_client_span(s, &client, req);
     return 0;
 }
 
@@ -807,19 +422,6 @@ int worker_push(struct worker *w, int slot, const char *data, size_t len,
     return rc;
 }
 
-/* An engine event of a worker that is not about one job. */
-static void log_event(struct worker *w, enum log_level lv, const char *msg, const char *key,
-                      const char *value)
-{
-    if (!logger_wants(run_logger(w), lv))
-        return;
-    struct log_record rec;
-    log_begin(&rec, lv, msg);
-    if (key)
-        log_cstr(&rec, key, value);
-    worker_log(w, -1, &rec);
-}
-
 /* ------------------------------------------------------------ the loop */
 
 static void on_transfer_done(struct worker *w, CURL *easy, CURLcode result)
@@ -830,30 +432,7 @@ static void on_transfer_done(struct worker *w, CURL *easy, CURLcode result)
         return;
     struct http_result res;
     fetch_result(&s->xfer, result, &res);
-    counter_add(&w->stats.http_requests, 1);
-    if (res.error) {
-        counter_add(&w->stats.http_errors, 1);
-    } else {
-        long st = res.status;
-        counter_add(&w->stats.status[st >= 100 && st < 600 ? st / 100 : 0], 1);
-        if (st >= 0 && st < 600)
-            counter_add(&w->stats.status_code[st], 1);
-        counter_add(&w->stats.bytes_in, res.body_len);
-    }
-    s->last_status = res.error ? 0 : res.status;
-    end_client_span(w, s, res.error ? 0 : res.status, res.error);
-    struct runmetrics *m = w->run->metrics;
-    if (m->enabled) {
-        int mi = s->http_method;
-        metric_add(runmetrics_http_series(m, w->http_series, mi, res.error ? 0 : res.status), 1);
-        if (!w->http_duration_s[mi]) {
-            const char *v[1] = {runmetrics_method_name(mi)};
-            w->http_duration_s[mi] = metrics_series(m->http_duration, v, NULL, 1);
-            w->http_bytes_s[mi] = metrics_series(m->http_bytes, v, NULL, 1);
-        }
-        metric_observe(w->http_duration_s[mi], res.elapsed);
-        metric_add(w->http_bytes_s[mi], (double)res.body_len);
-    }
+    observe_response(w, s, &res);
     s->op = OP_NONE;
     heap_set(w, s);
     after_resume(w, s, enter_lua(w, s, do_resume_http, &res));
@@ -867,17 +446,10 @@ static void drain_transfers(struct worker *w)
         on_transfer_done(w, easy, result);
 }
 
-static void cancel_io(struct worker *w, struct slot *s)
+void worker_cancel_io(struct worker *w, struct slot *s)
 {
-    end_client_span(w, s, 0, "cancelled at the attempt's deadline (--timeout)");
+    observe_cancelled(w, s);
     if (s->op == OP_HTTP) {
-        /* a request with no response, like any transport failure: in the
-         * summary's requests and transport errors, and code="error" */
-        counter_add(&w->stats.http_requests, 1);
-        counter_add(&w->stats.http_errors, 1);
-        if (w->run->metrics->enabled)
-            metric_add(runmetrics_http_series(w->run->metrics, w->http_series, s->http_method, 0),
-                       1);
         loop_remove(&w->loop, s->xfer.easy);
         fetch_release(&s->xfer);
     }
@@ -893,7 +465,7 @@ static void fire_timers(struct worker *w, double now)
             break;
         struct slot *s = &w->slots[id];
         if (s->deadline && s->deadline <= now && s->kind == SLOT_DONE) {
-            cancel_io(w, s);
+            worker_cancel_io(w, s);
             lj_abandon(w->lua, s->idx);
             snprintf(w->run->producer_error, sizeof w->run->producer_error,
                      "done() did not finish within its %gs budget (--hook-timeout)",
@@ -903,7 +475,7 @@ static void fire_timers(struct worker *w, double now)
             continue;
         }
         if (s->deadline && s->deadline <= now && s->kind == SLOT_JOB) {
-            cancel_io(w, s);
+            worker_cancel_io(w, s);
             lj_abandon(w->lua, s->idx);
             counter_add(&w->stats.timeouts, 1);
             char msg[160];
@@ -934,7 +506,7 @@ static void start_job(struct worker *w, const struct queue_lease *l, double now)
     s->url_len = 0;
     if (w->profiling)
         lua_profile_turn(w, 0); /* between resumes; jobs may never leave this loop */
-    trace_begin_job(w, s, l);
+    observe_job_start(w, s, l);
     w->jobs_inflight++;
     counter_add(&w->stats.started, 1);
     counter_add(&w->stats.inflight, 1);
@@ -998,7 +570,7 @@ static void producer_finished(struct worker *w, struct slot *s, int status)
         return; /* wedged: the main thread has given up on this thread */
     if (s->kind == SLOT_PRODUCE) {
         if (status == LJ_FAIL && lj_take_stopped(w->lua)) {
-            log_event(w, LOG_INFO, "produce() stopped: the run is ending", NULL, NULL);
+            worker_log_event(w, LOG_INFO, "produce() stopped: the run is ending", NULL, NULL);
         } else if (status == LJ_FAIL) {
             snprintf(r->producer_error, sizeof r->producer_error, "produce() failed: %s",
                      lj_error(w->lua, s->idx));
@@ -1023,7 +595,7 @@ static void producer_step(struct worker *w)
         /* Ctrl-C or --max-jobs while producing: leave produce() where it is */
         struct slot *s = &w->slots[PRODUCE_SLOT];
         if (s->busy) {
-            cancel_io(w, s);
+            worker_cancel_io(w, s);
             lj_abandon(w->lua, s->idx);
             slot_put(w, s);
         }
@@ -1083,15 +655,15 @@ static void reload_script(struct worker *w)
     w->seen_gen = gen;
     char err[2048];
     double budget = w->run->cfg->hook_timeout;
-    watch_begin(w, WD_RELOAD, 0, 0, wd_after(budget), budget);
+    worker_watch_begin(w, WD_RELOAD, 0, 0, wd_after(budget), budget);
     int rc = lj_reload(w->lua, w->run->cfg->script, err, sizeof err);
-    watch_end(w);
+    worker_watch_end(w);
     if (rc != 0) {
         if (w->id == 1)
-            log_event(w, LOG_ERROR, "script reload failed; the previous version keeps running",
+            worker_log_event(w, LOG_ERROR, "script reload failed; the previous version keeps running",
                       "error", err);
     } else if (w->id == 1) {
-        log_event(w, LOG_INFO, "script reloaded", "script", w->run->cfg->script);
+        worker_log_event(w, LOG_INFO, "script reloaded", "script", w->run->cfg->script);
     }
 }
 
@@ -1122,7 +694,7 @@ static void replace_state(struct worker *w)
     }
     if (!fresh) {
         w->mem_base = (size_t)-1; /* do not try again */
-        log_event(w, LOG_ERROR, "could not replace a Lua state over its memory cap", "error", err);
+        worker_log_event(w, LOG_ERROR, "could not replace a Lua state over its memory cap", "error", err);
         return;
     }
     if (w->profiling)
@@ -1142,7 +714,7 @@ static void replace_state(struct worker *w)
                  "worker %d held %zu MiB of its %zu MiB cap after a full collection; "
                  "later replacements are counted in shoal_lua_states_replaced_total",
                  w->id, held >> 20, w->lc.mem_cap >> 20);
-        log_event(w, LOG_WARN,
+        worker_log_event(w, LOG_WARN,
                   "a Lua state kept its memory from job to job (data left in globals?) and "
                   "was replaced by a fresh one",
                   "detail", text);
@@ -1209,7 +781,7 @@ static void *worker_main(void *arg)
             break;
         int timeout = compute_timeout_ms(w, clock_now(), rate_at);
         if (timeout != 0)
-            flush_spans(w); /* about to wait: nothing of ours sits still */
+            observe_flush(w); /* about to wait: nothing of ours sits still */
         int n = loop_poll(&w->loop, timeout);
         if (atomic_load(&w->abandoned))
             break;
@@ -1223,7 +795,7 @@ static void *worker_main(void *arg)
     if (w->held.lease && !atomic_load(&w->abandoned))
         queue_release_worker(r->q, w->id, 0); /* give back the unstarted job, same attempt */
     if (!atomic_load(&w->abandoned))
-        flush_spans(w);
+        observe_flush(w);
     if (w->profiling) {
         lua_profile_turn(w, 1);
         thread_exit();

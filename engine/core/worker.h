@@ -122,6 +122,24 @@ void worker_wake(struct worker *w);
 /* Frees a worker whose thread has been joined. */
 void worker_free(struct worker *w);
 
+/* --- between worker.c and its parts (observe.c, producer.c, lua_host.c) */
+
+static inline int64_t worker_ns(double t)
+{
+    return (int64_t)(t * 1e9);
+}
+/* Every entry into script code is bracketed by these, so the watchdog knows
+ * which code runs, for which lease and job, until when (deadline: ns,
+ * WD_NO_LIMIT for no budget; budget: the seconds messages quote). */
+void worker_watch_begin(struct worker *w, enum wd_entry e, uint64_t lease, uint64_t job,
+                        int64_t deadline, double budget);
+void worker_watch_end(struct worker *w);
+/* Takes back the I/O slot s waits on (its request cancelled, unanswered). */
+void worker_cancel_io(struct worker *w, struct slot *s);
+/* An engine event of the worker that is not about one job. */
+void worker_log_event(struct worker *w, enum log_level lv, const char *msg, const char *key,
+                      const char *value);
+
 /* What a worker's Lua state asks of it (lua_host.h; lua_host.c): host is
  * the worker. Its watch and profile_sample need none, so a state made for
  * `shoal check` takes this table with a NULL host. */
