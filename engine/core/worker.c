@@ -22,7 +22,9 @@
  * counters and watchdog site (atomics, written only here but for the site's
  * `stop`, watchdog.h). */
 #include "core/worker.h"
+#include "core/gcpace.h"
 #include "core/observe.h"
+#include "core/producer.h"
 #include "base/clock.h"
 #include "base/thread.h"
 #include "core/runmetrics.h"
@@ -52,9 +54,6 @@
 #include "core/rate.h"
 #include "core/run.h"
 
-#define PRODUCE_SLOT 0
-#define DONE_SLOT 1
-
 /* ------------------------------------------------------------ timer heap */
 
 static double wake_time(const struct slot *s)
@@ -67,14 +66,14 @@ static double wake_time(const struct slot *s)
 
 /* Keeps the slot's place among the loop's timers right after its deadline,
  * sleep or operation changed. */
-static void heap_set(struct worker *w, struct slot *s)
+void worker_timer_set(struct worker *w, struct slot *s)
 {
     loop_timer_set(&w->loop, s->idx, wake_time(s));
 }
 
 /* ------------------------------------------------------------ slots */
 
-static struct slot *slot_take(struct worker *w)
+struct slot *worker_slot_take(struct worker *w)
 {
     if (w->nfree == 0)
         return NULL;
@@ -86,12 +85,12 @@ static struct slot *slot_take(struct worker *w)
     return s;
 }
 
-static void slot_put(struct worker *w, struct slot *s)
+void worker_slot_put(struct worker *w, struct slot *s)
 {
     s->busy = 0;
     s->op = OP_NONE;
     s->deadline = 0;
-    heap_set(w, s);
+    worker_timer_set(w, s);
     w->free_slots[w->nfree++] = s->idx;
 }
 
@@ -103,68 +102,6 @@ int worker_slot_job(const struct worker *w, int slot, uint64_t *id, int *attempt
     *id = s->job_id;
     *attempt = s->attempt;
     return 0;
-}
-
-/* Near the memory cap, garbage counts against the next job: collect it. Only
- * again once the heap has grown well past what the last collection left, so
- * a state whose live data sits above the threshold does not collect in a
- * loop. */
-static void collect_if_full(struct worker *w)
-{
-    size_t used = lj_mem_used(w->lua);
-    if (used <= w->mem_soft || used < w->mem_after_gc + w->mem_after_gc / 8 + (1u << 20))
-        return;
-    lj_collect(w->lua);
-    w->mem_after_gc = lj_mem_used(w->lua);
-}
-
-/* The Lua collector runs here, between resumes, not inside them: each step
- * is timed (shoal_lua_gc_step_seconds), so GC cost shows like Go's
- * go_gc_duration_seconds. A cycle starts when the heap has doubled since
- * the last one ended (plus 1 MiB, so tiny heaps do not collect constantly);
- * during a cycle every 64 KiB allocated buys twice that much collection
- * work, which finishes a cycle well before the heap doubles again. A resume
- * that allocates far more than that turns LuaJIT's own collector back on
- * until it returns (an "assist", counted). */
-#define GC_STEP_BYTES (64u << 10)
-#define GC_MIN_HEAP (1u << 20)
-
-static void gc_publish(struct worker *w)
-{
-    metric_set(w->lua_memory_s, (double)lj_mem_used(w->lua));
-    metric_set(w->coroutines_s, (double)lj_coroutines(w->lua));
-}
-
-static void gc_between(struct worker *w)
-{
-    size_t used = lj_mem_used(w->lua);
-    if (lj_gc_take_assist(w->lua))
-        metric_add(w->gc_assists_s, 1);
-    if (!w->gc_in_cycle) {
-        if (used < w->gc_start_at)
-            goto out;
-        w->gc_in_cycle = 1;
-        w->gc_last = used > GC_STEP_BYTES ? used - GC_STEP_BYTES : 0;
-    }
-    if (used < w->gc_last + GC_STEP_BYTES)
-        goto out;
-    size_t debt = used - w->gc_last;
-    double t0 = clock_now();
-    int done = lj_gc_step(w->lua, (int)((debt * 2) >> 10));
-    metric_observe(w->gc_seconds_s, clock_now() - t0);
-    used = lj_mem_used(w->lua);
-    w->gc_last = used;
-    if (done) {
-        w->gc_in_cycle = 0;
-        w->gc_start_at = used * 2 > used + GC_MIN_HEAP ? used * 2 : used + GC_MIN_HEAP;
-        metric_add(w->gc_cycles_s, 1);
-    }
-    gc_publish(w);
-out:
-    /* far past where the next step would come: let the collector in */
-    lj_gc_manual(w->lua, (w->gc_start_at > used ? w->gc_start_at : used) * 2 + (32u << 20));
-    if ((++w->gauge_tick & 255) == 0)
-        gc_publish(w);
 }
 
 /* Every entry into Lua goes through here, so the watchdog always knows
@@ -225,12 +162,12 @@ static void after_cap_hit(struct worker *w)
         w->replace_state = 1;
 }
 
-static int enter_lua(struct worker *w, struct slot *s,
+int worker_enter_lua(struct worker *w, struct slot *s,
                      int (*fn)(struct worker *, struct slot *, const void *), const void *arg)
 {
     int job = s->kind == SLOT_JOB;
     const struct config *cfg = w->run->cfg;
-    collect_if_full(w);
+    gcpace_collect_if_full(&w->gc, w->lua);
     if (job)
         worker_watch_begin(w, WD_HANDLE, s->lease, s->job_id, worker_ns(s->deadline), cfg->timeout);
     else if (s->kind == SLOT_DONE)
@@ -249,7 +186,7 @@ static int enter_lua(struct worker *w, struct slot *s,
     worker_watch_end(w);
     if (lj_cap_hits(w->lua) != w->seen_cap_hits)
         after_cap_hit(w);
-    gc_between(w);
+    gcpace_between(&w->gc, w->lua);
     return r;
 }
 
@@ -278,21 +215,6 @@ static int do_resume(struct worker *w, struct slot *s, const void *arg)
     (void)arg;
     return lj_resume(w->lua, s->idx);
 }
-static int do_push_retry(struct worker *w, struct slot *s, const void *arg)
-{
-    (void)arg;
-    return lj_resume_push_retry(w->lua, s->idx);
-}
-static int do_produce(struct worker *w, struct slot *s, const void *arg)
-{
-    (void)arg;
-    return lj_produce_start(w->lua, s->idx);
-}
-static int do_done(struct worker *w, struct slot *s, const void *arg)
-{
-    return lj_done_start(w->lua, s->idx, arg);
-}
-
 static void finish_attempt(struct worker *w, struct slot *s, int ok, const char *err)
 {
     struct run *r = w->run;
@@ -324,20 +246,18 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
     }
     w->jobs_inflight--;
     counter_add(&w->stats.inflight, (uint64_t)-1);
-    slot_put(w, s);
+    worker_slot_put(w, s);
 }
 
-static void producer_finished(struct worker *w, struct slot *s, int status);
-
 /* Acts on what a resume returned. */
-static void after_resume(struct worker *w, struct slot *s, int status)
+void worker_after_resume(struct worker *w, struct slot *s, int status)
 {
     if (s->kind != SLOT_JOB) {
         producer_finished(w, s, status);
         return;
     }
     if (status == LJ_WAIT) {
-        heap_set(w, s);
+        worker_timer_set(w, s);
         return;
     }
     s->final = status == LJ_FAIL && lj_final(w->lua, s->idx);
@@ -434,8 +354,8 @@ static void on_transfer_done(struct worker *w, CURL *easy, CURLcode result)
     fetch_result(&s->xfer, result, &res);
     observe_response(w, s, &res);
     s->op = OP_NONE;
-    heap_set(w, s);
-    after_resume(w, s, enter_lua(w, s, do_resume_http, &res));
+    worker_timer_set(w, s);
+    worker_after_resume(w, s, worker_enter_lua(w, s, do_resume_http, &res));
 }
 
 static void drain_transfers(struct worker *w)
@@ -465,13 +385,7 @@ static void fire_timers(struct worker *w, double now)
             break;
         struct slot *s = &w->slots[id];
         if (s->deadline && s->deadline <= now && s->kind == SLOT_DONE) {
-            worker_cancel_io(w, s);
-            lj_abandon(w->lua, s->idx);
-            snprintf(w->run->producer_error, sizeof w->run->producer_error,
-                     "done() did not finish within its %gs budget (--hook-timeout)",
-                     w->run->cfg->hook_timeout);
-            w->producer_state = 3;
-            slot_put(w, s);
+            producer_done_late(w, s);
             continue;
         }
         if (s->deadline && s->deadline <= now && s->kind == SLOT_JOB) {
@@ -486,14 +400,14 @@ static void fire_timers(struct worker *w, double now)
         /* a sleep ended */
         s->op = OP_NONE;
         s->sleep_until = 0;
-        heap_set(w, s);
-        after_resume(w, s, enter_lua(w, s, do_resume, NULL));
+        worker_timer_set(w, s);
+        worker_after_resume(w, s, worker_enter_lua(w, s, do_resume, NULL));
     }
 }
 
 static void start_job(struct worker *w, const struct queue_lease *l, double now)
 {
-    struct slot *s = slot_take(w);
+    struct slot *s = worker_slot_take(w);
     s->kind = SLOT_JOB;
     s->lease = l->lease;
     s->job_id = l->job_id;
@@ -510,8 +424,8 @@ static void start_job(struct worker *w, const struct queue_lease *l, double now)
     w->jobs_inflight++;
     counter_add(&w->stats.started, 1);
     counter_add(&w->stats.inflight, 1);
-    heap_set(w, s);
-    after_resume(w, s, enter_lua(w, s, do_job_start, l));
+    worker_timer_set(w, s);
+    worker_after_resume(w, s, worker_enter_lua(w, s, do_job_start, l));
 }
 
 /* --max-jobs: claims one of the run's job starts. Returns 0 once they are
@@ -559,65 +473,6 @@ static double fill_slots(struct worker *w, double now)
     return 0;
 }
 
-static void producer_finished(struct worker *w, struct slot *s, int status)
-{
-    struct run *r = w->run;
-    if (status == LJ_WAIT) {
-        heap_set(w, s);
-        return;
-    }
-    if (atomic_load(&w->abandoned))
-        return; /* wedged: the main thread has given up on this thread */
-    if (s->kind == SLOT_PRODUCE) {
-        if (status == LJ_FAIL && lj_take_stopped(w->lua)) {
-            worker_log_event(w, LOG_INFO, "produce() stopped: the run is ending", NULL, NULL);
-        } else if (status == LJ_FAIL) {
-            snprintf(r->producer_error, sizeof r->producer_error, "produce() failed: %s",
-                     lj_error(w->lua, s->idx));
-            atomic_store(&r->stopping, 1);
-            queue_close(r->q);
-        }
-        queue_producer_done(r->q);
-        w->producer_state = 1;
-    } else {
-        if (status == LJ_FAIL)
-            snprintf(r->producer_error, sizeof r->producer_error, "done() failed: %s",
-                     lj_error(w->lua, s->idx));
-        w->producer_state = 3;
-    }
-    slot_put(w, s);
-}
-
-static void producer_step(struct worker *w)
-{
-    struct run *r = w->run;
-    if (w->producer_state == 0 && atomic_load(&r->stopping)) {
-        /* Ctrl-C or --max-jobs while producing: leave produce() where it is */
-        struct slot *s = &w->slots[PRODUCE_SLOT];
-        if (s->busy) {
-            worker_cancel_io(w, s);
-            lj_abandon(w->lua, s->idx);
-            slot_put(w, s);
-        }
-        queue_producer_done(r->q);
-        w->producer_state = 1;
-    }
-    if (w->producer_state == 0) {
-        struct slot *s = &w->slots[PRODUCE_SLOT];
-        if (s->busy && s->op == OP_ROOM) {
-            s->op = OP_NONE;
-            after_resume(w, s, enter_lua(w, s, do_push_retry, NULL));
-        }
-    }
-    if (w->producer_state == 1 && atomic_load(&r->finish_producer)) {
-        w->producer_state = 2;
-        struct slot *s = slot_take(w);
-        s->kind = SLOT_DONE;
-        s->deadline = clock_now() + r->cfg->hook_timeout;
-        after_resume(w, s, enter_lua(w, s, do_done, r->stats_json));
-    }
-}
-
 static int compute_timeout_ms(struct worker *w, double now, double rate_at)
 {
     double until = now + 1.0; /* re-check flags at least once a second */
@@ -641,7 +496,7 @@ static int should_exit(struct worker *w)
 {
     struct run *r = w->run;
     if (w->id == 0)
-        return w->producer_state == 3;
+        return producer_finished_all(w);
     if (w->jobs_inflight > 0)
         return 0;
     return atomic_load(&r->stopping) || queue_drained(r->q);
@@ -703,11 +558,8 @@ static void replace_state(struct worker *w)
     w->lua = fresh;
     w->seen_cap_hits = 0;
     w->mem_base = lj_mem_used(fresh);
-    w->gc_in_cycle = 0;
-    w->gc_start_at = w->mem_base * 2 + GC_MIN_HEAP;
-    lj_gc_manual(fresh, w->mem_base * 2 + (32u << 20));
     metric_add(w->replaced_s, 1);
-    gc_publish(w);
+    gcpace_start(&w->gc, fresh);
     if (!atomic_exchange(&warned, 1)) {
         char text[160];
         snprintf(text, sizeof text,
@@ -759,19 +611,14 @@ static void *worker_main(void *arg)
     w->profiling = atomic_load(&profiler_global) != NULL &&
                    thread_enter(w->id == 0 ? "producer" : "worker", w->id) == 0;
     w->mem_base = lj_mem_used(w->lua);
-    lj_gc_manual(w->lua, lj_mem_used(w->lua) * 2 + (32u << 20));
-    w->gc_start_at = lj_mem_used(w->lua) * 2 + GC_MIN_HEAP;
-    gc_publish(w);
+    gcpace_start(&w->gc, w->lua);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGUSR2);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
-    if (w->id == 0) {
-        struct slot *s = slot_take(w);
-        s->kind = SLOT_PRODUCE;
-        after_resume(w, s, enter_lua(w, s, do_produce, NULL));
-    }
+    if (w->id == 0)
+        producer_start(w);
     double rate_at = 0;
     while (!atomic_load(&w->abandoned)) {
         if (w->profiling)
@@ -800,7 +647,7 @@ static void *worker_main(void *arg)
         lua_profile_turn(w, 1);
         thread_exit();
     }
-    gc_publish(w);
+    gcpace_publish(&w->gc, w->lua);
     atomic_store(&w->exited, 1);
     run_worker_exited(r);
     return NULL;
@@ -833,7 +680,7 @@ struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
         w->slots[i].idx = i;
         w->free_slots[w->nfree++] = i;
     }
-    w->mem_soft = (size_t)cfg->memory_mb * 1024 * 1024 / 2;
+    w->gc.mem_soft = (size_t)cfg->memory_mb * 1024 * 1024 / 2;
     if (loop_init(&w->loop, w->nslots, (long)w->nslots + 16, err, errlen) != 0)
         goto fail;
 
@@ -863,11 +710,11 @@ struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
     char idtext[16];
     snprintf(idtext, sizeof idtext, "%d", id);
     const char *wl[1] = {idtext};
-    w->lua_memory_s = metrics_series(m->lua_memory, wl, NULL, 1);
-    w->gc_seconds_s = metrics_series(m->lua_gc_seconds, wl, NULL, 1);
-    w->gc_cycles_s = metrics_series(m->lua_gc_cycles, wl, NULL, 1);
-    w->gc_assists_s = metrics_series(m->lua_gc_assists, wl, NULL, 1);
-    w->coroutines_s = metrics_series(m->lua_coroutines, wl, NULL, 1);
+    w->gc.memory = metrics_series(m->lua_memory, wl, NULL, 1);
+    w->gc.seconds = metrics_series(m->lua_gc_seconds, wl, NULL, 1);
+    w->gc.cycles = metrics_series(m->lua_gc_cycles, wl, NULL, 1);
+    w->gc.assists = metrics_series(m->lua_gc_assists, wl, NULL, 1);
+    w->gc.coroutines = metrics_series(m->lua_coroutines, wl, NULL, 1);
     w->replaced_s = metrics_series(m->lua_states_replaced, wl, NULL, 1);
     w->http_series = calloc((size_t)RM_METHODS * 600, sizeof *w->http_series);
     if (!w->http_series)

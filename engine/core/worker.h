@@ -21,6 +21,7 @@
 #include "telemetry/logs/logger.h"
 #include "lua/lua_host.h"
 #include "lua/lua_job.h"
+#include "core/gcpace.h"
 #include "core/queue.h"
 #include "core/stats.h"
 #include "telemetry/traces/trace.h"
@@ -78,8 +79,6 @@ struct worker {
     uint64_t rng;
     int producer_state;      /* worker 0: 0 producing, 1 produced, 2 done() running, 3 finished */
     struct queue_lease held; /* taken but waiting for the rate limit; lease 0 = none */
-    size_t mem_soft;         /* above this much Lua memory, collect between jobs */
-    size_t mem_after_gc;     /* what the last such collection left */
     /* a state that still holds most of its cap after a job went over it is
      * replaced by a fresh one once its jobs in flight are done */
     struct lj_config lc;          /* how this worker's states are made */
@@ -88,19 +87,14 @@ struct worker {
     unsigned seen_cap_hits;
     int replace_state;            /* 1: take no job until the state is replaced */
 
-    /* the collector, stepped between resumes (gc_between) */
-    int gc_in_cycle;
-    size_t gc_last;     /* heap at the last step */
-    size_t gc_start_at; /* start the next cycle once the heap reaches this */
-    unsigned gauge_tick;
+    struct gcpace gc; /* the collector, stepped between resumes */
     /* finished spans not yet handed to the tracer (trace_end_span) */
     struct span *done[WORKER_SPAN_BURST];
     int ndone;
     /* metrics: this worker's series */
     struct metric_series **http_series; /* RM_METHODS * 600, made on first use */
     struct metric_series *http_duration_s[8], *http_bytes_s[8]; /* by method */
-    struct metric_series *lua_memory_s, *gc_seconds_s, *gc_cycles_s, *gc_assists_s, *coroutines_s,
-        *replaced_s;
+    struct metric_series *replaced_s;
 
     /* watchdog: which script code runs until when (atomics, watchdog.h) */
     struct wd_site site;
@@ -134,6 +128,17 @@ static inline int64_t worker_ns(double t)
 void worker_watch_begin(struct worker *w, enum wd_entry e, uint64_t lease, uint64_t job,
                         int64_t deadline, double budget);
 void worker_watch_end(struct worker *w);
+/* A free slot, busy now (NULL if none) / given back. */
+struct slot *worker_slot_take(struct worker *w);
+void worker_slot_put(struct worker *w, struct slot *s);
+/* Puts the slot's timer at its next wake time (deadline or sleep's end). */
+void worker_timer_set(struct worker *w, struct slot *s);
+/* Runs fn (a call into the slot's coroutine) as every entry into Lua runs:
+ * watched, profiled, and followed by a step of the collector. */
+int worker_enter_lua(struct worker *w, struct slot *s,
+                     int (*fn)(struct worker *, struct slot *, const void *), const void *arg);
+/* Acts on what a resume returned (LJ_WAIT, LJ_OK, LJ_FAIL). */
+void worker_after_resume(struct worker *w, struct slot *s, int status);
 /* Takes back the I/O slot s waits on (its request cancelled, unanswered). */
 void worker_cancel_io(struct worker *w, struct slot *s);
 /* An engine event of the worker that is not about one job. */
