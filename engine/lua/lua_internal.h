@@ -58,6 +58,46 @@ extern char lj_done_mark;
  * resume then returns LJ_WAIT. Written `return lj_yield_io(...)`. */
 int lj_yield_io(lj *s, lua_State *L, int slot);
 
+/* The host's ops and its pointer (lua_host.h); host is NULL in `shoal check`. */
+#define HOST(s) ((s)->cfg.host_ops)
+#define HOST_ARG(s) ((s)->cfg.host)
+
+/* The state a core.* primitive belongs to (its upvalue). */
+static inline lj *state_of(lua_State *L)
+{
+    return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+/* The slot of the coroutine L if it is the one the host is resuming (a
+ * job's, the producer's, done()'s), else -1 (init(), the script's top
+ * level, a coroutine the script made itself). */
+static inline int running_slot(lua_State *L, lj *s)
+{
+    int slot = s->cur_slot;
+    return s->cfg.host && slot >= 0 && s->slots[slot].co == L ? slot : -1;
+}
+
+/* running_slot, or a Lua error naming what cannot be called from here. */
+static inline int slot_of(lua_State *L, lj *s, const char *what)
+{
+    int slot = running_slot(L, s);
+    if (slot < 0)
+        return luaL_error(L,
+                          "%s can only be called from handle(), produce() or done() "
+                          "(not from init(), the script's top level, or a coroutine "
+                          "the script created)",
+                          what);
+    return slot;
+}
+
+/* The core table's primitives, one list per API area (lua_api.c: sleep,
+ * now, job, job_url, load_embedded). */
+extern const luaL_Reg lj_api_http[];  /* lua_http.c */
+extern const luaL_Reg lj_api_queue[]; /* lua_queue.c: push */
+extern const luaL_Reg lj_api_log[];   /* lua_log.c */
+extern const luaL_Reg lj_api_trace[]; /* lua_trace.c */
+extern const luaL_Reg lj_api_items[]; /* lua_items.c: emit */
+
 /* Raises a mistake in how the script called shoal (a bad argument): at
  * the script's own line, and final for the attempt (not retried). Never
  * returns; written `return lj_usage_error(...)` as luaL_error is. */
