@@ -1,9 +1,11 @@
-/* worker.h - a worker thread: one Lua state, one curl multi handle, one loop.
+/* worker.h - a worker thread: one Lua state, its slots, one loop (net/loop.h).
  *
- * run.c creates the workers and reads their stats and watchdog fields;
- * lua_api.c calls the worker_* request functions from inside a coroutine the
- * worker is resuming (always on the worker's own thread). Worker 0 is the
- * producer: it runs produce() and done() instead of taking jobs.
+ * Core only: run.c creates the workers and reads their stats and watchdog
+ * fields; a Lua state reaches the worker_* request functions through
+ * lua_host.c (lua/lua_host.h) from inside a coroutine the worker is resuming
+ * (always on the worker's own thread); observe.c, producer.c and gcpace.c
+ * are parts of the worker split out of worker.c. Worker 0 is the producer:
+ * it runs produce() and done() instead of taking jobs.
  *
  * Fields marked "atomic" are read by the main thread (watchdog, progress);
  * everything else belongs to the worker thread alone. */
@@ -172,7 +174,6 @@ void worker_trace_attr(struct worker *w, int slot, const char *key, const char *
  * span, with an error message if it failed. -1: none open, or too deep. */
 int worker_trace_begin(struct worker *w, int slot, const char *name);
 int worker_trace_end(struct worker *w, int slot, const char *error);
-/* Writes one log line (already formatted) to stderr. */
 /* Fills the record's worker id, and for slot's job (slot < 0: none) its
  * job.id field and trace ids, then hands it to the run's logger. */
 void worker_log(struct worker *w, int slot, struct log_record *rec);
