@@ -515,8 +515,9 @@ static void reload_script(struct worker *w)
     worker_watch_end(w);
     if (rc != 0) {
         if (w->id == 1)
-            worker_log_event(w, LOG_ERROR, "script reload failed; the previous version keeps running",
-                      "error", err);
+            worker_log_event(w, LOG_ERROR,
+                             "script reload failed; the previous version keeps running", "error",
+                             err);
     } else if (w->id == 1) {
         worker_log_event(w, LOG_INFO, "script reloaded", "script", w->run->cfg->script);
     }
@@ -549,7 +550,8 @@ static void replace_state(struct worker *w)
     }
     if (!fresh) {
         w->mem_base = (size_t)-1; /* do not try again */
-        worker_log_event(w, LOG_ERROR, "could not replace a Lua state over its memory cap", "error", err);
+        worker_log_event(w, LOG_ERROR, "could not replace a Lua state over its memory cap", "error",
+                         err);
         return;
     }
     if (w->profiling)
@@ -567,9 +569,9 @@ static void replace_state(struct worker *w)
                  "later replacements are counted in shoal_lua_states_replaced_total",
                  w->id, held >> 20, w->lc.mem_cap >> 20);
         worker_log_event(w, LOG_WARN,
-                  "a Lua state kept its memory from job to job (data left in globals?) and "
-                  "was replaced by a fresh one",
-                  "detail", text);
+                         "a Lua state kept its memory from job to job (data left in globals?) and "
+                         "was replaced by a fresh one",
+                         "detail", text);
     }
 }
 
