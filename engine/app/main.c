@@ -25,6 +25,7 @@
 #include "core/runmetrics.h"
 #include "telemetry/send/otel.h"
 #include "core/watchdog.h"
+#include "core/worker.h"
 
 #define DEMO_SCRIPT "embedded:examples/crawl.lua"
 
@@ -83,6 +84,7 @@ static int load_scratch(struct config *cfg, struct runmetrics **scratch, lj **st
                            .args = cfg->args,
                            .nargs = cfg->nargs,
                            .listen = cfg->listen, /* before a busy port is replaced */
+                           .host_ops = &worker_lua_host, /* its watchdog, no I/O */
                            .registry = (*scratch)->reg};
     *state = lj_new(&lc, err, sizeof err);
     if (!*state) {

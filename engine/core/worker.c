@@ -1,9 +1,9 @@
-/* worker.c - a worker thread's event loop.
+/* worker.c - a worker thread: its slots and the pass of its loop.
  *
- * Each worker owns a Lua state, a curl multi handle driven through
- * curl_multi_socket_action on its own epoll set, an eventfd other threads
- * write to wake it, and a timer heap of its coroutine slots (attempt
- * deadlines and sleeps). One pass of the loop:
+ * Each worker owns a Lua state and an event loop (net/loop.h: a curl multi
+ * handle driven through curl_multi_socket_action on its own epoll set, an
+ * eventfd other threads write to wake it, and a timer per coroutine slot
+ * for attempt deadlines and sleeps). One pass of the loop:
  *
  *   wait on epoll (until the nearest of: curl's timer, a slot's wake time,
  *   a delayed job, the rate limit) -> feed socket events to curl -> resume
@@ -11,16 +11,20 @@
  *   deadlines -> take jobs from the queue into free slots.
  *
  * A coroutine that asks for I/O (worker_http_start, worker_sleep_start, a
- * producer's push into a full queue) marks its slot with the operation and
- * yields; nothing here blocks except epoll_wait, and that only when no slot
- * can run. Worker 0 is the producer: it runs produce() and, at the end,
- * done(), in slots 0 and 1, and takes no jobs.
+ * producer's push into a full queue, through lua_host.c) marks its slot
+ * with the operation and yields; nothing here blocks except the loop's
+ * wait, and that only when no slot can run. Worker 0 is the producer: it
+ * runs produce() and, at the end, done(), in slots 0 and 1, and takes no
+ * jobs.
  *
  * Shared with other threads: the queue and rate limiter (their own locks),
  * the run's flags (atomics, written by the main thread), this worker's stats
  * counters and watchdog site (atomics, written only here but for the site's
  * `stop`, watchdog.h). */
 #include "core/worker.h"
+#include "core/gcpace.h"
+#include "core/observe.h"
+#include "core/producer.h"
 #include "base/clock.h"
 #include "base/thread.h"
 #include "core/runmetrics.h"
@@ -36,8 +40,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -52,14 +54,6 @@
 #include "core/rate.h"
 #include "core/run.h"
 
-#define PRODUCE_SLOT 0
-#define DONE_SLOT 1
-
-static int64_t to_ns(double t)
-{
-    return (int64_t)(t * 1e9);
-}
-
 /* ------------------------------------------------------------ timer heap */
 
 static double wake_time(const struct slot *s)
@@ -70,163 +64,16 @@ static double wake_time(const struct slot *s)
     return t;
 }
 
-static int heap_less(struct worker *w, int a, int b)
+/* Keeps the slot's place among the loop's timers right after its deadline,
+ * sleep or operation changed. */
+void worker_timer_set(struct worker *w, struct slot *s)
 {
-    return wake_time(&w->slots[w->heap[a]]) < wake_time(&w->slots[w->heap[b]]);
-}
-
-static void heap_swap(struct worker *w, int a, int b)
-{
-    int t = w->heap[a];
-    w->heap[a] = w->heap[b];
-    w->heap[b] = t;
-    w->slots[w->heap[a]].heap_pos = a;
-    w->slots[w->heap[b]].heap_pos = b;
-}
-
-static void heap_fix(struct worker *w, int i)
-{
-    while (i > 0 && heap_less(w, i, (i - 1) / 2)) {
-        heap_swap(w, i, (i - 1) / 2);
-        i = (i - 1) / 2;
-    }
-    for (;;) {
-        int l = 2 * i + 1, r = l + 1, m = i;
-        if (l < w->nheap && heap_less(w, l, m))
-            m = l;
-        if (r < w->nheap && heap_less(w, r, m))
-            m = r;
-        if (m == i)
-            break;
-        heap_swap(w, i, m);
-        i = m;
-    }
-}
-
-static void heap_set(struct worker *w, struct slot *s)
-{
-    if (wake_time(s) == 0) {
-        if (s->heap_pos >= 0) {
-            int i = s->heap_pos, last = w->nheap - 1;
-            if (i != last)
-                heap_swap(w, i, last);
-            w->nheap--;
-            s->heap_pos = -1;
-            if (i < w->nheap)
-                heap_fix(w, i);
-        }
-        return;
-    }
-    if (s->heap_pos < 0) {
-        s->heap_pos = w->nheap;
-        w->heap[w->nheap++] = s->idx;
-    }
-    heap_fix(w, s->heap_pos);
-}
-
-/* ------------------------------------------------------------ curl glue */
-
-/* The epoll set follows what curl wants with as few epoll_ctl calls as
- * possible. A keep-alive connection goes idle after every response (curl
- * says REMOVE) and is wanted again by the next request (curl says IN): for
- * sockets this worker opened itself (fetch.c's open/close callbacks report
- * them), the registration is kept across the idle time and only marked
- * unwanted, which saves two system calls per request. An event on an
- * unwanted socket (the server closed an idle connection) removes it then.
- * Other descriptors (the resolver's) are added and removed eagerly, since
- * curl may close them without telling us. */
-#define FD_OURS 0x1u     /* opened through worker_socket_opened */
-#define FD_IN_EPOLL 0x2u /* registered, with the events below */
-#define FD_WANTED 0x4u   /* curl wants events on it now */
-#define FD_EVENTS_SHIFT 8
-
-static uint32_t *fd_state(struct worker *w, int fd)
-{
-    if (fd < 0)
-        return NULL;
-    if ((size_t)fd >= w->fdcap) {
-        size_t cap = w->fdcap ? w->fdcap : 1024;
-        while (cap <= (size_t)fd)
-            cap *= 2;
-        uint32_t *t = realloc(w->fds, cap * sizeof *t);
-        if (!t)
-            return NULL;
-        memset(t + w->fdcap, 0, (cap - w->fdcap) * sizeof *t);
-        w->fds = t;
-        w->fdcap = cap;
-    }
-    return &w->fds[fd];
-}
-
-void worker_socket_opened(struct worker *w, int fd)
-{
-    uint32_t *st = fd_state(w, fd);
-    if (st)
-        *st = FD_OURS; /* a new socket: nothing registered under this number */
-}
-
-void worker_socket_closed(struct worker *w, int fd)
-{
-    if (fd >= 0 && (size_t)fd < w->fdcap)
-        w->fds[fd] = 0; /* closing removed it from epoll */
-}
-
-static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *sockp)
-{
-    struct worker *w = userp;
-    uint32_t *st = fd_state(w, fd);
-    (void)easy;
-    (void)sockp;
-    if (!st)
-        return -1;
-    if (what == CURL_POLL_REMOVE) {
-        if ((*st & FD_IN_EPOLL) && !(*st & FD_OURS)) {
-            epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
-            *st = 0;
-        }
-        *st &= ~FD_WANTED;
-        return 0;
-    }
-    uint32_t want = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
-    if ((*st & FD_IN_EPOLL) && (*st >> FD_EVENTS_SHIFT) == want) {
-        *st |= FD_WANTED; /* unchanged: no syscall */
-        return 0;
-    }
-    struct epoll_event ev = {.events = want, .data.fd = fd};
-    int op = (*st & FD_IN_EPOLL) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (epoll_ctl(w->epfd, op, fd, &ev) != 0) {
-        /* our view was stale: try the other operation */
-        op = op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-        if (epoll_ctl(w->epfd, op, fd, &ev) != 0)
-            return -1;
-    }
-    *st = (*st & FD_OURS) | FD_IN_EPOLL | FD_WANTED | (want << FD_EVENTS_SHIFT);
-    return 0;
-}
-
-/* An event on a socket curl no longer watches: drop it from the set. */
-static int unwanted(struct worker *w, int fd)
-{
-    uint32_t *st = (size_t)fd < w->fdcap ? &w->fds[fd] : NULL;
-    if (st && (*st & FD_WANTED))
-        return 0;
-    epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
-    if (st)
-        *st &= FD_OURS;
-    return 1;
-}
-
-static int on_timer(CURLM *multi, long ms, void *userp)
-{
-    struct worker *w = userp;
-    (void)multi;
-    w->curl_due = ms < 0 ? 0 : clock_now() + (double)ms / 1000.0;
-    return 0;
+    loop_timer_set(&w->loop, s->idx, wake_time(s));
 }
 
 /* ------------------------------------------------------------ slots */
 
-static struct slot *slot_take(struct worker *w)
+struct slot *worker_slot_take(struct worker *w)
 {
     if (w->nfree == 0)
         return NULL;
@@ -238,12 +85,12 @@ static struct slot *slot_take(struct worker *w)
     return s;
 }
 
-static void slot_put(struct worker *w, struct slot *s)
+void worker_slot_put(struct worker *w, struct slot *s)
 {
     s->busy = 0;
     s->op = OP_NONE;
     s->deadline = 0;
-    heap_set(w, s);
+    worker_timer_set(w, s);
     w->free_slots[w->nfree++] = s->idx;
 }
 
@@ -257,78 +104,11 @@ int worker_slot_job(const struct worker *w, int slot, uint64_t *id, int *attempt
     return 0;
 }
 
-int worker_slot_waiting(const struct worker *w, int slot)
-{
-    return w->slots[slot].op != OP_NONE;
-}
-
-/* Near the memory cap, garbage counts against the next job: collect it. Only
- * again once the heap has grown well past what the last collection left, so
- * a state whose live data sits above the threshold does not collect in a
- * loop. */
-static void collect_if_full(struct worker *w)
-{
-    size_t used = lj_mem_used(w->lua);
-    if (used <= w->mem_soft || used < w->mem_after_gc + w->mem_after_gc / 8 + (1u << 20))
-        return;
-    lj_collect(w->lua);
-    w->mem_after_gc = lj_mem_used(w->lua);
-}
-
-/* The Lua collector runs here, between resumes, not inside them: each step
- * is timed (shoal_lua_gc_step_seconds), so GC cost shows like Go's
- * go_gc_duration_seconds. A cycle starts when the heap has doubled since
- * the last one ended (plus 1 MiB, so tiny heaps do not collect constantly);
- * during a cycle every 64 KiB allocated buys twice that much collection
- * work, which finishes a cycle well before the heap doubles again. A resume
- * that allocates far more than that turns LuaJIT's own collector back on
- * until it returns (an "assist", counted). */
-#define GC_STEP_BYTES (64u << 10)
-#define GC_MIN_HEAP (1u << 20)
-
-static void gc_publish(struct worker *w)
-{
-    metric_set(w->lua_memory_s, (double)lj_mem_used(w->lua));
-    metric_set(w->coroutines_s, (double)lj_coroutines(w->lua));
-}
-
-static void gc_between(struct worker *w)
-{
-    size_t used = lj_mem_used(w->lua);
-    if (lj_gc_take_assist(w->lua))
-        metric_add(w->gc_assists_s, 1);
-    if (!w->gc_in_cycle) {
-        if (used < w->gc_start_at)
-            goto out;
-        w->gc_in_cycle = 1;
-        w->gc_last = used > GC_STEP_BYTES ? used - GC_STEP_BYTES : 0;
-    }
-    if (used < w->gc_last + GC_STEP_BYTES)
-        goto out;
-    size_t debt = used - w->gc_last;
-    double t0 = clock_now();
-    int done = lj_gc_step(w->lua, (int)((debt * 2) >> 10));
-    metric_observe(w->gc_seconds_s, clock_now() - t0);
-    used = lj_mem_used(w->lua);
-    w->gc_last = used;
-    if (done) {
-        w->gc_in_cycle = 0;
-        w->gc_start_at = used * 2 > used + GC_MIN_HEAP ? used * 2 : used + GC_MIN_HEAP;
-        metric_add(w->gc_cycles_s, 1);
-    }
-    gc_publish(w);
-out:
-    /* far past where the next step would come: let the collector in */
-    lj_gc_manual(w->lua, (w->gc_start_at > used ? w->gc_start_at : used) * 2 + (32u << 20));
-    if ((++w->gauge_tick & 255) == 0)
-        gc_publish(w);
-}
-
 /* Every entry into Lua goes through here, so the watchdog always knows
  * which script code runs, for whom and until when (deadline WD_NO_LIMIT:
  * no time budget; budget: the seconds messages quote); watch_end says it
  * stopped. */
-static void watch_begin(struct worker *w, enum wd_entry e, uint64_t lease, uint64_t job,
+void worker_watch_begin(struct worker *w, enum wd_entry e, uint64_t lease, uint64_t job,
                         int64_t deadline, double budget)
 {
     atomic_store_explicit(&w->running_lease, lease, memory_order_relaxed);
@@ -336,7 +116,7 @@ static void watch_begin(struct worker *w, enum wd_entry e, uint64_t lease, uint6
     wd_begin(&w->site, e, deadline, budget);
 }
 
-static void watch_end(struct worker *w)
+void worker_watch_end(struct worker *w)
 {
     wd_end(&w->site);
     lj_watchdog_clear(w->lua);
@@ -382,18 +162,18 @@ static void after_cap_hit(struct worker *w)
         w->replace_state = 1;
 }
 
-static int enter_lua(struct worker *w, struct slot *s,
+int worker_enter_lua(struct worker *w, struct slot *s,
                      int (*fn)(struct worker *, struct slot *, const void *), const void *arg)
 {
     int job = s->kind == SLOT_JOB;
     const struct config *cfg = w->run->cfg;
-    collect_if_full(w);
+    gcpace_collect_if_full(&w->gc, w->lua);
     if (job)
-        watch_begin(w, WD_HANDLE, s->lease, s->job_id, to_ns(s->deadline), cfg->timeout);
+        worker_watch_begin(w, WD_HANDLE, s->lease, s->job_id, worker_ns(s->deadline), cfg->timeout);
     else if (s->kind == SLOT_DONE)
-        watch_begin(w, WD_DONE, 0, 0, to_ns(s->deadline), cfg->hook_timeout);
+        worker_watch_begin(w, WD_DONE, 0, 0, worker_ns(s->deadline), cfg->hook_timeout);
     else /* produce() runs until the run ends, which stops it */
-        watch_begin(w, WD_PRODUCE, 0, 0, WD_NO_LIMIT, 0);
+        worker_watch_begin(w, WD_PRODUCE, 0, 0, WD_NO_LIMIT, 0);
     if (w->profiling) {
         profiler_set_span(job && s->job_span ? span_u64(s->job_span->span_id) : 0);
         sampler_set_in_lua(1);
@@ -403,10 +183,10 @@ static int enter_lua(struct worker *w, struct slot *s,
         sampler_set_in_lua(0);
         profiler_set_span(0);
     }
-    watch_end(w);
+    worker_watch_end(w);
     if (lj_cap_hits(w->lua) != w->seen_cap_hits)
         after_cap_hit(w);
-    gc_between(w);
+    gcpace_between(&w->gc, w->lua);
     return r;
 }
 
@@ -417,309 +197,24 @@ static int do_job_start(struct worker *w, struct slot *s, const void *arg)
 }
 static int do_resume_http(struct worker *w, struct slot *s, const void *arg)
 {
-    return lj_resume_http(w->lua, s->idx, arg);
+    const struct http_result *res = arg;
+    struct lj_http_result r = {
+        .status = res->status,
+        .body = res->body,
+        .body_len = res->body_len,
+        .url = res->url,
+        .elapsed = res->elapsed,
+        .headers = res->headers,
+        .headers_len = res->headers_len,
+        .error = res->error,
+    };
+    return lj_resume_http(w->lua, s->idx, &r);
 }
 static int do_resume(struct worker *w, struct slot *s, const void *arg)
 {
     (void)arg;
     return lj_resume(w->lua, s->idx);
 }
-static int do_push_retry(struct worker *w, struct slot *s, const void *arg)
-{
-    (void)arg;
-    return lj_resume_push_retry(w->lua, s->idx);
-}
-static int do_produce(struct worker *w, struct slot *s, const void *arg)
-{
-    (void)arg;
-    return lj_produce_start(w->lua, s->idx);
-}
-static int do_done(struct worker *w, struct slot *s, const void *arg)
-{
-    return lj_done_start(w->lua, s->idx, arg);
-}
-
-/* ------------------------------------------------------------ logging */
-
-static struct logger *run_logger(const struct worker *w)
-{
-    return w->run->logger;
-}
-
-int worker_log_wants(const struct worker *w, int lv)
-{
-    return logger_wants(run_logger(w), (enum log_level)lv);
-}
-
-/* The job's own ids (its process_job span), or the innermost user span's. */
-static void job_ids(const struct slot *s, struct log_record *rec)
-{
-    if (!s->ctx.valid)
-        return;
-    rec->has_ids = 1;
-    rec->trace_flags = s->ctx.flags;
-    memcpy(rec->trace_id, s->ctx.trace_id, 16);
-    memcpy(rec->span_id, s->ctx.span_id, 8);
-}
-
-void worker_log(struct worker *w, int slot, struct log_record *rec)
-{
-    rec->worker = w->id;
-    if (slot >= 0 && slot < w->nslots && w->slots[slot].kind == SLOT_JOB && w->slots[slot].busy) {
-        /* job.id first, as in the engine's own lines */
-        struct slot *s = &w->slots[slot];
-        if (rec->nfields == LOG_MAX_FIELDS)
-            rec->nfields--;
-        memmove(&rec->f[1], &rec->f[0], sizeof rec->f[0] * (size_t)rec->nfields);
-        rec->nfields++;
-        rec->f[0] = (struct log_field){
-            .key = "job.id", .key_len = 6, .type = LOG_INT, .i = (int64_t)s->job_id};
-        job_ids(s, rec);
-    }
-    logger_emit(run_logger(w), w->id, rec);
-}
-
-void worker_job_url(struct worker *w, int slot, const char *url, size_t len)
-{
-    struct slot *s = &w->slots[slot];
-    if (len > 8192)
-        len = 8192;
-    if (len + 1 > s->url_cap) {
-        char *p = realloc(s->url, len + 1);
-        if (!p)
-            return;
-        s->url = p;
-        s->url_cap = len + 1;
-    }
-    memcpy(s->url, url, len);
-    s->url[len] = 0;
-    s->url_len = len;
-    if (s->job_span)
-        worker_trace_attr(w, slot, "job.url", url, len);
-}
-
-/* ------------------------------------------------------------ tracing */
-
-static void trace_begin_job(struct worker *w, struct slot *s, const struct queue_lease *l)
-{
-    struct run *r = w->run;
-    memset(&s->ctx, 0, sizeof s->ctx);
-    s->job_span = NULL;
-    s->nuser = 0;
-    if (!r->tracer)
-        return;
-    struct trace_ctx from = {0};
-    char kind = 0;
-    s->tracestate = NULL;
-    s->tracestate_len = 0;
-    if (l->ctx_len >= TRACE_CTX_LEN) {
-        kind = (char)l->ctx[0];
-        memcpy(from.trace_id, l->ctx + 1, 16);
-        memcpy(from.span_id, l->ctx + 17, 8);
-        from.flags = l->ctx[25];
-        from.valid = 1;
-    }
-    int continues = kind == 'P';
-    if (continues && l->ctx_len > TRACE_CTX_LEN) {
-        s->tracestate = (const char *)l->ctx + TRACE_CTX_LEN;
-        s->tracestate_len = l->ctx_len - TRACE_CTX_LEN;
-    }
-    if (continues)
-        memcpy(s->ctx.trace_id, from.trace_id, 16);
-    else
-        trace_new_trace_id(s->ctx.trace_id);
-    trace_new_span_id(s->ctx.span_id);
-    int sampled = sampler_decide(&r->otel->sampler, s->ctx.trace_id, continues ? &from : NULL);
-    s->ctx.flags = sampled ? TRACE_FLAG_SAMPLED : 0;
-    s->ctx.valid = 1;
-    if (!sampled)
-        return;
-    /* a job continuing someone else's trace serves their request */
-    struct span *sp = span_new("process_job", continues ? SPAN_KIND_SERVER : SPAN_KIND_INTERNAL);
-    if (!sp)
-        return;
-    memcpy(sp->trace_id, s->ctx.trace_id, 16);
-    memcpy(sp->span_id, s->ctx.span_id, 8);
-    sp->flags = s->ctx.flags;
-    if (continues)
-        memcpy(sp->parent_span_id, from.span_id, 8);
-    if (s->tracestate)
-        sp->trace_state = strndup(s->tracestate, s->tracestate_len);
-    else if (kind == 'L')
-        span_add_link(sp, from.trace_id, from.span_id, from.flags);
-    sp->start_ns = clock_unix_ns();
-    sp->attrs.literal_keys = 1; /* job.url and user attributes come later, copied */
-    attrs_int(&sp->attrs, "worker.id", w->id);
-    attrs_int(&sp->attrs, "job.id", (int64_t)l->job_id);
-    attrs_int(&sp->attrs, "job.attempt", l->attempt);
-    sp->attrs.literal_keys = 0;
-    if (atomic_load_explicit(&profiler_global, memory_order_relaxed)) {
-        /* Grafana's "profiles for this span": the samples taken while this
-         * span runs carry the same id as their profile_id label */
-        char hex[17];
-        trace_hex(sp->span_id, 8, hex);
-        attrs_str(&sp->attrs, "pyroscope.profile.id", hex, 16);
-    }
-    s->job_span = sp;
-}
-
-/* First line of a failure message, for a span's status. */
-static void first_line(char *out, size_t cap, const char *err)
-{
-    snprintf(out, cap, "%.*s", (int)strcspn(err ? err : "", "\n"), err ? err : "");
-}
-
-/* Hands the worker's finished spans to the tracer, which encodes them. */
-static void flush_spans(struct worker *w)
-{
-    if (w->ndone) {
-        tracer_submit_many(w->run->tracer, w->id, w->done, (size_t)w->ndone);
-        w->ndone = 0;
-    }
-}
-
-/* Finished spans wait on the worker and go to the tracer together: when
- * WORKER_SPAN_BURST have gathered, or before the worker waits for I/O.
- * Encoding a span the moment it ends would interleave protobuf-c with the
- * script's work on every job (the body a script is about to scan, pushed
- * out of the cache); in bursts, each runs with its own code and data warm. */
-static void trace_end_span(struct worker *w, struct span *sp, const char *err)
-{
-    if (!sp->end_ns)
-        sp->end_ns = clock_unix_ns();
-    if (err) {
-        char line[512];
-        first_line(line, sizeof line, err);
-        span_set_status(sp, SPAN_STATUS_ERROR, line);
-    }
-    w->done[w->ndone++] = sp;
-    if (w->ndone == WORKER_SPAN_BURST)
-        flush_spans(w);
-}
-
-static void trace_end_job(struct worker *w, struct slot *s, int ok, const char *err)
-{
-    while (s->nuser > 0) /* spans the job left open end with it */
-        worker_trace_end(w, s->idx, ok ? NULL : err);
-    if (s->job_span)
-        trace_end_span(w, s->job_span, ok ? NULL : err);
-    s->job_span = NULL;
-    s->ctx.valid = 0;
-}
-
-int worker_trace_current(const struct worker *w, int slot, char trace_id[33], char span_id[17])
-{
-    const struct slot *s = &w->slots[slot];
-    if (!s->ctx.valid || s->kind != SLOT_JOB)
-        return -1;
-    trace_hex(s->ctx.trace_id, 16, trace_id);
-    trace_hex(s->ctx.span_id, 8, span_id);
-    return 0;
-}
-
-static struct span *innermost(struct slot *s)
-{
-    return s->nuser ? s->user[s->nuser - 1] : s->job_span;
-}
-
-void worker_trace_attr(struct worker *w, int slot, const char *key, const char *value, size_t len)
-{
-    struct span *sp = innermost(&w->slots[slot]);
-    if (!sp)
-        return;
-    if (sp->attrs.n >= SPAN_MAX_ATTRS) {
-        sp->dropped_attrs++;
-        return;
-    }
-    char clean[2048]; /* job.url and script values: secrets redacted, as in url.full */
-    size_t n = logtext_redact(clean, sizeof clean, value, len);
-    attrs_str(&sp->attrs, key, clean, n);
-}
-
-int worker_trace_begin(struct worker *w, int slot, const char *name)
-{
-    struct slot *s = &w->slots[slot];
-    if (!s->ctx.valid || s->nuser == (int)(sizeof s->user / sizeof s->user[0]))
-        return -1;
-    struct span *sp = NULL;
-    if (s->ctx.flags & TRACE_FLAG_SAMPLED) {
-        sp = span_new(name, SPAN_KIND_INTERNAL);
-        if (!sp)
-            return -1;
-    }
-    s->user_parent[s->nuser] = s->ctx;
-    trace_new_span_id(s->ctx.span_id);
-    if (sp) {
-        memcpy(sp->trace_id, s->ctx.trace_id, 16);
-        memcpy(sp->span_id, s->ctx.span_id, 8);
-        memcpy(sp->parent_span_id, s->user_parent[s->nuser].span_id, 8);
-        sp->flags = s->ctx.flags;
-        sp->start_ns = clock_unix_ns();
-    }
-    s->user[s->nuser++] = sp;
-    return 0;
-}
-
-int worker_trace_end(struct worker *w, int slot, const char *error)
-{
-    struct slot *s = &w->slots[slot];
-    if (s->nuser == 0)
-        return -1;
-    struct span *sp = s->user[--s->nuser];
-    s->ctx = s->user_parent[s->nuser];
-    if (sp)
-        trace_end_span(w, sp, error);
-    return 0;
-}
-
-/* jobs_total (when final) and job_duration_seconds for a finished attempt,
- * with the script's custom labels when it declares some. */
-static void count_attempt(struct worker *w, struct slot *s, int ok, int final, double seconds)
-{
-    struct runmetrics *m = w->run->metrics;
-    if (!m->enabled)
-        return;
-    char tid[33];
-    int ex = s->job_span != NULL; /* sampled: its trace exists */
-    double ts = 0;
-    if (ex) {
-        trace_hex(s->ctx.trace_id, 16, tid);
-        ts = (double)s->job_span->end_ns / 1e9; /* set by finish_attempt */
-    }
-#define OBSERVE(series)                                                                            \
-    do {                                                                                           \
-        if (ex)                                                                                    \
-            metric_observe_exemplar(series, seconds, tid, ts);                                     \
-        else                                                                                       \
-            metric_observe(series, seconds);                                                       \
-    } while (0)
-    if (m->ncustom == 0) {
-        OBSERVE(m->duration_all);
-        if (final)
-            metric_add(ok ? m->jobs_ok : m->jobs_failed, 1);
-        return;
-    }
-    const char *const *vals;
-    const size_t *lens;
-    /* labels() is script code: the watchdog bounds it like a resume (no
-     * lease named, so a wedge here re-queues this job rather than fail it) */
-    watch_begin(w, WD_LABELS, 0, s->job_id, to_ns(clock_now() + w->run->cfg->timeout),
-                w->run->cfg->timeout);
-    int n = lj_job_labels(w->lua, s->data, s->len, ok, &vals, &lens);
-    watch_end(w);
-    OBSERVE(metrics_series(m->duration, vals, lens, n));
-#undef OBSERVE
-    if (final) {
-        const char *jv[RM_MAX_CUSTOM + 1] = {ok ? "success" : "failed"};
-        size_t jl[RM_MAX_CUSTOM + 1] = {ok ? 7 : 6};
-        for (int i = 0; i < n && i < RM_MAX_CUSTOM; i++) {
-            jv[i + 1] = vals[i];
-            jl[i + 1] = lens[i];
-        }
-        metric_add(metrics_series(m->jobs, jv, jl, n + 1), 1);
-    }
-}
-
 static void finish_attempt(struct worker *w, struct slot *s, int ok, const char *err)
 {
     struct run *r = w->run;
@@ -728,35 +223,11 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
     hist_record(&w->stats.latency, (uint64_t)((now - s->started) * 1e6));
     int will_retry = !ok && !s->final && s->attempt <= cfg->retries && !atomic_load(&r->stopping);
     s->final = 0;
-    if (s->job_span)
-        s->job_span->end_ns = clock_unix_ns(); /* the exemplar's time, too */
-    count_attempt(w, s, ok, !will_retry, now - s->started);
-    /* the attempt's line: job done (INFO), will retry (WARN), failed (ERROR) */
-    enum log_level lv = ok ? LOG_INFO : will_retry ? LOG_WARN : LOG_ERROR;
-    struct log_record rec;
-    int logging = logger_wants(run_logger(w), lv);
     double delay = 0;
     if (will_retry)
         delay = backoff_delay(s->attempt + 1, cfg->retry_delay, 60.0, &w->rng);
-    if (logging) {
-        log_begin(&rec, lv,
-                  ok           ? "job done"
-                  : will_retry ? "attempt failed; will retry"
-                               : "job failed");
-        log_int(&rec, "attempt", s->attempt);
-        if (s->url_len)
-            log_str(&rec, "url", s->url, s->url_len);
-        if (s->last_status)
-            log_int(&rec, "status", s->last_status);
-        log_dbl(&rec, "duration", now - s->started);
-        if (will_retry)
-            log_dbl(&rec, "retry_in", delay);
-        if (!ok)
-            log_cstr(&rec, "error", err);
-        /* emitted before the span ends and the lease goes: err may live there */
-        worker_log(w, s->idx, &rec);
-    }
-    trace_end_job(w, s, ok, err);
+    /* its metrics, log line and span; before the lease goes: err may live there */
+    observe_attempt(w, s, ok, will_retry, err, now, delay);
     if (ok) {
         counter_add(&w->stats.jobs_ok, 1);
         queue_ack(r->q, s->lease);
@@ -775,20 +246,18 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
     }
     w->jobs_inflight--;
     counter_add(&w->stats.inflight, (uint64_t)-1);
-    slot_put(w, s);
+    worker_slot_put(w, s);
 }
 
-static void producer_finished(struct worker *w, struct slot *s, int status);
-
 /* Acts on what a resume returned. */
-static void after_resume(struct worker *w, struct slot *s, int status)
+void worker_after_resume(struct worker *w, struct slot *s, int status)
 {
     if (s->kind != SLOT_JOB) {
         producer_finished(w, s, status);
         return;
     }
     if (status == LJ_WAIT) {
-        heap_set(w, s);
+        worker_timer_set(w, s);
         return;
     }
     s->final = status == LJ_FAIL && lj_final(w->lua, s->idx);
@@ -800,88 +269,12 @@ static void after_resume(struct worker *w, struct slot *s, int status)
 
 /* ------------------------------------------------------------ requests from Lua */
 
-/* The CLIENT span of a request, by the OpenTelemetry HTTP conventions. */
-static struct span *client_span(struct slot *s, const struct trace_ctx *c,
-                                const struct http_request *req)
-{
-    struct span *sp = span_new(req->method, SPAN_KIND_CLIENT);
-    if (!sp)
-        return NULL;
-    memcpy(sp->trace_id, c->trace_id, 16);
-    memcpy(sp->span_id, c->span_id, 8);
-    memcpy(sp->parent_span_id, s->ctx.span_id, 8);
-    sp->flags = c->flags;
-    if (s->tracestate)
-        sp->trace_state = strndup(s->tracestate, s->tracestate_len);
-    sp->start_ns = clock_unix_ns();
-    sp->attrs.literal_keys = 1; /* every key here and in end_client_span */
-    attrs_str(&sp->attrs, "http.request.method", req->method, strlen(req->method));
-    /* credentials in a URL (userinfo, token= and the like) never leave in
-     * telemetry */
-    char url[2048];
-    size_t ulen = logtext_redact(url, sizeof url, req->url, strlen(req->url));
-    attrs_str(&sp->attrs, "url.full", url, ulen);
-    /* server.address and server.port from scheme://[userinfo@]host[:port]/ */
-    const char *p = strstr(req->url, "://");
-    if (p) {
-        int https = strncasecmp(req->url, "https", 5) == 0;
-        p += 3;
-        size_t auth = strcspn(p, "/?#");
-        const char *at = memchr(p, '@', auth);
-        if (at) {
-            auth -= (size_t)(at + 1 - p);
-            p = at + 1;
-        }
-        const char *host = p;
-        size_t hlen = auth;
-        long port = https ? 443 : 80;
-        const char *colon = NULL;
-        if (*host == '[') {
-            const char *close = memchr(host, ']', auth);
-            if (close) {
-                hlen = (size_t)(close - host) + 1;
-                if (hlen < auth && host[hlen] == ':')
-                    colon = host + hlen;
-            }
-        } else {
-            colon = memchr(host, ':', auth);
-            if (colon)
-                hlen = (size_t)(colon - host);
-        }
-        if (colon)
-            port = strtol(colon + 1, NULL, 10);
-        attrs_str(&sp->attrs, "server.address", host, hlen);
-        attrs_int(&sp->attrs, "server.port", port);
-    }
-    return sp;
-}
-
-static void end_client_span(struct worker *w, struct slot *s, long status, const char *error)
-{
-    struct span *sp = s->http_span;
-    if (!sp)
-        return;
-    s->http_span = NULL;
-    if (status > 0) {
-        attrs_int(&sp->attrs, "http.response.status_code", status);
-        if (status >= 400) {
-            char code[24];
-            snprintf(code, sizeof code, "%ld", status);
-            attrs_str(&sp->attrs, "error.type", code, strlen(code));
-            span_set_status(sp, SPAN_STATUS_ERROR, NULL);
-        }
-    } else {
-        attrs_str(&sp->attrs, "error.type", "_OTHER", 6);
-    }
-    trace_end_span(w, sp, status > 0 ? NULL : error);
-}
-
 int worker_http_start(struct worker *w, int slot, const struct http_request *req, char *err,
                       size_t errlen)
 {
     struct slot *s = &w->slots[slot];
     if (!s->xfer_ready) {
-        if (fetch_init(&s->xfer, s, w, (size_t)w->run->cfg->max_body_mb << 20) != 0) {
+        if (fetch_init(&s->xfer, s, &w->loop, (size_t)w->run->cfg->max_body_mb << 20) != 0) {
             snprintf(err, errlen, "out of memory creating an HTTP handle");
             return -1;
         }
@@ -911,15 +304,12 @@ int worker_http_start(struct worker *w, int slot, const struct http_request *req
     }
     if (fetch_prepare(&s->xfer, &r, err, errlen) != 0)
         return -1;
-    CURLMcode mc = curl_multi_add_handle(w->multi, s->xfer.easy);
-    if (mc != CURLM_OK) {
-        snprintf(err, errlen, "cannot start the request: %s", curl_multi_strerror(mc));
+    if (loop_add(&w->loop, s->xfer.easy, err, errlen) != 0)
         return -1;
-    }
     s->op = OP_HTTP;
     s->http_method = runmetrics_method(req->method);
     if (client.valid && (client.flags & TRACE_FLAG_SAMPLED) && s->kind == SLOT_JOB)
-        s->http_span = client_span(s, &client, req);
+        s->http_span = observe_client_span(s, &client, req);
     return 0;
 }
 
@@ -952,80 +342,35 @@ int worker_push(struct worker *w, int slot, const char *data, size_t len,
     return rc;
 }
 
-/* An engine event of a worker that is not about one job. */
-static void log_event(struct worker *w, enum log_level lv, const char *msg, const char *key,
-                      const char *value)
-{
-    if (!logger_wants(run_logger(w), lv))
-        return;
-    struct log_record rec;
-    log_begin(&rec, lv, msg);
-    if (key)
-        log_cstr(&rec, key, value);
-    worker_log(w, -1, &rec);
-}
-
 /* ------------------------------------------------------------ the loop */
 
-static void on_transfer_done(struct worker *w, CURLMsg *msg)
+static void on_transfer_done(struct worker *w, CURL *easy, CURLcode result)
 {
     struct slot *s = NULL;
-    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
-    curl_multi_remove_handle(w->multi, msg->easy_handle);
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&s);
     if (!s || s->op != OP_HTTP)
         return;
     struct http_result res;
-    fetch_result(&s->xfer, msg->data.result, &res);
-    counter_add(&w->stats.http_requests, 1);
-    if (res.error) {
-        counter_add(&w->stats.http_errors, 1);
-    } else {
-        long st = res.status;
-        counter_add(&w->stats.status[st >= 100 && st < 600 ? st / 100 : 0], 1);
-        if (st >= 0 && st < 600)
-            counter_add(&w->stats.status_code[st], 1);
-        counter_add(&w->stats.bytes_in, res.body_len);
-    }
-    s->last_status = res.error ? 0 : res.status;
-    end_client_span(w, s, res.error ? 0 : res.status, res.error);
-    struct runmetrics *m = w->run->metrics;
-    if (m->enabled) {
-        int mi = s->http_method;
-        metric_add(runmetrics_http_series(m, w->http_series, mi, res.error ? 0 : res.status), 1);
-        if (!w->http_duration_s[mi]) {
-            const char *v[1] = {runmetrics_method_name(mi)};
-            w->http_duration_s[mi] = metrics_series(m->http_duration, v, NULL, 1);
-            w->http_bytes_s[mi] = metrics_series(m->http_bytes, v, NULL, 1);
-        }
-        metric_observe(w->http_duration_s[mi], res.elapsed);
-        metric_add(w->http_bytes_s[mi], (double)res.body_len);
-    }
+    fetch_result(&s->xfer, result, &res);
+    observe_response(w, s, &res);
     s->op = OP_NONE;
-    heap_set(w, s);
-    after_resume(w, s, enter_lua(w, s, do_resume_http, &res));
+    worker_timer_set(w, s);
+    worker_after_resume(w, s, worker_enter_lua(w, s, do_resume_http, &res));
 }
 
 static void drain_transfers(struct worker *w)
 {
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(w->multi, &left)))
-        if (msg->msg == CURLMSG_DONE)
-            on_transfer_done(w, msg);
+    CURL *easy;
+    CURLcode result;
+    while ((easy = loop_next_done(&w->loop, &result)))
+        on_transfer_done(w, easy, result);
 }
 
-static void cancel_io(struct worker *w, struct slot *s)
+void worker_cancel_io(struct worker *w, struct slot *s)
 {
-    end_client_span(w, s, 0, "cancelled at the attempt's deadline (--timeout)");
+    observe_cancelled(w, s);
     if (s->op == OP_HTTP) {
-        /* a request with no response, like any transport failure: in the
-         * summary's requests and transport errors, and code="error" */
-        counter_add(&w->stats.http_requests, 1);
-        counter_add(&w->stats.http_errors, 1);
-        if (w->run->metrics->enabled)
-            metric_add(runmetrics_http_series(w->run->metrics, w->http_series, s->http_method, 0),
-                       1);
-        curl_multi_remove_handle(w->multi, s->xfer.easy);
+        loop_remove(&w->loop, s->xfer.easy);
         fetch_release(&s->xfer);
     }
     s->op = OP_NONE;
@@ -1033,23 +378,18 @@ static void cancel_io(struct worker *w, struct slot *s)
 
 static void fire_timers(struct worker *w, double now)
 {
-    while (w->nheap > 0) {
-        struct slot *s = &w->slots[w->heap[0]];
-        double t = wake_time(s);
+    double t;
+    int id;
+    while ((id = loop_timer_first(&w->loop, &t)) >= 0) {
         if (t > now)
             break;
+        struct slot *s = &w->slots[id];
         if (s->deadline && s->deadline <= now && s->kind == SLOT_DONE) {
-            cancel_io(w, s);
-            lj_abandon(w->lua, s->idx);
-            snprintf(w->run->producer_error, sizeof w->run->producer_error,
-                     "done() did not finish within its %gs budget (--hook-timeout)",
-                     w->run->cfg->hook_timeout);
-            w->producer_state = 3;
-            slot_put(w, s);
+            producer_done_late(w, s);
             continue;
         }
         if (s->deadline && s->deadline <= now && s->kind == SLOT_JOB) {
-            cancel_io(w, s);
+            worker_cancel_io(w, s);
             lj_abandon(w->lua, s->idx);
             counter_add(&w->stats.timeouts, 1);
             char msg[160];
@@ -1060,14 +400,14 @@ static void fire_timers(struct worker *w, double now)
         /* a sleep ended */
         s->op = OP_NONE;
         s->sleep_until = 0;
-        heap_set(w, s);
-        after_resume(w, s, enter_lua(w, s, do_resume, NULL));
+        worker_timer_set(w, s);
+        worker_after_resume(w, s, worker_enter_lua(w, s, do_resume, NULL));
     }
 }
 
 static void start_job(struct worker *w, const struct queue_lease *l, double now)
 {
-    struct slot *s = slot_take(w);
+    struct slot *s = worker_slot_take(w);
     s->kind = SLOT_JOB;
     s->lease = l->lease;
     s->job_id = l->job_id;
@@ -1080,12 +420,12 @@ static void start_job(struct worker *w, const struct queue_lease *l, double now)
     s->url_len = 0;
     if (w->profiling)
         lua_profile_turn(w, 0); /* between resumes; jobs may never leave this loop */
-    trace_begin_job(w, s, l);
+    observe_job_start(w, s, l);
     w->jobs_inflight++;
     counter_add(&w->stats.started, 1);
     counter_add(&w->stats.inflight, 1);
-    heap_set(w, s);
-    after_resume(w, s, enter_lua(w, s, do_job_start, l));
+    worker_timer_set(w, s);
+    worker_after_resume(w, s, worker_enter_lua(w, s, do_job_start, l));
 }
 
 /* --max-jobs: claims one of the run's job starts. Returns 0 once they are
@@ -1133,79 +473,18 @@ static double fill_slots(struct worker *w, double now)
     return 0;
 }
 
-static void producer_finished(struct worker *w, struct slot *s, int status)
-{
-    struct run *r = w->run;
-    if (status == LJ_WAIT) {
-        heap_set(w, s);
-        return;
-    }
-    if (atomic_load(&w->abandoned))
-        return; /* wedged: the main thread has given up on this thread */
-    if (s->kind == SLOT_PRODUCE) {
-        if (status == LJ_FAIL && lj_take_stopped(w->lua)) {
-            log_event(w, LOG_INFO, "produce() stopped: the run is ending", NULL, NULL);
-        } else if (status == LJ_FAIL) {
-            snprintf(r->producer_error, sizeof r->producer_error, "produce() failed: %s",
-                     lj_error(w->lua, s->idx));
-            atomic_store(&r->stopping, 1);
-            queue_close(r->q);
-        }
-        queue_producer_done(r->q);
-        w->producer_state = 1;
-    } else {
-        if (status == LJ_FAIL)
-            snprintf(r->producer_error, sizeof r->producer_error, "done() failed: %s",
-                     lj_error(w->lua, s->idx));
-        w->producer_state = 3;
-    }
-    slot_put(w, s);
-}
-
-static void producer_step(struct worker *w)
-{
-    struct run *r = w->run;
-    if (w->producer_state == 0 && atomic_load(&r->stopping)) {
-        /* Ctrl-C or --max-jobs while producing: leave produce() where it is */
-        struct slot *s = &w->slots[PRODUCE_SLOT];
-        if (s->busy) {
-            cancel_io(w, s);
-            lj_abandon(w->lua, s->idx);
-            slot_put(w, s);
-        }
-        queue_producer_done(r->q);
-        w->producer_state = 1;
-    }
-    if (w->producer_state == 0) {
-        struct slot *s = &w->slots[PRODUCE_SLOT];
-        if (s->busy && s->op == OP_ROOM) {
-            s->op = OP_NONE;
-            after_resume(w, s, enter_lua(w, s, do_push_retry, NULL));
-        }
-    }
-    if (w->producer_state == 1 && atomic_load(&r->finish_producer)) {
-        w->producer_state = 2;
-        struct slot *s = slot_take(w);
-        s->kind = SLOT_DONE;
-        s->deadline = clock_now() + r->cfg->hook_timeout;
-        after_resume(w, s, enter_lua(w, s, do_done, r->stats_json));
-    }
-}
-
 static int compute_timeout_ms(struct worker *w, double now, double rate_at)
 {
     double until = now + 1.0; /* re-check flags at least once a second */
-    if (w->curl_due && w->curl_due < until)
-        until = w->curl_due;
-    if (w->nheap > 0) {
-        double t = wake_time(&w->slots[w->heap[0]]);
-        if (t < until)
-            until = t;
-    }
+    double due = loop_curl_due(&w->loop), t;
+    if (due && due < until)
+        until = due;
+    if (loop_timer_first(&w->loop, &t) >= 0 && t < until)
+        until = t;
     if (rate_at && rate_at < until)
         until = rate_at;
     if (w->id != 0 && w->nfree > 0) {
-        double due = queue_next_due(w->run->q);
+        due = queue_next_due(w->run->q);
         if (due && due < until)
             until = due;
     }
@@ -1217,7 +496,7 @@ static int should_exit(struct worker *w)
 {
     struct run *r = w->run;
     if (w->id == 0)
-        return w->producer_state == 3;
+        return producer_finished_all(w);
     if (w->jobs_inflight > 0)
         return 0;
     return atomic_load(&r->stopping) || queue_drained(r->q);
@@ -1231,15 +510,16 @@ static void reload_script(struct worker *w)
     w->seen_gen = gen;
     char err[2048];
     double budget = w->run->cfg->hook_timeout;
-    watch_begin(w, WD_RELOAD, 0, 0, wd_after(budget), budget);
+    worker_watch_begin(w, WD_RELOAD, 0, 0, wd_after(budget), budget);
     int rc = lj_reload(w->lua, w->run->cfg->script, err, sizeof err);
-    watch_end(w);
+    worker_watch_end(w);
     if (rc != 0) {
         if (w->id == 1)
-            log_event(w, LOG_ERROR, "script reload failed; the previous version keeps running",
-                      "error", err);
+            worker_log_event(w, LOG_ERROR,
+                             "script reload failed; the previous version keeps running", "error",
+                             err);
     } else if (w->id == 1) {
-        log_event(w, LOG_INFO, "script reloaded", "script", w->run->cfg->script);
+        worker_log_event(w, LOG_INFO, "script reloaded", "script", w->run->cfg->script);
     }
 }
 
@@ -1270,7 +550,8 @@ static void replace_state(struct worker *w)
     }
     if (!fresh) {
         w->mem_base = (size_t)-1; /* do not try again */
-        log_event(w, LOG_ERROR, "could not replace a Lua state over its memory cap", "error", err);
+        worker_log_event(w, LOG_ERROR, "could not replace a Lua state over its memory cap", "error",
+                         err);
         return;
     }
     if (w->profiling)
@@ -1279,31 +560,18 @@ static void replace_state(struct worker *w)
     w->lua = fresh;
     w->seen_cap_hits = 0;
     w->mem_base = lj_mem_used(fresh);
-    w->gc_in_cycle = 0;
-    w->gc_start_at = w->mem_base * 2 + GC_MIN_HEAP;
-    lj_gc_manual(fresh, w->mem_base * 2 + (32u << 20));
     metric_add(w->replaced_s, 1);
-    gc_publish(w);
+    gcpace_start(&w->gc, fresh);
     if (!atomic_exchange(&warned, 1)) {
         char text[160];
         snprintf(text, sizeof text,
                  "worker %d held %zu MiB of its %zu MiB cap after a full collection; "
                  "later replacements are counted in shoal_lua_states_replaced_total",
                  w->id, held >> 20, w->lc.mem_cap >> 20);
-        log_event(w, LOG_WARN,
-                  "a Lua state kept its memory from job to job (data left in globals?) and "
-                  "was replaced by a fresh one",
-                  "detail", text);
-    }
-}
-
-/* Lets curl act on transfers whose timer is due (new ones are due at once). */
-static void kick_curl(struct worker *w)
-{
-    int running;
-    if (w->curl_due && w->curl_due <= clock_now()) {
-        w->curl_due = 0;
-        curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        worker_log_event(w, LOG_WARN,
+                         "a Lua state kept its memory from job to job (data left in globals?) and "
+                         "was replaced by a fresh one",
+                         "detail", text);
     }
 }
 
@@ -1317,7 +585,7 @@ static double run_ready(struct worker *w)
     double rate_at = 0;
     for (int rounds = 0; rounds < 64; rounds++) {
         double now = clock_now();
-        kick_curl(w);
+        loop_kick(&w->loop);
         drain_transfers(w);
         fire_timers(w, now);
         if (w->seen_gen != atomic_load_explicit(&r->script_gen, memory_order_relaxed))
@@ -1329,7 +597,8 @@ static double run_ready(struct worker *w)
             if (w->replace_state && w->jobs_inflight == 0)
                 replace_state(w);
         }
-        if (!w->curl_due || w->curl_due > clock_now())
+        double due = loop_curl_due(&w->loop);
+        if (!due || due > clock_now())
             break;
     }
     return rate_at;
@@ -1344,20 +613,14 @@ static void *worker_main(void *arg)
     w->profiling = atomic_load(&profiler_global) != NULL &&
                    thread_enter(w->id == 0 ? "producer" : "worker", w->id) == 0;
     w->mem_base = lj_mem_used(w->lua);
-    lj_gc_manual(w->lua, lj_mem_used(w->lua) * 2 + (32u << 20));
-    w->gc_start_at = lj_mem_used(w->lua) * 2 + GC_MIN_HEAP;
-    gc_publish(w);
+    gcpace_start(&w->gc, w->lua);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGUSR2);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
-    if (w->id == 0) {
-        struct slot *s = slot_take(w);
-        s->kind = SLOT_PRODUCE;
-        after_resume(w, s, enter_lua(w, s, do_produce, NULL));
-    }
-    struct epoll_event evs[256];
+    if (w->id == 0)
+        producer_start(w);
     double rate_at = 0;
     while (!atomic_load(&w->abandoned)) {
         if (w->profiling)
@@ -1367,30 +630,11 @@ static void *worker_main(void *arg)
             break;
         int timeout = compute_timeout_ms(w, clock_now(), rate_at);
         if (timeout != 0)
-            flush_spans(w); /* about to wait: nothing of ours sits still */
-        int n = epoll_wait(w->epfd, evs, 256, timeout);
+            observe_flush(w); /* about to wait: nothing of ours sits still */
+        int n = loop_poll(&w->loop, timeout);
         if (atomic_load(&w->abandoned))
             break;
-        for (int i = 0; i < n; i++) {
-            int fd = evs[i].data.fd;
-            if (fd == w->evfd) {
-                uint64_t v;
-                ssize_t rd = read(w->evfd, &v, sizeof v);
-                (void)rd;
-                atomic_store(&w->wake_pending, 0);
-                continue;
-            }
-            if (unwanted(w, fd))
-                continue;
-            int flags = 0, running;
-            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-                flags |= CURL_CSELECT_IN;
-            if (evs[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-                flags |= CURL_CSELECT_OUT;
-            if (evs[i].events & EPOLLERR)
-                flags |= CURL_CSELECT_ERR;
-            curl_multi_socket_action(w->multi, fd, flags, &running);
-        }
+        loop_dispatch(&w->loop, n);
         /* Only now, with every event of this wait fed to curl, do finished
          * jobs resume and new requests go out (run_ready, above): sent in a
          * burst, they wake an idle server once rather than once each. That
@@ -1400,12 +644,12 @@ static void *worker_main(void *arg)
     if (w->held.lease && !atomic_load(&w->abandoned))
         queue_release_worker(r->q, w->id, 0); /* give back the unstarted job, same attempt */
     if (!atomic_load(&w->abandoned))
-        flush_spans(w);
+        observe_flush(w);
     if (w->profiling) {
         lua_profile_turn(w, 1);
         thread_exit();
     }
-    gc_publish(w);
+    gcpace_publish(&w->gc, w->lua);
     atomic_store(&w->exited, 1);
     run_worker_exited(r);
     return NULL;
@@ -1415,11 +659,7 @@ static void *worker_main(void *arg)
 
 void worker_wake(struct worker *w)
 {
-    if (atomic_exchange(&w->wake_pending, 1))
-        return;
-    uint64_t one = 1;
-    ssize_t wr = write(w->evfd, &one, sizeof one);
-    (void)wr;
+    loop_wake(&w->loop);
 }
 
 struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
@@ -1430,37 +670,21 @@ struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
         goto oom;
     w->id = id;
     w->run = run;
-    w->epfd = w->evfd = -1;
+    w->loop.epfd = w->loop.evfd = -1; /* nothing for worker_free to close yet */
     w->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)id * 0xbf58476d1ce4e5b9ull) ^
              (uint64_t)(clock_now() * 1e9);
     w->nslots = id == 0 ? 2 : cfg->concurrency;
     w->slots = calloc((size_t)w->nslots, sizeof *w->slots);
     w->free_slots = calloc((size_t)w->nslots, sizeof *w->free_slots);
-    w->heap = calloc((size_t)w->nslots, sizeof *w->heap);
-    if (!w->slots || !w->free_slots || !w->heap)
+    if (!w->slots || !w->free_slots)
         goto oom;
     for (int i = w->nslots - 1; i >= 0; i--) {
         w->slots[i].idx = i;
-        w->slots[i].heap_pos = -1;
         w->free_slots[w->nfree++] = i;
     }
-    w->mem_soft = (size_t)cfg->memory_mb * 1024 * 1024 / 2;
-    w->epfd = epoll_create1(EPOLL_CLOEXEC);
-    w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (w->epfd < 0 || w->evfd < 0) {
-        snprintf(err, errlen, "cannot create the worker's event loop: %s", strerror(errno));
+    w->gc.mem_soft = (size_t)cfg->memory_mb * 1024 * 1024 / 2;
+    if (loop_init(&w->loop, w->nslots, (long)w->nslots + 16, err, errlen) != 0)
         goto fail;
-    }
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = w->evfd};
-    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev);
-    w->multi = curl_multi_init();
-    if (!w->multi)
-        goto oom;
-    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
-    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
-    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)w->nslots + 16);
 
     w->lc = (struct lj_config){
         .worker_id = id,
@@ -1472,9 +696,9 @@ struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
         .args = cfg->args,
         .nargs = cfg->nargs,
         .listen = cfg->listen,
-        .worker = w,
+        .host_ops = &worker_lua_host,
+        .host = w,
         .registry = run->metrics->reg,
-        .items = run->items,
         .tracing = run->tracer != NULL,
         .nmetric_labels = cfg->nmetric_labels,
     };
@@ -1488,11 +712,11 @@ struct worker *worker_new(struct run *run, int id, char *err, size_t errlen)
     char idtext[16];
     snprintf(idtext, sizeof idtext, "%d", id);
     const char *wl[1] = {idtext};
-    w->lua_memory_s = metrics_series(m->lua_memory, wl, NULL, 1);
-    w->gc_seconds_s = metrics_series(m->lua_gc_seconds, wl, NULL, 1);
-    w->gc_cycles_s = metrics_series(m->lua_gc_cycles, wl, NULL, 1);
-    w->gc_assists_s = metrics_series(m->lua_gc_assists, wl, NULL, 1);
-    w->coroutines_s = metrics_series(m->lua_coroutines, wl, NULL, 1);
+    w->gc.memory = metrics_series(m->lua_memory, wl, NULL, 1);
+    w->gc.seconds = metrics_series(m->lua_gc_seconds, wl, NULL, 1);
+    w->gc.cycles = metrics_series(m->lua_gc_cycles, wl, NULL, 1);
+    w->gc.assists = metrics_series(m->lua_gc_assists, wl, NULL, 1);
+    w->gc.coroutines = metrics_series(m->lua_coroutines, wl, NULL, 1);
     w->replaced_s = metrics_series(m->lua_states_replaced, wl, NULL, 1);
     w->http_series = calloc((size_t)RM_METHODS * 600, sizeof *w->http_series);
     if (!w->http_series)
@@ -1517,23 +741,16 @@ void worker_free(struct worker *w)
         return;
     for (int i = 0; w->slots && i < w->nslots; i++) {
         if (w->slots[i].xfer_ready) {
-            if (w->multi)
-                curl_multi_remove_handle(w->multi, w->slots[i].xfer.easy);
+            if (w->loop.multi)
+                loop_remove(&w->loop, w->slots[i].xfer.easy);
             fetch_cleanup(&w->slots[i].xfer);
         }
         free(w->slots[i].url);
     }
-    if (w->multi)
-        curl_multi_cleanup(w->multi);
+    loop_free(&w->loop);
     lj_free(w->lua);
-    if (w->epfd >= 0)
-        close(w->epfd);
-    if (w->evfd >= 0)
-        close(w->evfd);
     free(w->slots);
     free(w->free_slots);
-    free(w->heap);
-    free(w->fds);
     free(w->http_series);
     free(w);
 }

@@ -1,9 +1,11 @@
-/* worker.h - a worker thread: one Lua state, one curl multi handle, one loop.
+/* worker.h - a worker thread: one Lua state, its slots, one loop (net/loop.h).
  *
- * run.c creates the workers and reads their stats and watchdog fields;
- * lua_api.c calls the worker_* request functions from inside a coroutine the
- * worker is resuming (always on the worker's own thread). Worker 0 is the
- * producer: it runs produce() and done() instead of taking jobs.
+ * Core only: run.c creates the workers and reads their stats and watchdog
+ * fields; a Lua state reaches the worker_* request functions through
+ * lua_host.c (lua/lua_host.h) from inside a coroutine the worker is resuming
+ * (always on the worker's own thread); observe.c, producer.c and gcpace.c
+ * are parts of the worker split out of worker.c. Worker 0 is the producer:
+ * it runs produce() and done() instead of taking jobs.
  *
  * Fields marked "atomic" are read by the main thread (watchdog, progress);
  * everything else belongs to the worker thread alone. */
@@ -15,10 +17,13 @@
 #include <stdint.h>
 
 #include "net/fetch.h"
+#include "net/loop.h"
 #include "base/clock.h"
 #include "base/thread.h"
 #include "telemetry/logs/logger.h"
+#include "lua/lua_host.h"
 #include "lua/lua_job.h"
+#include "core/gcpace.h"
 #include "core/queue.h"
 #include "core/stats.h"
 #include "telemetry/traces/trace.h"
@@ -38,7 +43,6 @@ struct slot {
     int attempt;
     int final; /* the attempt's failure is not to be retried (lj_final) */
     double started, deadline, sleep_until;
-    int heap_pos; /* in the worker's timer heap, -1 if absent */
     /* tracing: the innermost open span's context (the job's, or a user
      * span's); ctx.valid is 0 when tracing is off */
     struct trace_ctx ctx;
@@ -68,23 +72,15 @@ struct worker {
     struct run *run;
     pthread_t thread;
     lj *lua;
-    void *multi; /* CURLM */
-    int epfd, evfd;
+    struct loop loop; /* epoll, curl, the slots' timers (net/loop.h) */
     struct slot *slots;
     int nslots;
     int *free_slots, nfree;
     int jobs_inflight;
-    double curl_due; /* 0 = no curl timer */
-    int *heap;       /* slot indices ordered by their next wake time */
-    uint32_t *fds;   /* per descriptor: ours?, in epoll?, wanted?, events */
-    size_t fdcap;
-    int nheap;
     unsigned seen_gen;
     uint64_t rng;
     int producer_state;      /* worker 0: 0 producing, 1 produced, 2 done() running, 3 finished */
     struct queue_lease held; /* taken but waiting for the rate limit; lease 0 = none */
-    size_t mem_soft;         /* above this much Lua memory, collect between jobs */
-    size_t mem_after_gc;     /* what the last such collection left */
     /* a state that still holds most of its cap after a job went over it is
      * replaced by a fresh one once its jobs in flight are done */
     struct lj_config lc;          /* how this worker's states are made */
@@ -93,25 +89,19 @@ struct worker {
     unsigned seen_cap_hits;
     int replace_state;            /* 1: take no job until the state is replaced */
 
-    /* the collector, stepped between resumes (gc_between) */
-    int gc_in_cycle;
-    size_t gc_last;     /* heap at the last step */
-    size_t gc_start_at; /* start the next cycle once the heap reaches this */
-    unsigned gauge_tick;
+    struct gcpace gc; /* the collector, stepped between resumes */
     /* finished spans not yet handed to the tracer (trace_end_span) */
     struct span *done[WORKER_SPAN_BURST];
     int ndone;
     /* metrics: this worker's series */
     struct metric_series **http_series; /* RM_METHODS * 600, made on first use */
     struct metric_series *http_duration_s[8], *http_bytes_s[8]; /* by method */
-    struct metric_series *lua_memory_s, *gc_seconds_s, *gc_cycles_s, *gc_assists_s, *coroutines_s,
-        *replaced_s;
+    struct metric_series *replaced_s;
 
     /* watchdog: which script code runs until when (atomics, watchdog.h) */
     struct wd_site site;
     _Atomic int abandoned;              /* declared wedged: leave without touching the queue */
     _Atomic int exited;
-    _Atomic int wake_pending;       /* an eventfd write is in flight; skip more */
     _Atomic uint64_t running_lease; /* lease of the job being resumed, 0 = none */
     _Atomic uint64_t running_job;   /* and its job id */
 
@@ -128,10 +118,42 @@ void worker_wake(struct worker *w);
 /* Frees a worker whose thread has been joined. */
 void worker_free(struct worker *w);
 
-/* --- called from lua_api.c, on the worker's thread, inside a resume ----- */
+/* --- between worker.c and its parts (observe.c, producer.c, lua_host.c) */
 
-/* 1 if slot's coroutine yielded for I/O it asked for (http, sleep, push). */
-int worker_slot_waiting(const struct worker *w, int slot);
+static inline int64_t worker_ns(double t)
+{
+    return (int64_t)(t * 1e9);
+}
+/* Every entry into script code is bracketed by these, so the watchdog knows
+ * which code runs, for which lease and job, until when (deadline: ns,
+ * WD_NO_LIMIT for no budget; budget: the seconds messages quote). */
+void worker_watch_begin(struct worker *w, enum wd_entry e, uint64_t lease, uint64_t job,
+                        int64_t deadline, double budget);
+void worker_watch_end(struct worker *w);
+/* A free slot, busy now (NULL if none) / given back. */
+struct slot *worker_slot_take(struct worker *w);
+void worker_slot_put(struct worker *w, struct slot *s);
+/* Puts the slot's timer at its next wake time (deadline or sleep's end). */
+void worker_timer_set(struct worker *w, struct slot *s);
+/* Runs fn (a call into the slot's coroutine) as every entry into Lua runs:
+ * watched, profiled, and followed by a step of the collector. */
+int worker_enter_lua(struct worker *w, struct slot *s,
+                     int (*fn)(struct worker *, struct slot *, const void *), const void *arg);
+/* Acts on what a resume returned (LJ_WAIT, LJ_OK, LJ_FAIL). */
+void worker_after_resume(struct worker *w, struct slot *s, int status);
+/* Takes back the I/O slot s waits on (its request cancelled, unanswered). */
+void worker_cancel_io(struct worker *w, struct slot *s);
+/* An engine event of the worker that is not about one job. */
+void worker_log_event(struct worker *w, enum log_level lv, const char *msg, const char *key,
+                      const char *value);
+
+/* What a worker's Lua state asks of it (lua_host.h; lua_host.c): host is
+ * the worker. Its watch and profile_sample need none, so a state made for
+ * `shoal check` takes this table with a NULL host. */
+extern const struct lj_host worker_lua_host;
+
+/* --- called through worker_lua_host, on the worker's thread, inside a resume */
+
 /* The job in slot: 0 and its id and attempt, or -1 if slot runs no job. */
 int worker_slot_job(const struct worker *w, int slot, uint64_t *id, int *attempt);
 /* Starts an HTTP request for slot; the caller then yields. 0, or -1 + err. */
@@ -143,10 +165,6 @@ void worker_sleep_start(struct worker *w, int slot, double seconds);
  * slot now waits for room and the caller yields, then pushes again. */
 int worker_push(struct worker *w, int slot, const char *data, size_t len,
                 const struct queue_push_opts *opts, uint64_t *id);
-/* fetch.c's socket callbacks: a socket this worker's curl handles opened or
- * closed (keeps the epoll bookkeeping right when numbers are reused). */
-void worker_socket_opened(struct worker *w, int fd);
-void worker_socket_closed(struct worker *w, int fd);
 /* Tracing, for the slot's job (no-ops when tracing is off or the slot runs
  * no job). The innermost open span's ids as hex: 0, or -1 if none. */
 int worker_trace_current(const struct worker *w, int slot, char trace_id[33], char span_id[17]);
@@ -156,7 +174,6 @@ void worker_trace_attr(struct worker *w, int slot, const char *key, const char *
  * span, with an error message if it failed. -1: none open, or too deep. */
 int worker_trace_begin(struct worker *w, int slot, const char *name);
 int worker_trace_end(struct worker *w, int slot, const char *error);
-/* Writes one log line (already formatted) to stderr. */
 /* Fills the record's worker id, and for slot's job (slot < 0: none) its
  * job.id field and trace ids, then hands it to the run's logger. */
 void worker_log(struct worker *w, int slot, struct log_record *rec);

@@ -1,11 +1,14 @@
 /* lua_api.c - the C primitives behind the `shoal` module (shoal.runtime
- * wraps them): http, sleep, push, now, log, emit.
+ * wraps them), gathered into its `core` table: sleep, now, job, job_url and
+ * load_embedded here; http, push, log, trace and emit in lua_http.c,
+ * lua_queue.c, lua_log.c, lua_trace.c and lua_items.c.
  *
- * Every function here runs on the state's worker thread, inside a resume of
- * a job, producer or done coroutine. Those that wait (http, sleep, a
- * producer's push into a full queue) hand the request to the worker and
- * yield; the worker resumes the coroutine with the outcome. Misuse raises a
- * Lua error (luaL_error); failures at run time return nil, message. */
+ * Every primitive runs on the state's worker thread, inside a resume of
+ * a job, producer or done coroutine, and reaches the engine only through
+ * the state's host (lua_host.h). Those that wait (http, sleep, a producer's
+ * push into a full queue) hand the request to the host and yield; the host
+ * resumes the coroutine with the outcome. Misuse raises a Lua error
+ * (luaL_error); failures at run time return nil, message. */
 #include "lua/lua_internal.h"
 
 #include <stdio.h>
@@ -14,79 +17,14 @@
 #include <time.h>
 
 #include "lua/embedded.h"
-#include "core/items.h"
+#include "lua/lua_host.h"
 #include "telemetry/logs/logger.h"
-#include "core/queue.h"
-#include "telemetry/traces/trace.h"
-#include "core/worker.h"
 
 char lj_done_mark;
 
-static lj *state_of(lua_State *L)
+int lj_yield_io(lj *s, lua_State *L, int slot)
 {
-    return lua_touserdata(L, lua_upvalueindex(1));
-}
-
-/* The slot of the coroutine L if it is the one the worker is resuming (a
- * job's, the producer's, done()'s), else -1 (init(), the script's top
- * level, a coroutine the script made itself). */
-static int running_slot(lua_State *L, lj *s)
-{
-    int slot = s->cur_slot;
-    return s->worker && slot >= 0 && s->slots[slot].co == L ? slot : -1;
-}
-
-/* running_slot, or a Lua error naming what cannot be called from here. */
-static int slot_of(lua_State *L, lj *s, const char *what)
-{
-    int slot = running_slot(L, s);
-    if (slot < 0)
-        return luaL_error(L,
-                          "%s can only be called from handle(), produce() or done() "
-                          "(not from init(), the script's top level, or a coroutine "
-                          "the script created)",
-                          what);
-    return slot;
-}
-
-static int l_http(lua_State *L)
-{
-    lj *s = state_of(L);
-    int slot = slot_of(L, s, "shoal.http");
-    struct http_request req = {0};
-    req.method = luaL_checkstring(L, 1);
-    req.url = luaL_checkstring(L, 2);
-    const char *hdrs[64];
-    if (lua_istable(L, 3)) {
-        int n = (int)lua_objlen(L, 3);
-        if (n > 64)
-            return lj_usage_error(L, "shoal.http: at most 64 request headers");
-        for (int i = 0; i < n; i++) {
-            lua_rawgeti(L, 3, i + 1);
-            hdrs[i] = lua_tostring(L, -1);
-            lua_pop(L, 1); /* the table still holds the string */
-            if (!hdrs[i] || strpbrk(hdrs[i], "\r\n"))
-                return lj_usage_error(L, "shoal.http: header %d has a line break or is not a string",
-                                      i + 1);
-        }
-        req.headers = hdrs;
-        req.nheaders = n;
-    }
-    if (lua_isstring(L, 4))
-        req.body = lua_tolstring(L, 4, &req.body_len);
-    req.timeout = luaL_optnumber(L, 5, 0);
-    req.follow = lua_toboolean(L, 6);
-    req.insecure = lua_toboolean(L, 7);
-    req.compressed = lua_toboolean(L, 8);
-    if (strpbrk(req.url, " \r\n\t"))
-        return lj_usage_error(L, "shoal.http: url has white space in it: '%s' (encode spaces as %%20)",
-                              req.url);
-    char err[256];
-    if (worker_http_start(s->worker, slot, &req, err, sizeof err) != 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, err);
-        return 2;
-    }
+    s->slots[slot].io = 1;
     return lua_yield(L, 0);
 }
 
@@ -94,115 +32,8 @@ static int l_sleep(lua_State *L)
 {
     lj *s = state_of(L);
     int slot = slot_of(L, s, "shoal.sleep");
-    worker_sleep_start(s->worker, slot, luaL_checknumber(L, 1));
-    return lua_yield(L, 0);
-}
-
-static int l_push(lua_State *L)
-{
-    lj *s = state_of(L);
-    int slot = slot_of(L, s, "shoal.push");
-    size_t len, klen = 0;
-    const char *data = luaL_checklstring(L, 1, &len);
-    const char *key = lua_isstring(L, 2) ? lua_tolstring(L, 2, &klen) : NULL;
-    struct queue_push_opts opts = {
-        .key = key,
-        .key_len = klen,
-        .delay = luaL_optnumber(L, 3, 0),
-        .priority = (int)luaL_optinteger(L, 4, 0),
-    };
-    /* a job with a valid traceparent field continues that trace; a
-     * malformed one is ignored, as W3C asks */
-    uint8_t ctx[TRACE_CTX_LEN + TRACESTATE_MAX];
-    size_t tplen, tslen = 0;
-    const char *tp = lua_type(L, 5) == LUA_TSTRING ? lua_tolstring(L, 5, &tplen) : NULL;
-    const char *ts = lua_type(L, 6) == LUA_TSTRING ? lua_tolstring(L, 6, &tslen) : NULL;
-    struct trace_ctx parent;
-    if (tp && trace_parse_traceparent(tp, tplen, &parent) == 0) {
-        trace_pack(ctx, 'P', &parent);
-        opts.ctx = ctx;
-        opts.ctx_len = TRACE_CTX_LEN;
-        if (ts && trace_state_ok(ts, tslen)) { /* a bad tracestate is dropped alone */
-            memcpy(ctx + TRACE_CTX_LEN, ts, tslen);
-            opts.ctx_len += tslen;
-        }
-    }
-    uint64_t id = 0;
-    switch (worker_push(s->worker, slot, data, len, &opts, &id)) {
-    case QUEUE_OK:
-        lua_pushnumber(L, (lua_Number)id);
-        return 1;
-    case QUEUE_DUP:
-        lua_pushnil(L);
-        lua_pushliteral(L, "duplicate");
-        return 2;
-    case QUEUE_FULL:
-        /* the worker wakes us when there is room; runtime.lua pushes again */
-        return lua_yield(L, 0);
-    case QUEUE_CLOSED:
-        if (s->cfg.worker_id == 0)
-            return lua_yield(L, 0); /* the producer is parked: the run is stopping */
-        lua_pushnil(L);
-        lua_pushliteral(L, "stopping");
-        return 2;
-    default:
-        return luaL_error(L, "shoal.push: out of memory");
-    }
-}
-
-/* trace_current() -> trace_id, span_id (hex) of the innermost open span of
- * the running job, or nothing when tracing is off. */
-static int l_trace_current(lua_State *L)
-{
-    lj *s = state_of(L);
-    int slot = running_slot(L, s);
-    char t[33], sp[17];
-    if (slot < 0 || worker_trace_current(s->worker, slot, t, sp) != 0)
-        return 0;
-    lua_pushstring(L, t);
-    lua_pushstring(L, sp);
-    return 2;
-}
-
-/* span_begin(name) / span_end([error]) / span_attr(key, value): user spans
- * of the running job; they do nothing outside a job or with tracing off. */
-static int l_span_begin(lua_State *L)
-{
-    lj *s = state_of(L);
-    const char *name = luaL_checkstring(L, 1);
-    int slot = running_slot(L, s);
-    int ok = slot >= 0 && worker_trace_begin(s->worker, slot, name) == 0;
-    lua_pushboolean(L, ok);
-    return 1;
-}
-
-static int l_span_end(lua_State *L)
-{
-    lj *s = state_of(L);
-    const char *error = lua_isstring(L, 1) ? lua_tostring(L, 1) : NULL;
-    int slot = running_slot(L, s);
-    if (slot >= 0)
-        worker_trace_end(s->worker, slot, error);
-    return 0;
-}
-
-static int l_span_attr(lua_State *L)
-{
-    lj *s = state_of(L);
-    const char *key = luaL_checkstring(L, 1);
-    size_t len = 0;
-    const char *v = NULL;
-    int t = lua_type(L, 2);
-    if (t == LUA_TSTRING || t == LUA_TNUMBER) {
-        v = lua_tolstring(L, 2, &len);
-    } else if (t == LUA_TBOOLEAN) {
-        v = lua_toboolean(L, 2) ? "true" : "false";
-        len = strlen(v);
-    }
-    int slot = running_slot(L, s);
-    if (v && slot >= 0)
-        worker_trace_attr(s->worker, slot, key, v, len);
-    return 0;
+    HOST(s)->sleep_start(HOST_ARG(s), slot, luaL_checknumber(L, 1));
+    return lj_yield_io(s, L, slot);
 }
 
 /* job() -> id, attempt of the job whose coroutine is running, or nothing. */
@@ -212,7 +43,7 @@ static int l_job(lua_State *L)
     int slot = running_slot(L, s);
     uint64_t id;
     int attempt;
-    if (slot < 0 || worker_slot_job(s->worker, slot, &id, &attempt) != 0)
+    if (slot < 0 || HOST(s)->job(HOST_ARG(s), slot, &id, &attempt) != 0)
         return 0;
     lua_pushnumber(L, (lua_Number)id);
     lua_pushinteger(L, attempt);
@@ -227,238 +58,6 @@ static int l_now(lua_State *L)
     return 1;
 }
 
-static int wants(lj *s, enum log_level lv)
-{
-    if (s->worker)
-        return worker_log_wants(s->worker, (int)lv);
-    return logger_global ? logger_wants(logger_global, lv) : lv >= LOG_INFO;
-}
-
-/* Adds the pair at the stack's top (key at -2, value at -1) to rec.
- * Strings other than the table's own (numeric keys, tostring of a table)
- * are pushed and left on the stack, so they live until the record is
- * emitted; the caller has made room. */
-static void add_pair(lua_State *L, struct log_record *rec, int *extra)
-{
-    size_t klen;
-    const char *key;
-    if (lua_type(L, -2) == LUA_TSTRING) {
-        key = lua_tolstring(L, -2, &klen);
-    } else {
-        /* tolstring on the key itself would confuse lua_next: a copy */
-        if (lua_type(L, -2) == LUA_TNUMBER) {
-            lua_pushvalue(L, -2);
-            key = lua_tolstring(L, -1, &klen);
-        } else {
-            key = lua_pushfstring(L, "%s", luaL_typename(L, -2));
-        }
-        lua_insert(L, -3); /* keep it below the pair */
-        (*extra)++;
-    }
-    if (!key || rec->nfields >= LOG_MAX_FIELDS)
-        return;
-    struct log_field *f = &rec->f[rec->nfields];
-    f->key = key;
-    f->key_len = key ? strlen(key) : 0;
-    switch (lua_type(L, -1)) {
-    case LUA_TNUMBER: {
-        double d = lua_tonumber(L, -1);
-        if (d == (double)(int64_t)d && d > -9007199254740992.0 && d < 9007199254740992.0) {
-            f->type = LOG_INT;
-            f->i = (int64_t)d;
-        } else {
-            f->type = LOG_DBL;
-            f->d = d;
-        }
-        break;
-    }
-    case LUA_TBOOLEAN:
-        f->type = LOG_BOOL;
-        f->i = lua_toboolean(L, -1);
-        break;
-    case LUA_TSTRING:
-        f->type = LOG_STR;
-        f->s = lua_tolstring(L, -1, &f->len);
-        break;
-    default:
-        f->type = LOG_STR;
-        f->s = lua_pushfstring(L, "%s: %p", luaL_typename(L, -1), lua_topointer(L, -1));
-        f->len = strlen(f->s);
-        lua_insert(L, -3);
-        (*extra)++;
-        break;
-    }
-    rec->nfields++;
-}
-
-/* Fields in key order: a script's lines read the same every time. */
-static void sort_fields(struct log_record *rec)
-{
-    for (int i = 1; i < rec->nfields; i++) {
-        struct log_field f = rec->f[i];
-        int j = i;
-        for (; j > 0; j--) {
-            const struct log_field *p = &rec->f[j - 1];
-            size_t n = p->key_len < f.key_len ? p->key_len : f.key_len;
-            int c = memcmp(p->key, f.key, n);
-            if (c < 0 || (c == 0 && p->key_len <= f.key_len))
-                break;
-            rec->f[j] = rec->f[j - 1];
-        }
-        rec->f[j] = f;
-    }
-}
-
-/* log(level, msg [, fields]): one record to the run's logger, with the
- * job's id and trace ids when called from a job. */
-static int l_log(lua_State *L)
-{
-    lj *s = state_of(L);
-    enum log_level lv;
-    if (log_level_parse(luaL_checkstring(L, 1), &lv) != 0)
-        return luaL_argerror(L, 1, "debug, info, warn or error");
-    if (!wants(s, lv))
-        return 0;
-    struct log_record rec;
-    log_begin(&rec, lv, NULL);
-    rec.msg = luaL_checklstring(L, 2, &rec.msg_len);
-    int extra = 0;
-    if (lua_istable(L, 3)) {
-        lua_settop(L, 3);
-        luaL_checkstack(L, 2 * LOG_MAX_FIELDS + 8, "log fields");
-        lua_pushnil(L);
-        while (lua_next(L, 3) != 0 && rec.nfields < LOG_MAX_FIELDS) {
-            add_pair(L, &rec, &extra);
-            lua_pop(L, 1);
-        }
-        sort_fields(&rec);
-    }
-    if (s->worker)
-        worker_log(s->worker, running_slot(L, s), &rec);
-    else
-        log_emit_global(&rec);
-    return 0;
-}
-
-/* emit(json) or emit(nil, cells [, extra_key]): one item, already encoded
- * by runtime.lua (a JSON text, or a CSV record's cells in column order;
- * extra_key: a key of the item outside the CSV columns). -> true; false,
- * "dropped" | "not saved (no --output)"; or nil, why for an item too large
- * (the wrapper raises that at the script's line). No-op in `shoal check`.
- * May wait a bounded time for the writer (items.h). */
-static int l_emit(lua_State *L)
-{
-    lj *s = state_of(L);
-    struct items *it = s->cfg.items;
-    if (!it) {
-        lua_pushboolean(L, 1);
-        return 1;
-    }
-    enum items_status st;
-    size_t len = 0;
-    if (lua_istable(L, 2)) {
-        const char *cells[ITEMS_MAX_COLUMNS];
-        size_t lens[ITEMS_MAX_COLUMNS];
-        int n = (int)lua_objlen(L, 2);
-        if (n > ITEMS_MAX_COLUMNS)
-            n = ITEMS_MAX_COLUMNS;
-        for (int i = 0; i < n; i++) {
-            lua_rawgeti(L, 2, i + 1);
-            cells[i] = lua_tolstring(L, -1, &lens[i]); /* the table keeps it alive */
-            lua_pop(L, 1);
-            if (!cells[i]) {
-                cells[i] = "";
-                lens[i] = 0;
-            }
-            len += lens[i];
-        }
-        if (lua_type(L, 3) == LUA_TSTRING) {
-            size_t klen;
-            const char *key = lua_tolstring(L, 3, &klen);
-            items_extra_key(it, key, klen);
-        }
-        st = items_emit_csv(it, s->cfg.worker_id, n, cells, lens);
-    } else {
-        const char *json = luaL_checklstring(L, 1, &len);
-        st = items_emit(it, s->cfg.worker_id, json, len);
-    }
-    switch (st) {
-    case ITEMS_OK:
-        lua_pushboolean(L, 1);
-        return 1;
-    case ITEMS_DROPPED:
-        lua_pushboolean(L, 0);
-        lua_pushliteral(L, "dropped");
-        return 2;
-    case ITEMS_DISCARDED:
-        lua_pushboolean(L, 0);
-        lua_pushliteral(L, "not saved (no --output)");
-        return 2;
-    default:
-        lua_pushnil(L);
-        lua_pushfstring(L,
-                        "the item is too large (%d MiB encoded; at most %d MiB): save large "
-                        "bodies to files of their own and emit their names",
-                        (int)(len >> 20), (int)(items_max_bytes(it) >> 20));
-        return 2;
-    }
-}
-
-/* items_format() -> "jsonl", "csv", "none" (no --output), or nil in
- * `shoal check`. */
-static int l_items_format(lua_State *L)
-{
-    struct items *it = state_of(L)->cfg.items;
-    if (!it)
-        return 0;
-    enum items_format f = items_format(it);
-    lua_pushstring(L, f == ITEMS_CSV ? "csv" : f == ITEMS_JSONL ? "jsonl" : "none");
-    return 1;
-}
-
-/* items_columns(names) -> the run's CSV columns: names (a list of strings)
- * if this is the first call of the run, else those of the first call; or
- * nil, why (the wrapper raises it at the script's line). */
-static int l_items_columns(lua_State *L)
-{
-    struct items *it = state_of(L)->cfg.items;
-    luaL_checktype(L, 1, LUA_TTABLE);
-    if (!it)
-        return 0;
-    if (!items_columns(it)) {
-        const char *names[ITEMS_MAX_COLUMNS];
-        size_t lens[ITEMS_MAX_COLUMNS];
-        int n = (int)lua_objlen(L, 1);
-        if (n > ITEMS_MAX_COLUMNS) {
-            lua_pushnil(L);
-            lua_pushfstring(L, "a CSV item has at most %d keys, this one %d", ITEMS_MAX_COLUMNS, n);
-            return 2;
-        }
-        for (int i = 0; i < n; i++) {
-            lua_rawgeti(L, 1, i + 1);
-            names[i] = lua_tolstring(L, -1, &lens[i]);
-            lua_pop(L, 1);
-            if (!names[i])
-                return luaL_argerror(L, 1, "a list of strings");
-        }
-        if (items_set_columns(it, n, names, lens) != 0) {
-            lua_pushnil(L);
-            lua_pushliteral(L, "out of memory");
-            return 2;
-        }
-    }
-    int n = items_columns(it);
-    lua_createtable(L, n, 0);
-    for (int i = 0; i < n; i++) {
-        const char *name;
-        size_t len;
-        items_column(it, i, &name, &len);
-        lua_pushlstring(L, name, len);
-        lua_rawseti(L, -2, i + 1);
-    }
-    return 1;
-}
-
 /* job_url(url): the running job's url, for its log line and its span. */
 static int l_job_url(lua_State *L)
 {
@@ -467,7 +66,7 @@ static int l_job_url(lua_State *L)
     const char *url = luaL_checklstring(L, 1, &len);
     int slot = running_slot(L, s);
     if (slot >= 0)
-        worker_job_url(s->worker, slot, url, len);
+        HOST(s)->job_url(HOST_ARG(s), slot, url, len);
     return 0;
 }
 
@@ -496,32 +95,27 @@ static int l_load_embedded(lua_State *L)
 void lj_api_push_core(lj *s, lua_State *L)
 {
     static const luaL_Reg fns[] = {
-        {"http", l_http},
         {"sleep", l_sleep},
-        {"push", l_push},
         {"now", l_now},
-        {"log", l_log},
         {"load_embedded", l_load_embedded},
         {"job", l_job},
-        {"trace_current", l_trace_current},
-        {"span_begin", l_span_begin},
-        {"span_end", l_span_end},
-        {"span_attr", l_span_attr},
         {"job_url", l_job_url},
-        {"emit", l_emit},
-        {"items_format", l_items_format},
-        {"items_columns", l_items_columns},
         {NULL, NULL},
     };
+    /* one list per API area, each in its own file */
+    const luaL_Reg *const areas[] = {fns,          lj_api_http, lj_api_queue, lj_api_log,
+                                     lj_api_trace, lj_api_items};
     lua_newtable(L);
-    for (const luaL_Reg *f = fns; f->name; f++) {
-        lua_pushlightuserdata(L, s);
-        lua_pushcclosure(L, f->func, 1);
-        lua_setfield(L, -2, f->name);
+    for (size_t a = 0; a < sizeof areas / sizeof areas[0]; a++) {
+        for (const luaL_Reg *f = areas[a]; f->name; f++) {
+            lua_pushlightuserdata(L, s);
+            lua_pushcclosure(L, f->func, 1);
+            lua_setfield(L, -2, f->name);
+        }
     }
     lua_pushboolean(L, s->cfg.tracing);
     lua_setfield(L, -2, "tracing");
-    lua_pushboolean(L, s->worker ? worker_log_wants(s->worker, LOG_DEBUG) : 0);
+    lua_pushboolean(L, s->cfg.host ? HOST(s)->log_wants(HOST_ARG(s), LOG_DEBUG) : 0);
     lua_setfield(L, -2, "log_debug");
     lua_pushinteger(L, s->cfg.worker_id);
     lua_setfield(L, -2, "worker_id");

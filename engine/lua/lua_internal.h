@@ -1,5 +1,5 @@
 /* lua_internal.h - what lua_state.c and lua_api.c share about a state.
- * Included only by engine/lua_*.c: the rest of the engine sees lua_job.h. */
+ * Included only by the files of engine/lua/: the rest of the engine sees lua_job.h. */
 #ifndef SHOAL_LUA_INTERNAL_H
 #define SHOAL_LUA_INTERNAL_H
 
@@ -8,6 +8,7 @@
 #include <lualib.h>
 #include <stdint.h>
 
+#include "lua/lua_host.h"
 #include "lua/lua_job.h"
 
 struct lj_slot {
@@ -15,12 +16,12 @@ struct lj_slot {
     int ref;       /* registry reference keeping co alive */
     char *error;   /* last failure message, malloc'd */
     int final;     /* that failure is not to be retried (a usage error, shoal.retry(false)) */
+    int io;        /* the coroutine yielded for I/O it asked of the host (lj_yield_io) */
 };
 
 struct lj {
     lua_State *L;
-    struct lj_config cfg;
-    struct worker *worker;
+    struct lj_config cfg; /* cfg.host_ops and cfg.host: the host (lua_host.h) */
     struct lj_slot *slots;
     int nslots;
     int ref_job_loop, ref_producer, ref_finisher, ref_initializer, ref_load, ref_check,
@@ -52,6 +53,50 @@ struct lj {
 /* The light userdata job_loop yields first, so a job that finished can be
  * told from a user's own coroutine.yield. */
 extern char lj_done_mark;
+
+/* Yields slot's coroutine for the I/O it just asked of the host: the
+ * resume then returns LJ_WAIT. Written `return lj_yield_io(...)`. */
+int lj_yield_io(lj *s, lua_State *L, int slot);
+
+/* The host's ops and its pointer (lua_host.h); host is NULL in `shoal check`. */
+#define HOST(s) ((s)->cfg.host_ops)
+#define HOST_ARG(s) ((s)->cfg.host)
+
+/* The state a core.* primitive belongs to (its upvalue). */
+static inline lj *state_of(lua_State *L)
+{
+    return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+/* The slot of the coroutine L if it is the one the host is resuming (a
+ * job's, the producer's, done()'s), else -1 (init(), the script's top
+ * level, a coroutine the script made itself). */
+static inline int running_slot(lua_State *L, lj *s)
+{
+    int slot = s->cur_slot;
+    return s->cfg.host && slot >= 0 && s->slots[slot].co == L ? slot : -1;
+}
+
+/* running_slot, or a Lua error naming what cannot be called from here. */
+static inline int slot_of(lua_State *L, lj *s, const char *what)
+{
+    int slot = running_slot(L, s);
+    if (slot < 0)
+        return luaL_error(L,
+                          "%s can only be called from handle(), produce() or done() "
+                          "(not from init(), the script's top level, or a coroutine "
+                          "the script created)",
+                          what);
+    return slot;
+}
+
+/* The core table's primitives, one list per API area (lua_api.c: sleep,
+ * now, job, job_url, load_embedded). */
+extern const luaL_Reg lj_api_http[];  /* lua_http.c */
+extern const luaL_Reg lj_api_queue[]; /* lua_queue.c: push */
+extern const luaL_Reg lj_api_log[];   /* lua_log.c */
+extern const luaL_Reg lj_api_trace[]; /* lua_trace.c */
+extern const luaL_Reg lj_api_items[]; /* lua_items.c: emit */
 
 /* Raises a mistake in how the script called shoal (a bad argument): at
  * the script's own line, and final for the attempt (not retried). Never

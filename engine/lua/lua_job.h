@@ -8,7 +8,7 @@
  * from elsewhere (a signal handler on that thread).
  *
  * A coroutine lives in a slot (0 .. concurrency-1). Starting or resuming one
- * returns LJ_WAIT when it yielded for I/O it asked for through worker.h, or
+ * returns LJ_WAIT when it yielded for I/O it asked of its host (lua_host.h), or
  * LJ_OK / LJ_FAIL when the attempt (or hook) finished; after LJ_FAIL,
  * lj_error() holds the message (first line: the error, then the traceback). */
 #ifndef SHOAL_LUA_JOB_H
@@ -17,10 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct worker;
-struct http_result;
+struct lj_host;
+struct lj_http_result;
 struct registry;
-struct items;
 
 typedef struct lj lj;
 
@@ -34,9 +33,9 @@ struct lj_config {
     char **args;           /* shoal.args */
     const char *listen;    /* --listen HOST:PORT, for shoal.listen_url; "off" or NULL: none */
     int nargs;
-    struct worker *worker; /* where shoal.http/sleep/push go; NULL for `shoal check` */
+    const struct lj_host *host_ops;    /* the engine's side (lua_host.h); NULL: none at all */
+    void *host;                        /* handed to host_ops; NULL: no I/O (`shoal check`) */
     struct registry *registry;         /* where shoal.metrics declares */
-    struct items *items;               /* where shoal.emit goes; NULL: nowhere (shoal check) */
     int tracing;                       /* spans are recorded: shoal.trace does work */
     const char *const *metric_labels;  /* options.metric_labels, for labels() */
     int nmetric_labels;
@@ -67,7 +66,7 @@ int lj_produce_start(lj *s, int slot);
 int lj_done_start(lj *s, int slot, const char *stats_json);
 
 /* Resumes a coroutine waiting on HTTP with its outcome. */
-int lj_resume_http(lj *s, int slot, const struct http_result *res);
+int lj_resume_http(lj *s, int slot, const struct lj_http_result *res);
 /* Resumes a coroutine waiting on a sleep (no values). */
 int lj_resume(lj *s, int slot);
 /* Resumes a producer whose push found the queue full: it pushes again. */
@@ -114,14 +113,14 @@ int lj_gc_step(lj *s, int kb);
 int lj_gc_take_assist(lj *s);
 
 /* Async-signal-safe: arms a hook that raises in whatever Lua code runs next
- * on this state's thread, once the entry the thread's watchdog site
- * (watchdog.h) describes is past its deadline or told to stop; the message
+ * on this state's thread, once the entry the host's watchdog describes for
+ * that thread (lj_host's watch) is past its deadline or told to stop; the message
  * names the script's line, the entry and its budget ("job ran past its 10s
  * time budget (--timeout)", "init() ran past its 10s time budget
  * (--hook-timeout)", "produce() stopped here: the run is ending"). */
 void lj_watchdog_signal(lj *s);
 /* The SIGUSR2 handler's body: arms that hook on the state running script
- * code on the calling thread, if its site says it runs any. */
+ * code on the calling thread, if the host's watch says it runs any. */
 void lj_watchdog_on_signal(void);
 /* 1 if the hook stopped code with no time budget (produce()) because the
  * run is ending, since the last call; clears the flag. */
@@ -129,8 +128,9 @@ int lj_take_stopped(lj *s);
 /* Clears that hook (worker thread, between resumes). */
 void lj_watchdog_clear(lj *s);
 
-/* LuaJIT's profiler on this state (profiler.h): started and stopped on
- * the state's own thread, between resumes; one state at a time. */
+/* LuaJIT's profiler on this state, its samples handed to the host's
+ * profile_sample: started and stopped on the state's own thread, between
+ * resumes; one state at a time. */
 int lj_profile_start(lj *s);
 void lj_profile_stop(lj *s);
 

@@ -23,11 +23,6 @@ struct handle {
     struct metric_family *f;
 };
 
-static lj *state_of(lua_State *L)
-{
-    return lua_touserdata(L, lua_upvalueindex(1));
-}
-
 static const char *kind_names[] = {"counter", "gauge", "histogram"};
 
 /* Reads the list at idx: strings into strs or numbers into nums (the other

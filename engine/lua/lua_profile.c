@@ -1,5 +1,5 @@
 /* lua_profile.c - LuaJIT's sampling profiler on one worker's state, for the
- * Lua frames of CPU profiles (see profiler.h).
+ * Lua frames of CPU profiles (the host's profile_sample, lua_host.h).
  *
  * LuaJIT's profiler is process-global: one state at a time, and starting or
  * stopping it flushes that state's compiled traces. So it runs only on the
@@ -12,8 +12,6 @@
 
 #include <luajit.h>
 
-#include "telemetry/profiles/profiler.h"
-
 /* "handle examples/crawl.lua:42;inner examples/crawl.lua:7;...", innermost
  * first: 'p' keeps a chunk's path, 'f' the function's name, then its file
  * and current line. */
@@ -23,9 +21,11 @@ static void on_sample(void *data, lua_State *L, int samples, int vmstate)
 {
     lj *s = data;
     size_t len = 0;
-    const char *stack = luaJIT_profile_dumpstack(L, LUA_STACK_FMT, PROFILER_LUA_DEPTH, &len);
-    profiler_lua_sample(profiler_global, s->cfg.worker_id, stack ? stack : "", stack ? len : 0,
-                        samples, vmstate);
+    if (!s->cfg.host_ops || !s->cfg.host_ops->profile_sample)
+        return;
+    const char *stack = luaJIT_profile_dumpstack(L, LUA_STACK_FMT, LJ_PROFILE_DEPTH, &len);
+    s->cfg.host_ops->profile_sample(s->cfg.worker_id, stack ? stack : "", stack ? len : 0, samples,
+                                    vmstate);
 }
 
 int lj_profile_start(lj *s)

@@ -10,8 +10,8 @@
  *
  * One thread owns a state. lj_watchdog_signal is the exception: it runs in a
  * signal handler on the owning thread and only arms a hook, which raises
- * once the entry that thread's watchdog site (watchdog.h) describes is past
- * its deadline, or told to stop. */
+ * once the script code the host's watchdog sees on that thread (lj_host's
+ * watch, lua_host.h) is past its deadline, or told to stop. */
 #include "lua/lua_internal.h"
 
 #include <lua-cjson.h>
@@ -25,8 +25,6 @@
 
 #include "lua/embedded.h"
 #include "base/pool.h"
-#include "core/watchdog.h"
-#include "core/worker.h"
 
 static __thread lj *tl_state; /* the state running script code on this thread */
 
@@ -283,7 +281,6 @@ lj *lj_new(const struct lj_config *cfg, char *err, size_t errlen)
     if (!s)
         goto oom;
     s->cfg = *cfg;
-    s->worker = cfg->worker;
     s->mem_cap = cfg->mem_cap;
     s->cur_slot = -1;
     s->nslots = cfg->slots > 0 ? cfg->slots : 1;
@@ -407,6 +404,7 @@ static int resume(lj *s, int slot, int nargs)
     lj *prev = enter(s);
     s->cur_slot = slot;
     sl->final = 0;
+    sl->io = 0;
     int rc = lua_resume(co, nargs);
     s->cur_slot = -1;
     leave(s, prev);
@@ -422,7 +420,7 @@ static int resume(lj *s, int slot, int nargs)
                 drop_coroutine(s, slot);
             return ok ? LJ_OK : LJ_FAIL;
         }
-        if (rc == LUA_YIELD && s->worker && worker_slot_waiting(s->worker, slot))
+        if (rc == LUA_YIELD && sl->io)
             return LJ_WAIT;
         set_error(s, slot, rc == 0 ? "the job's coroutine ended without a result"
                                    : "the job yielded on its own (coroutine.yield inside "
@@ -444,7 +442,7 @@ int lj_job_start(lj *s, int slot, const char *data, size_t len, uint64_t id, int
     if (!co || lua_status(co) != LUA_YIELD)
         co = new_coroutine(s, slot, s->ref_job_loop);
     (void)id;
-    (void)attempt; /* shoal.job asks the worker for them */
+    (void)attempt; /* shoal.job asks the host for them */
     lua_pushlstring(co, data, len);
     return resume(s, slot, 1);
 }
@@ -462,7 +460,7 @@ int lj_done_start(lj *s, int slot, const char *stats_json)
     return resume(s, slot, 1);
 }
 
-int lj_resume_http(lj *s, int slot, const struct http_result *res)
+int lj_resume_http(lj *s, int slot, const struct lj_http_result *res)
 {
     lua_State *co = s->slots[slot].co;
     lua_settop(co, 0);
@@ -649,7 +647,6 @@ static int script_position(lua_State *L, char *pos, size_t cap)
 static void lj_hook(lua_State *L, lua_Debug *ar)
 {
     lj *s = tl_state;
-    struct wd_site *site = wd_current();
     (void)ar;
     if (!s)
         return;
@@ -664,12 +661,14 @@ static void lj_hook(lua_State *L, lua_Debug *ar)
         lua_pushstring(L, msg);
         lua_error(L);
     }
-    int64_t dl = site ? atomic_load_explicit(&site->deadline_ns, memory_order_acquire) : 0;
-    int stop = dl == WD_NO_LIMIT && atomic_load(&site->stop);
+    struct lj_watch w = {0};
+    if (!s->cfg.host_ops || !s->cfg.host_ops->watch || s->cfg.host_ops->watch(&w) != 0)
+        w.deadline_ns = 0;
+    int stop = w.deadline_ns == INT64_MAX && w.stop;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    if (dl == 0 || (!stop && now < dl)) {
+    if (w.deadline_ns == 0 || (!stop && now < w.deadline_ns)) {
         /* armed for code that has since returned: this one is in time */
         lua_sethook(L, NULL, 0, 0);
         s->hook_armed = 0;
@@ -677,13 +676,12 @@ static void lj_hook(lua_State *L, lua_Debug *ar)
     }
     if (!script_position(L, pos, sizeof pos))
         return;
-    enum wd_entry e = (enum wd_entry)atomic_load_explicit(&site->entry, memory_order_relaxed);
     if (stop) {
         s->stopped = 1;
         snprintf(msg, sizeof msg,
                  "%s%s stopped here: the run is ending (--duration, --max-jobs or Ctrl-C)", pos,
-                 wd_entry_name(e));
-    } else if (e == WD_HANDLE) {
+                 w.entry);
+    } else if (w.handle) {
         snprintf(msg, sizeof msg,
                  "%sjob ran past its %gs time budget (--timeout) while running Lua code "
                  "(a runaway loop?); stopped here",
@@ -692,7 +690,7 @@ static void lj_hook(lua_State *L, lua_Debug *ar)
         snprintf(msg, sizeof msg,
                  "%s%s ran past its %gs time budget (%s) while running Lua code "
                  "(a runaway loop?); stopped here",
-                 pos, wd_entry_name(e), atomic_load(&site->budget), wd_entry_flag(e));
+                 pos, w.entry, w.budget, w.flag);
     }
     lua_pushstring(L, msg);
     lua_error(L);
@@ -707,8 +705,9 @@ void lj_watchdog_signal(lj *s)
 void lj_watchdog_on_signal(void)
 {
     lj *s = tl_state;
-    struct wd_site *site = wd_current();
-    if (s && site && atomic_load_explicit(&site->deadline_ns, memory_order_acquire) != 0)
+    struct lj_watch w;
+    if (s && s->cfg.host_ops && s->cfg.host_ops->watch && s->cfg.host_ops->watch(&w) == 0 &&
+        w.deadline_ns != 0)
         lj_watchdog_signal(s);
 }
 

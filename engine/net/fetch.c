@@ -8,7 +8,7 @@
  * allocate for I/O. One worker thread owns each transfer. */
 #include "net/fetch.h"
 
-#include "core/worker.h"
+#include "net/loop.h"
 
 #include <stdatomic.h>
 #include <sys/socket.h>
@@ -96,16 +96,16 @@ static curl_socket_t on_open(void *arg, curlsocktype purpose, struct curl_sockad
     struct transfer *t = arg;
     (void)purpose;
     int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-    if (fd >= 0 && t->worker)
-        worker_socket_opened(t->worker, fd);
+    if (fd >= 0 && t->loop)
+        loop_socket_opened(t->loop, fd);
     return fd >= 0 ? fd : CURL_SOCKET_BAD;
 }
 
 static int on_close(void *arg, curl_socket_t fd)
 {
     struct transfer *t = arg;
-    if (t->worker)
-        worker_socket_closed(t->worker, fd);
+    if (t->loop)
+        loop_socket_closed(t->loop, fd);
     return close(fd);
 }
 
@@ -135,12 +135,12 @@ static void set_common(struct transfer *t)
         curl_easy_setopt(e, CURLOPT_PROXY, "");
 }
 
-int fetch_init(struct transfer *t, void *owner, struct worker *worker, size_t max_body)
+int fetch_init(struct transfer *t, void *owner, struct loop *loop, size_t max_body)
 {
     memset(t, 0, sizeof *t);
     t->max_body = max_body ? max_body : FETCH_MAX_BODY;
     t->owner = owner;
-    t->worker = worker;
+    t->loop = loop;
     t->easy = curl_easy_init();
     if (!t->easy)
         return -1;

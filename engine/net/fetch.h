@@ -54,16 +54,16 @@ struct transfer {
     int tp_set;            /* CURLOPT_HTTPHEADER points at tp */
     char error[CURL_ERROR_SIZE];
     void *owner; /* the slot, for CURLINFO_PRIVATE */
-    struct worker *worker; /* told about the sockets curl opens and closes */
+    struct loop *loop; /* told about the sockets curl opens and closes */
 };
 
-struct worker;
+struct loop;
 #define FETCH_MAX_BODY ((size_t)64 << 20) /* --max-body's default */
 
-/* Creates the easy handle with the options every request shares; worker
- * (may be NULL) hears of every socket it opens and closes; a response body
+/* Creates the easy handle with the options every request shares; loop
+ * (loop.h; may be NULL) hears of every socket it opens and closes; a response body
  * over max_body bytes (0: FETCH_MAX_BODY) fails its request. 0 / -1. */
-int fetch_init(struct transfer *t, void *owner, struct worker *worker, size_t max_body);
+int fetch_init(struct transfer *t, void *owner, struct loop *loop, size_t max_body);
 void fetch_cleanup(struct transfer *t);
 
 /* Sets up t for req. Returns 0, or -1 with a message in err (bad URL etc.). */

@@ -1,10 +1,12 @@
-/* The Lua boundary (lua_job.h) as the workers use it: scripts that load or
- * do not (with file:line), jobs that succeed, fail with a traceback, blow the
- * memory cap, or run away past their deadline; coroutines reused between
- * attempts. No worker is attached, so scripts here do no I/O. */
+/* The Lua boundary both ways, as the workers use it: lua_job.h (scripts
+ * that load or do not, with file:line; jobs that succeed, fail with a
+ * traceback, blow the memory cap, or run away past their deadline;
+ * coroutines reused between attempts) and lua_host.h, through a fake host:
+ * its watchdog view stops the runaway, and a job's shoal.sleep and
+ * shoal.job reach it. Nothing of the engine's core is linked in use. */
 #include "check.h"
+#include "lua/lua_host.h"
 #include "lua/lua_job.h"
-#include "core/watchdog.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -15,7 +17,61 @@
 #include <unistd.h>
 
 static char dir[] = "/tmp/shoal-lj-XXXXXX";
-static struct wd_site site; /* this thread's, as a worker's: what the hook reads */
+
+/* The fake host: the watchdog's view of this thread (what the hook reads),
+ * and a record of the I/O asked of it. */
+static struct lj_watch watching;
+static int slept_slot = -1;
+static double slept_for;
+
+static int fake_watch(struct lj_watch *out)
+{
+    *out = watching;
+    return 0;
+}
+
+static void watch_handle(int64_t deadline_ns)
+{
+    watching = (struct lj_watch){.deadline_ns = deadline_ns, .handle = 1, .entry = "handle()",
+                                 .flag = "--timeout", .budget = 0.2};
+}
+
+static void fake_sleep(void *host, int slot, double seconds)
+{
+    (void)host;
+    slept_slot = slot;
+    slept_for = seconds;
+}
+
+static int fake_job(void *host, int slot, uint64_t *id, int *attempt)
+{
+    (void)host;
+    *id = 40 + (uint64_t)slot;
+    *attempt = 3;
+    return 0;
+}
+
+static int fake_log_wants(void *host, int level)
+{
+    (void)host;
+    (void)level;
+    return 0;
+}
+
+static enum lj_items_format fake_items_format(void *host)
+{
+    (void)host;
+    return LJ_ITEMS_NONE;
+}
+
+static const struct lj_host fake_host = {
+    .items_format = fake_items_format,
+    .sleep_start = fake_sleep,
+    .log_wants = fake_log_wants,
+    .job = fake_job,
+    .watch = fake_watch,
+};
+static int fake_host_data; /* a host pointer: the state may do I/O */
 
 static const char *write_script(const char *name, const char *text)
 {
@@ -30,7 +86,7 @@ static const char *write_script(const char *name, const char *text)
 static lj *load(const char *name, const char *text, size_t cap_mb, char *err, size_t errlen)
 {
     struct lj_config c = {.worker_id = 1, .script = write_script(name, text), .slots = 4,
-                          .timeout = 0.2, .mem_cap = cap_mb << 20};
+                          .timeout = 0.2, .mem_cap = cap_mb << 20, .host_ops = &fake_host};
     return lj_new(&c, err, errlen);
 }
 
@@ -51,7 +107,6 @@ static void on_alarm(int sig)
 int main(void)
 {
     char err[4096];
-    wd_bind(&site);
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
         return 1;
@@ -149,14 +204,14 @@ int main(void)
         signal(SIGALRM, on_alarm);
         struct itimerval it = {.it_value = {0, 100000}};
         setitimer(ITIMER_REAL, &it, NULL);
-        wd_begin(&site, WD_HANDLE, now_ns() + 50000000, 0.2); /* 50 ms */
+        watch_handle(now_ns() + 50000000); /* 50 ms */
         int64_t t0 = now_ns();
         CHECK_EQ_INT(lj_job_start(s, 0, "{}", 2, 1, 1), LJ_FAIL);
         CHECK(now_ns() - t0 < 5000000000LL);
         CHECK(strstr(lj_error(s, 0), "spin.lua:4: job ran past") != NULL);
         CHECK(strstr(lj_error(s, 0), "time budget") != NULL);
         lj_watchdog_clear(s);
-        wd_end(&site);
+        watching.deadline_ns = 0;
         lj_free(s);
     }
 
@@ -165,10 +220,38 @@ int main(void)
              0, err, sizeof err);
     CHECK(s != NULL);
     if (s) {
-        wd_begin(&site, WD_HANDLE, now_ns() + 60000000000LL, 0.2);
+        watch_handle(now_ns() + 60000000000LL);
         lj_watchdog_signal(s);
         CHECK_EQ_INT(lj_job_start(s, 0, "{}", 2, 1, 1), LJ_OK);
+        watching.deadline_ns = 0;
         lj_free(s);
+    }
+
+    /* with a host, a job's shoal.sleep goes to it and the job waits until
+     * resumed; shoal.job asks it for the job's id and attempt (the fake says 40 + slot, 3) */
+    {
+        struct lj_config c = {.worker_id = 1,
+                              .script = write_script("io.lua",
+                                                     "function handle(job)\n"
+                                                     "  shoal.sleep(0.25)\n"
+                                                     "  local j = shoal.job\n"
+                                                     "  if j.id ~= 42 or j.attempt ~= 3 then\n"
+                                                     "    error('job ' .. tostring(j.id))\n"
+                                                     "  end\n"
+                                                     "end\n"),
+                              .slots = 4,
+                              .timeout = 0.2,
+                              .host_ops = &fake_host,
+                              .host = &fake_host_data};
+        s = lj_new(&c, err, sizeof err);
+        CHECK(s != NULL);
+        if (s) {
+            CHECK_EQ_INT(lj_job_start(s, 2, "{}", 2, 42, 3), LJ_WAIT);
+            CHECK_EQ_INT(slept_slot, 2);
+            CHECK(slept_for == 0.25);
+            CHECK_EQ_INT(lj_resume(s, 2), LJ_OK);
+            lj_free(s);
+        }
     }
 
     char cmd[600];
