@@ -346,7 +346,7 @@ static int start_profiler(struct run *r, char *err, size_t errlen)
         .service = service_name(r),
         .nworkers = cfg->workers,
     };
-    r->profiler = profiler_new(&pc, r->metrics, err, errlen);
+    r->profiler = profiler_new(&pc, r->metrics->reg, err, errlen);
     return r->profiler ? 0 : -1;
 }
 
@@ -369,14 +369,14 @@ static int start_logger(struct run *r, char *err, size_t errlen)
     const char *svc = service_name(r);
     if (cfg->loki) {
         struct loki_config kc = {.url = cfg->loki, .service = svc};
-        if (!(loki = loki_new(&kc, r->metrics, err, errlen)))
+        if (!(loki = loki_new(&kc, r->metrics->reg, err, errlen)))
             return -1;
     }
-    if (r->otel->logs_on && !(ol = otlp_logs_new(r->otel, r->metrics, err, errlen))) {
+    if (r->otel->logs_on && !(ol = otlp_logs_new(r->otel, r->metrics->reg, err, errlen))) {
         loki_shutdown(loki, 0);
         return -1;
     }
-    struct logger *lg = logger_new(&lc, r->metrics, err, errlen);
+    struct logger *lg = logger_new(&lc, r->metrics->reg, err, errlen);
     if (!lg) {
         loki_shutdown(loki, 0);
         otlp_logs_shutdown(ol);
@@ -468,7 +468,7 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
         return EXIT_ENV;
     }
     if (otel->traces_on &&
-        !(r->tracer = tracer_new(otel, cfg->workers + 1, metrics, err, sizeof err))) {
+        !(r->tracer = tracer_new(otel, cfg->workers + 1, metrics->reg, err, sizeof err))) {
         fprintf(stderr, "shoal: %s\n", err);
         free(r);
         free(totals);

@@ -46,7 +46,6 @@
 #include "telemetry/logs/loki.h"
 #include "telemetry/metrics/metrics.h"
 #include "telemetry/logs/otlp_logs.h"
-#include "core/runmetrics.h"
 #include "base/strbuf.h"
 #include "telemetry/traces/trace.h"
 #include "base/utf8.h"
@@ -953,7 +952,7 @@ static void *writer_main(void *arg)
 
 /* ------------------------------------------------------------ life */
 
-struct logger *logger_new(const struct logger_config *c, struct runmetrics *m, char *err,
+struct logger *logger_new(const struct logger_config *c, struct registry *m, char *err,
                           size_t errlen)
 {
     struct logger *lg = calloc(1, sizeof *lg);
@@ -995,12 +994,10 @@ struct logger *logger_new(const struct logger_config *c, struct runmetrics *m, c
             goto fail;
         }
     }
-    if (m) {
-        const char *sig[1] = {"logs"};
-        lg->written = metrics_series(m->tel_exported, sig, NULL, 1);
-        lg->dropped = metrics_series(m->tel_dropped, sig, NULL, 1);
-        lg->failed = metrics_series(m->tel_failed, sig, NULL, 1);
-    }
+    struct telemetry_counts tc = metrics_telemetry_counts(m, "logs");
+    lg->written = tc.exported;
+    lg->dropped = tc.dropped;
+    lg->failed = tc.failed;
     set_min_level(lg);
     pthread_mutex_init(&lg->lock, NULL);
     pthread_cond_init(&lg->cond, NULL);

@@ -129,7 +129,7 @@ void log_format_json(struct strbuf *b, const struct log_record *rec);
 
 /* ------------------------------------------------------------ the logger */
 
-struct runmetrics;
+struct registry;
 struct loki;
 struct otlp_logs;
 
@@ -149,7 +149,7 @@ struct logger;
 
 /* Opens the file (directories created), starts the writer. NULL with a
  * message naming the file on failure. m may be NULL (tests). */
-struct logger *logger_new(const struct logger_config *c, struct runmetrics *m, char *err,
+struct logger *logger_new(const struct logger_config *c, struct registry *m, char *err,
                           size_t errlen);
 /* Sinks fed by the writer from now on (each may be NULL). Call before the
  * first record is emitted. The logger owns them from here: logger_shutdown

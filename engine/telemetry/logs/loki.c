@@ -371,7 +371,7 @@ static void free_sink(struct loki *l)
     free(l);
 }
 
-struct loki *loki_new(const struct loki_config *c, struct runmetrics *m, char *err, size_t errlen)
+struct loki *loki_new(const struct loki_config *c, struct registry *m, char *err, size_t errlen)
 {
     static const char *const headers[] = {"Content-Type: application/json",
                                           "Content-Encoding: gzip", NULL};

@@ -24,7 +24,7 @@
 
 #include "telemetry/logs/logger.h"
 
-struct runmetrics;
+struct registry;
 
 #define LOKI_RETRY_FOR 60.0 /* seconds a batch is retried during the run */
 
@@ -41,7 +41,7 @@ struct loki;
 
 /* Checks the URL, starts the sender thread. NULL with a message on
  * failure (a bad URL names --loki). m may be NULL (tests). */
-struct loki *loki_new(const struct loki_config *c, struct runmetrics *m, char *err,
+struct loki *loki_new(const struct loki_config *c, struct registry *m, char *err,
                       size_t errlen);
 /* Takes one record (line: its formatted text, len bytes, no newline).
  * Writer thread only; never blocks on I/O (a mutex held by the sender only

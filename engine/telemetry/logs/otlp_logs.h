@@ -19,12 +19,12 @@
 #include "telemetry/logs/logger.h"
 #include "telemetry/send/otel.h"
 
-struct runmetrics;
+struct registry;
 struct otlp_logs;
 
 /* cfg->logs_on must be set (otel_logs_config_load). Starts the thread.
  * NULL with a message on failure. m may be NULL (tests). */
-struct otlp_logs *otlp_logs_new(const struct otel_config *cfg, struct runmetrics *m, char *err,
+struct otlp_logs *otlp_logs_new(const struct otel_config *cfg, struct registry *m, char *err,
                                 size_t errlen);
 /* Copies rec into the queue. Writer thread only; never blocks on I/O. */
 void otlp_logs_add(struct otlp_logs *x, const struct log_record *rec);

@@ -22,7 +22,6 @@
 #include "telemetry/profiles/pprof.h"
 #include "telemetry/profiles/profile.h"
 #include "telemetry/profiles/pyroscope.h"
-#include "core/runmetrics.h"
 #include "telemetry/profiles/sampler.h"
 
 struct profiler *_Atomic profiler_global;
@@ -583,7 +582,7 @@ static void free_parts(struct profiler *p)
     free(p);
 }
 
-struct profiler *profiler_new(const struct profiler_config *c, struct runmetrics *m, char *err,
+struct profiler *profiler_new(const struct profiler_config *c, struct registry *m, char *err,
                               size_t errlen)
 {
     struct profiler *p = calloc(1, sizeof *p);
@@ -602,11 +601,9 @@ struct profiler *profiler_new(const struct profiler_config *c, struct runmetrics
         goto oom;
     if (c->dir && !(p->dir = strdup(c->dir)))
         goto oom;
-    if (m) {
-        const char *sig[1] = {"profiles"};
-        p->written = metrics_series(m->tel_exported, sig, NULL, 1);
-        p->failed_s = metrics_series(m->tel_failed, sig, NULL, 1);
-    }
+    struct telemetry_counts tc = metrics_telemetry_counts(m, "profiles");
+    p->written = tc.exported;
+    p->failed_s = tc.failed;
     if (c->pyroscope) {
         struct pyroscope_config pc = {.url = c->pyroscope, .service = c->service};
         if (!(p->pyro = pyroscope_new(&pc, m, err, errlen)))

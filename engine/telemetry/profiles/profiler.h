@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct runmetrics;
+struct registry;
 
 /* The Lua frames a sample keeps, innermost first. */
 #define PROFILER_LUA_DEPTH 48
@@ -44,7 +44,7 @@ extern struct profiler *_Atomic profiler_global;
 /* Installs the sampler (main thread, before any other thread starts),
  * joins the main thread, starts the profiler thread. NULL with a message
  * on failure. */
-struct profiler *profiler_new(const struct profiler_config *c, struct runmetrics *m, char *err,
+struct profiler *profiler_new(const struct profiler_config *c, struct registry *m, char *err,
                               size_t errlen);
 /* Ends the last window (sent or written within timeout_ms), stops
  * sampling, frees. Main thread, after the other sampled threads ended.

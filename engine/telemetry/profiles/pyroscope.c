@@ -275,7 +275,7 @@ static void free_sender(struct pyroscope *p)
     free(p);
 }
 
-struct pyroscope *pyroscope_new(const struct pyroscope_config *c, struct runmetrics *m, char *err,
+struct pyroscope *pyroscope_new(const struct pyroscope_config *c, struct registry *m, char *err,
                                 size_t errlen)
 {
     struct pyroscope *p = calloc(1, sizeof *p);

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct runmetrics;
+struct registry;
 
 struct pyroscope_config {
     const char *url;     /* http(s)://host:port, e.g. http://localhost:4040 */
@@ -26,7 +26,7 @@ struct pyroscope;
 
 /* NULL with a message naming --pyroscope on a bad URL, or on OOM. m may be
  * NULL (tests). */
-struct pyroscope *pyroscope_new(const struct pyroscope_config *c, struct runmetrics *m, char *err,
+struct pyroscope *pyroscope_new(const struct pyroscope_config *c, struct registry *m, char *err,
                                 size_t errlen);
 /* Takes ownership of gz (a gzip'd pprof from pprof_encode, malloc'd) for
  * the window [from_ns, until_ns) in Unix ns. Never blocks on I/O. */

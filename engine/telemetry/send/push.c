@@ -25,7 +25,6 @@
 #include "telemetry/logs/logger.h"
 #include "base/logtext.h"
 #include "telemetry/metrics/metrics.h"
-#include "core/runmetrics.h"
 
 #define PUSH_BACKOFF_MAX 8.0  /* seconds between two tries at most */
 #define PUSH_RETRY_AFTER 30.0 /* the longest Retry-After taken as given */
@@ -61,7 +60,7 @@ static size_t on_header(char *d, size_t size, size_t n, void *arg)
     return len;
 }
 
-int push_init(struct push *p, const struct push_config *c, struct runmetrics *m, char *err,
+int push_init(struct push *p, const struct push_config *c, struct registry *m, char *err,
               size_t errlen)
 {
     p->c = *c;
@@ -69,12 +68,10 @@ int push_init(struct push *p, const struct push_config *c, struct runmetrics *m,
         p->c.timeout_ms = 10000;
     /* the logger redacts too, but not what it writes once it has stopped */
     logtext_redact(p->shown, sizeof p->shown, c->url, strlen(c->url));
-    if (m) {
-        const char *sig[1] = {c->signal};
-        p->exported = metrics_series(m->tel_exported, sig, NULL, 1);
-        p->dropped = metrics_series(m->tel_dropped, sig, NULL, 1);
-        p->failed = metrics_series(m->tel_failed, sig, NULL, 1);
-    }
+    struct telemetry_counts tc = metrics_telemetry_counts(m, c->signal);
+    p->exported = tc.exported;
+    p->dropped = tc.dropped;
+    p->failed = tc.failed;
     static const char *const ours[] = {"Expect:", /* no 100-continue round trip */
                                        "User-Agent: shoal/" SHOAL_VERSION, NULL};
     const char *const *lists[2] = {c->headers, ours};

@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct runmetrics;
+struct registry;
 struct metric_series;
 
 struct push_config {
@@ -71,7 +71,7 @@ enum push_outcome {
 /* Sets up the handles and counters (m may be NULL: tests). c's strings
  * must outlive p. 0, or -1 with "<flag>: out of memory" in err; either way
  * push_free releases what it made. */
-int push_init(struct push *p, const struct push_config *c, struct runmetrics *m, char *err,
+int push_init(struct push *p, const struct push_config *c, struct registry *m, char *err,
               size_t errlen);
 /* Initialises lock and cond and starts fn(arg) as the sender. 0, or -1
  * with err filled (nothing left to undo but push_free). */
