@@ -382,7 +382,8 @@ static int start_logger(struct run *r, char *err, size_t errlen)
         otlp_logs_shutdown(ol);
         return -1;
     }
-    logger_set_sinks(lg, loki, ol);
+    logger_add_sink(lg, &loki_sink_ops, loki);
+    logger_add_sink(lg, &otlp_logs_sink_ops, ol);
     r->logger = lg;
     r->logging = lc.file != NULL;
     logger_global = lg;

@@ -7,15 +7,17 @@
  *
  * Threads: loki_add runs on the logger's writer thread; the sender thread
  * is started by loki_new and joined by loki_shutdown (main thread). They
- * share, under `push.lock`: the open batch, the queue of sealed ones, the
- * spare batch, `pending` and the stop request; `push.cond` wakes the
+ * share, under `push.s.lock`: the open batch, the queue of sealed ones, the
+ * spare batch, `pending` and the stop request; `push.s.cond` wakes the
  * sender (first line of a batch, a batch sealed by size, shutdown). The
  * sender holds the lock only to move batches, never across I/O, so the
  * writer waits at most for a pointer move. Everything else (the body
  * buffer, push's handles and warned flags) belongs to the sender thread. */
 #include "telemetry/logs/loki.h"
 #include "base/clock.h"
+#include "base/thread.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +53,7 @@ struct loki {
     char *url, *service;
     double wait;
     size_t batch_bytes, max_pending;
-    /* under push.lock */
+    /* under push.s.lock */
     struct loki_batch *open, *spare, *head, *tail;
     size_t pending; /* entry bytes in open, queued and in-flight batches */
     /* sender thread only */
@@ -219,12 +221,12 @@ static void seal(struct loki *l)
     else
         l->head = b;
     l->tail = b;
-    pthread_cond_signal(&l->push.cond);
+    pthread_cond_signal(&l->push.s.cond);
 }
 
 void loki_add(struct loki *l, const struct log_record *rec, const char *line, size_t len)
 {
-    pthread_mutex_lock(&l->push.lock);
+    pthread_mutex_lock(&l->push.s.lock);
     if (l->pending + len + ENTRY_OVERHEAD > l->max_pending)
         goto drop;
     if (!l->open) {
@@ -242,15 +244,15 @@ void loki_add(struct loki *l, const struct log_record *rec, const char *line, si
     l->pending += n;
     if (b->lines == 1) {
         b->since = clock_now();
-        pthread_cond_signal(&l->push.cond); /* the sender times the batch from now */
+        pthread_cond_signal(&l->push.s.cond); /* the sender times the batch from now */
     }
     if (b->bytes >= l->batch_bytes)
         seal(l);
-    pthread_mutex_unlock(&l->push.lock);
+    pthread_mutex_unlock(&l->push.s.lock);
     return;
 drop:
-    pthread_mutex_unlock(&l->push.lock);
-    push_dropped(&l->push, 1);
+    pthread_mutex_unlock(&l->push.s.lock);
+    sender_dropped(&l->push.s, 1);
 }
 
 /* ------------------------------------------------------------ the sender */
@@ -260,8 +262,8 @@ drop:
 static void deliver(struct loki *l, struct loki_batch *b)
 {
     size_t n = b->lines;
-    if (push_late(&l->push)) {
-        metric_add(l->push.dropped, (double)n);
+    if (sender_late(&l->push.s)) {
+        metric_add(l->push.s.c.counts.dropped, (double)n);
         return;
     }
     if (l->body.oom) {
@@ -285,18 +287,18 @@ static void deliver(struct loki *l, struct loki_batch *b)
 static void *sender_main(void *arg)
 {
     struct loki *l = arg;
-    pthread_mutex_lock(&l->push.lock);
+    pthread_mutex_lock(&l->push.s.lock);
     for (;;) {
         struct loki_batch *b = l->head;
         if (b) {
             l->head = b->next;
             if (!l->head)
                 l->tail = NULL;
-            pthread_mutex_unlock(&l->push.lock);
+            pthread_mutex_unlock(&l->push.s.lock);
             deliver(l, b);
-            push_warn_drops(&l->push, "loki lines dropped: more than max_pending waiting",
+            sender_warn_drops(&l->push.s, "loki lines dropped: more than max_pending waiting",
                             "max_pending", (int64_t)l->max_pending);
-            pthread_mutex_lock(&l->push.lock);
+            pthread_mutex_lock(&l->push.s.lock);
             l->pending -= b->bytes;
             loki_batch_clear(b);
             if (!l->spare)
@@ -307,21 +309,18 @@ static void *sender_main(void *arg)
         }
         if (l->open && l->open->lines) {
             double due = l->open->since + l->wait;
-            if (l->push.stopping || clock_now() >= due) {
+            if (l->push.s.stopping || clock_now() >= due) {
                 seal(l);
                 continue;
             }
-            struct timespec ts;
-            ts.tv_sec = (time_t)due;
-            ts.tv_nsec = (long)((due - (double)ts.tv_sec) * 1e9);
-            pthread_cond_timedwait(&l->push.cond, &l->push.lock, &ts);
+            thread_cond_wait_until(&l->push.s.cond, &l->push.s.lock, due);
             continue;
         }
-        if (l->push.stopping)
+        if (l->push.s.stopping)
             break;
-        pthread_cond_wait(&l->push.cond, &l->push.lock);
+        thread_cond_wait_until(&l->push.s.cond, &l->push.s.lock, INFINITY);
     }
-    pthread_mutex_unlock(&l->push.lock);
+    pthread_mutex_unlock(&l->push.s.lock);
     return NULL;
 }
 
@@ -420,6 +419,18 @@ void loki_shutdown(struct loki *l, long timeout_ms)
     size_t left = l->open ? l->open->lines : 0;
     for (struct loki_batch *b = l->head; b; b = b->next)
         left += b->lines;
-    metric_add(l->push.dropped, (double)left);
+    metric_add(l->push.s.c.counts.dropped, (double)left);
     free_sink(l);
 }
+
+static void sink_add(void *sink, const struct log_record *rec, const char *line, size_t len)
+{
+    loki_add(sink, rec, line, len);
+}
+
+static void sink_shutdown(void *sink, long timeout_ms)
+{
+    loki_shutdown(sink, timeout_ms);
+}
+
+const struct log_sink_ops loki_sink_ops = {sink_add, sink_shutdown};

@@ -50,6 +50,8 @@ void loki_add(struct loki *l, const struct log_record *rec, const char *line, si
 /* Sends what is pending (retrying within timeout_ms), stops, frees. NULL
  * is a no-op. */
 void loki_shutdown(struct loki *l, long timeout_ms);
+/* The two above as a log sink, for logger_add_sink. */
+extern const struct log_sink_ops loki_sink_ops;
 
 /* ------------------------------------------------------------ the body
  *

@@ -447,8 +447,7 @@ struct otlp_logs *otlp_logs_new(const struct otel_config *cfg, struct registry *
         .batch = batch,
         .delay_ms = cfg->blrp_delay_ms,
         .timeout_ms = cfg->blrp_timeout_ms,
-        .exported = x->exported,
-        .failed = x->failed,
+        .counts = tc,
     };
     x->batcher = otlp_batcher_start(&bc, &record_ops, x, err, errlen);
     if (!x->batcher) {
@@ -472,3 +471,18 @@ void otlp_logs_shutdown(struct otlp_logs *x)
     }
     sink_free(x);
 }
+
+static void sink_add(void *sink, const struct log_record *rec, const char *line, size_t len)
+{
+    (void)line;
+    (void)len;
+    otlp_logs_add(sink, rec);
+}
+
+static void sink_shutdown(void *sink, long timeout_ms)
+{
+    (void)timeout_ms;
+    otlp_logs_shutdown(sink);
+}
+
+const struct log_sink_ops otlp_logs_sink_ops = {sink_add, sink_shutdown};

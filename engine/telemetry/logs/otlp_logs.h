@@ -31,6 +31,9 @@ void otlp_logs_add(struct otlp_logs *x, const struct log_record *rec);
 /* Flushes what was accepted (within the export timeout), stops, frees.
  * NULL is a no-op. */
 void otlp_logs_shutdown(struct otlp_logs *x);
+/* The two above as a log sink, for logger_add_sink (the export timeout
+ * bounds the flush, not the logger's). */
+extern const struct log_sink_ops otlp_logs_sink_ops;
 
 /* Packs recs[0..n-1] into one ExportLogsServiceRequest for res. 0 with a
  * malloc'd *out of *len bytes, or -1 on OOM. Pure.

@@ -459,8 +459,7 @@ struct otlp_metrics *otlp_metrics_new(const struct otel_config *cfg, struct regi
         .batch = SIZE_MAX,
         .delay_ms = cfg->metric_interval_ms,
         .timeout_ms = cfg->metric_timeout_ms,
-        .exported = x->exported,
-        .failed = x->failed,
+        .counts = tc,
     };
     x->batcher = otlp_batcher_start(&bc, &metric_ops, x, err, errlen);
     if (!x->batcher) {

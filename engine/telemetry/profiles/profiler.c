@@ -8,6 +8,7 @@
  * written by the worker that holds LuaJIT's profiler). */
 #include "telemetry/profiles/profiler.h"
 #include "base/clock.h"
+#include "base/thread.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -496,19 +497,10 @@ static void rotate(struct profiler *p)
 static void *profiler_main(void *arg)
 {
     struct profiler *p = arg;
-    sampler_thread_enter("profiler", -1);
     for (;;) {
         pthread_mutex_lock(&p->lock);
-        if (!p->stopping) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += TICK_MS * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&p->cond, &p->lock, &ts);
-        }
+        if (!p->stopping)
+            thread_cond_wait_until(&p->cond, &p->lock, clock_now() + TICK_MS / 1000.0);
         int stopping = p->stopping;
         pthread_mutex_unlock(&p->lock);
         take_samples(p);
@@ -522,7 +514,6 @@ static void *profiler_main(void *arg)
         if (stopping)
             break;
     }
-    sampler_thread_exit();
     return NULL;
 }
 
@@ -617,9 +608,11 @@ struct profiler *profiler_new(const struct profiler_config *c, struct registry *
     p->next_turn = c->nworkers > 0 ? 1 : 0;
     pthread_mutex_init(&p->lua_lock, NULL);
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->cond, NULL);
-    if (pthread_create(&p->thread, NULL, profiler_main, p) != 0) {
-        snprintf(err, errlen, "cannot start the profiler thread: %s", strerror(errno));
+    thread_cond_init(&p->cond);
+    /* sampled through the hooks sampler_init set */
+    int rc = thread_start(&p->thread, "profiler", 0, profiler_main, p);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the profiler thread: %s", strerror(rc));
         sampler_thread_exit();
         sampler_shutdown();
         goto fail;

@@ -17,8 +17,8 @@
  *
  * Threads: pyroscope_submit runs on the profiler thread; the sender thread
  * is started by pyroscope_new and joined by pyroscope_shutdown. They share,
- * under `push.lock`: the queue of windows, its length, the stop request
- * and its deadline; `push.cond` wakes the sender (a window queued,
+ * under `push.s.lock`: the queue of windows, its length, the stop request
+ * and its deadline; `push.s.cond` wakes the sender (a window queued,
  * shutdown). The sender holds the lock only to take a window or read the
  * stop request, never across I/O, so submit waits at most for a pointer
  * move. Everything else (the URL buffer, `down`, push's handles and warned
@@ -48,7 +48,7 @@ struct pyroscope {
     struct push push; /* its lock guards the queue too */
     char *ingest;     /* scheme://[user:pw@]host[:port][/path]/ingest */
     char *name;       /* the name parameter, URL-encoded */
-    /* under push.lock */
+    /* under push.s.lock */
     struct window *head, *tail;
     size_t queued;
     /* sender thread only */
@@ -77,8 +77,8 @@ void pyroscope_submit(struct pyroscope *p, uint8_t *gz, size_t len, uint64_t fro
     struct window *w = malloc(sizeof *w);
     if (w) {
         *w = (struct window){gz, len, from_ns, until_ns, clock_now(), NULL};
-        pthread_mutex_lock(&p->push.lock);
-        int room = !p->push.stopping && p->queued < PYRO_QUEUE;
+        pthread_mutex_lock(&p->push.s.lock);
+        int room = !p->push.s.stopping && p->queued < PYRO_QUEUE;
         if (room) {
             if (p->tail)
                 p->tail->next = w;
@@ -86,22 +86,22 @@ void pyroscope_submit(struct pyroscope *p, uint8_t *gz, size_t len, uint64_t fro
                 p->head = w;
             p->tail = w;
             p->queued++;
-            pthread_cond_signal(&p->push.cond);
+            pthread_cond_signal(&p->push.s.cond);
         }
-        pthread_mutex_unlock(&p->push.lock);
+        pthread_mutex_unlock(&p->push.s.lock);
         if (room)
             return;
         free(w);
     }
     free(gz);
-    push_dropped(&p->push, 1);
+    sender_dropped(&p->push.s, 1);
 }
 
 /* ------------------------------------------------------------ the sender */
 
 static void report_drops(struct pyroscope *p)
 {
-    push_warn_drops(&p->push, "pyroscope profiles dropped: the queue was full", "queue",
+    sender_warn_drops(&p->push.s, "pyroscope profiles dropped: the queue was full", "queue",
                     PYRO_QUEUE);
 }
 
@@ -129,8 +129,8 @@ static int window_url(struct pyroscope *p, const struct window *w)
  * counts it. */
 static void deliver(struct pyroscope *p, struct window *w)
 {
-    if (p->down || push_late(&p->push)) {
-        metric_add(p->push.dropped, 1);
+    if (p->down || sender_late(&p->push.s)) {
+        metric_add(p->push.s.c.counts.dropped, 1);
         return;
     }
     CURL *e = p->push.easy;
@@ -154,7 +154,7 @@ static void deliver(struct pyroscope *p, struct window *w)
 static void *sender_main(void *arg)
 {
     struct pyroscope *p = arg;
-    pthread_mutex_lock(&p->push.lock);
+    pthread_mutex_lock(&p->push.s.lock);
     for (;;) {
         struct window *w = p->head;
         if (w) {
@@ -162,18 +162,18 @@ static void *sender_main(void *arg)
             if (!p->head)
                 p->tail = NULL;
             p->queued--;
-            pthread_mutex_unlock(&p->push.lock);
+            pthread_mutex_unlock(&p->push.s.lock);
             deliver(p, w);
             window_free(w);
             report_drops(p);
-            pthread_mutex_lock(&p->push.lock);
+            pthread_mutex_lock(&p->push.s.lock);
             continue;
         }
-        if (p->push.stopping)
+        if (p->push.s.stopping)
             break;
-        pthread_cond_wait(&p->push.cond, &p->push.lock);
+        pthread_cond_wait(&p->push.s.cond, &p->push.s.lock);
     }
-    pthread_mutex_unlock(&p->push.lock);
+    pthread_mutex_unlock(&p->push.s.lock);
     report_drops(p);
     return NULL;
 }
@@ -316,6 +316,6 @@ void pyroscope_shutdown(struct pyroscope *p, long timeout_ms)
     size_t left = 0;
     for (struct window *w = p->head; w; w = w->next)
         left++;
-    metric_add(p->push.dropped, (double)left);
+    metric_add(p->push.s.c.counts.dropped, (double)left);
     free_sender(p);
 }

@@ -213,8 +213,7 @@ struct tracer *tracer_new(const struct otel_config *cfg, int nqueues, struct reg
         .batch = (size_t)cfg->bsp_batch,
         .delay_ms = cfg->bsp_delay_ms,
         .timeout_ms = cfg->bsp_timeout_ms,
-        .exported = t->exported,
-        .failed = t->failed,
+        .counts = tc,
     };
     t->batcher = otlp_batcher_start(&bc, &span_ops, t, err, errlen);
     if (!t->batcher)
