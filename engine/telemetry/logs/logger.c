@@ -23,6 +23,7 @@
  * logger_add_sink and logger_shutdown belong to the main thread. */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
 #include "telemetry/logs/logger.h"
+#include "base/hex.h"
 #include "base/clock.h"
 #include "base/thread.h"
 
@@ -45,7 +46,6 @@
 #include "base/logtext.h"
 #include "telemetry/metrics/metrics.h"
 #include "base/strbuf.h"
-#include "telemetry/traces/trace.h"
 #include "base/utf8.h"
 
 #define WRITER_TICK_MS 100
@@ -237,8 +237,8 @@ static void add_number(struct strbuf *b, const struct log_field *f, int json)
 static void add_ids(struct strbuf *b, const struct log_record *r, int json)
 {
     char t[33], s[17];
-    trace_hex(r->trace_id, 16, t);
-    trace_hex(r->span_id, 8, s);
+    hex_encode(r->trace_id, 16, t);
+    hex_encode(r->span_id, 8, s);
     if (json)
         strbuf_printf(b, ",\"trace_id\":\"%s\",\"span_id\":\"%s\"", t, s);
     else

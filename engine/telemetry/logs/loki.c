@@ -14,6 +14,7 @@
  * writer waits at most for a pointer move. Everything else (the body
  * buffer, push's handles and warned flags) belongs to the sender thread. */
 #include "telemetry/logs/loki.h"
+#include "base/hex.h"
 #include "base/clock.h"
 #include "base/thread.h"
 
@@ -29,7 +30,6 @@
 #include "telemetry/send/otlp_send.h"
 #include "telemetry/send/push.h"
 #include "base/strbuf.h"
-#include "telemetry/traces/trace.h"
 
 #define NLEVELS 4 /* debug, info, warn, error: LOG_DEBUG..LOG_ERROR */
 #define DEFAULT_PATH "/loki/api/v1/push"
@@ -129,11 +129,11 @@ size_t loki_batch_add(struct loki_batch *b, const struct log_record *rec, const 
         static const char t[] = ",{\"trace_id\":\"", sp[] = "\",\"span_id\":\"";
         memcpy(p, t, sizeof t - 1);
         p += sizeof t - 1;
-        trace_hex(rec->trace_id, 16, p);
+        hex_encode(rec->trace_id, 16, p);
         p += 32;
         memcpy(p, sp, sizeof sp - 1);
         p += sizeof sp - 1;
-        trace_hex(rec->span_id, 8, p);
+        hex_encode(rec->span_id, 8, p);
         p += 16;
         *p++ = '"';
         *p++ = '}';

@@ -1,7 +1,7 @@
 /* otel.c - reading the OpenTelemetry settings (see otel.h). */
 #include "telemetry/send/otel.h"
 
-#include "core/config.h"
+#include "base/fsutil.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -343,7 +343,7 @@ int otel_config_load(struct otel_config *c, otel_getenv_fn env, const char *endp
     char def[256];
     if (!svc || !*svc) {
         if (!has_attr(&c->resource.attrs, "service.name")) {
-            config_script_name(script, def, sizeof def);
+            fs_script_name(script, def, sizeof def);
             svc = def;
         }
     }

@@ -1,5 +1,6 @@
 /* trace.c - ids, traceparent and the sampler (see trace.h). */
 #include "telemetry/traces/trace.h"
+#include "base/hex.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -72,12 +73,7 @@ void trace_new_span_id(uint8_t out[8])
 
 void trace_hex(const uint8_t *b, size_t n, char *out)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = 0;
+    hex_encode(b, n, out);
 }
 
 static int hexval(char c)

@@ -25,7 +25,8 @@ struct trace_ctx {
 void trace_new_trace_id(uint8_t out[16]);
 void trace_new_span_id(uint8_t out[8]);
 
-/* Lower-case hex of n bytes into out (2n chars and a NUL). */
+/* Lower-case hex of n bytes into out (2n chars and a NUL): base/hex.h's
+ * hex_encode, by the name the tracing code knows. */
 void trace_hex(const uint8_t *b, size_t n, char *out);
 
 /* Parses a traceparent header value (len bytes, surrounding blanks
