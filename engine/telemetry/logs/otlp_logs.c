@@ -20,7 +20,7 @@
 #include <time.h>
 
 #include "telemetry/metrics/metrics.h"
-#include "telemetry/traces/otlp.h"
+#include "telemetry/send/otlp_common.h"
 #include "telemetry/send/otlp_send.h"
 #include "base/utf8.h"
 

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "telemetry/metrics/metrics.h"
-#include "telemetry/traces/otlp.h"
+#include "telemetry/send/otlp_common.h"
 #include "telemetry/send/otlp_send.h"
 #include "base/utf8.h"
 

@@ -24,7 +24,7 @@
 
 #include "telemetry/logs/logger.h"
 #include "telemetry/metrics/metrics.h"
-#include "telemetry/traces/otlp.h"
+#include "telemetry/send/otlp_common.h"
 
 struct otlp_sender {
     struct otlp_target target;
