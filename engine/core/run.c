@@ -34,6 +34,7 @@
 #include "telemetry/logs/loki.h"
 #include "telemetry/logs/otlp_logs.h"
 #include "telemetry/profiles/profiler.h"
+#include "telemetry/profiles/pyroscope.h"
 #include "core/summary.h"
 #include "core/watchdog.h"
 #include "core/worker.h"
@@ -342,10 +343,14 @@ static int start_profiler(struct run *r, char *err, size_t errlen)
         .hz = cfg->profile_hz,
         .interval = cfg->profile_interval,
         .dir = cfg->profile_dir,
-        .pyroscope = cfg->pyroscope,
-        .service = service_name(r),
         .nworkers = cfg->workers,
     };
+    if (cfg->pyroscope) {
+        struct pyroscope_config yc = {.url = cfg->pyroscope, .service = service_name(r)};
+        if (!(pc.sink = pyroscope_new(&yc, r->metrics->reg, err, errlen)))
+            return -1;
+        pc.sink_ops = &pyroscope_sink_ops;
+    }
     r->profiler = profiler_new(&pc, r->metrics->reg, err, errlen);
     return r->profiler ? 0 : -1;
 }

@@ -22,7 +22,6 @@
 #include "telemetry/metrics/metrics.h"
 #include "telemetry/profiles/pprof.h"
 #include "telemetry/profiles/profile.h"
-#include "telemetry/profiles/pyroscope.h"
 #include "telemetry/profiles/sampler.h"
 
 struct profiler *_Atomic profiler_global;
@@ -54,7 +53,8 @@ struct lua_sample {
 struct profiler {
     struct profiler_config cfg;
     char *dir;
-    struct pyroscope *pyro;
+    const struct profile_sink_ops *sink_ops;
+    void *sink;
     struct metric_series *written, *failed_s;
     struct symbols *syms;
     /* the window */
@@ -466,8 +466,8 @@ static void end_window(struct profiler *p)
                     metric_add(p->written, 1);
                 }
             }
-            if (p->pyro) {
-                pyroscope_submit(p->pyro, gz, len, p->win_start_ns, end_ns);
+            if (p->sink) {
+                p->sink_ops->submit(p->sink, gz, len, p->win_start_ns, end_ns);
                 gz = NULL;
             }
             free(gz);
@@ -580,6 +580,8 @@ struct profiler *profiler_new(const struct profiler_config *c, struct registry *
     if (!p)
         goto oom;
     p->cfg = *c;
+    p->sink_ops = c->sink_ops;
+    p->sink = c->sink;
     if (p->cfg.hz <= 0)
         p->cfg.hz = 100;
     if (p->cfg.interval <= 0)
@@ -595,11 +597,6 @@ struct profiler *profiler_new(const struct profiler_config *c, struct registry *
     struct telemetry_counts tc = metrics_telemetry_counts(m, "profiles");
     p->written = tc.exported;
     p->failed_s = tc.failed;
-    if (c->pyroscope) {
-        struct pyroscope_config pc = {.url = c->pyroscope, .service = c->service};
-        if (!(p->pyro = pyroscope_new(&pc, m, err, errlen)))
-            goto fail;
-    }
     if (sampler_init(p->cfg.hz, err, errlen) != 0)
         goto fail;
     sampler_thread_enter("main", -1);
@@ -622,10 +619,10 @@ struct profiler *profiler_new(const struct profiler_config *c, struct registry *
 oom:
     snprintf(err, errlen, "out of memory starting the profiler");
 fail:
-    if (p) {
-        pyroscope_shutdown(p->pyro, 0);
+    if (c->sink)
+        c->sink_ops->shutdown(c->sink, 0);
+    if (p)
         free_parts(p);
-    }
     return NULL;
 }
 
@@ -641,7 +638,8 @@ void profiler_shutdown(struct profiler *p, long timeout_ms)
     atomic_store(&profiler_global, NULL);
     sampler_thread_exit();
     sampler_shutdown();
-    pyroscope_shutdown(p->pyro, timeout_ms);
+    if (p->sink)
+        p->sink_ops->shutdown(p->sink, timeout_ms);
     for (size_t i = 0; i < p->lq_n; i++)
         free(p->lq[i].stack);
     clear(p);

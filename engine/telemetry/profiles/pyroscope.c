@@ -319,3 +319,15 @@ void pyroscope_shutdown(struct pyroscope *p, long timeout_ms)
     metric_add(p->push.s.c.counts.dropped, (double)left);
     free_sender(p);
 }
+
+static void sink_submit(void *sink, uint8_t *gz, size_t len, uint64_t from_ns, uint64_t until_ns)
+{
+    pyroscope_submit(sink, gz, len, from_ns, until_ns);
+}
+
+static void sink_shutdown(void *sink, long timeout_ms)
+{
+    pyroscope_shutdown(sink, timeout_ms);
+}
+
+const struct profile_sink_ops pyroscope_sink_ops = {sink_submit, sink_shutdown};

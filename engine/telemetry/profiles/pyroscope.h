@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "telemetry/profiles/profiler.h"
+
 struct registry;
 
 struct pyroscope_config {
@@ -34,5 +36,7 @@ void pyroscope_submit(struct pyroscope *p, uint8_t *gz, size_t len, uint64_t fro
                       uint64_t until_ns);
 /* Sends what is queued within timeout_ms, stops, frees. NULL is a no-op. */
 void pyroscope_shutdown(struct pyroscope *p, long timeout_ms);
+/* The two above as the profiler's sink. */
+extern const struct profile_sink_ops pyroscope_sink_ops;
 
 #endif
