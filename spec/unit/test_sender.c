@@ -25,33 +25,55 @@ static void test_retry_after(void)
     CHECK(sender_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0);
 }
 
-/* The sender's thread for the tests: naps until stopped (or kicked, when
- * asked), then records what it was told. */
+/* A backend for the tests: items queued by the test, taken all at once
+ * when due (at due_at, or when kicked), the sends and the verdict on an
+ * unanswered try at shutdown recorded. */
 struct probe {
     struct sender s;
-    int use_kick;
-    _Atomic int kicks;
-    _Atomic double woke_at;
-    enum sender_verdict at_stop;
+    _Atomic int queued;
+    _Atomic double due_at; /* 0: when kicked */
+    _Atomic int sends, items;
+    _Atomic double sent_at;
+    _Atomic int at_stop;
 };
 
-static void *probe_main(void *arg)
+static double probe_due(void *owner)
 {
-    struct probe *p = arg;
-    for (;;) {
-        int stopping = sender_nap(&p->s, INFINITY, p->use_kick);
-        if (stopping)
-            break;
-        if (atomic_exchange(&p->s.kicked, 0)) {
-            p->kicks++;
-            p->woke_at = clock_now();
-        }
-    }
-    /* shutdown has begun: a backend that did not answer is not waited for */
-    double wait;
-    p->at_stop = sender_retry(&p->s, 1, 0, 0, INFINITY, &wait);
-    return NULL;
+    struct probe *p = owner;
+    double at = atomic_load(&p->due_at);
+    return atomic_load(&p->queued) && at > 0 ? at : INFINITY;
 }
+
+static int probe_ready(void *owner)
+{
+    (void)owner;
+    return 0;
+}
+
+static size_t probe_take(void *owner, int stopping)
+{
+    struct probe *p = owner;
+    if (!stopping && clock_now() < atomic_load(&p->due_at))
+        return 0; /* the batch is not due yet */
+    return (size_t)atomic_exchange(&p->queued, 0);
+}
+
+static void probe_send(void *owner, size_t n, int stopping)
+{
+    struct probe *p = owner;
+    if (stopping) {
+        /* shutdown has begun: a backend that did not answer is not
+         * waited for */
+        double wait;
+        atomic_store(&p->at_stop, sender_retry(&p->s, 1, 0, 0, INFINITY, &wait));
+    }
+    atomic_store(&p->sent_at, clock_now());
+    atomic_fetch_add(&p->items, (int)n);
+    atomic_fetch_add(&p->sends, 1);
+}
+
+static const struct sender_ops probe_ops = {
+    .due = probe_due, .ready = probe_ready, .take = probe_take, .send = probe_send};
 
 static int start(struct probe *p, struct registry *reg)
 {
@@ -60,12 +82,27 @@ static int start(struct probe *p, struct registry *reg)
                               .endpoint = "http://u:secret@127.0.0.1:1/x",
                               .failure = "test push failed",
                               .counts = metrics_telemetry_counts(reg, "test")};
+    atomic_store(&p->at_stop, -1);
     char err[256];
-    if (sender_start(&p->s, &c, probe_main, p, err, sizeof err) != 0) {
+    if (sender_start(&p->s, &c, &probe_ops, p, err, sizeof err) != 0) {
         fprintf(stderr, "sender_start: %s\n", err);
         return -1;
     }
     return 0;
+}
+
+static void nap_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits up to 5 s for the probe's sends to reach n. */
+static int wait_sends(struct probe *p, int n)
+{
+    for (int i = 0; i < 500 && atomic_load(&p->sends) < n; i++)
+        nap_ms(10);
+    return atomic_load(&p->sends) >= n;
 }
 
 static void test_schedule(void)
@@ -74,6 +111,7 @@ static void test_schedule(void)
     CHECK(start(&p, NULL) == 0);
     /* the credentials never reach a message */
     CHECK(strstr(p.s.shown, "secret") == NULL);
+    /* (the retries' calls are the sender thread's; it is idle here) */
     sender_begin(&p.s);
     const double want[] = {0.5, 1, 2, 4, 5, 5};
     for (int i = 0; i < 6; i++) {
@@ -97,27 +135,38 @@ static void test_schedule(void)
     CHECK_EQ_INT(sender_pause(&p.s, 0.05, 0), SENDER_AGAIN);
     CHECK(clock_now() - t0 >= 0.045);
     sender_stop(&p.s, 1000);
-    CHECK_EQ_INT(p.at_stop, SENDER_UNANSWERED);
 }
 
-static void test_wakeups(void)
+static void test_loop(void)
 {
-    struct probe p = {.use_kick = 1};
+    struct probe p = {0};
     CHECK(start(&p, NULL) == 0);
+    /* queued but not due, not kicked: not sent */
+    atomic_store(&p.queued, 2);
+    nap_ms(200);
+    CHECK_EQ_INT(atomic_load(&p.sends), 0);
+    /* a kick: sent at once, both items in one batch */
     double t0 = clock_now();
     sender_kick(&p.s);
-    /* the thread wakes for the kick, long before any timeout */
-    for (int i = 0; i < 500 && p.kicks == 0; i++) {
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    CHECK_EQ_INT(p.kicks, 1);
-    CHECK(p.woke_at - t0 < 4);
-    /* the stop wakes a nap with no end, and the join does not wait for
-     * the deadline */
+    CHECK(wait_sends(&p, 1));
+    CHECK_EQ_INT(atomic_load(&p.items), 2);
+    CHECK(atomic_load(&p.sent_at) - t0 < 4);
+    /* due in 0.3 s: sent then, not before, with no kick */
+    t0 = clock_now();
+    atomic_store(&p.due_at, t0 + 0.3);
+    atomic_store(&p.queued, 1);
+    sender_kick(&p.s); /* a new first item: the loop looks at the due time again */
+    CHECK(wait_sends(&p, 2));
+    CHECK(atomic_load(&p.sent_at) - t0 >= 0.29);
+    /* the stop wakes the loop, which takes what is left with stopping
+     * set, and the join does not wait for the deadline */
+    atomic_store(&p.due_at, 0);
+    atomic_store(&p.queued, 1);
     t0 = clock_now();
     sender_stop(&p.s, 10000);
     CHECK(clock_now() - t0 < 5);
+    CHECK_EQ_INT(atomic_load(&p.sends), 3);
+    CHECK_EQ_INT(atomic_load(&p.at_stop), SENDER_UNANSWERED);
 }
 
 static void test_counts(void)
@@ -181,7 +230,7 @@ int main(void)
 {
     test_retry_after();
     test_schedule();
-    test_wakeups();
+    test_loop();
     test_counts();
     test_monotonic_wait();
     test_thread_start();

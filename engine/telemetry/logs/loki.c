@@ -3,20 +3,21 @@
  * The writer thread encodes each line straight into the open batch: one
  * buffer of entries per level, so sealing is a pointer move and the body
  * is put together (and gzipped) by the sender, off the writer's path. The
- * POST, its retries and the cut at the shutdown deadline are push.c's.
+ * sender's loop, the retries and counts are the sender framework's
+ * (sender.c), which runs this file's batch ops; the POST and its cut at
+ * the shutdown deadline are push.c's.
  *
  * Threads: loki_add runs on the logger's writer thread; the sender thread
  * is started by loki_new and joined by loki_shutdown (main thread). They
  * share, under `push.s.lock`: the open batch, the queue of sealed ones, the
- * spare batch, `pending` and the stop request; `push.s.cond` wakes the
- * sender (first line of a batch, a batch sealed by size, shutdown). The
+ * spare batch, `pending` and the stop request; the first line of a batch
+ * and a batch sealed by size kick the sender. The
  * sender holds the lock only to move batches, never across I/O, so the
  * writer waits at most for a pointer move. Everything else (the body
  * buffer, push's handles and warned flags) belongs to the sender thread. */
 #include "telemetry/logs/loki.h"
 #include "base/hex.h"
 #include "base/clock.h"
-#include "base/thread.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -55,6 +56,7 @@ struct loki {
     size_t batch_bytes, max_pending;
     /* under push.s.lock */
     struct loki_batch *open, *spare, *head, *tail;
+    struct loki_batch *current; /* the one being sent: the sender's */
     size_t pending; /* entry bytes in open, queued and in-flight batches */
     /* sender thread only */
     struct strbuf body;
@@ -221,7 +223,7 @@ static void seal(struct loki *l)
     else
         l->head = b;
     l->tail = b;
-    pthread_cond_signal(&l->push.s.cond);
+    sender_kick_locked(&l->push.s);
 }
 
 void loki_add(struct loki *l, const struct log_record *rec, const char *line, size_t len)
@@ -244,7 +246,7 @@ void loki_add(struct loki *l, const struct log_record *rec, const char *line, si
     l->pending += n;
     if (b->lines == 1) {
         b->since = clock_now();
-        pthread_cond_signal(&l->push.s.cond); /* the sender times the batch from now */
+        sender_kick_locked(&l->push.s); /* the sender times the batch from now */
     }
     if (b->bytes >= l->batch_bytes)
         seal(l);
@@ -284,45 +286,75 @@ static void deliver(struct loki *l, struct loki_batch *b)
     free(z);
 }
 
-static void *sender_main(void *arg)
+/* When the next batch is due: a sealed one now, the open one wait after
+ * its first line. */
+static double batch_due(void *owner)
 {
-    struct loki *l = arg;
+    struct loki *l = owner;
     pthread_mutex_lock(&l->push.s.lock);
-    for (;;) {
-        struct loki_batch *b = l->head;
-        if (b) {
-            l->head = b->next;
-            if (!l->head)
-                l->tail = NULL;
-            pthread_mutex_unlock(&l->push.s.lock);
-            deliver(l, b);
-            sender_warn_drops(&l->push.s, "loki lines dropped: more than max_pending waiting",
-                            "max_pending", (int64_t)l->max_pending);
-            pthread_mutex_lock(&l->push.s.lock);
-            l->pending -= b->bytes;
-            loki_batch_clear(b);
-            if (!l->spare)
-                l->spare = b;
-            else
-                loki_batch_free(b);
-            continue;
-        }
-        if (l->open && l->open->lines) {
-            double due = l->open->since + l->wait;
-            if (l->push.s.stopping || clock_now() >= due) {
-                seal(l);
-                continue;
-            }
-            thread_cond_wait_until(&l->push.s.cond, &l->push.s.lock, due);
-            continue;
-        }
-        if (l->push.s.stopping)
-            break;
-        thread_cond_wait_until(&l->push.s.cond, &l->push.s.lock, INFINITY);
-    }
+    double due = l->head                       ? 0
+                 : l->open && l->open->lines ? l->open->since + l->wait
+                                             : INFINITY;
     pthread_mutex_unlock(&l->push.s.lock);
-    return NULL;
+    return due;
 }
+
+static int batch_ready(void *owner)
+{
+    return batch_due(owner) <= clock_now();
+}
+
+/* Moves the batch that is due (at shutdown, the open one whatever its
+ * age) to `current`. */
+static size_t batch_take(void *owner, int stopping)
+{
+    struct loki *l = owner;
+    pthread_mutex_lock(&l->push.s.lock);
+    if (!l->head && l->open && l->open->lines &&
+        (stopping || clock_now() >= l->open->since + l->wait))
+        seal(l);
+    struct loki_batch *b = l->head;
+    if (b) {
+        l->head = b->next;
+        if (!l->head)
+            l->tail = NULL;
+    }
+    l->current = b;
+    pthread_mutex_unlock(&l->push.s.lock);
+    return b ? b->lines + 1 : 0; /* a batch spoiled by OOM may have none */
+}
+
+static void batch_send(void *owner, size_t n, int stopping)
+{
+    (void)n;
+    (void)stopping;
+    struct loki *l = owner;
+    deliver(l, l->current);
+    sender_warn_drops(&l->push.s, "loki lines dropped: more than max_pending waiting",
+                      "max_pending", (int64_t)l->max_pending);
+}
+
+static void batch_release(void *owner, size_t n)
+{
+    (void)n;
+    struct loki *l = owner;
+    struct loki_batch *b = l->current;
+    pthread_mutex_lock(&l->push.s.lock);
+    l->current = NULL;
+    l->pending -= b->bytes;
+    loki_batch_clear(b);
+    if (!l->spare)
+        l->spare = b;
+    else
+        loki_batch_free(b);
+    pthread_mutex_unlock(&l->push.s.lock);
+}
+
+static const struct sender_ops batch_ops = {.due = batch_due,
+                                            .ready = batch_ready,
+                                            .take = batch_take,
+                                            .send = batch_send,
+                                            .release = batch_release};
 
 /* ------------------------------------------------------------ life */
 
@@ -401,7 +433,7 @@ struct loki *loki_new(const struct loki_config *c, struct registry *m, char *err
     l->batch_bytes = c->batch_bytes ? c->batch_bytes : 1u << 20;
     l->max_pending = c->max_pending ? c->max_pending : 16u << 20;
     curl_easy_setopt(l->push.easy, CURLOPT_POST, 1L);
-    if (push_start(&l->push, sender_main, l, err, errlen) != 0)
+    if (push_start(&l->push, &batch_ops, l, err, errlen) != 0)
         goto fail;
     return l;
 fail:

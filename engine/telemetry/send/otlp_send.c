@@ -7,9 +7,9 @@
  * INVALID_ARGUMENT) would fail again the same way: given up at once.
  *
  * Threads: a sender belongs to one exporter thread; only its abort_at is
- * written by others (an atomic). A batcher's thread owns its sender and its
- * warned/down state; stopping is under the batcher's lock, kicked is an
- * atomic, and the queue belongs to the signal (its own lock, in its ops). */
+ * written by others (an atomic). A batcher's thread (its struct sender's)
+ * owns its otlp_sender and `down`; the queue belongs to the signal (its
+ * own lock, in its ops). */
 #include "telemetry/send/otlp_send.h"
 #include "telemetry/send/sender.h"
 #include "base/clock.h"
@@ -400,41 +400,46 @@ static void export_batch(struct otlp_batcher *b, size_t n, double deadline, int 
     free(msg);
 }
 
-static void *batcher_main(void *arg)
+/* ------------------------------------------------------------ as sender ops */
+
+static int batch_ready(void *owner)
 {
-    struct otlp_batcher *b = arg;
-    const struct otlp_batch_ops *ops = b->ops;
-    size_t batch = b->c.batch;
-    double delay = (double)b->c.delay_ms / 1000;
-    double timeout = (double)b->c.timeout_ms / 1000;
-    for (;;) {
-        int stopping = sender_nap(&b->s, clock_now() + delay, 1);
-        atomic_store(&b->s.kicked, 0);
-        /* at shutdown, one deadline for the whole flush */
-        double deadline = stopping ? sender_deadline(&b->s, NULL) : clock_now() + timeout;
-        size_t n;
-        while ((n = ops->take(b->owner, batch)) > 0) {
-            /* a collector that was away when the run ended gets one try
-             * per batch, so a run without one does not wait at exit */
-            export_batch(b, n, deadline, !(stopping && b->down));
-            if (ops->release)
-                ops->release(b->owner, n);
-            if (!stopping && ops->queued(b->owner) < batch)
-                break; /* a partial batch waits for the delay */
-            if (stopping && clock_now() >= deadline) {
-                /* out of time: what is left is counted, not sent */
-                while ((n = ops->take(b->owner, batch)) > 0) {
-                    sender_failed(&b->s, n);
-                    if (ops->release)
-                        ops->release(b->owner, n);
-                }
-            }
-        }
-        if (stopping)
-            break;
-    }
-    return NULL;
+    struct otlp_batcher *b = owner;
+    return b->ops->queued(b->owner) >= b->c.batch;
 }
+
+static size_t batch_take(void *owner, int stopping)
+{
+    (void)stopping;
+    struct otlp_batcher *b = owner;
+    return b->ops->take(b->owner, b->c.batch);
+}
+
+static void batch_send(void *owner, size_t n, int stopping)
+{
+    struct otlp_batcher *b = owner;
+    /* at shutdown one deadline for the whole flush; out of time, what is
+     * left is counted, not sent */
+    double deadline =
+        stopping ? sender_deadline(&b->s, NULL) : clock_now() + (double)b->c.timeout_ms / 1000;
+    if (stopping && clock_now() >= deadline) {
+        sender_failed(&b->s, n);
+        return;
+    }
+    /* a collector that was away when the run ended gets one try per
+     * batch, so a run without one does not wait at exit */
+    export_batch(b, n, deadline, !(stopping && b->down));
+}
+
+static void batch_release(void *owner, size_t n)
+{
+    struct otlp_batcher *b = owner;
+    if (b->ops->release)
+        b->ops->release(b->owner, n);
+}
+
+static const struct sender_ops batch_ops = {
+    .ready = batch_ready, .take = batch_take, .send = batch_send, .release = batch_release};
 
 /* sender_stop's hook: a request already waiting on a silent collector is
  * cut short at the flush's deadline as well. */
@@ -465,8 +470,9 @@ struct otlp_batcher *otlp_batcher_start(const struct otlp_batcher_config *c,
                                .failure = ops->failure,
                                .counts = c->counts,
                                .wake = wake,
-                               .wake_arg = b->sender};
-    if (sender_start(&b->s, &sc, batcher_main, b, err, errlen) != 0) {
+                               .wake_arg = b->sender,
+                               .delay = (double)c->delay_ms / 1000};
+    if (sender_start(&b->s, &sc, &batch_ops, b, err, errlen) != 0) {
         otlp_sender_free(b->sender);
         free(b);
         return NULL;

@@ -10,8 +10,9 @@
  * it blocks up to the target's timeout.
  *
  * The batcher (below) is the sending half of OpenTelemetry's batch
- * processor, the same for spans and log records: a thread that waits for a
- * full batch or the schedule delay, takes a batch from the signal's queue,
+ * processor, the same for spans, log records and metrics, as ops of the
+ * sender framework (sender.h): its thread waits for a full batch or the
+ * schedule delay, takes a batch from the signal's queue,
  * has the signal encode it, sends it and retries what the collector may
  * take later (backoff, Retry-After, never past a deadline), counts the
  * outcome, reports the first failure once, and at shutdown flushes what

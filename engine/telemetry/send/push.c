@@ -103,9 +103,10 @@ oom:
     return -1;
 }
 
-int push_start(struct push *p, void *(*fn)(void *), void *arg, char *err, size_t errlen)
+int push_start(struct push *p, const struct sender_ops *ops, void *owner, char *err,
+               size_t errlen)
 {
-    return sender_start(&p->s, &p->sc, fn, arg, err, errlen);
+    return sender_start(&p->s, &p->sc, ops, owner, err, errlen);
 }
 
 void push_stop(struct push *p, long timeout_ms)

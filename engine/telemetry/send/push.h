@@ -4,8 +4,9 @@
  * deadline.
  *
  * A backend embeds a struct push, fills it with push_init, starts its
- * sender with push_start and ends it with push_stop; its queue lives under
- * push.s.lock, and push.s.cond wakes its loop. The loop prepares each
+ * sender with push_start (the sender's loop over the backend's ops) and
+ * ends it with push_stop; its queue lives under push.s.lock, and what it
+ * adds kicks the loop (sender_kick_locked). Its send op prepares each
  * request on `easy` (body, and the URL when it varies) and hands it to
  * push_send, which retries 429, 5xx and no answer as the sender framework
  * says (sender_retry) until the backend's bound, or once stopping until
@@ -58,9 +59,10 @@ enum push_outcome {
  * push_free releases what it made. */
 int push_init(struct push *p, const struct push_config *c, struct registry *m, char *err,
               size_t errlen);
-/* Starts fn(arg) as the sender (sender_start). 0, or -1 with err filled
- * (nothing left to undo but push_free). */
-int push_start(struct push *p, void *(*fn)(void *), void *arg, char *err, size_t errlen);
+/* Starts the sender's loop over the backend's ops (sender_start). 0, or
+ * -1 with err filled (nothing left to undo but push_free). */
+int push_start(struct push *p, const struct sender_ops *ops, void *owner, char *err,
+               size_t errlen);
 /* Stops the sender by now + timeout_ms, a request in flight included
  * (sender_stop). */
 void push_stop(struct push *p, long timeout_ms);

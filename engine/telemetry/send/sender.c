@@ -22,16 +22,52 @@
 #define BACKOFF_BASE 0.5 /* seconds before the first retry */
 #define BACKOFF_MAX 5.0  /* seconds between two tries at most */
 
-int sender_start(struct sender *s, const struct sender_config *c, void *(*fn)(void *), void *arg,
-                 char *err, size_t errlen)
+/* The loop's wait: until due, a kick or the stop; at once when stopping
+ * already. Returns whether the sender is stopping. */
+static int wait_due(struct sender *s, double due)
+{
+    pthread_mutex_lock(&s->lock);
+    while (!s->stopping && !atomic_load(&s->kicked) && clock_now() < due)
+        thread_cond_wait_until(&s->cond, &s->lock, due);
+    int stopping = s->stopping;
+    pthread_mutex_unlock(&s->lock);
+    return stopping;
+}
+
+static void *loop(void *arg)
+{
+    struct sender *s = arg;
+    const struct sender_ops *ops = s->ops;
+    for (;;) {
+        double due = ops->due ? ops->due(s->owner) : clock_now() + s->c.delay;
+        int stopping = wait_due(s, due);
+        atomic_store(&s->kicked, 0);
+        size_t n;
+        while ((n = ops->take(s->owner, stopping)) > 0) {
+            ops->send(s->owner, n, stopping);
+            if (ops->release)
+                ops->release(s->owner, n);
+            if (!stopping && !ops->ready(s->owner))
+                break; /* the rest is not due yet */
+        }
+        if (stopping)
+            break;
+    }
+    return NULL;
+}
+
+int sender_start(struct sender *s, const struct sender_config *c, const struct sender_ops *ops,
+                 void *owner, char *err, size_t errlen)
 {
     s->c = *c;
+    s->ops = ops;
+    s->owner = owner;
     /* the logger redacts too, but not what it writes once it has stopped */
     const char *url = c->endpoint ? c->endpoint : "";
     logtext_redact(s->shown, sizeof s->shown, url, strlen(url));
     pthread_mutex_init(&s->lock, NULL);
     thread_cond_init(&s->cond);
-    int rc = thread_start(&s->thread, c->thread, 1, fn, arg);
+    int rc = thread_start(&s->thread, c->thread, 1, loop, s);
     if (rc != 0) {
         snprintf(err, errlen, "%s: cannot start the %s thread: %s", c->what, c->thread,
                  strerror(rc));
@@ -66,6 +102,12 @@ void sender_kick(struct sender *s)
     pthread_mutex_unlock(&s->lock);
 }
 
+void sender_kick_locked(struct sender *s)
+{
+    atomic_store(&s->kicked, 1);
+    pthread_cond_signal(&s->cond);
+}
+
 double sender_deadline(struct sender *s, int *stopping)
 {
     pthread_mutex_lock(&s->lock);
@@ -82,13 +124,13 @@ int sender_late(struct sender *s)
     return clock_now() >= sender_deadline(s, NULL);
 }
 
-int sender_nap(struct sender *s, double until, int kick)
+int sender_nap(struct sender *s, double until)
 {
     pthread_mutex_lock(&s->lock);
     int was = s->stopping;
     if (was && s->deadline < until)
         until = s->deadline;
-    while (s->stopping == was && !(kick && atomic_load(&s->kicked)) && clock_now() < until)
+    while (s->stopping == was && clock_now() < until)
         thread_cond_wait_until(&s->cond, &s->lock, until);
     int stopping = s->stopping;
     pthread_mutex_unlock(&s->lock);
@@ -127,7 +169,7 @@ enum sender_verdict sender_retry(struct sender *s, int retryable, int answered,
 
 enum sender_verdict sender_pause(struct sender *s, double wait, int answered)
 {
-    int stopping = sender_nap(s, clock_now() + wait, 0);
+    int stopping = sender_nap(s, clock_now() + wait);
     return stopping && !answered ? SENDER_UNANSWERED : SENDER_AGAIN;
 }
 

@@ -3,9 +3,11 @@
  * gRPC) and Loki and Pyroscope (push.c, a plain HTTP POST).
  *
  * A backend embeds a struct sender and gives it, in struct sender_config,
- * the names it shows and the counters it feeds. The sender owns what every
- * backend needs and none should write twice: the background thread
- * (started through thread_start, ended at sender_stop), the lock and the
+ * the names it shows and the counters it feeds, and in struct sender_ops
+ * its queue: when its next batch is due, take it, send it, release it.
+ * The sender owns what every backend needs and none should write twice:
+ * the background thread and its batch loop (started through thread_start,
+ * ended at sender_stop: every batch accepted is taken once more), the lock and the
  * condition that wake it (on CLOCK_MONOTONIC), the stop request and its
  * deadline, the kick of a full batch, the retry policy (one backoff,
  * backoff.c's schedule; Retry-After honoured up to 30 s; a backend that
@@ -33,6 +35,24 @@
 
 #define SENDER_RETRY_AFTER_MAX 30.0 /* the longest Retry-After taken as given */
 
+/* A backend's queue, as the sender's loop sees it. The calls run on the
+ * sender's thread with none of its locks held; owner is the backend's
+ * own state. */
+struct sender_ops {
+    /* When the next batch is due (clock_now seconds; INFINITY: when
+     * kicked). NULL: sender_config.delay after each round. */
+    double (*due)(void *owner);
+    /* Whether another batch is ready now (the round goes on). */
+    int (*ready)(void *owner);
+    /* Takes the batch that is due, or at shutdown (stopping) whatever is
+     * left: its items (any count > 0 the backend likes), 0 when none. */
+    size_t (*take)(void *owner, int stopping);
+    /* Sends the batch taken (format, transport, retries, counts). */
+    void (*send)(void *owner, size_t n, int stopping);
+    /* Frees it, sent or not. NULL: nothing to free. */
+    void (*release)(void *owner, size_t n);
+};
+
 struct sender_config {
     const char *thread;       /* the thread's name: "loki-sender", "otlp-exporter" */
     const char *what;         /* names it in start-up errors: "--loki", "trace exporter" */
@@ -45,11 +65,14 @@ struct sender_config {
      * at deadline (clock_now seconds). NULL: nothing to cut. */
     void (*wake)(void *arg, double deadline);
     void *wake_arg;
+    double delay; /* seconds between rounds, when ops->due is NULL */
 };
 
 struct sender {
     struct sender_config c;
     char shown[512]; /* the endpoint for messages, credentials redacted */
+    const struct sender_ops *ops;
+    void *owner;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -61,25 +84,31 @@ struct sender {
     int attempt;  /* tries of the request being retried */
 };
 
-/* Initialises lock and cond and starts fn(arg) on the sender's thread. c's
- * strings must outlive s. 0, or -1 with err filled (nothing to undo). */
-int sender_start(struct sender *s, const struct sender_config *c, void *(*fn)(void *), void *arg,
-                 char *err, size_t errlen);
+/* Initialises lock and cond and starts the sender's thread, whose loop
+ * naps until a batch is due (or a kick, or the stop), then takes and sends
+ * batches while they are ready; once stopping, it takes and sends what is
+ * left and ends. It calls ops at once, so owner must be ready. c's strings
+ * and ops must outlive s. 0, or -1 with err filled (nothing to undo). */
+int sender_start(struct sender *s, const struct sender_config *c, const struct sender_ops *ops,
+                 void *owner, char *err, size_t errlen);
 /* Asks the thread to stop by now + timeout_ms, wakes it (and, through
  * c.wake, a request in flight), joins it, and destroys lock and cond. */
 void sender_stop(struct sender *s, long timeout_ms);
 
-/* Wakes the thread for a full batch; once until it naps again. */
+/* Wakes the thread for a batch that is due (a full one, the first item of
+ * one that is due later); once until it naps again. sender_kick_locked
+ * with s->lock held (a backend whose queue lives under it). */
 void sender_kick(struct sender *s);
+void sender_kick_locked(struct sender *s);
 /* When a request must end: the shutdown deadline, or INFINITY. *stopping
  * (when not NULL) tells whether shutdown has begun. Takes the lock. */
 double sender_deadline(struct sender *s, int *stopping);
 /* Whether the shutdown deadline has passed. */
 int sender_late(struct sender *s);
 /* Waits until `until` (clock_now seconds), the deadline once stopping,
- * the start of shutdown, or (with kick) a kick, whichever comes first.
- * Returns whether shutdown has begun. Takes the lock. */
-int sender_nap(struct sender *s, double until, int kick);
+ * or the start of shutdown, whichever comes first: a backend's pause
+ * between tries. Returns whether shutdown has begun. Takes the lock. */
+int sender_nap(struct sender *s, double until);
 
 /* Seconds a Retry-After header's value asks for: its delay-seconds, at
  * most SENDER_RETRY_AFTER_MAX; 0 when it gives none (or an HTTP-date,
