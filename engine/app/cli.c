@@ -6,6 +6,7 @@
  * later wins: built-in default < script `options` < SHOAL_* variable < flag.
  * Main thread only. */
 #include "core/config.h"
+#include "base/fsutil.h"
 #include "net/httpd.h"
 #include "telemetry/logs/logger.h"
 
@@ -274,11 +275,7 @@ int config_apply_script_option(struct config *c, const char *name, double value,
 
 void config_script_name(const char *script, char *out, size_t cap)
 {
-    const char *b = script ? strrchr(script, '/') : NULL;
-    b = b ? b + 1 : script ? script : "shoal";
-    if (strncmp(b, "embedded:", 9) == 0)
-        b += 9;
-    snprintf(out, cap, "%.*s", (int)strcspn(b, "."), b);
+    fs_script_name(script, out, cap);
 }
 
 int config_validate(const struct config *c, char *err, size_t errlen)

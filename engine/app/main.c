@@ -366,7 +366,7 @@ int main(int argc, char **argv)
     if (cfg.linger > 0 && !server)
         fprintf(stderr, "shoal: --linger has nothing to serve with --listen off; ignored\n");
     struct otlp_metrics *om = NULL;
-    if (otel.metrics_on && !(om = otlp_metrics_new(&otel, rm, err, sizeof err))) {
+    if (otel.metrics_on && !(om = otlp_metrics_new(&otel, rm->reg, err, sizeof err))) {
         fprintf(stderr, "shoal: %s\n", err);
         otel_config_free(&otel);
         httpd_stop(server);

@@ -21,7 +21,7 @@ uint64_t backoff_rand(uint64_t *state)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
-double backoff_delay(int next_attempt, double base, double cap, uint64_t *rng)
+double backoff_step(int next_attempt, double base, double cap)
 {
     if (!(base > 0) || !(cap > 0))
         return 0;
@@ -29,8 +29,16 @@ double backoff_delay(int next_attempt, double base, double cap, uint64_t *rng)
         next_attempt = 2;
     /* ldexp saturates to inf for large exponents instead of overflowing an
      * integer shift, and the cap brings it back; an infinite cap ("none")
-     * becomes DBL_MAX so the jitter below never computes inf * 0. */
-    double d = fmin(ldexp(base, next_attempt - 2), fmin(cap, DBL_MAX));
+     * becomes DBL_MAX so the jitter of backoff_delay never computes
+     * inf * 0. */
+    return fmin(ldexp(base, next_attempt - 2), fmin(cap, DBL_MAX));
+}
+
+double backoff_delay(int next_attempt, double base, double cap, uint64_t *rng)
+{
+    double d = backoff_step(next_attempt, base, cap);
+    if (d == 0)
+        return 0;
     /* The top 53 bits make a uniform double in [0, 1). */
     double u = (double)(backoff_rand(rng) >> 11) * 0x1.0p-53;
     return d / 2 + d / 2 * u;

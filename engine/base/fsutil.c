@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 
 int fs_make_parents(const char *path)
@@ -21,4 +22,13 @@ int fs_make_parents(const char *path)
         *p = '/';
     }
     return 0;
+}
+
+void fs_script_name(const char *script, char *out, size_t cap)
+{
+    const char *b = script ? strrchr(script, '/') : NULL;
+    b = b ? b + 1 : script ? script : "shoal";
+    if (strncmp(b, "embedded:", 9) == 0)
+        b += 9;
+    snprintf(out, cap, "%.*s", (int)strcspn(b, "."), b);
 }

@@ -224,14 +224,8 @@ static int wait_for_room(struct items *it, struct ring *g, const char *body, siz
         if (rc != -1)
             break;
         kick(it);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 10000000; /* to look at the clock and the writer again */
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&it->room, &it->room_lock, &ts);
+        /* 10 ms: to look at the clock and the writer again */
+        thread_cond_wait_until(&it->room, &it->room_lock, clock_now() + 0.01);
     }
     atomic_fetch_sub(&it->waiting, 1);
     pthread_mutex_unlock(&it->room_lock);
@@ -578,19 +572,10 @@ static void drain(struct items *it)
 static void *writer_main(void *arg)
 {
     struct items *it = arg;
-    thread_enter("items-writer", -1); /* a no-op unless profiling */
     for (;;) {
         pthread_mutex_lock(&it->lock);
-        if (!it->stopping && !atomic_load(&it->kicked)) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += TICK_MS * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&it->cond, &it->lock, &ts);
-        }
+        if (!it->stopping && !atomic_load(&it->kicked))
+            thread_cond_wait_until(&it->cond, &it->lock, clock_now() + TICK_MS / 1000.0);
         int stopping = it->stopping;
         pthread_mutex_unlock(&it->lock);
         atomic_store(&it->kicked, 0);
@@ -607,7 +592,6 @@ static void *writer_main(void *arg)
         if (stopping)
             break;
     }
-    thread_exit();
     return NULL;
 }
 
@@ -657,9 +641,9 @@ struct items *items_new(const struct items_config *c, struct runmetrics *m, char
     it->format = format_of(c->path);
     pthread_mutex_init(&it->columns_lock, NULL);
     pthread_mutex_init(&it->lock, NULL);
-    pthread_cond_init(&it->cond, NULL);
+    thread_cond_init(&it->cond);
     pthread_mutex_init(&it->room_lock, NULL);
-    pthread_cond_init(&it->room, NULL);
+    thread_cond_init(&it->room);
     it->nrings = (c->nworkers > 0 ? c->nworkers : 0) + 2;
     size_t cap = c->ring_bytes ? c->ring_bytes : DEFAULT_RING, pow = 4096;
     while (pow < cap)
@@ -692,8 +676,9 @@ struct items *items_new(const struct items_config *c, struct runmetrics *m, char
                  c->path, strerror(errno));
         goto fail;
     }
-    if (pthread_create(&it->thread, NULL, writer_main, it) != 0) {
-        snprintf(err, errlen, "cannot start the items writer thread: %s", strerror(errno));
+    int rc = thread_start(&it->thread, "items-writer", 0, writer_main, it);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the items writer thread: %s", strerror(rc));
         goto fail;
     }
     it->started = 1;
@@ -740,7 +725,7 @@ static int stop(struct items *it, long timeout_ms)
     it->stopping = 1;
     pthread_cond_signal(&it->cond);
     pthread_mutex_unlock(&it->lock);
-    struct timespec ts;
+    struct timespec ts; /* pthread_timedjoin_np counts on CLOCK_REALTIME */
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += ms / 1000 + 2;
     if (pthread_timedjoin_np(it->thread, NULL, &ts) != 0) {

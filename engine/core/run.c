@@ -34,6 +34,7 @@
 #include "telemetry/logs/loki.h"
 #include "telemetry/logs/otlp_logs.h"
 #include "telemetry/profiles/profiler.h"
+#include "telemetry/profiles/pyroscope.h"
 #include "core/summary.h"
 #include "core/watchdog.h"
 #include "core/worker.h"
@@ -342,11 +343,15 @@ static int start_profiler(struct run *r, char *err, size_t errlen)
         .hz = cfg->profile_hz,
         .interval = cfg->profile_interval,
         .dir = cfg->profile_dir,
-        .pyroscope = cfg->pyroscope,
-        .service = service_name(r),
         .nworkers = cfg->workers,
     };
-    r->profiler = profiler_new(&pc, r->metrics, err, errlen);
+    if (cfg->pyroscope) {
+        struct pyroscope_config yc = {.url = cfg->pyroscope, .service = service_name(r)};
+        if (!(pc.sink = pyroscope_new(&yc, r->metrics->reg, err, errlen)))
+            return -1;
+        pc.sink_ops = &pyroscope_sink_ops;
+    }
+    r->profiler = profiler_new(&pc, r->metrics->reg, err, errlen);
     return r->profiler ? 0 : -1;
 }
 
@@ -369,20 +374,21 @@ static int start_logger(struct run *r, char *err, size_t errlen)
     const char *svc = service_name(r);
     if (cfg->loki) {
         struct loki_config kc = {.url = cfg->loki, .service = svc};
-        if (!(loki = loki_new(&kc, r->metrics, err, errlen)))
+        if (!(loki = loki_new(&kc, r->metrics->reg, err, errlen)))
             return -1;
     }
-    if (r->otel->logs_on && !(ol = otlp_logs_new(r->otel, r->metrics, err, errlen))) {
+    if (r->otel->logs_on && !(ol = otlp_logs_new(r->otel, r->metrics->reg, err, errlen))) {
         loki_shutdown(loki, 0);
         return -1;
     }
-    struct logger *lg = logger_new(&lc, r->metrics, err, errlen);
+    struct logger *lg = logger_new(&lc, r->metrics->reg, err, errlen);
     if (!lg) {
         loki_shutdown(loki, 0);
         otlp_logs_shutdown(ol);
         return -1;
     }
-    logger_set_sinks(lg, loki, ol);
+    logger_add_sink(lg, &loki_sink_ops, loki);
+    logger_add_sink(lg, &otlp_logs_sink_ops, ol);
     r->logger = lg;
     r->logging = lc.file != NULL;
     logger_global = lg;
@@ -468,7 +474,7 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
         return EXIT_ENV;
     }
     if (otel->traces_on &&
-        !(r->tracer = tracer_new(otel, cfg->workers + 1, metrics, err, sizeof err))) {
+        !(r->tracer = tracer_new(otel, cfg->workers + 1, metrics->reg, err, sizeof err))) {
         fprintf(stderr, "shoal: %s\n", err);
         free(r);
         free(totals);

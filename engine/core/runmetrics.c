@@ -186,7 +186,7 @@ struct runmetrics *runmetrics_new(int nshards, int max_series, int enabled,
         snprintf(m->custom[i], sizeof m->custom[i], "%s", custom[i]);
         jl[i + 1] = dl[i] = m->custom[i];
     }
-    static const char *const worker[] = {"worker"}, *const signal[] = {"signal"},
+    static const char *const worker[] = {"worker"},
                              *const mc[] = {"method", "code"}, *const meth[] = {"method"},
                              *const version[] = {"version"}, *const status[] = {"status"};
 #define D(field, type, name, help, labels, n, b, nb)                                              \
@@ -226,13 +226,12 @@ struct runmetrics *runmetrics_new(int nshards, int max_series, int enabled,
       "Items the script emitted, by status: written to --output, dropped (the writer did not "
       "keep up), failed (the write failed), discarded (no --output)",
       status, 1, NULL, 0);
-    D(tel_exported, METRIC_COUNTER, "shoal_telemetry_exported_total",
-      "Telemetry items (spans, log lines, profiles) a backend accepted", signal, 1, NULL, 0);
-    D(tel_dropped, METRIC_COUNTER, "shoal_telemetry_dropped_total",
-      "Telemetry items dropped before sending: a full buffer or a backend away too long", signal,
-      1, NULL, 0);
-    D(tel_failed, METRIC_COUNTER, "shoal_telemetry_failed_total",
-      "Telemetry items a backend refused or that failed after every retry", signal, 1, NULL, 0);
+    struct metric_family *tel[3];
+    if (metrics_telemetry_families(m->reg, tel, err, errlen) != 0)
+        goto fail;
+    m->tel_exported = tel[0];
+    m->tel_dropped = tel[1];
+    m->tel_failed = tel[2];
     D(lua_memory, METRIC_GAUGE, "shoal_lua_memory_bytes", "Lua heap in use, per worker state",
       worker, 1, NULL, 0);
     D(lua_gc_seconds, METRIC_HISTOGRAM, "shoal_lua_gc_step_seconds",

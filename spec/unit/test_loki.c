@@ -110,7 +110,7 @@ static struct loki *sink(const char *url, long wait_ms, size_t batch, size_t pen
                             .max_pending = pending,
                             .timeout_ms = 2000};
     char err[256] = "";
-    struct loki *l = loki_new(&c, M, err, sizeof err);
+    struct loki *l = loki_new(&c, M->reg, err, sizeof err);
     if (!l)
         fprintf(stderr, "loki_new(%s): %s\n", url, err);
     return l;
@@ -204,14 +204,14 @@ static void test_urls(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct loki_config c = {.url = bad[i], .service = "s"};
         char err[256] = "";
-        struct loki *l = loki_new(&c, M, err, sizeof err);
+        struct loki *l = loki_new(&c, M->reg, err, sizeof err);
         CHECK(l == NULL);
         CHECK(strstr(err, "--loki") != NULL);
         loki_shutdown(l, 0);
     }
     struct loki_config c = {.url = NULL, .service = "s"};
     char err[256] = "";
-    CHECK(loki_new(&c, M, err, sizeof err) == NULL);
+    CHECK(loki_new(&c, M->reg, err, sizeof err) == NULL);
 
     /* no path, "/" and a path of one's own; HTTPS accepted as such */
     struct fake *f = fake_start(204, NULL, NULL, 0);

@@ -487,7 +487,7 @@ static void test_sink_sends(void)
     CHECK_STR(cfg.logs.url, want);
     char err[256];
     struct runmetrics *m = runmetrics_new(2, 100, 1, NULL, 0, err, sizeof err);
-    struct otlp_logs *x = otlp_logs_new(&cfg, m, err, sizeof err);
+    struct otlp_logs *x = otlp_logs_new(&cfg, m->reg, err, sizeof err);
     CHECK(x != NULL);
     if (!x)
         return;
@@ -533,7 +533,7 @@ static void test_sink_dead_collector(void)
     CHECK_EQ_INT(load(&cfg, "http://127.0.0.1:1"), 0);
     char err[256];
     struct runmetrics *m = runmetrics_new(2, 100, 1, NULL, 0, err, sizeof err);
-    struct otlp_logs *x = otlp_logs_new(&cfg, m, err, sizeof err);
+    struct otlp_logs *x = otlp_logs_new(&cfg, m->reg, err, sizeof err);
     CHECK(x != NULL);
     if (!x)
         return;
@@ -574,7 +574,7 @@ static void test_sink_silent_collector(void)
     CHECK_EQ_INT(cfg.logs.timeout_ms, 10000);
     char err[256];
     struct runmetrics *m = runmetrics_new(2, 100, 1, NULL, 0, err, sizeof err);
-    struct otlp_logs *x = otlp_logs_new(&cfg, m, err, sizeof err);
+    struct otlp_logs *x = otlp_logs_new(&cfg, m->reg, err, sizeof err);
     CHECK(x != NULL);
     if (!x)
         return;

@@ -439,7 +439,7 @@ static int push_demo(const char *url, const char *service)
         return 1;
     }
     struct pyroscope_config c = {.url = url, .service = service, .timeout_ms = 5000};
-    struct pyroscope *p = pyroscope_new(&c, m, err, sizeof err);
+    struct pyroscope *p = pyroscope_new(&c, m->reg, err, sizeof err);
     if (!p) {
         fprintf(stderr, "test_pprof: %s\n", err);
         runmetrics_free(m);

@@ -116,7 +116,7 @@ static struct pyroscope *sender(const char *url, const char *service)
 {
     struct pyroscope_config c = {.url = url, .service = service, .timeout_ms = 2000};
     char err[256] = "";
-    struct pyroscope *p = pyroscope_new(&c, M, err, sizeof err);
+    struct pyroscope *p = pyroscope_new(&c, M->reg, err, sizeof err);
     if (!p)
         fprintf(stderr, "pyroscope_new(%s): %s\n", url, err);
     return p;
@@ -226,7 +226,7 @@ static void test_urls(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct pyroscope_config c = {.url = bad[i], .service = "s"};
         char err[256] = "";
-        struct pyroscope *p = pyroscope_new(&c, M, err, sizeof err);
+        struct pyroscope *p = pyroscope_new(&c, M->reg, err, sizeof err);
         CHECK(p == NULL);
         CHECK(strstr(err, "--pyroscope") != NULL);
         pyroscope_shutdown(p, 0);

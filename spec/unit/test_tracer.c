@@ -54,7 +54,7 @@ int main(void)
     char err[256];
     CHECK_EQ_INT(otel_config_load(&cfg, fake_env, url, NULL, 0, "t.lua", err, sizeof err), 0);
     struct runmetrics *m = runmetrics_new(2, 100, 1, NULL, 0, err, sizeof err);
-    struct tracer *t = tracer_new(&cfg, 2, m, err, sizeof err);
+    struct tracer *t = tracer_new(&cfg, 2, m->reg, err, sizeof err);
     CHECK(t != NULL);
 
     /* 10,000 spans from two queues while the exporter is stuck on its

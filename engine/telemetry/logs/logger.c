@@ -19,10 +19,11 @@
  * time) come out in time order too, unless a thread stalled between
  * stamping a line and queueing it (preempted on a busy machine, or waiting
  * for room in a full ring): that line comes later, by the stall. The time
- * is the first field, so `sort` puts such a file right. logger_new, logger_set_sinks
- * and logger_shutdown belong to the main thread. */
+ * is the first field, so `sort` puts such a file right. logger_new,
+ * logger_add_sink and logger_shutdown belong to the main thread. */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
 #include "telemetry/logs/logger.h"
+#include "base/hex.h"
 #include "base/clock.h"
 #include "base/thread.h"
 
@@ -43,12 +44,8 @@
 #include "base/fsutil.h"
 #include "base/logfmt.h"
 #include "base/logtext.h"
-#include "telemetry/logs/loki.h"
 #include "telemetry/metrics/metrics.h"
-#include "telemetry/logs/otlp_logs.h"
-#include "core/runmetrics.h"
 #include "base/strbuf.h"
-#include "telemetry/traces/trace.h"
 #include "base/utf8.h"
 
 #define WRITER_TICK_MS 100
@@ -240,8 +237,8 @@ static void add_number(struct strbuf *b, const struct log_field *f, int json)
 static void add_ids(struct strbuf *b, const struct log_record *r, int json)
 {
     char t[33], s[17];
-    trace_hex(r->trace_id, 16, t);
-    trace_hex(r->span_id, 8, s);
+    hex_encode(r->trace_id, 16, t);
+    hex_encode(r->span_id, 8, s);
     if (json)
         strbuf_printf(b, ",\"trace_id\":\"%s\",\"span_id\":\"%s\"", t, s);
     else
@@ -396,8 +393,11 @@ struct logger {
     int fd; /* the file, or -1 */
     struct ring *rings;
     int nrings;
-    struct loki *loki;
-    struct otlp_logs *otlp;
+    struct {
+        const struct log_sink_ops *ops;
+        void *sink;
+    } sinks[LOGGER_MAX_SINKS];
+    int nsinks;
     struct metric_series *written, *dropped, *failed;
     _Atomic int reopen;
     _Atomic int kicked;
@@ -548,7 +548,7 @@ int logger_wants(const struct logger *lg, enum log_level lv)
  * what stderr shows is worth a record. */
 static void set_min_level(struct logger *lg)
 {
-    enum log_level to_dest = lg->fd >= 0 || lg->loki || lg->otlp ? lg->cfg.level : LOG_OFF;
+    enum log_level to_dest = lg->fd >= 0 || lg->nsinks ? lg->cfg.level : LOG_OFF;
     enum log_level m = to_dest < lg->cfg.stderr_level ? to_dest : lg->cfg.stderr_level;
     lg->min_level = m > lg->cfg.level ? m : lg->cfg.level;
 }
@@ -820,10 +820,8 @@ static void handle_record(struct logger *lg, struct log_record *r)
         if (lg->err.len >= 64u << 10)
             flush_out(lg);
     }
-    if (lg->loki)
-        loki_add(lg->loki, r, lg->line.p, lg->line.len - 1);
-    if (lg->otlp)
-        otlp_logs_add(lg->otlp, r);
+    for (int i = 0; i < lg->nsinks; i++)
+        lg->sinks[i].ops->add(lg->sinks[i].sink, r, lg->line.p, lg->line.len - 1);
     atomic_fetch_add_explicit(&lg->lines, 1, memory_order_relaxed);
 }
 
@@ -916,19 +914,10 @@ static size_t drain(struct logger *lg, int last)
 static void *writer_main(void *arg)
 {
     struct logger *lg = arg;
-    thread_enter("log-writer", -1); /* a no-op unless profiling */
     for (;;) {
         pthread_mutex_lock(&lg->lock);
-        if (!lg->stopping && !atomic_load(&lg->kicked)) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += WRITER_TICK_MS * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&lg->cond, &lg->lock, &ts);
-        }
+        if (!lg->stopping && !atomic_load(&lg->kicked))
+            thread_cond_wait_until(&lg->cond, &lg->lock, clock_now() + WRITER_TICK_MS / 1000.0);
         int stopping = lg->stopping;
         pthread_mutex_unlock(&lg->lock);
         atomic_store(&lg->kicked, 0);
@@ -947,13 +936,12 @@ static void *writer_main(void *arg)
         if (stopping)
             break;
     }
-    thread_exit();
     return NULL;
 }
 
 /* ------------------------------------------------------------ life */
 
-struct logger *logger_new(const struct logger_config *c, struct runmetrics *m, char *err,
+struct logger *logger_new(const struct logger_config *c, struct registry *m, char *err,
                           size_t errlen)
 {
     struct logger *lg = calloc(1, sizeof *lg);
@@ -995,17 +983,16 @@ struct logger *logger_new(const struct logger_config *c, struct runmetrics *m, c
             goto fail;
         }
     }
-    if (m) {
-        const char *sig[1] = {"logs"};
-        lg->written = metrics_series(m->tel_exported, sig, NULL, 1);
-        lg->dropped = metrics_series(m->tel_dropped, sig, NULL, 1);
-        lg->failed = metrics_series(m->tel_failed, sig, NULL, 1);
-    }
+    struct telemetry_counts tc = metrics_telemetry_counts(m, "logs");
+    lg->written = tc.exported;
+    lg->dropped = tc.dropped;
+    lg->failed = tc.failed;
     set_min_level(lg);
     pthread_mutex_init(&lg->lock, NULL);
-    pthread_cond_init(&lg->cond, NULL);
-    if (pthread_create(&lg->thread, NULL, writer_main, lg) != 0) {
-        snprintf(err, errlen, "cannot start the log writer thread: %s", strerror(errno));
+    thread_cond_init(&lg->cond);
+    int rc = thread_start(&lg->thread, "log-writer", 0, writer_main, lg);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the log writer thread: %s", strerror(rc));
         goto fail;
     }
     return lg;
@@ -1028,11 +1015,16 @@ fail:
     return NULL;
 }
 
-void logger_set_sinks(struct logger *lg, struct loki *loki, struct otlp_logs *otlp)
+int logger_add_sink(struct logger *lg, const struct log_sink_ops *ops, void *sink)
 {
-    lg->loki = loki;
-    lg->otlp = otlp;
-    set_min_level(lg);
+    if (!sink)
+        return 0;
+    if (lg->nsinks == LOGGER_MAX_SINKS)
+        return -1;
+    lg->sinks[lg->nsinks].ops = ops;
+    lg->sinks[lg->nsinks].sink = sink;
+    lg->nsinks++;
+    return 0;
 }
 
 uint64_t logger_lines(const struct logger *lg)
@@ -1049,7 +1041,7 @@ static int stop(struct logger *lg, long timeout_ms)
     lg->stopping = 1;
     pthread_cond_signal(&lg->cond);
     pthread_mutex_unlock(&lg->lock);
-    struct timespec ts;
+    struct timespec ts; /* pthread_timedjoin_np counts on CLOCK_REALTIME */
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += (timeout_ms > 0 ? timeout_ms : 5000) / 1000 + 2;
     int joined = pthread_timedjoin_np(lg->thread, NULL, &ts) == 0;
@@ -1063,8 +1055,8 @@ static int stop(struct logger *lg, long timeout_ms)
         return 0;
     }
     /* the sinks last: their own trouble now goes straight to stderr */
-    loki_shutdown(lg->loki, timeout_ms);
-    otlp_logs_shutdown(lg->otlp);
+    for (int i = 0; i < lg->nsinks; i++)
+        lg->sinks[i].ops->shutdown(lg->sinks[i].sink, timeout_ms);
     return 1;
 }
 

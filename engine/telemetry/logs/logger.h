@@ -129,9 +129,7 @@ void log_format_json(struct strbuf *b, const struct log_record *rec);
 
 /* ------------------------------------------------------------ the logger */
 
-struct runmetrics;
-struct loki;
-struct otlp_logs;
+struct registry;
 
 struct logger_config {
     enum log_level level;        /* records below it are not taken */
@@ -149,12 +147,23 @@ struct logger;
 
 /* Opens the file (directories created), starts the writer. NULL with a
  * message naming the file on failure. m may be NULL (tests). */
-struct logger *logger_new(const struct logger_config *c, struct runmetrics *m, char *err,
+struct logger *logger_new(const struct logger_config *c, struct registry *m, char *err,
                           size_t errlen);
-/* Sinks fed by the writer from now on (each may be NULL). Call before the
- * first record is emitted. The logger owns them from here: logger_shutdown
- * shuts them down after the writer's last line. */
-void logger_set_sinks(struct logger *lg, struct loki *loki, struct otlp_logs *otlp);
+/* A backend the writer hands every record it takes (Loki, OTLP logs): the
+ * logger never names one, the run wires them with logger_add_sink. */
+struct log_sink_ops {
+    /* The writer thread: rec and its line as the file has it (len bytes,
+     * no newline). Must never block on I/O. */
+    void (*add)(void *sink, const struct log_record *rec, const char *line, size_t len);
+    /* Sends what is pending (within timeout_ms), stops, frees sink. */
+    void (*shutdown)(void *sink, long timeout_ms);
+};
+#define LOGGER_MAX_SINKS 4
+/* A sink fed by the writer from now on (sink NULL: nothing added). Call
+ * before the first record is emitted. The logger owns it from here:
+ * logger_finish shuts it down after the writer's last line. 0, or -1 when
+ * LOGGER_MAX_SINKS are set already (then the caller still owns it). */
+int logger_add_sink(struct logger *lg, const struct log_sink_ops *ops, void *sink);
 
 /* 1 if records of level lv are taken: callers test this before building
  * one. Any thread. */

@@ -3,19 +3,23 @@
  * The writer thread encodes each line straight into the open batch: one
  * buffer of entries per level, so sealing is a pointer move and the body
  * is put together (and gzipped) by the sender, off the writer's path. The
- * POST, its retries and the cut at the shutdown deadline are push.c's.
+ * sender's loop, the retries and counts are the sender framework's
+ * (sender.c), which runs this file's batch ops; the POST and its cut at
+ * the shutdown deadline are push.c's.
  *
  * Threads: loki_add runs on the logger's writer thread; the sender thread
  * is started by loki_new and joined by loki_shutdown (main thread). They
- * share, under `push.lock`: the open batch, the queue of sealed ones, the
- * spare batch, `pending` and the stop request; `push.cond` wakes the
- * sender (first line of a batch, a batch sealed by size, shutdown). The
+ * share, under `push.s.lock`: the open batch, the queue of sealed ones, the
+ * spare batch, `pending` and the stop request; the first line of a batch
+ * and a batch sealed by size kick the sender. The
  * sender holds the lock only to move batches, never across I/O, so the
  * writer waits at most for a pointer move. Everything else (the body
  * buffer, push's handles and warned flags) belongs to the sender thread. */
 #include "telemetry/logs/loki.h"
+#include "base/hex.h"
 #include "base/clock.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +31,6 @@
 #include "telemetry/send/otlp_send.h"
 #include "telemetry/send/push.h"
 #include "base/strbuf.h"
-#include "telemetry/traces/trace.h"
 
 #define NLEVELS 4 /* debug, info, warn, error: LOG_DEBUG..LOG_ERROR */
 #define DEFAULT_PATH "/loki/api/v1/push"
@@ -51,8 +54,9 @@ struct loki {
     char *url, *service;
     double wait;
     size_t batch_bytes, max_pending;
-    /* under push.lock */
+    /* under push.s.lock */
     struct loki_batch *open, *spare, *head, *tail;
+    struct loki_batch *current; /* the one being sent: the sender's */
     size_t pending; /* entry bytes in open, queued and in-flight batches */
     /* sender thread only */
     struct strbuf body;
@@ -127,11 +131,11 @@ size_t loki_batch_add(struct loki_batch *b, const struct log_record *rec, const 
         static const char t[] = ",{\"trace_id\":\"", sp[] = "\",\"span_id\":\"";
         memcpy(p, t, sizeof t - 1);
         p += sizeof t - 1;
-        trace_hex(rec->trace_id, 16, p);
+        hex_encode(rec->trace_id, 16, p);
         p += 32;
         memcpy(p, sp, sizeof sp - 1);
         p += sizeof sp - 1;
-        trace_hex(rec->span_id, 8, p);
+        hex_encode(rec->span_id, 8, p);
         p += 16;
         *p++ = '"';
         *p++ = '}';
@@ -219,12 +223,12 @@ static void seal(struct loki *l)
     else
         l->head = b;
     l->tail = b;
-    pthread_cond_signal(&l->push.cond);
+    sender_kick_locked(&l->push.s);
 }
 
 void loki_add(struct loki *l, const struct log_record *rec, const char *line, size_t len)
 {
-    pthread_mutex_lock(&l->push.lock);
+    pthread_mutex_lock(&l->push.s.lock);
     if (l->pending + len + ENTRY_OVERHEAD > l->max_pending)
         goto drop;
     if (!l->open) {
@@ -242,15 +246,15 @@ void loki_add(struct loki *l, const struct log_record *rec, const char *line, si
     l->pending += n;
     if (b->lines == 1) {
         b->since = clock_now();
-        pthread_cond_signal(&l->push.cond); /* the sender times the batch from now */
+        sender_kick_locked(&l->push.s); /* the sender times the batch from now */
     }
     if (b->bytes >= l->batch_bytes)
         seal(l);
-    pthread_mutex_unlock(&l->push.lock);
+    pthread_mutex_unlock(&l->push.s.lock);
     return;
 drop:
-    pthread_mutex_unlock(&l->push.lock);
-    push_dropped(&l->push, 1);
+    pthread_mutex_unlock(&l->push.s.lock);
+    sender_dropped(&l->push.s, 1);
 }
 
 /* ------------------------------------------------------------ the sender */
@@ -260,8 +264,8 @@ drop:
 static void deliver(struct loki *l, struct loki_batch *b)
 {
     size_t n = b->lines;
-    if (push_late(&l->push)) {
-        metric_add(l->push.dropped, (double)n);
+    if (sender_late(&l->push.s)) {
+        metric_add(l->push.s.c.counts.dropped, (double)n);
         return;
     }
     if (l->body.oom) {
@@ -282,48 +286,75 @@ static void deliver(struct loki *l, struct loki_batch *b)
     free(z);
 }
 
-static void *sender_main(void *arg)
+/* When the next batch is due: a sealed one now, the open one wait after
+ * its first line. */
+static double batch_due(void *owner)
 {
-    struct loki *l = arg;
-    pthread_mutex_lock(&l->push.lock);
-    for (;;) {
-        struct loki_batch *b = l->head;
-        if (b) {
-            l->head = b->next;
-            if (!l->head)
-                l->tail = NULL;
-            pthread_mutex_unlock(&l->push.lock);
-            deliver(l, b);
-            push_warn_drops(&l->push, "loki lines dropped: more than max_pending waiting",
-                            "max_pending", (int64_t)l->max_pending);
-            pthread_mutex_lock(&l->push.lock);
-            l->pending -= b->bytes;
-            loki_batch_clear(b);
-            if (!l->spare)
-                l->spare = b;
-            else
-                loki_batch_free(b);
-            continue;
-        }
-        if (l->open && l->open->lines) {
-            double due = l->open->since + l->wait;
-            if (l->push.stopping || clock_now() >= due) {
-                seal(l);
-                continue;
-            }
-            struct timespec ts;
-            ts.tv_sec = (time_t)due;
-            ts.tv_nsec = (long)((due - (double)ts.tv_sec) * 1e9);
-            pthread_cond_timedwait(&l->push.cond, &l->push.lock, &ts);
-            continue;
-        }
-        if (l->push.stopping)
-            break;
-        pthread_cond_wait(&l->push.cond, &l->push.lock);
-    }
-    pthread_mutex_unlock(&l->push.lock);
-    return NULL;
+    struct loki *l = owner;
+    pthread_mutex_lock(&l->push.s.lock);
+    double due = l->head                       ? 0
+                 : l->open && l->open->lines ? l->open->since + l->wait
+                                             : INFINITY;
+    pthread_mutex_unlock(&l->push.s.lock);
+    return due;
 }
+
+static int batch_ready(void *owner)
+{
+    return batch_due(owner) <= clock_now();
+}
+
+/* Moves the batch that is due (at shutdown, the open one whatever its
+ * age) to `current`. */
+static size_t batch_take(void *owner, int stopping)
+{
+    struct loki *l = owner;
+    pthread_mutex_lock(&l->push.s.lock);
+    if (!l->head && l->open && l->open->lines &&
+        (stopping || clock_now() >= l->open->since + l->wait))
+        seal(l);
+    struct loki_batch *b = l->head;
+    if (b) {
+        l->head = b->next;
+        if (!l->head)
+            l->tail = NULL;
+    }
+    l->current = b;
+    pthread_mutex_unlock(&l->push.s.lock);
+    return b ? b->lines + 1 : 0; /* a batch spoiled by OOM may have none */
+}
+
+static void batch_send(void *owner, size_t n, int stopping)
+{
+    (void)n;
+    (void)stopping;
+    struct loki *l = owner;
+    deliver(l, l->current);
+    sender_warn_drops(&l->push.s, "loki lines dropped: more than max_pending waiting",
+                      "max_pending", (int64_t)l->max_pending);
+}
+
+static void batch_release(void *owner, size_t n)
+{
+    (void)n;
+    struct loki *l = owner;
+    struct loki_batch *b = l->current;
+    pthread_mutex_lock(&l->push.s.lock);
+    l->current = NULL;
+    l->pending -= b->bytes;
+    loki_batch_clear(b);
+    if (!l->spare)
+        l->spare = b;
+    else
+        loki_batch_free(b);
+    pthread_mutex_unlock(&l->push.s.lock);
+}
+
+static const struct sender_ops batch_ops = {.due = batch_due,
+                                            .ready = batch_ready,
+                                            .take = batch_take,
+                                            .send = batch_send,
+                                            .release = batch_release};
 
 /* ------------------------------------------------------------ life */
 
@@ -371,7 +402,7 @@ static void free_sink(struct loki *l)
     free(l);
 }
 
-struct loki *loki_new(const struct loki_config *c, struct runmetrics *m, char *err, size_t errlen)
+struct loki *loki_new(const struct loki_config *c, struct registry *m, char *err, size_t errlen)
 {
     static const char *const headers[] = {"Content-Type: application/json",
                                           "Content-Encoding: gzip", NULL};
@@ -402,7 +433,7 @@ struct loki *loki_new(const struct loki_config *c, struct runmetrics *m, char *e
     l->batch_bytes = c->batch_bytes ? c->batch_bytes : 1u << 20;
     l->max_pending = c->max_pending ? c->max_pending : 16u << 20;
     curl_easy_setopt(l->push.easy, CURLOPT_POST, 1L);
-    if (push_start(&l->push, sender_main, l, err, errlen) != 0)
+    if (push_start(&l->push, &batch_ops, l, err, errlen) != 0)
         goto fail;
     return l;
 fail:
@@ -420,6 +451,18 @@ void loki_shutdown(struct loki *l, long timeout_ms)
     size_t left = l->open ? l->open->lines : 0;
     for (struct loki_batch *b = l->head; b; b = b->next)
         left += b->lines;
-    metric_add(l->push.dropped, (double)left);
+    metric_add(l->push.s.c.counts.dropped, (double)left);
     free_sink(l);
 }
+
+static void sink_add(void *sink, const struct log_record *rec, const char *line, size_t len)
+{
+    loki_add(sink, rec, line, len);
+}
+
+static void sink_shutdown(void *sink, long timeout_ms)
+{
+    loki_shutdown(sink, timeout_ms);
+}
+
+const struct log_sink_ops loki_sink_ops = {sink_add, sink_shutdown};

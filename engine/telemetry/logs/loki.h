@@ -24,7 +24,7 @@
 
 #include "telemetry/logs/logger.h"
 
-struct runmetrics;
+struct registry;
 
 #define LOKI_RETRY_FOR 60.0 /* seconds a batch is retried during the run */
 
@@ -41,7 +41,7 @@ struct loki;
 
 /* Checks the URL, starts the sender thread. NULL with a message on
  * failure (a bad URL names --loki). m may be NULL (tests). */
-struct loki *loki_new(const struct loki_config *c, struct runmetrics *m, char *err,
+struct loki *loki_new(const struct loki_config *c, struct registry *m, char *err,
                       size_t errlen);
 /* Takes one record (line: its formatted text, len bytes, no newline).
  * Writer thread only; never blocks on I/O (a mutex held by the sender only
@@ -50,6 +50,8 @@ void loki_add(struct loki *l, const struct log_record *rec, const char *line, si
 /* Sends what is pending (retrying within timeout_ms), stops, frees. NULL
  * is a no-op. */
 void loki_shutdown(struct loki *l, long timeout_ms);
+/* The two above as a log sink, for logger_add_sink. */
+extern const struct log_sink_ops loki_sink_ops;
 
 /* ------------------------------------------------------------ the body
  *

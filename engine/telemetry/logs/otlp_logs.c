@@ -20,9 +20,8 @@
 #include <time.h>
 
 #include "telemetry/metrics/metrics.h"
-#include "telemetry/traces/otlp.h"
+#include "telemetry/send/otlp_common.h"
 #include "telemetry/send/otlp_send.h"
-#include "core/runmetrics.h"
 #include "base/utf8.h"
 
 typedef Opentelemetry__Proto__Common__V1__KeyValue pb_kv;
@@ -414,7 +413,7 @@ static void sink_free(struct otlp_logs *x)
     free(x);
 }
 
-struct otlp_logs *otlp_logs_new(const struct otel_config *cfg, struct runmetrics *m, char *err,
+struct otlp_logs *otlp_logs_new(const struct otel_config *cfg, struct registry *m, char *err,
                                 size_t errlen)
 {
     if (!cfg->logs_on) {
@@ -439,19 +438,16 @@ struct otlp_logs *otlp_logs_new(const struct otel_config *cfg, struct runmetrics
         sink_free(x);
         return NULL;
     }
-    if (m) {
-        const char *sig[1] = {"logs_otlp"};
-        x->exported = metrics_series(m->tel_exported, sig, NULL, 1);
-        x->dropped = metrics_series(m->tel_dropped, sig, NULL, 1);
-        x->failed = metrics_series(m->tel_failed, sig, NULL, 1);
-    }
+    struct telemetry_counts tc = metrics_telemetry_counts(m, "logs_otlp");
+    x->exported = tc.exported;
+    x->dropped = tc.dropped;
+    x->failed = tc.failed;
     struct otlp_batcher_config bc = {
         .target = &cfg->logs,
         .batch = batch,
         .delay_ms = cfg->blrp_delay_ms,
         .timeout_ms = cfg->blrp_timeout_ms,
-        .exported = x->exported,
-        .failed = x->failed,
+        .counts = tc,
     };
     x->batcher = otlp_batcher_start(&bc, &record_ops, x, err, errlen);
     if (!x->batcher) {
@@ -475,3 +471,18 @@ void otlp_logs_shutdown(struct otlp_logs *x)
     }
     sink_free(x);
 }
+
+static void sink_add(void *sink, const struct log_record *rec, const char *line, size_t len)
+{
+    (void)line;
+    (void)len;
+    otlp_logs_add(sink, rec);
+}
+
+static void sink_shutdown(void *sink, long timeout_ms)
+{
+    (void)timeout_ms;
+    otlp_logs_shutdown(sink);
+}
+
+const struct log_sink_ops otlp_logs_sink_ops = {sink_add, sink_shutdown};

@@ -19,18 +19,21 @@
 #include "telemetry/logs/logger.h"
 #include "telemetry/send/otel.h"
 
-struct runmetrics;
+struct registry;
 struct otlp_logs;
 
 /* cfg->logs_on must be set (otel_logs_config_load). Starts the thread.
  * NULL with a message on failure. m may be NULL (tests). */
-struct otlp_logs *otlp_logs_new(const struct otel_config *cfg, struct runmetrics *m, char *err,
+struct otlp_logs *otlp_logs_new(const struct otel_config *cfg, struct registry *m, char *err,
                                 size_t errlen);
 /* Copies rec into the queue. Writer thread only; never blocks on I/O. */
 void otlp_logs_add(struct otlp_logs *x, const struct log_record *rec);
 /* Flushes what was accepted (within the export timeout), stops, frees.
  * NULL is a no-op. */
 void otlp_logs_shutdown(struct otlp_logs *x);
+/* The two above as a log sink, for logger_add_sink (the export timeout
+ * bounds the flush, not the logger's). */
+extern const struct log_sink_ops otlp_logs_sink_ops;
 
 /* Packs recs[0..n-1] into one ExportLogsServiceRequest for res. 0 with a
  * malloc'd *out of *len bytes, or -1 on OOM. Pure.

@@ -448,6 +448,39 @@ static struct metric_family *find_locked(struct registry *r, const char *name)
     return NULL;
 }
 
+int metrics_telemetry_families(struct registry *r, struct metric_family *f[3], char *err,
+                               size_t errlen)
+{
+    static const char *const signal[] = {"signal"};
+    static const char *const names[3][2] = {
+        {"shoal_telemetry_exported_total",
+         "Telemetry items (spans, log lines, profiles) a backend accepted"},
+        {"shoal_telemetry_dropped_total",
+         "Telemetry items dropped before sending: a full buffer or a backend away too long"},
+        {"shoal_telemetry_failed_total",
+         "Telemetry items a backend refused or that failed after every retry"},
+    };
+    for (int i = 0; i < 3; i++)
+        if (!(f[i] = metrics_declare(r, METRIC_ENGINE, METRIC_COUNTER, names[i][0], names[i][1],
+                                     signal, 1, NULL, 0, err, errlen)))
+            return -1;
+    return 0;
+}
+
+struct telemetry_counts metrics_telemetry_counts(struct registry *r, const char *signal)
+{
+    struct telemetry_counts c = {0};
+    struct metric_family *f[3];
+    char err[256];
+    if (!r || metrics_telemetry_families(r, f, err, sizeof err) != 0)
+        return c;
+    const char *sig[1] = {signal};
+    c.exported = metrics_series(f[0], sig, NULL, 1);
+    c.dropped = metrics_series(f[1], sig, NULL, 1);
+    c.failed = metrics_series(f[2], sig, NULL, 1);
+    return c;
+}
+
 struct metric_family *metrics_find(struct registry *r, const char *name)
 {
     pthread_mutex_lock(&r->lock);

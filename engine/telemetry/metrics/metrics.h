@@ -62,6 +62,19 @@ struct metric_family *metrics_declare(struct registry *r, enum metric_owner owne
                                       const char *const *labels, int nlabels,
                                       const double *buckets, int nbuckets, char *err,
                                       size_t errlen);
+/* The engine's counts of telemetry items by signal ("traces", "logs",
+ * "profiles", "metrics"): shoal_telemetry_{exported,dropped,failed}_total.
+ * metrics_telemetry_families declares the three families (or finds them,
+ * declared before) into f[0..2] in that order: 0, or -1 with err filled.
+ * metrics_telemetry_counts gives one signal's three series, declaring the
+ * families when need be; a NULL registry (tests) or a failure leaves them
+ * NULL, which metric_add ignores. Any thread. */
+struct telemetry_counts {
+    struct metric_series *exported, *dropped, *failed;
+};
+int metrics_telemetry_families(struct registry *r, struct metric_family *f[3], char *err,
+                               size_t errlen);
+struct telemetry_counts metrics_telemetry_counts(struct registry *r, const char *signal);
 /* Looks a declared family up by name; NULL if none. */
 struct metric_family *metrics_find(struct registry *r, const char *name);
 /* Calls fn for every family, in declaration order. */

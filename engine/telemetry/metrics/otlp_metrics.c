@@ -19,9 +19,8 @@
 #include <string.h>
 
 #include "telemetry/metrics/metrics.h"
-#include "telemetry/traces/otlp.h"
+#include "telemetry/send/otlp_common.h"
 #include "telemetry/send/otlp_send.h"
-#include "core/runmetrics.h"
 #include "base/utf8.h"
 
 typedef Opentelemetry__Proto__Common__V1__KeyValue pb_kv;
@@ -436,7 +435,7 @@ static const struct otlp_batch_ops metric_ops = {
                "shoal_telemetry_failed_total and the run goes on",
 };
 
-struct otlp_metrics *otlp_metrics_new(const struct otel_config *cfg, struct runmetrics *m,
+struct otlp_metrics *otlp_metrics_new(const struct otel_config *cfg, struct registry *m,
                                       char *err, size_t errlen)
 {
     if (!cfg->metrics_on) {
@@ -449,20 +448,18 @@ struct otlp_metrics *otlp_metrics_new(const struct otel_config *cfg, struct runm
         return NULL;
     }
     x->cfg = cfg;
-    x->reg = m->reg;
+    x->reg = m;
     x->start_ns = clock_unix_ns();
-    const char *sig[1] = {"metrics"};
-    x->exported = metrics_series(m->tel_exported, sig, NULL, 1);
-    x->failed = metrics_series(m->tel_failed, sig, NULL, 1);
-    /* declared now, so the first export shows it at 0 as well */
-    metrics_series(m->tel_dropped, sig, NULL, 1);
+    /* all three declared now, so the first export shows dropped at 0 too */
+    struct telemetry_counts tc = metrics_telemetry_counts(m, "metrics");
+    x->exported = tc.exported;
+    x->failed = tc.failed;
     struct otlp_batcher_config bc = {
         .target = &cfg->metrics,
         .batch = SIZE_MAX,
         .delay_ms = cfg->metric_interval_ms,
         .timeout_ms = cfg->metric_timeout_ms,
-        .exported = x->exported,
-        .failed = x->failed,
+        .counts = tc,
     };
     x->batcher = otlp_batcher_start(&bc, &metric_ops, x, err, errlen);
     if (!x->batcher) {

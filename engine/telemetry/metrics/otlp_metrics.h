@@ -25,13 +25,12 @@
 #include "telemetry/send/otel.h"
 
 struct registry;
-struct runmetrics;
 struct otlp_metrics;
 
 /* cfg->metrics_on must be set (otel_metrics_config_load). Exports m's
  * registry from now on (the start time of every point). NULL with a message
  * on failure. cfg and m must outlive it. */
-struct otlp_metrics *otlp_metrics_new(const struct otel_config *cfg, struct runmetrics *m,
+struct otlp_metrics *otlp_metrics_new(const struct otel_config *cfg, struct registry *m,
                                       char *err, size_t errlen);
 /* The final export (within OTEL_METRIC_EXPORT_TIMEOUT; one try when the
  * collector was already away), then stops and frees. Call it once the

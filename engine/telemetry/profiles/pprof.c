@@ -18,11 +18,11 @@
  * Any thread; nothing is shared. */
 #define _GNU_SOURCE /* renameat2 */
 #include "telemetry/profiles/pprof.h"
+#include "base/hex.h"
 #include "base/hash.h"
 
 #include "telemetry/send/otlp_send.h"
 #include "profile.pb-c.h"
-#include "telemetry/traces/trace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -96,7 +96,7 @@ static void span_hex(char out[17], uint64_t v)
     uint8_t b[8];
     for (int i = 7; i >= 0; i--, v >>= 8)
         b[i] = (uint8_t)v;
-    trace_hex(b, 8, out);
+    hex_encode(b, 8, out);
 }
 
 /* ------------------------------------------------------------ encoding */

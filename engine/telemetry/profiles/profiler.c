@@ -8,6 +8,7 @@
  * written by the worker that holds LuaJIT's profiler). */
 #include "telemetry/profiles/profiler.h"
 #include "base/clock.h"
+#include "base/thread.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -21,8 +22,6 @@
 #include "telemetry/metrics/metrics.h"
 #include "telemetry/profiles/pprof.h"
 #include "telemetry/profiles/profile.h"
-#include "telemetry/profiles/pyroscope.h"
-#include "core/runmetrics.h"
 #include "telemetry/profiles/sampler.h"
 
 struct profiler *_Atomic profiler_global;
@@ -54,7 +53,8 @@ struct lua_sample {
 struct profiler {
     struct profiler_config cfg;
     char *dir;
-    struct pyroscope *pyro;
+    const struct profile_sink_ops *sink_ops;
+    void *sink;
     struct metric_series *written, *failed_s;
     struct symbols *syms;
     /* the window */
@@ -466,8 +466,8 @@ static void end_window(struct profiler *p)
                     metric_add(p->written, 1);
                 }
             }
-            if (p->pyro) {
-                pyroscope_submit(p->pyro, gz, len, p->win_start_ns, end_ns);
+            if (p->sink) {
+                p->sink_ops->submit(p->sink, gz, len, p->win_start_ns, end_ns);
                 gz = NULL;
             }
             free(gz);
@@ -497,19 +497,10 @@ static void rotate(struct profiler *p)
 static void *profiler_main(void *arg)
 {
     struct profiler *p = arg;
-    sampler_thread_enter("profiler", -1);
     for (;;) {
         pthread_mutex_lock(&p->lock);
-        if (!p->stopping) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += TICK_MS * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&p->cond, &p->lock, &ts);
-        }
+        if (!p->stopping)
+            thread_cond_wait_until(&p->cond, &p->lock, clock_now() + TICK_MS / 1000.0);
         int stopping = p->stopping;
         pthread_mutex_unlock(&p->lock);
         take_samples(p);
@@ -523,7 +514,6 @@ static void *profiler_main(void *arg)
         if (stopping)
             break;
     }
-    sampler_thread_exit();
     return NULL;
 }
 
@@ -583,13 +573,15 @@ static void free_parts(struct profiler *p)
     free(p);
 }
 
-struct profiler *profiler_new(const struct profiler_config *c, struct runmetrics *m, char *err,
+struct profiler *profiler_new(const struct profiler_config *c, struct registry *m, char *err,
                               size_t errlen)
 {
     struct profiler *p = calloc(1, sizeof *p);
     if (!p)
         goto oom;
     p->cfg = *c;
+    p->sink_ops = c->sink_ops;
+    p->sink = c->sink;
     if (p->cfg.hz <= 0)
         p->cfg.hz = 100;
     if (p->cfg.interval <= 0)
@@ -602,16 +594,9 @@ struct profiler *profiler_new(const struct profiler_config *c, struct runmetrics
         goto oom;
     if (c->dir && !(p->dir = strdup(c->dir)))
         goto oom;
-    if (m) {
-        const char *sig[1] = {"profiles"};
-        p->written = metrics_series(m->tel_exported, sig, NULL, 1);
-        p->failed_s = metrics_series(m->tel_failed, sig, NULL, 1);
-    }
-    if (c->pyroscope) {
-        struct pyroscope_config pc = {.url = c->pyroscope, .service = c->service};
-        if (!(p->pyro = pyroscope_new(&pc, m, err, errlen)))
-            goto fail;
-    }
+    struct telemetry_counts tc = metrics_telemetry_counts(m, "profiles");
+    p->written = tc.exported;
+    p->failed_s = tc.failed;
     if (sampler_init(p->cfg.hz, err, errlen) != 0)
         goto fail;
     sampler_thread_enter("main", -1);
@@ -620,9 +605,11 @@ struct profiler *profiler_new(const struct profiler_config *c, struct runmetrics
     p->next_turn = c->nworkers > 0 ? 1 : 0;
     pthread_mutex_init(&p->lua_lock, NULL);
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->cond, NULL);
-    if (pthread_create(&p->thread, NULL, profiler_main, p) != 0) {
-        snprintf(err, errlen, "cannot start the profiler thread: %s", strerror(errno));
+    thread_cond_init(&p->cond);
+    /* sampled through the hooks sampler_init set */
+    int rc = thread_start(&p->thread, "profiler", 0, profiler_main, p);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the profiler thread: %s", strerror(rc));
         sampler_thread_exit();
         sampler_shutdown();
         goto fail;
@@ -632,10 +619,10 @@ struct profiler *profiler_new(const struct profiler_config *c, struct runmetrics
 oom:
     snprintf(err, errlen, "out of memory starting the profiler");
 fail:
-    if (p) {
-        pyroscope_shutdown(p->pyro, 0);
+    if (c->sink)
+        c->sink_ops->shutdown(c->sink, 0);
+    if (p)
         free_parts(p);
-    }
     return NULL;
 }
 
@@ -651,7 +638,8 @@ void profiler_shutdown(struct profiler *p, long timeout_ms)
     atomic_store(&profiler_global, NULL);
     sampler_thread_exit();
     sampler_shutdown();
-    pyroscope_shutdown(p->pyro, timeout_ms);
+    if (p->sink)
+        p->sink_ops->shutdown(p->sink, timeout_ms);
     for (size_t i = 0; i < p->lq_n; i++)
         free(p->lq[i].stack);
     clear(p);

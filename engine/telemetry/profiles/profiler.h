@@ -22,18 +22,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct runmetrics;
+struct registry;
 
 /* The Lua frames a sample keeps, innermost first. */
 #define PROFILER_LUA_DEPTH 48
 
+/* A backend each window's profile goes to (Pyroscope): the profiler never
+ * names one, the run wires it. */
+struct profile_sink_ops {
+    /* The profiler thread: takes ownership of gz (a gzip'd pprof, len
+     * bytes, malloc'd) for the window [from_ns, until_ns) in Unix ns.
+     * Must never block on I/O. */
+    void (*submit)(void *sink, uint8_t *gz, size_t len, uint64_t from_ns, uint64_t until_ns);
+    /* Sends what is queued within timeout_ms, stops, frees sink. */
+    void (*shutdown)(void *sink, long timeout_ms);
+};
+
 struct profiler_config {
-    int hz;                /* samples per second of each thread's CPU time */
-    double interval;       /* seconds per window (and per Lua turn) */
-    const char *dir;       /* --profile-dir, or NULL */
-    const char *pyroscope; /* --pyroscope URL, or NULL */
-    const char *service;   /* service name for Pyroscope */
-    int nworkers;          /* job workers 1..nworkers take Lua turns */
+    int hz;          /* samples per second of each thread's CPU time */
+    double interval; /* seconds per window (and per Lua turn) */
+    const char *dir; /* --profile-dir, or NULL */
+    /* where windows go besides dir, or NULL; the profiler owns sink from
+     * profiler_new on, whether it succeeds or not */
+    const struct profile_sink_ops *sink_ops;
+    void *sink;
+    int nworkers; /* job workers 1..nworkers take Lua turns */
 };
 
 struct profiler;
@@ -44,7 +57,7 @@ extern struct profiler *_Atomic profiler_global;
 /* Installs the sampler (main thread, before any other thread starts),
  * joins the main thread, starts the profiler thread. NULL with a message
  * on failure. */
-struct profiler *profiler_new(const struct profiler_config *c, struct runmetrics *m, char *err,
+struct profiler *profiler_new(const struct profiler_config *c, struct registry *m, char *err,
                               size_t errlen);
 /* Ends the last window (sent or written within timeout_ms), stops
  * sampling, frees. Main thread, after the other sampled threads ended.

@@ -13,19 +13,21 @@
  * Retry-After) for PYRO_RETRY_FOR seconds after the window was submitted;
  * any other status fails the window.
  *
- * The POST, its retries and the cut at the shutdown deadline are push.c's.
+ * The sender's loop, the retries and counts are the sender framework's
+ * (sender.c), which runs this file's window ops; the POST and its cut at
+ * the shutdown deadline are push.c's.
  *
  * Threads: pyroscope_submit runs on the profiler thread; the sender thread
  * is started by pyroscope_new and joined by pyroscope_shutdown. They share,
- * under `push.lock`: the queue of windows, its length, the stop request
- * and its deadline; `push.cond` wakes the sender (a window queued,
- * shutdown). The sender holds the lock only to take a window or read the
+ * under `push.s.lock`: the queue of windows, its length, the stop request
+ * and its deadline; a window queued kicks the sender. The sender holds the lock only to take a window or read the
  * stop request, never across I/O, so submit waits at most for a pointer
  * move. Everything else (the URL buffer, `down`, push's handles and warned
  * flags) belongs to the sender thread. */
 #include "telemetry/profiles/pyroscope.h"
 #include "base/clock.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,10 +50,11 @@ struct pyroscope {
     struct push push; /* its lock guards the queue too */
     char *ingest;     /* scheme://[user:pw@]host[:port][/path]/ingest */
     char *name;       /* the name parameter, URL-encoded */
-    /* under push.lock */
+    /* under push.s.lock */
     struct window *head, *tail;
     size_t queued;
     /* sender thread only */
+    struct window *current; /* the one being sent */
     char *url; /* the ingest URL with one window's query */
     size_t url_cap;
     int down; /* at shutdown the backend did not answer: send no more */
@@ -77,8 +80,8 @@ void pyroscope_submit(struct pyroscope *p, uint8_t *gz, size_t len, uint64_t fro
     struct window *w = malloc(sizeof *w);
     if (w) {
         *w = (struct window){gz, len, from_ns, until_ns, clock_now(), NULL};
-        pthread_mutex_lock(&p->push.lock);
-        int room = !p->push.stopping && p->queued < PYRO_QUEUE;
+        pthread_mutex_lock(&p->push.s.lock);
+        int room = !p->push.s.stopping && p->queued < PYRO_QUEUE;
         if (room) {
             if (p->tail)
                 p->tail->next = w;
@@ -86,22 +89,22 @@ void pyroscope_submit(struct pyroscope *p, uint8_t *gz, size_t len, uint64_t fro
                 p->head = w;
             p->tail = w;
             p->queued++;
-            pthread_cond_signal(&p->push.cond);
+            sender_kick_locked(&p->push.s);
         }
-        pthread_mutex_unlock(&p->push.lock);
+        pthread_mutex_unlock(&p->push.s.lock);
         if (room)
             return;
         free(w);
     }
     free(gz);
-    push_dropped(&p->push, 1);
+    sender_dropped(&p->push.s, 1);
 }
 
 /* ------------------------------------------------------------ the sender */
 
 static void report_drops(struct pyroscope *p)
 {
-    push_warn_drops(&p->push, "pyroscope profiles dropped: the queue was full", "queue",
+    sender_warn_drops(&p->push.s, "pyroscope profiles dropped: the queue was full", "queue",
                     PYRO_QUEUE);
 }
 
@@ -129,8 +132,8 @@ static int window_url(struct pyroscope *p, const struct window *w)
  * counts it. */
 static void deliver(struct pyroscope *p, struct window *w)
 {
-    if (p->down || push_late(&p->push)) {
-        metric_add(p->push.dropped, 1);
+    if (p->down || sender_late(&p->push.s)) {
+        metric_add(p->push.s.c.counts.dropped, 1);
         return;
     }
     CURL *e = p->push.easy;
@@ -151,32 +154,59 @@ static void deliver(struct pyroscope *p, struct window *w)
     curl_mime_free(mime);
 }
 
-static void *sender_main(void *arg)
+static double window_due(void *owner)
 {
-    struct pyroscope *p = arg;
-    pthread_mutex_lock(&p->push.lock);
-    for (;;) {
-        struct window *w = p->head;
-        if (w) {
-            p->head = w->next;
-            if (!p->head)
-                p->tail = NULL;
-            p->queued--;
-            pthread_mutex_unlock(&p->push.lock);
-            deliver(p, w);
-            window_free(w);
-            report_drops(p);
-            pthread_mutex_lock(&p->push.lock);
-            continue;
-        }
-        if (p->push.stopping)
-            break;
-        pthread_cond_wait(&p->push.cond, &p->push.lock);
-    }
-    pthread_mutex_unlock(&p->push.lock);
-    report_drops(p);
-    return NULL;
+    struct pyroscope *p = owner;
+    pthread_mutex_lock(&p->push.s.lock);
+    double due = p->head ? 0 : INFINITY;
+    pthread_mutex_unlock(&p->push.s.lock);
+    return due;
 }
+
+static int window_ready(void *owner)
+{
+    return window_due(owner) == 0;
+}
+
+static size_t window_take(void *owner, int stopping)
+{
+    (void)stopping;
+    struct pyroscope *p = owner;
+    pthread_mutex_lock(&p->push.s.lock);
+    struct window *w = p->head;
+    if (w) {
+        p->head = w->next;
+        if (!p->head)
+            p->tail = NULL;
+        p->queued--;
+    }
+    p->current = w;
+    pthread_mutex_unlock(&p->push.s.lock);
+    return w ? 1 : 0;
+}
+
+static void window_send(void *owner, size_t n, int stopping)
+{
+    (void)n;
+    (void)stopping;
+    struct pyroscope *p = owner;
+    deliver(p, p->current);
+    report_drops(p);
+}
+
+static void window_release(void *owner, size_t n)
+{
+    (void)n;
+    struct pyroscope *p = owner;
+    window_free(p->current);
+    p->current = NULL;
+}
+
+static const struct sender_ops window_ops = {.due = window_due,
+                                             .ready = window_ready,
+                                             .take = window_take,
+                                             .send = window_send,
+                                             .release = window_release};
 
 /* ------------------------------------------------------------ life */
 
@@ -275,7 +305,7 @@ static void free_sender(struct pyroscope *p)
     free(p);
 }
 
-struct pyroscope *pyroscope_new(const struct pyroscope_config *c, struct runmetrics *m, char *err,
+struct pyroscope *pyroscope_new(const struct pyroscope_config *c, struct registry *m, char *err,
                                 size_t errlen)
 {
     struct pyroscope *p = calloc(1, sizeof *p);
@@ -298,7 +328,7 @@ struct pyroscope *pyroscope_new(const struct pyroscope_config *c, struct runmetr
         snprintf(err, errlen, "--pyroscope: out of memory");
         goto fail;
     }
-    if (push_start(&p->push, sender_main, p, err, errlen) != 0)
+    if (push_start(&p->push, &window_ops, p, err, errlen) != 0)
         goto fail;
     return p;
 fail:
@@ -311,11 +341,24 @@ void pyroscope_shutdown(struct pyroscope *p, long timeout_ms)
     if (!p)
         return;
     push_stop(&p->push, timeout_ms);
+    report_drops(p); /* the sender's last word: its thread has ended */
     /* the sender counted every window it took; none is left, as submit
      * refuses once stopping is set */
     size_t left = 0;
     for (struct window *w = p->head; w; w = w->next)
         left++;
-    metric_add(p->push.dropped, (double)left);
+    metric_add(p->push.s.c.counts.dropped, (double)left);
     free_sender(p);
 }
+
+static void sink_submit(void *sink, uint8_t *gz, size_t len, uint64_t from_ns, uint64_t until_ns)
+{
+    pyroscope_submit(sink, gz, len, from_ns, until_ns);
+}
+
+static void sink_shutdown(void *sink, long timeout_ms)
+{
+    pyroscope_shutdown(sink, timeout_ms);
+}
+
+const struct profile_sink_ops pyroscope_sink_ops = {sink_submit, sink_shutdown};

@@ -14,7 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct runmetrics;
+#include "telemetry/profiles/profiler.h"
+
+struct registry;
 
 struct pyroscope_config {
     const char *url;     /* http(s)://host:port, e.g. http://localhost:4040 */
@@ -26,7 +28,7 @@ struct pyroscope;
 
 /* NULL with a message naming --pyroscope on a bad URL, or on OOM. m may be
  * NULL (tests). */
-struct pyroscope *pyroscope_new(const struct pyroscope_config *c, struct runmetrics *m, char *err,
+struct pyroscope *pyroscope_new(const struct pyroscope_config *c, struct registry *m, char *err,
                                 size_t errlen);
 /* Takes ownership of gz (a gzip'd pprof from pprof_encode, malloc'd) for
  * the window [from_ns, until_ns) in Unix ns. Never blocks on I/O. */
@@ -34,5 +36,7 @@ void pyroscope_submit(struct pyroscope *p, uint8_t *gz, size_t len, uint64_t fro
                       uint64_t until_ns);
 /* Sends what is queued within timeout_ms, stops, frees. NULL is a no-op. */
 void pyroscope_shutdown(struct pyroscope *p, long timeout_ms);
+/* The two above as the profiler's sink. */
+extern const struct profile_sink_ops pyroscope_sink_ops;
 
 #endif

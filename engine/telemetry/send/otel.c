@@ -1,9 +1,11 @@
 /* otel.c - reading the OpenTelemetry settings (see otel.h). */
 #include "telemetry/send/otel.h"
 
-#include "core/config.h"
+#include "base/fsutil.h"
 
 #include <ctype.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +300,53 @@ static int exporter_var(otel_getenv_fn env, const char *var, int *set, int *none
     return 0;
 }
 
+int sampler_parse(struct sampler *s, const char *name, const char *arg, char *err,
+                  size_t errlen)
+{
+    static const struct {
+        const char *name;
+        enum sampler_kind kind;
+    } names[] = {
+        {"always_on", SAMPLER_ALWAYS_ON},
+        {"always_off", SAMPLER_ALWAYS_OFF},
+        {"traceidratio", SAMPLER_RATIO},
+        {"parentbased_always_on", SAMPLER_PARENT_ON},
+        {"parentbased_always_off", SAMPLER_PARENT_OFF},
+        {"parentbased_traceidratio", SAMPLER_PARENT_RATIO},
+    };
+    memset(s, 0, sizeof *s);
+    s->kind = SAMPLER_PARENT_ON;
+    s->ratio = 1.0;
+    if (name && *name) {
+        size_t i;
+        for (i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (strcasecmp(name, names[i].name) == 0)
+                break;
+        if (i == sizeof names / sizeof names[0]) {
+            snprintf(err, errlen,
+                     "OTEL_TRACES_SAMPLER=%.60s: expected always_on, always_off, traceidratio, "
+                     "parentbased_always_on, parentbased_always_off or "
+                     "parentbased_traceidratio",
+                     name);
+            return -1;
+        }
+        s->kind = names[i].kind;
+    }
+    if ((s->kind == SAMPLER_RATIO || s->kind == SAMPLER_PARENT_RATIO) && arg && *arg) {
+        char *end;
+        double r = strtod(arg, &end);
+        if (end == arg || *end || !(r >= 0 && r <= 1)) {
+            snprintf(err, errlen,
+                     "OTEL_TRACES_SAMPLER_ARG=%.60s: expected a ratio from 0 to 1, e.g. 0.1", arg);
+            return -1;
+        }
+        s->ratio = r;
+    }
+    /* the low 63 bits of the trace id against ratio * 2^63 */
+    s->bound = s->ratio >= 1 ? UINT64_MAX : (uint64_t)ldexp(s->ratio, 63);
+    return 0;
+}
+
 int otel_config_load(struct otel_config *c, otel_getenv_fn env, const char *endpoint_flag,
                      const char *service_flag, int no_propagate, const char *script, char *err,
                      size_t errlen)
@@ -343,7 +392,7 @@ int otel_config_load(struct otel_config *c, otel_getenv_fn env, const char *endp
     char def[256];
     if (!svc || !*svc) {
         if (!has_attr(&c->resource.attrs, "service.name")) {
-            config_script_name(script, def, sizeof def);
+            fs_script_name(script, def, sizeof def);
             svc = def;
         }
     }

@@ -12,13 +12,36 @@
 #define SHOAL_OTEL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-#include "telemetry/traces/span.h"
-#include "telemetry/traces/trace.h"
+#include "telemetry/send/attrs.h"
 
 enum otlp_protocol { OTLP_HTTP_PROTOBUF, OTLP_GRPC };
 
 #define OTEL_MAX_HEADERS 32
+
+/* The trace sampler that OTEL_TRACES_SAMPLER and its _ARG name (trace.c
+ * decides with it: sampler_decide). */
+enum sampler_kind {
+    SAMPLER_ALWAYS_ON,
+    SAMPLER_ALWAYS_OFF,
+    SAMPLER_RATIO,
+    SAMPLER_PARENT_ON,  /* parentbased_always_on: the default */
+    SAMPLER_PARENT_OFF, /* parentbased_always_off */
+    SAMPLER_PARENT_RATIO,
+};
+
+struct sampler {
+    enum sampler_kind kind;
+    double ratio;
+    uint64_t bound; /* a trace is sampled when its id's low 63 bits are below this */
+};
+
+/* From OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (either may be NULL:
+ * the default, parentbased_always_on; a ratio defaults to 1.0). 0, or -1
+ * with a message naming the variable and its accepted values. */
+int sampler_parse(struct sampler *s, const char *name, const char *arg, char *err,
+                  size_t errlen);
 
 struct otlp_target {
     char url[1024]; /* full URL: for HTTP the signal's path included */

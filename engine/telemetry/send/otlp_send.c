@@ -7,26 +7,24 @@
  * INVALID_ARGUMENT) would fail again the same way: given up at once.
  *
  * Threads: a sender belongs to one exporter thread; only its abort_at is
- * written by others (an atomic). A batcher's thread owns its sender and its
- * warned/down state; stopping is under the batcher's lock, kicked is an
- * atomic, and the queue belongs to the signal (its own lock, in its ops). */
+ * written by others (an atomic). A batcher's thread (its struct sender's)
+ * owns its otlp_sender and `down`; the queue belongs to the signal (its
+ * own lock, in its ops). */
 #include "telemetry/send/otlp_send.h"
+#include "telemetry/send/sender.h"
 #include "base/clock.h"
-#include "base/thread.h"
 
 #include <curl/curl.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <zlib.h>
 
 #include "telemetry/logs/logger.h"
 #include "telemetry/metrics/metrics.h"
-#include "telemetry/traces/otlp.h"
+#include "telemetry/send/otlp_common.h"
 
 struct otlp_sender {
     struct otlp_target target;
@@ -110,11 +108,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
         s->grpc_status = atoi(v);
     else if (strcasecmp(line, "grpc-message") == 0)
         snprintf(s->grpc_message, sizeof s->grpc_message, "%s", v);
-    else if (strcasecmp(line, "retry-after") == 0) {
-        double secs = atof(v); /* the date form is rare from collectors: ignored */
-        if (secs > 0 && secs < 3600)
-            s->retry_after = secs;
-    }
+    else if (strcasecmp(line, "retry-after") == 0)
+        s->retry_after = sender_retry_after(v);
     return len;
 }
 
@@ -326,64 +321,23 @@ void otlp_send(struct otlp_sender *s, const uint8_t *msg, size_t len, long timeo
 /* ------------------------------------------------------------ the batcher */
 
 struct otlp_batcher {
+    struct sender s; /* the thread, waits, retries, counts and warning */
     struct otlp_batcher_config c;
     const struct otlp_batch_ops *ops;
     void *owner;
     struct otlp_sender *sender;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int stopping; /* under lock */
-    _Atomic int kicked;
-    int warned; /* the batcher's thread only */
-    int down;   /* the last batch was given up on: at shutdown, no retries */
+    int down; /* the batcher's thread: the last batch was given up on */
 };
 
 void otlp_batcher_kick(struct otlp_batcher *b)
 {
-    if (atomic_exchange(&b->kicked, 1))
-        return; /* already woken for this batch */
-    pthread_mutex_lock(&b->lock);
-    pthread_cond_signal(&b->cond);
-    pthread_mutex_unlock(&b->lock);
-}
-
-/* Waits up to seconds for shutdown (or, with kick, a full batch). Returns
- * whether the batcher is stopping. */
-static int nap(struct otlp_batcher *b, double seconds, int kick)
-{
-    pthread_mutex_lock(&b->lock);
-    if (!b->stopping && !(kick && atomic_load(&b->kicked))) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        double at = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + seconds;
-        ts.tv_sec = (time_t)at;
-        ts.tv_nsec = (long)((at - (double)ts.tv_sec) * 1e9);
-        pthread_cond_timedwait(&b->cond, &b->lock, &ts);
-    }
-    int stopping = b->stopping;
-    pthread_mutex_unlock(&b->lock);
-    return stopping;
-}
-
-/* Through the process's logger (ring -1), whose writer may hand the record
- * to the logs exporter: no lock of ours is held here. */
-static void warn_once(struct otlp_batcher *b, const char *what)
-{
-    if (b->warned)
-        return;
-    b->warned = 1;
-    struct log_record r;
-    log_begin(&r, LOG_WARN, b->ops->failure);
-    log_cstr(&r, "endpoint", b->c.target->url);
-    log_cstr(&r, "error", what);
-    log_emit_global(&r);
+    sender_kick(&b->s);
 }
 
 static void count_failed(struct otlp_batcher *b, size_t n, const char *why)
 {
-    metric_add(b->c.failed, (double)n);
-    warn_once(b, why);
+    sender_failed(&b->s, n);
+    sender_warn(&b->s, 0, why, n, -1);
 }
 
 /* Reads a success's answer: what the collector took and what it refused. */
@@ -396,7 +350,7 @@ static void count_done(struct otlp_batcher *b, const struct otlp_reply *r, size_
                                    sizeof why);
     if (rejected < 0 || (size_t)rejected > n)
         rejected = (int64_t)n;
-    metric_add(b->c.exported, (double)(n - (size_t)rejected));
+    sender_exported(&b->s, n - (size_t)rejected);
     if (rejected) {
         char text[400];
         snprintf(text, sizeof text, "the collector rejected %lld %s: %s", (long long)rejected,
@@ -417,7 +371,7 @@ static void export_batch(struct otlp_batcher *b, size_t n, double deadline, int 
         count_failed(b, n, text);
         return;
     }
-    double backoff = 0.5;
+    sender_begin(&b->s);
     for (;;) {
         struct otlp_reply r;
         double left = deadline - clock_now();
@@ -429,62 +383,69 @@ static void export_batch(struct otlp_batcher *b, size_t n, double deadline, int 
             break;
         }
         otlp_reply_clear(&r);
-        double wait = r.retry_after > 0 ? r.retry_after : backoff;
-        if (r.outcome == OTLP_GIVE_UP || !retry || clock_now() + wait >= deadline) {
+        int answered = r.http_status != 0;
+        double wait;
+        enum sender_verdict v = sender_retry(&b->s, r.outcome == OTLP_RETRY && retry, answered,
+                                             r.retry_after, deadline, &wait);
+        if (v == SENDER_AGAIN)
+            v = sender_pause(&b->s, wait, answered);
+        if (v != SENDER_AGAIN) {
+            /* a collector that is away when the run ends gets no more tries
+             * (the first one of each batch at most) */
             count_failed(b, n, r.message);
             b->down = r.outcome == OTLP_RETRY;
             break;
         }
-        /* wait, unless the run ends meanwhile: then the collector that is
-         * away gets no more tries (the first one of each batch at most) */
-        int stop = nap(b, wait, 0);
-        if (stop && r.outcome == OTLP_RETRY && !r.http_status) {
-            count_failed(b, n, r.message);
-            b->down = 1;
-            break;
-        }
-        backoff = backoff * 2 > 5 ? 5 : backoff * 2;
     }
     free(msg);
 }
 
-static void *batcher_main(void *arg)
+/* ------------------------------------------------------------ as sender ops */
+
+static int batch_ready(void *owner)
 {
-    struct otlp_batcher *b = arg;
-    const struct otlp_batch_ops *ops = b->ops;
-    size_t batch = b->c.batch;
-    double delay = (double)b->c.delay_ms / 1000;
-    double timeout = (double)b->c.timeout_ms / 1000;
-    thread_enter("otlp-exporter", -1); /* a no-op unless profiling */
-    thread_background();
-    for (;;) {
-        int stopping = nap(b, delay, 1);
-        atomic_store(&b->kicked, 0);
-        /* at shutdown, one deadline for the whole flush */
-        double deadline = clock_now() + timeout;
-        size_t n;
-        while ((n = ops->take(b->owner, batch)) > 0) {
-            /* a collector that was away when the run ended gets one try
-             * per batch, so a run without one does not wait at exit */
-            export_batch(b, n, deadline, !(stopping && b->down));
-            if (ops->release)
-                ops->release(b->owner, n);
-            if (!stopping && ops->queued(b->owner) < batch)
-                break; /* a partial batch waits for the delay */
-            if (stopping && clock_now() >= deadline) {
-                /* out of time: what is left is counted, not sent */
-                while ((n = ops->take(b->owner, batch)) > 0) {
-                    metric_add(b->c.failed, (double)n);
-                    if (ops->release)
-                        ops->release(b->owner, n);
-                }
-            }
-        }
-        if (stopping)
-            break;
+    struct otlp_batcher *b = owner;
+    return b->ops->queued(b->owner) >= b->c.batch;
+}
+
+static size_t batch_take(void *owner, int stopping)
+{
+    (void)stopping;
+    struct otlp_batcher *b = owner;
+    return b->ops->take(b->owner, b->c.batch);
+}
+
+static void batch_send(void *owner, size_t n, int stopping)
+{
+    struct otlp_batcher *b = owner;
+    /* at shutdown one deadline for the whole flush; out of time, what is
+     * left is counted, not sent */
+    double deadline =
+        stopping ? sender_deadline(&b->s, NULL) : clock_now() + (double)b->c.timeout_ms / 1000;
+    if (stopping && clock_now() >= deadline) {
+        sender_failed(&b->s, n);
+        return;
     }
-    thread_exit();
-    return NULL;
+    /* a collector that was away when the run ended gets one try per
+     * batch, so a run without one does not wait at exit */
+    export_batch(b, n, deadline, !(stopping && b->down));
+}
+
+static void batch_release(void *owner, size_t n)
+{
+    struct otlp_batcher *b = owner;
+    if (b->ops->release)
+        b->ops->release(b->owner, n);
+}
+
+static const struct sender_ops batch_ops = {
+    .ready = batch_ready, .take = batch_take, .send = batch_send, .release = batch_release};
+
+/* sender_stop's hook: a request already waiting on a silent collector is
+ * cut short at the flush's deadline as well. */
+static void wake(void *arg, double deadline)
+{
+    otlp_sender_abort_at(arg, deadline);
 }
 
 struct otlp_batcher *otlp_batcher_start(const struct otlp_batcher_config *c,
@@ -502,13 +463,16 @@ struct otlp_batcher *otlp_batcher_start(const struct otlp_batcher_config *c,
         b->c.batch = 1;
     b->ops = ops;
     b->owner = owner;
-    pthread_mutex_init(&b->lock, NULL);
-    pthread_cond_init(&b->cond, NULL);
-    int rc = pthread_create(&b->thread, NULL, batcher_main, b);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot start the %s thread: %s", ops->thread_name, strerror(rc));
-        pthread_mutex_destroy(&b->lock);
-        pthread_cond_destroy(&b->cond);
+    struct sender_config sc = {.thread = "otlp-exporter",
+                               .what = ops->thread_name,
+                               .endpoint = c->target->url,
+                               .endpoint_key = "endpoint",
+                               .failure = ops->failure,
+                               .counts = c->counts,
+                               .wake = wake,
+                               .wake_arg = b->sender,
+                               .delay = (double)c->delay_ms / 1000};
+    if (sender_start(&b->s, &sc, &batch_ops, b, err, errlen) != 0) {
         otlp_sender_free(b->sender);
         free(b);
         return NULL;
@@ -520,16 +484,7 @@ void otlp_batcher_stop(struct otlp_batcher *b)
 {
     if (!b)
         return;
-    pthread_mutex_lock(&b->lock);
-    b->stopping = 1;
-    pthread_cond_signal(&b->cond);
-    pthread_mutex_unlock(&b->lock);
-    /* a request already waiting on a silent collector is cut short at the
-     * flush's deadline as well */
-    otlp_sender_abort_at(b->sender, clock_now() + (double)b->c.timeout_ms / 1000);
-    pthread_join(b->thread, NULL);
+    sender_stop(&b->s, b->c.timeout_ms);
     otlp_sender_free(b->sender);
-    pthread_mutex_destroy(&b->lock);
-    pthread_cond_destroy(&b->cond);
     free(b);
 }

@@ -10,8 +10,9 @@
  * it blocks up to the target's timeout.
  *
  * The batcher (below) is the sending half of OpenTelemetry's batch
- * processor, the same for spans and log records: a thread that waits for a
- * full batch or the schedule delay, takes a batch from the signal's queue,
+ * processor, the same for spans, log records and metrics, as ops of the
+ * sender framework (sender.h): its thread waits for a full batch or the
+ * schedule delay, takes a batch from the signal's queue,
  * has the signal encode it, sends it and retries what the collector may
  * take later (backoff, Retry-After, never past a deadline), counts the
  * outcome, reports the first failure once, and at shutdown flushes what
@@ -23,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "telemetry/metrics/metrics.h"
 #include "telemetry/send/otel.h"
 
 enum otlp_outcome { OTLP_DONE, OTLP_RETRY, OTLP_GIVE_UP };
@@ -61,8 +63,6 @@ void otlp_sender_abort_at(struct otlp_sender *s, double when);
 
 /* ------------------------------------------------------------ the batcher */
 
-struct metric_series;
-
 /* What a signal gives its batcher. The callbacks run on the batcher's
  * thread with none of its locks held; owner is the signal's own state. */
 struct otlp_batch_ops {
@@ -90,7 +90,7 @@ struct otlp_batcher_config {
     size_t batch;    /* items a request at most */
     long delay_ms;   /* a partial batch waits this long */
     long timeout_ms; /* the flush at shutdown, and any one batch, get this long */
-    struct metric_series *exported, *failed; /* NULL: not counted */
+    struct telemetry_counts counts; /* exported and failed (NULLs: not counted) */
 };
 
 struct otlp_batcher;

@@ -1,19 +1,14 @@
-/* push.c - one HTTP POST at a time from a push exporter's sender thread
- * (see push.h).
+/* push.c - the plain HTTP transport: one POST at a time from a push
+ * backend's sender thread (see push.h).
  *
  * The sender drives its easy handle through a multi handle of its own so
  * that push_stop can wake it (curl_multi_wakeup) and cut a request at the
- * deadline instead of waiting out the request timeout. Between tries the
- * delay doubles from 0.5 s to PUSH_BACKOFF_MAX, or is what Retry-After
- * says; a backend that does not answer once shutdown has begun is not
- * waited for.
+ * deadline instead of waiting out the request timeout. Waits, retries and
+ * counts are the sender framework's (sender.c).
  *
- * Threads: push_stop and push_dropped are the only calls made off the
- * sender thread; they touch `stopping` and `deadline` under `lock`, and
- * the `dropped_any` atomic. */
+ * Threads: push_stop is the only call made off the sender thread. */
 #include "telemetry/send/push.h"
 #include "base/clock.h"
-#include "base/thread.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -22,13 +17,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include "telemetry/logs/logger.h"
-#include "base/logtext.h"
 #include "telemetry/metrics/metrics.h"
-#include "core/runmetrics.h"
 
-#define PUSH_BACKOFF_MAX 8.0  /* seconds between two tries at most */
-#define PUSH_RETRY_AFTER 30.0 /* the longest Retry-After taken as given */
 
 /* ------------------------------------------------------------ life */
 
@@ -54,27 +44,34 @@ static size_t on_header(char *d, size_t size, size_t n, void *arg)
         k = k < sizeof v - 1 ? k : sizeof v - 1;
         memcpy(v, d + sizeof name - 1, k);
         v[k] = 0;
-        double secs = atof(v); /* an HTTP-date reads as 0: the backoff is used */
-        if (secs > 0)
-            p->retry_after = secs < PUSH_RETRY_AFTER ? secs : PUSH_RETRY_AFTER;
+        p->retry_after = sender_retry_after(v);
     }
     return len;
 }
 
-int push_init(struct push *p, const struct push_config *c, struct runmetrics *m, char *err,
+/* sender_stop's hook: a request in flight ends at the deadline (post
+ * polls it), a wait in curl_multi_poll at once. */
+static void wake(void *arg, double deadline)
+{
+    (void)deadline;
+    struct push *p = arg;
+    curl_multi_wakeup(p->multi);
+}
+
+int push_init(struct push *p, const struct push_config *c, struct registry *m, char *err,
               size_t errlen)
 {
-    p->c = *c;
-    if (p->c.timeout_ms <= 0)
-        p->c.timeout_ms = 10000;
-    /* the logger redacts too, but not what it writes once it has stopped */
-    logtext_redact(p->shown, sizeof p->shown, c->url, strlen(c->url));
-    if (m) {
-        const char *sig[1] = {c->signal};
-        p->exported = metrics_series(m->tel_exported, sig, NULL, 1);
-        p->dropped = metrics_series(m->tel_dropped, sig, NULL, 1);
-        p->failed = metrics_series(m->tel_failed, sig, NULL, 1);
-    }
+    p->sc = (struct sender_config){.thread = "push-sender",
+                                   .what = c->flag,
+                                   .endpoint = c->url,
+                                   .endpoint_key = "url",
+                                   .failure = c->failure,
+                                   .count = c->count,
+                                   .counts = metrics_telemetry_counts(m, c->signal),
+                                   .wake = wake,
+                                   .wake_arg = p};
+    p->s.c = p->sc;
+    long timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 10000;
     static const char *const ours[] = {"Expect:", /* no 100-continue round trip */
                                        "User-Agent: shoal/" SHOAL_VERSION, NULL};
     const char *const *lists[2] = {c->headers, ours};
@@ -98,56 +95,23 @@ int push_init(struct push *p, const struct push_config *c, struct runmetrics *m,
     curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, p);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, p->c.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, p->c.timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
     return 0;
 oom:
     snprintf(err, errlen, "%s: out of memory", c->flag);
     return -1;
 }
 
-/* The sender thread: sampled like every thread of the engine when
- * profiling is on. */
-static void *sender_thread(void *arg)
+int push_start(struct push *p, const struct sender_ops *ops, void *owner, char *err,
+               size_t errlen)
 {
-    struct push *p = arg;
-    thread_enter("push-sender", -1);
-    thread_background();
-    void *r = p->fn(p->fn_arg);
-    thread_exit();
-    return r;
-}
-
-int push_start(struct push *p, void *(*fn)(void *), void *arg, char *err, size_t errlen)
-{
-    p->fn = fn;
-    p->fn_arg = arg;
-    pthread_mutex_init(&p->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cond, &ca);
-    pthread_condattr_destroy(&ca);
-    if (pthread_create(&p->thread, NULL, sender_thread, p) != 0) {
-        snprintf(err, errlen, "%s: cannot start the sender thread", p->c.flag);
-        pthread_cond_destroy(&p->cond);
-        pthread_mutex_destroy(&p->lock);
-        return -1;
-    }
-    return 0;
+    return sender_start(&p->s, &p->sc, ops, owner, err, errlen);
 }
 
 void push_stop(struct push *p, long timeout_ms)
 {
-    pthread_mutex_lock(&p->lock);
-    p->stopping = 1;
-    p->deadline = clock_now() + (double)(timeout_ms > 0 ? timeout_ms : 0) / 1000;
-    pthread_cond_signal(&p->cond);
-    pthread_mutex_unlock(&p->lock);
-    curl_multi_wakeup(p->multi);
-    pthread_join(p->thread, NULL);
-    pthread_cond_destroy(&p->cond);
-    pthread_mutex_destroy(&p->lock);
+    sender_stop(&p->s, timeout_ms);
 }
 
 void push_free(struct push *p)
@@ -174,39 +138,6 @@ int push_url_ok(CURLU *u, const char *url)
     return ok ? 0 : -1;
 }
 
-/* ------------------------------------------------------------ the deadline */
-
-double push_deadline(struct push *p, int *stopping)
-{
-    pthread_mutex_lock(&p->lock);
-    int s = p->stopping;
-    double at = s ? p->deadline : INFINITY;
-    pthread_mutex_unlock(&p->lock);
-    if (stopping)
-        *stopping = s;
-    return at;
-}
-
-int push_late(struct push *p)
-{
-    return clock_now() >= push_deadline(p, NULL);
-}
-
-void push_nap(struct push *p, double until)
-{
-    pthread_mutex_lock(&p->lock);
-    int was = p->stopping;
-    if (was && p->deadline < until)
-        until = p->deadline;
-    while (p->stopping == was && clock_now() < until) {
-        struct timespec ts;
-        ts.tv_sec = (time_t)until;
-        ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
-        pthread_cond_timedwait(&p->cond, &p->lock, &ts);
-    }
-    pthread_mutex_unlock(&p->lock);
-}
-
 /* ------------------------------------------------------------ sending */
 
 /* One POST of the prepared request. The HTTP status, or 0 with why filled
@@ -226,7 +157,7 @@ static long post(struct push *p, char *why, size_t whylen)
         curl_multi_perform(p->multi, &running);
         if (!running)
             break;
-        double left = push_deadline(p, NULL) - clock_now();
+        double left = sender_deadline(&p->s, NULL) - clock_now();
         if (left <= 0) {
             cut = 1;
             break;
@@ -257,78 +188,32 @@ static long post(struct push *p, char *why, size_t whylen)
     return status;
 }
 
-/* Through the process's logger, once per sink: a backend that is down
- * would otherwise say so for every batch. */
-static void warn_once(struct push *p, long status, const char *why, size_t n, int retrying)
-{
-    if (p->warned)
-        return;
-    p->warned = 1;
-    struct log_record r;
-    log_begin(&r, LOG_WARN, p->c.failure);
-    log_cstr(&r, "url", p->shown);
-    if (status)
-        log_int(&r, "status", status);
-    log_cstr(&r, "error", why);
-    if (p->c.count)
-        log_int(&r, p->c.count, (int64_t)n);
-    log_bool(&r, "retrying", retrying);
-    log_emit_global(&r);
-}
-
 enum push_outcome push_send(struct push *p, size_t n, double retry_until)
 {
-    double backoff = 0.5;
+    sender_begin(&p->s);
     for (;;) {
         char why[400];
         long status = post(p, why, sizeof why);
         if (status >= 200 && status < 300) {
-            metric_add(p->exported, (double)n);
+            sender_exported(&p->s, n);
             return PUSH_SENT;
         }
         int again = status == 0 || status == 429 || status >= 500;
-        double wait = p->retry_after > 0 ? p->retry_after : backoff;
-        backoff = backoff * 2 < PUSH_BACKOFF_MAX ? backoff * 2 : PUSH_BACKOFF_MAX;
-        int stopping;
-        double limit = push_deadline(p, &stopping);
-        if (!stopping)
-            limit = retry_until;
-        /* a backend that does not answer at shutdown is not waited for */
-        int unanswered = stopping && status == 0;
-        int give_up = !again || clock_now() + wait > limit || unanswered;
-        warn_once(p, status, why, n, !give_up);
-        if (give_up) {
-            metric_add(p->failed, (double)n);
-            return unanswered ? PUSH_UNANSWERED : PUSH_FAILED;
-        }
-        push_nap(p, clock_now() + wait);
-        if (status == 0 && push_deadline(p, NULL) < INFINITY) {
-            metric_add(p->failed, (double)n);
-            return PUSH_UNANSWERED;
+        double wait;
+        enum sender_verdict v =
+            sender_retry(&p->s, again, status != 0, p->retry_after, retry_until, &wait);
+        sender_warn(&p->s, status, why, n, v == SENDER_AGAIN);
+        if (v == SENDER_AGAIN)
+            v = sender_pause(&p->s, wait, status != 0);
+        if (v != SENDER_AGAIN) {
+            sender_failed(&p->s, n);
+            return v == SENDER_UNANSWERED ? PUSH_UNANSWERED : PUSH_FAILED;
         }
     }
 }
 
 void push_fail(struct push *p, size_t n, const char *why)
 {
-    metric_add(p->failed, (double)n);
-    warn_once(p, 0, why, n, 0);
-}
-
-void push_dropped(struct push *p, size_t n)
-{
-    metric_add(p->dropped, (double)n);
-    atomic_store_explicit(&p->dropped_any, 1, memory_order_relaxed);
-}
-
-void push_warn_drops(struct push *p, const char *msg, const char *key, int64_t value)
-{
-    if (p->warned_drop || !atomic_load_explicit(&p->dropped_any, memory_order_relaxed))
-        return;
-    p->warned_drop = 1;
-    struct log_record r;
-    log_begin(&r, LOG_WARN, msg);
-    log_cstr(&r, "url", p->shown);
-    log_int(&r, key, value);
-    log_emit_global(&r);
+    sender_failed(&p->s, n);
+    sender_warn(&p->s, 0, why, n, 0);
 }

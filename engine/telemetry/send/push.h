@@ -1,32 +1,30 @@
-/* push.h - what the push exporters (Loki, Pyroscope) share: one HTTP POST
- * at a time from a sender thread of their own, retried with backoff, cut
- * short at the shutdown deadline.
+/* push.h - the plain HTTP transport of the sender framework (sender.h),
+ * for the backends that are not OTLP: Loki and Pyroscope. One POST at a
+ * time from the backend's sender thread, cut short at the shutdown
+ * deadline.
  *
- * A sink embeds a struct push, fills it with push_init, starts its sender
- * with push_start and ends it with push_stop. The sender prepares each
+ * A backend embeds a struct push, fills it with push_init, starts its
+ * sender with push_start (the sender's loop over the backend's ops) and
+ * ends it with push_stop; its queue lives under push.s.lock, and what it
+ * adds kicks the loop (sender_kick_locked). Its send op prepares each
  * request on `easy` (body, and the URL when it varies) and hands it to
- * push_send, which retries 429, 5xx and no answer (Retry-After honoured, at
- * most 30 s) until the sink's bound, or once stopping until the deadline,
- * and counts the items exported or failed. The first trouble is logged
- * once, with the URL's credentials redacted.
+ * push_send, which retries 429, 5xx and no answer as the sender framework
+ * says (sender_retry) until the backend's bound, or once stopping until
+ * the deadline, and counts the items exported or failed. The first
+ * trouble is logged once, with the URL's credentials redacted.
  *
- * Threads: `lock` guards `stopping` and `deadline`, and whatever the sink
- * keeps under it (its queue); `cond` wakes the sender, and waits on
- * CLOCK_MONOTONIC, the clock of clock_now().
- * push_stop runs on the thread that started it; push_dropped on any
- * thread (an atomic); everything else, and the fields below "sender thread
- * only", belong to the sender. */
+ * Threads: as sender.h; the curl handles and the reply belong to the
+ * sender thread. */
 #ifndef SHOAL_PUSH_H
 #define SHOAL_PUSH_H
 
 #include <curl/curl.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
-struct runmetrics;
-struct metric_series;
+#include "telemetry/send/sender.h"
+
+struct registry;
 
 struct push_config {
     const char *flag;           /* "--loki": names the option in errors */
@@ -39,19 +37,8 @@ struct push_config {
 };
 
 struct push {
-    void *(*fn)(void *); /* the sink's sender loop, and its argument */
-    void *fn_arg;
-    struct push_config c;
-    char shown[512]; /* the URL for messages, credentials redacted */
-    struct metric_series *exported, *dropped, *failed;
-
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int stopping;    /* under lock */
-    double deadline; /* under lock, once stopping */
-    _Atomic int dropped_any;
-
+    struct sender s; /* the thread, lock, cond, stop, counts and warnings */
+    struct sender_config sc;
     /* sender thread only */
     CURLM *multi;
     CURL *easy; /* the sink sets its body (and URL) before push_send */
@@ -59,7 +46,6 @@ struct push {
     char reply[256];
     size_t reply_len;
     double retry_after;
-    int warned, warned_drop;
 };
 
 enum push_outcome {
@@ -71,13 +57,14 @@ enum push_outcome {
 /* Sets up the handles and counters (m may be NULL: tests). c's strings
  * must outlive p. 0, or -1 with "<flag>: out of memory" in err; either way
  * push_free releases what it made. */
-int push_init(struct push *p, const struct push_config *c, struct runmetrics *m, char *err,
+int push_init(struct push *p, const struct push_config *c, struct registry *m, char *err,
               size_t errlen);
-/* Initialises lock and cond and starts fn(arg) as the sender. 0, or -1
- * with err filled (nothing left to undo but push_free). */
-int push_start(struct push *p, void *(*fn)(void *), void *arg, char *err, size_t errlen);
-/* Asks the sender to stop by now + timeout_ms, wakes it (a request in
- * flight included), joins it, and destroys lock and cond. */
+/* Starts the sender's loop over the backend's ops (sender_start). 0, or
+ * -1 with err filled (nothing left to undo but push_free). */
+int push_start(struct push *p, const struct sender_ops *ops, void *owner, char *err,
+               size_t errlen);
+/* Stops the sender by now + timeout_ms, a request in flight included
+ * (sender_stop). */
 void push_stop(struct push *p, long timeout_ms);
 /* Releases the handles; not p itself. A zeroed p is fine. */
 void push_free(struct push *p);
@@ -85,24 +72,11 @@ void push_free(struct push *p);
 /* 0 when url is http(s) with a host (u then holds it), else -1. */
 int push_url_ok(CURLU *u, const char *url);
 
-/* When a request must end: the shutdown deadline, or INFINITY. *stopping
- * (when not NULL) tells whether shutdown has begun. Takes the lock. */
-double push_deadline(struct push *p, int *stopping);
-/* Whether the shutdown deadline has passed. */
-int push_late(struct push *p);
-/* Waits until `until` (clock_now seconds), the deadline, or the start of
- * shutdown, whichever comes first. */
-void push_nap(struct push *p, double until);
-
 /* Sends the request prepared on easy for n items, retrying until
  * retry_until (clock_now seconds) while the run goes on. Counts the n
  * items exported or failed and warns on the first trouble. */
 enum push_outcome push_send(struct push *p, size_t n, double retry_until);
 /* Counts n items failed for why (such as "out of memory"), warning once. */
 void push_fail(struct push *p, size_t n, const char *why);
-/* Counts n items dropped; push_warn_drops will then say so. Any thread. */
-void push_dropped(struct push *p, size_t n);
-/* Once, after the first drop: msg with the URL and key=value. */
-void push_warn_drops(struct push *p, const char *msg, const char *key, int64_t value);
 
 #endif

@@ -10,37 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "telemetry/send/attrs.h"
+
 /* Values as OTLP numbers them (Span.SpanKind, Status.StatusCode). */
 enum span_kind { SPAN_KIND_INTERNAL = 1, SPAN_KIND_SERVER = 2, SPAN_KIND_CLIENT = 3 };
 enum span_status { SPAN_STATUS_UNSET = 0, SPAN_STATUS_OK = 1, SPAN_STATUS_ERROR = 2 };
-enum attr_type { ATTR_STRING, ATTR_INT, ATTR_DOUBLE, ATTR_BOOL };
-
-struct attr {
-    char *key;
-    unsigned char key_owned, value_owned; /* malloc'd: freed with the attribute */
-    unsigned char key_static; /* a string literal (literal_keys): its address
-                                 names the key for as long as the process runs */
-    enum attr_type type;
-    union {
-        char *s;
-        int64_t i;
-        double d;
-        int b;
-    } v;
-};
-
-struct attrs {
-    struct attr *a;
-    int n, cap;
-    int literal_keys; /* while set, attrs_* take keys as string literals that
-                         outlive the span: no copy (the engine's own keys) */
-    /* a span's attributes start in storage inside the span's own block, and
-     * its strings go to a text area there while they fit: one allocation
-     * per span in the common case */
-    unsigned char a_inline;
-    char *text;
-    unsigned text_cap, text_used;
-};
 
 struct span_event {
     char *name;
@@ -78,24 +52,10 @@ struct span {
  * span set from Lua cannot grow without bound. */
 #define SPAN_MAX_ATTRS 128
 
-/* Resource and scope of every exported span. */
-struct otel_resource {
-    struct attrs attrs; /* service.name, service.version, host.name, ... */
-    const char *scope_name, *scope_version;
-};
-
 /* A new span named name (copied), everything else zero. NULL on OOM. */
 struct span *span_new(const char *name, enum span_kind kind);
 /* Frees s and all it owns; NULL is a no-op. */
 void span_free(struct span *s);
-
-/* Appends an attribute (key and string value copied). 0, or -1 on OOM
- * (nothing added). */
-int attrs_str(struct attrs *a, const char *key, const char *value, size_t len);
-int attrs_int(struct attrs *a, const char *key, int64_t value);
-int attrs_double(struct attrs *a, const char *key, double value);
-int attrs_bool(struct attrs *a, const char *key, int value);
-void attrs_clear(struct attrs *a);
 
 /* Adds an event (name copied) at time_ns; returns it so attributes can be
  * added (valid until the next span_add_event), or NULL on OOM. */

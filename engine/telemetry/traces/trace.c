@@ -1,5 +1,6 @@
 /* trace.c - ids, traceparent and the sampler (see trace.h). */
 #include "telemetry/traces/trace.h"
+#include "base/hex.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -72,12 +73,7 @@ void trace_new_span_id(uint8_t out[8])
 
 void trace_hex(const uint8_t *b, size_t n, char *out)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = 0;
+    hex_encode(b, n, out);
 }
 
 static int hexval(char c)
@@ -162,53 +158,6 @@ int trace_state_ok(const char *s, size_t len)
         if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
             return 0;
     return 1;
-}
-
-int sampler_parse(struct sampler *s, const char *name, const char *arg, char *err,
-                  size_t errlen)
-{
-    static const struct {
-        const char *name;
-        enum sampler_kind kind;
-    } names[] = {
-        {"always_on", SAMPLER_ALWAYS_ON},
-        {"always_off", SAMPLER_ALWAYS_OFF},
-        {"traceidratio", SAMPLER_RATIO},
-        {"parentbased_always_on", SAMPLER_PARENT_ON},
-        {"parentbased_always_off", SAMPLER_PARENT_OFF},
-        {"parentbased_traceidratio", SAMPLER_PARENT_RATIO},
-    };
-    memset(s, 0, sizeof *s);
-    s->kind = SAMPLER_PARENT_ON;
-    s->ratio = 1.0;
-    if (name && *name) {
-        size_t i;
-        for (i = 0; i < sizeof names / sizeof names[0]; i++)
-            if (strcasecmp(name, names[i].name) == 0)
-                break;
-        if (i == sizeof names / sizeof names[0]) {
-            snprintf(err, errlen,
-                     "OTEL_TRACES_SAMPLER=%.60s: expected always_on, always_off, traceidratio, "
-                     "parentbased_always_on, parentbased_always_off or "
-                     "parentbased_traceidratio",
-                     name);
-            return -1;
-        }
-        s->kind = names[i].kind;
-    }
-    if ((s->kind == SAMPLER_RATIO || s->kind == SAMPLER_PARENT_RATIO) && arg && *arg) {
-        char *end;
-        double r = strtod(arg, &end);
-        if (end == arg || *end || !(r >= 0 && r <= 1)) {
-            snprintf(err, errlen,
-                     "OTEL_TRACES_SAMPLER_ARG=%.60s: expected a ratio from 0 to 1, e.g. 0.1", arg);
-            return -1;
-        }
-        s->ratio = r;
-    }
-    /* the low 63 bits of the trace id against ratio * 2^63 */
-    s->bound = s->ratio >= 1 ? UINT64_MAX : (uint64_t)ldexp(s->ratio, 63);
-    return 0;
 }
 
 static int by_ratio(const struct sampler *s, const uint8_t trace_id[16])

@@ -4,13 +4,16 @@
  * (getrandom), so making one takes no lock and no system call; an id is
  * never all zero. traceparent follows W3C Trace Context level 1: a header
  * that does not parse is ignored (the job starts a trace of its own), never
- * an error. The sampler implements the OTEL_TRACES_SAMPLER values.
+ * an error. The sampler decides as OTEL_TRACES_SAMPLER says (otel.c reads
+ * that setting into a struct sampler).
  * Pure functions apart from the per-thread generator; any thread. */
 #ifndef SHOAL_TRACE_H
 #define SHOAL_TRACE_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "telemetry/send/otel.h" /* struct sampler: OTEL_TRACES_SAMPLER */
 
 #define TRACE_FLAG_SAMPLED 0x01
 #define TRACEPARENT_LEN 55 /* "00-" 32 "-" 16 "-" 2 */
@@ -25,7 +28,8 @@ struct trace_ctx {
 void trace_new_trace_id(uint8_t out[16]);
 void trace_new_span_id(uint8_t out[8]);
 
-/* Lower-case hex of n bytes into out (2n chars and a NUL). */
+/* Lower-case hex of n bytes into out (2n chars and a NUL): base/hex.h's
+ * hex_encode, by the name the tracing code knows. */
 void trace_hex(const uint8_t *b, size_t n, char *out);
 
 /* Parses a traceparent header value (len bytes, surrounding blanks
@@ -47,27 +51,6 @@ void trace_pack(uint8_t out[TRACE_CTX_LEN], char kind, const struct trace_ctx *c
 /* Whether s (len bytes) may be sent as a tracestate header: 1..512 bytes of
  * printable ASCII (list members are not checked one by one). */
 int trace_state_ok(const char *s, size_t len);
-
-enum sampler_kind {
-    SAMPLER_ALWAYS_ON,
-    SAMPLER_ALWAYS_OFF,
-    SAMPLER_RATIO,
-    SAMPLER_PARENT_ON,  /* parentbased_always_on: the default */
-    SAMPLER_PARENT_OFF, /* parentbased_always_off */
-    SAMPLER_PARENT_RATIO,
-};
-
-struct sampler {
-    enum sampler_kind kind;
-    double ratio;
-    uint64_t bound; /* a trace is sampled when its id's low 63 bits are below this */
-};
-
-/* From OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (either may be NULL:
- * the default, parentbased_always_on; a ratio defaults to 1.0). 0, or -1
- * with a message naming the variable and its accepted values. */
-int sampler_parse(struct sampler *s, const char *name, const char *arg, char *err,
-                  size_t errlen);
 
 /* Whether a new span in trace_id is sampled, given its parent's context
  * (NULL or !valid for a root span). */

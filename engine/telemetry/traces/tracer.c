@@ -26,7 +26,6 @@
 #include "telemetry/metrics/metrics.h"
 #include "telemetry/traces/otlp.h"
 #include "telemetry/send/otlp_send.h"
-#include "core/runmetrics.h"
 
 #define REC_HEADER 4 /* a record's length, host order */
 
@@ -181,7 +180,7 @@ static void free_queues(struct tracer *t)
     free(t);
 }
 
-struct tracer *tracer_new(const struct otel_config *cfg, int nqueues, struct runmetrics *m,
+struct tracer *tracer_new(const struct otel_config *cfg, int nqueues, struct registry *m,
                           char *err, size_t errlen)
 {
     struct tracer *t = calloc(1, sizeof *t);
@@ -205,17 +204,16 @@ struct tracer *tracer_new(const struct otel_config *cfg, int nqueues, struct run
         if (!q->fill.data || !q->drain.data || !q->enc)
             goto oom;
     }
-    const char *sig[1] = {"traces"};
-    t->exported = metrics_series(m->tel_exported, sig, NULL, 1);
-    t->dropped = metrics_series(m->tel_dropped, sig, NULL, 1);
-    t->failed = metrics_series(m->tel_failed, sig, NULL, 1);
+    struct telemetry_counts tc = metrics_telemetry_counts(m, "traces");
+    t->exported = tc.exported;
+    t->dropped = tc.dropped;
+    t->failed = tc.failed;
     struct otlp_batcher_config bc = {
         .target = &cfg->traces,
         .batch = (size_t)cfg->bsp_batch,
         .delay_ms = cfg->bsp_delay_ms,
         .timeout_ms = cfg->bsp_timeout_ms,
-        .exported = t->exported,
-        .failed = t->failed,
+        .counts = tc,
     };
     t->batcher = otlp_batcher_start(&bc, &span_ops, t, err, errlen);
     if (!t->batcher)

@@ -17,11 +17,11 @@
 #include "telemetry/traces/span.h"
 
 struct tracer;
-struct runmetrics;
+struct registry;
 
 /* nqueues: one per thread that submits (workers and the producer).
  * Starts the exporter thread. NULL with a message in err. */
-struct tracer *tracer_new(const struct otel_config *cfg, int nqueues, struct runmetrics *m,
+struct tracer *tracer_new(const struct otel_config *cfg, int nqueues, struct registry *m,
                           char *err, size_t errlen);
 /* Hands n finished spans over: encodes them into the queue (one lock for
  * all) and frees them (the tracer owns them from here). Never blocks on
