@@ -122,15 +122,6 @@ void worker_watch_end(struct worker *w)
     lj_watchdog_clear(w->lua);
 }
 
-/* A span id as the number whose 16 hex digits are the id's. */
-static uint64_t span_u64(const uint8_t id[8])
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | id[i];
-    return v;
-}
-
 /* LuaJIT's profiler follows the profiler's turn: started or stopped here,
  * on this worker's thread, between resumes. */
 static void lua_profile_turn(struct worker *w, int leaving)
@@ -175,13 +166,13 @@ int worker_enter_lua(struct worker *w, struct slot *s,
     else /* produce() runs until the run ends, which stops it */
         worker_watch_begin(w, WD_PRODUCE, 0, 0, WD_NO_LIMIT, 0);
     if (w->profiling) {
-        profiler_set_span(job && s->job_span ? span_u64(s->job_span->span_id) : 0);
+        profiler_set_span(job && s->job_span ? s->job_span->span_id : NULL);
         sampler_set_in_lua(1);
     }
     int r = fn(w, s, arg);
     if (w->profiling) {
         sampler_set_in_lua(0);
-        profiler_set_span(0);
+        profiler_set_span(NULL);
     }
     worker_watch_end(w);
     if (lj_cap_hits(w->lua) != w->seen_cap_hits)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_pprof_tools.sh - shoal's pprof as the tools people use read it,
-# without the sampler: the test_pprof helper (spec/unit/test_pprof.c)
+# without the sampler: the test_pprof helper (spec/unit/telemetry/profiles/test_pprof.c)
 # encodes a known window with pprof.c and pushes it with pyroscope.c.
 #
 # go tool pprof: -raw shows the stacks (leaf first), counts, CPU time,
@@ -23,7 +23,7 @@ fi
 check "test_pprof writes the demo profile" test -s demo.pb.gz
 expect_eq "... gzip'd" "$(head -c2 demo.pb.gz | od -An -tx1 | tr -d ' ')" 1f8b
 
-# What the demo window holds (spec/unit/test_pprof.c): per stack, root
+# What the demo window holds (spec/unit/telemetry/profiles/test_pprof.c): per stack, root
 # last, the count and CPU ns.
 cat >want_stacks.txt <<'EOF'
 20 200000000 handle examples/crawl.lua:42;worker_main

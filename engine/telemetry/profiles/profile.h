@@ -26,7 +26,8 @@ struct prof_sample {
     int64_t cpu_ns; /* CPU time they stand for: count * period, or scaled */
     int worker;     /* label "worker": the worker id, or -1 (no label) */
     const char *thread; /* label "thread": "worker", "producer", "main", "log-writer", ... */
-    uint64_t span_id;   /* label "profile_id" (16 lower-case hex) when not 0 */
+    uint64_t span_id;   /* label "profile_id" when not 0: the span id's 8 bytes as
+                           one number (profiler_set_span), written as its hex */
 };
 
 struct prof_profile {

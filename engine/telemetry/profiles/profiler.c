@@ -554,10 +554,13 @@ void profiler_lua_sample(struct profiler *p, int worker, const char *stack, size
     free(s.stack);
 }
 
-void profiler_set_span(uint64_t span_id)
+void profiler_set_span(const uint8_t span_id[8])
 {
-    tl_span = span_id;
-    sampler_set_span(span_id);
+    uint64_t v = 0;
+    for (int i = 0; span_id && i < 8; i++)
+        v = v << 8 | span_id[i];
+    tl_span = v;
+    sampler_set_span(v);
 }
 
 /* ------------------------------------------------------------ life */

@@ -76,8 +76,10 @@ void profiler_lua_active(struct profiler *p, int worker, int on);
 void profiler_lua_sample(struct profiler *p, int worker, const char *stack, size_t len, int samples,
                          int vmstate);
 
-/* The span running on the calling thread (0: none), for the samples'
- * profile_id label. */
-void profiler_set_span(uint64_t span_id);
+/* The span running on the calling thread (NULL: none), for the samples'
+ * profile_id label. The sampler keeps its 8 bytes as one number (one
+ * atomic store, safe for its signal handler); pprof.c writes it back out
+ * as the same 16 hex digits (profile_span_hex). */
+void profiler_set_span(const uint8_t span_id[8]);
 
 #endif

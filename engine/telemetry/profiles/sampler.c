@@ -55,7 +55,7 @@
 
 enum { SLOT_FREE, SLOT_CLAIMED, SLOT_LIVE, SLOT_LEFT };
 
-struct slot {
+struct sample_slot {
     _Atomic int state;
     _Atomic int armed; /* the timer exists: whoever clears this deletes it */
     timer_t timer;
@@ -69,7 +69,7 @@ struct slot {
     _Alignas(64) _Atomic uint64_t tail; /* the consumer's */
 };
 
-static struct slot slots[MAX_SLOTS];
+static struct sample_slot slots[MAX_SLOTS];
 static _Atomic int inited;
 static _Atomic int64_t period_ns = 10000000;
 static _Atomic uint64_t ring_size = DEFAULT_RING;
@@ -78,7 +78,7 @@ static int next_drain; /* profiler thread only */
 static pid_t process_id;
 
 #define TLS __thread __attribute__((tls_model("initial-exec")))
-static TLS struct slot *tl_slot;
+static TLS struct sample_slot *tl_slot;
 static TLS _Atomic uint64_t tl_span;
 static TLS _Atomic int tl_in_lua;
 static TLS _Atomic int tl_kick;
@@ -157,7 +157,7 @@ static int walk_from(ucontext_t *uc, void **out, int max)
     return walk_cursor(&c, out, max);
 }
 
-static void take_sample(struct slot *s, ucontext_t *uc)
+static void take_sample(struct sample_slot *s, ucontext_t *uc)
 {
     uint64_t head = atomic_load_explicit(&s->head, memory_order_relaxed);
     uint64_t tail = atomic_load_explicit(&s->tail, memory_order_acquire);
@@ -182,7 +182,7 @@ static void on_signal(int sig, siginfo_t *si, void *ctx)
 {
     (void)sig;
     int saved = errno;
-    struct slot *s = tl_slot;
+    struct sample_slot *s = tl_slot;
     /* a stale timer of a slot this thread left, or someone's sigqueue */
     if (s && si->si_code == SI_TIMER && si->si_value.sival_int == (int)(s - slots)) {
         take_sample(s, ctx);
@@ -262,11 +262,11 @@ void sampler_set_ring_size(size_t samples)
 }
 
 /* A never-used slot first; else one left behind and drained. */
-static struct slot *claim_slot(void)
+static struct sample_slot *claim_slot(void)
 {
     for (int pass = 0; pass < 2; pass++) {
         for (int i = 0; i < MAX_SLOTS; i++) {
-            struct slot *s = &slots[i];
+            struct sample_slot *s = &slots[i];
             int want = pass == 0 ? SLOT_FREE : SLOT_LEFT;
             int st = atomic_load_explicit(&s->state, memory_order_acquire);
             if (st != want)
@@ -286,7 +286,7 @@ int sampler_thread_enter(const char *name, int worker)
     if (!atomic_load(&inited) || tl_slot)
         return -1;
     refresh_ranges(); /* a library loaded since is known before it is sampled */
-    struct slot *s = claim_slot();
+    struct sample_slot *s = claim_slot();
     if (!s)
         return -1;
     uint64_t cap = atomic_load(&ring_size);
@@ -337,7 +337,7 @@ fail:
 
 void sampler_thread_exit(void)
 {
-    struct slot *s = tl_slot;
+    struct sample_slot *s = tl_slot;
     if (!s)
         return;
     /* from here a late signal finds no slot; a handler that already ran
@@ -393,7 +393,7 @@ size_t sampler_drain(struct sampler_sample *out, size_t max)
     size_t got = 0;
     int i = next_drain;
     for (int k = 0; k < MAX_SLOTS && got < max; k++, i = (i + 1) % MAX_SLOTS) {
-        struct slot *s = &slots[i];
+        struct sample_slot *s = &slots[i];
         int st = atomic_load_explicit(&s->state, memory_order_acquire);
         if (st != SLOT_LIVE && st != SLOT_LEFT)
             continue;
@@ -428,7 +428,7 @@ void sampler_thread_info(int32_t thread, const char **name, int *worker)
     *worker = -1;
     if (thread < 0 || thread >= MAX_SLOTS)
         return;
-    struct slot *s = &slots[thread];
+    struct sample_slot *s = &slots[thread];
     int st = atomic_load_explicit(&s->state, memory_order_acquire);
     if (st != SLOT_LIVE && st != SLOT_LEFT)
         return;

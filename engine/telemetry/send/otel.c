@@ -300,22 +300,22 @@ static int exporter_var(otel_getenv_fn env, const char *var, int *set, int *none
     return 0;
 }
 
-int sampler_parse(struct sampler *s, const char *name, const char *arg, char *err,
+int trace_sampler_parse(struct trace_sampler *s, const char *name, const char *arg, char *err,
                   size_t errlen)
 {
     static const struct {
         const char *name;
-        enum sampler_kind kind;
+        enum trace_sampler_kind kind;
     } names[] = {
-        {"always_on", SAMPLER_ALWAYS_ON},
-        {"always_off", SAMPLER_ALWAYS_OFF},
-        {"traceidratio", SAMPLER_RATIO},
-        {"parentbased_always_on", SAMPLER_PARENT_ON},
-        {"parentbased_always_off", SAMPLER_PARENT_OFF},
-        {"parentbased_traceidratio", SAMPLER_PARENT_RATIO},
+        {"always_on", TRACE_SAMPLER_ALWAYS_ON},
+        {"always_off", TRACE_SAMPLER_ALWAYS_OFF},
+        {"traceidratio", TRACE_SAMPLER_RATIO},
+        {"parentbased_always_on", TRACE_SAMPLER_PARENT_ON},
+        {"parentbased_always_off", TRACE_SAMPLER_PARENT_OFF},
+        {"parentbased_traceidratio", TRACE_SAMPLER_PARENT_RATIO},
     };
     memset(s, 0, sizeof *s);
-    s->kind = SAMPLER_PARENT_ON;
+    s->kind = TRACE_SAMPLER_PARENT_ON;
     s->ratio = 1.0;
     if (name && *name) {
         size_t i;
@@ -332,7 +332,7 @@ int sampler_parse(struct sampler *s, const char *name, const char *arg, char *er
         }
         s->kind = names[i].kind;
     }
-    if ((s->kind == SAMPLER_RATIO || s->kind == SAMPLER_PARENT_RATIO) && arg && *arg) {
+    if ((s->kind == TRACE_SAMPLER_RATIO || s->kind == TRACE_SAMPLER_PARENT_RATIO) && arg && *arg) {
         char *end;
         double r = strtod(arg, &end);
         if (end == arg || *end || !(r >= 0 && r <= 1)) {
@@ -378,7 +378,7 @@ int otel_config_load(struct otel_config *c, otel_getenv_fn env, const char *endp
     c->blrp_queue = 2048;
     c->blrp_batch = 512;
 
-    if (sampler_parse(&c->sampler, env("OTEL_TRACES_SAMPLER"), env("OTEL_TRACES_SAMPLER_ARG"),
+    if (trace_sampler_parse(&c->sampler, env("OTEL_TRACES_SAMPLER"), env("OTEL_TRACES_SAMPLER_ARG"),
                       err, errlen) != 0)
         goto fail;
 

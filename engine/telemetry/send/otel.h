@@ -21,18 +21,18 @@ enum otlp_protocol { OTLP_HTTP_PROTOBUF, OTLP_GRPC };
 #define OTEL_MAX_HEADERS 32
 
 /* The trace sampler that OTEL_TRACES_SAMPLER and its _ARG name (trace.c
- * decides with it: sampler_decide). */
-enum sampler_kind {
-    SAMPLER_ALWAYS_ON,
-    SAMPLER_ALWAYS_OFF,
-    SAMPLER_RATIO,
-    SAMPLER_PARENT_ON,  /* parentbased_always_on: the default */
-    SAMPLER_PARENT_OFF, /* parentbased_always_off */
-    SAMPLER_PARENT_RATIO,
+ * decides with it: trace_sampler_decide). */
+enum trace_sampler_kind {
+    TRACE_SAMPLER_ALWAYS_ON,
+    TRACE_SAMPLER_ALWAYS_OFF,
+    TRACE_SAMPLER_RATIO,
+    TRACE_SAMPLER_PARENT_ON,  /* parentbased_always_on: the default */
+    TRACE_SAMPLER_PARENT_OFF, /* parentbased_always_off */
+    TRACE_SAMPLER_PARENT_RATIO,
 };
 
-struct sampler {
-    enum sampler_kind kind;
+struct trace_sampler {
+    enum trace_sampler_kind kind;
     double ratio;
     uint64_t bound; /* a trace is sampled when its id's low 63 bits are below this */
 };
@@ -40,7 +40,7 @@ struct sampler {
 /* From OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (either may be NULL:
  * the default, parentbased_always_on; a ratio defaults to 1.0). 0, or -1
  * with a message naming the variable and its accepted values. */
-int sampler_parse(struct sampler *s, const char *name, const char *arg, char *err,
+int trace_sampler_parse(struct trace_sampler *s, const char *name, const char *arg, char *err,
                   size_t errlen);
 
 struct otlp_target {
@@ -55,7 +55,7 @@ struct otlp_target {
 struct otel_config {
     int traces_on; /* an endpoint is set and OTEL_TRACES_EXPORTER is not none */
     struct otlp_target traces;
-    struct sampler sampler;
+    struct trace_sampler sampler;
     int propagate; /* inject traceparent into outgoing requests */
     long bsp_delay_ms, bsp_queue, bsp_batch, bsp_timeout_ms;
     struct otel_resource resource;

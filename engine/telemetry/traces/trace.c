@@ -160,7 +160,7 @@ int trace_state_ok(const char *s, size_t len)
     return 1;
 }
 
-static int by_ratio(const struct sampler *s, const uint8_t trace_id[16])
+static int by_ratio(const struct trace_sampler *s, const uint8_t trace_id[16])
 {
     if (s->bound == UINT64_MAX)
         return 1;
@@ -170,22 +170,22 @@ static int by_ratio(const struct sampler *s, const uint8_t trace_id[16])
     return (x & 0x7fffffffffffffffull) < s->bound;
 }
 
-int sampler_decide(const struct sampler *s, const uint8_t trace_id[16],
+int trace_sampler_decide(const struct trace_sampler *s, const uint8_t trace_id[16],
                    const struct trace_ctx *parent)
 {
     int has_parent = parent && parent->valid;
     switch (s->kind) {
-    case SAMPLER_ALWAYS_ON:
+    case TRACE_SAMPLER_ALWAYS_ON:
         return 1;
-    case SAMPLER_ALWAYS_OFF:
+    case TRACE_SAMPLER_ALWAYS_OFF:
         return 0;
-    case SAMPLER_RATIO:
+    case TRACE_SAMPLER_RATIO:
         return by_ratio(s, trace_id);
-    case SAMPLER_PARENT_ON:
+    case TRACE_SAMPLER_PARENT_ON:
         return has_parent ? (parent->flags & TRACE_FLAG_SAMPLED) != 0 : 1;
-    case SAMPLER_PARENT_OFF:
+    case TRACE_SAMPLER_PARENT_OFF:
         return has_parent ? (parent->flags & TRACE_FLAG_SAMPLED) != 0 : 0;
-    case SAMPLER_PARENT_RATIO:
+    case TRACE_SAMPLER_PARENT_RATIO:
         return has_parent ? (parent->flags & TRACE_FLAG_SAMPLED) != 0 : by_ratio(s, trace_id);
     }
     return 0;

@@ -5,7 +5,7 @@
  * never all zero. traceparent follows W3C Trace Context level 1: a header
  * that does not parse is ignored (the job starts a trace of its own), never
  * an error. The sampler decides as OTEL_TRACES_SAMPLER says (otel.c reads
- * that setting into a struct sampler).
+ * that setting into a struct trace_sampler).
  * Pure functions apart from the per-thread generator; any thread. */
 #ifndef SHOAL_TRACE_H
 #define SHOAL_TRACE_H
@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "telemetry/send/otel.h" /* struct sampler: OTEL_TRACES_SAMPLER */
+#include "telemetry/send/otel.h" /* struct trace_sampler: OTEL_TRACES_SAMPLER */
 
 #define TRACE_FLAG_SAMPLED 0x01
 #define TRACEPARENT_LEN 55 /* "00-" 32 "-" 16 "-" 2 */
@@ -54,7 +54,7 @@ int trace_state_ok(const char *s, size_t len);
 
 /* Whether a new span in trace_id is sampled, given its parent's context
  * (NULL or !valid for a root span). */
-int sampler_decide(const struct sampler *s, const uint8_t trace_id[16],
+int trace_sampler_decide(const struct trace_sampler *s, const uint8_t trace_id[16],
                    const struct trace_ctx *parent);
 
 #endif

@@ -93,49 +93,49 @@ static void test_parse(void)
 
 static void test_sampler(void)
 {
-    struct sampler s;
+    struct trace_sampler s;
     char err[256];
     struct trace_ctx sampled = {.valid = 1, .flags = 1}, unsampled = {.valid = 1, .flags = 0};
     uint8_t id[16] = {1};
 
-    CHECK_EQ_INT(sampler_parse(&s, NULL, NULL, err, sizeof err), 0);
-    CHECK_EQ_INT(s.kind, SAMPLER_PARENT_ON); /* the default */
-    CHECK_EQ_INT(sampler_decide(&s, id, NULL), 1);
-    CHECK_EQ_INT(sampler_decide(&s, id, &unsampled), 0);
-    CHECK_EQ_INT(sampler_decide(&s, id, &sampled), 1);
+    CHECK_EQ_INT(trace_sampler_parse(&s, NULL, NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(s.kind, TRACE_SAMPLER_PARENT_ON); /* the default */
+    CHECK_EQ_INT(trace_sampler_decide(&s, id, NULL), 1);
+    CHECK_EQ_INT(trace_sampler_decide(&s, id, &unsampled), 0);
+    CHECK_EQ_INT(trace_sampler_decide(&s, id, &sampled), 1);
 
-    CHECK_EQ_INT(sampler_parse(&s, "always_off", NULL, err, sizeof err), 0);
-    CHECK_EQ_INT(sampler_decide(&s, id, &sampled), 0);
-    CHECK_EQ_INT(sampler_parse(&s, "ALWAYS_ON", NULL, err, sizeof err), 0);
-    CHECK_EQ_INT(sampler_decide(&s, id, &unsampled), 1);
-    CHECK_EQ_INT(sampler_parse(&s, "parentbased_always_off", NULL, err, sizeof err), 0);
-    CHECK_EQ_INT(sampler_decide(&s, id, NULL), 0);
-    CHECK_EQ_INT(sampler_decide(&s, id, &sampled), 1);
+    CHECK_EQ_INT(trace_sampler_parse(&s, "always_off", NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(trace_sampler_decide(&s, id, &sampled), 0);
+    CHECK_EQ_INT(trace_sampler_parse(&s, "ALWAYS_ON", NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(trace_sampler_decide(&s, id, &unsampled), 1);
+    CHECK_EQ_INT(trace_sampler_parse(&s, "parentbased_always_off", NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(trace_sampler_decide(&s, id, NULL), 0);
+    CHECK_EQ_INT(trace_sampler_decide(&s, id, &sampled), 1);
 
     /* traceidratio 0.25 keeps about a quarter of random traces, and
      * decides the same way for the same id every time */
-    CHECK_EQ_INT(sampler_parse(&s, "traceidratio", "0.25", err, sizeof err), 0);
+    CHECK_EQ_INT(trace_sampler_parse(&s, "traceidratio", "0.25", err, sizeof err), 0);
     int kept = 0, n = 200000;
     for (int i = 0; i < n; i++) {
         uint8_t t[16];
         trace_new_trace_id(t);
-        int d = sampler_decide(&s, t, &unsampled); /* the parent is ignored */
+        int d = trace_sampler_decide(&s, t, &unsampled); /* the parent is ignored */
         kept += d;
-        CHECK(sampler_decide(&s, t, NULL) == d);
+        CHECK(trace_sampler_decide(&s, t, NULL) == d);
     }
     CHECK(kept > n / 4 - n / 50 && kept < n / 4 + n / 50);
-    CHECK_EQ_INT(sampler_parse(&s, "traceidratio", "0", err, sizeof err), 0);
-    CHECK_EQ_INT(sampler_decide(&s, id, NULL), 0);
-    CHECK_EQ_INT(sampler_parse(&s, "parentbased_traceidratio", "0", err, sizeof err), 0);
-    CHECK_EQ_INT(sampler_decide(&s, id, &sampled), 1);
-    CHECK_EQ_INT(sampler_parse(&s, "traceidratio", NULL, err, sizeof err), 0);
-    CHECK_EQ_INT(sampler_decide(&s, id, NULL), 1); /* ratio defaults to 1 */
+    CHECK_EQ_INT(trace_sampler_parse(&s, "traceidratio", "0", err, sizeof err), 0);
+    CHECK_EQ_INT(trace_sampler_decide(&s, id, NULL), 0);
+    CHECK_EQ_INT(trace_sampler_parse(&s, "parentbased_traceidratio", "0", err, sizeof err), 0);
+    CHECK_EQ_INT(trace_sampler_decide(&s, id, &sampled), 1);
+    CHECK_EQ_INT(trace_sampler_parse(&s, "traceidratio", NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(trace_sampler_decide(&s, id, NULL), 1); /* ratio defaults to 1 */
 
-    CHECK_EQ_INT(sampler_parse(&s, "sometimes", NULL, err, sizeof err), -1);
+    CHECK_EQ_INT(trace_sampler_parse(&s, "sometimes", NULL, err, sizeof err), -1);
     CHECK(strstr(err, "OTEL_TRACES_SAMPLER=sometimes") && strstr(err, "traceidratio"));
-    CHECK_EQ_INT(sampler_parse(&s, "traceidratio", "1.5", err, sizeof err), -1);
+    CHECK_EQ_INT(trace_sampler_parse(&s, "traceidratio", "1.5", err, sizeof err), -1);
     CHECK(strstr(err, "OTEL_TRACES_SAMPLER_ARG=1.5") != NULL);
-    CHECK_EQ_INT(sampler_parse(&s, "traceidratio", "half", err, sizeof err), -1);
+    CHECK_EQ_INT(trace_sampler_parse(&s, "traceidratio", "half", err, sizeof err), -1);
 }
 
 static void test_tracestate(void)
