@@ -1,12 +1,12 @@
-/* test_httpd.c - the engine's HTTP server and the demo site, as a client sees
- * them: real sockets on 127.0.0.1, real requests through libcurl.
+/* test_httpd.c - the engine's HTTP server as a client sees it: real sockets
+ * on 127.0.0.1, real requests through libcurl.
  *
  * Covers the --listen forms and their errors, /healthz, 404/405/500, prefix
  * routing, keep-alive, delayed responses that hold no thread (hundreds at
- * once finish in about one delay), stopping with responses still parked, and
- * a full crawl of /demo/ whose counts must equal demo_site_facts(). */
+ * once finish in about one delay), and stopping with responses still
+ * parked. The demo site it serves is app/test_demo_site.c's. */
 #include "check.h"
-#include "app/demo_site.h"
+#include "http_get.h"
 #include "net/httpd.h"
 
 #include <curl/curl.h>
@@ -18,54 +18,6 @@
 
 enum { SLOW_MS = 200, CONCURRENT = 200 };
 
-struct body {
-    char *p;
-    size_t len;
-};
-
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-    struct body *b = arg;
-    char *p = realloc(b->p, b->len + size * n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + b->len, data, size * n);
-    b->p = p;
-    b->len += size * n;
-    b->p[b->len] = '\0';
-    return size * n;
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-/* One request on easy handle e (reused, so keep-alive can apply). Returns
- * the status, or -1 on a transport error; *b receives the body. */
-static long fetch(CURL *e, const char *url, const char *method, struct body *b)
-{
-    long status = -1;
-    free(b->p);
-    *b = (struct body){NULL, 0};
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, b);
-    curl_easy_setopt(e, CURLOPT_NOBODY, method && strcmp(method, "HEAD") == 0 ? 1L : 0L);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST,
-                     method && strcmp(method, "HEAD") != 0 ? method : NULL);
-    if (curl_easy_perform(e) == CURLE_OK)
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    if (!b->p) {
-        b->p = calloc(1, 1);
-    }
-    return status;
-}
-
 static int open_fds(void)
 {
     int n = 0;
@@ -76,11 +28,6 @@ static int open_fds(void)
         n++;
     closedir(d);
     return n;
-}
-
-static void url_of(char *out, size_t len, const httpd *h, const char *path)
-{
-    snprintf(out, len, "http://%s:%d%s", httpd_host(h), httpd_port(h), path);
 }
 
 static int echo(void *arg, const struct httpd_request *req, struct httpd_response *resp)
@@ -420,122 +367,6 @@ static void test_stop_while_parked(void)
 /* Crawl /demo/ the way a crawler would: follow every href on every 200 HTML
  * page, resolve it with libcurl's URL parser, drop the fragment, stay on this
  * host, fetch each distinct URL once. */
-struct crawl {
-    char **urls;
-    size_t len, cap;
-};
-
-static int crawl_add(struct crawl *c, const char *url)
-{
-    for (size_t i = 0; i < c->len; i++)
-        if (strcmp(c->urls[i], url) == 0)
-            return 0;
-    if (c->len == c->cap) {
-        c->cap = c->cap ? c->cap * 2 : 256;
-        c->urls = realloc(c->urls, c->cap * sizeof *c->urls);
-    }
-    c->urls[c->len++] = strdup(url);
-    return 1;
-}
-
-static void test_demo_crawl(void)
-{
-    httpd *h;
-    char err[256], start[256], origin[128];
-    struct demo_site_facts want, got = {0, 0, 0, 0, 0};
-    struct crawl c = {0};
-    struct body b = {0};
-
-    demo_site_facts(&want);
-    printf("demo facts: pages=%d not_found=%d errors=%d slow=%d slow_ms=%u\n", want.pages,
-           want.not_found, want.errors, want.slow, want.slow_ms);
-    CHECK(want.pages > 900);
-    CHECK(want.not_found > 0);
-    CHECK(want.errors > 0);
-    CHECK(want.slow > 0);
-
-    if (httpd_start("127.0.0.1:0", &h, err, sizeof err) != 0) {
-        fprintf(stderr, "start: %s\n", err);
-        CHECK(0);
-        return;
-    }
-    CHECK_EQ_INT(demo_site_register(h), 0);
-    snprintf(origin, sizeof origin, "http://%s:%d/", httpd_host(h), httpd_port(h));
-    url_of(start, sizeof start, h, "/demo/");
-    crawl_add(&c, start);
-
-    CURL *e = curl_easy_init();
-    CURLU *u = curl_url();
-    size_t bigger = 0, smaller = SIZE_MAX;
-    for (size_t i = 0; i < c.len; i++) {
-        char *page = strdup(c.urls[i]);
-        double t0 = now_ms();
-        long status = fetch(e, page, NULL, &b);
-        double took = now_ms() - t0;
-        if (status == 404)
-            got.not_found++;
-        else if (status == 500)
-            got.errors++;
-        if (status != 200) {
-            CHECK(status == 404 || status == 500);
-            free(page);
-            continue;
-        }
-        got.pages++;
-        if (took >= want.slow_ms)
-            got.slow++;
-        if (b.len > bigger)
-            bigger = b.len;
-        if (b.len < smaller)
-            smaller = b.len;
-
-        for (char *p = b.p; (p = strstr(p, "href=\"")) != NULL;) {
-            p += 6;
-            char *end = strchr(p, '"');
-            if (!end)
-                break;
-            *end = '\0';
-            /* The fragment goes before resolving: libcurl 7.88 resolves a
-             * bare "#top" against the directory, not the page. An empty
-             * reference is the page itself (RFC 3986, 5.2.2). */
-            p[strcspn(p, "#")] = '\0';
-            char *abs = NULL;
-            if (curl_url_set(u, CURLUPART_URL, page, 0) == CURLUE_OK &&
-                (!*p || curl_url_set(u, CURLUPART_URL, p, 0) == CURLUE_OK) &&
-                curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) == CURLUE_OK &&
-                curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK &&
-                strncmp(abs, origin, strlen(origin)) == 0)
-                crawl_add(&c, abs);
-            curl_free(abs);
-            p = end + 1;
-        }
-        free(page);
-    }
-    printf("crawl: %zu URLs, pages %zu..%zu bytes\n", c.len, smaller, bigger);
-    CHECK_EQ_INT(got.pages, want.pages);
-    CHECK_EQ_INT(got.not_found, want.not_found);
-    CHECK_EQ_INT(got.errors, want.errors);
-    CHECK_EQ_INT(got.slow, want.slow);
-    CHECK(smaller >= 1000 && bigger <= 2048);
-
-    /* Paths that only look like pages are not pages. */
-    char url[256];
-    url_of(url, sizeof url, h, "/demo/p/007.html");
-    CHECK_EQ_INT(fetch(e, url, NULL, &b), 404);
-    url_of(url, sizeof url, h, "/demo/p/0.html");
-    CHECK_EQ_INT(fetch(e, url, NULL, &b), 404);
-    url_of(url, sizeof url, h, "/demo/p/1.htmlx");
-    CHECK_EQ_INT(fetch(e, url, NULL, &b), 404);
-
-    for (size_t i = 0; i < c.len; i++)
-        free(c.urls[i]);
-    free(c.urls);
-    free(b.p);
-    curl_url_cleanup(u);
-    curl_easy_cleanup(e);
-    httpd_stop(h);
-}
-
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -544,7 +375,6 @@ int main(void)
     test_routes();
     test_delays();
     test_stop_while_parked();
-    test_demo_crawl();
     curl_global_cleanup();
     return check_done();
 }

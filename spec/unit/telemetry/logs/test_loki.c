@@ -9,7 +9,7 @@
 #include "telemetry/logs/logger.h"
 #include "telemetry/logs/loki.h"
 #include "telemetry/metrics/metrics.h"
-#include "core/runmetrics.h"
+#include "tel_registry.h"
 #include "base/strbuf.h"
 
 #include <stdint.h>
@@ -76,7 +76,7 @@ static char *body_of(struct fake *f, int i)
 
 /* ------------------------------------------------------------ counts */
 
-static struct runmetrics *M;
+static struct tel_registry *M;
 
 static double count(struct metric_family *f)
 {
@@ -440,8 +440,7 @@ static void test_hang(void)
 
 int main(void)
 {
-    char err[256];
-    M = runmetrics_new(2, 100, 1, NULL, 0, err, sizeof err);
+    M = tel_registry_new(2, 100);
     CHECK(M != NULL);
     if (!M)
         return check_done();
@@ -453,6 +452,6 @@ int main(void)
     test_down();
     test_hang();
 
-    runmetrics_free(M);
+    tel_registry_free(M);
     return check_done();
 }

@@ -21,7 +21,7 @@
 #include "telemetry/send/otel.h"
 #include "telemetry/traces/otlp.h"
 #include "telemetry/logs/otlp_logs.h"
-#include "core/runmetrics.h"
+#include "tel_registry.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -486,7 +486,7 @@ static void test_sink_sends(void)
     snprintf(want, sizeof want, "%s/v1/logs", url);
     CHECK_STR(cfg.logs.url, want);
     char err[256];
-    struct runmetrics *m = runmetrics_new(2, 100, 1, NULL, 0, err, sizeof err);
+    struct tel_registry *m = tel_registry_new(2, 100);
     struct otlp_logs *x = otlp_logs_new(&cfg, m->reg, err, sizeof err);
     CHECK(x != NULL);
     if (!x)
@@ -518,7 +518,7 @@ static void test_sink_sends(void)
     CHECK_EQ_INT((long long)value(m->tel_exported), 8);
     CHECK_EQ_INT((long long)(value(m->tel_dropped) + value(m->tel_failed)), 0);
     collector_stop(&s);
-    runmetrics_free(m);
+    tel_registry_free(m);
     otel_config_free(&cfg);
 }
 
@@ -532,7 +532,7 @@ static void test_sink_dead_collector(void)
     struct otel_config cfg;
     CHECK_EQ_INT(load(&cfg, "http://127.0.0.1:1"), 0);
     char err[256];
-    struct runmetrics *m = runmetrics_new(2, 100, 1, NULL, 0, err, sizeof err);
+    struct tel_registry *m = tel_registry_new(2, 100);
     struct otlp_logs *x = otlp_logs_new(&cfg, m->reg, err, sizeof err);
     CHECK(x != NULL);
     if (!x)
@@ -553,7 +553,7 @@ static void test_sink_dead_collector(void)
     CHECK(now() - t0 < 2.5);
     CHECK_EQ_INT((long long)(value(m->tel_dropped) + value(m->tel_failed)), n);
     CHECK_EQ_INT((long long)value(m->tel_exported), 0);
-    runmetrics_free(m);
+    tel_registry_free(m);
     otel_config_free(&cfg);
 }
 
@@ -573,7 +573,7 @@ static void test_sink_silent_collector(void)
     CHECK_EQ_INT(load(&cfg, url), 0);
     CHECK_EQ_INT(cfg.logs.timeout_ms, 10000);
     char err[256];
-    struct runmetrics *m = runmetrics_new(2, 100, 1, NULL, 0, err, sizeof err);
+    struct tel_registry *m = tel_registry_new(2, 100);
     struct otlp_logs *x = otlp_logs_new(&cfg, m->reg, err, sizeof err);
     CHECK(x != NULL);
     if (!x)
@@ -591,7 +591,7 @@ static void test_sink_silent_collector(void)
         fprintf(stderr, "shutdown took %.2f s\n", took);
     CHECK_EQ_INT((long long)(value(m->tel_failed) + value(m->tel_dropped)), 35);
     CHECK_EQ_INT((long long)value(m->tel_exported), 0);
-    runmetrics_free(m);
+    tel_registry_free(m);
     otel_config_free(&cfg);
     close(lfd);
 }

@@ -16,7 +16,7 @@
 #include "telemetry/profiles/pprof.h"
 #include "profile.pb-c.h"
 #include "telemetry/profiles/pyroscope.h"
-#include "core/runmetrics.h"
+#include "tel_registry.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -433,7 +433,7 @@ static double series(struct metric_family *f)
 static int push_demo(const char *url, const char *service)
 {
     char err[512];
-    struct runmetrics *m = runmetrics_new(1, 100, 1, NULL, 0, err, sizeof err);
+    struct tel_registry *m = tel_registry_new(1, 100);
     if (!m) {
         fprintf(stderr, "test_pprof: %s\n", err);
         return 1;
@@ -442,7 +442,7 @@ static int push_demo(const char *url, const char *service)
     struct pyroscope *p = pyroscope_new(&c, m->reg, err, sizeof err);
     if (!p) {
         fprintf(stderr, "test_pprof: %s\n", err);
-        runmetrics_free(m);
+        tel_registry_free(m);
         return 1;
     }
     struct prof_profile d = demo();
@@ -453,7 +453,7 @@ static int push_demo(const char *url, const char *service)
     pyroscope_shutdown(p, 20000);
     double ex = series(m->tel_exported), fa = series(m->tel_failed), dr = series(m->tel_dropped);
     printf("exported=%.0f failed=%.0f dropped=%.0f\n", ex, fa, dr);
-    runmetrics_free(m);
+    tel_registry_free(m);
     return ex == 1 ? 0 : 1;
 }
 

@@ -12,7 +12,7 @@
 #include "fake_http.h"
 #include "telemetry/metrics/metrics.h"
 #include "telemetry/profiles/pyroscope.h"
-#include "core/runmetrics.h"
+#include "tel_registry.h"
 
 #include <curl/curl.h>
 #include <stdint.h>
@@ -87,7 +87,7 @@ static int first_part(const struct fake_req *r, char *headers, size_t hlen, cons
 
 /* ------------------------------------------------------------ counts */
 
-static struct runmetrics *M;
+static struct tel_registry *M;
 
 static double value(struct metric_family *f)
 {
@@ -380,9 +380,8 @@ static void test_flush(void)
 
 int main(void)
 {
-    char err[256];
     curl_global_init(CURL_GLOBAL_ALL);
-    M = runmetrics_new(2, 100, 1, NULL, 0, err, sizeof err);
+    M = tel_registry_new(2, 100);
     CHECK(M != NULL);
     if (!M)
         return check_done();
@@ -392,7 +391,7 @@ int main(void)
     test_hang_and_bound();
     test_down();
     test_flush();
-    runmetrics_free(M);
+    tel_registry_free(M);
     curl_global_cleanup();
     return check_done();
 }

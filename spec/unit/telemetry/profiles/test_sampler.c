@@ -197,7 +197,7 @@ static void test_burn_and_sleep(struct symbols *syms)
             symbols_lookup(syms, (uintptr_t)s->pcs[d] + (d == 0), &fn, &file, &line);
             if (d < 2 && !strcmp(fn, "burn_cpu_here")) {
                 found_burn = 1;
-                if (strcmp(file, "spec/unit/test_sampler.c") || line != burn_decl_line)
+                if (strcmp(file, "spec/unit/telemetry/profiles/test_sampler.c") || line != burn_decl_line)
                     decl_line_ok = 0;
             }
             if (!strcmp(fn, "burner_main"))
@@ -366,7 +366,7 @@ static __attribute__((noinline)) void test_backtrace(struct symbols *syms)
     int64_t line;
     symbols_lookup(syms, (uintptr_t)pcs[0], &fn, &file, &line);
     CHECK_STR(fn, "backtrace_here");
-    CHECK_STR(file, "spec/unit/test_sampler.c");
+    CHECK_STR(file, "spec/unit/telemetry/profiles/test_sampler.c");
     symbols_lookup(syms, (uintptr_t)pcs[1], &fn, &file, &line);
     CHECK_STR(fn, "test_backtrace");
     int has_main = 0;
@@ -390,7 +390,7 @@ static void test_symbols(struct symbols *syms)
     symbols_lookup(syms, (uintptr_t)burn_cpu_here + 2, &fn, &file, &line);
     symbols_lookup(syms, (uintptr_t)burn_cpu_here + 9, &fn2, &file2, &line2);
     CHECK_STR(fn, "burn_cpu_here");
-    CHECK_STR(file, "spec/unit/test_sampler.c");
+    CHECK_STR(file, "spec/unit/telemetry/profiles/test_sampler.c");
     CHECK_EQ_INT(line, burn_decl_line);
     CHECK(fn == fn2 && file == file2 && line == line2);
     /* cached: the same again */

@@ -5,7 +5,7 @@
 #include "fake_env.h"
 #include "telemetry/metrics/metrics.h"
 #include "telemetry/send/otel.h"
-#include "core/runmetrics.h"
+#include "tel_registry.h"
 #include "telemetry/traces/tracer.h"
 
 #include <arpa/inet.h>
@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static double value(struct runmetrics *m, struct metric_family *f)
+static double value(struct tel_registry *m, struct metric_family *f)
 {
     const char *sig[1] = {"traces"};
     return metric_value(metrics_series(f, sig, NULL, 1));
@@ -53,7 +53,7 @@ int main(void)
     struct otel_config cfg;
     char err[256];
     CHECK_EQ_INT(otel_config_load(&cfg, fake_env, url, NULL, 0, "t.lua", err, sizeof err), 0);
-    struct runmetrics *m = runmetrics_new(2, 100, 1, NULL, 0, err, sizeof err);
+    struct tel_registry *m = tel_registry_new(2, 100);
     struct tracer *t = tracer_new(&cfg, 2, m->reg, err, sizeof err);
     CHECK(t != NULL);
 
@@ -85,7 +85,7 @@ int main(void)
     CHECK_EQ_INT((long long)total, n + 1);
     CHECK_EQ_INT((long long)value(m, m->tel_exported), 0);
 
-    runmetrics_free(m);
+    tel_registry_free(m);
     otel_config_free(&cfg);
     close(lfd);
     return check_done();
