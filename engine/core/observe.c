@@ -109,7 +109,8 @@ void observe_job_start(struct worker *w, struct slot *s, const struct queue_leas
     else
         trace_new_trace_id(s->ctx.trace_id);
     trace_new_span_id(s->ctx.span_id);
-    int sampled = trace_sampler_decide(&r->otel->sampler, s->ctx.trace_id, continues ? &from : NULL);
+    int sampled =
+        trace_sampler_decide(&r->otel->sampler, s->ctx.trace_id, continues ? &from : NULL);
     s->ctx.flags = sampled ? TRACE_FLAG_SAMPLED : 0;
     s->ctx.valid = 1;
     if (!sampled)

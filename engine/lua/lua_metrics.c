@@ -157,7 +157,8 @@ static struct metric_series *series_at(lua_State *L, struct metric_family *f, in
             for (int i = 0; i < n && !known; i++)
                 known = strcmp(k, metrics_family_label(f, i)) == 0;
             if (!known)
-                lj_usage_error(L, "%s:%s: '%s' is not a label of this metric (its labels: %s%s%s...)",
+                lj_usage_error(L,
+                               "%s:%s: '%s' is not a label of this metric (its labels: %s%s%s...)",
                                kind_names[metrics_family_type(f)], method, k,
                                n ? metrics_family_label(f, 0) : "none", n > 1 ? ", " : "",
                                n > 1 ? metrics_family_label(f, 1) : "");

@@ -6,8 +6,9 @@
  * shard's cells, so workers never write the same cache line; render sums
  * the shards. A gauge is summed the same way, so in-flight counts can go
  * up on one worker and down on another without sharing a line; setting
- * one stores into shard 0 and zeroes the rest (set is for one writer). Arenas grow by whole chunks whose pointers are published with
- * a release store before any series that uses them, and never move.
+ * one stores into shard 0 and zeroes the rest (set is for one writer).
+ * Arenas grow by whole chunks whose pointers are published with a release
+ * store before any series that uses them, and never move.
  *
  * Locks, taken in this order: registry.lock (declarations), family.lock (the
  * family's hash table and list tail, taken by metrics_series on a miss in

@@ -9,8 +9,9 @@
  * Threads: every function may be called from any thread. Updates take no
  * lock: they write to the calling thread's shard (its own arena of cells,
  * summed at render time) with atomic adds; a gauge's set is meant for one
- * writer (a collector, or the worker that owns the series). Finding a series goes through a per-thread cache and
- * takes the family's lock only on a miss. Declarations take the registry
+ * writer (a collector, or the worker that owns the series). Finding a
+ * series goes through a per-thread cache and takes the family's lock only
+ * on a miss. Declarations take the registry
  * lock; rendering walks append-only lists and takes no lock a worker waits
  * on. Series and families live until registry_free. */
 #ifndef SHOAL_METRICS_H

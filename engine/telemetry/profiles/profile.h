@@ -15,7 +15,7 @@
 
 struct prof_func {
     const char *name;     /* "worker_main", "handle examples/crawl.lua:42" */
-    const char *filename; /* "engine/core/worker.c", "examples/crawl.lua", a library's path, or "" */
+    const char *filename; /* "engine/core/worker.c", "examples/crawl.lua", a library, or "" */
     int64_t line;         /* the function's first line when known, else 0 */
 };
 

@@ -20,10 +20,11 @@
  * Threads: pyroscope_submit runs on the profiler thread; the sender thread
  * is started by pyroscope_new and joined by pyroscope_shutdown. They share,
  * under `push.s.lock`: the queue of windows, its length, the stop request
- * and its deadline; a window queued kicks the sender. The sender holds the lock only to take a window or read the
- * stop request, never across I/O, so submit waits at most for a pointer
- * move. Everything else (the URL buffer, `down`, push's handles and warned
- * flags) belongs to the sender thread. */
+ * and its deadline; a window queued kicks the sender. The sender holds the
+ * lock only to take a window or read the stop request, never across I/O,
+ * so submit waits at most for a pointer move. Everything else (the URL
+ * buffer, `down`, push's handles and warned flags) belongs to the sender
+ * thread. */
 #include "telemetry/profiles/pyroscope.h"
 #include "base/clock.h"
 

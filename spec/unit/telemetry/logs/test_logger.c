@@ -96,8 +96,10 @@ static void test_no_forged_lines(void)
     log_cstr(&r, "utf8", "caf\xc3\xa9 \xff");
     log_cstr(&r, "empty", "");
     char *line = logfmt(&r);
-    CHECK_STR(line, "time=2026-11-25T14:27:10.123Z level=ERROR msg=\"two\\nlines level=DEBUG\" "
-                    "bad_key__x__=v nul=\"a\\u0000b\" utf8=\"caf\xc3\xa9 \xef\xbf\xbd\" empty=\"\"\n");
+    CHECK_STR(line, "time=2026-11-25T14:27:10.123Z level=ERROR "
+                    "msg=\"two\\nlines level=DEBUG\" "
+                    "bad_key__x__=v nul=\"a\\u0000b\" "
+                    "utf8=\"caf\xc3\xa9 \xef\xbf\xbd\" empty=\"\"\n");
     free(line);
 
     line = json(&r);

@@ -197,7 +197,8 @@ static void test_burn_and_sleep(struct symbols *syms)
             symbols_lookup(syms, (uintptr_t)s->pcs[d] + (d == 0), &fn, &file, &line);
             if (d < 2 && !strcmp(fn, "burn_cpu_here")) {
                 found_burn = 1;
-                if (strcmp(file, "spec/unit/telemetry/profiles/test_sampler.c") || line != burn_decl_line)
+                if (strcmp(file, "spec/unit/telemetry/profiles/test_sampler.c") ||
+                    line != burn_decl_line)
                     decl_line_ok = 0;
             }
             if (!strcmp(fn, "burner_main"))
