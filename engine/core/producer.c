@@ -49,8 +49,7 @@ void producer_finished(struct worker *w, struct slot *s, int status)
         } else if (status == LJ_FAIL) {
             snprintf(r->producer_error, sizeof r->producer_error, "produce() failed: %s",
                      lj_error(w->lua, s->idx));
-            atomic_store(&r->stopping, 1);
-            queue_close(r->q);
+            run_stop(r, "producer-failed");
         }
         queue_producer_done(r->q);
         w->producer_state = 1;

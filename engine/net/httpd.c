@@ -15,6 +15,7 @@
  * the stopping flag are shared by handlers and the timer thread under
  * timer_lock. httpd_parse_listen is pure and may be called from anywhere. */
 #include "net/httpd.h"
+#include "base/thread.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -605,7 +606,6 @@ int httpd_start(const char *listen, httpd **out, char *err, size_t errlen)
     char host[HTTPD_HOST_MAX];
     int port;
     httpd *h = NULL;
-    pthread_condattr_t ca;
 
     *out = NULL;
     if (httpd_parse_listen(listen, host, sizeof host, &port, err, errlen) != 0)
@@ -624,14 +624,11 @@ int httpd_start(const char *listen, httpd **out, char *err, size_t errlen)
     snprintf(h->shown, sizeof h->shown, strchr(host, ':') ? "[%s]" : "%s", host);
     pthread_mutex_init(&h->route_lock, NULL);
     pthread_mutex_init(&h->timer_lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&h->timer_cond, &ca);
-    pthread_condattr_destroy(&ca);
+    thread_cond_init(&h->timer_cond); /* due_ns is on CLOCK_MONOTONIC */
 
     if (bind_listen(h, listen, err, errlen) != 0)
         goto fail;
-    if (pthread_create(&h->timer_thread, NULL, timer_main, h) != 0) {
+    if (thread_start(&h->timer_thread, "httpd-timer", 0, timer_main, h) != 0) {
         listen_fail(err, errlen, listen, "cannot start the timer thread");
         goto fail;
     }
