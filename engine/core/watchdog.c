@@ -2,6 +2,7 @@
  * check a watcher makes, and the guard thread for the main thread's own
  * script code (see watchdog.h). */
 #include "core/watchdog.h"
+#include "base/thread.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -167,7 +168,7 @@ struct wd_guard *wd_guard_begin(enum wd_entry e, double budget, const char *scri
     sigaddset(&block, SIGUSR1);
     sigaddset(&block, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &block, &g->old_mask);
-    if (pthread_create(&g->thread, NULL, guard_main, g) != 0) {
+    if (thread_start(&g->thread, "watchdog-guard", 0, guard_main, g) != 0) {
         pthread_sigmask(SIG_SETMASK, &g->old_mask, NULL);
         wd_bind(g->prev);
         free(g);
