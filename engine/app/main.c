@@ -64,15 +64,20 @@ static void apply_option(const char *name, double value, const char *text, void 
 
 /* Loads the script into a state of its own, as a worker would, with a
  * registry of its own that holds the engine's metric names (so a script
- * metric colliding with one fails here, at check time). Returns EXIT_OK, or
- * an exit code after saying why. */
-static int load_scratch(struct config *cfg, struct runmetrics **scratch, lj **state)
+ * metric colliding with one fails here, at check time), under a watchdog
+ * guard with --hook-timeout that the caller ends (wd_guard_end) once done
+ * with the state's script code. Returns EXIT_OK, or an exit code after
+ * saying why (the guard then ended). */
+static int load_scratch(struct config *cfg, struct runmetrics **scratch, lj **state,
+                        struct wd_guard **guard)
 {
     char err[8192];
     *state = NULL;
+    *guard = wd_guard_begin(WD_LOAD, cfg->hook_timeout, cfg->script, EXIT_SCRIPT, EXIT_INTERRUPT);
     *scratch = runmetrics_new(1, cfg->max_series, 0, NULL, 0, err, sizeof err);
     if (!*scratch) {
         fprintf(stderr, "shoal: %s\n", err);
+        wd_guard_end(*guard);
         return EXIT_ENV;
     }
     struct lj_config lc = {.worker_id = 1,
@@ -90,6 +95,7 @@ static int load_scratch(struct config *cfg, struct runmetrics **scratch, lj **st
     if (!*state) {
         fprintf(stderr, "shoal: %s: %s\n", cfg->script, err);
         runmetrics_free(*scratch);
+        wd_guard_end(*guard);
         return EXIT_SCRIPT;
     }
     return EXIT_OK;
@@ -102,13 +108,10 @@ static int load_and_check(struct config *cfg, int quiet_ok)
     char err[8192];
     struct runmetrics *scratch;
     lj *s;
-    struct wd_guard *g =
-        wd_guard_begin(WD_LOAD, cfg->hook_timeout, cfg->script, EXIT_SCRIPT, EXIT_INTERRUPT);
-    int code = load_scratch(cfg, &scratch, &s);
-    if (code != EXIT_OK) {
-        wd_guard_end(g);
+    struct wd_guard *g;
+    int code = load_scratch(cfg, &scratch, &s, &g);
+    if (code != EXIT_OK)
         return code;
-    }
     int rc = lj_check(s, err, sizeof err);
     struct option_sink sink = {.cfg = cfg};
     if (rc == 0)
@@ -140,13 +143,10 @@ static int dashboard(struct config *cfg)
     char err[8192];
     struct runmetrics *scratch;
     lj *s;
-    struct wd_guard *g =
-        wd_guard_begin(WD_LOAD, cfg->hook_timeout, cfg->script, EXIT_SCRIPT, EXIT_INTERRUPT);
-    int code = load_scratch(cfg, &scratch, &s);
-    if (code != EXIT_OK) {
-        wd_guard_end(g);
+    struct wd_guard *g;
+    int code = load_scratch(cfg, &scratch, &s, &g);
+    if (code != EXIT_OK)
         return code;
-    }
     code = EXIT_SCRIPT;
     char title[256];
     config_script_name(cfg->script, title, sizeof title);

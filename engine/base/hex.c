@@ -10,3 +10,14 @@ void hex_encode(const uint8_t *b, size_t n, char *out)
     }
     out[2 * n] = 0;
 }
+
+int hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

@@ -9,5 +9,7 @@
 
 /* Lower-case hex of n bytes into out (2n chars and a NUL). */
 void hex_encode(const uint8_t *b, size_t n, char *out);
+/* The value of a hex digit of either case, or -1. */
+int hex_digit(int c);
 
 #endif

@@ -4,6 +4,7 @@
  * the end of the file decides which set stands. Rules are stored with
  * their patterns in canonical form, so asking is a scan of a short list. */
 #include "core/robots.h"
+#include "base/hex.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -30,17 +31,6 @@ struct robots {
     int nsitemaps;
 };
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int unreserved(int c)
 {
     return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
@@ -52,8 +42,8 @@ size_t robots_canonical(const char *s, size_t n, char *out)
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            int v = hexval(s[i + 1]) * 16 + hexval(s[i + 2]);
+        if (c == '%' && i + 2 < n && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
+            int v = hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]);
             if (v < 0x80 && unreserved(v)) {
                 out[o++] = (char)v;
             } else {

@@ -224,6 +224,19 @@ char *summary_json(const struct summary *s)
     return b.p;
 }
 
+/* The temp file the JSON is written to before it is renamed into place
+ * (its name in tmp); NULL with the reason in err. */
+static FILE *open_temp(const char *path, char tmp[4096], char *err, size_t errlen)
+{
+    snprintf(tmp, 4096, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        snprintf(err, errlen,
+                 "cannot write --summary-json %s: %s (its directory must exist and be writable)",
+                 path, strerror(errno));
+    return f;
+}
+
 int summary_check_path(const char *path, char *err, size_t errlen)
 {
     struct stat st;
@@ -232,14 +245,9 @@ int summary_check_path(const char *path, char *err, size_t errlen)
         return -1;
     }
     char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        snprintf(err, errlen,
-                 "cannot write --summary-json %s: %s (its directory must exist and be writable)",
-                 path, strerror(errno));
+    FILE *f = open_temp(path, tmp, err, errlen);
+    if (!f)
         return -1;
-    }
     fclose(f);
     remove(tmp);
     return 0;
@@ -253,10 +261,8 @@ int summary_write_json(const char *path, const struct summary *s, char *err, siz
         return -1;
     }
     char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
+    FILE *f = open_temp(path, tmp, err, errlen);
     if (!f) {
-        snprintf(err, errlen, "cannot write --summary-json %s: %s", path, strerror(errno));
         free(json);
         return -1;
     }

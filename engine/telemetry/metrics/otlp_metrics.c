@@ -9,6 +9,7 @@
  * thing shared is x->stopping, set by shutdown so that the flush takes one
  * last snapshot and then no more. */
 #include "telemetry/metrics/otlp_metrics.h"
+#include "base/hex.h"
 #include "base/clock.h"
 
 #include "metrics_service.pb-c.h"
@@ -203,11 +204,6 @@ static pb_kv **labels(struct builder *b, const struct metric_point *p, size_t *n
     return kvp;
 }
 
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c - 'a' + 10;
-}
-
 static pb_exemplar *exemplar(struct builder *b, const struct metric_exemplar *e)
 {
     pb_exemplar *x = arena_alloc(&b->a, sizeof *x);
@@ -219,7 +215,7 @@ static pb_exemplar *exemplar(struct builder *b, const struct metric_exemplar *e)
     x->value_case = OPENTELEMETRY__PROTO__METRICS__V1__EXEMPLAR__VALUE_AS_DOUBLE;
     x->as_double = e->value;
     for (int i = 0; i < 16; i++) /* the registry keeps only well-formed ids */
-        id[i] = (uint8_t)(hexval(e->trace_id[2 * i]) << 4 | hexval(e->trace_id[2 * i + 1]));
+        id[i] = (uint8_t)(hex_digit(e->trace_id[2 * i]) << 4 | hex_digit(e->trace_id[2 * i + 1]));
     x->trace_id.data = id;
     x->trace_id.len = 16;
     return x;

@@ -78,11 +78,7 @@ void trace_hex(const uint8_t *b, size_t n, char *out)
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1; /* upper case is not allowed */
+    return c >= 'A' && c <= 'F' ? -1 : hex_digit(c); /* upper case is not allowed */
 }
 
 static int unhex(const char *s, uint8_t *out, size_t n)
