@@ -541,8 +541,12 @@ local function job_loop(data)
   local co = coroutine_running()
   while true do
     local ok, err = xpcall(run_job, on_error, data)
+    -- read, and cleared only when set: storing nil under an absent key
+    -- would make the key (three table inserts per job)
     local final = final_verdict[co] or false
-    final_verdict[co], final_error[co], no_retry[co] = nil, nil, nil
+    if final then final_verdict[co] = nil end
+    if final_error[co] ~= nil then final_error[co] = nil end
+    if no_retry[co] ~= nil then no_retry[co] = nil end
     data = coroutine_yield(done_mark, ok, err, final)
   end
 end
