@@ -7,6 +7,7 @@
  * backend pointer are fixed at open. Everything else is the backend's. */
 #include "core/queue_backend.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,21 @@ queue *queue_open_ops(const struct queue_ops *ops, const char *where,
     }
     if (!cfg || cfg->capacity < 1 || cfg->workers < 0) {
         say(err, errlen, "%s", "queue: the capacity must be at least 1 and workers at least 0");
+        return NULL;
+    }
+    if (cfg->group_limit < 0) {
+        snprintf(err, errlen, "queue: the per-group limit must be 0 (none) or more (got %d)",
+                 cfg->group_limit);
+        return NULL;
+    }
+    if (!(cfg->group_delay >= 0 && isfinite(cfg->group_delay))) {
+        snprintf(err, errlen, "queue: the per-group delay must be 0 or more seconds (got %g)",
+                 cfg->group_delay);
+        return NULL;
+    }
+    if (!(cfg->group_jitter >= 0 && cfg->group_jitter <= 1)) {
+        snprintf(err, errlen, "queue: the delay's jitter must be between 0 and 1 (got %g)",
+                 cfg->group_jitter);
         return NULL;
     }
     queue *q = calloc(1, sizeof *q);
@@ -191,4 +207,31 @@ double queue_next_due(queue *q)
 void queue_get_stats(queue *q, struct queue_stats *out)
 {
     q->ops->stats(q->b, out);
+}
+
+/* The empty group is never limited, so it cannot be tuned or paused. */
+static int group_ok(const char *group, size_t len)
+{
+    return group && len > 0 && len <= QUEUE_GROUP_MAX;
+}
+
+int queue_group_tune(queue *q, const char *group, size_t len, double delay, int limit)
+{
+    if (!group_ok(group, len) || !isfinite(delay))
+        return -1;
+    return q->ops->group_tune(q->b, group, len, delay, limit);
+}
+
+int queue_group_pause(queue *q, const char *group, size_t len, double until)
+{
+    if (!group_ok(group, len) || isnan(until))
+        return -1;
+    return q->ops->group_pause(q->b, group, len, until);
+}
+
+void queue_each_group(queue *q, void (*fn)(void *arg, const struct queue_group_info *g),
+                      void *arg)
+{
+    if (fn)
+        q->ops->each_group(q->b, fn, arg);
 }

@@ -15,16 +15,23 @@
  * in-memory backend keeps a 64-bit hash per key, not the key.
  *
  * Every job has a group (a string, empty unless the push names one; the
- * crawl will default it to the URL's host), handed back with its lease. The
- * per-group limits of the crawl (in flight, next allowed start) will be
- * honoured by take, inside the backend: see queue_backend.h.
+ * crawl defaults it to the URL's host), handed back with its lease. Take
+ * honours per-group politeness inside the backend: a group has at most
+ * group_limit jobs leased at once and starts one job per group_delay (with
+ * jitter), tune overrides both for one group (robots' Crawl-delay,
+ * autothrottle) and pause holds a group back until a time (a 429's
+ * Retry-After). A job of a group that is full or not yet open is skipped,
+ * never returned, and never holds up the jobs of other groups. The empty
+ * group is never limited, so a run that names no group behaves as if there
+ * were no groups. See queue_backend.h.
  *
  * Wakeups: a worker whose take found nothing is "hungry"; the next push of a
- * ready job calls that worker's notify function once (outside the lock). A
+ * ready job, or an ack that frees a place in a full group with jobs waiting,
+ * calls that worker's notify function once (outside the lock). A
  * producer whose push was refused with QUEUE_FULL is notified once the queue
  * falls below capacity / 2. queue_close and the queue becoming drained notify
- * everyone. Delayed jobs wake nobody: a hungry worker sleeps until
- * queue_next_due().
+ * everyone. Delayed jobs and groups waiting for their next start wake
+ * nobody: a hungry worker sleeps until queue_next_due().
  *
  * Backends: this header is the front every caller uses; it dispatches each
  * call to the backend the queue was opened with (queue_open), which holds
@@ -55,6 +62,13 @@ enum queue_status {
 struct queue_config {
     size_t capacity; /* producer backpressure threshold, >= 1 */
     int workers;     /* notify slots: worker ids are 0 .. workers (0 = producer) */
+    /* Per-group politeness, for every group but the empty one ("" is never
+     * limited). */
+    int group_limit;     /* jobs of one group leased at once; 0 = no limit */
+    double group_delay;  /* seconds between two starts in one group; 0 = none */
+    double group_jitter; /* 0..1: each gap is group_delay x a uniform factor in
+                            [1 - jitter, 1 + jitter] */
+    uint64_t seed;       /* for the jitter; 0 = seeded from the clock */
 };
 
 #define QUEUE_CTX_MAX 544
@@ -72,6 +86,7 @@ struct queue_push_opts {
     const char *group; /* the job's group (politeness unit), up to QUEUE_GROUP_MAX
                           bytes, or NULL for the empty group */
     size_t group_len;
+    int depth; /* carried unchanged to the lease (the crawl's link depth) */
 };
 
 struct queue_lease {
@@ -84,6 +99,7 @@ struct queue_lease {
     size_t ctx_len;
     const char *group; /* the push's group, NUL-terminated, valid as data; "" if none */
     size_t group_len;
+    int depth; /* the push's */
 };
 
 struct queue_stats {
@@ -115,13 +131,17 @@ void queue_set_notify(queue *q, int worker, queue_notify_fn fn, void *arg);
 int queue_push(queue *q, const char *data, size_t len, const struct queue_push_opts *opts,
                double now, uint64_t *id_out);
 
-/* Takes the best ready job (delayed jobs whose time has come count as ready).
- * Returns 1 and fills *out; 0 if none is ready (the worker becomes hungry);
- * 0 as well once closed. */
+/* Takes the best ready job of the groups that are open now: under their
+ * limit and past their next start (delayed jobs whose time has come count as
+ * ready). Priority first, then the order of push (or retry) across groups.
+ * Taking one counts it in flight in its group and sets the group's next start
+ * to now + its delay (jittered). Returns 1 and fills *out; 0 if no job can be
+ * taken now (the worker becomes hungry); 0 as well once closed. */
 int queue_take(queue *q, int worker, double now, struct queue_lease *out);
 
-/* The job is finished (done or finally failed). Returns 0, or -1 if the lease
- * is not held (released or already acked): nothing changes then. */
+/* The job is finished (done or finally failed); its group has one fewer in
+ * flight. Returns 0, or -1 if the lease is not held (released or already
+ * acked): nothing changes then. */
 int queue_ack(queue *q, uint64_t lease);
 
 /* Like queue_ack, but the job's bytes stay allocated until queue_free: for a
@@ -147,9 +167,43 @@ int queue_drained(queue *q);
  * acks and retries still work (retries are recorded but not re-run). */
 void queue_close(queue *q);
 
-/* Earliest time a delayed job becomes ready; 0 if none is delayed. */
+/* The earliest of: the time a delayed job becomes ready, and the next start
+ * of a group that has ready jobs and room for one more in flight but is not
+ * open yet. 0 if there is neither. A hungry worker sleeps until then. */
 double queue_next_due(queue *q);
 
+/* Counts every job, whatever the state of its group: a job of a full or
+ * paused group is ready. */
 void queue_get_stats(queue *q, struct queue_stats *out);
+
+/* Overrides for one group (robots' Crawl-delay, autothrottle): delay < 0
+ * keeps the current one, limit < 0 keeps it (0 = no limit). A new delay
+ * counts from the group's next start on; a start already set stays. A group
+ * not seen yet is created with them. Returns 0, or -1 for the empty group, a
+ * name longer than QUEUE_GROUP_MAX, a delay that is NaN or infinite, or out
+ * of memory: nothing changes then. */
+int queue_group_tune(queue *q, const char *group, size_t len, double delay, int limit);
+
+/* No job of the group starts before `until` (monotonic seconds; a 429's
+ * Retry-After). A later pause wins; an earlier one changes nothing. Creates
+ * the group if new. Returns 0, or -1 for the empty group, a name longer than
+ * QUEUE_GROUP_MAX, an until that is NaN, or out of memory. */
+int queue_group_pause(queue *q, const char *group, size_t len, double until);
+
+struct queue_group_info {
+    const char *name; /* NUL-terminated; valid until queue_free */
+    size_t name_len;
+    size_t inflight, ready, delayed;
+    uint64_t started;  /* leases handed out, ever */
+    double delay;      /* its current gap (tuned or the config's) */
+    int limit;         /* its current in-flight limit; 0 = none */
+    double next_start; /* earliest next start (pause included); 0: any time */
+};
+
+/* Calls fn for every group (not the empty one) under the backend's lock, in
+ * no particular order; fn must not call the queue. For per-host metrics and
+ * the summary. Groups are kept for the run, once seen. */
+void queue_each_group(queue *q, void (*fn)(void *arg, const struct queue_group_info *g),
+                      void *arg);
 
 #endif

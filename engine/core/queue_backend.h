@@ -39,28 +39,36 @@
  *   only. Drained means the producer is done and nothing is ready, delayed
  *   or leased anywhere in the store.
  * - Groups. Every job keeps the group it was pushed with and take hands it
- *   back in the lease. The crawl adds per-group limits (in flight, next
- *   allowed start, a pause after a 429) that take must honour: a job whose
- *   group is at its limit is skipped, not returned, and next_due then
- *   includes the time its group opens. The limits' state lives in the
- *   backend beside the jobs, so a shared backend holds them for all its
- *   processes (in flight is counted per lease, so an expired lease frees its
- *   place). The limits will come in queue_config, and a pause of one group
- *   (a 429's Retry-After) as an op; the lease's group names it. In memory
- *   the shape is a table of groups (in flight, next start, a ready heap of
- *   their own) and a heap of the groups that have ready jobs by the time
- *   they open, so take stays O(log n) and a slow group never holds up the
- *   others; in Redis, a hash per group and a sorted set of groups by next
+ *   back in the lease. Every group but the empty one has a limit of jobs
+ *   leased at once and a next allowed start: take hands out a job only from
+ *   a group under its limit whose next start has come, and then counts it in
+ *   flight and moves the group's next start to now + its delay (times the
+ *   jitter factor). A job of a group that is full or not yet open is
+ *   skipped, not returned, and never holds up another group's jobs; among
+ *   the open groups' jobs priority and FIFO hold as above, so a run with
+ *   only the empty group sees no groups at all. Ack, retry and release give
+ *   the place back. next_due includes the next start of every group that
+ *   has ready jobs and room but is not open yet. group_tune and group_pause
+ *   change one group's delay and limit, and hold it back until a time. The
+ *   limits' state lives in the backend beside the jobs, so a shared backend
+ *   holds them for all its processes (in flight is counted per lease, so an
+ *   expired lease frees its place). In memory the shape is a table of
+ *   groups (in flight, next start, a ready heap of their own), a heap of the
+ *   open groups by their best job and a heap of the groups that wait for
+ *   their next start by that time, so take stays O(log n) in jobs and
+ *   groups; in Redis, a hash per group and a sorted set of groups by next
  *   start, read and updated by one server-side script with the take.
- * - Wakeups. A push or retry that makes a job ready wakes one hungry worker
- *   (queue_wake); the producer is woken once the queue falls below half its
- *   capacity after a QUEUE_FULL; close and the first moment of being drained
- *   wake everyone (queue_wake_all). Never while holding a lock that take
- *   needs: a notified worker calls take at once. A shared backend also wakes
- *   a hungry worker for work that arrives from another process.
- * - Data. The bytes, ctx and group a lease points at stay valid until that
- *   lease is acked, retried or released (ack_kept: until the queue is freed).
- *   take, ack, retry and release never fail halfway through moving a job:
+ * - Wakeups. A push or retry that makes a job ready in a group with room
+ *   wakes one hungry worker (queue_wake), and so does an ack, retry, release
+ *   or tune that gives room to a full group with ready jobs; the producer
+ *   is woken once the queue falls below half its capacity after a
+ *   QUEUE_FULL; close and the first moment of being drained wake everyone
+ *   (queue_wake_all). Never while holding a lock that take needs: a
+ *   notified worker calls take at once. A shared backend also wakes a
+ *   hungry worker for work that arrives from another process.
+ * - Data. The bytes and ctx a lease points at stay valid until that lease
+ *   is acked, retried or released (ack_kept: until the queue is freed), and
+ *   the group's name at least as long. take, ack, retry and release never fail halfway through moving a job:
  *   a job is always ready, delayed, leased or done, exactly one of them.
  * - Time is the caller's: every call that depends on it is passed now
  *   (monotonic seconds), so the contract runs on a fake clock. A backend
@@ -74,7 +82,8 @@
 /* b is what open returned. The front has checked the arguments: opts is
  * never NULL, data is NULL only when len is 0, ctx_len <= QUEUE_CTX_MAX (0
  * without ctx), group_len <= QUEUE_GROUP_MAX (0 without group), and worker
- * is in 0 .. cfg->workers. Return values are those of the queue_* function
+ * is in 0 .. cfg->workers; in cfg, group_limit >= 0, group_delay is finite
+ * and >= 0 and group_jitter is in 0 .. 1. Return values are those of the queue_* function
  * of the same name. */
 struct queue_ops {
     const char *name; /* the spec's scheme: "memory", later "sqlite", "redis" */
@@ -94,6 +103,12 @@ struct queue_ops {
     void (*close)(void *b);
     double (*next_due)(void *b);
     void (*stats)(void *b, struct queue_stats *out);
+    /* The front has checked: len is 1 .. QUEUE_GROUP_MAX, delay is finite,
+     * until is not NaN. */
+    int (*group_tune)(void *b, const char *group, size_t len, double delay, int limit);
+    int (*group_pause)(void *b, const char *group, size_t len, double until);
+    void (*each_group)(void *b, void (*fn)(void *arg, const struct queue_group_info *g),
+                       void *arg);
 };
 
 extern const struct queue_ops queue_mem_ops;

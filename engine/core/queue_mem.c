@@ -5,23 +5,38 @@
  * mem. Under the lock there is only heap and hash-table work: a job's memory
  * is allocated before the lock is taken and freed after it is dropped, and
  * the wakeups (queue_wake, the front's notify table) run after it is
- * dropped, so a callback may call back into the queue. The one O(n) step
- * left under the lock is a push that doubles the heaps (a realloc, which
- * glibc does by remapping pages for big arrays); the key set grows in small
- * steps (dedup.c) and the lease table stays the size of what workers hold.
+ * dropped, so a callback may call back into the queue. The O(n) steps left
+ * under the lock are a push that doubles a heap or the group table (a
+ * realloc, which glibc does by remapping pages for big arrays), and the
+ * small allocation of a group the first time it is named; the key set grows
+ * in small steps (dedup.c) and the lease table stays the size of what
+ * workers hold.
  *
- * Every job is one malloc: struct entry followed by its bytes, its context
- * and its group. A job is in
- * exactly one place: the ready heap (priority desc, then seq asc, so FIFO
- * within a priority), the delayed heap (due time asc), or the lease table
- * (lease -> entry, chained through the entries) and its holder's lease list.
- * Both heaps always have room for every job the queue holds; they grow at
- * push time, where a failure can be reported, so take, retry and release
- * never allocate and cannot fail halfway through moving a job.
+ * Every job is one malloc: struct entry followed by its bytes and its
+ * context. A job is in exactly one place: its group's ready heap (priority
+ * desc, then seq asc, so FIFO within a priority), the delayed heap (due time
+ * asc, all groups together), or the lease table (lease -> entry, chained
+ * through the entries) and its holder's lease list. Each group's ready heap
+ * has room for every job of the group, and the delayed heap for every job;
+ * they grow at push time, where a failure can be reported, so take, retry
+ * and release never allocate and cannot fail halfway through moving a job.
  *
- * Delayed jobs move to the ready heap when a take finds them due. Nothing
- * moves them otherwise, so stats may count a due job as delayed until the
- * next take. */
+ * Groups. A struct group per name, kept for the run (its name is what the
+ * leases point at), found through an open-addressing table by the name's
+ * seeded hash; the empty group is q->none, outside the table, with no limit
+ * and no delay. A group with ready jobs and room for one more in flight is
+ * in one of two heaps: open (its next start has come; ordered by its best
+ * ready job, so the top of the open heap holds the best job that may be
+ * taken now) or timed (ordered by its next start). A group that is full or
+ * has no ready job is in neither: nothing about it is looked at until an
+ * ack gives it room or a job becomes ready in it. So take is one pop from a
+ * group's heap and one sift in the open heap, and a slow group costs the
+ * others nothing. Calls that are given no time (ack, release, tune, pause)
+ * judge "has its start come" by q->now, the latest time any call passed.
+ *
+ * Delayed jobs move to their group's ready heap when a take finds them due.
+ * Nothing moves them otherwise, so stats may count a due job as delayed
+ * until the next take. */
 #include "core/dedup.h"
 #include "core/queue_backend.h"
 
@@ -34,7 +49,13 @@
 
 #define LEASE_MIN_BUCKETS 64
 #define HEAP_MIN 64
+#define GROUP_HEAP_MIN 4
+#define GROUP_TABLE_MIN 64
 #define WAKE_BATCH 32
+
+enum { NOWHERE, OPEN, TIMED };
+
+struct group;
 
 struct entry {
     uint64_t job_id;
@@ -42,23 +63,28 @@ struct entry {
     uint64_t lease;              /* 0 unless leased */
     struct entry *lease_next;    /* lease table bucket chain */
     struct entry *wprev, *wnext; /* holder's lease list */
+    struct group *group;
     int priority;
     int attempt;
     int worker; /* holder, while leased */
+    int depth;
     size_t len;
     uint16_t ctx_len;
-    uint8_t group_len;
     char data[]; /* len bytes and a NUL, so text jobs can be read as strings,
-                    then ctx_len bytes of context, then group_len bytes of
-                    group and a NUL */
+                    then ctx_len bytes of context */
 };
 
-/* The keys are copied into the heap items so sifting does not touch the
- * entries: at a million jobs that is the difference between one cache line
- * per level and two. */
-struct ready_item {
+/* What orders ready jobs, and the open groups by their best one. The keys
+ * are copied into the heap items so sifting does not touch the entries: at
+ * a million jobs that is the difference between one cache line per level
+ * and two. */
+struct rank {
     int priority;
     uint64_t seq;
+};
+
+struct ready_item {
+    struct rank r;
     struct entry *e;
 };
 
@@ -66,6 +92,32 @@ struct delayed_item {
     double due;
     uint64_t seq;
     struct entry *e;
+};
+
+struct open_item {
+    struct rank r; /* the group's best ready job's */
+    struct group *g;
+};
+
+struct timed_item {
+    double at; /* the group's next start */
+    struct group *g;
+};
+
+/* About 80 bytes and the name; the ready heap only once jobs came. */
+struct group {
+    uint64_t hash;
+    double next_start; /* no start before; 0 at first */
+    double delay;
+    uint64_t started;
+    struct ready_item *ready;
+    uint32_t nready, ready_cap;
+    uint32_t inflight, ndelayed;
+    int limit;    /* 0: none */
+    uint32_t pos; /* index in the open or the timed heap, as where says */
+    uint8_t where;
+    uint8_t name_len;
+    char name[]; /* NUL-terminated */
 };
 
 /* One per worker id (0 = the producer); its notify is the front's. */
@@ -83,10 +135,20 @@ struct mem {
     struct holder *slots;
     int hungry_head, hungry_tail;
 
-    struct ready_item *ready;
-    size_t nready, ready_cap;
+    size_t nready; /* in all groups' heaps */
     struct delayed_item *delayed;
     size_t ndelayed, delayed_cap;
+
+    struct group *none;   /* the empty group */
+    struct group **table; /* the named groups; index is hash & table_mask */
+    size_t table_mask, ngroups;
+    struct open_item *open; /* both heaps have room for every group */
+    struct timed_item *timed;
+    size_t nopen, ntimed, heaps_cap;
+    int limit;            /* the config's, for new groups */
+    double delay, jitter; /* the config's */
+    uint64_t rng;         /* the jitter's generator state */
+    double now;           /* the latest time a call passed */
 
     struct entry **buckets; /* lease table; index is lease & mask */
     size_t mask, nleased;
@@ -98,43 +160,44 @@ struct mem {
     struct entry *kept; /* acked with queue_ack_kept, freed by queue_free */
 };
 
-static int ready_before(const struct ready_item *a, const struct ready_item *b)
+static int rank_before(const struct rank *a, const struct rank *b)
 {
     return a->priority > b->priority || (a->priority == b->priority && a->seq < b->seq);
 }
 
-static void ready_push(struct mem *q, struct entry *e)
+/* The group's heap has room: it was made at push time. */
+static void ready_push(struct group *g, struct entry *e)
 {
-    struct ready_item it = {e->priority, e->seq, e};
-    size_t i = q->nready++;
+    struct ready_item it = {{e->priority, e->seq}, e};
+    size_t i = g->nready++;
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (!ready_before(&it, &q->ready[parent]))
+        if (!rank_before(&it.r, &g->ready[parent].r))
             break;
-        q->ready[i] = q->ready[parent];
+        g->ready[i] = g->ready[parent];
         i = parent;
     }
-    q->ready[i] = it;
+    g->ready[i] = it;
 }
 
-static struct entry *ready_pop(struct mem *q)
+static struct entry *ready_pop(struct group *g)
 {
-    struct entry *top = q->ready[0].e;
-    struct ready_item last = q->ready[--q->nready];
-    size_t n = q->nready, i = 0;
+    struct entry *top = g->ready[0].e;
+    struct ready_item last = g->ready[--g->nready];
+    size_t n = g->nready, i = 0;
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= n)
             break;
-        if (c + 1 < n && ready_before(&q->ready[c + 1], &q->ready[c]))
+        if (c + 1 < n && rank_before(&g->ready[c + 1].r, &g->ready[c].r))
             c++;
-        if (!ready_before(&q->ready[c], &last))
+        if (!rank_before(&g->ready[c].r, &last.r))
             break;
-        q->ready[i] = q->ready[c];
+        g->ready[i] = g->ready[c];
         i = c;
     }
     if (n > 0)
-        q->ready[i] = last;
+        g->ready[i] = last;
     return top;
 }
 
@@ -155,6 +218,7 @@ static void delayed_push(struct mem *q, struct entry *e, double due)
         i = parent;
     }
     q->delayed[i] = it;
+    e->group->ndelayed++;
 }
 
 static struct entry *delayed_pop(struct mem *q)
@@ -175,35 +239,254 @@ static struct entry *delayed_pop(struct mem *q)
     }
     if (n > 0)
         q->delayed[i] = last;
+    top->group->ndelayed--;
     return top;
+}
+
+/* The open and timed heaps keep each group's index in it (g->pos), so a
+ * group can be moved or removed from the middle when its key changes. */
+static void open_set(struct mem *q, size_t i, struct open_item it)
+{
+    q->open[i] = it;
+    it.g->pos = (uint32_t)i;
+}
+
+static void open_sift(struct mem *q, size_t i)
+{
+    struct open_item it = q->open[i];
+    size_t n = q->nopen;
+    while (i > 0 && rank_before(&it.r, &q->open[(i - 1) / 2].r)) {
+        open_set(q, i, q->open[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    for (size_t c; (c = 2 * i + 1) < n; i = c) {
+        if (c + 1 < n && rank_before(&q->open[c + 1].r, &q->open[c].r))
+            c++;
+        if (!rank_before(&q->open[c].r, &it.r))
+            break;
+        open_set(q, i, q->open[c]);
+    }
+    open_set(q, i, it);
+}
+
+static void open_remove(struct mem *q, struct group *g)
+{
+    size_t i = g->pos;
+    struct open_item last = q->open[--q->nopen];
+    if (i < q->nopen) {
+        open_set(q, i, last);
+        open_sift(q, i);
+    }
+}
+
+static void timed_set(struct mem *q, size_t i, struct timed_item it)
+{
+    q->timed[i] = it;
+    it.g->pos = (uint32_t)i;
+}
+
+static void timed_sift(struct mem *q, size_t i)
+{
+    struct timed_item it = q->timed[i];
+    size_t n = q->ntimed;
+    while (i > 0 && it.at < q->timed[(i - 1) / 2].at) {
+        timed_set(q, i, q->timed[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    for (size_t c; (c = 2 * i + 1) < n; i = c) {
+        if (c + 1 < n && q->timed[c + 1].at < q->timed[c].at)
+            c++;
+        if (!(q->timed[c].at < it.at))
+            break;
+        timed_set(q, i, q->timed[c]);
+    }
+    timed_set(q, i, it);
+}
+
+static void timed_remove(struct mem *q, struct group *g)
+{
+    size_t i = g->pos;
+    struct timed_item last = q->timed[--q->ntimed];
+    if (i < q->ntimed) {
+        timed_set(q, i, last);
+        timed_sift(q, i);
+    }
+}
+
+static int has_room(const struct group *g)
+{
+    return g->limit == 0 || g->inflight < (uint32_t)g->limit;
+}
+
+/* Puts g where it belongs now that its jobs, in flight count, limit or next
+ * start changed: open if it has a ready job, room, and its start has come by
+ * `now`; timed if only the start is missing; else neither. An open group's
+ * key is its best job, which may have changed too. */
+static void group_settle(struct mem *q, struct group *g, double now)
+{
+    int want = NOWHERE;
+    if (g->nready > 0 && has_room(g))
+        want = g->next_start <= now ? OPEN : TIMED;
+    if (want != g->where) {
+        if (g->where == OPEN)
+            open_remove(q, g);
+        else if (g->where == TIMED)
+            timed_remove(q, g);
+        g->where = (uint8_t)want;
+        if (want == OPEN) {
+            q->open[q->nopen] = (struct open_item){g->ready[0].r, g};
+            open_sift(q, q->nopen++);
+        } else if (want == TIMED) {
+            q->timed[q->ntimed] = (struct timed_item){g->next_start, g};
+            timed_sift(q, q->ntimed++);
+        }
+    } else if (want == OPEN) {
+        q->open[g->pos].r = g->ready[0].r;
+        open_sift(q, g->pos);
+    } else if (want == TIMED) {
+        q->timed[g->pos].at = g->next_start;
+        timed_sift(q, g->pos);
+    }
 }
 
 static void promote_due(struct mem *q, double now)
 {
-    while (q->ndelayed > 0 && q->delayed[0].due <= now)
-        ready_push(q, delayed_pop(q));
+    while (q->ndelayed > 0 && q->delayed[0].due <= now) {
+        struct entry *e = delayed_pop(q);
+        ready_push(e->group, e);
+        q->nready++;
+        group_settle(q, e->group, now);
+    }
+    while (q->ntimed > 0 && q->timed[0].at <= now)
+        group_settle(q, q->timed[0].g, now);
 }
 
-/* Makes both heaps able to hold `jobs` jobs. */
-static int reserve(struct mem *q, size_t jobs)
+/* splitmix64: the jitter needs spread, not secrecy. */
+static uint64_t rng_next(struct mem *q)
 {
-    if (q->ready_cap < jobs) {
-        size_t n = q->ready_cap * 2 > jobs ? q->ready_cap * 2 : jobs;
-        struct ready_item *r = realloc(q->ready, n * sizeof *r);
-        if (!r)
-            return -1;
-        q->ready = r;
-        q->ready_cap = n;
-    }
-    if (q->delayed_cap < jobs) {
-        size_t n = q->delayed_cap * 2 > jobs ? q->delayed_cap * 2 : jobs;
-        struct delayed_item *d = realloc(q->delayed, n * sizeof *d);
-        if (!d)
-            return -1;
-        q->delayed = d;
-        q->delayed_cap = n;
-    }
+    uint64_t z = (q->rng += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+/* The gap before the group's next start: its delay times a factor drawn
+ * uniformly from [1 - jitter, 1 + jitter). */
+static double next_gap(struct mem *q, const struct group *g)
+{
+    if (q->jitter <= 0)
+        return g->delay;
+    double u = (double)(rng_next(q) >> 11) * 0x1.0p-53;
+    return g->delay * (1 - q->jitter + 2 * q->jitter * u);
+}
+
+/* Makes the delayed heap able to hold `jobs` jobs. */
+static int reserve_delayed(struct mem *q, size_t jobs)
+{
+    if (q->delayed_cap >= jobs)
+        return 0;
+    size_t n = q->delayed_cap * 2 > jobs ? q->delayed_cap * 2 : jobs;
+    struct delayed_item *d = realloc(q->delayed, n * sizeof *d);
+    if (!d)
+        return -1;
+    q->delayed = d;
+    q->delayed_cap = n;
     return 0;
+}
+
+/* Makes g's ready heap able to hold `jobs` jobs. */
+static int reserve_group(struct group *g, size_t jobs)
+{
+    if (g->ready_cap >= jobs)
+        return 0;
+    if (jobs > UINT32_MAX)
+        return -1;
+    size_t n = g->ready_cap ? (size_t)g->ready_cap * 2 : GROUP_HEAP_MIN;
+    if (n < jobs)
+        n = jobs;
+    if (n > UINT32_MAX)
+        n = UINT32_MAX;
+    struct ready_item *r = realloc(g->ready, n * sizeof *r);
+    if (!r)
+        return -1;
+    g->ready = r;
+    g->ready_cap = (uint32_t)n;
+    return 0;
+}
+
+static struct group *group_new(struct mem *q, uint64_t hash, const char *name, size_t len)
+{
+    struct group *g = calloc(1, sizeof *g + len + 1);
+    if (!g)
+        return NULL;
+    g->hash = hash;
+    g->limit = q->limit;
+    g->delay = q->delay;
+    g->name_len = (uint8_t)len;
+    if (len)
+        memcpy(g->name, name, len);
+    g->name[len] = '\0';
+    return g;
+}
+
+static struct group *group_find(struct mem *q, uint64_t hash, const char *name, size_t len)
+{
+    for (size_t i = hash & q->table_mask;; i = (i + 1) & q->table_mask) {
+        struct group *g = q->table[i];
+        if (!g)
+            return NULL;
+        if (g->hash == hash && g->name_len == len && memcmp(g->name, name, len) == 0)
+            return g;
+    }
+}
+
+static void table_put(struct group **table, size_t mask, struct group *g)
+{
+    size_t i = g->hash & mask;
+    while (table[i])
+        i = (i + 1) & mask;
+    table[i] = g;
+}
+
+/* The named group, created with the config's limit and delay if new; NULL
+ * if it is new and memory ran out (nothing changed then). */
+static struct group *group_get(struct mem *q, uint64_t hash, const char *name, size_t len)
+{
+    struct group *g = group_find(q, hash, name, len);
+    if (g)
+        return g;
+    /* the room first, so a failure leaves nothing half made */
+    size_t need = q->ngroups + 2; /* and the empty group */
+    if (q->heaps_cap < need) {
+        size_t n = q->heaps_cap * 2 > need ? q->heaps_cap * 2 : need;
+        struct open_item *o = realloc(q->open, n * sizeof *o);
+        if (!o)
+            return NULL;
+        q->open = o;
+        struct timed_item *t = realloc(q->timed, n * sizeof *t);
+        if (!t)
+            return NULL;
+        q->timed = t;
+        q->heaps_cap = n;
+    }
+    if (2 * (q->ngroups + 1) > q->table_mask + 1) { /* at most half full */
+        size_t n = 2 * (q->table_mask + 1);
+        struct group **t = calloc(n, sizeof *t);
+        if (!t)
+            return NULL;
+        for (size_t i = 0; i <= q->table_mask; i++)
+            if (q->table[i])
+                table_put(t, n - 1, q->table[i]);
+        free(q->table);
+        q->table = t;
+        q->table_mask = n - 1;
+    }
+    g = group_new(q, hash, name, len);
+    if (!g)
+        return NULL;
+    table_put(q->table, q->table_mask, g);
+    q->ngroups++;
+    return g;
 }
 
 /* Leases are handed out in sequence, so lease & mask spreads the live ones
@@ -360,13 +643,24 @@ static uint64_t dedup_seed(const void *salt)
     return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^ (uint64_t)(uintptr_t)salt;
 }
 
+static void group_free(struct group *g)
+{
+    if (!g)
+        return;
+    for (size_t i = 0; i < g->nready; i++)
+        free(g->ready[i].e);
+    free(g->ready);
+    free(g);
+}
+
 static void mem_free(void *b)
 {
     struct mem *q = b;
     if (!q)
         return;
-    for (size_t i = 0; i < q->nready; i++)
-        free(q->ready[i].e);
+    for (size_t i = 0; q->table && i <= q->table_mask; i++)
+        group_free(q->table[i]);
+    group_free(q->none);
     for (size_t i = 0; i < q->ndelayed; i++)
         free(q->delayed[i].e);
     if (q->buckets) {
@@ -383,7 +677,9 @@ static void mem_free(void *b)
         free(e);
     }
     free(q->buckets);
-    free(q->ready);
+    free(q->table);
+    free(q->open);
+    free(q->timed);
     free(q->delayed);
     free(q->slots);
     dedup_free(q->keys);
@@ -411,6 +707,10 @@ static void *mem_open(queue *front, const char *where, const struct queue_config
     q->nslots = cfg->workers + 1;
     q->hungry_head = q->hungry_tail = -1;
     q->next_job_id = q->next_seq = q->next_lease = 1;
+    q->limit = cfg->group_limit;
+    q->delay = cfg->group_delay;
+    q->jitter = cfg->group_jitter;
+    q->rng = cfg->seed ? cfg->seed : dedup_seed(&q->rng);
     q->slots = calloc((size_t)q->nslots, sizeof *q->slots);
     if (!q->slots)
         goto fail;
@@ -420,7 +720,16 @@ static void *mem_open(queue *front, const char *where, const struct queue_config
     if (!q->buckets)
         goto fail;
     q->mask = LEASE_MIN_BUCKETS - 1;
-    if (reserve(q, HEAP_MIN) < 0)
+    q->table = calloc(GROUP_TABLE_MIN, sizeof *q->table);
+    q->open = malloc(GROUP_TABLE_MIN * sizeof *q->open);
+    q->timed = malloc(GROUP_TABLE_MIN * sizeof *q->timed);
+    /* the empty group is never limited, whatever the config says */
+    q->none = calloc(1, sizeof *q->none + 1);
+    if (!q->table || !q->open || !q->timed || !q->none)
+        goto fail;
+    q->table_mask = GROUP_TABLE_MIN - 1;
+    q->heaps_cap = GROUP_TABLE_MIN;
+    if (reserve_delayed(q, HEAP_MIN) < 0 || reserve_group(q->none, HEAP_MIN) < 0)
         goto fail;
     q->keys = dedup_new(dedup_seed(q));
     if (!q->keys)
@@ -437,10 +746,10 @@ static int mem_push(void *b, const char *data, size_t len, const struct queue_pu
 {
     struct mem *q = b;
     size_t ctx_len = opts->ctx_len, group_len = opts->group_len;
-    if (len > SIZE_MAX - sizeof(struct entry) - 2 - QUEUE_CTX_MAX - QUEUE_GROUP_MAX)
+    if (len > SIZE_MAX - sizeof(struct entry) - 1 - QUEUE_CTX_MAX)
         return QUEUE_ERR;
 
-    struct entry *e = malloc(sizeof *e + len + 1 + ctx_len + group_len + 1);
+    struct entry *e = malloc(sizeof *e + len + 1 + ctx_len);
     if (!e)
         return QUEUE_ERR;
     if (len > 0)
@@ -450,21 +759,21 @@ static int mem_push(void *b, const char *data, size_t len, const struct queue_pu
     e->ctx_len = (uint16_t)ctx_len;
     if (ctx_len)
         memcpy(e->data + len + 1, opts->ctx, ctx_len);
-    e->group_len = (uint8_t)group_len;
-    char *group = e->data + len + 1 + ctx_len;
-    if (group_len)
-        memcpy(group, opts->group, group_len);
-    group[group_len] = '\0';
     e->priority = opts->priority;
+    e->depth = opts->depth;
     e->attempt = 1;
     e->lease = 0;
     e->worker = -1;
     e->lease_next = e->wprev = e->wnext = NULL;
     uint64_t hash = opts->key ? dedup_hash(q->keys, opts->key, opts->key_len) : 0;
+    uint64_t ghash = group_len ? dedup_hash(q->keys, opts->group, group_len) : 0;
     int delayed = opts->delay > 0; /* NaN and negatives mean now */
 
     int status, added = 1, w = -1;
+    struct group *g = NULL;
     pthread_mutex_lock(&q->lock);
+    if (now > q->now)
+        q->now = now;
     size_t waiting = q->nready + q->ndelayed;
     if (q->closed) {
         status = QUEUE_CLOSED;
@@ -473,7 +782,9 @@ static int mem_push(void *b, const char *data, size_t len, const struct queue_pu
          * producer will push it again. */
         q->producer_waiting = 1;
         status = QUEUE_FULL;
-    } else if (reserve(q, waiting + q->nleased + 1) < 0 ||
+    } else if (!(g = group_len ? group_get(q, ghash, opts->group, group_len) : q->none) ||
+               reserve_group(g, (size_t)g->nready + g->ndelayed + g->inflight + 1) < 0 ||
+               reserve_delayed(q, waiting + q->nleased + 1) < 0 ||
                (opts->key && (added = dedup_add(q->keys, hash)) < 0)) {
         status = QUEUE_ERR;
     } else if (!added) {
@@ -483,11 +794,16 @@ static int mem_push(void *b, const char *data, size_t len, const struct queue_pu
         status = QUEUE_OK;
         e->job_id = q->next_job_id++;
         e->seq = q->next_seq++;
+        e->group = g;
         if (delayed) {
             delayed_push(q, e, now + opts->delay);
         } else {
-            ready_push(q, e);
-            w = hungry_pop(q);
+            ready_push(g, e);
+            q->nready++;
+            group_settle(q, g, now);
+            /* a full group's job waits for an ack, which wakes then */
+            if (has_room(g))
+                w = hungry_pop(q);
         }
         q->pushed++;
         q->drained_notified = 0;
@@ -511,13 +827,22 @@ static int mem_take(void *b, int worker, double now, struct queue_lease *out)
         pthread_mutex_unlock(&q->lock);
         return 0;
     }
+    if (now > q->now)
+        q->now = now;
     promote_due(q, now);
-    if (q->nready == 0) {
+    if (q->nopen == 0) {
         hungry_mark(q, worker);
         pthread_mutex_unlock(&q->lock);
         return 0;
     }
-    struct entry *e = ready_pop(q);
+    struct group *g = q->open[0].g;
+    struct entry *e = ready_pop(g);
+    q->nready--;
+    g->inflight++;
+    g->started++;
+    if (g->delay > 0)
+        g->next_start = now + next_gap(q, g);
+    group_settle(q, g, now);
     e->lease = q->next_lease++;
     e->worker = worker;
     lease_insert(q, e);
@@ -534,16 +859,31 @@ static int mem_take(void *b, int worker, double now, struct queue_lease *out)
     out->len = e->len;
     out->ctx = (const uint8_t *)e->data + e->len + 1;
     out->ctx_len = e->ctx_len;
-    out->group = e->data + e->len + 1 + e->ctx_len;
-    out->group_len = e->group_len;
+    out->group = g->name;
+    out->group_len = g->name_len;
+    out->depth = e->depth;
     pthread_mutex_unlock(&q->lock);
     wake(q, w);
     return 1;
 }
 
+/* One fewer of g's jobs in flight. Returns 1 if that gave room to a full
+ * group with ready jobs: a hungry worker must hear of it, since its sleep
+ * until next_due did not count this group. */
+static int group_done(struct mem *q, struct group *g)
+{
+    int was_full = !has_room(g);
+    g->inflight--;
+    if (!was_full)
+        return 0; /* where it is does not change */
+    group_settle(q, g, q->now);
+    return g->nready > 0;
+}
+
 static int mem_ack(void *b, uint64_t lease, int keep)
 {
     struct mem *q = b;
+    int w = -1;
     pthread_mutex_lock(&q->lock);
     struct entry *e = lease_remove(q, lease);
     if (!e) {
@@ -551,6 +891,8 @@ static int mem_ack(void *b, uint64_t lease, int keep)
         return -1;
     }
     q->acked++;
+    if (group_done(q, e->group))
+        w = hungry_pop(q);
     if (keep) {
         e->lease_next = q->kept;
         q->kept = e;
@@ -559,6 +901,7 @@ static int mem_ack(void *b, uint64_t lease, int keep)
     pthread_mutex_unlock(&q->lock);
     if (!keep)
         free(e);
+    wake(q, w);
     if (drained)
         queue_wake_all(q->front);
     return 0;
@@ -574,6 +917,10 @@ static int mem_retry(void *b, uint64_t lease, double delay, double now)
         pthread_mutex_unlock(&q->lock);
         return -1;
     }
+    if (now > q->now)
+        q->now = now;
+    struct group *g = e->group;
+    int freed = group_done(q, g);
     e->attempt++;
     /* A fresh seq sends a failed job behind the jobs already waiting at its
      * priority instead of letting it jump the line. */
@@ -582,9 +929,13 @@ static int mem_retry(void *b, uint64_t lease, double delay, double now)
     if (delay > 0) {
         delayed_push(q, e, now + delay);
     } else {
-        ready_push(q, e);
-        w = hungry_pop(q); /* none once closed: close cleared it, take stops marking */
+        ready_push(g, e);
+        q->nready++;
+        group_settle(q, g, now);
+        freed = has_room(g);
     }
+    if (freed)
+        w = hungry_pop(q); /* none once closed: close cleared it, take stops marking */
     pthread_mutex_unlock(&q->lock);
     wake(q, w);
     return 0;
@@ -603,7 +954,10 @@ static int mem_release_worker(void *b, int worker, uint64_t except)
         lease_remove(q, e->lease);
         /* The old seq puts it back where it was: the job did not fail, its
          * worker went away. */
-        ready_push(q, e);
+        e->group->inflight--;
+        ready_push(e->group, e);
+        q->nready++;
+        group_settle(q, e->group, q->now);
         n++;
     }
     pthread_mutex_unlock(&q->lock);
@@ -644,11 +998,16 @@ static void mem_close(void *b)
         queue_wake_all(q->front);
 }
 
+/* The timed heap holds exactly the groups with ready jobs and room whose
+ * start has not come (as of when they went in), so its top is the earliest
+ * group opening. */
 static double mem_next_due(void *b)
 {
     struct mem *q = b;
     pthread_mutex_lock(&q->lock);
     double due = q->ndelayed ? q->delayed[0].due : 0;
+    if (q->ntimed && (due == 0 || q->timed[0].at < due))
+        due = q->timed[0].at;
     pthread_mutex_unlock(&q->lock);
     return due;
 }
@@ -668,6 +1027,69 @@ static void mem_stats(void *b, struct queue_stats *out)
     pthread_mutex_unlock(&q->lock);
 }
 
+static int mem_group_tune(void *b, const char *group, size_t len, double delay, int limit)
+{
+    struct mem *q = b;
+    uint64_t hash = dedup_hash(q->keys, group, len);
+    int w = -1;
+    pthread_mutex_lock(&q->lock);
+    struct group *g = group_get(q, hash, group, len);
+    if (!g) {
+        pthread_mutex_unlock(&q->lock);
+        return -1;
+    }
+    int was_full = !has_room(g);
+    if (delay >= 0)
+        g->delay = delay;
+    if (limit >= 0)
+        g->limit = limit;
+    group_settle(q, g, q->now);
+    if (was_full && has_room(g) && g->nready > 0)
+        w = hungry_pop(q);
+    pthread_mutex_unlock(&q->lock);
+    wake(q, w);
+    return 0;
+}
+
+static int mem_group_pause(void *b, const char *group, size_t len, double until)
+{
+    struct mem *q = b;
+    uint64_t hash = dedup_hash(q->keys, group, len);
+    pthread_mutex_lock(&q->lock);
+    struct group *g = group_get(q, hash, group, len);
+    if (g && until > g->next_start) {
+        g->next_start = until;
+        group_settle(q, g, q->now);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return g ? 0 : -1;
+}
+
+static void mem_each_group(void *b, void (*fn)(void *arg, const struct queue_group_info *g),
+                           void *arg)
+{
+    struct mem *q = b;
+    pthread_mutex_lock(&q->lock);
+    for (size_t i = 0; i <= q->table_mask; i++) {
+        const struct group *g = q->table[i];
+        if (!g)
+            continue;
+        struct queue_group_info info = {
+            .name = g->name,
+            .name_len = g->name_len,
+            .inflight = g->inflight,
+            .ready = g->nready,
+            .delayed = g->ndelayed,
+            .started = g->started,
+            .delay = g->delay,
+            .limit = g->limit,
+            .next_start = g->next_start > q->now ? g->next_start : 0,
+        };
+        fn(arg, &info);
+    }
+    pthread_mutex_unlock(&q->lock);
+}
+
 const struct queue_ops queue_mem_ops = {
     .name = "memory",
     .open = mem_open,
@@ -682,4 +1104,7 @@ const struct queue_ops queue_mem_ops = {
     .close = mem_close,
     .next_due = mem_next_due,
     .stats = mem_stats,
+    .group_tune = mem_group_tune,
+    .group_pause = mem_group_pause,
+    .each_group = mem_each_group,
 };

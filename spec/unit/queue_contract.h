@@ -30,12 +30,13 @@ static void contract_count(void *arg)
     (*(int *)arg)++;
 }
 
-/* Opens a queue of `capacity` with `workers` workers and counts the notifies
- * of each id in calls[0 .. workers]. */
-static queue *contract_queue(const struct contract *c, size_t capacity, int workers, int *calls)
+/* Opens a queue with cfg and counts the notifies of each id in
+ * calls[0 .. cfg->workers]. */
+static queue *contract_queue_cfg(const struct contract *c, const struct queue_config *cfg,
+                                 int *calls)
 {
-    struct queue_config cfg = {capacity, workers};
-    queue *q = c->open(c->arg, &cfg);
+    int workers = cfg->workers;
+    queue *q = c->open(c->arg, cfg);
     if (!q) {
         fprintf(stderr, "contract[%s]: could not open a queue\n", c->backend);
         CHECK(q != NULL);
@@ -46,6 +47,13 @@ static queue *contract_queue(const struct contract *c, size_t capacity, int work
         queue_set_notify(q, i, contract_count, &calls[i]);
     }
     return q;
+}
+
+/* Opens a queue of `capacity` with `workers` workers and no group limits. */
+static queue *contract_queue(const struct contract *c, size_t capacity, int workers, int *calls)
+{
+    struct queue_config cfg = {.capacity = capacity, .workers = workers};
+    return contract_queue_cfg(c, &cfg, calls);
 }
 
 static int contract_push(queue *q, const char *s, int priority, double delay, double now)
@@ -398,6 +406,320 @@ static void contract_close(const struct contract *c)
     queue_free(q);
 }
 
+/* Group checks. A job's data is its group's name and a digit, so a take
+ * says whose it was. */
+static int contract_gpush(queue *q, const char *data, const char *group, int priority,
+                          double delay, double now)
+{
+    struct queue_push_opts o = {.priority = priority, .delay = delay, .group = group,
+                                .group_len = group ? strlen(group) : 0};
+    return queue_push(q, data, strlen(data), &o, now, NULL);
+}
+
+static queue *contract_groups(const struct contract *c, int workers, int limit, double delay,
+                              int *calls)
+{
+    struct queue_config cfg = {.capacity = 1000, .workers = workers, .group_limit = limit,
+                               .group_delay = delay, .seed = 1};
+    return contract_queue_cfg(c, &cfg, calls);
+}
+
+struct contract_seen {
+    const char *name;
+    int found;
+    struct queue_group_info info;
+};
+
+static void contract_find_group(void *arg, const struct queue_group_info *g)
+{
+    struct contract_seen *s = arg;
+    if (g->name_len == strlen(s->name) && memcmp(g->name, s->name, g->name_len) == 0 &&
+        g->name[g->name_len] == '\0') {
+        s->found++;
+        s->info = *g;
+    }
+}
+
+/* The group's info as queue_each_group reports it; found is 0 if it is not
+ * reported, more than 1 if it is reported twice. */
+static struct contract_seen contract_group(queue *q, const char *name)
+{
+    struct contract_seen s = {name, 0, {0}};
+    queue_each_group(q, contract_find_group, &s);
+    return s;
+}
+
+/* No more than the limit of one group leased at once; a full group is
+ * skipped, not returned, and others' jobs go out meanwhile; an ack gives the
+ * place back. The counts say so. */
+static void contract_group_limit(const struct contract *c)
+{
+    queue *q = contract_groups(c, 1, 2, 0, NULL);
+    if (!q)
+        return;
+    CHECK_EQ_INT(contract_gpush(q, "a1", "a", 0, 0, 0), QUEUE_OK);
+    CHECK_EQ_INT(contract_gpush(q, "a2", "a", 0, 0, 0), QUEUE_OK);
+    CHECK_EQ_INT(contract_gpush(q, "a3", "a", 0, 0, 0), QUEUE_OK);
+    CHECK_EQ_INT(contract_gpush(q, "b1", "b", 0, 0, 0), QUEUE_OK);
+    struct queue_lease a1, a2, l;
+    CHECK(contract_take_is(q, 1, 0, "a1", &a1));
+    CHECK(a1.group_len == 1 && strcmp(a1.group, "a") == 0);
+    CHECK(contract_take_is(q, 1, 0, "a2", &a2));
+    CHECK(contract_take_is(q, 1, 0, "b1", &l));
+    CHECK_EQ_INT(queue_take(q, 1, 0, &l), 0); /* a3 waits: a is full */
+    CHECK_EQ_INT(queue_next_due(q), 0);       /* nor is it waiting for a time */
+    struct queue_stats s;
+    queue_get_stats(q, &s);
+    CHECK_EQ_INT(s.ready, 1);
+    struct contract_seen a = contract_group(q, "a");
+    CHECK_EQ_INT(a.found, 1);
+    CHECK_EQ_INT(a.info.inflight, 2);
+    CHECK_EQ_INT(a.info.ready, 1);
+    CHECK_EQ_INT(a.info.started, 2);
+    CHECK_EQ_INT(a.info.limit, 2);
+    CHECK_EQ_INT(queue_ack(q, a1.lease), 0);
+    CHECK(contract_take_is(q, 1, 0, "a3", &l));
+    CHECK_EQ_INT(queue_take(q, 1, 0, &l), 0);
+    CHECK_EQ_INT(contract_group(q, "a").info.started, 3);
+    queue_free(q);
+}
+
+/* Two starts in a group are at least its delay apart; next_due is when the
+ * group opens again, and only while it has a job waiting and room. */
+static void contract_group_delay(const struct contract *c)
+{
+    queue *q = contract_groups(c, 1, 0, 2, NULL);
+    if (!q)
+        return;
+    CHECK_EQ_INT(contract_gpush(q, "a1", "a", 0, 0, 100), QUEUE_OK);
+    CHECK_EQ_INT(contract_gpush(q, "a2", "a", 0, 0, 100), QUEUE_OK);
+    struct queue_lease l;
+    CHECK(contract_take_is(q, 1, 100, "a1", &l));
+    CHECK_EQ_INT(queue_take(q, 1, 101.9, &l), 0);
+    CHECK(queue_next_due(q) == 102);
+    struct contract_seen a = contract_group(q, "a");
+    CHECK(a.info.delay == 2 && a.info.next_start == 102);
+    CHECK(contract_take_is(q, 1, 102, "a2", &l));
+    CHECK_EQ_INT(queue_next_due(q), 0); /* nothing waits in a */
+    /* a delayed job due before its group opens waits for the group */
+    CHECK_EQ_INT(contract_gpush(q, "a3", "a", 0, 1, 102), QUEUE_OK);
+    CHECK(queue_next_due(q) == 103);
+    CHECK_EQ_INT(queue_take(q, 1, 103, &l), 0);
+    CHECK(queue_next_due(q) == 104);
+    CHECK(contract_take_is(q, 1, 104, "a3", &l));
+    queue_free(q);
+}
+
+/* A pause holds a group back until its time; a later one wins, an earlier
+ * one changes nothing; other groups go on meanwhile. The empty group cannot
+ * be paused; pausing a new group makes it. */
+static void contract_group_pause(const struct contract *c)
+{
+    queue *q = contract_groups(c, 1, 0, 0, NULL);
+    if (!q)
+        return;
+    CHECK_EQ_INT(queue_group_pause(q, "", 0, 50), -1);
+    CHECK_EQ_INT(queue_group_pause(q, NULL, 0, 50), -1);
+    CHECK_EQ_INT(queue_group_pause(q, "a", 1, 10), 0);
+    CHECK_EQ_INT(contract_group(q, "a").found, 1);
+    CHECK_EQ_INT(contract_gpush(q, "a1", "a", 5, 0, 0), QUEUE_OK);
+    CHECK_EQ_INT(contract_gpush(q, "b1", "b", 0, 0, 0), QUEUE_OK);
+    struct queue_lease l;
+    CHECK(contract_take_is(q, 1, 0, "b1", &l)); /* despite a1's priority */
+    CHECK_EQ_INT(queue_take(q, 1, 0, &l), 0);
+    CHECK(queue_next_due(q) == 10);
+    CHECK_EQ_INT(queue_group_pause(q, "a", 1, 5), 0);
+    CHECK(queue_next_due(q) == 10);
+    CHECK(contract_group(q, "a").info.next_start == 10);
+    CHECK_EQ_INT(queue_group_pause(q, "a", 1, 20), 0);
+    CHECK(queue_next_due(q) == 20);
+    CHECK_EQ_INT(queue_take(q, 1, 19.5, &l), 0);
+    CHECK(contract_take_is(q, 1, 20, "a1", &l));
+    /* a pause of a group whose job is open takes it back */
+    CHECK_EQ_INT(contract_gpush(q, "a2", "a", 0, 0, 20), QUEUE_OK);
+    CHECK_EQ_INT(queue_group_pause(q, "a", 1, 30), 0);
+    CHECK_EQ_INT(queue_take(q, 1, 29, &l), 0);
+    CHECK(contract_take_is(q, 1, 30, "a2", &l));
+    queue_free(q);
+}
+
+/* Tune overrides one group's delay and limit, -1 keeping either; a group
+ * tuned before its first job is made with them; raising the limit of a full
+ * group lets its waiting job out. */
+static void contract_group_tune(const struct contract *c)
+{
+    int calls[2];
+    queue *q = contract_groups(c, 1, 1, 0, calls);
+    if (!q)
+        return;
+    CHECK_EQ_INT(queue_group_tune(q, "", 0, 1, 1), -1);
+    CHECK_EQ_INT(queue_group_tune(q, "slow", 4, 3, -1), 0);
+    struct contract_seen s = contract_group(q, "slow");
+    CHECK(s.found == 1 && s.info.delay == 3 && s.info.limit == 1);
+    CHECK_EQ_INT(queue_group_tune(q, "slow", 4, -1, 2), 0);
+    s = contract_group(q, "slow");
+    CHECK(s.info.delay == 3 && s.info.limit == 2);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ_INT(contract_gpush(q, "s", "slow", 0, 0, 0), QUEUE_OK);
+    struct queue_lease l;
+    CHECK(contract_take_is(q, 1, 0, "s", &l));
+    CHECK_EQ_INT(queue_take(q, 1, 2.9, &l), 0);
+    CHECK(queue_next_due(q) == 3);
+    CHECK(contract_take_is(q, 1, 3, "s", &l)); /* two in flight: its limit */
+    CHECK_EQ_INT(queue_take(q, 1, 100, &l), 0);
+    CHECK_EQ_INT(queue_next_due(q), 0);
+    CHECK_EQ_INT(calls[1], 0);
+    CHECK_EQ_INT(queue_group_tune(q, "slow", 4, 0, 0), 0); /* no limit, no delay */
+    CHECK_EQ_INT(calls[1], 1);
+    CHECK(contract_take_is(q, 1, 100, "s", &l));
+    s = contract_group(q, "slow");
+    CHECK(s.info.inflight == 3 && s.info.limit == 0 && s.info.delay == 0);
+    queue_free(q);
+}
+
+/* A hungry worker hears of an ack that gives room to a full group with a
+ * job waiting: nothing else would wake it. */
+static void contract_group_wake(const struct contract *c)
+{
+    int calls[3];
+    queue *q = contract_groups(c, 2, 1, 0, calls);
+    if (!q)
+        return;
+    CHECK_EQ_INT(contract_gpush(q, "a1", "a", 0, 0, 0), QUEUE_OK);
+    struct queue_lease a1, l;
+    CHECK(contract_take_is(q, 1, 0, "a1", &a1));
+    CHECK_EQ_INT(queue_take(q, 2, 0, &l), 0); /* 2 hungry */
+    CHECK_EQ_INT(contract_gpush(q, "a2", "a", 0, 0, 0), QUEUE_OK);
+    CHECK_EQ_INT(queue_take(q, 2, 0, &l), 0); /* still hungry: a is full */
+    int before = calls[2];
+    CHECK_EQ_INT(queue_ack(q, a1.lease), 0);
+    CHECK_EQ_INT(calls[2], before + 1);
+    CHECK(contract_take_is(q, 2, 0, "a2", &l));
+    /* the same through a delayed retry, which frees the place at once */
+    CHECK_EQ_INT(contract_gpush(q, "a3", "a", 0, 0, 0), QUEUE_OK);
+    CHECK_EQ_INT(queue_take(q, 1, 0, &a1), 0); /* 1 hungry */
+    before = calls[1];
+    CHECK_EQ_INT(queue_retry(q, l.lease, 60, 0), 0);
+    CHECK_EQ_INT(calls[1], before + 1);
+    CHECK(contract_take_is(q, 1, 0, "a3", &l));
+    queue_free(q);
+}
+
+/* Ten groups, one of them slow: the other nine's jobs all go out at once,
+ * in push order; the slow group holds up nobody. */
+static void contract_group_fair(const struct contract *c)
+{
+    queue *q = contract_groups(c, 1, 2, 0, NULL);
+    if (!q)
+        return;
+    CHECK_EQ_INT(queue_group_tune(q, "g0", 2, 60, -1), 0);
+    char name[8], data[8];
+    for (int j = 0; j < 5; j++) {
+        for (int g = 0; g < 10; g++) {
+            snprintf(name, sizeof name, "g%d", g);
+            snprintf(data, sizeof data, "g%d", g);
+            CHECK_EQ_INT(contract_gpush(q, data, name, 0, 0, 0), QUEUE_OK);
+        }
+    }
+    struct queue_lease held[64], l;
+    int n = 0, slow = 0;
+    while (n < 64 && queue_take(q, 1, 0, &held[n]) == 1) {
+        slow += strcmp(held[n].group, "g0") == 0;
+        n++;
+    }
+    CHECK_EQ_INT(n, 19); /* 2 of each fast group, 1 of the slow one */
+    CHECK_EQ_INT(slow, 1);
+    for (int i = 0; i < n; i++)
+        CHECK_EQ_INT(queue_ack(q, held[i].lease), 0);
+    n = slow = 0;
+    while (n < 64 && queue_take(q, 1, 1, &l) == 1) {
+        slow += strcmp(l.group, "g0") == 0;
+        n++;
+        CHECK_EQ_INT(queue_ack(q, l.lease), 0);
+    }
+    CHECK_EQ_INT(n, 27); /* the rest of the fast ones */
+    CHECK_EQ_INT(slow, 0);
+    CHECK(queue_next_due(q) == 60);
+    queue_free(q);
+}
+
+/* Priority beats group, and FIFO holds across groups: the open groups'
+ * jobs go out as if there were one queue. */
+static void contract_group_order(const struct contract *c)
+{
+    queue *q = contract_groups(c, 1, 0, 0, NULL);
+    if (!q)
+        return;
+    CHECK_EQ_INT(contract_gpush(q, "a", "x", 0, 0, 0), QUEUE_OK);
+    CHECK_EQ_INT(contract_gpush(q, "b", "y", 0, 0, 0), QUEUE_OK);
+    CHECK_EQ_INT(contract_gpush(q, "c", NULL, 0, 0, 0), QUEUE_OK);
+    CHECK_EQ_INT(contract_gpush(q, "d", "x", 0, 0, 0), QUEUE_OK);
+    CHECK_EQ_INT(contract_gpush(q, "e", "y", 2, 0, 0), QUEUE_OK);
+    CHECK_EQ_INT(contract_gpush(q, "f", "z", 1, 0, 0), QUEUE_OK);
+    CHECK_EQ_INT(contract_gpush(q, "g", NULL, 1, 0, 0), QUEUE_OK);
+    const char *want[] = {"e", "f", "g", "a", "b", "c", "d"};
+    struct queue_lease l;
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        CHECK(contract_take_is(q, 1, 0, want[i], &l));
+    queue_free(q);
+}
+
+/* The empty group is never limited, whatever the config says; depth goes
+ * from the push to every lease of the job. */
+static void contract_group_empty(const struct contract *c)
+{
+    queue *q = contract_groups(c, 1, 1, 30, NULL);
+    if (!q)
+        return;
+    struct queue_push_opts o = {.depth = 7};
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ_INT(queue_push(q, "e", 1, &o, 0, NULL), QUEUE_OK);
+    struct queue_lease l[3];
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ_INT(queue_take(q, 1, 0, &l[i]), 1);
+        CHECK_EQ_INT(l[i].depth, 7);
+        CHECK_EQ_INT(l[i].group_len, 0);
+    }
+    CHECK_EQ_INT(queue_retry(q, l[0].lease, 0, 0), 0);
+    CHECK_EQ_INT(queue_take(q, 1, 0, &l[0]), 1);
+    CHECK_EQ_INT(l[0].attempt, 2);
+    CHECK_EQ_INT(l[0].depth, 7);
+    CHECK_EQ_INT(contract_group(q, "").found, 0); /* not reported */
+    struct queue_push_opts deep = {.depth = 3, .group = "h", .group_len = 1};
+    CHECK_EQ_INT(queue_push(q, "h", 1, &deep, 0, NULL), QUEUE_OK);
+    CHECK_EQ_INT(queue_take(q, 1, 0, &l[1]), 1);
+    CHECK_EQ_INT(l[1].depth, 3);
+    queue_free(q);
+}
+
+/* Retry and release give the group's place back: the next job of a full
+ * group goes out at once (a retry with a delay waits in the delayed heap,
+ * not in the group's place). */
+static void contract_group_free(const struct contract *c)
+{
+    queue *q = contract_groups(c, 2, 1, 0, NULL);
+    if (!q)
+        return;
+    CHECK_EQ_INT(contract_gpush(q, "a1", "a", 0, 0, 0), QUEUE_OK);
+    CHECK_EQ_INT(contract_gpush(q, "a2", "a", 0, 0, 0), QUEUE_OK);
+    struct queue_lease l, m;
+    CHECK(contract_take_is(q, 1, 0, "a1", &l));
+    CHECK_EQ_INT(queue_take(q, 1, 0, &m), 0);
+    CHECK_EQ_INT(queue_retry(q, l.lease, 10, 0), 0);
+    CHECK(contract_take_is(q, 1, 0, "a2", &m));
+    CHECK_EQ_INT(queue_take(q, 2, 10, &l), 0); /* a1 is due, a is full */
+    CHECK_EQ_INT(queue_release_worker(q, 1, 0), 1);
+    CHECK(contract_take_is(q, 2, 10, "a2", &m)); /* released: its place, before a1 */
+    CHECK_EQ_INT(queue_take(q, 2, 10, &l), 0);
+    CHECK_EQ_INT(queue_retry(q, m.lease, 0, 10), 0);
+    CHECK(contract_take_is(q, 2, 10, "a1", &l)); /* a2, retried, goes behind it */
+    CHECK_EQ_INT(l.attempt, 2);
+    CHECK_EQ_INT(queue_take(q, 2, 10, &m), 0);
+    CHECK_EQ_INT(contract_group(q, "a").info.inflight, 1);
+    CHECK_EQ_INT(contract_group(q, "a").info.ready, 1);
+    queue_free(q);
+}
+
 /* Runs every check on the backend c opens. */
 static void queue_contract_run(const struct contract *c)
 {
@@ -415,6 +737,15 @@ static void queue_contract_run(const struct contract *c)
         {"wakeups", contract_wakeups},
         {"reentry", contract_reentry},
         {"close", contract_close},
+        {"group limit", contract_group_limit},
+        {"group delay", contract_group_delay},
+        {"group pause", contract_group_pause},
+        {"group tune", contract_group_tune},
+        {"group wake", contract_group_wake},
+        {"group fair", contract_group_fair},
+        {"group order", contract_group_order},
+        {"group empty", contract_group_empty},
+        {"group free", contract_group_free},
     };
     for (size_t i = 0; i < sizeof checks / sizeof *checks; i++) {
         int failed = check_failed;

@@ -23,7 +23,7 @@ static void count_call(void *arg)
 
 static queue *new_queue(size_t capacity, int workers)
 {
-    struct queue_config cfg = {capacity, workers};
+    struct queue_config cfg = {.capacity = capacity, .workers = workers};
     queue *q = queue_open("memory", &cfg, NULL, 0);
     CHECK(q != NULL);
     return q;
@@ -59,7 +59,8 @@ static struct queue_stats stats(queue *q)
 
 static void test_config(void)
 {
-    struct queue_config zero_cap = {0, 2}, neg_workers = {10, -1};
+    struct queue_config zero_cap = {.capacity = 0, .workers = 2};
+    struct queue_config neg_workers = {.capacity = 10, .workers = -1};
     char err[128];
     CHECK(queue_open("memory", NULL, err, sizeof err) == NULL);
     CHECK(queue_open("memory", &zero_cap, err, sizeof err) == NULL);
@@ -68,7 +69,7 @@ static void test_config(void)
     queue_free(NULL);
 
     /* The spec picks the backend; a wrong one says which and what there is. */
-    struct queue_config ok = {10, 1};
+    struct queue_config ok = {.capacity = 10, .workers = 1};
     CHECK(queue_open("redis://127.0.0.1:1/0", &ok, err, sizeof err) == NULL);
     CHECK(strstr(err, "unknown queue backend 'redis://127.0.0.1:1/0'") != NULL);
     CHECK(strstr(err, "'memory'") != NULL);
