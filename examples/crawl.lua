@@ -1,51 +1,65 @@
--- crawl.lua: crawl one web site, following its links.
+-- crawl.lua: crawl web sites politely, one item per page.
 --
---   shoal run examples/crawl.lua --output pages.csv -- http://127.0.0.1:8080/demo/ [MAX_DEPTH]
+--   shoal run examples/crawl.lua --output pages.jsonl -- http://127.0.0.1:8080/demo/ [URL...]
 --   shoal run examples/crawl.lua   (no URL: the demo site shoal serves itself)
 --   shoal demo                     (the same)
 --
--- It starts at one URL and fetches every page of the same site (same scheme,
--- host and port) that links lead to, each URL once. MAX_DEPTH, if given, is
--- how many links away from the start page the crawl may go (0: the start
--- page only). With many jobs in flight a page keeps the depth at which it
--- was first found, which may be more than its shortest path.
+-- It starts at each URL given and fetches every page of those sites (same
+-- scheme, host and port) that links lead to, each URL once. The engine
+-- keeps it polite whatever this script does: robots.txt is fetched and
+-- obeyed (--robots), each host gets at most --per-host requests at once
+-- (8) and --delay between starts, a 429 or 503 pauses its host for its
+-- Retry-After. How far it goes: --max-depth (links away from a start
+-- page), --max-pages, --allowed-domains, --include, --exclude.
 --
 -- The result is one item per page (shoal.emit): url, status, title, depth,
 -- bytes and same-site links, written to --output (JSON lines, or CSV for a
--- .csv file). What each page answered is part of the result: a 404 or a
--- 500 is an item (and a log line) with its status, and the job succeeds. Only a transport failure (refused,
--- reset, timed out) fails the job, so that the engine retries it.
+-- .csv file). What a page answered is part of the result: a 404 or a 500
+-- is an item with its status, and the job succeeds. A transport failure,
+-- a 429 or a 503 fails the attempt so that the engine retries it later.
 --
 -- Copy it and change handle(): extract data from res.body, follow only
 -- some links, push other kinds of jobs.
 
 local crawl = require "shoal.crawl"
 
--- Defaults; the command line wins (--workers, --concurrency, ...).
+-- Defaults; the command line wins (--workers, --per-host, ...).
 options = { concurrency = 64, retries = 2, timeout = 10 }
 
--- With no URL, the demo site at the address shoal really serves (another
--- port than --listen asked for when that one was busy).
-local START = shoal.args[1] or (shoal.listen_url and shoal.listen_url .. "/demo/")
-local MAX_DEPTH = shoal.args[2] and tonumber(shoal.args[2]) -- nil: no limit
+-- The start URLs: the arguments, or the demo site at the address shoal
+-- really serves (another port than --listen asked for when that one was busy).
+local starts = {}
+for _, arg in ipairs(shoal.args) do starts[#starts + 1] = arg end
+if #starts == 0 and shoal.listen_url then starts[1] = shoal.listen_url .. "/demo/" end
 
 -- Errors here stop the run at once, and `shoal check` reports them.
-if not START then
+if #starts == 0 then
   error("give a start URL: shoal run examples/crawl.lua -- URL (with --listen off there is "
     .. "no demo site to default to)")
 end
-if shoal.args[2] and not MAX_DEPTH then
-  error("MAX_DEPTH must be a number, got '" .. shoal.args[2] .. "'")
-end
 -- The normalised URL is the dedup key: "http://Host:80/a/./b#x" and
--- "http://host/a/b" are one page, fetched once.
-local start_url, why = crawl.normalize(START)
-if not start_url then
-  error("the start URL '" .. START .. "' will not do: " .. why)
+-- "http://host/a/b" are one page, fetched once. Links are followed on the
+-- start URLs' sites only.
+local sites = {}
+for i, start in ipairs(starts) do
+  local url, why = crawl.normalize(start)
+  if not url then
+    error("the start URL '" .. start .. "' will not do: " .. why
+      .. (tonumber(start) and " (the depth is now --max-depth N)" or ""))
+  end
+  starts[i] = url
+  sites[#sites + 1] = url
+end
+
+local function on_a_site(url)
+  for _, site in ipairs(sites) do
+    if crawl.same_host(url, site) then return true end
+  end
+  return false
 end
 
 function produce(push)
-  push({ url = start_url, depth = 0 }, { key = start_url })
+  for _, url in ipairs(starts) do push({ url = url }, { key = url }) end
 end
 
 -- The page's <title>, white space folded, or nil.
@@ -66,41 +80,51 @@ function handle(job)
   if not res then
     error("GET " .. job.url .. ": " .. tostring(err)) -- retried, then counted failed
   end
-  local body = res.body or ""
-  local fields = { url = job.url, status = res.status, depth = job.depth,
-                   bytes = #body, seconds = res.elapsed }
-
-  local follow = res.status >= 200 and res.status < 300 and is_html(res)
-    and (MAX_DEPTH == nil or job.depth < MAX_DEPTH)
-  if follow then
-    -- Relative links resolve against where the page really is: res.url is
-    -- the URL after redirects.
-    local links = crawl.links(body, res.url or job.url)
-    local same_site = 0
-    for _, link in ipairs(links) do
-      if crawl.same_host(link, start_url) then
-        same_site = same_site + 1
-        -- A key seen before (from any worker) is dropped by the queue.
-        shoal.push({ url = link, depth = job.depth + 1 }, { key = link })
-      end
-    end
-    fields.links = same_site
+  if res.status == 429 or res.status == 503 then
+    -- the engine has paused this host for its Retry-After; try again then
+    error("GET " .. job.url .. ": " .. res.status .. ", the host asks us to slow down")
+  end
+  -- Redirected elsewhere: the page is the one at the final URL, which
+  -- goes through the same checks and dedup as a link to it would.
+  local final = res.url and crawl.normalize(res.url)
+  if final and final ~= job.url then
+    if on_a_site(final) then shoal.push({ url = final }, { key = final }) end
+    return
   end
 
+  local depth = shoal.job.depth
+  local body = res.body or ""
+  local html = res.status >= 200 and res.status < 300 and is_html(res)
+  local links
+  if html then
+    links = 0
+    for _, link in ipairs(crawl.links(body, res.url or job.url)) do
+      if on_a_site(link) then
+        links = links + 1
+        -- a key seen before (from any worker) is dropped by the queue, and
+        -- so is a link past --max-depth or outside the crawl's scope
+        shoal.push({ url = link }, { key = link })
+      end
+    end
+  end
+
+  local null = shoal.json.null
   -- a 404 or a 500 is what this page is, not trouble with the crawl: the
   -- line says so at INFO (warnings go to the terminal too)
-  shoal.log.info("page", fields)
+  shoal.log.info("page", { url = job.url, status = res.status, depth = depth, bytes = #body,
+                           links = links or null, seconds = res.elapsed })
   -- every key on every item (null when unknown), so a CSV header has them all
-  local null = shoal.json.null
-  shoal.emit({ url = job.url, status = res.status, title = title_of(body) or null,
-               depth = job.depth, bytes = #body, links = fields.links or null })
+  shoal.emit({ url = job.url, status = res.status, title = html and title_of(body) or null,
+               depth = depth, bytes = #body, links = links or null })
 end
 
 function done(stats)
   -- ok counts pages fetched, whatever their status; failed counts pages
-  -- that could not be fetched at all, after retries.
+  -- that could not be fetched at all, after retries; disallowed, pages
+  -- robots.txt kept us from.
   shoal.log.info("crawl finished", {
-    start = start_url, ok = stats.ok, failed = stats.failed, retried = stats.retried,
-    seconds = stats.elapsed, jobs_per_sec = stats.jobs_per_sec,
+    starts = table.concat(starts, " "), ok = stats.ok, failed = stats.failed,
+    retried = stats.retried, disallowed = stats.disallowed, seconds = stats.elapsed,
+    jobs_per_sec = stats.jobs_per_sec,
   })
 end

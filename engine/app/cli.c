@@ -6,6 +6,7 @@
  * later wins: built-in default < script `options` < SHOAL_* variable < flag.
  * Main thread only. */
 #include "core/config.h"
+#include "core/scope.h"
 #include "base/fsutil.h"
 #include "net/httpd.h"
 #include "telemetry/logs/logger.h"
@@ -60,6 +61,39 @@ static const struct opt opts[] = {
      "Lua memory cap per worker state; a job over it fails (default 512)"},
     {"max-body", "SHOAL_MAX_BODY", "max_body", K_INT, F(max_body_mb), 1, 4096, "MIB",
      "largest response body a request takes; a larger one fails that request (default 64)"},
+    {"per-host", "SHOAL_PER_HOST", "per_host", K_INT, F(per_host), 0, 1000000, "N",
+     "jobs of one host (a job's group: its url's host and port) in flight at once, across "
+     "all workers; 0 for no limit (default 8)"},
+    {"delay", "SHOAL_DELAY", "delay", K_NUM, F(delay), 0, 86400, "SECONDS",
+     "least time between two job starts on one host; robots.txt's Crawl-delay raises it for "
+     "its host (default 0)"},
+    {"delay-jitter", "SHOAL_DELAY_JITTER", "delay_jitter", K_NUM, F(delay_jitter), 0, 1, "F",
+     "each --delay gap is the delay times a random factor in [1-F, 1+F] (default 0)"},
+    {"autothrottle", "SHOAL_AUTOTHROTTLE", "autothrottle", K_FLAG, F(autothrottle), 0, 1, NULL,
+     "adapt each host's delay to its latency, aiming at --autothrottle-target requests in "
+     "flight on it; errors never shorten the delay; --delay is the least, 60 s the most"},
+    {"autothrottle-target", "SHOAL_AUTOTHROTTLE_TARGET", "autothrottle_target", K_NUM,
+     F(autothrottle_target), 0.01, 1000, "N",
+     "requests in flight per host that --autothrottle aims at (default 1)"},
+    {"robots", "SHOAL_ROBOTS", "robots", K_STR, F(robots), 0, 0, "MODE",
+     "obey: fetch each host's robots.txt before its first request and never request what it "
+     "disallows (counted as disallowed); ignore (default obey)"},
+    {"user-agent", "SHOAL_USER_AGENT", "user_agent", K_STR, F(user_agent), 0, 0, "TEXT",
+     "the User-Agent header of every request; its first word is the group robots.txt is read "
+     "for (default shoal/" SHOAL_VERSION ")"},
+    {"max-depth", "SHOAL_MAX_DEPTH", "max_depth", K_INT, F(max_depth), 0, 1000000, "N",
+     "drop pushed url jobs more than N pushes away from one produce() pushed (default: no "
+     "limit)"},
+    {"max-pages", "SHOAL_MAX_PAGES", "max_pages", K_INT, F(max_pages), 0, 1e15, "N",
+     "accept at most N url jobs in the run, then drop further pushes (default 0: no limit)"},
+    {"allowed-domains", "SHOAL_ALLOWED_DOMAINS", "allowed_domains", K_STR, F(allowed_domains),
+     0, 0, "LIST",
+     "drop pushed url jobs whose host is not one of these comma-separated domains or a "
+     "subdomain of one (default: any)"},
+    {"include", "SHOAL_INCLUDE", "include", K_STR, F(include), 0, 0, "REGEX",
+     "drop pushed url jobs whose url does not match this POSIX extended regex"},
+    {"exclude", "SHOAL_EXCLUDE", "exclude", K_STR, F(exclude), 0, 0, "REGEX",
+     "drop pushed url jobs whose url matches this POSIX extended regex"},
     {"max-wedged", "SHOAL_MAX_WEDGED", NULL, K_INT, F(max_wedged), 0, 1000, "N",
      "workers stuck in unstoppable Lua that may be replaced before the run stops (default 2)"},
     {"listen", "SHOAL_LISTEN", NULL, K_STR, F(listen), 0, 0, "ADDR",
@@ -138,6 +172,11 @@ void config_defaults(struct config *c)
     c->memory_mb = 512;
     c->max_body_mb = 64;
     c->max_wedged = 2;
+    c->per_host = 8;
+    c->autothrottle_target = 1;
+    c->robots = "obey";
+    c->user_agent = "shoal/" SHOAL_VERSION;
+    c->max_depth = -1;
     c->max_series = 2000;
     c->log_level = "info";
     c->log_format = "logfmt";
@@ -196,6 +235,13 @@ static int set_value(struct config *c, const struct opt *o, const char *text, co
                          text);
                 return -1;
             }
+            if (o->off == F(robots) && strcmp(text, "obey") && strcmp(text, "ignore")) {
+                snprintf(err, errlen, "%s: '%s' is not a mode; use obey or ignore", from, text);
+                return -1;
+            }
+            if ((o->off == F(include) || o->off == F(exclude)) &&
+                scope_regex_check(text, from, err, errlen) != 0)
+                return -1;
             *(const char **)p = text;
         }
         return 0;
@@ -256,8 +302,8 @@ static int set_value(struct config *c, const struct opt *o, const char *text, co
     return 0;
 }
 
-int config_apply_script_option(struct config *c, const char *name, double value, char *err,
-                               size_t errlen)
+int config_apply_script_option(struct config *c, const char *name, double value,
+                               const char *text, char *err, size_t errlen)
 {
     for (size_t i = 0; i < NOPTS; i++) {
         const struct opt *o = &opts[i];
@@ -265,10 +311,28 @@ int config_apply_script_option(struct config *c, const char *name, double value,
             continue;
         if (c->set_mask & (1ull << i))
             return 0; /* a flag or variable wins */
-        char text[64], from[96];
-        snprintf(text, sizeof text, "%.17g", value);
+        char num[64], from[96];
         snprintf(from, sizeof from, "options.%s in the script", name);
-        return set_value(c, o, text, from, err, errlen);
+        if (o->kind == K_STR) {
+            if (!text) {
+                snprintf(err, errlen, "%s: expected a string", from);
+                return -1;
+            }
+            /* the script's string lives as long as its state: keep a copy
+             * for the run (never freed: the config lives as long) */
+            char *copy = strdup(text);
+            if (!copy) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            return set_value(c, o, copy, from, err, errlen);
+        }
+        if (text) {
+            snprintf(err, errlen, "%s: expected a number", from);
+            return -1;
+        }
+        snprintf(num, sizeof num, "%.17g", value);
+        return set_value(c, o, num, from, err, errlen);
     }
     return 0; /* metric_labels and other non-numeric options are read elsewhere */
 }

@@ -58,8 +58,8 @@ static void apply_option(const char *name, double value, const char *text, void 
         }
         return;
     }
-    if (!o->err[0] && !text)
-        config_apply_script_option(o->cfg, name, value, o->err, sizeof o->err);
+    if (!o->err[0])
+        config_apply_script_option(o->cfg, name, value, text, o->err, sizeof o->err);
 }
 
 /* Loads the script into a state of its own, as a worker would, with a

@@ -37,6 +37,20 @@ struct config {
     long memory_mb;     /* per Lua state */
     int max_body_mb;    /* response body cap per request */
     int max_wedged;
+    /* politeness: every job's group (its URL's host by default) */
+    int per_host;        /* jobs of one group in flight at once, across workers; 0: no limit */
+    double delay;        /* seconds between two starts in one group */
+    double delay_jitter; /* 0..1: each gap is delay x a factor in [1-j, 1+j] */
+    int autothrottle;    /* adapt each group's delay to its latency */
+    double autothrottle_target; /* requests in flight per host autothrottle aims at */
+    const char *robots;     /* "obey" or "ignore" */
+    const char *user_agent; /* the User-Agent header; its first word is the robots.txt group */
+    /* scope of jobs with a url: pushes outside it are dropped and counted */
+    int max_depth;               /* links away from a produced job; -1: no limit */
+    long max_pages;              /* url jobs accepted in the run; 0: no limit */
+    const char *allowed_domains; /* comma-separated; subdomains included; NULL: any */
+    const char *include;         /* POSIX extended regex a url must match, or NULL */
+    const char *exclude;         /* ... must not match, or NULL */
     char listen[256];
     const char *lua_path;
     const char *summary_json;
@@ -77,10 +91,10 @@ void config_defaults(struct config *c);
  * printing a usage error to stderr. */
 int config_parse(struct config *c, int argc, char **argv);
 
-/* Applies one script option unless a flag or variable set it. Returns 0, or
- * -1 with a message (bad value). */
-int config_apply_script_option(struct config *c, const char *name, double value, char *err,
-                               size_t errlen);
+/* Applies one script option unless a flag or variable set it: a number, or
+ * text for a string option. Returns 0, or -1 with a message (bad value). */
+int config_apply_script_option(struct config *c, const char *name, double value,
+                               const char *text, char *err, size_t errlen);
 
 /* Checks cross-field sanity after the script's options. -1 + message. */
 int config_validate(const struct config *c, char *err, size_t errlen);

@@ -11,7 +11,10 @@
 #include <string.h>
 
 #include "core/items.h"
+#include "core/polite.h"
+#include "core/robots_cache.h"
 #include "core/run.h"
+#include "core/scope.h"
 #include "telemetry/profiles/profiler.h"
 
 static_assert(LJ_ITEMS_MAX_COLUMNS == ITEMS_MAX_COLUMNS, "lua_host.h's column limit is items.h's");
@@ -45,14 +48,39 @@ static void host_sleep_start(void *host, int slot, double seconds)
     worker_sleep_start(host, slot, seconds);
 }
 
-static enum lj_push_status host_push(void *host, int slot, const struct lj_push *p, uint64_t *id)
+static enum lj_push_status host_push(void *host, int slot, const struct lj_push *p, uint64_t *id,
+                                     const char **why)
 {
+    struct worker *w = host;
     struct queue_push_opts opts = {
         .key = p->key,
         .key_len = p->key_len,
         .delay = p->delay,
         .priority = p->priority,
+        .group = p->group,
+        .group_len = p->group_len,
+        .depth = worker_push_depth(w, slot),
     };
+    /* a job with a url: the crawl's scope, and its host as the group */
+    char group[POLITE_GROUP_MAX];
+    int claimed = 0;
+    if (p->url) {
+        enum scope_reason sr = scope_check(w->run->scope, p->url, p->url_len, opts.depth);
+        if (sr == SCOPE_OK && w->run->robots && robots_cache_disallows(w->run->robots, p->url)) {
+            scope_unclaim(w->run->scope);
+            sr = SCOPE_ROBOTS;
+        }
+        if (sr != SCOPE_OK) {
+            *why = scope_reason_name(sr);
+            worker_out_of_scope(w, sr);
+            return LJ_PUSH_SCOPE;
+        }
+        claimed = 1;
+        if (!p->group) {
+            opts.group_len = polite_group(p->url, group);
+            opts.group = group;
+        }
+    }
     /* a job with a valid traceparent field continues that trace; a
      * malformed one is ignored, as W3C asks */
     uint8_t ctx[TRACE_CTX_LEN + TRACESTATE_MAX];
@@ -68,7 +96,10 @@ static enum lj_push_status host_push(void *host, int slot, const struct lj_push 
             opts.ctx_len += p->tracestate_len;
         }
     }
-    switch (worker_push(host, slot, p->data, p->len, &opts, id)) {
+    int rc = worker_push(host, slot, p->data, p->len, &opts, id);
+    if (rc != QUEUE_OK && claimed)
+        scope_unclaim(w->run->scope); /* not accepted: no page of --max-pages */
+    switch (rc) {
     case QUEUE_OK:
         return LJ_PUSH_OK;
     case QUEUE_DUP:
@@ -82,9 +113,9 @@ static enum lj_push_status host_push(void *host, int slot, const struct lj_push 
     }
 }
 
-static int host_job(void *host, int slot, uint64_t *id, int *attempt)
+static int host_job(void *host, int slot, uint64_t *id, int *attempt, int *depth)
 {
-    return worker_slot_job(host, slot, id, attempt);
+    return worker_slot_job(host, slot, id, attempt, depth);
 }
 
 static void host_job_url(void *host, int slot, const char *url, size_t len)

@@ -278,8 +278,12 @@ static void count_attempt(struct worker *w, struct slot *s, int ok, int final, d
     } while (0)
     if (m->ncustom == 0) {
         OBSERVE(m->duration_all);
-        if (final)
+        if (final && s->disallowed) {
+            const char *no[1] = {"disallowed"};
+            metric_add(metrics_series(m->jobs, no, NULL, 1), 1);
+        } else if (final) {
             metric_add(ok ? m->jobs_ok : m->jobs_failed, 1);
+        }
         return;
     }
     const char *const *vals;
@@ -293,8 +297,9 @@ static void count_attempt(struct worker *w, struct slot *s, int ok, int final, d
     OBSERVE(metrics_series(m->duration, vals, lens, n));
 #undef OBSERVE
     if (final) {
-        const char *jv[RM_MAX_CUSTOM + 1] = {ok ? "success" : "failed"};
-        size_t jl[RM_MAX_CUSTOM + 1] = {ok ? 7 : 6};
+        const char *st = ok ? "success" : s->disallowed ? "disallowed" : "failed";
+        const char *jv[RM_MAX_CUSTOM + 1] = {st};
+        size_t jl[RM_MAX_CUSTOM + 1] = {strlen(st)};
         for (int i = 0; i < n && i < RM_MAX_CUSTOM; i++) {
             jv[i + 1] = vals[i];
             jl[i + 1] = lens[i];
@@ -309,12 +314,15 @@ void observe_attempt(struct worker *w, struct slot *s, int ok, int will_retry, c
     if (s->job_span)
         s->job_span->end_ns = clock_unix_ns(); /* the exemplar's time, too */
     count_attempt(w, s, ok, !will_retry, now - s->started);
-    /* the attempt's line: job done (INFO), will retry (WARN), failed (ERROR) */
-    enum log_level lv = ok ? LOG_INFO : will_retry ? LOG_WARN : LOG_ERROR;
+    /* the attempt's line: job done (INFO), will retry (WARN), failed
+     * (ERROR), disallowed by robots.txt (DEBUG: a crawl meets many) */
+    int no = !ok && s->disallowed;
+    enum log_level lv = ok ? LOG_INFO : no ? LOG_DEBUG : will_retry ? LOG_WARN : LOG_ERROR;
     if (logger_wants(run_logger(w), lv)) {
         struct log_record rec;
         log_begin(&rec, lv,
                   ok           ? "job done"
+                  : no         ? "job disallowed by robots.txt"
                   : will_retry ? "attempt failed; will retry"
                                : "job failed");
         log_int(&rec, "attempt", s->attempt);

@@ -38,6 +38,9 @@
 #include "core/summary.h"
 #include "core/watchdog.h"
 #include "core/worker.h"
+#include "core/polite.h"
+#include "core/robots_cache.h"
+#include "core/scope.h"
 
 #define TICK_MS 100
 #define PLAIN_PROGRESS_EVERY 10.0 /* seconds between progress lines off a terminal */
@@ -62,6 +65,11 @@ static void wake_all(struct run *r)
         if (w)
             worker_wake(w);
     }
+}
+
+void run_robots_changed(struct run *r)
+{
+    wake_all(r);
 }
 
 /* Loads the script into a new worker's state and runs its init(), here on
@@ -500,12 +508,31 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
     r->spare_exited = calloc(1, sizeof *r->spare_exited);
     r->workers = calloc((size_t)r->nworkers + 1, sizeof *r->workers);
     r->wakers = calloc((size_t)r->nworkers + 1, sizeof *r->wakers);
-    struct queue_config qc = {.capacity = (size_t)cfg->queue_size, .workers = cfg->workers};
+    struct queue_config qc = {
+        .capacity = (size_t)cfg->queue_size,
+        .workers = cfg->workers,
+        .group_limit = cfg->per_host,
+        /* autothrottle starts each host at 1 s (or --delay) and adapts */
+        .group_delay = cfg->autothrottle && cfg->delay < 1 ? 1 : cfg->delay,
+        .group_jitter = cfg->delay_jitter,
+    };
     r->q = queue_open("memory", &qc, NULL, 0); /* fails only when out of memory */
     if (cfg->rate > 0)
         r->rate = rate_new(cfg->rate, 1);
+    struct polite_config pc = {
+        .delay = cfg->delay, .autothrottle = cfg->autothrottle, .target = cfg->autothrottle_target};
+    if (r->q)
+        r->polite = polite_new(&pc, r->q);
+    if (!(r->scope = scope_new(cfg, err, sizeof err))) {
+        fprintf(stderr, "shoal: %s\n", err);
+        code = EXIT_USAGE;
+        goto out;
+    }
+    int robots = strcmp(cfg->robots, "obey") == 0;
+    if (robots)
+        r->robots = robots_cache_new(cfg->user_agent);
     if (!r->main_stats || !r->spare_exited || !r->workers || !r->wakers || !r->q ||
-        (cfg->rate > 0 && !r->rate)) {
+        (cfg->rate > 0 && !r->rate) || !r->polite || (robots && !r->robots)) {
         fprintf(stderr, "shoal: out of memory\n");
         code = EXIT_ENV;
         goto out;
@@ -679,6 +706,9 @@ out:
                 worker_free(r->workers[i]);
     free((void *)r->stats_json);
     queue_free(r->q);
+    polite_free(r->polite);
+    scope_free(r->scope);
+    robots_cache_free(r->robots);
     rate_free(r->rate);
     free(r->workers);
     free(r->wakers);

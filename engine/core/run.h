@@ -20,11 +20,17 @@ struct httpd;
 struct runmetrics;
 struct otel_config;
 struct tracer;
+struct polite;
+struct robots_cache;
+struct scope;
 
 struct run {
     const struct config *cfg;
     queue *q;
     rate *rate;
+    struct polite *polite;      /* pauses and delays of groups from their answers */
+    struct robots_cache *robots; /* --robots obey: each origin's robots.txt; else NULL */
+    struct scope *scope;         /* which url jobs a push accepts */
     struct runmetrics *metrics;
     const struct otel_config *otel;
     struct tracer *tracer; /* NULL when tracing is off */
@@ -64,6 +70,9 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
 /* Stops starting jobs (any thread): in-flight jobs finish, then the run
  * ends. The first reason given is the one reported. */
 void run_stop(struct run *r, const char *reason);
+/* A robots.txt came in or was given up (any worker): wakes every worker, so
+ * requests that waited for it ask again. */
+void run_robots_changed(struct run *r);
 /* Used by workers as their thread ends: wakes the main thread. */
 void run_worker_exited(struct run *r);
 

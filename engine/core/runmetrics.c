@@ -4,8 +4,10 @@
 
 #include "net/httpd.h"
 #include "telemetry/logs/logger.h"
+#include "core/hosts.h"
 #include "core/queue.h"
 #include "core/run.h"
+#include "core/scope.h"
 #include "core/worker.h"
 
 #include <dirent.h>
@@ -49,6 +51,34 @@ static double read_boot_time(void)
             break;
     fclose(f);
     return bt;
+}
+
+/* The crawl's figures: pushes out of scope, and per host. Under m->lock. */
+static void collect_crawl(struct runmetrics *m, struct run *r)
+{
+    for (int k = 1; k < STATS_SCOPE_REASONS; k++) {
+        uint64_t n = 0;
+        for (int i = 0; i <= r->nworkers; i++)
+            n += counter_get(&r->workers[i]->stats.out_of_scope[k]);
+        const char *v[1] = {scope_reason_name((enum scope_reason)k)};
+        metric_set(metrics_series(m->out_of_scope, v, NULL, 1), (double)n);
+    }
+    if (!m->hosts && !(m->hosts = calloc(1, sizeof *m->hosts)))
+        return;
+    struct host_row rows[HOSTS_NAMED + 1];
+    size_t ngroups;
+    int n = hosts_collect(r->q, clock_now(), m->hosts, rows, HOSTS_NAMED, &rows[HOSTS_NAMED],
+                          &ngroups);
+    if (ngroups > (size_t)n)
+        rows[n++] = rows[HOSTS_NAMED];
+    for (int i = 0; i < n; i++) {
+        const char *v[1] = {rows[i].name};
+        metric_set(metrics_series(m->host_started, v, NULL, 1), (double)rows[i].started);
+        metric_set(metrics_series(m->host_inflight, v, NULL, 1), (double)rows[i].inflight);
+        metric_set(metrics_series(m->host_waiting, v, NULL, 1), (double)rows[i].waiting);
+        metric_set(metrics_series(m->host_delay, v, NULL, 1), rows[i].delay);
+        metric_set(metrics_series(m->host_paused, v, NULL, 1), rows[i].paused);
+    }
 }
 
 /* Process figures from /proc/self (Linux), as Prometheus clients report them. */
@@ -120,6 +150,7 @@ static void collect(void *arg)
         }
         metric_set(m->workers_active_s, (double)active);
         metric_set(m->in_flight_s, (double)inflight);
+        collect_crawl(m, r);
     }
     pthread_mutex_unlock(&m->lock);
 }
@@ -188,7 +219,8 @@ struct runmetrics *runmetrics_new(int nshards, int max_series, int enabled,
     }
     static const char *const worker[] = {"worker"},
                              *const mc[] = {"method", "code"}, *const meth[] = {"method"},
-                             *const version[] = {"version"}, *const status[] = {"status"};
+                             *const version[] = {"version"}, *const status[] = {"status"},
+                             *const reason[] = {"reason"}, *const host[] = {"host"};
 #define D(field, type, name, help, labels, n, b, nb)                                              \
     if (!(m->field = declare(m, type, name, help, labels, n, b, nb, err, errlen)))                \
         goto fail;
@@ -222,6 +254,24 @@ struct runmetrics *runmetrics_new(int nshards, int max_series, int enabled,
       1, NULL, 0);
     D(http_bytes, METRIC_COUNTER, "http_client_response_body_bytes_total",
       "Response body bytes received (after decompression)", meth, 1, NULL, 0);
+    D(out_of_scope, METRIC_COUNTER, "jobs_out_of_scope_total",
+      "Pushes of url jobs dropped as out of the crawl's scope, by reason: depth (--max-depth), "
+      "domain (--allowed-domains), include, exclude, max-pages",
+      reason, 1, NULL, 0);
+    D(host_started, METRIC_COUNTER, "host_jobs_started_total",
+      "Jobs started per host (a job's group), the busiest hosts by name and the rest as "
+      "__other__",
+      host, 1, NULL, 0);
+    D(host_inflight, METRIC_GAUGE, "host_jobs_in_flight",
+      "Jobs running per host now (at most --per-host)", host, 1, NULL, 0);
+    D(host_waiting, METRIC_GAUGE, "host_jobs_waiting",
+      "Jobs queued per host, ready or delayed", host, 1, NULL, 0);
+    D(host_delay, METRIC_GAUGE, "host_delay_seconds",
+      "Least time between two starts on the host now: --delay, Crawl-delay or autothrottle's",
+      host, 1, NULL, 0);
+    D(host_paused, METRIC_GAUGE, "host_paused_seconds",
+      "Seconds until the host may start a job again after a 429, a 503 or failures in a row",
+      host, 1, NULL, 0);
     D(items, METRIC_COUNTER, "items_total",
       "Items the script emitted, by status: written to --output, dropped (the writer did not "
       "keep up), failed (the write failed), discarded (no --output)",
@@ -285,6 +335,7 @@ struct runmetrics *runmetrics_new(int nshards, int max_series, int enabled,
         const char *ok[1] = {"success"}, *bad[1] = {"failed"};
         m->jobs_ok = metrics_series(m->jobs, ok, NULL, 1);
         m->jobs_failed = metrics_series(m->jobs, bad, NULL, 1);
+        /* status="disallowed" appears with the first job robots.txt ends */
         m->duration_all = one(m->duration);
     }
     m->retries_s = one(m->retries);
@@ -309,6 +360,7 @@ void runmetrics_free(struct runmetrics *m)
         return;
     registry_free(m->reg);
     pthread_mutex_destroy(&m->lock);
+    free(m->hosts);
     free(m);
 }
 

@@ -25,6 +25,8 @@ struct run;
 #define RM_MAX_CUSTOM 8
 #define RM_METHODS 8 /* GET HEAD POST PUT DELETE PATCH OPTIONS, other */
 
+struct hosts_named;
+
 struct runmetrics {
     struct registry *reg;
     int enabled; /* 0 with --no-metrics: hot paths skip every update */
@@ -43,6 +45,11 @@ struct runmetrics {
 
     /* HTTP client */
     struct metric_family *http_requests, *http_duration, *http_bytes;
+
+    /* the crawl: url pushes out of scope by reason; per host (hosts.h) */
+    struct metric_family *out_of_scope;
+    struct metric_family *host_started, *host_inflight, *host_waiting, *host_delay, *host_paused;
+    struct hosts_named *hosts; /* hosts with series of their own, kept between scrapes */
 
     /* shoal.emit's items, by status (written, dropped, failed, discarded) */
     struct metric_family *items;

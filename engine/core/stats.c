@@ -165,6 +165,9 @@ void stats_merge(struct stats *into, struct stats *from)
 #define ADD(f) counter_add(&into->f, counter_get(&from->f))
     ADD(jobs_ok);
     ADD(jobs_failed);
+    ADD(jobs_disallowed);
+    for (int i = 0; i < STATS_SCOPE_REASONS; i++)
+        ADD(out_of_scope[i]);
     ADD(attempts_failed);
     ADD(retries);
     ADD(timeouts);

@@ -37,9 +37,13 @@ struct stats_error {
     uint64_t count;
 };
 
+#define STATS_SCOPE_REASONS 7 /* core/scope.h's enum scope_reason */
+
 struct stats {
     counter jobs_ok;        /* attempts that returned */
     counter jobs_failed;    /* jobs that failed their last allowed attempt */
+    counter jobs_disallowed; /* jobs ended by robots.txt: a request it disallows */
+    counter out_of_scope[STATS_SCOPE_REASONS]; /* url pushes dropped, by scope_reason */
     counter attempts_failed;
     counter retries;        /* attempts scheduled again */
     counter timeouts;       /* attempts stopped at --timeout: I/O, CPU budget, wedged */

@@ -5,6 +5,7 @@
  * The JSON holds the same figures with stable names; latencies in seconds.
  * Each error entry is a kind of failure: its pattern (stats_error_pattern),
  * how many attempts failed so, and one example (message and job url). */
+#include "core/scope.h"
 #include "core/summary.h"
 #include "base/logtext.h"
 #include "base/strbuf.h"
@@ -58,6 +59,22 @@ static void print_items(FILE *out, const struct summary *s)
     fprintf(out, "\n");
 }
 
+/* Pushes the crawl's scope dropped, by reason (robots.txt has its line). */
+static void print_scope(FILE *out, struct stats *t)
+{
+    const char *sep = "  scope     dropped ";
+    for (int k = 1; k < STATS_SCOPE_REASONS; k++) {
+        uint64_t n = counter_get(&t->out_of_scope[k]);
+        if (!n || k == SCOPE_ROBOTS)
+            continue;
+        fprintf(out, "%s%llu by %s", sep, (unsigned long long)n,
+                scope_reason_name((enum scope_reason)k));
+        sep = ", ";
+    }
+    if (sep[0] == ',')
+        fprintf(out, "\n");
+}
+
 void summary_print(FILE *out, const struct summary *s)
 {
     struct stats *t = s->totals;
@@ -70,6 +87,11 @@ void summary_print(FILE *out, const struct summary *s)
             (unsigned long long)ok, (unsigned long long)failed,
             (unsigned long long)counter_get(&t->retries),
             (unsigned long long)counter_get(&t->timeouts), rate);
+    uint64_t no = counter_get(&t->jobs_disallowed) + counter_get(&t->out_of_scope[SCOPE_ROBOTS]);
+    if (no)
+        fprintf(out, "  robots    %llu disallowed by robots.txt (jobs and pushes; none fetched)\n",
+                (unsigned long long)no);
+    print_scope(out, t);
     if (s->queued_left || s->dup_dropped)
         fprintf(out, "  queue     %llu pushed, %llu duplicates dropped, %llu left unrun\n",
                 s->pushed, s->dup_dropped, s->queued_left);
@@ -150,13 +172,17 @@ char *summary_json(const struct summary *s)
     strbuf_printf(&b,
                   ",\"workers\":%d,\"concurrency\":%d,\"elapsed\":%.6f,\"ok\":%llu,\"failed\":%llu,"
                   "\"retried\":%llu,\"timeouts\":%llu,\"started\":%llu,\"jobs_per_sec\":%.3f,"
+                  "\"disallowed\":%llu,"
                   "\"pushed\":%llu,\"duplicates\":%llu,\"queued_left\":%llu,\"wedged\":%d,"
                   "\"interrupted\":%s,\"stop_reason\":",
                   s->workers, s->concurrency, s->elapsed, (unsigned long long)ok,
                   (unsigned long long)failed, (unsigned long long)counter_get(&t->retries),
                   (unsigned long long)counter_get(&t->timeouts),
                   (unsigned long long)counter_get(&t->started),
-                  s->elapsed > 0 ? (double)(ok + failed) / s->elapsed : 0.0, s->pushed,
+                  s->elapsed > 0 ? (double)(ok + failed) / s->elapsed : 0.0,
+                  (unsigned long long)(counter_get(&t->jobs_disallowed) +
+                                       counter_get(&t->out_of_scope[SCOPE_ROBOTS])),
+                  s->pushed,
                   s->dup_dropped, s->queued_left, s->wedged, s->interrupted ? "true" : "false");
     json_string(&b, s->stop_reason ? s->stop_reason : "");
     strbuf_printf(&b,

@@ -52,6 +52,7 @@
 #include "base/logtext.h"
 #include "core/queue.h"
 #include "core/rate.h"
+#include "core/polite.h"
 #include "core/run.h"
 
 /* ------------------------------------------------------------ timer heap */
@@ -82,6 +83,9 @@ struct slot *worker_slot_take(struct worker *w)
     s->op = OP_NONE;
     s->deadline = 0;
     s->sleep_until = 0;
+    s->group_len = 0;
+    s->disallowed = 0;
+    s->hopeless = 0;
     return s;
 }
 
@@ -94,14 +98,27 @@ void worker_slot_put(struct worker *w, struct slot *s)
     w->free_slots[w->nfree++] = s->idx;
 }
 
-int worker_slot_job(const struct worker *w, int slot, uint64_t *id, int *attempt)
+int worker_slot_job(const struct worker *w, int slot, uint64_t *id, int *attempt, int *depth)
 {
     const struct slot *s = &w->slots[slot];
     if (!s->busy || s->kind != SLOT_JOB)
         return -1;
     *id = s->job_id;
     *attempt = s->attempt;
+    *depth = s->depth;
     return 0;
+}
+
+int worker_push_depth(const struct worker *w, int slot)
+{
+    const struct slot *s = &w->slots[slot];
+    return s->busy && s->kind == SLOT_JOB ? s->depth + 1 : 0;
+}
+
+void worker_out_of_scope(struct worker *w, int reason)
+{
+    if (reason > 0 && reason < STATS_SCOPE_REASONS)
+        counter_add(&w->stats.out_of_scope[reason], 1);
 }
 
 /* Every entry into Lua goes through here, so the watchdog always knows
@@ -206,13 +223,19 @@ static int do_resume(struct worker *w, struct slot *s, const void *arg)
     (void)arg;
     return lj_resume(w->lua, s->idx);
 }
+static int do_resume_again(struct worker *w, struct slot *s, const void *arg)
+{
+    (void)arg;
+    return lj_resume_http_again(w->lua, s->idx);
+}
 static void finish_attempt(struct worker *w, struct slot *s, int ok, const char *err)
 {
     struct run *r = w->run;
     const struct config *cfg = r->cfg;
     double now = clock_now();
     hist_record(&w->stats.latency, (uint64_t)((now - s->started) * 1e6));
-    int will_retry = !ok && !s->final && s->attempt <= cfg->retries && !atomic_load(&r->stopping);
+    int will_retry = !ok && !s->final && !s->disallowed && !s->hopeless &&
+                     s->attempt <= cfg->retries && !atomic_load(&r->stopping);
     s->final = 0;
     double delay = 0;
     if (will_retry)
@@ -221,6 +244,10 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
     observe_attempt(w, s, ok, will_retry, err, now, delay);
     if (ok) {
         counter_add(&w->stats.jobs_ok, 1);
+        queue_ack(r->q, s->lease);
+    } else if (s->disallowed) {
+        /* robots.txt said no: not a failure, and never retried */
+        counter_add(&w->stats.jobs_disallowed, 1);
         queue_ack(r->q, s->lease);
     } else {
         counter_add(&w->stats.attempts_failed, 1);
@@ -260,17 +287,155 @@ void worker_after_resume(struct worker *w, struct slot *s, int status)
 
 /* ------------------------------------------------------------ requests from Lua */
 
+/* The slot's transfer, made on its first request. 0 / -1 + err. */
+static int slot_transfer(struct worker *w, struct slot *s, char *err, size_t errlen)
+{
+    if (s->xfer_ready)
+        return 0;
+    const struct config *cfg = w->run->cfg;
+    if (fetch_init(&s->xfer, s, &w->loop, (size_t)cfg->max_body_mb << 20, cfg->user_agent) != 0) {
+        snprintf(err, errlen, "out of memory creating an HTTP handle");
+        return -1;
+    }
+    s->xfer_ready = 1;
+    return 0;
+}
+
+/* What robots.txt says of req's URL (--robots obey): 0 go ahead, or
+ * worker_http_start's 1, -1 or -2. */
+static int robots_gate(struct worker *w, struct slot *s, const struct http_request *req,
+                       char *err, size_t errlen)
+{
+    struct run *r = w->run;
+    double now = clock_now(), until = 0;
+    char why[96] = "";
+    switch (robots_cache_check(r->robots, req->url, now, &until, why, sizeof why)) {
+    case ROBOTS_ALLOW:
+        return 0;
+    case ROBOTS_DISALLOW: {
+        char origin[ROBOTS_ORIGIN_MAX];
+        const char *path;
+        size_t plen;
+        robots_origin(req->url, origin, &path, &plen);
+        snprintf(err, errlen, "robots.txt of %s disallows %.*s (--robots ignore to fetch it)",
+                 origin, (int)(plen > 300 ? 300 : plen), path);
+        s->disallowed = 1;
+        return -2;
+    }
+    case ROBOTS_UNAVAILABLE: {
+        polite_robots_unavailable(r->polite, req->url, until);
+        char origin[ROBOTS_ORIGIN_MAX];
+        const char *path;
+        size_t plen;
+        robots_origin(req->url, origin, &path, &plen);
+        snprintf(err, errlen,
+                 "robots.txt of %s could not be had (%s), so the host is off limits until it "
+                 "answers (RFC 9309; --robots ignore to go on); asking again in %.0f s",
+                 origin, why, until - now);
+        return -1;
+    }
+    case ROBOTS_WAIT:
+        s->op = OP_ROBOTS_WAIT;
+        w->robots_waiting++;
+        return 1;
+    case ROBOTS_FETCH:
+        break;
+    }
+    /* this slot fetches it, on its own transfer, then asks again */
+    const char *path;
+    size_t plen;
+    robots_origin(req->url, s->robots_origin, &path, &plen);
+    char url[ROBOTS_ORIGIN_MAX + 16];
+    snprintf(url, sizeof url, "%s/robots.txt", s->robots_origin);
+    double timeout = r->cfg->timeout < 30 ? r->cfg->timeout : 30;
+    struct http_request rr = {
+        .method = "GET",
+        .url = url,
+        .timeout = timeout,
+        .follow = 1,
+        .compressed = 1,
+        .insecure = req->insecure, /* the script's say on this host's certificate */
+        .max_redirects = 5,        /* RFC 9309 2.3.1.2 */
+    };
+    if (slot_transfer(w, s, err, errlen) != 0 || fetch_prepare(&s->xfer, &rr, err, errlen) != 0 ||
+        loop_add(&w->loop, s->xfer.easy, err, errlen) != 0) {
+        robots_cache_abandon(r->robots, s->robots_origin);
+        return -1;
+    }
+    s->op = OP_ROBOTS;
+    return 1;
+}
+
+/* One line per robots.txt fetched: INFO, WARN when it could not be had. */
+static void robots_log(struct worker *w, const char *origin, long status, const char *error,
+                       double delay)
+{
+    int down = status == 0 || status >= 500;
+    enum log_level lv = down ? LOG_WARN : LOG_INFO;
+    if (!logger_wants(w->run->logger, lv))
+        return;
+    struct log_record rec;
+    log_begin(&rec, lv,
+              down ? "robots.txt could not be had: the host is off limits until it answers"
+                   : "robots.txt read");
+    log_str(&rec, "origin", origin, strlen(origin));
+    if (status)
+        log_int(&rec, "status", status);
+    if (error)
+        log_cstr(&rec, "error", error);
+    if (delay >= 0)
+        log_dbl(&rec, "crawl_delay", delay);
+    worker_log(w, -1, &rec);
+}
+
+/* A robots.txt this slot fetched is in: stored for everyone, its
+ * Crawl-delay given to its host, and the request that waited asks again. */
+static void robots_fetched(struct worker *w, struct slot *s, CURLcode result)
+{
+    struct run *r = w->run;
+    struct http_result res;
+    fetch_result(&s->xfer, result, &res);
+    double now = clock_now();
+    long status = res.error ? 0 : res.status;
+    double delay = robots_cache_store(r->robots, s->robots_origin, status, res.error, res.body,
+                                      res.body_len, now);
+    polite_robots_fetched(r->polite, s->robots_origin, status, delay, now);
+    robots_log(w, s->robots_origin, status, res.error, delay);
+    fetch_release(&s->xfer);
+    s->op = OP_NONE;
+    run_robots_changed(r);
+    worker_timer_set(w, s);
+    worker_after_resume(w, s, worker_enter_lua(w, s, do_resume_again, NULL));
+}
+
+/* Slots waiting for a robots.txt another request fetched ask again. */
+static void robots_recheck(struct worker *w)
+{
+    unsigned gen = robots_cache_gen(w->run->robots);
+    if (gen == w->robots_gen)
+        return;
+    w->robots_gen = gen;
+    for (int i = 0; i < w->nslots && w->robots_waiting > 0; i++) {
+        struct slot *s = &w->slots[i];
+        if (!s->busy || s->op != OP_ROBOTS_WAIT)
+            continue;
+        s->op = OP_NONE;
+        w->robots_waiting--;
+        worker_after_resume(w, s, worker_enter_lua(w, s, do_resume_again, NULL));
+    }
+}
+
 int worker_http_start(struct worker *w, int slot, const struct http_request *req, char *err,
                       size_t errlen)
 {
     struct slot *s = &w->slots[slot];
-    if (!s->xfer_ready) {
-        if (fetch_init(&s->xfer, s, &w->loop, (size_t)w->run->cfg->max_body_mb << 20) != 0) {
-            snprintf(err, errlen, "out of memory creating an HTTP handle");
-            return -1;
-        }
-        s->xfer_ready = 1;
+    if (w->run->robots) {
+        int rc = robots_gate(w, s, req, err, errlen);
+        if (rc != 0)
+            return rc;
     }
+    if (slot_transfer(w, s, err, errlen) != 0)
+        return -1;
     struct http_request r = *req;
     if (r.timeout <= 0 && !s->deadline)
         r.timeout = w->run->cfg->timeout; /* produce() and done() have no attempt deadline */
@@ -335,15 +500,47 @@ int worker_push(struct worker *w, int slot, const char *data, size_t len,
 
 /* ------------------------------------------------------------ the loop */
 
+/* What the host answered tells its group's pause and delay (polite.h). */
+static void answered(struct worker *w, struct slot *s, CURL *easy, const struct http_result *res)
+{
+    curl_off_t ra = 0;
+    if (res->status == 429 || res->status == 503)
+        curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra);
+    const char *url = NULL;
+    curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url);
+    if (!url)
+        return;
+    double pause = polite_answer(w->run->polite, s->group, s->group_len, url, res->status,
+                                 (double)ra, res->elapsed, clock_now());
+    if (pause > 0 && logger_wants(w->run->logger, LOG_INFO)) {
+        struct log_record rec;
+        log_begin(&rec, LOG_INFO, "host paused");
+        char group[POLITE_GROUP_MAX];
+        size_t glen = s->group_len ? s->group_len : polite_group(url, group);
+        log_str(&rec, "group", s->group_len ? s->group : group, glen);
+        if (res->status)
+            log_int(&rec, "status", res->status);
+        log_dbl(&rec, "seconds", pause);
+        worker_log(w, s->idx, &rec);
+    }
+}
+
 static void on_transfer_done(struct worker *w, CURL *easy, CURLcode result)
 {
     struct slot *s = NULL;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&s);
+    if (s && s->op == OP_ROBOTS) {
+        robots_fetched(w, s, result);
+        return;
+    }
     if (!s || s->op != OP_HTTP)
         return;
     struct http_result res;
     fetch_result(&s->xfer, result, &res);
     observe_response(w, s, &res);
+    answered(w, s, easy, &res);
+    if (result == CURLE_TOO_MANY_REDIRECTS || s->xfer.too_big || result == CURLE_FILESIZE_EXCEEDED)
+        s->hopeless = 1;
     s->op = OP_NONE;
     worker_timer_set(w, s);
     worker_after_resume(w, s, worker_enter_lua(w, s, do_resume_http, &res));
@@ -360,10 +557,16 @@ static void drain_transfers(struct worker *w)
 void worker_cancel_io(struct worker *w, struct slot *s)
 {
     observe_cancelled(w, s);
-    if (s->op == OP_HTTP) {
+    if (s->op == OP_HTTP || s->op == OP_ROBOTS) {
         loop_remove(&w->loop, s->xfer.easy);
         fetch_release(&s->xfer);
     }
+    if (s->op == OP_ROBOTS) {
+        robots_cache_abandon(w->run->robots, s->robots_origin);
+        run_robots_changed(w->run);
+    }
+    if (s->op == OP_ROBOTS_WAIT)
+        w->robots_waiting--;
     s->op = OP_NONE;
 }
 
@@ -407,6 +610,9 @@ static void start_job(struct worker *w, const struct queue_lease *l, double now)
     s->deadline = now + w->run->cfg->timeout;
     s->data = l->data;
     s->len = l->len;
+    s->group = l->group;
+    s->group_len = l->group_len;
+    s->depth = l->depth;
     s->last_status = 0;
     s->url_len = 0;
     if (w->profiling)
@@ -579,6 +785,8 @@ static double run_ready(struct worker *w)
         loop_kick(&w->loop);
         drain_transfers(w);
         fire_timers(w, now);
+        if (w->robots_waiting)
+            robots_recheck(w);
         if (w->seen_gen != atomic_load_explicit(&r->script_gen, memory_order_relaxed))
             reload_script(w);
         if (w->id == 0) {

@@ -25,13 +25,17 @@
 #include "lua/lua_job.h"
 #include "core/gcpace.h"
 #include "core/queue.h"
+#include "core/robots_cache.h"
 #include "core/stats.h"
 #include "telemetry/traces/trace.h"
 #include "core/watchdog.h"
 
 struct run;
 
-enum slot_op { OP_NONE, OP_HTTP, OP_SLEEP, OP_ROOM };
+/* OP_ROBOTS: the slot's transfer fetches a robots.txt its request needs;
+ * OP_ROBOTS_WAIT: another request fetches it (both resume the coroutine,
+ * which asks again) */
+enum slot_op { OP_NONE, OP_HTTP, OP_SLEEP, OP_ROOM, OP_ROBOTS, OP_ROBOTS_WAIT };
 enum slot_kind { SLOT_JOB, SLOT_PRODUCE, SLOT_DONE };
 
 struct slot {
@@ -41,6 +45,7 @@ struct slot {
     enum slot_op op;
     uint64_t lease, job_id;
     int attempt;
+    int depth; /* the job's, carried by the queue */
     int final; /* the attempt's failure is not to be retried (lj_final) */
     double started, deadline, sleep_until;
     /* tracing: the innermost open span's context (the job's, or a user
@@ -55,12 +60,18 @@ struct slot {
     int nuser;
     const char *data; /* the job's JSON, the queue's until ack or retry */
     size_t len;
+    const char *group; /* its group (politeness unit), the queue's as data; len 0: none */
+    size_t group_len;
     int http_method;  /* runmetrics_method() of the request in flight */
     long last_status; /* of the job's latest response (0: none yet), for its log line */
     char *url;        /* the job's url field (core.job_url), for its log line */
     size_t url_len, url_cap;
     struct transfer xfer;
     int xfer_ready;
+    int disallowed; /* robots.txt refused a request of this attempt */
+    int hopeless;   /* a request of it failed in a way a retry cannot mend (redirect
+                       loop, body over --max-body): its failure is not retried */
+    char robots_origin[ROBOTS_ORIGIN_MAX]; /* OP_ROBOTS: whose robots.txt */
 };
 
 #define WORKER_SPAN_BURST 32
@@ -88,6 +99,8 @@ struct worker {
     size_t mem_base;              /* the state's heap right after init() */
     unsigned seen_cap_hits;
     int replace_state;            /* 1: take no job until the state is replaced */
+    int robots_waiting;    /* slots in OP_ROBOTS_WAIT */
+    unsigned robots_gen;   /* robots_cache_gen when they last asked */
 
     struct gcpace gc; /* the collector, stepped between resumes */
     /* finished spans not yet handed to the tracer (trace_end_span) */
@@ -154,9 +167,17 @@ extern const struct lj_host worker_lua_host;
 
 /* --- called through worker_lua_host, on the worker's thread, inside a resume */
 
-/* The job in slot: 0 and its id and attempt, or -1 if slot runs no job. */
-int worker_slot_job(const struct worker *w, int slot, uint64_t *id, int *attempt);
-/* Starts an HTTP request for slot; the caller then yields. 0, or -1 + err. */
+/* The job in slot: 0 and its id, attempt and depth, or -1 if slot runs no
+ * job. */
+int worker_slot_job(const struct worker *w, int slot, uint64_t *id, int *attempt, int *depth);
+/* The depth of a job slot pushes: its own job's + 1; 0 from produce(). */
+int worker_push_depth(const struct worker *w, int slot);
+/* Counts a push dropped as out of the crawl's scope (scope.h). */
+void worker_out_of_scope(struct worker *w, int reason);
+/* Starts an HTTP request for slot. 0: started, the caller yields for its
+ * result. 1: it waits for the host's robots.txt; the caller yields and,
+ * resumed, asks again. -1: an error (err). -2: robots.txt disallows it
+ * (err says so): the attempt ends, counted as disallowed. */
 int worker_http_start(struct worker *w, int slot, const struct http_request *req, char *err,
                       size_t errlen);
 /* Arms a sleep for slot; the caller then yields. */

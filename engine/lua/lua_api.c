@@ -42,12 +42,13 @@ static int l_job(lua_State *L)
     lj *s = state_of(L);
     int slot = running_slot(L, s);
     uint64_t id;
-    int attempt;
-    if (slot < 0 || HOST(s)->job(HOST_ARG(s), slot, &id, &attempt) != 0)
+    int attempt, depth;
+    if (slot < 0 || HOST(s)->job(HOST_ARG(s), slot, &id, &attempt, &depth) != 0)
         return 0;
     lua_pushnumber(L, (lua_Number)id);
     lua_pushinteger(L, attempt);
-    return 2;
+    lua_pushinteger(L, depth);
+    return 3;
 }
 
 static int l_now(lua_State *L)

@@ -58,6 +58,10 @@ struct lj_push {
      * tracestate (dropped alone if malformed); NULL: none */
     const char *traceparent, *tracestate;
     size_t traceparent_len, tracestate_len;
+    /* the job's url field (scope, default group), or NULL; its group, or
+     * NULL for the url's host */
+    const char *url, *group;
+    size_t url_len, group_len;
 };
 
 enum lj_push_status {
@@ -65,6 +69,7 @@ enum lj_push_status {
     LJ_PUSH_DUP,    /* key seen before */
     LJ_PUSH_FULL,   /* producer: the queue is full; yield, the host resumes when there is room */
     LJ_PUSH_CLOSED, /* the run is stopping (the producer yields and is parked) */
+    LJ_PUSH_SCOPE,  /* out of the crawl's scope: dropped (why: the reason) */
     LJ_PUSH_NOMEM,
 };
 
@@ -95,12 +100,16 @@ struct lj_host {
     /* I/O for slot's coroutine, which yields after a 0 (the host resumes it
      * with lj_resume_http / lj_resume / lj_resume_push_retry) */
     int (*http_start)(void *host, int slot, const struct lj_http_request *req, char *err,
-                      size_t errlen); /* 0, or -1 with a message */
+                      size_t errlen); /* 0; 1: yield, then ask again (robots.txt is being
+                                         fetched); -1 with a message; -2 with a message:
+                                         robots.txt disallows it, the job is to end */
     void (*sleep_start)(void *host, int slot, double seconds);
-    enum lj_push_status (*push)(void *host, int slot, const struct lj_push *p, uint64_t *id);
+    enum lj_push_status (*push)(void *host, int slot, const struct lj_push *p, uint64_t *id,
+                                const char **why);
 
-    /* the job in slot: 0 and its id and attempt, or -1 if slot runs no job */
-    int (*job)(void *host, int slot, uint64_t *id, int *attempt);
+    /* the job in slot: 0 and its id, attempt and depth, or -1 if slot runs
+     * no job */
+    int (*job)(void *host, int slot, uint64_t *id, int *attempt, int *depth);
     /* the job's url, for its log line and span */
     void (*job_url)(void *host, int slot, const char *url, size_t len);
 

@@ -36,12 +36,18 @@ static int l_http(lua_State *L)
     if (strpbrk(req.url, " \r\n\t"))
         return lj_usage_error(
             L, "shoal.http: url has white space in it: '%s' (encode spaces as %%20)", req.url);
-    char err[256];
-    if (HOST(s)->http_start(HOST_ARG(s), slot, &req, err, sizeof err) != 0) {
+    char err[512];
+    int rc = HOST(s)->http_start(HOST_ARG(s), slot, &req, err, sizeof err);
+    if (rc < 0) {
         lua_pushnil(L);
         lua_pushstring(L, err);
+        if (rc == -2) {
+            lua_pushliteral(L, "disallowed"); /* runtime.lua ends the job */
+            return 3;
+        }
         return 2;
     }
+    /* rc 1: resumed with (nil, "again") once robots.txt is in */
     return lj_yield_io(s, L, slot);
 }
 

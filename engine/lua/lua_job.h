@@ -71,6 +71,8 @@ int lj_resume_http(lj *s, int slot, const struct lj_http_result *res);
 int lj_resume(lj *s, int slot);
 /* Resumes a producer whose push found the queue full: it pushes again. */
 int lj_resume_push_retry(lj *s, int slot);
+/* Resumes a request that waited for robots.txt: it asks again. */
+int lj_resume_http_again(lj *s, int slot);
 
 /* Drops the coroutine in slot (timed out, or the run is aborting). */
 void lj_abandon(lj *s, int slot);

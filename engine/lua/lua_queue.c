@@ -20,14 +20,23 @@ static int l_push(lua_State *L)
         p.traceparent = lua_tolstring(L, 5, &p.traceparent_len);
     if (lua_type(L, 6) == LUA_TSTRING)
         p.tracestate = lua_tolstring(L, 6, &p.tracestate_len);
+    if (lua_type(L, 7) == LUA_TSTRING)
+        p.url = lua_tolstring(L, 7, &p.url_len);
+    if (lua_type(L, 8) == LUA_TSTRING)
+        p.group = lua_tolstring(L, 8, &p.group_len);
     uint64_t id = 0;
-    switch (HOST(s)->push(HOST_ARG(s), slot, &p, &id)) {
+    const char *why = NULL;
+    switch (HOST(s)->push(HOST_ARG(s), slot, &p, &id, &why)) {
     case LJ_PUSH_OK:
         lua_pushnumber(L, (lua_Number)id);
         return 1;
     case LJ_PUSH_DUP:
         lua_pushnil(L);
         lua_pushliteral(L, "duplicate");
+        return 2;
+    case LJ_PUSH_SCOPE:
+        lua_pushnil(L);
+        lua_pushfstring(L, "out of scope (%s)", why ? why : "?");
         return 2;
     case LJ_PUSH_FULL:
         /* the host wakes us when there is room; runtime.lua pushes again */

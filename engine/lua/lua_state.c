@@ -492,6 +492,15 @@ int lj_resume_push_retry(lj *s, int slot)
     return resume(s, slot, 2);
 }
 
+int lj_resume_http_again(lj *s, int slot)
+{
+    lua_State *co = s->slots[slot].co;
+    lua_settop(co, 0);
+    lua_pushnil(co);
+    lua_pushliteral(co, "again");
+    return resume(s, slot, 2);
+}
+
 void lj_abandon(lj *s, int slot)
 {
     drop_coroutine(s, slot);

@@ -123,9 +123,10 @@ static void set_common(struct transfer *t)
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "shoal/" SHOAL_VERSION);
+    curl_easy_setopt(e, CURLOPT_USERAGENT,
+                     t->user_agent ? t->user_agent : "shoal/" SHOAL_VERSION);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, FETCH_MAX_REDIRECTS);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_body);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -135,9 +136,11 @@ static void set_common(struct transfer *t)
         curl_easy_setopt(e, CURLOPT_PROXY, "");
 }
 
-int fetch_init(struct transfer *t, void *owner, struct loop *loop, size_t max_body)
+int fetch_init(struct transfer *t, void *owner, struct loop *loop, size_t max_body,
+               const char *user_agent)
 {
     memset(t, 0, sizeof *t);
+    t->user_agent = user_agent;
     t->max_body = max_body ? max_body : FETCH_MAX_BODY;
     t->owner = owner;
     t->loop = loop;
@@ -164,7 +167,7 @@ int fetch_prepare(struct transfer *t, const struct http_request *req, char *err,
 {
     CURL *e = t->easy;
     int plain = strcmp(req->method, "GET") == 0 && req->nheaders == 0 && !req->body &&
-                req->follow && !req->insecure;
+                req->follow && !req->insecure && !req->max_redirects;
     if (t->dirty) {
         curl_easy_reset(e);
         set_common(t);
@@ -178,6 +181,7 @@ int fetch_prepare(struct transfer *t, const struct http_request *req, char *err,
     buf_trim(&t->headers);
     t->too_big = 0;
     t->error[0] = 0;
+    t->max_redirects = req->max_redirects ? req->max_redirects : FETCH_MAX_REDIRECTS;
     if (curl_easy_setopt(e, CURLOPT_URL, req->url) != CURLE_OK) {
         snprintf(err, errlen, "cannot use URL '%s'", req->url);
         return -1;
@@ -251,6 +255,8 @@ int fetch_prepare(struct transfer *t, const struct http_request *req, char *err,
     t->tp_set = 0;
     if (!req->follow)
         curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    if (req->max_redirects)
+        curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)req->max_redirects);
     if (req->insecure) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -268,8 +274,12 @@ void fetch_result(struct transfer *t, CURLcode code, struct http_result *res)
         if (t->too_big || code == CURLE_FILESIZE_EXCEEDED)
             snprintf(t->error, sizeof t->error,
                      "response body larger than %zu MiB (--max-body; raise it to accept "
-                     "bigger ones)",
+                     "bigger ones; not retried)",
                      t->max_body >> 20);
+        else if (code == CURLE_TOO_MANY_REDIRECTS)
+            snprintf(t->error, sizeof t->error,
+                     "redirected more than %ld times: a redirect loop? (not retried)",
+                     t->max_redirects);
         else if (!t->error[0])
             snprintf(t->error, sizeof t->error, "%s", curl_easy_strerror(code));
         res->error = t->error;

@@ -21,6 +21,7 @@ struct http_request {
     int follow;     /* follow redirects */
     int insecure;   /* skip TLS verification */
     int compressed; /* send Accept-Encoding and decode the body */
+    int max_redirects; /* redirects followed at most; 0: FETCH_MAX_REDIRECTS */
     const char *traceparent; /* W3C header value to send, or NULL */
 };
 
@@ -54,16 +55,21 @@ struct transfer {
     int tp_set;            /* CURLOPT_HTTPHEADER points at tp */
     char error[CURL_ERROR_SIZE];
     void *owner; /* the slot, for CURLINFO_PRIVATE */
+    const char *user_agent; /* the User-Agent header, kept by the caller */
+    long max_redirects;     /* of the request in flight */
     struct loop *loop; /* told about the sockets curl opens and closes */
 };
 
 struct loop;
 #define FETCH_MAX_BODY ((size_t)64 << 20) /* --max-body's default */
+#define FETCH_MAX_REDIRECTS 10L
 
 /* Creates the easy handle with the options every request shares; loop
  * (loop.h; may be NULL) hears of every socket it opens and closes; a response body
- * over max_body bytes (0: FETCH_MAX_BODY) fails its request. 0 / -1. */
-int fetch_init(struct transfer *t, void *owner, struct loop *loop, size_t max_body);
+ * over max_body bytes (0: FETCH_MAX_BODY) fails its request; user_agent
+ * (NULL: "shoal/VERSION") must outlive the transfer. 0 / -1. */
+int fetch_init(struct transfer *t, void *owner, struct loop *loop, size_t max_body,
+               const char *user_agent);
 void fetch_cleanup(struct transfer *t);
 
 /* Sets up t for req. Returns 0, or -1 with a message in err (bad URL etc.). */

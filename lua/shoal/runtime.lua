@@ -69,8 +69,8 @@ local core_job = core.job
 setmetatable(shoal, {
   __index = function(_, k)
     if k == "job" then
-      local id, attempt = core_job()
-      if id then return { id = id, attempt = attempt } end
+      local id, attempt, depth = core_job()
+      if id then return { id = id, attempt = attempt, depth = depth } end
     end
   end,
 })
@@ -112,6 +112,23 @@ local function response(status, body, url, elapsed, raw)
                         _raw_headers = raw }, res_mt)
 end
 
+-- One request. While the host's robots.txt is being fetched the call
+-- waits and answers (nil, "again"): ask again. A URL robots.txt
+-- disallows ends the job (counted as disallowed, not retried).
+local function request(method, url, hdrs, body, timeout, follow, insecure, compressed)
+  local status, b, u, elapsed, raw = core_http(method, url, hdrs, body, timeout, follow,
+                                               insecure, compressed)
+  while status == nil and b == "again" do
+    status, b, u, elapsed, raw = core_http(method, url, hdrs, body, timeout, follow, insecure,
+                                           compressed)
+  end
+  if status == nil and u == "disallowed" then
+    final_error[coroutine_running() or false] = b
+    error(b, 0)
+  end
+  return response(status, b, u, elapsed, raw)
+end
+
 -- Checks the optional fields of a request table and makes the request.
 -- `who` names the caller in error messages; errors point at the script.
 local function send(who, method, url, o)
@@ -121,7 +138,7 @@ local function send(who, method, url, o)
     usage_error(who .. ": url is an empty string")
   end -- white space in it: core.http's check, in C (a pattern here cost 3k instructions a job)
   if o == nil then
-    return response(core_http(method, url, nil, nil, 0, true, false, true))
+    return request(method, url, nil, nil, 0, true, false, true)
   end
   local hdrs
   if o.headers ~= nil then
@@ -139,8 +156,8 @@ local function send(who, method, url, o)
   if timeout ~= nil and (type(timeout) ~= "number" or timeout <= 0) then
     usage_error(who .. ": timeout must be a positive number of seconds")
   end
-  return response(core_http(method, url, hdrs, body, timeout or 0, o.follow ~= false,
-                            o.insecure == true, o.compressed ~= false))
+  return request(method, url, hdrs, body, timeout or 0, o.follow ~= false, o.insecure == true,
+                 o.compressed ~= false)
 end
 
 -- request{method=, url=, headers=, body=, timeout=, follow=, insecure=, compressed=}
@@ -223,8 +240,10 @@ local function encode_job(job)
   end))
 end
 
--- push(job [, {key=, delay=, priority=}]) -> job id, or nil, "duplicate" |
--- "stopping". The producer's push waits (yields) while the queue is full.
+-- push(job [, {key=, delay=, priority=, group=}]) -> job id, or nil,
+-- "duplicate" | "out of scope (REASON)" | "stopping". The producer's push
+-- waits (yields) while the queue is full. A job's group defaults to the
+-- host of its url field.
 local function push(job, opts)
   if type(job) ~= "table" then
     usage_error("shoal.push: a job must be a table, got " .. type(job))
@@ -233,11 +252,14 @@ local function push(job, opts)
   if not ok then
     usage_error("shoal.push: job is not JSON-serialisable: " .. tostring(data))
   end
-  local key, delay, priority
+  local key, delay, priority, group
   if opts ~= nil then
     if type(opts) ~= "table" then usage_error("shoal.push: options must be a table") end
-    key, delay, priority = opts.key, opts.delay, opts.priority
+    key, delay, priority, group = opts.key, opts.delay, opts.priority, opts.group
     if key ~= nil then key = tostring(key) end
+    if group ~= nil and (type(group) ~= "string" or #group > 255) then
+      usage_error("shoal.push: group must be a string of at most 255 bytes")
+    end
     if delay ~= nil and (type(delay) ~= "number" or delay < 0) then
       usage_error("shoal.push: delay must be a number of seconds >= 0")
     end
@@ -245,11 +267,12 @@ local function push(job, opts)
       usage_error("shoal.push: priority must be a number")
     end
   end
-  local tp, ts = job.traceparent, job.tracestate
+  local tp, ts, url = job.traceparent, job.tracestate, job.url
   if type(tp) ~= "string" then tp = nil end
   if type(ts) ~= "string" then ts = nil end
+  if type(url) ~= "string" then url = nil end
   while true do
-    local id, err = core.push(data, key, delay or 0, priority or 0, tp, ts)
+    local id, err = core.push(data, key, delay or 0, priority or 0, tp, ts, url, group)
     if err ~= "full" then return id, err end
   end
 end
@@ -626,7 +649,21 @@ local known_options = {
   rate = "number", queue_size = "number", duration = "number", max_jobs = "number",
   memory = "number", retry_delay = "number", metric_labels = "table", max_series = "number",
   max_body = "number",
+  per_host = "number", delay = "number", delay_jitter = "number", autothrottle = "boolean",
+  autothrottle_target = "number", robots = "string", user_agent = "string",
+  max_depth = "number", max_pages = "number", allowed_domains = "list",
+  include = "list", exclude = "list",
 }
+
+-- A list option may be one string or a list of strings.
+local function list_ok(v)
+  if type(v) == "string" then return true end
+  if type(v) ~= "table" or #v == 0 then return false end
+  for k, x in pairs(v) do
+    if type(k) ~= "number" or type(x) ~= "string" then return false end
+  end
+  return true
+end
 
 local function check_script()
   if type(_G.handle) ~= "function" then
@@ -646,7 +683,11 @@ local function check_script()
         return false, "options." .. tostring(k) .. ": unknown option (known: " ..
           table.concat(names, ", ") .. ")"
       end
-      if type(v) ~= want then
+      if want == "list" then
+        if not list_ok(v) then
+          return false, "options." .. k .. ": expected a string or a list of strings"
+        end
+      elseif type(v) ~= want then
         return false, "options." .. k .. ": expected a " .. want .. ", got " .. type(v)
       end
     end
@@ -695,7 +736,17 @@ local function script_options()
   local opts = rawget(_G, "options")
   if type(opts) == "table" then
     for k, v in pairs(opts) do
-      if type(v) == "number" then out[#out + 1] = k; out[#out + 1] = v end
+      local want = known_options[k]
+      if type(v) == "number" or type(v) == "string" then
+        out[#out + 1] = k; out[#out + 1] = v
+      elseif type(v) == "boolean" then
+        out[#out + 1] = k; out[#out + 1] = v and 1 or 0
+      elseif want == "list" and list_ok(v) then
+        -- domains joined by commas; patterns as one regex of alternatives
+        out[#out + 1] = k
+        out[#out + 1] = k == "allowed_domains" and table.concat(v, ",")
+          or "(" .. table.concat(v, ")|(") .. ")"
+      end
     end
     if type(opts.metric_labels) == "table" then
       out[#out + 1] = "metric_labels"

@@ -44,11 +44,13 @@
 ---@field key? string|number dedup key: a job whose key was pushed before is dropped and counted
 ---@field delay? number seconds before the job may start (default 0)
 ---@field priority? number higher runs first (default 0)
+---@field group? string the politeness unit whose limits the job shares (default: the host and port of its `url`)
 
 ---The job whose coroutine is running (`shoal.job`).
 ---@class shoal.JobInfo
 ---@field id number the job's id, as `shoal.push` returned it
 ---@field attempt integer 1 for the first attempt, 2 for the first retry, ...
+---@field depth integer pushes between this job and the one `produce` pushed (0)
 
 ---This state's worker (`shoal.worker`, and `init`'s argument).
 ---@class shoal.Worker
@@ -102,6 +104,18 @@
 ---@field max_body? integer largest response body in MiB; a larger one fails its request (`--max-body`, default 64)
 ---@field max_series? integer series per metric before new label sets fold into one (`--max-series`)
 ---@field metric_labels? string[] extra labels of `jobs_total` and `job_duration_seconds`, valued by `labels(job, outcome)`
+---@field per_host? integer jobs of one host (group) in flight at once across workers; 0: no limit (`--per-host`, default 8)
+---@field delay? number least seconds between two starts on one host (`--delay`)
+---@field delay_jitter? number 0..1: each gap is delay x a random factor in [1-F, 1+F] (`--delay-jitter`)
+---@field autothrottle? boolean adapt each host's delay to its latency (`--autothrottle`)
+---@field autothrottle_target? number requests in flight per host autothrottle aims at (`--autothrottle-target`, default 1)
+---@field robots? "obey"|"ignore" fetch and obey each host's robots.txt (`--robots`, default obey)
+---@field user_agent? string User-Agent header; its first word picks the robots.txt group (`--user-agent`)
+---@field max_depth? integer drop url jobs more pushes than this away from `produce` (`--max-depth`)
+---@field max_pages? integer accept at most this many url jobs in the run (`--max-pages`)
+---@field allowed_domains? string|string[] drop url jobs whose host is not one of these or under one (`--allowed-domains`)
+---@field include? string|string[] POSIX extended regexes: drop url jobs matching none (`--include`)
+---@field exclude? string|string[] POSIX extended regexes: drop url jobs matching one (`--exclude`)
 
 ---------------------------------------------------------------- metric handles
 

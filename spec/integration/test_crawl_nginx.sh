@@ -191,18 +191,17 @@ expect_gt "summary: duplicate links dropped" "$(json "$S" .duplicates)" 0
 expect_eq "summary: nothing left in the queue" "$(json "$S" .queued_left)" 0
 expect_lt "crawl of ~3,000 local pages takes < 30 s" "$WALL" 30
 
-# -- MAX_DEPTH (the example's second argument): 0 is the start page, 1 adds
-# its links, each fetched once
+# -- --max-depth: 0 is the start page, 1 adds its links, each fetched once
 for depth in 0 1; do
     : >"$NGINX_LOG"
     run_shoal "depth$depth" run "$SHOAL_ROOT/examples/crawl.lua" --workers 2 --concurrency 64 --listen off \
-        --quiet -- "$BASE/index.html" "$depth"
-    expect_rc "MAX_DEPTH $depth: exit 0" 0
+        --quiet --max-depth "$depth" -- "$BASE/index.html"
+    expect_rc "--max-depth $depth: exit 0" 0
     awk '{print $2}' "$NGINX_LOG" | grep -v '^/robots.txt$' | sort >"$T/depth$depth.requested"
     if cmp -s "$T/depth$depth.requested" "$T/expected.txt.depth$depth"; then
-        pass "MAX_DEPTH $depth: exactly the pages within $depth link(s), once each"
+        pass "--max-depth $depth: exactly the pages within $depth link(s), once each"
     else
-        fail "MAX_DEPTH $depth: exactly the pages within $depth link(s), once each" \
+        fail "--max-depth $depth: exactly the pages within $depth link(s), once each" \
             "$(diff "$T/expected.txt.depth$depth" "$T/depth$depth.requested" | head -n 8)"
     fi
 done

@@ -4,6 +4,9 @@
 # HTTP/1.1 connections alive across jobs. nginx's log says which protocol
 # and which connection served each request.
 . "$(dirname "$0")/lib.sh"
+# The HTTP client's own behaviour: no robots.txt fetch before the first
+# request of each server (test_polite_* covers robots.txt).
+export SHOAL_ROBOTS=ignore
 cd "$T" || exit 1
 
 mkdir -p site

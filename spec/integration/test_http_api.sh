@@ -9,6 +9,9 @@
 # Each API case is one job; a case that holds logs "case passed", one that
 # does not fails with its name in the message, so the summary says which.
 . "$(dirname "$0")/lib.sh"
+# The HTTP client's own behaviour: no robots.txt fetch before the first
+# request of each server (test_polite_* covers robots.txt).
+export SHOAL_ROBOTS=ignore
 cd "$T" || exit 1
 
 cat >server.py <<'EOF'

@@ -5,6 +5,9 @@
 # cancelled at the deadline and its connection closed; other jobs on the same
 # worker keep completing meanwhile.
 . "$(dirname "$0")/lib.sh"
+# The HTTP client's own behaviour: no robots.txt fetch before the first
+# request of each server (test_polite_* covers robots.txt).
+export SHOAL_ROBOTS=ignore
 cd "$T" || exit 1
 
 # -- sleeping past the budget

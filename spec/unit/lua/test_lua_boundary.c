@@ -43,11 +43,12 @@ static void fake_sleep(void *host, int slot, double seconds)
     slept_for = seconds;
 }
 
-static int fake_job(void *host, int slot, uint64_t *id, int *attempt)
+static int fake_job(void *host, int slot, uint64_t *id, int *attempt, int *depth)
 {
     (void)host;
     *id = 40 + (uint64_t)slot;
     *attempt = 3;
+    *depth = 0;
     return 0;
 }
 
