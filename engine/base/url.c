@@ -5,7 +5,6 @@
  * Output goes through a bounded writer that stops at the buffer's end and
  * remembers it did; the path is written with its escapes fixed and then
  * its dot segments are removed in place, which only ever shortens it. */
-#define _GNU_SOURCE /* memmem */
 #include "base/url.h"
 #include "base/hex.h"
 
@@ -45,47 +44,49 @@ static long finish(struct out *o)
     return o->full ? URL_NOSPACE : (long)o->len;
 }
 
-static int is_alpha(int c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
+/* Byte classes, one table lookup each (links() asks them of every byte
+ * of every link on a page). */
+enum {
+    C_ALPHA = 1,
+    C_DIGIT = 2,
+    C_UNRESERVED = 4, /* RFC 3986 2.3 */
+    C_SCHEME = 8,     /* after a scheme's first letter: letters, digits, "+-." */
+    C_ENCODE = 16,    /* a URL may not hold it as it is: controls, space, non-ASCII,
+                       * "<>\"{}|\\^`" ("%" is apart: it may start an escape) */
+    C_DELIM = 64,     /* ends the path: "?", "#" */
+    C_HOST = 32,      /* in a host: RFC 3986 3.2.2's reg-name ("%" for its escapes),
+                       * ":" of an IPv6 literal, raw UTF-8 for an IDN */
+};
+#define ALNUM (C_UNRESERVED | C_SCHEME | C_HOST)
+static const unsigned char cls[256] = {
+    [0 ... 0x20] = C_ENCODE,
+    ['a' ... 'z'] = C_ALPHA | ALNUM,
+    ['A' ... 'Z'] = C_ALPHA | ALNUM,
+    ['0' ... '9'] = C_DIGIT | ALNUM,
+    ['-'] = C_UNRESERVED | C_SCHEME | C_HOST,
+    ['.'] = C_UNRESERVED | C_SCHEME | C_HOST,
+    ['_'] = C_UNRESERVED | C_HOST,
+    ['~'] = C_UNRESERVED | C_HOST,
+    ['+'] = C_SCHEME | C_HOST,
+    ['!'] = C_HOST, ['$'] = C_HOST, ['&'] = C_HOST, ['\''] = C_HOST, ['('] = C_HOST,
+    [')'] = C_HOST, ['*'] = C_HOST, [','] = C_HOST, [';'] = C_HOST, ['='] = C_HOST,
+    ['%'] = C_HOST, [':'] = C_HOST, ['?'] = C_DELIM, ['#'] = C_DELIM,
+    ['"'] = C_ENCODE, ['<'] = C_ENCODE, ['>'] = C_ENCODE, ['\\'] = C_ENCODE,
+    ['^'] = C_ENCODE, ['`'] = C_ENCODE, ['{'] = C_ENCODE, ['|'] = C_ENCODE,
+    ['}'] = C_ENCODE,
+    [0x7f] = C_ENCODE,
+    [0x80 ... 0xff] = C_ENCODE | C_HOST,
+};
+#undef ALNUM
 
-static int is_digit(int c)
+static int is(int c, int class)
 {
-    return c >= '0' && c <= '9';
+    return cls[(unsigned char)c] & class;
 }
 
 static int to_lower(int c)
 {
     return c >= 'A' && c <= 'Z' ? c + 32 : c;
-}
-
-/* RFC 3986 2.3 */
-static int unreserved(int c)
-{
-    return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~';
-}
-
-/* Bytes a URL may not hold as they are: controls, space, non-ASCII and
- * "<>\"{}|\\^`" ("%" is handled apart: it may start an escape). */
-static int must_encode(unsigned char c)
-{
-    if (c <= 0x20 || c >= 0x7f)
-        return 1;
-    switch (c) {
-    case '"': case '<': case '>': case '\\': case '^': case '`': case '{': case '|': case '}':
-        return 1;
-    }
-    return 0;
-}
-
-/* The characters a host may hold: RFC 3986 3.2.2's reg-name ("%" for its
- * escapes), ":" of an IPv6 literal, and raw UTF-8 for an IDN. */
-static int host_char(unsigned char c)
-{
-    if (unreserved(c) || c >= 0x80)
-        return 1;
-    return c != 0 && strchr("!$&'()*+,;=%:", c) != NULL;
 }
 
 static void err_set(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -112,30 +113,32 @@ void url_split(const char *s, size_t n, struct url_split *u)
 {
     memset(u, 0, sizeof *u);
     size_t i = 0;
-    if (n > 0 && is_alpha((unsigned char)s[0])) {
+    if (n > 0 && is(s[0], C_ALPHA)) {
         size_t j = 1;
-        while (j < n && (is_alpha((unsigned char)s[j]) || is_digit((unsigned char)s[j]) ||
-                         s[j] == '+' || s[j] == '-' || s[j] == '.'))
+        while (j < n && is(s[j], C_SCHEME))
             j++;
         if (j < n && s[j] == ':') {
             u->scheme = (struct url_part){s, j};
             i = j + 1;
         }
     }
-    size_t end = n;
-    const char *hash = memchr(s + i, '#', n - i);
-    if (hash) {
-        end = (size_t)(hash - s);
-        u->fragment = (struct url_part){hash + 1, n - end - 1};
+    /* byte by byte: on strings this short, memchr's set-up costs more */
+    size_t j = i;
+    while (j < n && !is(s[j], C_DELIM))
+        j++;
+    size_t end = j;
+    if (j < n && s[j] == '?') {
+        size_t qs = ++j;
+        while (j < n && s[j] != '#')
+            j++;
+        u->query = (struct url_part){s + qs, j - qs};
     }
-    const char *q = memchr(s + i, '?', end - i);
-    if (q) {
-        u->query = (struct url_part){q + 1, end - (size_t)(q - s) - 1};
-        end = (size_t)(q - s);
-    }
+    if (j < n)
+        u->fragment = (struct url_part){s + j + 1, n - j - 1};
     if (end - i >= 2 && s[i] == '/' && s[i + 1] == '/') {
-        const char *slash = memchr(s + i + 2, '/', end - i - 2);
-        size_t a_end = slash ? (size_t)(slash - s) : end;
+        size_t a_end = i + 2;
+        while (a_end < end && s[a_end] != '/')
+            a_end++;
         u->authority = (struct url_part){s + i + 2, a_end - i - 2};
         i = a_end;
     }
@@ -146,9 +149,22 @@ void url_split(const char *s, size_t n, struct url_split *u)
  * input), rule by rule; returns the new length. The output is a run of
  * segments, each "/x" but maybe the first, so dropping the last one (rule
  * C) is cutting at the last "/". */
+/* Whether p may hold a dot segment: most paths have none. */
+static int may_have_dots(const char *p, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (p[0] == '.')
+        return 1;
+    for (size_t k = 0; k + 1 < len; k++)
+        if (p[k] == '/' && p[k + 1] == '.')
+            return 1;
+    return 0;
+}
+
 static size_t remove_dots(char *p, size_t len)
 {
-    if (len == 0 || (p[0] != '.' && !memmem(p, len, "/.", 2)))
+    if (!may_have_dots(p, len))
         return len;
     size_t i = 0, o = 0;
 #define AT(k) ((k) < len ? p[k] : -1)
@@ -192,13 +208,14 @@ static size_t remove_dots(char *p, size_t len)
 /* s with its percent-encoding made canonical (RFC 3986 6.2.2.2): escapes
  * of unreserved characters decoded, the others in upper-case hex, a "%"
  * that starts no escape and the bytes of must_encode encoded. */
-static void put_escaped(struct out *o, const char *s, size_t n)
+static int put_escaped(struct out *o, const char *s, size_t n)
 {
+    int dot = 0; /* a "%2E" became "." */
     static const char hex[] = "0123456789ABCDEF";
     size_t run = 0; /* bytes before i that go out as they are */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c != '%' && !must_encode(c)) {
+        if (c != '%' && !is(c, C_ENCODE)) {
             run++;
             continue;
         }
@@ -216,7 +233,8 @@ static void put_escaped(struct out *o, const char *s, size_t n)
             continue;
         }
         int v = h1 * 16 + h2;
-        if (unreserved(v)) {
+        if (is(v, C_UNRESERVED)) {
+            dot |= v == '.';
             put_char(o, (char)v);
         } else {
             char e[3] = {'%', hex[h1], hex[h2]};
@@ -225,14 +243,16 @@ static void put_escaped(struct out *o, const char *s, size_t n)
         i += 2;
     }
     put(o, s + n - run, run);
+    return dot;
 }
 
-/* A path, canonical: escapes fixed, then dot segments removed. */
-static void put_path(struct out *o, const char *s, size_t n)
+/* A path, canonical: escapes fixed, then dot segments removed. clean: s
+ * has none already, so only those an escape made can be left. */
+static void put_path(struct out *o, const char *s, size_t n, int clean)
 {
     size_t start = o->len;
-    put_escaped(o, s, n);
-    if (!o->full)
+    int dot = put_escaped(o, s, n);
+    if (!o->full && (dot || !clean))
         o->len = start + remove_dots(o->p + start, o->len - start);
 }
 
@@ -279,13 +299,13 @@ int url_parse_authority(const char *a, size_t n, struct url_authority_parts *ap,
     }
     long v = 0;
     for (size_t i = 0; i < pn; i++) {
-        if (!is_digit((unsigned char)port[i]))
+        if (!is(port[i], C_DIGIT))
             goto bad_port;
         if (v <= 65535)
             v = v * 10 + (port[i] - '0');
     }
     for (size_t i = 0; i < ap->host.n; i++) {
-        if (!host_char((unsigned char)ap->host.p[i])) {
+        if (!is(ap->host.p[i], C_HOST)) {
             err_set(err, "bad character in host %s",
                     quoted(q, sizeof q, ap->host.p, ap->host.n));
             return URL_ERROR;
@@ -359,7 +379,7 @@ static void put_idn(struct out *o, const char *s, size_t n, char *err, int *fail
     size_t an = strlen(ascii);
     for (size_t i = 0; i < an; i++) {
         /* what the name decoded to must still be a host: "%2F" is no label */
-        if (!host_char((unsigned char)ascii[i]) || ascii[i] == '%' || ascii[i] == ':' ||
+        if (!is(ascii[i], C_HOST) || ascii[i] == '%' || ascii[i] == ':' ||
             (unsigned char)ascii[i] >= 0x80) {
             err_set(err, "bad character in host %s (once decoded)", quoted(q, sizeof q, s, n));
             *failed = 1;
@@ -432,70 +452,110 @@ static int put_host_port(struct out *o, const struct url_authority_parts *ap, lo
         put_char(o, ']');
     if (ap->port >= 0 && ap->port != dflt) {
         char port[8];
-        int pn = snprintf(port, sizeof port, ":%ld", ap->port);
-        put(o, port, (size_t)pn);
+        size_t k = sizeof port;
+        long v = ap->port;
+        do {
+            port[--k] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v > 0);
+        port[--k] = ':';
+        put(o, port + k, sizeof port - k);
     }
     return 0;
+}
+
+/* A resolved target before it is written: scheme, authority, query and
+ * fragment point into base or ref; its path is head, then "/" when slash,
+ * then tail, with its dot segments to remove when dots. */
+struct target {
+    struct url_part scheme, authority, query, fragment, head, tail;
+    int slash, dots;
+};
+
+/* RFC 3986 5.2.2: ref read against the base bp (split; NULL for none).
+ * 0 or URL_ERROR. */
+static int resolve_target(const struct url_split *bp, const char *ref, size_t rn,
+                          struct target *t, char *err)
+{
+    char q[128];
+    struct url_split b = {0}, r;
+    url_split(ref, rn, &r);
+    if (bp) {
+        b = *bp;
+    } else if (!r.scheme.p) {
+        err_set(err, "%s is relative and there is no base URL", quoted(q, sizeof q, ref, rn));
+        return URL_ERROR;
+    }
+    memset(t, 0, sizeof *t);
+    t->scheme = r.scheme.p ? r.scheme : b.scheme;
+    t->fragment = r.fragment;
+    t->query = r.query;
+    t->tail = r.path;
+    t->dots = 1;
+    if (r.scheme.p || r.authority.p) {
+        t->authority = r.authority;
+        return 0;
+    }
+    t->authority = b.authority;
+    if (r.path.n == 0) {
+        t->tail = b.path;
+        t->dots = 0;
+        if (!t->query.p)
+            t->query = b.query;
+    } else if (r.path.p[0] != '/') {
+        if (b.authority.p && b.path.n == 0) {
+            t->slash = 1;
+        } else { /* the base's directory: up to its last "/" */
+            size_t d = b.path.n;
+            while (d > 0 && b.path.p[d - 1] != '/')
+                d--;
+            t->head = (struct url_part){b.path.p, d};
+        }
+    }
+    return 0;
+}
+
+/* t's path, dot segments removed when t says so. */
+static void put_target_path(struct out *o, const struct target *t)
+{
+    size_t start = o->len;
+    put(o, t->head.p, t->head.n);
+    if (t->slash)
+        put_char(o, '/');
+    put(o, t->tail.p, t->tail.n);
+    if (t->dots && !o->full)
+        o->len = start + remove_dots(o->p + start, o->len - start);
+}
+
+/* base split into b, or URL_ERROR when it has no scheme. */
+static int split_base(const char *base, size_t bn, struct url_split *b, char *err)
+{
+    char q[128];
+    url_split(base, bn, b);
+    if (b->scheme.p)
+        return 0;
+    err_set(err, "base URL %s is not absolute", quoted(q, sizeof q, base, bn));
+    return URL_ERROR;
 }
 
 long url_resolve(const char *base, size_t bn, const char *ref, size_t rn, char *out, size_t cap,
                  char *err)
 {
-    char q[128];
-    struct url_split b = {0}, r;
-    url_split(ref, rn, &r);
-    if (base) {
-        url_split(base, bn, &b);
-        if (!b.scheme.p) {
-            err_set(err, "base URL %s is not absolute", quoted(q, sizeof q, base, bn));
-            return URL_ERROR;
-        }
-    } else if (!r.scheme.p) {
-        err_set(err, "%s is relative and there is no base URL", quoted(q, sizeof q, ref, rn));
+    struct target t;
+    struct url_split b;
+    if (base && split_base(base, bn, &b, err) != 0)
         return URL_ERROR;
-    }
+    if (resolve_target(base ? &b : NULL, ref, rn, &t, err) != 0)
+        return URL_ERROR;
     struct out o = {out, cap, 0, 0};
-    struct url_part scheme = b.scheme, auth = b.authority, query = r.query;
-    size_t path_start;
-    if (r.scheme.p || r.authority.p) {
-        if (r.scheme.p)
-            scheme = r.scheme;
-        auth = r.authority;
-        put(&o, scheme.p, scheme.n);
-        put(&o, "://", auth.p ? 3 : 1);
-        put(&o, auth.p, auth.n);
-        path_start = o.len;
-        put(&o, r.path.p, r.path.n);
-        if (!o.full)
-            o.len = path_start + remove_dots(o.p + path_start, o.len - path_start);
-    } else {
-        put(&o, scheme.p, scheme.n);
-        put(&o, "://", auth.p ? 3 : 1);
-        put(&o, auth.p, auth.n);
-        path_start = o.len;
-        if (r.path.n == 0) {
-            put(&o, b.path.p, b.path.n);
-            if (!query.p)
-                query = b.query;
-        } else {
-            if (r.path.p[0] != '/') {
-                if (auth.p && b.path.n == 0) {
-                    put_char(&o, '/');
-                } else { /* the base's directory: up to its last "/" */
-                    size_t d = b.path.n;
-                    while (d > 0 && b.path.p[d - 1] != '/')
-                        d--;
-                    put(&o, b.path.p, d);
-                }
-            }
-            put(&o, r.path.p, r.path.n);
-            if (!o.full)
-                o.len = path_start + remove_dots(o.p + path_start, o.len - path_start);
-        }
-    }
+    put(&o, t.scheme.p, t.scheme.n);
+    put(&o, "://", t.authority.p ? 3 : 1);
+    put(&o, t.authority.p, t.authority.n);
+    size_t path_start = o.len;
+    put_target_path(&o, &t);
     /* Without an authority, a path that starts with "//" would read as one
      * ("http:/.//evil.example/x" must not become http://evil.example/x). */
-    if (!auth.p && !o.full && o.len - path_start >= 2 && o.p[path_start] == '/' &&
+    if (!t.authority.p && !o.full && o.len - path_start >= 2 && o.p[path_start] == '/' &&
         o.p[path_start + 1] == '/') {
         if (o.cap - o.len < 2) {
             o.full = 1;
@@ -505,13 +565,13 @@ long url_resolve(const char *base, size_t bn, const char *ref, size_t rn, char *
             o.len += 2;
         }
     }
-    if (query.p) {
+    if (t.query.p) {
         put_char(&o, '?');
-        put(&o, query.p, query.n);
+        put(&o, t.query.p, t.query.n);
     }
-    if (r.fragment.p) {
+    if (t.fragment.p) {
         put_char(&o, '#');
-        put(&o, r.fragment.p, r.fragment.n);
+        put(&o, t.fragment.p, t.fragment.n);
     }
     return finish(&o);
 }
@@ -626,10 +686,28 @@ static int rework_query(struct out *o, size_t start, unsigned flags, char *err)
     return 0;
 }
 
-long url_normalize(const char *s, size_t n, unsigned flags, char *out, size_t cap, char *err)
+/* The canonical path ("/" when empty) and query of url_normalize. */
+static int put_path_query(struct out *o, struct url_part path, int clean, struct url_part query,
+                          unsigned flags, char *err)
 {
-    struct url_split u;
-    url_split(s, n, &u);
+    size_t path_start = o->len;
+    put_path(o, path.p, path.n, clean);
+    if (o->len == path_start)
+        put_char(o, '/');
+    if (query.p) {
+        put_char(o, '?');
+        size_t q_start = o->len;
+        put_escaped(o, query.p, query.n);
+        if (flags & (URL_SORT_QUERY | URL_STRIP_TRACKING))
+            return rework_query(o, q_start, flags, err);
+    }
+    return 0;
+}
+
+static long normalize_split(const struct url_split *up, unsigned flags, char *out, size_t cap,
+                            char *err)
+{
+    struct url_split u = *up;
     if (!u.scheme.p) {
         err_set(err, "not an absolute URL");
         return URL_ERROR;
@@ -658,25 +736,94 @@ long url_normalize(const char *s, size_t n, unsigned flags, char *out, size_t ca
     }
     if (put_host_port(&o, &ap, dflt, err) != 0)
         return URL_ERROR;
-    size_t path_start = o.len;
-    put_path(&o, u.path.p, u.path.n);
-    if (o.len == path_start)
-        put_char(&o, '/');
-    if (u.query.p) {
-        put_char(&o, '?');
-        size_t q_start = o.len;
-        put_escaped(&o, u.query.p, u.query.n);
-        if (flags & (URL_SORT_QUERY | URL_STRIP_TRACKING)) {
-            if (rework_query(&o, q_start, flags, err) != 0)
-                return URL_ERROR;
-        }
-    }
+    if (put_path_query(&o, u.path, 0, u.query, flags, err) != 0)
+        return URL_ERROR;
     return finish(&o);
+}
+
+long url_normalize(const char *s, size_t n, unsigned flags, char *out, size_t cap, char *err)
+{
+    struct url_split u;
+    url_split(s, n, &u);
+    return normalize_split(&u, flags, out, cap, err);
 }
 
 size_t url_normalize_size(size_t n)
 {
     return 3 * n + 300;
+}
+
+void url_base_init(struct url_base *b, const char *s, size_t n)
+{
+    memset(b, 0, sizeof *b);
+    if (!s)
+        return;
+    url_split(s, n, &b->split);
+    if (!b->split.scheme.p)
+        return;
+    b->s = s;
+    b->n = n;
+    /* the origin: what url_normalize writes before the path */
+    char err[URL_ERR_MAX];
+    struct url_split o = {b->split.scheme, b->split.authority, {"", 0}, {0}, {0}};
+    long on = normalize_split(&o, 0, b->origin, sizeof b->origin, err);
+    if (on > 0)
+        b->origin_n = (size_t)on - 1; /* without the path's "/" */
+}
+
+/* The resolved path is written at the end of out, where the canonical URL,
+ * written from the start, cannot reach it when cap is url_link_size(): the
+ * canonical form is made from the parts, not from a resolved string split
+ * again, and a target on the base's origin takes the origin as it is. */
+long url_link_from(const struct url_base *b, const char *ref, size_t rn, unsigned flags,
+                   char *out, size_t cap, char *err)
+{
+    struct target t;
+    if (resolve_target(b->s ? &b->split : NULL, ref, rn, &t, err) != 0)
+        return URL_ERROR;
+    /* the path without dot segments: the reference's own when it has none
+     * (most links), else made in scratch at the end of out */
+    struct url_part path = t.tail;
+    size_t m = 0;
+    if (t.head.n > 0 || t.slash || (t.dots && may_have_dots(t.tail.p, t.tail.n))) {
+        m = t.head.n + (size_t)t.slash + t.tail.n;
+        if (m > cap)
+            return URL_NOSPACE;
+        struct out scratch = {out + cap - m, m, 0, 0};
+        put_target_path(&scratch, &t);
+        path = (struct url_part){scratch.p, scratch.len};
+    }
+    if (b->origin_n > 0 && t.scheme.p == b->split.scheme.p &&
+        t.authority.p == b->split.authority.p) {
+        struct out o = {out, cap - m, 0, 0};
+        put(&o, b->origin, b->origin_n);
+        if (put_path_query(&o, path, t.dots, t.query, flags, err) != 0)
+            return URL_ERROR;
+        return finish(&o);
+    }
+    struct url_split u = {t.scheme, t.authority, path, t.query, {0}};
+    return normalize_split(&u, flags, out, cap - m, err);
+}
+
+long url_link(const char *base, size_t bn, const char *ref, size_t rn, unsigned flags, char *out,
+              size_t cap, char *err)
+{
+    struct url_base b;
+    struct url_split bs;
+    if (base && split_base(base, bn, &bs, err) != 0)
+        return URL_ERROR;
+    memset(&b, 0, sizeof b);
+    if (base) {
+        b.s = base;
+        b.n = bn;
+        b.split = bs;
+    }
+    return url_link_from(&b, ref, rn, flags, out, cap, err);
+}
+
+size_t url_link_size(size_t bn, size_t rn)
+{
+    return url_normalize_size(bn + rn + 8) + bn + rn + 8;
 }
 
 long url_authority(const char *s, size_t n, char *out, size_t cap, char *err)
@@ -707,7 +854,7 @@ long url_path_query(const char *s, size_t n, char *out, size_t cap)
     struct url_split u;
     url_split(s, n, &u);
     struct out o = {out, cap, 0, 0};
-    put_path(&o, u.path.p, u.path.n);
+    put_path(&o, u.path.p, u.path.n, 0);
     if (o.len == 0)
         put_char(&o, '/');
     if (u.query.p) {

@@ -65,6 +65,31 @@ size_t url_resolve_size(size_t bn, size_t rn);
 long url_normalize(const char *s, size_t n, unsigned flags, char *out, size_t cap, char *err);
 size_t url_normalize_size(size_t n);
 
+/* url_normalize(url_resolve(base, ref)) in one step, as a crawl reads the
+ * links of a page (base may be NULL as for url_resolve). It uses the end
+ * of out as scratch: give it url_link_size() bytes; with fewer it may
+ * return URL_NOSPACE even for a result that would have fit. */
+long url_link(const char *base, size_t bn, const char *ref, size_t rn, unsigned flags, char *out,
+              size_t cap, char *err);
+size_t url_link_size(size_t bn, size_t rn);
+
+/* A base URL read once for the many links of a page: url_link_from then
+ * splits only the reference, and a link on the base's origin takes its
+ * canonical origin as it is. s is not copied: it must outlive b. A base
+ * that is NULL or has no scheme counts as none. */
+#define URL_ORIGIN_MAX 512
+struct url_base {
+    const char *s; /* NULL: no base */
+    size_t n;
+    struct url_split split;
+    size_t origin_n; /* 0: none (not http(s), a bad host, too long): the long way */
+    char origin[URL_ORIGIN_MAX];
+};
+void url_base_init(struct url_base *b, const char *s, size_t n);
+/* url_link against b; out as for url_link, url_link_size(b->n, rn) bytes. */
+long url_link_from(const struct url_base *b, const char *ref, size_t rn, unsigned flags,
+                   char *out, size_t cap, char *err);
+
 /* The key a crawl groups a URL's jobs by: its host as url_normalize writes
  * it, plus ":port" when the URL names a port that is not its scheme's
  * default ("example.com", "127.0.0.1:8080", "[::1]:8443"). Any scheme

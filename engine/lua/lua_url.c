@@ -8,8 +8,9 @@
  *   parse(s)                 -> {scheme, host, port, userinfo, path, query, fragment} | nil, err
  *   resolve(base, ref)       -> url | nil, err      (base nil: only absolute refs resolve)
  *   normalize(s [, flags])   -> url | nil, err
- *   link(base, ref, flags)   -> normalize(resolve(base, ref), flags) | nil, err; a base
- *                               that is nil or not absolute counts as no base
+ *   link(base, ref, flags)   -> normalize(resolve(base, ref), flags) | nil, err
+ *   links(base, refs, n, flags) -> the distinct links of refs[1..n] that resolve, in
+ *                               order; a base that is nil or not absolute counts as none
  *   authority(s), path_query(s)
  *   SORT_QUERY, STRIP_TRACKING: the flags, to add up
  *
@@ -123,25 +124,16 @@ static int l_parse(lua_State *L)
     return 1;
 }
 
-/* base at index i: its bytes, or NULL when it is nil or (loose) not absolute. */
-static const char *opt_base(lua_State *L, int i, size_t *n, int loose)
+/* base at index i: its bytes, or NULL when it is nil. */
+static const char *opt_base(lua_State *L, int i, size_t *n)
 {
-    if (lua_isnoneornil(L, i))
-        return NULL;
-    const char *s = luaL_checklstring(L, i, n);
-    if (loose) {
-        struct url_split u;
-        url_split(s, *n, &u);
-        if (!u.scheme.p)
-            return NULL;
-    }
-    return s;
+    return lua_isnoneornil(L, i) ? NULL : luaL_checklstring(L, i, n);
 }
 
 static int l_resolve(lua_State *L)
 {
     size_t bn = 0, rn;
-    const char *base = opt_base(L, 1, &bn, 0);
+    const char *base = opt_base(L, 1, &bn);
     const char *ref = luaL_checklstring(L, 2, &rn);
     char stack[STACK_MAX], err[URL_ERR_MAX];
     size_t cap = url_resolve_size(bn, rn);
@@ -163,18 +155,59 @@ static int l_normalize(lua_State *L)
 static int l_link(lua_State *L)
 {
     size_t bn = 0, rn;
-    const char *base = opt_base(L, 1, &bn, 1);
+    const char *base = opt_base(L, 1, &bn);
     const char *ref = luaL_checklstring(L, 2, &rn);
     unsigned flags = (unsigned)luaL_optinteger(L, 3, 0);
-    char stack1[STACK_MAX], stack2[STACK_MAX], err[URL_ERR_MAX];
-    size_t cap1 = url_resolve_size(bn, rn);
-    char *abs = room(L, stack1, cap1);
-    long an = url_resolve(base, bn, ref, rn, abs, cap1, err);
-    if (an < 0)
-        return result(L, an, NULL, err);
-    size_t cap2 = url_normalize_size((size_t)an);
-    char *out = room(L, stack2, cap2);
-    return result(L, url_normalize(abs, (size_t)an, flags, out, cap2, err), out, err);
+    char stack[STACK_MAX], err[URL_ERR_MAX];
+    size_t cap = url_link_size(bn, rn);
+    char *out = room(L, stack, cap);
+    return result(L, url_link(base, bn, ref, rn, flags, out, cap, err), out, err);
+}
+
+/* links(base, refs, n, flags) -> the distinct link(base, refs[i], flags)
+ * of refs[1..n] that resolve, in order: one call per page, the base read
+ * once. */
+static int l_links(lua_State *L)
+{
+    size_t bn = 0;
+    const char *base = opt_base(L, 1, &bn);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int n = (int)luaL_checkinteger(L, 3);
+    unsigned flags = (unsigned)luaL_optinteger(L, 4, 0);
+    lua_settop(L, 4);
+    struct url_base b;
+    url_base_init(&b, base, bn);
+    lua_createtable(L, n, 0); /* 5: the links */
+    lua_createtable(L, 0, n); /* 6: those seen */
+    char stack[STACK_MAX], err[URL_ERR_MAX];
+    int count = 0;
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, 2, i);
+        size_t rn;
+        const char *ref = lua_tolstring(L, -1, &rn);
+        if (!ref || lua_type(L, -1) != LUA_TSTRING) {
+            lua_settop(L, 6);
+            continue;
+        }
+        size_t cap = url_link_size(b.n, rn);
+        char *out = room(L, stack, cap);
+        long len = url_link_from(&b, ref, rn, flags, out, cap, err);
+        if (len >= 0) {
+            lua_pushlstring(L, out, (size_t)len);
+            lua_pushvalue(L, -1);
+            lua_rawget(L, 6);
+            if (lua_isnil(L, -1)) {
+                lua_pop(L, 1);
+                lua_pushvalue(L, -1);
+                lua_pushboolean(L, 1);
+                lua_rawset(L, 6);
+                lua_rawseti(L, 5, ++count);
+            }
+        }
+        lua_settop(L, 6);
+    }
+    lua_pop(L, 1);
+    return 1;
 }
 
 static int l_authority(lua_State *L)
@@ -201,7 +234,8 @@ int lj_open_url(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"split", l_split},         {"parse", l_parse},         {"resolve", l_resolve},
-        {"normalize", l_normalize}, {"link", l_link},           {"authority", l_authority},
+        {"normalize", l_normalize}, {"link", l_link},           {"links", l_links},
+        {"authority", l_authority},
         {"path_query", l_path_query}, {NULL, NULL},
     };
     lua_createtable(L, 0, 10);

@@ -22,7 +22,7 @@ local M = {}
 
 local url = require "shoal.url"
 local c_split, c_parse, c_resolve = url.split, url.parse, url.resolve
-local c_normalize, c_link, c_authority = url.normalize, url.link, url.authority
+local c_normalize, c_links, c_authority = url.normalize, url.links, url.authority
 local SORT_QUERY, STRIP_TRACKING = url.SORT_QUERY, url.STRIP_TRACKING
 
 local find, match, sub, gsub = string.find, string.match, string.sub, string.gsub
@@ -294,20 +294,17 @@ local function extract(html, base_url, flags)
   -- Most pages have only plain hrefs: one check of them all costs less
   -- than one check of each.
   local all_plain = find(table.concat(hrefs, "/", 1, n), PLAIN) ~= nil
-  local out, count, seen = {}, 0, {}
+  local m = 0
   for i = 1, n do
     local h = clean_href(hrefs[i], all_plain)
     if h then
-      -- link() turns away other schemes (javascript:, mailto:, ...)
-      local u = c_link(base, h, flags)
-      if u and not seen[u] then
-        seen[u] = true
-        count = count + 1
-        out[count] = u
-      end
+      m = m + 1
+      hrefs[m] = h
     end
   end
-  return out
+  -- resolved, normalised and de-duplicated in one call; other schemes
+  -- (javascript:, mailto:, ...) and unusable links are dropped
+  return c_links(base, hrefs, m, flags)
 end
 
 -- Never raises: a page is untrusted input. Returns an empty array (and, only
