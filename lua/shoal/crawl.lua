@@ -45,29 +45,31 @@ local function need_string(fn, what, v)
 end
 
 -- Normalisation options: off unless a script turns them on, here for every
--- call or per call through opts.
+-- call (set them at the script's top level, which every state runs) or
+-- per call through opts.
 M.options = { sort_query = false, strip_tracking = false }
 
-local OPTION = { sort_query = true, strip_tracking = true }
-
--- opts (or crawl.options when nil) as shoal.url's flags.
+-- opts as shoal.url's flags: each option opts does not set comes from
+-- crawl.options.
 local function flags_of(fn, opts)
-  if opts == nil then
-    opts = M.options
-  elseif type(opts) ~= "table" then
-    error("shoal.crawl." .. fn .. ": opts must be a table, got " .. type(opts), 3)
-  else
-    for k in pairs(opts) do
-      if not OPTION[k] then
+  local defaults = M.options
+  local sort, strip = defaults.sort_query, defaults.strip_tracking
+  if opts ~= nil then
+    if type(opts) ~= "table" then
+      error("shoal.crawl." .. fn .. ": opts must be a table, got " .. type(opts), 3)
+    end
+    for k, v in pairs(opts) do
+      if k == "sort_query" then
+        sort = v
+      elseif k == "strip_tracking" then
+        strip = v
+      else
         error("shoal.crawl." .. fn .. ": unknown option " .. tostring(k) ..
               " (sort_query, strip_tracking)", 3)
       end
     end
   end
-  local flags = 0
-  if opts.sort_query then flags = flags + SORT_QUERY end
-  if opts.strip_tracking then flags = flags + STRIP_TRACKING end
-  return flags
+  return (sort and SORT_QUERY or 0) + (strip and STRIP_TRACKING or 0)
 end
 
 function M.parse(u)
