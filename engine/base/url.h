@@ -11,7 +11,10 @@
  * message in err (URL_ERR_MAX bytes, NUL-terminated, naming the URL), or
  * URL_NOSPACE when out was too small, in which case out holds nothing
  * useful; a buffer of the matching _size() bytes never is. Nothing is
- * allocated, except by libidn2 for a host that is not ASCII. */
+ * allocated on the way a crawl's links take, with two exceptions: libidn2
+ * allocates for a host that is not ASCII, and the query options take heap
+ * for a query of over 2 KiB or 64 parameters (failing with URL_ERROR,
+ * "out of memory", if there is none). */
 #ifndef SHOAL_URL_H
 #define SHOAL_URL_H
 

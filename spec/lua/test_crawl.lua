@@ -1,7 +1,10 @@
 -- Spec of lua/shoal/crawl.lua: what crawl scripts rely on when they parse,
 -- resolve, normalise and extract links.
 --
---   luajit spec/lua/test_crawl.lua [ROOT]      (or SHOAL_ROOT=ROOT)
+--   build/lua_spec spec/lua/test_crawl.lua [ROOT]      (or SHOAL_ROOT=ROOT)
+--
+-- lua_spec (spec/lua/run_spec.c) is luajit with shoal's preloads: crawl.lua
+-- stands on the C module shoal.url, which plain luajit lacks.
 --
 -- ROOT is the repository root; without it the root is found from this file's
 -- path. Prints a FAIL line per failed check and closes with one line
