@@ -58,6 +58,7 @@ enum {
                        * ":" of an IPv6 literal, raw UTF-8 for an IDN */
 };
 #define ALNUM (C_UNRESERVED | C_SCHEME | C_HOST)
+/* clang-format off */
 static const unsigned char cls[256] = {
     [0 ... 0x20] = C_ENCODE,
     ['a' ... 'z'] = C_ALPHA | ALNUM,
@@ -77,6 +78,7 @@ static const unsigned char cls[256] = {
     [0x7f] = C_ENCODE,
     [0x80 ... 0xff] = C_ENCODE | C_HOST,
 };
+/* clang-format on */
 #undef ALNUM
 
 static int is(int c, int class)
@@ -306,8 +308,7 @@ int url_parse_authority(const char *a, size_t n, struct url_authority_parts *ap,
     }
     for (size_t i = 0; i < ap->host.n; i++) {
         if (!is(ap->host.p[i], C_HOST)) {
-            err_set(err, "bad character in host %s",
-                    quoted(q, sizeof q, ap->host.p, ap->host.n));
+            err_set(err, "bad character in host %s", quoted(q, sizeof q, ap->host.p, ap->host.n));
             return URL_ERROR;
         }
     }
@@ -367,12 +368,12 @@ static void put_idn(struct out *o, const char *s, size_t n, char *err, int *fail
     name[len] = 0;
     char *ascii = NULL;
     int rc = idn2_to_ascii_8z(name, &ascii, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
-    if (rc != IDN2_OK && idn2_to_ascii_8z(name, &ascii, IDN2_NFC_INPUT | IDN2_TRANSITIONAL) ==
-                             IDN2_OK)
+    if (rc != IDN2_OK &&
+        idn2_to_ascii_8z(name, &ascii, IDN2_NFC_INPUT | IDN2_TRANSITIONAL) == IDN2_OK)
         rc = IDN2_OK;
     if (rc != IDN2_OK) {
-        err_set(err, "bad internationalised host %s: %s (IDNA, UTS #46)",
-                quoted(q, sizeof q, s, n), idn2_strerror(rc));
+        err_set(err, "bad internationalised host %s: %s (IDNA, UTS #46)", quoted(q, sizeof q, s, n),
+                idn2_strerror(rc));
         *failed = 1;
         return;
     }
@@ -441,8 +442,7 @@ static long default_port(struct url_part scheme)
 }
 
 /* The host (bracketed when IPv6) and a port that is not the default. */
-static int put_host_port(struct out *o, const struct url_authority_parts *ap, long dflt,
-                         char *err)
+static int put_host_port(struct out *o, const struct url_authority_parts *ap, long dflt, char *err)
 {
     if (ap->ipv6)
         put_char(o, '[');
@@ -474,8 +474,8 @@ struct target {
 
 /* RFC 3986 5.2.2: ref read against the base bp (split; NULL for none).
  * 0 or URL_ERROR. */
-static int resolve_target(const struct url_split *bp, const char *ref, size_t rn,
-                          struct target *t, char *err)
+static int resolve_target(const struct url_split *bp, const char *ref, size_t rn, struct target *t,
+                          char *err)
 {
     char q[128];
     struct url_split b = {0}, r;
@@ -589,8 +589,8 @@ size_t url_resolve_size(size_t bn, size_t rn)
  * (mc_cid, mc_eid). They are the ones each platform documents, and the
  * core of what Firefox's and Brave's query stripping and the ClearURLs
  * rules remove. Names compare without regard to ASCII case. */
-static const char *const tracking[] = {"gclid", "fbclid", "msclkid", "dclid", "yclid", "mc_cid",
-                                       "mc_eid", "_ga",   "_gl",     "igshid"};
+static const char *const tracking[] = {"gclid",  "fbclid", "msclkid", "dclid", "yclid",
+                                       "mc_cid", "mc_eid", "_ga",     "_gl",   "igshid"};
 
 static int tracking_name(const char *s, size_t n)
 {
@@ -775,8 +775,8 @@ void url_base_init(struct url_base *b, const char *s, size_t n)
  * written from the start, cannot reach it when cap is url_link_size(): the
  * canonical form is made from the parts, not from a resolved string split
  * again, and a target on the base's origin takes the origin as it is. */
-long url_link_from(const struct url_base *b, const char *ref, size_t rn, unsigned flags,
-                   char *out, size_t cap, char *err)
+long url_link_from(const struct url_base *b, const char *ref, size_t rn, unsigned flags, char *out,
+                   size_t cap, char *err)
 {
     struct target t;
     if (resolve_target(b->s ? &b->split : NULL, ref, rn, &t, err) != 0)

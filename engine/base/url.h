@@ -90,8 +90,8 @@ struct url_base {
 };
 void url_base_init(struct url_base *b, const char *s, size_t n);
 /* url_link against b; out as for url_link, url_link_size(b->n, rn) bytes. */
-long url_link_from(const struct url_base *b, const char *ref, size_t rn, unsigned flags,
-                   char *out, size_t cap, char *err);
+long url_link_from(const struct url_base *b, const char *ref, size_t rn, unsigned flags, char *out,
+                   size_t cap, char *err);
 
 /* The key a crawl groups a URL's jobs by: its host as url_normalize writes
  * it, plus ":port" when the URL names a port that is not its scheme's

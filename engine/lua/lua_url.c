@@ -233,10 +233,15 @@ static int l_path_query(lua_State *L)
 int lj_open_url(lua_State *L)
 {
     static const luaL_Reg fns[] = {
-        {"split", l_split},         {"parse", l_parse},         {"resolve", l_resolve},
-        {"normalize", l_normalize}, {"link", l_link},           {"links", l_links},
+        {"split", l_split},
+        {"parse", l_parse},
+        {"resolve", l_resolve},
+        {"normalize", l_normalize},
+        {"link", l_link},
+        {"links", l_links},
         {"authority", l_authority},
-        {"path_query", l_path_query}, {NULL, NULL},
+        {"path_query", l_path_query},
+        {NULL, NULL},
     };
     lua_createtable(L, 0, 10);
     luaL_register(L, NULL, fns);

@@ -39,8 +39,8 @@ static const char *norm(const char *s, unsigned flags)
 
 static const char *resolve(const char *base, const char *ref)
 {
-    return answer(url_resolve(base, base ? strlen(base) : 0, ref, strlen(ref), got,
-                              sizeof got - 1, err));
+    return answer(
+        url_resolve(base, base ? strlen(base) : 0, ref, strlen(ref), got, sizeof got - 1, err));
 }
 
 static const char *authority(const char *s)
@@ -73,12 +73,12 @@ static void test_split(void)
     CHECK(u.path.p != NULL && u.path.n == 0);
     CHECK(u.query.p == NULL && u.fragment.p == NULL);
     url_split("http://a/?#", 11, &u);
-    CHECK(u.query.p != NULL && u.query.n == 0);      /* empty, not absent */
+    CHECK(u.query.p != NULL && u.query.n == 0); /* empty, not absent */
     CHECK(u.fragment.p != NULL && u.fragment.n == 0);
     url_split("/a:b", 4, &u);
-    CHECK(u.scheme.p == NULL && u.path.n == 4);      /* "/" before ":": no scheme */
+    CHECK(u.scheme.p == NULL && u.path.n == 4); /* "/" before ":": no scheme */
     url_split("1a:b", 4, &u);
-    CHECK(u.scheme.p == NULL);                        /* a scheme starts with a letter */
+    CHECK(u.scheme.p == NULL); /* a scheme starts with a letter */
     url_split("a+b.c-d:x", 9, &u);
     CHECK(u.scheme.n == 7);
     url_split("//h", 3, &u);
@@ -90,24 +90,48 @@ static void test_rfc_examples(void)
 {
     static const char *const cases[][2] = {
         /* 5.4.1 normal */
-        {"g:h", "g:h"}, {"g", "http://a/b/c/g"}, {"./g", "http://a/b/c/g"},
-        {"g/", "http://a/b/c/g/"}, {"/g", "http://a/g"}, {"//g", "http://g"},
-        {"?y", "http://a/b/c/d;p?y"}, {"g?y", "http://a/b/c/g?y"},
-        {"#s", "http://a/b/c/d;p?q#s"}, {"g#s", "http://a/b/c/g#s"},
-        {"g?y#s", "http://a/b/c/g?y#s"}, {";x", "http://a/b/c/;x"},
-        {"g;x", "http://a/b/c/g;x"}, {"g;x?y#s", "http://a/b/c/g;x?y#s"},
-        {"", "http://a/b/c/d;p?q"}, {".", "http://a/b/c/"}, {"./", "http://a/b/c/"},
-        {"..", "http://a/b/"}, {"../", "http://a/b/"}, {"../g", "http://a/b/g"},
-        {"../..", "http://a/"}, {"../../", "http://a/"}, {"../../g", "http://a/g"},
+        {"g:h", "g:h"},
+        {"g", "http://a/b/c/g"},
+        {"./g", "http://a/b/c/g"},
+        {"g/", "http://a/b/c/g/"},
+        {"/g", "http://a/g"},
+        {"//g", "http://g"},
+        {"?y", "http://a/b/c/d;p?y"},
+        {"g?y", "http://a/b/c/g?y"},
+        {"#s", "http://a/b/c/d;p?q#s"},
+        {"g#s", "http://a/b/c/g#s"},
+        {"g?y#s", "http://a/b/c/g?y#s"},
+        {";x", "http://a/b/c/;x"},
+        {"g;x", "http://a/b/c/g;x"},
+        {"g;x?y#s", "http://a/b/c/g;x?y#s"},
+        {"", "http://a/b/c/d;p?q"},
+        {".", "http://a/b/c/"},
+        {"./", "http://a/b/c/"},
+        {"..", "http://a/b/"},
+        {"../", "http://a/b/"},
+        {"../g", "http://a/b/g"},
+        {"../..", "http://a/"},
+        {"../../", "http://a/"},
+        {"../../g", "http://a/g"},
         /* 5.4.2 abnormal */
-        {"../../../g", "http://a/g"}, {"../../../../g", "http://a/g"},
-        {"/./g", "http://a/g"}, {"/../g", "http://a/g"}, {"g.", "http://a/b/c/g."},
-        {".g", "http://a/b/c/.g"}, {"g..", "http://a/b/c/g.."}, {"..g", "http://a/b/c/..g"},
-        {"./../g", "http://a/b/g"}, {"./g/.", "http://a/b/c/g/"},
-        {"g/./h", "http://a/b/c/g/h"}, {"g/../h", "http://a/b/c/h"},
-        {"g;x=1/./y", "http://a/b/c/g;x=1/y"}, {"g;x=1/../y", "http://a/b/c/y"},
-        {"g?y/./x", "http://a/b/c/g?y/./x"}, {"g?y/../x", "http://a/b/c/g?y/../x"},
-        {"g#s/./x", "http://a/b/c/g#s/./x"}, {"g#s/../x", "http://a/b/c/g#s/../x"},
+        {"../../../g", "http://a/g"},
+        {"../../../../g", "http://a/g"},
+        {"/./g", "http://a/g"},
+        {"/../g", "http://a/g"},
+        {"g.", "http://a/b/c/g."},
+        {".g", "http://a/b/c/.g"},
+        {"g..", "http://a/b/c/g.."},
+        {"..g", "http://a/b/c/..g"},
+        {"./../g", "http://a/b/g"},
+        {"./g/.", "http://a/b/c/g/"},
+        {"g/./h", "http://a/b/c/g/h"},
+        {"g/../h", "http://a/b/c/h"},
+        {"g;x=1/./y", "http://a/b/c/g;x=1/y"},
+        {"g;x=1/../y", "http://a/b/c/y"},
+        {"g?y/./x", "http://a/b/c/g?y/./x"},
+        {"g?y/../x", "http://a/b/c/g?y/../x"},
+        {"g#s/./x", "http://a/b/c/g#s/./x"},
+        {"g#s/../x", "http://a/b/c/g#s/../x"},
         {"http:g", "http:g"}, /* strict */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -191,10 +215,9 @@ static void test_query_options(void)
     CHECK_STR(norm("http://a/?", S), "http://a/?");
     CHECK_STR(norm("http://a/p", S), "http://a/p");
 
-    CHECK_STR(norm("http://a/?id=7&utm_source=x&utm_medium=y&UTM_Campaign=z", T),
-              "http://a/?id=7");
-    const char *names[] = {"gclid", "fbclid", "msclkid", "dclid", "yclid",
-                           "mc_cid", "mc_eid", "_ga",    "_gl",   "igshid"};
+    CHECK_STR(norm("http://a/?id=7&utm_source=x&utm_medium=y&UTM_Campaign=z", T), "http://a/?id=7");
+    const char *names[] = {"gclid",  "fbclid", "msclkid", "dclid", "yclid",
+                           "mc_cid", "mc_eid", "_ga",     "_gl",   "igshid"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char u[128];
         snprintf(u, sizeof u, "http://a/?x=1&%s=abc&y=2", names[i]);
@@ -227,11 +250,16 @@ static void test_query_options(void)
 
 static void test_idn(void)
 {
-    CHECK_STR(norm("http://b\xc3\xbc" "cher.example/", 0), "http://xn--bcher-kva.example/");
-    CHECK_STR(norm("http://B\xc3\x9c" "CHER.Example/", 0), "http://xn--bcher-kva.example/");
+    CHECK_STR(norm("http://b\xc3\xbc"
+                   "cher.example/",
+                   0),
+              "http://xn--bcher-kva.example/");
+    CHECK_STR(norm("http://B\xc3\x9c"
+                   "CHER.Example/",
+                   0),
+              "http://xn--bcher-kva.example/");
     CHECK_STR(norm("http://b%C3%BCcher.example/", 0), "http://xn--bcher-kva.example/");
-    CHECK_STR(norm("http://b%c3%bccher.example:8080/x", 0),
-              "http://xn--bcher-kva.example:8080/x");
+    CHECK_STR(norm("http://b%c3%bccher.example:8080/x", 0), "http://xn--bcher-kva.example:8080/x");
     CHECK_STR(norm("http://xn--bcher-kva.example/", 0), "http://xn--bcher-kva.example/");
     /* nontransitional, as browsers: "ß" is kept apart from "ss" */
     CHECK_STR(norm("http://fa\xc3\x9f.de/", 0), "http://xn--fa-hia.de/");
@@ -244,7 +272,8 @@ static void test_idn(void)
     CHECK(is_error(norm("http://%C3%BC%2Fx/", 0), "bad"));
     CHECK(is_error(norm("http://%C3%BC%20x/", 0), "bad"));
     /* the user's and the authority's view agree */
-    CHECK_STR(authority("https://b\xc3\xbc" "cher.example:8443/x"),
+    CHECK_STR(authority("https://b\xc3\xbc"
+                        "cher.example:8443/x"),
               "xn--bcher-kva.example:8443");
 }
 
@@ -308,13 +337,17 @@ static void test_small_buffers(void)
  * included, on references made of the pieces that matter. */
 static void test_link_agrees(void)
 {
-    static const char *const pieces[] = {"a", "b", "/", "/", ".", "..", "./", "../", "?",
-                                         "#", "%", "%2F", "%41", "%2E", ":", "@", "=",
-                                         "\xc3\xa9", "//", "x.html", "%2e%2E", "http:"};
-    static const char *const bases[] = {"http://h.test/a/b?q", "http://h.test",
-                                        "https://H.test:443/x/./y/%7e/", "http://h.test/a%2fb/c",
-                                        "http://u@h.test:8080/d/e/f", "http://h.test/a/../b",
-                                        "mailto:x@y", "http://a b/"};
+    static const char *const pieces[] = {
+        "a",   "b",   "/",   "/", ".", "..", "./",       "../", "?",      "#",      "%",
+        "%2F", "%41", "%2E", ":", "@", "=",  "\xc3\xa9", "//",  "x.html", "%2e%2E", "http:"};
+    static const char *const bases[] = {"http://h.test/a/b?q",
+                                        "http://h.test",
+                                        "https://H.test:443/x/./y/%7e/",
+                                        "http://h.test/a%2fb/c",
+                                        "http://u@h.test:8080/d/e/f",
+                                        "http://h.test/a/../b",
+                                        "mailto:x@y",
+                                        "http://a b/"};
     uint32_t seed = 12345;
     int mismatches = 0;
     for (int round = 0; round < 20000; round++) {
