@@ -98,6 +98,10 @@ extern const luaL_Reg lj_api_log[];   /* lua_log.c */
 extern const luaL_Reg lj_api_trace[]; /* lua_trace.c */
 extern const luaL_Reg lj_api_items[]; /* lua_items.c: emit */
 
+/* Pushes the module shoal.url (lua_url.c: base/url.c for crawl.lua), the
+ * loader lua_state.c puts in package.preload; a lua_CFunction. */
+int lj_open_url(lua_State *L);
+
 /* Raises a mistake in how the script called shoal (a bad argument): at
  * the script's own line, and final for the attempt (not retried). Never
  * returns; written `return lj_usage_error(...)` as luaL_error is. */

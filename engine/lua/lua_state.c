@@ -173,6 +173,8 @@ static int setup(lua_State *L)
     lua_getfield(L, -1, "preload");
     lua_pushcfunction(L, luaopen_cjson);
     lua_setfield(L, -2, "cjson");
+    lua_pushcfunction(L, lj_open_url);
+    lua_setfield(L, -2, "shoal.url");
     const struct embedded_module *runtime = NULL;
     char path[4096];
     for (const struct embedded_module *m = embedded_modules; m->name; m++) {

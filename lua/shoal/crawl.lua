@@ -3,22 +3,31 @@
 --   local crawl = require "shoal.crawl"
 --   crawl.parse(url)        -> {scheme, host, port, path, query, fragment, userinfo} | nil, err
 --   crawl.resolve(base, ref) -> absolute URL (RFC 3986 section 5.2)      | nil, err
---   crawl.normalize(url)    -> canonical http(s) URL, the dedup key       | nil, err
---   crawl.links(html, url)  -> array of normalised http(s) links, never raises
---   crawl.host(url), crawl.same_host(a, b)
+--   crawl.normalize(url [, opts]) -> canonical http(s) URL, the dedup key | nil, err
+--   crawl.links(html, url [, opts]) -> array of normalised http(s) links, never raises
+--   crawl.host(url), crawl.authority(url), crawl.same_host(a, b)
+--   crawl.options           -> {sort_query = false, strip_tracking = false}: the
+--                              opts normalize and links use when given none
 --
--- Plain Lua 5.1, no globals, no C modules: the binary embeds this file and
--- every state (producer and workers) may require it. Misuse (a URL that is not
--- a string) raises; a URL that does not parse returns nil and a message.
--- links() runs on every fetched page, so it scans with string.find and works
--- per tag, never per character, and stays linear on hostile input. Two small
--- caches (origins, the last base directory) hold strings only and are bounded.
+-- The URL work is C (engine/base/url.c, reached through the module shoal.url
+-- that every state preloads); this file keeps the argument checks, the
+-- options and the links scanner. No globals: the binary embeds this file and
+-- every state (producer and workers) may require it. Misuse (a URL that is
+-- not a string, an unknown option) raises; a URL that does not parse
+-- returns nil and a message. links() runs on every fetched page, so it
+-- scans with string.find and works per tag, never per character, and stays
+-- linear on hostile input.
 
 local M = {}
 
+local url = require "shoal.url"
+local c_split, c_parse, c_resolve = url.split, url.parse, url.resolve
+local c_normalize, c_links, c_authority = url.normalize, url.links, url.authority
+local SORT_QUERY, STRIP_TRACKING = url.SORT_QUERY, url.STRIP_TRACKING
+
 local find, match, sub, gsub = string.find, string.match, string.sub, string.gsub
-local lower, upper, byte, char = string.lower, string.upper, string.byte, string.char
-local type, tonumber, tostring, pcall, error = type, tonumber, tostring, pcall, error
+local lower, byte, char = string.lower, string.byte, string.char
+local type, tonumber, tostring, pcall, error, pairs = type, tonumber, tostring, pcall, error, pairs
 local floor = math.floor
 
 local DEFAULT_PORT = { http = 80, https = 443 }
@@ -35,264 +44,68 @@ local function need_string(fn, what, v)
   end
 end
 
--- The five components of RFC 3986 appendix B. Absent components are nil and
--- an empty one is "" (they differ: "http://a/?" has an empty query); path is
--- always a string.
-local function split(s)
-  local scheme, rest = nil, s
-  if find(s, ":", 1, true) then -- cheap, and most references have none
-    scheme = match(s, "^(%a[%w+.-]*):")
-    if scheme then rest = sub(s, #scheme + 2) end
-  end
-  local fragment, query, authority
-  local p = find(rest, "#", 1, true)
-  if p then fragment = sub(rest, p + 1); rest = sub(rest, 1, p - 1) end
-  p = find(rest, "?", 1, true)
-  if p then query = sub(rest, p + 1); rest = sub(rest, 1, p - 1) end
-  if byte(rest, 1) == 47 and byte(rest, 2) == 47 then -- "//"
-    p = find(rest, "/", 3, true)
-    if p then
-      authority, rest = sub(rest, 3, p - 1), sub(rest, p)
-    else
-      authority, rest = sub(rest, 3), ""
+-- Normalisation options: off unless a script turns them on, here for every
+-- call (set them at the script's top level, which every state runs) or
+-- per call through opts.
+M.options = { sort_query = false, strip_tracking = false }
+
+-- opts as shoal.url's flags: each option opts does not set comes from
+-- crawl.options.
+local function flags_of(fn, opts)
+  local defaults = M.options
+  local sort, strip = defaults.sort_query, defaults.strip_tracking
+  if opts ~= nil then
+    if type(opts) ~= "table" then
+      error("shoal.crawl." .. fn .. ": opts must be a table, got " .. type(opts), 3)
     end
-  end
-  return scheme, authority, rest, query, fragment
-end
-
--- host (lower-cased, IPv6 without brackets), port (number or nil), userinfo;
--- or nil, err.
-local function split_authority(auth)
-  local userinfo, hostport = nil, auth
-  if find(auth, "@", 1, true) then -- the last "@" ends userinfo, as in browsers
-    userinfo, hostport = match(auth, "^(.*)@(.*)$")
-  end
-  local host, port
-  if byte(hostport, 1) == 91 then -- "[": an IPv6 literal
-    host, port = match(hostport, "^%[([%x:.]+)%](.*)$")
-    if not host then return nil, "bad IPv6 literal in " .. quoted(auth) end
-    if port ~= "" then port = match(port, "^:(%d*)$") end
-  elseif find(hostport, ":", 1, true) then
-    host, port = match(hostport, "^([^:]*):(%d*)$")
-  else
-    host, port = hostport, ""
-  end
-  if not port then return nil, "bad port in " .. quoted(auth) end
-  -- reg-name characters (RFC 3986 3.2.2), and raw UTF-8 for IDNs
-  if not find(host, "^[%w%-._~!$&'()*+,;=%%:\128-\255]*$") then
-    return nil, "bad character in host " .. quoted(host)
-  end
-  if port == "" then
-    port = nil
-  else
-    port = tonumber(port)
-    if port > 65535 then return nil, "port out of range in " .. quoted(auth) end
-  end
-  return lower(host), port, userinfo
-end
-
--- RFC 3986 section 5.2.4, rule by rule (A to E), on bytes at position i
--- rather than on copies of the rest of the input: a long path of "./"
--- segments costs linear time.
-local DOT, SLASH = 46, 47
-local function remove_dots(path)
-  if byte(path, 1) ~= DOT and not find(path, "/.", 1, true) then return path end
-  local out, n, i, len = {}, 0, 1, #path
-  while i <= len do
-    local b1, b2, b3 = byte(path, i, i + 2)
-    if b1 == DOT and b2 == DOT and b3 == SLASH then -- A: "../"
-      i = i + 3
-    elseif b1 == DOT and b2 == SLASH then -- A: "./"
-      i = i + 2
-    elseif b1 == SLASH and b2 == DOT and (b3 == SLASH or i + 1 == len) then -- B: "/./", "/."
-      if b3 == SLASH then
-        i = i + 2
+    for k, v in pairs(opts) do
+      if k == "sort_query" then
+        sort = v
+      elseif k == "strip_tracking" then
+        strip = v
       else
-        n = n + 1; out[n] = "/"
-        i = len + 1
+        error("shoal.crawl." .. fn .. ": unknown option " .. tostring(k) ..
+              " (sort_query, strip_tracking)", 3)
       end
-    elseif b1 == SLASH and b2 == DOT and b3 == DOT
-        and (i + 2 == len or byte(path, i + 3) == SLASH) then -- C: "/../", "/.."
-      if n > 0 then out[n] = nil; n = n - 1 end
-      if i + 2 == len then n = n + 1; out[n] = "/" end
-      i = i + 3
-    elseif b1 == DOT and (i == len or (b2 == DOT and i + 1 == len)) then -- D: ".", ".."
-      i = len + 1
-    else -- E: the first segment, with its "/", goes to the output
-      local e = find(path, "/", i + 1, true) or len + 1
-      n = n + 1; out[n] = sub(path, i, e - 1)
-      i = e
     end
   end
-  return table.concat(out)
+  return (sort and SORT_QUERY or 0) + (strip and STRIP_TRACKING or 0)
 end
 
--- The base path up to its last "/": the links of a page share one base, so
--- the last answer is kept.
-local last_path, last_dir = "", ""
-local function directory(path)
-  if path ~= last_path then last_path, last_dir = path, match(path, "^.*/") or "" end
-  return last_dir
-end
-
--- RFC 3986 section 5.2.2 (strict: a reference with a scheme is absolute).
--- Base components may be nil when there is no usable base; then only
--- absolute references resolve.
-local function resolve_parts(bs, ba, bp, bq, rs, ra, rp, rq)
-  if rs then return rs, ra, remove_dots(rp), rq end
-  if not bs then return nil end
-  if ra then return bs, ra, remove_dots(rp), rq end
-  if rp == "" then return bs, ba, bp, rq or bq end
-  if byte(rp, 1) ~= 47 then
-    if ba and bp == "" then
-      rp = "/" .. rp
-    else
-      rp = directory(bp) .. rp
-    end
-  end
-  return bs, ba, remove_dots(rp), rq
-end
-
-local function join(s, a, p, q, f)
-  local t = s .. ":"
-  if a then
-    t = t .. "//" .. a
-  elseif sub(p, 1, 2) == "//" then
-    -- without this, the path's first segment would read as a host
-    -- ("http:/.//evil.example/x" must not become http://evil.example/x)
-    t = t .. "/."
-  end
-  t = t .. p
-  if q then t = t .. "?" .. q end
-  if f then t = t .. "#" .. f end
-  return t
-end
-
--- Percent-encoding in the canonical form: escapes in upper-case hex,
--- unreserved characters decoded (RFC 3986 section 6.2.2.2), a "%" that starts
--- no escape and bytes that may not appear in a URL (space, controls,
--- non-ASCII, "<>\"{}|\\^`") encoded.
-local function fix_escape(h)
-  if #h < 2 then return "%25" .. h end
-  local c = char(tonumber(h, 16))
-  if find(c, "^[%w%-%._~]$") then return c end
-  return "%" .. upper(h)
-end
-
-local function encode_byte(c)
-  return ("%%%02X"):format(byte(c))
-end
-
--- Every character of RFC 3986 but "%": a string of only these needs no work.
--- Written as ASCII ranges, which the matcher tests faster than classes:
--- a-z, "&" to ";" (&'()*+,-./0-9:;), "?" to "Z" (?@A-Z), then [ ] ! # $ = _ ~.
--- (An anchored run of one set costs a few ns a byte; an unanchored search
--- for the complement costs several times that.)
-local PLAIN = "^[a-z&-;?-Z%[%]!#$=_~]*$"
-local BAD = "[%c \"<>\\^`{|}\128-\255]"
-
-local function fix_escapes(s)
-  if find(s, PLAIN) then return s end
-  s = gsub(s, "%%(%x?%x?)", fix_escape)
-  return (gsub(s, BAD, encode_byte))
-end
-
--- The "scheme://userinfo@host:port" part of a canonical URL, or nil, err.
-local function canonical_origin(scheme, auth)
-  scheme = lower(scheme)
-  local default = DEFAULT_PORT[scheme]
-  if not default then return nil, "not an http(s) URL" end
-  if not auth then return nil, "no host" end
-  local host, port, userinfo = split_authority(auth)
-  if not host then return nil, port end
-  if host == "" then return nil, "no host" end
-  if find(host, ":", 1, true) then host = "[" .. host .. "]" end
-  if port and port ~= default then host = host .. ":" .. port end
-  if userinfo then host = fix_escapes(userinfo) .. "@" .. host end
-  return scheme .. "://" .. host
-end
-
--- Origins already worked out, by scheme as written and then authority: a
--- crawl meets few hosts, many times each. Emptied when it grows past
--- ORIGINS_MAX, so a crawl of many hosts cannot fill the state's memory.
-local ORIGINS_MAX = 1000
-local origins, n_origins = {}, 0
-
-local function origin_of(s, a)
-  local key = a or "" -- no authority and an empty one fail alike
-  local by_auth = origins[s]
-  local o = by_auth and by_auth[key]
-  if o == nil then
-    local err
-    o, err = canonical_origin(s, a)
-    o = o or { err } -- a failure is kept as {message}
-    if #s + #key <= 300 then -- longer holds no host name: not worth keeping
-      if n_origins >= ORIGINS_MAX then origins, n_origins = {}, 0 end
-      by_auth = origins[s]
-      if not by_auth then by_auth = {}; origins[s] = by_auth end
-      by_auth[key] = o
-      n_origins = n_origins + 1
-    end
-  end
-  if type(o) == "table" then return nil, o[1] end
-  return o
-end
-
--- plain: p and q are known to need no percent-encoding work, and p has had
--- its dot segments removed.
-local function normalize_parts(s, a, p, q, plain)
-  if not s then return nil, "not an absolute URL" end
-  local origin, err = origin_of(s, a)
-  if not origin then return nil, err end
-  if not plain then
-    p = remove_dots(fix_escapes(p))
-    q = q and fix_escapes(q)
-  end
-  if p == "" then p = "/" end
-  if q then return origin .. p .. "?" .. q end
-  return origin .. p
-end
-
-function M.parse(url)
-  need_string("parse", "url", url)
-  local scheme, auth, path, query, fragment = split(url)
-  if not scheme then return nil, "no scheme in " .. quoted(url) .. " (a relative URL?)" end
-  local t = { scheme = lower(scheme), path = path, query = query, fragment = fragment }
-  if auth then
-    local host, port, userinfo = split_authority(auth)
-    if not host then return nil, port end
-    t.host, t.port, t.userinfo = host, port, userinfo
-  end
-  return t
+function M.parse(u)
+  need_string("parse", "url", u)
+  return c_parse(u)
 end
 
 function M.resolve(base, ref)
   need_string("resolve", "base", base)
   need_string("resolve", "ref", ref)
-  local bs, ba, bp, bq = split(base)
-  if not bs then return nil, "base URL " .. quoted(base) .. " is not absolute" end
-  local rs, ra, rp, rq, rf = split(ref)
-  local s, a, p, q = resolve_parts(bs, ba, bp, bq, rs, ra, rp, rq)
-  return join(s, a, p, q, rf)
+  return c_resolve(base, ref)
 end
 
-function M.normalize(url)
-  need_string("normalize", "url", url)
-  local s, a, p, q = split(url)
-  return normalize_parts(s, a, p, q)
+function M.normalize(u, opts)
+  need_string("normalize", "url", u)
+  return c_normalize(u, flags_of("normalize", opts))
 end
 
-function M.host(url)
-  need_string("host", "url", url)
-  local t, err = M.parse(url)
+function M.host(u)
+  need_string("host", "url", u)
+  local t, err = c_parse(u)
   if not t then return nil, err end
-  if not t.host or t.host == "" then return nil, "no host in " .. quoted(url) end
+  if not t.host or t.host == "" then return nil, "no host in " .. quoted(u) end
   return t.host
 end
 
-local function site(url)
-  if type(url) ~= "string" then return nil end
-  local t = M.parse(url)
+-- The host and a port that is not the scheme's default: what the engine
+-- groups a crawl's jobs by ("example.com", "127.0.0.1:8080").
+function M.authority(u)
+  need_string("authority", "url", u)
+  return c_authority(u)
+end
+
+local function site(u)
+  if type(u) ~= "string" then return nil end
+  local t = c_parse(u)
   if not t or not t.host or t.host == "" then return nil end
   return t.scheme .. "://" .. t.host .. ":" .. tostring(t.port or DEFAULT_PORT[t.scheme])
 end
@@ -327,6 +140,12 @@ local function entity(name)
   n = n and tonumber(n, 16) or tonumber(match(name, "^#(%d+)$"))
   if n then return utf8(n) end
 end
+
+-- Every character of RFC 3986 but "%": an href of only these needs no
+-- cleaning. Written as ASCII ranges, which the matcher tests faster than
+-- classes: a-z, "&" to ";" (&'()*+,-./0-9:;), "?" to "Z" (?@A-Z), then
+-- [ ] ! # $ = _ ~.
+local PLAIN = "^[a-z&-;?-Z%[%]!#$=_~]*$"
 
 -- An href as written in the page -> the reference to resolve and whether it
 -- is plain (see PLAIN; known_plain: the caller knows it is); nil for an empty
@@ -462,44 +281,40 @@ local function scan(html)
   return hrefs, n, base
 end
 
-local function extract(html, base_url)
+local function extract(html, base_url, flags)
   local hrefs, n, base_href = scan(html)
-  local bs, ba, bp, bq
-  if type(base_url) == "string" then bs, ba, bp, bq = split(base_url) end
+  local base = nil -- nil: only absolute links resolve
+  if type(base_url) == "string" and c_split(base_url) then base = base_url end
   if base_href then -- <base href> is itself relative to the document's URL
     local h = clean_href(base_href)
-    if h then
-      local s, a, p, q = resolve_parts(bs, ba, bp, bq, split(h))
-      if s and a and DEFAULT_PORT[lower(s)] then bs, ba, bp, bq = s, a, p, q end
+    local r = h and c_resolve(base, h)
+    if r then
+      local s, a = c_split(r)
+      if s and a and DEFAULT_PORT[lower(s)] then base = r end
     end
   end
-  -- The base in canonical form once, so plain references need no more work.
-  if bs then bp, bq = remove_dots(fix_escapes(bp)), bq and fix_escapes(bq) end
   -- Most pages have only plain hrefs: one check of them all costs less
   -- than one check of each.
   local all_plain = find(table.concat(hrefs, "/", 1, n), PLAIN) ~= nil
-  local out, count, seen = {}, 0, {}
+  local m = 0
   for i = 1, n do
-    local h, plain = clean_href(hrefs[i], all_plain)
+    local h = clean_href(hrefs[i], all_plain)
     if h then
-      -- normalize_parts turns away other schemes (javascript:, mailto:, ...)
-      local s, a, p, q = resolve_parts(bs, ba, bp, bq, split(h))
-      local url = normalize_parts(s, a, p, q, plain)
-      if url and not seen[url] then
-        seen[url] = true
-        count = count + 1
-        out[count] = url
-      end
+      m = m + 1
+      hrefs[m] = h
     end
   end
-  return out
+  -- resolved, normalised and de-duplicated in one call; other schemes
+  -- (javascript:, mailto:, ...) and unusable links are dropped
+  return c_links(base, hrefs, m, flags)
 end
 
 -- Never raises: a page is untrusted input. Returns an empty array (and, only
 -- if this module has a bug, the error as a second value) when it cannot.
-function M.links(html, base_url)
+function M.links(html, base_url, opts)
+  local flags = flags_of("links", opts)
   if type(html) ~= "string" then return {} end
-  local ok, out = pcall(extract, html, base_url)
+  local ok, out = pcall(extract, html, base_url, flags)
   if ok then return out end
   return {}, out
 end

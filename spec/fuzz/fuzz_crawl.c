@@ -16,16 +16,15 @@
  *
  * One Lua state serves every input, as in a worker, so the module's caches
  * carry over between inputs; the module is read from the source tree so a
- * change to crawl.lua needs no rebuild. The checks are Lua, run protected:
+ * change to crawl.lua needs no rebuild (its C half, shoal.url, is linked
+ * in and preloaded as shoal's states do). The checks are Lua, run protected:
  * a breach is an error whose message is printed before abort(), which
  * libFuzzer and the CTest replay both report.
  *
  * LuaJIT is not instrumented, so libFuzzer would see no coverage inside the
  * module: a line hook feeds it the Lua line-to-line edges instead, through
  * libFuzzer's extra counters (an ordinary array when it is not linked in). */
-#include <lauxlib.h>
-#include <lua.h>
-#include <lualib.h>
+#include "lua/lua_internal.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -138,7 +137,10 @@ static int setup(lua_State *L)
     lua_getglobal(L, "package");
     lua_pushstring(L, SHOAL_SOURCE_DIR "/lua/?.lua");
     lua_setfield(L, -2, "path");
-    lua_pop(L, 1);
+    lua_getfield(L, -1, "preload"); /* the C half of shoal.crawl, as in shoal's states */
+    lua_pushcfunction(L, lj_open_url);
+    lua_setfield(L, -2, "shoal.url");
+    lua_pop(L, 2);
     lua_getglobal(L, "require");
     lua_pushstring(L, "shoal.crawl");
     lua_call(L, 1, 1);

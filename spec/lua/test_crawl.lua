@@ -1,7 +1,10 @@
 -- Spec of lua/shoal/crawl.lua: what crawl scripts rely on when they parse,
 -- resolve, normalise and extract links.
 --
---   luajit spec/lua/test_crawl.lua [ROOT]      (or SHOAL_ROOT=ROOT)
+--   build/lua_spec spec/lua/test_crawl.lua [ROOT]      (or SHOAL_ROOT=ROOT)
+--
+-- lua_spec (spec/lua/run_spec.c) is luajit with shoal's preloads: crawl.lua
+-- stands on the C module shoal.url, which plain luajit lacks.
 --
 -- ROOT is the repository root; without it the root is found from this file's
 -- path. Prints a FAIL line per failed check and closes with one line
@@ -633,6 +636,73 @@ group("a path that starts with // never becomes a host", function()
      "normalize does not turn it into a host", show(n))
   same_list(crawl.links('<a href="http:/.//evil.com/x">x</a>', base), {},
             "links drops it (no host)")
+end)
+
+group("normalisation options", function()
+  local u = "http://a.test/p?utm_source=x&b=2&a=1&gclid=z&a=0#f"
+  eq(crawl.normalize(u), "http://a.test/p?utm_source=x&b=2&a=1&gclid=z&a=0",
+     "options off by default: the query as written")
+  eq(crawl.normalize(u, { sort_query = true }),
+     "http://a.test/p?a=1&a=0&b=2&gclid=z&utm_source=x", "sort_query: stable, by name")
+  eq(crawl.normalize(u, { strip_tracking = true }), "http://a.test/p?b=2&a=1&a=0",
+     "strip_tracking drops utm_* and click ids")
+  eq(crawl.normalize(u, { sort_query = true, strip_tracking = true }),
+     "http://a.test/p?a=1&a=0&b=2", "both")
+  eq(crawl.normalize("http://a.test/p?fbclid=1&utm_medium=m", { strip_tracking = true }),
+     "http://a.test/p", "a query of only tracking parameters goes, with its ?")
+  eq(crawl.normalize(u, {}), crawl.normalize(u), "empty opts: the defaults")
+  ok(not pcall(crawl.normalize, u, { sort = true }), "an unknown option raises (misuse)")
+  local _, msg = pcall(crawl.normalize, u, { sort = true })
+  ok(tostring(msg):find("unknown option sort", 1, true) ~= nil, "... and names it", tostring(msg))
+  ok(not pcall(crawl.normalize, u, "sort"), "opts that are not a table raise")
+
+  -- crawl.options: the module-wide defaults, read by normalize and links
+  local page = '<a href="/x?utm_campaign=c&z=1&y=2">'
+  same_list(crawl.links(page, "http://a.test/"), { "http://a.test/x?utm_campaign=c&z=1&y=2" },
+            "links: options off")
+  crawl.options.sort_query, crawl.options.strip_tracking = true, true
+  eq(crawl.normalize(u), "http://a.test/p?a=1&a=0&b=2", "crawl.options applies to normalize")
+  same_list(crawl.links(page, "http://a.test/"), { "http://a.test/x?y=2&z=1" },
+            "crawl.options applies to links")
+  same_list(crawl.links(page, "http://a.test/", { sort_query = false }),
+            { "http://a.test/x?z=1&y=2" }, "opts win over crawl.options")
+  crawl.options.sort_query, crawl.options.strip_tracking = false, false
+  same_list(crawl.links(page .. '<a href="/x?z=1&y=2&gclid=9">', "http://a.test/",
+                        { sort_query = true, strip_tracking = true }),
+            { "http://a.test/x?y=2&z=1" }, "links dedup after the options")
+  for _, x in ipairs({ u, "http://a.test/?b&a&&c=1&utm_x", "http://a.test/?" }) do
+    local o = { sort_query = true, strip_tracking = true }
+    local once = crawl.normalize(x, o)
+    eq(crawl.normalize(once, o), once, "idempotent with both options: " .. show(x))
+  end
+end)
+
+group("IDN hosts", function()
+  eq(crawl.normalize("http://b\195\188cher.example/"), "http://xn--bcher-kva.example/",
+     "a UTF-8 host becomes its A-label")
+  eq(crawl.normalize("http://b%C3%BCcher.example/"), "http://xn--bcher-kva.example/",
+     "a percent-encoded UTF-8 host too")
+  eq(crawl.normalize("HTTP://B\195\156CHER.example:8080/"), "http://xn--bcher-kva.example:8080/",
+     "upper case is mapped")
+  local r, err = crawl.normalize("http://\255.example/")
+  ok(r == nil and tostring(err):find("bad internationalised host", 1, true) ~= nil,
+     "bytes that are not UTF-8: an error that says so", show(r) .. " " .. show(err))
+  eq(crawl.host("http://b\195\188cher.example:8080/"), "xn--bcher-kva.example", "host")
+  eq(crawl.parse("http://b\195\188cher.example/").host, "xn--bcher-kva.example", "parse")
+  eq(crawl.same_host("http://b\195\188cher.example/a", "http://xn--bcher-kva.example/b"), true,
+     "same_host sees one host")
+  same_list(crawl.links('<a href="http://b\195\188cher.example/x">', "http://h.test/"),
+            { "http://xn--bcher-kva.example/x" }, "links")
+end)
+
+group("authority", function()
+  eq(crawl.authority("http://Example.COM/x"), "example.com", "default port: the host")
+  eq(crawl.authority("http://127.0.0.1:8080/"), "127.0.0.1:8080", "another port: host:port")
+  eq(crawl.authority("https://a.test:443/"), "a.test", "https's default port")
+  eq(crawl.authority("http://[::1]:8443/"), "[::1]:8443", "IPv6 keeps its brackets")
+  local r, err = crawl.authority("/relative")
+  ok(r == nil and type(err) == "string", "no host: nil, err", show(r))
+  ok(not pcall(crawl.authority, nil), "authority(nil) raises (misuse)")
 end)
 
 print(string.format("%d passed, %d failed", passed, failed))

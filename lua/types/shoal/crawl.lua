@@ -6,15 +6,21 @@
 ---The parts of a URL, as `crawl.parse` returns them.
 ---@class shoal.crawl.URL
 ---@field scheme string lower-case
----@field host? string lower-case; an IPv6 address without brackets (nil when the URL has no authority)
+---@field host? string lower-case, a host that is not ASCII as its IDNA A-label ("xn--..."); an IPv6 address without brackets (nil when the URL has no authority)
 ---@field port? integer the port written in the URL, if any
 ---@field userinfo? string
 ---@field path string always a string, "" when empty
 ---@field query? string without "?"; "" for a "?" with nothing after it
 ---@field fragment? string without "#"
 
+---Normalisation options, for `crawl.normalize` and `crawl.links`.
+---@class shoal.crawl.Options
+---@field sort_query? boolean query parameters in order of name (a stable sort: equal names keep their order)
+---@field strip_tracking? boolean drop tracking parameters: utm_*, gclid, fbclid, msclkid, dclid, yclid, mc_cid, mc_eid, _ga, _gl, igshid (any case); a query left empty loses its "?"
+
 ---The module `require "shoal.crawl"` returns.
 ---@class shoal.crawl
+---@field options shoal.crawl.Options the defaults normalize and links use for an option their opts do not set (both false); set them at the script's top level so every state has them
 local crawl = {}
 
 ---Splits an absolute URL into its parts (RFC 3986).
@@ -30,17 +36,24 @@ function crawl.parse(url) end
 ---@return string? err
 function crawl.resolve(base, ref) end
 
----The canonical form of an http(s) URL (the dedup key): lower-case scheme and host, default port and fragment dropped, dot segments removed, escapes normalised.
+---The canonical form of an http(s) URL (the dedup key): lower-case scheme and host, a host that is not ASCII (raw or percent-encoded UTF-8) as its A-label, default port and fragment dropped, dot segments removed, escapes normalised; opts (else `crawl.options`) may sort the query and strip tracking parameters. An unknown option raises.
 ---@param url string
+---@param opts? shoal.crawl.Options
 ---@return string? url
 ---@return string? err
-function crawl.normalize(url) end
+function crawl.normalize(url, opts) end
 
----The host of a URL, lower-case.
+---The host of a URL, lower-case (an A-label when it is not ASCII), without its port.
 ---@param url string
 ---@return string? host
 ---@return string? err
 function crawl.host(url) end
+
+---The authority a crawl groups a URL's jobs by: its host as `normalize` writes it, plus ":port" when the port is not the scheme's default ("example.com", "127.0.0.1:8080", "[::1]:8443").
+---@param url string
+---@return string? authority
+---@return string? err
+function crawl.authority(url) end
 
 ---Whether two URLs have the same scheme, host and (effective) port; false for anything that is not a URL.
 ---@param a string
@@ -48,10 +61,11 @@ function crawl.host(url) end
 ---@return boolean
 function crawl.same_host(a, b) end
 
----The hrefs of an HTML page's `<a>` and `<area>` tags, resolved (against its `<base>` or its URL) and normalised, http(s) only, each once, in page order. Never raises.
+---The hrefs of an HTML page's `<a>` and `<area>` tags, resolved (against its `<base>` or its URL) and normalised (with opts, else `crawl.options`), http(s) only, each once, in page order. Never raises on a page's content; an unknown option raises.
 ---@param html string the page's body
 ---@param base_url string the page's URL (after redirects)
+---@param opts? shoal.crawl.Options
 ---@return string[] links
-function crawl.links(html, base_url) end
+function crawl.links(html, base_url, opts) end
 
 return crawl
