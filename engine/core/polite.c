@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/strtab.h"
+#include "base/url.h"
 #include "core/robots_cache.h"
 
 struct group_state {
@@ -49,23 +50,9 @@ void polite_free(struct polite *p)
 
 size_t polite_group(const char *url, char out[POLITE_GROUP_MAX])
 {
-    char origin[ROBOTS_ORIGIN_MAX];
-    const char *path;
-    size_t plen;
-    if (robots_origin(url, origin, &path, &plen) != 0)
-        return 0;
-    int https = origin[4] == 's';
-    const char *host = origin + (https ? 8 : 7);
-    size_t n = strlen(host);
-    const char *def = https ? ":443" : ":80";
-    size_t dlen = strlen(def);
-    if (n > dlen && strcmp(host + n - dlen, def) == 0)
-        n -= dlen;
-    if (n >= POLITE_GROUP_MAX)
-        return 0;
-    memcpy(out, host, n);
-    out[n] = 0;
-    return n;
+    char err[URL_ERR_MAX];
+    long n = url_authority(url, strlen(url), out, POLITE_GROUP_MAX, err);
+    return n > 0 ? (size_t)n : 0;
 }
 
 /* group's state, new ones with the run's floor; under the lock. */

@@ -33,7 +33,7 @@
 #define POLITE_FAILS 5          /* requests in a row with no answer that pause a group */
 #define POLITE_MAX_PAUSE 60.0   /* longest pause it chooses itself (Retry-After may be longer) */
 #define POLITE_RETRY_AFTER_MAX 3600.0 /* a longer Retry-After is cut to this */
-#define POLITE_GROUP_MAX 300
+#define POLITE_GROUP_MAX (QUEUE_GROUP_MAX + 1) /* a longer authority gets no group */
 
 struct polite;
 

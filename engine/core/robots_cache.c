@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "base/strtab.h"
+#include "base/url.h"
 #include "core/robots.h"
 
 struct entry {
@@ -61,90 +62,38 @@ void robots_cache_free(struct robots_cache *c)
     free(c);
 }
 
-/* A reg-name of RFC 3986, or an IP literal: [hex digits, ':' and '.']. */
-static int host_ok(const char *h, size_t n)
-{
-    if (h[0] == '[') {
-        if (n < 3 || h[n - 1] != ']')
-            return 0;
-        for (size_t i = 1; i + 1 < n; i++)
-            if (!strchr("0123456789abcdefABCDEF:.", h[i]))
-                return 0;
-        return 1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)h[i];
-        if (!(ch >= 0x80 || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              (ch >= '0' && ch <= '9') || strchr("-._~%!$&'()*+,;=", ch)))
-            return 0;
-    }
-    return 1;
-}
-
 int robots_origin(const char *url, char origin[ROBOTS_ORIGIN_MAX], const char **path,
                   size_t *path_len)
 {
+    struct url_split u;
+    url_split(url, strlen(url), &u);
     int https;
-    if (strncasecmp(url, "http://", 7) == 0)
+    if (u.scheme.n == 4 && strncasecmp(u.scheme.p, "http", 4) == 0)
         https = 0;
-    else if (strncasecmp(url, "https://", 8) == 0)
+    else if (u.scheme.n == 5 && strncasecmp(u.scheme.p, "https", 5) == 0)
         https = 1;
     else
         return -1;
-    const char *a = url + (https ? 8 : 7);
-    size_t alen = strcspn(a, "/?#");
-    const char *rest = a + alen;
-    /* userinfo is no part of the origin */
-    for (size_t i = alen; i > 0; i--) {
-        if (a[i - 1] == '@') {
-            alen -= i;
-            a += i;
-            break;
-        }
-    }
-    /* host, and the port after the last ':' outside an IPv6 literal */
-    size_t hlen = alen;
-    const char *port = NULL;
-    const char *close = memchr(a, ']', alen);
-    const char *colon = NULL;
-    for (size_t i = close ? (size_t)(close - a) : 0; i < alen; i++)
-        if (a[i] == ':')
-            colon = a + i;
-    if (colon) {
-        hlen = (size_t)(colon - a);
-        port = colon + 1;
-    }
-    size_t plen = port ? alen - hlen - 1 : 0;
-    if (hlen == 0 || hlen > 253 || plen > 5 || !host_ok(a, hlen))
+    struct url_authority_parts ap;
+    char err[URL_ERR_MAX], host[256];
+    if (!u.authority.p || url_parse_authority(u.authority.p, u.authority.n, &ap, err) != 0)
         return -1;
-    for (size_t i = 0; i < plen; i++)
-        if (port[i] < '0' || port[i] > '9')
-            return -1;
-    char *o = origin;
-    memcpy(o, https ? "https://" : "http://", https ? 8 : 7);
-    o += https ? 8 : 7;
-    for (size_t i = 0; i < hlen; i++) {
-        char ch = a[i];
-        *o++ = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
-    }
-    *o++ = ':';
-    if (plen) {
-        memcpy(o, port, plen);
-        o += plen;
+    long hn = url_host(&ap, host, sizeof host, err);
+    if (hn <= 0)
+        return -1;
+    snprintf(origin, ROBOTS_ORIGIN_MAX, "%s://%s%.*s%s:%ld", https ? "https" : "http",
+             ap.ipv6 ? "[" : "", (int)hn, host, ap.ipv6 ? "]" : "",
+             ap.port >= 0 ? ap.port : https ? 443L : 80L);
+    /* the path and its query, as written: robots_allowed makes both sides
+     * canonical */
+    const char *p = u.path.p ? u.path.p : url;
+    const char *end = u.query.p ? u.query.p + u.query.n : p + u.path.n;
+    if (u.path.n == 0) {
+        *path = "/";
+        *path_len = 1; /* "http://h?q": the query of an empty path is not matched */
     } else {
-        const char *def = https ? "443" : "80";
-        memcpy(o, def, strlen(def));
-        o += strlen(def);
-    }
-    *o = 0;
-    size_t rlen = strcspn(rest, "#");
-    if (rlen == 0 || rest[0] != '/') {
-        /* "http://h?q": the path is empty, so "/" (with the query) */
-        *path = rlen ? rest : "/";
-        *path_len = rlen ? rlen : 1;
-    } else {
-        *path = rest;
-        *path_len = rlen;
+        *path = p;
+        *path_len = (size_t)(end - p);
     }
     return 0;
 }

@@ -43,8 +43,7 @@ void robots_cache_free(struct robots_cache *c);
 /* Splits an absolute http(s) URL into its origin ("http://host:port", host
  * lower case, the port always written) and its path with query ("/" when
  * empty). Returns 0, or -1 if url is not an absolute http(s) URL with a
- * host that fits: a registered name (RFC 3986 reg-name characters) of at
- * most 253 bytes, or an IP literal in brackets. */
+ * host base/url.h takes (IDN hosts become A-labels). */
 int robots_origin(const char *url, char origin[ROBOTS_ORIGIN_MAX], const char **path,
                   size_t *path_len);
 
