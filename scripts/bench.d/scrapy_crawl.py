@@ -60,9 +60,10 @@ def main():
     process.start()
     # a spider that died halfway still leaves a feed: say so by the exit code
     errors = crawler.stats.get_value("log_count/ERROR", 0)
-    if crawler.stats.get_value("finish_reason") != "finished" or errors:
-        sys.exit(f"scrapy_crawl: the crawl ended with {errors} errors "
-                 f"({crawler.stats.get_value('finish_reason')})")
+    reason = crawler.stats.get_value("finish_reason")
+    if reason != "finished" or errors:
+        sys.exit(f"scrapy_crawl: the crawl of {start_url} ended as '{reason}' "
+                 f"with {errors} errors logged (see above)")
 
 
 if __name__ == "__main__":
