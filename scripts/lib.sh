@@ -11,8 +11,9 @@ BUILD_PACKAGES="cmake make gcc pkg-config libluajit2-5.1-dev libcurl4-openssl-de
 TEST_PACKAGES="nginx-light curl jq luajit2 procps python3 python3-yaml openssl prometheus golang-go"
 # test_manpage renders the generated shoal.1 with man and groff.
 TEST_PACKAGES="$TEST_PACKAGES man-db groff-base"
-# What the benchmark compares against.
-BENCH_PACKAGES="wrk nginx-light nodejs"
+# What the benchmark compares against (its crawl section runs Debian's Scrapy
+# with /usr/bin/python3; Crawlee comes from npm, see npm_ci).
+BENCH_PACKAGES="wrk nginx-light nodejs python3-scrapy"
 
 # need_packages PKG... : installs what is missing (as root) or says how.
 need_packages() {
@@ -46,25 +47,31 @@ build() {
   }
 }
 
+# npm_ci DIR : installs DIR's Node packages from its package-lock.json when
+# node_modules is missing or older than the lockfile; Node and npm come from
+# Debian when absent. Returns 1, having said why, when they cannot be had.
+npm_ci() {
+  local dir=$1
+  if [ -f "$dir/node_modules/.package-lock.json" ] &&
+    [ ! "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    return 0
+  fi
+  command -v node >/dev/null || need_packages nodejs || return 1
+  command -v npm >/dev/null || need_packages npm || return 1
+  echo "shoal: installing the Node packages of $dir (npm ci)" >&2
+  npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >&2 || {
+    echo "shoal: npm ci failed in $dir (it needs the npm registry)" >&2
+    return 1
+  }
+}
+
 # npm_deps : the Node packages of the tests (spec/integration/otlp: OTLP
 # traces and logs; spec/integration/pyroscope: Pyroscope /ingest;
-# spec/integration/compose: the Compose schema and its validator),
-# each installed from its lockfile when node_modules is missing or older
-# than the lockfile. Node and npm come from Debian when absent.
+# spec/integration/compose: the Compose schema and its validator).
 npm_deps() {
   local dir
   for dir in "$SHOAL_ROOT/spec/integration/otlp" "$SHOAL_ROOT/spec/integration/pyroscope" \
     "$SHOAL_ROOT/spec/integration/compose"; do
-    if [ -f "$dir/node_modules/.package-lock.json" ] &&
-      [ ! "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
-      continue
-    fi
-    command -v node >/dev/null || need_packages nodejs || return 1
-    command -v npm >/dev/null || need_packages npm || return 1
-    echo "shoal: installing a test receiver's packages (npm ci in $dir)" >&2
-    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >&2 || {
-      echo "shoal: npm ci failed in $dir (it needs the npm registry)" >&2
-      return 1
-    }
+    npm_ci "$dir" || return 1
   done
 }
