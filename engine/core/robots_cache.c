@@ -81,9 +81,29 @@ int robots_origin(const char *url, char origin[ROBOTS_ORIGIN_MAX], const char **
     long hn = url_host(&ap, host, sizeof host, err);
     if (hn <= 0)
         return -1;
-    snprintf(origin, ROBOTS_ORIGIN_MAX, "%s://%s%.*s%s:%ld", https ? "https" : "http",
-             ap.ipv6 ? "[" : "", (int)hn, host, ap.ipv6 ? "]" : "",
-             ap.port >= 0 ? ap.port : https ? 443L : 80L);
+    /* "scheme://host:port", by hand: snprintf cost more than the rest of
+     * a request's check (1.7k instructions of 3.2k, callgrind) */
+    long port = ap.port >= 0 ? ap.port : https ? 443 : 80;
+    if (hn > 253 || port > 65535)
+        return -1;
+    char *o = origin;
+    memcpy(o, https ? "https://" : "http://", https ? 8 : 7);
+    o += https ? 8 : 7;
+    if (ap.ipv6)
+        *o++ = '[';
+    memcpy(o, host, (size_t)hn);
+    o += hn;
+    if (ap.ipv6)
+        *o++ = ']';
+    *o++ = ':';
+    char digits[8];
+    int nd = 0;
+    do
+        digits[nd++] = (char)('0' + port % 10);
+    while ((port /= 10) > 0);
+    while (nd > 0)
+        *o++ = digits[--nd];
+    *o = 0;
     /* the path and its query, as written: robots_allowed makes both sides
      * canonical */
     const char *p = u.path.p ? u.path.p : url;
