@@ -40,6 +40,7 @@
 #include "core/worker.h"
 #include "core/polite.h"
 #include "core/robots_cache.h"
+#include "core/hosts.h"
 #include "core/scope.h"
 
 #define TICK_MS 100
@@ -132,6 +133,7 @@ static void fill_summary(struct run *r, struct summary *s, struct stats *t, doub
     s->wedged = r->wedged;
     s->interrupted = r->interrupted;
     s->stop_reason = r->stop_reason ? r->stop_reason : "drained";
+    s->nhosts = hosts_collect(r->q, now, NULL, s->hosts, HOSTS_TOP, &s->hosts_other, &s->ngroups);
     struct items_counts ic;
     items_counts(r->items, &ic);
     s->items_output = items_path(r->items);

@@ -75,6 +75,27 @@ static void print_scope(FILE *out, struct stats *t)
         fprintf(out, "\n");
 }
 
+/* The busiest hosts: jobs started, and a delay or pause they ended with. */
+static void print_hosts(FILE *out, const struct summary *s)
+{
+    if (s->ngroups == 0)
+        return;
+    for (int i = 0; i < s->nhosts; i++) {
+        const struct host_row *h = &s->hosts[i];
+        fprintf(out, "  %-9s %-28s %8llu jobs", i == 0 ? "hosts" : "", h->name,
+                (unsigned long long)h->started);
+        if (h->delay > 0)
+            fprintf(out, ", %.3g s between starts", h->delay);
+        if (h->waiting)
+            fprintf(out, ", %zu left", h->waiting);
+        fprintf(out, "\n");
+    }
+    size_t rest = s->ngroups - (size_t)s->nhosts;
+    if (rest)
+        fprintf(out, "  %-9s %zu other host%s %12llu jobs\n", "", rest, rest == 1 ? "" : "s",
+                (unsigned long long)s->hosts_other.started);
+}
+
 void summary_print(FILE *out, const struct summary *s)
 {
     struct stats *t = s->totals;
@@ -95,6 +116,8 @@ void summary_print(FILE *out, const struct summary *s)
     if (s->queued_left || s->dup_dropped)
         fprintf(out, "  queue     %llu pushed, %llu duplicates dropped, %llu left unrun\n",
                 s->pushed, s->dup_dropped, s->queued_left);
+    if (s->ngroups > 1 || (s->nhosts && (s->hosts[0].delay > 0 || s->hosts[0].waiting)))
+        print_hosts(out, s);
     if (t->latency.count) {
         char p50[32], p90[32], p99[32], mx[32];
         fmt_duration(p50, sizeof p50, (double)hist_quantile(&t->latency, 0.50));
@@ -193,6 +216,18 @@ char *summary_json(const struct summary *s)
                   (double)hist_quantile(&t->latency, 0.5) / 1e6,
                   (double)hist_quantile(&t->latency, 0.9) / 1e6,
                   (double)hist_quantile(&t->latency, 0.99) / 1e6, (double)t->latency.max_us / 1e6);
+    /* hosts: the busiest, then the rest as one entry */
+    strbuf_printf(&b, ",\"hosts_total\":%zu,\"hosts\":[", s->ngroups);
+    for (int i = 0; i <= s->nhosts; i++) {
+        const struct host_row *h = i < s->nhosts ? &s->hosts[i] : &s->hosts_other;
+        if (i == s->nhosts && s->ngroups <= (size_t)s->nhosts)
+            break;
+        strbuf_str(&b, i ? ",{\"host\":" : "{\"host\":");
+        json_string(&b, h->name);
+        strbuf_printf(&b, ",\"started\":%llu,\"waiting\":%zu,\"delay\":%.6g}",
+                      (unsigned long long)h->started, h->waiting, h->delay);
+    }
+    strbuf_str(&b, "]");
     if (s->nsignals) {
         strbuf_str(&b, ",\"telemetry\":{");
         for (int i = 0; i < s->nsignals; i++) {

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 
+#include "core/hosts.h"
 #include "core/stats.h"
 
 struct summary {
@@ -31,6 +32,10 @@ struct summary {
     const char *items_output; /* the file, "stdout", or NULL without --output */
     unsigned long long items_written, items_dropped, items_failed, items_discarded,
         items_extra_keys;
+    /* per host (a job's group): the busiest, and the rest as one row */
+    struct host_row hosts[HOSTS_TOP], hosts_other;
+    int nhosts;
+    size_t ngroups;
 };
 
 void summary_print(FILE *out, const struct summary *s);
