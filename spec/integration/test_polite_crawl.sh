@@ -31,7 +31,8 @@ polite_needs --per-host --delay --delay-jitter --robots --user-agent --max-depth
 
 # the checker first: it must catch each rule broken in a small synthetic log
 if "$PY" "$POLITE_DIR/check_access.py" --self-test >"$T/self-test.txt" 2>&1; then
-    pass "check_access.py --self-test: each broken rule caught ($(grep -c '^self-test ok' "$T/self-test.txt") cases)"
+    cases=$(grep -c '^self-test ok' "$T/self-test.txt")
+    pass "check_access.py --self-test: each broken rule caught ($cases cases)"
 else
     fail "check_access.py --self-test" "$(grep -v '^self-test ok' "$T/self-test.txt" | head -n 30)"
 fi
@@ -47,9 +48,14 @@ A=http://127.0.0.1:$PORT_A B=http://127.0.0.1:$PORT_B C=http://127.0.0.1:$PORT_C
 D=http://127.0.0.1:$PORT_D
 
 # -- the sites serve their traps as meant (before any crawl is judged)
-expect_grep "A: robots.txt has our group, with Crawl-delay" '^Crawl-delay: 0.25$' "$T/A/www/robots.txt"
-expect_eq "A: the loop never ends (curl gives up: too many redirects)" \
-    "$(curl -s -o /dev/null -L --max-redirs 9 -w '%{num_redirects}' "$A/loop/start"; echo " rc=$?")" "9 rc=47"
+curl -s "$A/robots.txt" >"$T/robots.txt"
+expect_eq "A: robots.txt: our group (Crawl-delay 0.25), and otherbot's and *'s disallowing all" \
+    "$(grep -E '^(User-agent|Disallow|Crawl-delay):' "$T/robots.txt" | tr '\n' '|')" \
+    "User-agent: otherbot|Disallow: /|User-agent: politebot|Disallow: /private/|\
+Crawl-delay: 0.25|User-agent: *|Disallow: /|"
+curl -s -o /dev/null -L --max-redirs 9 -w '%{num_redirects}' "$A/loop/start" >"$T/loop.txt"
+expect_eq "A: the loop never ends (curl gives up after 9 redirects: exit 47)" \
+    "$? $(cat "$T/loop.txt")" "47 9"
 expect_eq "A: /moved/s1 redirects to a page linked before" \
     "$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$A/moved/s1")" "301 $A/s1/index.html"
 curl -s "$A/calendar/?m=9" >"$T/cal9.html"
@@ -57,17 +63,20 @@ expect_grep "A: the calendar's page m=9 is titled so" '<title>A calendar m=9</ti
 expect_grep "A: ... and links to m=10, endlessly" 'href="/calendar/\?m=10"' "$T/cal9.html"
 expect_gt "A: the huge page is over --max-body 1 (MiB)" \
     "$(curl -s -o /dev/null -w '%{size_download}' "$A/big/huge.html")" 1048576
-expect_eq "A: the binary is application/octet-stream, a decoy link inside" \
-    "$(curl -s -o "$T/data.bin" -w '%{content_type}' "$A/files/data.bin"; grep -c from-binary "$T/data.bin")" \
-    "application/octet-stream1"
+expect_eq "A: the binary is application/octet-stream" \
+    "$(curl -s -o "$T/data.bin" -w '%{content_type}' "$A/files/data.bin")" application/octet-stream
+expect_grep "A: ... with a link to a decoy inside" 'href="/from-binary.html"' "$T/data.bin"
 t0=$(now)
 curl -s -o /dev/null "$B/s0/p0.html"
 expect_ge "B: a page takes about a second (limit_rate)" "$(fcalc "$(now) - $t0")" 0.8
-expect_lt "B: robots.txt is not slowed" "$(curl -s -o /dev/null -w '%{time_total}' "$B/robots.txt")" 0.5
-for i in 1 2 3 4 5 6; do curl -s -o /dev/null -D - "$C/s0/p0.html"; done >"$T/c-burst.txt"
+expect_lt "B: robots.txt is not slowed" \
+    "$(curl -s -o /dev/null -w '%{time_total}' "$B/robots.txt")" 0.5
+for _ in 1 2 3 4 5 6; do curl -s -o /dev/null -D - "$C/s0/p0.html"; done >"$T/c-burst.txt"
 expect_grep "C: a burst gets 429 ..." '^HTTP/1.1 429' "$T/c-burst.txt"
 expect_grep "C: ... with Retry-After: 2" '^Retry-After: 2' "$T/c-burst.txt"
-for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code}\n' "$C/robots.txt"; done >"$T/c-robots.txt"
+for _ in 1 2 3 4 5 6; do
+    curl -s -o /dev/null -w '%{http_code}\n' "$C/robots.txt"
+done >"$T/c-robots.txt"
 expect_eq "C: robots.txt is never rate-limited" "$(sort -u "$T/c-robots.txt")" 200
 polite_log_clear
 
@@ -95,8 +104,10 @@ run_shoal ignore run "$SHOAL_ROOT/examples/crawl.lua" --workers 2 --concurrency 
     --quiet --per-host 2 --delay 0.05 --max-depth 4 --max-body 1 --robots ignore \
     --user-agent "$UA" --output "$T/ignore.jsonl" -- "$A/index.html"
 polite_log_take "$T/ignore.log"
-expect_grep "--robots ignore: /private/ pages are fetched" '"/private/p[0-9]+\.html"' "$T/ignore.log"
-expect_grep "--robots ignore: so is the page only they link to" '"/hidden/only\.html"' "$T/ignore.log"
+expect_grep "--robots ignore: /private/ pages are fetched" '"/private/p[0-9]+\.html"' \
+    "$T/ignore.log"
+expect_grep "--robots ignore: so is the page only they link to" '"/hidden/only\.html"' \
+    "$T/ignore.log"
 polite_check ignore --log "$T/ignore.log" --items "$T/ignore.jsonl" \
     --site "$PORT_A=$T/A/manifest.json" --per-host 2 --delay 0.05 --max-depth 4 \
     --robots ignore --user-agent "$UA"

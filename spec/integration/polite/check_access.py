@@ -41,9 +41,6 @@ class Req:
     __slots__ = ("start", "end", "port", "status", "bytes", "retry_after",
                  "method", "uri", "ua", "line")
 
-    def path(self):
-        return self.uri.split("?", 1)[0]
-
 
 def parse_log(text):
     """Requests in log order, and the lines that did not parse."""
@@ -249,7 +246,8 @@ class Checker:
                 first.append("%s: %s started at %.3f, before robots.txt was answered (%.3f)"
                              % (self.host(port), others[0].uri, others[0].start, robots[0].end))
             elif others and not robots:
-                first.append("%s: %s requested and robots.txt never" % (self.host(port), others[0].uri))
+                first.append("%s: %s requested and robots.txt never"
+                             % (self.host(port), others[0].uri))
         self.rule("robots-once", "robots.txt requested exactly once per host", once)
         self.rule("robots-first", "robots.txt answered before a host's first page started", first)
 
@@ -275,7 +273,8 @@ class Checker:
             if site and site.m.get("slow") and peak < limit and not self.cfg.partial:
                 unused.append("%s: at most %d in flight, never the --per-host %d a slow host "
                               "should fill" % (self.host(port), peak, limit))
-        self.rule("in-flight", "at most %d requests in flight per host at any instant" % limit, over)
+        self.rule("in-flight", "at most %d requests in flight per host at any instant" % limit,
+                  over)
         self.rule("in-flight-used", "the slow hosts did have %d in flight (the limit was tested)"
                   % limit, unused, self.whole and any(s.m.get("slow") for s in self.sites.values()))
 
@@ -317,8 +316,9 @@ class Checker:
             site = self.sites.get(port)
             if site and site.m.get("rate_limited") and not self.cfg.partial:
                 if not backoffs:
-                    unused.append("%s answered no 429: the back-off was not tested" % self.host(port))
-                ok = {r.uri for r in reqs if r.status == 200}
+                    unused.append("%s answered no 429: the back-off was not tested"
+                                  % self.host(port))
+                ok = {r.uri for r in reqs if r.status == 200 and r.method == "GET"}
                 for b in backoffs:
                     if b.uri not in ok:
                         unused.append("%s: %s answered %d and was never fetched again"
@@ -345,7 +345,7 @@ class Checker:
             distinct += len(answers)
             for uri, rs in sorted(answers.items()):
                 where = "%s %s" % (self.host(port), uri)
-                oks = [r for r in rs if r.status == 200]
+                oks = [r for r in rs if r.status == 200 and r.method == "GET"]
                 if oks:
                     fetched[(port, uri)] = oks[0]
                 if obey and site.disallowed(uri):
@@ -372,7 +372,7 @@ class Checker:
             for uri, d in sorted(want.items()):
                 kind = site.kind(uri)
                 if kind in ("html", "binary") and not any(
-                        r.status == 200 for r in answers.get(uri, [])):
+                        r.status == 200 and r.method == "GET" for r in answers.get(uri, [])):
                     got = sorted({r.status for r in answers.get(uri, [])})
                     (calendar if site.calendar_m(uri) is not None else missing).append(
                         "%s %s (depth %d) %s" % (self.host(port), uri, d,
@@ -384,7 +384,8 @@ class Checker:
         self.rule("pages-once", "no page answered 200 twice", once)
         self.rule("pages-all", "every allowed page within reach answered 200", missing,
                   self.whole and c.max_pages is None)
-        self.rule("unexpected", "nothing else was requested (decoys, pages beyond reach)", unexpected)
+        self.rule("unexpected", "nothing else was requested (decoys, pages beyond reach)",
+                  unexpected)
         self.rule("calendar", "the endless calendar crawled down to --max-depth and no further",
                   calendar)
         self.rule("traps", "each redirect, loop and oversized page requested once, not retried",
@@ -433,7 +434,8 @@ class Checker:
                 continue
             page = site.final(uri) if site.kind(uri) == "redirect" else uri
             if (port, page) in seen:
-                dup.append("line %d: %s is the page of line %d again" % (n, o["url"], seen[(port, page)]))
+                dup.append("line %d: %s is the page of line %d again"
+                           % (n, o["url"], seen[(port, page)]))
                 continue
             seen[(port, page)] = n
             answer = fetched.get((port, page))

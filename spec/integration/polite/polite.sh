@@ -107,7 +107,8 @@ _polite_all_up() {
     local name port
     for name in "${POLITE_NAMES[@]}"; do
         port=PORT_$name
-        wait_for "curl -s -o /dev/null --max-time 1 http://127.0.0.1:${!port}/shoal-probe || ! kill -0 $POLITE_NGINX_PID" 10
+        wait_for "curl -s -o /dev/null --max-time 1 http://127.0.0.1:${!port}/shoal-probe ||
+            ! kill -0 $POLITE_NGINX_PID" 10
         kill -0 "$POLITE_NGINX_PID" 2>/dev/null || return 1
     done
     return 0
