@@ -24,7 +24,8 @@ start_bg int "$SHOAL" run "$SHOAL_ROOT/examples/crawl.lua" --workers 2 --concurr
     --listen off --quiet --per-host 2 --delay 0.2 --robots obey --user-agent "$UA" \
     --output "$T/int.jsonl" --summary-json "$T/int.json" -- "$E/index.html"
 pid=$BG_PID
-if ! wait_for "[ -f '$T/int.jsonl' ] && [ \$(wc -l <'$T/int.jsonl') -ge 5 ]" 60; then
+wait_for "! kill -0 $pid || { [ -f '$T/int.jsonl' ] && [ \$(wc -l <'$T/int.jsonl') -ge 5 ]; }" 60
+if ! kill -0 "$pid" 2>/dev/null || [ "$(grep -c . "$T/int.jsonl" 2>/dev/null)" -lt 5 ]; then
     fail "items are written while the crawl goes (5 within 60 s)" "$(show_file "$T/int.err" 10)"
     finish
 fi
