@@ -75,8 +75,35 @@ local function is_html(res)
   return ctype == nil or ctype:lower():find("html", 1, true) ~= nil
 end
 
+local MAX_REDIRECTS = 10
+
+-- A redirect is followed as a job of its own, so that each hop waits its
+-- turn on its host (--per-host, --delay) like any request, and its target
+-- goes through the same scope and dedup as a link would: a redirect to a
+-- page fetched before is not fetched again. The job carries the chain that
+-- led to it, so a loop is caught and reported once.
+local function follow(job, res)
+  local target = crawl.normalize(crawl.resolve(job.url, res.headers.location) or "")
+  if not target then return end
+  local chain = job.redirected_from or {}
+  chain[#chain + 1] = job.url
+  for _, url in ipairs(chain) do
+    if url == target then
+      shoal.retry(false)
+      error("redirect loop: " .. table.concat(chain, " -> ") .. " -> " .. target)
+    end
+  end
+  if #chain >= MAX_REDIRECTS then
+    shoal.retry(false)
+    error("more than " .. MAX_REDIRECTS .. " redirects from " .. chain[1])
+  end
+  if on_a_site(target) then
+    shoal.push({ url = target, redirected_from = chain }, { key = target })
+  end
+end
+
 function handle(job)
-  local res, err = shoal.http.get(job.url)
+  local res, err = shoal.http.get(job.url, { follow = false })
   if not res then
     error("GET " .. job.url .. ": " .. tostring(err)) -- retried, then counted failed
   end
@@ -84,12 +111,8 @@ function handle(job)
     -- the engine has paused this host for its Retry-After; try again then
     error("GET " .. job.url .. ": " .. res.status .. ", the host asks us to slow down")
   end
-  -- Redirected elsewhere: the page is the one at the final URL, which
-  -- goes through the same checks and dedup as a link to it would.
-  local final = res.url and crawl.normalize(res.url)
-  if final and final ~= job.url then
-    if on_a_site(final) then shoal.push({ url = final }, { key = final }) end
-    return
+  if res.status >= 300 and res.status < 400 and res.headers.location then
+    return follow(job, res)
   end
 
   local depth = shoal.job.depth
@@ -98,7 +121,7 @@ function handle(job)
   local links
   if html then
     links = 0
-    for _, link in ipairs(crawl.links(body, res.url or job.url)) do
+    for _, link in ipairs(crawl.links(body, job.url)) do
       if on_a_site(link) then
         links = links + 1
         -- a key seen before (from any worker) is dropped by the queue, and
