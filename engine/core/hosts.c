@@ -10,7 +10,7 @@ struct pass {
     const struct hosts_named *named;
     struct host_row *rows; /* named ones first, at their index */
     int nnamed;
-    struct host_row top[HOSTS_TOP]; /* the busiest not named, most started first */
+    struct host_row top[HOSTS_NAMED]; /* the busiest not named, most started first */
     int ntop;
     struct host_row other;
     size_t ngroups;
@@ -36,17 +36,17 @@ static void add(struct host_row *into, const struct host_row *r)
     into->waiting += r->waiting;
 }
 
-/* Keeps p->top the busiest HOSTS_TOP seen, most started first; what falls
- * off goes to other. */
+/* Keeps p->top the busiest HOSTS_NAMED seen, most started first; what
+ * falls off goes to other. */
 static void offer(struct pass *p, const struct host_row *r)
 {
     int i = p->ntop;
-    if (i == HOSTS_TOP) {
-        if (r->started <= p->top[HOSTS_TOP - 1].started) {
+    if (i == HOSTS_NAMED) {
+        if (r->started <= p->top[HOSTS_NAMED - 1].started) {
             add(&p->other, r);
             return;
         }
-        add(&p->other, &p->top[HOSTS_TOP - 1]);
+        add(&p->other, &p->top[HOSTS_NAMED - 1]);
         i--;
     } else {
         p->ntop++;

@@ -5,8 +5,8 @@
  * A crawl may meet a million hosts; a metric may not have a million
  * series. So the figures name at most HOSTS_NAMED hosts and sum the rest
  * into one row, "__other__". For /metrics the named set is sticky: a host
- * that was among the busiest HOSTS_TOP at some scrape keeps its series
- * (a counter does not jump between series), up to HOSTS_NAMED of them. */
+ * that was among the busiest at some scrape keeps its series (a counter
+ * does not jump between series), up to HOSTS_NAMED of them. */
 #ifndef SHOAL_HOSTS_H
 #define SHOAL_HOSTS_H
 
@@ -15,7 +15,7 @@
 
 #include "core/queue.h"
 
-#define HOSTS_TOP 10   /* rows of the summary; hosts promoted per scrape at most */
+#define HOSTS_TOP 10   /* rows of the summary */
 #define HOSTS_NAMED 20 /* hosts with series of their own in /metrics */
 #define HOSTS_OTHER "__other__"
 
@@ -34,7 +34,7 @@ struct hosts_named {
 };
 
 /* Fills rows[0 .. return) with the named hosts (promoting the busiest ones
- * not yet named while there is room, at most HOSTS_TOP a call) and *other
+ * not yet named while there is room) and *other
  * with the sum of the rest; *ngroups is how many groups there are. With
  * named NULL, rows are simply the busiest max hosts, most started first. */
 int hosts_collect(queue *q, double now, struct hosts_named *named, struct host_row *rows,

@@ -160,6 +160,8 @@ void runmetrics_attach_run(struct runmetrics *m, struct run *r)
     if (!m)
         return;
     pthread_mutex_lock(&m->lock);
+    if (!r && m->run)
+        collect_crawl(m, m->run); /* the final figures, for --linger's scrapes */
     m->run = r;
     if (!r) { /* the workers are gone */
         metric_set(m->workers_active_s, 0);
