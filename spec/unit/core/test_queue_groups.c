@@ -7,6 +7,7 @@
 #include "check.h"
 #include "core/queue.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -337,6 +338,12 @@ static void test_threads(void)
     queue_free(r.q);
 }
 
+static void count_group(void *arg, const struct queue_group_info *g)
+{
+    (void)g;
+    (*(int *)arg)++;
+}
+
 /* take + ack pairs per second with 64 leases held, the way one worker with
  * 64 jobs in flight uses the queue: jobs of `groups` groups (0: the empty
  * group) of limit `limit`. */
@@ -393,9 +400,51 @@ static void test_bench(void)
     CHECK(tight > 0 && 1e9 / tight < 20000);
 }
 
+static size_t heap_in_use(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
+/* A crawl of many hosts keeps an entry per host for the run: what one
+ * costs once its jobs are done (a host name of 20 bytes). */
+static void test_group_memory(void)
+{
+    enum { N = 100000 };
+    struct queue_config cfg = {.capacity = 10, .workers = 1, .group_limit = 8};
+    queue *q = queue_open("memory", &cfg, NULL, 0);
+    CHECK(q != NULL);
+    if (!q)
+        return;
+    size_t before = heap_in_use();
+    char name[32];
+    struct queue_lease l;
+    int done = 0;
+    for (int i = 0; i < N; i++) {
+        int len = snprintf(name, sizeof name, "www.host%06d.org", i);
+        struct queue_push_opts o = {.group = name, .group_len = (size_t)len};
+        CHECK_EQ_INT(queue_push(q, "j", 1, &o, 0, NULL), QUEUE_OK);
+        if (queue_take(q, 1, 0, &l) == 1)
+            done += queue_ack(q, l.lease) == 0;
+    }
+    size_t after = heap_in_use();
+    CHECK_EQ_INT(done, N);
+    int groups = 0;
+    queue_each_group(q, count_group, &groups);
+    CHECK_EQ_INT(groups, N);
+    /* Sanitizer runtimes replace malloc and report nothing here. */
+    if (after > before) {
+        printf("groups: %d hosts kept in %zu bytes, %.0f bytes/host\n", N, after - before,
+               (double)(after - before) / N);
+        CHECK((after - before) / N < 300);
+    }
+    queue_free(q);
+}
+
 int main(void)
 {
     test_simulated_crawl();
+    test_group_memory();
     test_threads();
     test_bench();
     return check_done();
