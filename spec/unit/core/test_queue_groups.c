@@ -2,7 +2,8 @@
  * simulated crawl of ten hosts on a fake clock (limits, gaps, one slow host
  * that must not hold up the others, every job once), a threaded run where
  * groups fill up and free under real workers (for the sanitizers: no job
- * lost or done twice, no group over its limit), and a micro-benchmark of take + ack with and without groups, printed for
+ * lost or done twice, no group over its limit), what a host's entry costs,
+ * and a micro-benchmark of take + ack with and without groups, printed for
  * the record. The rules every backend keeps are in queue_contract.h. */
 #include "check.h"
 #include "core/queue.h"
