@@ -401,6 +401,255 @@ static void test_bench(void)
     CHECK(tight > 0 && 1e9 / tight < 20000);
 }
 
+/* The backend against a plain model of the rules, over random operations
+ * at random times: the model scans every job for each take (the best ready
+ * job of a group with room whose start has come), so it is slow and
+ * obviously right; the backend must hand out the same job every time, agree
+ * on next_due whenever a take finds nothing, and report the same counts.
+ * No jitter here, so both compute the same gaps. */
+#define MODEL_GROUPS 5 /* named ones; index MODEL_GROUPS is the empty group */
+#define MODEL_JOBS 3000
+#define MODEL_STEPS 16000
+
+struct model_job {
+    int group, priority, state; /* 0 none, 1 ready, 2 delayed, 3 leased, 4 done */
+    uint64_t seq, lease;
+    double due;
+    int worker;
+};
+
+struct model_group {
+    int inflight, limit, ready, delayed;
+    uint64_t started;
+    double delay, next_start;
+};
+
+struct model {
+    struct model_job job[MODEL_JOBS + 1]; /* by job id */
+    struct model_group group[MODEL_GROUPS + 1];
+    int njobs;
+    uint64_t seq;
+};
+
+static const char *model_name(int g, char *buf)
+{
+    if (g == MODEL_GROUPS)
+        return "";
+    snprintf(buf, 8, "m%d", g);
+    return buf;
+}
+
+static int model_open(const struct model *m, int g, double now)
+{
+    const struct model_group *mg = &m->group[g];
+    if (g == MODEL_GROUPS)
+        return 1;
+    return (mg->limit == 0 || mg->inflight < mg->limit) && mg->next_start <= now;
+}
+
+static void model_promote(struct model *m, double now)
+{
+    for (int i = 1; i <= m->njobs; i++) {
+        struct model_job *j = &m->job[i];
+        if (j->state == 2 && j->due <= now) {
+            j->state = 1;
+            m->group[j->group].delayed--;
+            m->group[j->group].ready++;
+        }
+    }
+}
+
+/* The job id the model hands out at now, or 0. */
+static int model_take(struct model *m, double now)
+{
+    model_promote(m, now);
+    int best = 0;
+    for (int i = 1; i <= m->njobs; i++) {
+        struct model_job *j = &m->job[i];
+        if (j->state != 1 || !model_open(m, j->group, now))
+            continue;
+        if (!best || j->priority > m->job[best].priority ||
+            (j->priority == m->job[best].priority && j->seq < m->job[best].seq))
+            best = i;
+    }
+    if (best) {
+        struct model_group *g = &m->group[m->job[best].group];
+        m->job[best].state = 3;
+        g->ready--;
+        g->inflight++;
+        g->started++;
+        if (m->job[best].group != MODEL_GROUPS && g->delay > 0)
+            g->next_start = now + g->delay;
+    }
+    return best;
+}
+
+/* next_due right after a take at now found nothing. */
+static double model_due(const struct model *m)
+{
+    double due = 0;
+    for (int i = 1; i <= m->njobs; i++)
+        if (m->job[i].state == 2 && (due == 0 || m->job[i].due < due))
+            due = m->job[i].due;
+    for (int g = 0; g < MODEL_GROUPS; g++) {
+        const struct model_group *mg = &m->group[g];
+        if (mg->ready > 0 && (mg->limit == 0 || mg->inflight < mg->limit) &&
+            (due == 0 || mg->next_start < due))
+            due = mg->next_start;
+    }
+    return due;
+}
+
+struct model_check {
+    const struct model *m;
+    int mismatches, seen;
+};
+
+static void model_compare_group(void *arg, const struct queue_group_info *info)
+{
+    struct model_check *c = arg;
+    int g = atoi(info->name + 1);
+    const struct model_group *mg = &c->m->group[g];
+    c->seen++;
+    if ((int)info->inflight != mg->inflight || (int)info->ready != mg->ready ||
+        (int)info->delayed != mg->delayed || info->started != mg->started ||
+        info->limit != mg->limit || info->delay != mg->delay)
+        c->mismatches++;
+}
+
+static void test_against_model(void)
+{
+    struct queue_config cfg = {.capacity = MODEL_JOBS, .workers = 2, .group_limit = 2,
+                               .group_delay = 0.2};
+    queue *q = queue_open("memory", &cfg, NULL, 0);
+    CHECK(q != NULL);
+    static struct model m;
+    memset(&m, 0, sizeof m);
+    if (!q)
+        return;
+    for (int g = 0; g < MODEL_GROUPS; g++) {
+        m.group[g].limit = 2;
+        m.group[g].delay = 0.2;
+    }
+    sim_rng = 99;
+    double now = 1;
+    int wrong_take = 0, wrong_due = 0, wrong_op = 0, takes = 0, empty_takes = 0;
+    char name[8];
+    for (int step = 0; step < MODEL_STEPS; step++) {
+        if (sim_uniform(0, 1) < 0.3)
+            now += sim_uniform(0, 0.15);
+        double r = sim_uniform(0, 1);
+        int g = (int)sim_uniform(0, MODEL_GROUPS + 1);
+        const char *gname = model_name(g, name);
+        if (r < 0.25 && m.njobs < MODEL_JOBS) {
+            int prio = (int)sim_uniform(0, 3);
+            double delay = sim_uniform(0, 1) < 0.3 ? sim_uniform(0, 0.5) : 0;
+            struct queue_push_opts o = {.priority = prio, .delay = delay, .group = gname,
+                                        .group_len = strlen(gname)};
+            uint64_t id = 0;
+            if (queue_push(q, "m", 1, &o, now, &id) != QUEUE_OK || id != (uint64_t)m.njobs + 1) {
+                wrong_op++;
+                continue;
+            }
+            struct model_job *j = &m.job[++m.njobs];
+            *j = (struct model_job){g, prio, delay > 0 ? 2 : 1, ++m.seq, 0, now + delay, 0};
+            if (delay > 0)
+                m.group[g].delayed++;
+            else
+                m.group[g].ready++;
+        } else if (r < 0.6) {
+            int worker = 1 + (int)sim_uniform(0, 2);
+            struct queue_lease l;
+            int got = queue_take(q, worker, now, &l) == 1 ? (int)l.job_id : 0;
+            int want = model_take(&m, now);
+            if (got != want)
+                wrong_take++;
+            if (got && got == want) {
+                m.job[got].lease = l.lease;
+                m.job[got].worker = worker;
+                takes++;
+            }
+            if (!got && !want) {
+                empty_takes++;
+                if (queue_next_due(q) != model_due(&m))
+                    wrong_due++;
+            }
+        } else if (r < 0.9) {
+            /* finish a random leased job: ack, retry now, or retry later */
+            int held[MODEL_JOBS], n = 0;
+            for (int i = 1; i <= m.njobs; i++)
+                if (m.job[i].state == 3)
+                    held[n++] = i;
+            if (!n)
+                continue;
+            struct model_job *j = &m.job[held[(int)sim_uniform(0, n)]];
+            struct model_group *mg = &m.group[j->group];
+            double how = sim_uniform(0, 1);
+            mg->inflight--;
+            if (how < 0.7) {
+                wrong_op += queue_ack(q, j->lease) != 0;
+                j->state = 4;
+            } else {
+                double delay = how < 0.85 ? 0 : sim_uniform(0, 0.5);
+                wrong_op += queue_retry(q, j->lease, delay, now) != 0;
+                j->seq = ++m.seq;
+                j->state = delay > 0 ? 2 : 1;
+                j->due = now + delay;
+                if (delay > 0)
+                    mg->delayed++;
+                else
+                    mg->ready++;
+            }
+        } else if (r < 0.93) {
+            int worker = 1 + (int)sim_uniform(0, 2), n = 0;
+            for (int i = 1; i <= m.njobs; i++) {
+                if (m.job[i].state == 3 && m.job[i].worker == worker) {
+                    m.job[i].state = 1; /* same seq: its old place */
+                    m.group[m.job[i].group].inflight--;
+                    m.group[m.job[i].group].ready++;
+                    n++;
+                }
+            }
+            wrong_op += queue_release_worker(q, worker, 0) != n;
+        } else if (r < 0.97) {
+            double delay = sim_uniform(0, 1) < 0.5 ? -1 : sim_uniform(0, 0.6);
+            int limit = (int)sim_uniform(-1, 4);
+            int rc = queue_group_tune(q, gname, strlen(gname), delay, limit);
+            if (g == MODEL_GROUPS) {
+                wrong_op += rc != -1;
+                continue;
+            }
+            wrong_op += rc != 0;
+            if (delay >= 0)
+                m.group[g].delay = delay;
+            if (limit >= 0)
+                m.group[g].limit = limit;
+        } else {
+            double until = now + sim_uniform(-0.5, 1);
+            int rc = queue_group_pause(q, gname, strlen(gname), until);
+            if (g == MODEL_GROUPS) {
+                wrong_op += rc != -1;
+                continue;
+            }
+            wrong_op += rc != 0;
+            if (until > m.group[g].next_start)
+                m.group[g].next_start = until;
+        }
+    }
+    struct model_check c = {&m, 0, 0};
+    queue_each_group(q, model_compare_group, &c);
+    CHECK_EQ_INT(wrong_take, 0);
+    CHECK_EQ_INT(wrong_due, 0);
+    CHECK_EQ_INT(wrong_op, 0);
+    CHECK_EQ_INT(c.mismatches, 0);
+    CHECK_EQ_INT(c.seen, MODEL_GROUPS);
+    CHECK(takes > 1000 && empty_takes > 100); /* both paths were exercised */
+    printf("model: %d steps, %d jobs, %d takes, %d takes that found nothing, all as the "
+           "model says\n",
+           MODEL_STEPS, m.njobs, takes, empty_takes);
+    queue_free(q);
+}
+
 static size_t heap_in_use(void)
 {
     struct mallinfo2 mi = mallinfo2();
@@ -445,6 +694,7 @@ static void test_group_memory(void)
 int main(void)
 {
     test_simulated_crawl();
+    test_against_model();
     test_group_memory();
     test_threads();
     test_bench();
