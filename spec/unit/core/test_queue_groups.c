@@ -9,6 +9,7 @@
 #include "core/queue.h"
 
 #include <malloc.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -22,6 +23,50 @@ static double mono(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void count_group(void *arg, const struct queue_group_info *g)
+{
+    (void)g;
+    (*(int *)arg)++;
+}
+
+/* A bad politeness setting is refused at open, naming the setting and the
+ * value; the tune and pause calls refuse what they cannot apply. */
+static void test_config(void)
+{
+    char err[160];
+    struct queue_config limit = {.capacity = 1, .group_limit = -1};
+    CHECK(queue_open("memory", &limit, err, sizeof err) == NULL);
+    CHECK(strstr(err, "per-group limit") && strstr(err, "-1"));
+    struct queue_config delay = {.capacity = 1, .group_delay = -0.5};
+    CHECK(queue_open("memory", &delay, err, sizeof err) == NULL);
+    CHECK(strstr(err, "per-group delay") && strstr(err, "-0.5"));
+    delay.group_delay = NAN;
+    CHECK(queue_open("memory", &delay, err, sizeof err) == NULL);
+    CHECK(strstr(err, "per-group delay") != NULL);
+    struct queue_config jitter = {.capacity = 1, .group_jitter = 1.5};
+    CHECK(queue_open("memory", &jitter, err, sizeof err) == NULL);
+    CHECK(strstr(err, "jitter") && strstr(err, "1.5"));
+
+    struct queue_config ok = {.capacity = 1, .group_limit = 3, .group_delay = 1,
+                              .group_jitter = 1};
+    queue *q = queue_open("memory", &ok, err, sizeof err);
+    CHECK(q != NULL);
+    if (!q)
+        return;
+    char big[QUEUE_GROUP_MAX + 1];
+    memset(big, 'h', sizeof big);
+    CHECK_EQ_INT(queue_group_tune(q, big, sizeof big, 1, 1), -1);
+    CHECK_EQ_INT(queue_group_tune(q, big, QUEUE_GROUP_MAX, 1, 1), 0);
+    CHECK_EQ_INT(queue_group_tune(q, "h", 1, INFINITY, 1), -1);
+    CHECK_EQ_INT(queue_group_pause(q, "h", 1, NAN), -1);
+    CHECK_EQ_INT(queue_group_pause(q, big, sizeof big, 1), -1);
+    int groups = 0;
+    queue_each_group(q, count_group, &groups);
+    CHECK_EQ_INT(groups, 1); /* the refused calls made none */
+    queue_each_group(q, NULL, NULL);
+    queue_free(q);
 }
 
 /* The simulated crawl. Jobs are "GROUP/INDEX"; each has a fixed service
@@ -337,12 +382,6 @@ static void test_threads(void)
     }
     free(r.acked);
     queue_free(r.q);
-}
-
-static void count_group(void *arg, const struct queue_group_info *g)
-{
-    (void)g;
-    (*(int *)arg)++;
 }
 
 /* take + ack pairs per second with 64 leases held, the way one worker with
@@ -693,6 +732,7 @@ static void test_group_memory(void)
 
 int main(void)
 {
+    test_config();
     test_simulated_crawl();
     test_against_model();
     test_group_memory();
