@@ -68,8 +68,9 @@
  *   hungry worker for work that arrives from another process.
  * - Data. The bytes and ctx a lease points at stay valid until that lease
  *   is acked, retried or released (ack_kept: until the queue is freed), and
- *   the group's name at least as long. take, ack, retry and release never fail halfway through moving a job:
- *   a job is always ready, delayed, leased or done, exactly one of them.
+ *   the group's name at least as long. take, ack, retry and release never
+ *   fail halfway through moving a job: a job is always ready, delayed,
+ *   leased or done, exactly one of them.
  * - Time is the caller's: every call that depends on it is passed now
  *   (monotonic seconds), so the contract runs on a fake clock. A backend
  *   that stores times for other processes converts them to its store's
