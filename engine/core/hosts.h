@@ -34,8 +34,9 @@ struct hosts_named {
 };
 
 /* Fills rows[0 .. return) with the named hosts (promoting the busiest ones
- * not yet named while there is room, at most HOSTS_TOP a call) and *other
- * with the sum of the rest; *ngroups is how many groups there are. With
+ * not yet named while there is room, at most HOSTS_TOP a call, never one
+ * that has started nothing) and *other with the sum of the rest, named
+ * hosts past max included; *ngroups is how many groups there are. With
  * named NULL, rows are simply the busiest max hosts, most started first. */
 int hosts_collect(queue *q, double now, struct hosts_named *named, struct host_row *rows,
                   int max, struct host_row *other, size_t *ngroups);
