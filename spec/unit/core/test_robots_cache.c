@@ -9,7 +9,6 @@
 #include "core/robots_cache.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,18 +259,14 @@ static void test_refresh_and_abandon(void)
 
 struct hammer {
     struct robots_cache *c;
-    atomic_int *ready;
-    int threads;
+    pthread_barrier_t *start;
     int fetch, wait, other;
 };
 
 static void *hammer(void *arg)
 {
     struct hammer *h = arg;
-    /* start together: spin until every thread is here */
-    atomic_fetch_add(h->ready, 1);
-    while (atomic_load(h->ready) < h->threads)
-        ;
+    pthread_barrier_wait(h->start); /* all ask at once */
     for (int i = 0; i < 2000; i++) {
         switch (ask(h->c, i & 1 ? "http://one.example/a" : "http://ONE.example:80/b?c", 5)) {
         case ROBOTS_FETCH:
@@ -291,11 +286,12 @@ static void test_threads(void)
 {
     enum { T = 8 };
     struct robots_cache *c = robots_cache_new("shoal");
-    atomic_int ready = 0;
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, T);
     struct hammer h[T];
     pthread_t th[T];
     for (int i = 0; i < T; i++) {
-        h[i] = (struct hammer){.c = c, .ready = &ready, .threads = T};
+        h[i] = (struct hammer){.c = c, .start = &start};
         CHECK_EQ_INT(pthread_create(&th[i], NULL, hammer, &h[i]), 0);
     }
     int fetch = 0, wait = 0, other = 0;
@@ -305,6 +301,7 @@ static void test_threads(void)
         wait += h[i].wait;
         other += h[i].other;
     }
+    pthread_barrier_destroy(&start);
     CHECK_EQ_INT(fetch, 1);
     CHECK_EQ_INT(wait, T * 2000 - 1);
     CHECK_EQ_INT(other, 0);
