@@ -9,7 +9,7 @@ struct pass {
     double now;
     const struct hosts_named *named;
     struct host_row *rows; /* named ones first, at their index */
-    int nrows;             /* named ones with a row: the rest go to other */
+    int nnamed;
     struct host_row top[HOSTS_TOP]; /* the busiest not named, most started first */
     int ntop;
     struct host_row other;
@@ -66,10 +66,10 @@ static void visit(void *arg, const struct queue_group_info *g)
     fill(&r, g, p->now);
     for (int i = 0; p->named && i < p->named->n; i++) {
         if (strcmp(p->named->names[i], r.name) == 0) {
-            if (i < p->nrows)
+            if (i < p->nnamed)
                 p->rows[i] = r;
             else
-                add(&p->other, &r);
+                add(&p->other, &r); /* named, but past the caller's max rows */
             return;
         }
     }
@@ -94,7 +94,7 @@ int hosts_collect(queue *q, double now, struct hosts_named *named, struct host_r
     p->named = named;
     p->rows = rows;
     int n = named ? (named->n < max ? named->n : max) : 0;
-    p->nrows = n;
+    p->nnamed = n;
     for (int i = 0; i < n; i++) {
         memset(&rows[i], 0, sizeof rows[i]); /* a named host always has its row */
         snprintf(rows[i].name, sizeof rows[i].name, "%s", named->names[i]);

@@ -27,16 +27,18 @@ struct host_row {
     double paused;    /* seconds until it may start again (a 429's pause), 0 if open */
 };
 
-/* The named hosts, kept between calls by the caller. */
+/* The named hosts, kept between calls by the caller. A host is named once
+ * it has started a job: one that has not yet could hold a series for the
+ * run that a busy host coming later needs. A named host past the rows
+ * hosts_collect is given counts in __other__. */
 struct hosts_named {
     char names[HOSTS_NAMED][QUEUE_GROUP_MAX + 1];
     int n;
 };
 
 /* Fills rows[0 .. return) with the named hosts (promoting the busiest ones
- * not yet named while there is room, at most HOSTS_TOP a call, never one
- * that has started nothing) and *other with the sum of the rest, named
- * hosts past max included; *ngroups is how many groups there are. With
+ * not yet named while there is room, at most HOSTS_TOP a call) and *other
+ * with the sum of the rest; *ngroups is how many groups there are. With
  * named NULL, rows are simply the busiest max hosts, most started first. */
 int hosts_collect(queue *q, double now, struct hosts_named *named, struct host_row *rows,
                   int max, struct host_row *other, size_t *ngroups);

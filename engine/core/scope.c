@@ -70,8 +70,11 @@ static char *domains_of(const char *list, char *err, size_t errlen)
             (ap.ipv6 ? end[-1] == ']' : !memchr(d, ':', (size_t)(end - d)))) {
             size_t need = len + url_host_size(&ap) + 3;
             char *o = need > cap ? realloc(out, need) : out;
-            if (!o)
+            if (!o) {
+                free(out);
+                out = NULL;
                 break;
+            }
             out = o;
             cap = need > cap ? need : cap;
             if (len)
