@@ -102,8 +102,10 @@ static char *domains_of(const char *list, char *err, size_t errlen)
         return NULL;
     }
     if (len == 0) {
-        snprintf(err, errlen, "--allowed-domains: '%s' names no domain (give host names, "
-                 "comma-separated)", list);
+        snprintf(err, errlen,
+                 "--allowed-domains: '%s' names no domain (give host names, "
+                 "comma-separated)",
+                 list);
         free(out);
         return NULL;
     }
@@ -188,8 +190,7 @@ enum scope_reason scope_check(struct scope *s, const char *url, size_t len, int 
         size_t n = polite_group(url, group);
         /* the host, without the port (after an IPv6 literal's "]") */
         const char *host_end = n && group[0] == '[' ? memchr(group, ']', n) : group;
-        const char *colon = host_end ? memchr(host_end, ':', n - (size_t)(host_end - group))
-                                     : NULL;
+        const char *colon = host_end ? memchr(host_end, ':', n - (size_t)(host_end - group)) : NULL;
         if (colon)
             n = (size_t)(colon - group);
         if (!n || !scope_domain_allowed(s->domains, group, n))

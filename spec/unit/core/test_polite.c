@@ -104,7 +104,9 @@ static void test_group(void)
     CHECK_STR(group_of("http://user:pw@example.com:81/"), "example.com:81");
     CHECK_STR(group_of("http://[::1]:8443/"), "[::1]:8443");
     CHECK_STR(group_of("http://[2001:DB8::1]/"), "[2001:db8::1]");
-    CHECK_STR(group_of("http://b\xc3\xbc" "cher.example/"), "xn--bcher-kva.example");
+    CHECK_STR(group_of("http://b\xc3\xbc"
+                       "cher.example/"),
+              "xn--bcher-kva.example");
     CHECK_STR(group_of("http://b%c3%bccher.example/"), "xn--bcher-kva.example");
     /* no absolute http(s) URL, no group */
     CHECK_STR(group_of(""), "-");

@@ -50,13 +50,10 @@ static void test_origin(void)
     CHECK_STR(path, "/"); /* no path */
     CHECK_STR(origin_of("http://example.com?q", path, sizeof path), "http://example.com:80");
     CHECK_STR(path, "/");
-    CHECK_STR(origin_of("http://example.com:8080/x", path, sizeof path),
-              "http://example.com:8080");
+    CHECK_STR(origin_of("http://example.com:8080/x", path, sizeof path), "http://example.com:8080");
     CHECK_STR(path, "/x");
-    CHECK_STR(origin_of("https://example.com:443/", path, sizeof path),
-              "https://example.com:443");
-    CHECK_STR(origin_of("http://example.com:443/", path, sizeof path),
-              "http://example.com:443");
+    CHECK_STR(origin_of("https://example.com:443/", path, sizeof path), "https://example.com:443");
+    CHECK_STR(origin_of("http://example.com:443/", path, sizeof path), "http://example.com:443");
     /* userinfo is no part of the origin */
     CHECK_STR(origin_of("http://user:pw@example.com/p", path, sizeof path),
               "http://example.com:80");
@@ -65,10 +62,11 @@ static void test_origin(void)
               "http://evil.example:80");
     /* IPv6 literals keep their brackets, in lower case */
     CHECK_STR(origin_of("http://[::1]:8080/a", path, sizeof path), "http://[::1]:8080");
-    CHECK_STR(origin_of("https://[2001:DB8::1]/", path, sizeof path),
-              "https://[2001:db8::1]:443");
+    CHECK_STR(origin_of("https://[2001:DB8::1]/", path, sizeof path), "https://[2001:db8::1]:443");
     /* IDN hosts as A-labels, raw or escaped */
-    CHECK_STR(origin_of("http://b\xc3\xbc" "cher.example/", path, sizeof path),
+    CHECK_STR(origin_of("http://b\xc3\xbc"
+                        "cher.example/",
+                        path, sizeof path),
               "http://xn--bcher-kva.example:80");
     CHECK_STR(origin_of("http://b%C3%BCcher.example/", path, sizeof path),
               "http://xn--bcher-kva.example:80");
@@ -114,7 +112,7 @@ static void test_first_fetches(void)
     /* nothing known yet: pushes are not held back */
     CHECK_EQ_INT(robots_cache_disallows(c, "http://a.example/private/x"), 0);
 
-    double d = store(c, "http://a.example:80",  200,
+    double d = store(c, "http://a.example:80", 200,
                      "User-agent: *\nDisallow: /private/\nCrawl-delay: 2.5\n", 101);
     CHECK(d == 2.5);
     CHECK(robots_cache_gen(c) != g0);
@@ -145,8 +143,7 @@ static void test_4xx_allows_all(void)
         snprintf(origin, sizeof origin, "http://h%zu.example:80", i);
         CHECK_EQ_INT(ask(c, url, 0), ROBOTS_FETCH);
         /* the body of a 404 page is no robots.txt */
-        CHECK(store(c, origin, statuses[i], "User-agent: *\nDisallow: /\nCrawl-delay: 9\n", 0) <
-              0);
+        CHECK(store(c, origin, statuses[i], "User-agent: *\nDisallow: /\nCrawl-delay: 9\n", 0) < 0);
         CHECK_EQ_INT(ask(c, url, 1), ROBOTS_ALLOW);
         CHECK_EQ_INT(robots_cache_disallows(c, url), 0);
     }
@@ -175,8 +172,7 @@ static void test_unavailable(void)
         robots_cache_store(c, origin, 0, "connection refused", NULL, 0, now);
         want = want * 2 < ROBOTS_RETRY_MAX ? want * 2 : ROBOTS_RETRY_MAX;
         until = 0;
-        CHECK_EQ_INT(robots_cache_check(c, url, now, &until, why, sizeof why),
-                     ROBOTS_UNAVAILABLE);
+        CHECK_EQ_INT(robots_cache_check(c, url, now, &until, why, sizeof why), ROBOTS_UNAVAILABLE);
         CHECK(until == now + want);
         CHECK_STR(why, "connection refused");
     }
@@ -195,8 +191,7 @@ static void test_unavailable(void)
     /* no answer and no error text */
     CHECK_EQ_INT(ask(c, url, now + 10), ROBOTS_FETCH);
     robots_cache_store(c, origin, 0, NULL, NULL, 0, now + 10);
-    CHECK_EQ_INT(robots_cache_check(c, url, now + 10, &until, why, sizeof why),
-                 ROBOTS_UNAVAILABLE);
+    CHECK_EQ_INT(robots_cache_check(c, url, now + 10, &until, why, sizeof why), ROBOTS_UNAVAILABLE);
     CHECK_STR(why, "no answer");
     CHECK(until == now + 30);
     /* a why that does not fit is cut, NUL-terminated */

@@ -75,7 +75,8 @@ static void test_domains(void)
 {
     struct config cfg = {.max_depth = -1,
                          .allowed_domains = " Example.COM, .other.example ,,[::1],"
-                                            "b\xc3\xbc" "cher.example,127.0.0.1"};
+                                            "b\xc3\xbc"
+                                            "cher.example,127.0.0.1"};
     struct scope *s = make(&cfg);
     CHECK_EQ_INT(check(s, "http://example.com/", 0), SCOPE_OK);
     CHECK_EQ_INT(check(s, "https://EXAMPLE.com:8443/x", 0), SCOPE_OK);
@@ -95,7 +96,11 @@ static void test_domains(void)
     CHECK_EQ_INT(check(s, "http://[::1]:8080/", 0), SCOPE_OK);
     CHECK_EQ_INT(check(s, "http://[::2]:8080/", 0), SCOPE_DOMAIN);
     /* an IDN domain, whichever way the URL writes its host */
-    CHECK_EQ_INT(check(s, "http://b\xc3\xbc" "cher.example/", 0), SCOPE_OK);
+    CHECK_EQ_INT(check(s,
+                       "http://b\xc3\xbc"
+                       "cher.example/",
+                       0),
+                 SCOPE_OK);
     CHECK_EQ_INT(check(s, "http://shop.xn--bcher-kva.example/", 0), SCOPE_OK);
     CHECK_EQ_INT(check(s, "http://b%C3%BCcher.example:8000/", 0), SCOPE_OK);
     CHECK_EQ_INT(check(s, "http://bucher.example/", 0), SCOPE_DOMAIN);
@@ -123,8 +128,14 @@ static void test_domains(void)
     CHECK(scope_domain_allowed("example.com", "example.com:80", 11));
 
     /* a domain that is no host name says so, naming the flag */
-    const char *bad[] = {"http://example.com", "example.com:80", "example.com/path",
-                         "user@example.com", "exa mple.com", "[::1", "::1", "example.com:"};
+    const char *bad[] = {"http://example.com",
+                         "example.com:80",
+                         "example.com/path",
+                         "user@example.com",
+                         "exa mple.com",
+                         "[::1",
+                         "::1",
+                         "example.com:"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         struct config c = {.max_depth = -1, .allowed_domains = bad[i]};
         const char *e = error_of(&c);
@@ -152,7 +163,8 @@ static void test_domains(void)
 
 static void test_patterns(void)
 {
-    struct config cfg = {.max_depth = -1, .include = "^https?://[^/]+/(docs|blog)/",
+    struct config cfg = {.max_depth = -1,
+                         .include = "^https?://[^/]+/(docs|blog)/",
                          .exclude = "\\.(pdf|zip)$|[?&]session="};
     struct scope *s = make(&cfg);
     CHECK_EQ_INT(check(s, "http://a.example/docs/x.html", 0), SCOPE_OK);
