@@ -36,11 +36,19 @@ void strtab_free(struct strtab *t, void (*drop)(void *value))
 
 static uint64_t seeded(const struct strtab *t, const char *key, size_t len)
 {
-    /* FNV-1a from a per-table start: the seed decides every bucket */
+    /* FNV-1a from a per-table start. Its multiplies carry a bit of the
+     * seed only upwards, so the low bits that pick a cell would hardly see
+     * the seed's high half (the clock's nanoseconds): a full avalanche
+     * (MurmurHash3's finaliser) lets every bit of the seed move every
+     * bucket. */
     uint64_t h = 1469598103934665603ull ^ t->seed;
     for (size_t i = 0; i < len; i++)
         h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
-    return h ^ (h >> 29);
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
 }
 
 static struct strtab_cell *probe(struct strtab_cell *cells, size_t cap, const char *key,

@@ -66,11 +66,19 @@ static void visit(void *arg, const struct queue_group_info *g)
     fill(&r, g, p->now);
     for (int i = 0; p->named && i < p->named->n; i++) {
         if (strcmp(p->named->names[i], r.name) == 0) {
-            p->rows[i] = r;
+            if (i < p->nnamed)
+                p->rows[i] = r;
+            else
+                add(&p->other, &r); /* named, but past the caller's max rows */
             return;
         }
     }
-    offer(p, &r);
+    /* a host that started nothing is not named: a sticky series for it
+     * could keep a busy host that comes later out */
+    if (p->named && r.started == 0)
+        add(&p->other, &r);
+    else
+        offer(p, &r);
 }
 
 int hosts_collect(queue *q, double now, struct hosts_named *named, struct host_row *rows,
@@ -86,6 +94,7 @@ int hosts_collect(queue *q, double now, struct hosts_named *named, struct host_r
     p->named = named;
     p->rows = rows;
     int n = named ? (named->n < max ? named->n : max) : 0;
+    p->nnamed = n;
     for (int i = 0; i < n; i++) {
         memset(&rows[i], 0, sizeof rows[i]); /* a named host always has its row */
         snprintf(rows[i].name, sizeof rows[i].name, "%s", named->names[i]);

@@ -27,7 +27,10 @@ struct host_row {
     double paused;    /* seconds until it may start again (a 429's pause), 0 if open */
 };
 
-/* The named hosts, kept between calls by the caller. */
+/* The named hosts, kept between calls by the caller. A host is named once
+ * it has started a job: one that has not yet could hold a series for the
+ * run that a busy host coming later needs. A named host past the rows
+ * hosts_collect is given counts in __other__. */
 struct hosts_named {
     char names[HOSTS_NAMED][QUEUE_GROUP_MAX + 1];
     int n;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/strtab.h"
 #include "base/url.h"
@@ -50,9 +51,20 @@ void polite_free(struct polite *p)
 
 size_t polite_group(const char *url, char out[POLITE_GROUP_MAX])
 {
+    /* url_authority takes any scheme, and a 256th byte would fit out but
+     * not the queue (QUEUE_GROUP_MAX) */
+    size_t len = strlen(url);
+    struct url_split u;
+    url_split(url, len, &u);
+    if (!(u.scheme.n == 4 && strncasecmp(u.scheme.p, "http", 4) == 0) &&
+        !(u.scheme.n == 5 && strncasecmp(u.scheme.p, "https", 5) == 0))
+        return 0;
     char err[URL_ERR_MAX];
-    long n = url_authority(url, strlen(url), out, POLITE_GROUP_MAX, err);
-    return n > 0 ? (size_t)n : 0;
+    long n = url_authority(url, len, out, POLITE_GROUP_MAX, err);
+    if (n <= 0 || n > QUEUE_GROUP_MAX)
+        return 0;
+    out[n] = 0;
+    return (size_t)n;
 }
 
 /* group's state, new ones with the run's floor; under the lock. */
@@ -74,7 +86,8 @@ static double doubling(int n)
 }
 
 /* The autothrottle step: halfway towards latency / target, at least that
- * target, within [floor, 60 s]; an error answer never shortens it. */
+ * target, at most 60 s, never under the floor (which may be longer); an
+ * error answer never shortens it. */
 static double throttle_step(const struct polite *p, const struct group_state *g, int good,
                             double elapsed)
 {
@@ -83,10 +96,10 @@ static double throttle_step(const struct polite *p, const struct group_state *g,
     double next = (cur + target) / 2;
     if (next < target)
         next = target;
-    if (next < g->floor)
-        next = g->floor;
     if (next > POLITE_MAX_PAUSE)
         next = POLITE_MAX_PAUSE;
+    if (next < g->floor)
+        next = g->floor; /* after the cap: a Crawl-delay over a minute holds */
     if (!good && next < cur)
         next = cur;
     return next;

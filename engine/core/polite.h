@@ -16,8 +16,8 @@
  *   it is asked for again.
  * - --autothrottle: after each answer the group's delay moves halfway
  *   towards latency / target (the idea of Scrapy's AutoThrottle), never
- *   under --delay or the Crawl-delay, never over 60 s, and an error answer
- *   never shortens it.
+ *   under --delay or the Crawl-delay, never over 60 s unless the
+ *   Crawl-delay is longer, and an error answer never shortens it.
  *
  * The state per group (answers in a row, the autothrottle delay) is this
  * process's; the pauses and delays it sets live in the queue's backend,
@@ -33,7 +33,7 @@
 #define POLITE_FAILS 5          /* requests in a row with no answer that pause a group */
 #define POLITE_MAX_PAUSE 60.0   /* longest pause it chooses itself (Retry-After may be longer) */
 #define POLITE_RETRY_AFTER_MAX 3600.0 /* a longer Retry-After is cut to this */
-#define POLITE_GROUP_MAX (QUEUE_GROUP_MAX + 1) /* a longer authority gets no group */
+#define POLITE_GROUP_MAX (QUEUE_GROUP_MAX + 1) /* a group and its NUL */
 
 struct polite;
 
@@ -48,8 +48,9 @@ struct polite *polite_new(const struct polite_config *cfg, queue *q);
 void polite_free(struct polite *p);
 
 /* The default group of a url: its host, lower case, with ":port" when the
- * port is not the scheme's default ("example.com", "127.0.0.1:8080").
- * Returns its length, or 0 if url is no absolute http(s) URL. */
+ * port is not the scheme's default ("example.com", "127.0.0.1:8080"),
+ * NUL-terminated. Returns its length, or 0 if url is no absolute http(s)
+ * URL or its group would be longer than QUEUE_GROUP_MAX. */
 size_t polite_group(const char *url, char out[POLITE_GROUP_MAX]);
 
 /* An answer to a request of a job in group (len 0: the group of url):

@@ -9,7 +9,7 @@
  * RFC 9309: 2xx, the rules it holds (for the agent's group); 4xx (or more
  * redirects than allowed), everything allowed; 5xx or no answer,
  * everything disallowed until a later fetch succeeds: the cache says
- * ROBOTS_UNAVAILABLE until a retry time (a minute, doubling to an hour),
+ * ROBOTS_UNAVAILABLE until a retry time (10 s, doubling to an hour),
  * and the next ask after it fetches again. Rules are kept for a day, then
  * fetched again while the old ones keep answering.
  *

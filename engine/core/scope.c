@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/url.h"
 #include "core/polite.h"
 #include "core/stats.h"
 
@@ -41,6 +42,76 @@ int scope_regex_check(const char *text, const char *flag, char *err, size_t errl
     return 0;
 }
 
+/* The --allowed-domains list as scope_check compares it: each host in
+ * the form polite_group writes it (lower case, an IDN as its A-label, an
+ * IPv6 literal in brackets), a leading dot and spaces dropped, joined by
+ * commas. NULL with err on a name that is no host or a list of none. */
+static char *domains_of(const char *list, char *err, size_t errlen)
+{
+    size_t cap = 1, len = 0;
+    char *out = calloc(1, cap);
+    for (const char *p = list; out && *p;) {
+        size_t n = strcspn(p, ",");
+        const char *d = p, *end = p + n;
+        p = *end ? end + 1 : end;
+        while (d < end && *d == ' ')
+            d++;
+        while (end > d && end[-1] == ' ')
+            end--;
+        if (d < end && *d == '.')
+            d++;
+        if (d == end)
+            continue;
+        struct url_authority_parts ap;
+        char why[URL_ERR_MAX] = "";
+        long hn = -1;
+        /* no userinfo, and no port, not even an empty one ("host:") */
+        if (url_parse_authority(d, (size_t)(end - d), &ap, why) == 0 && !ap.userinfo.p &&
+            (ap.ipv6 ? end[-1] == ']' : !memchr(d, ':', (size_t)(end - d)))) {
+            size_t need = len + url_host_size(&ap) + 3;
+            char *o = need > cap ? realloc(out, need) : out;
+            if (!o) {
+                free(out);
+                out = NULL;
+                break;
+            }
+            out = o;
+            cap = need > cap ? need : cap;
+            if (len)
+                out[len++] = ',';
+            if (ap.ipv6)
+                out[len++] = '[';
+            hn = url_host(&ap, out + len, cap - len, why);
+            if (hn > 0) {
+                len += (size_t)hn;
+                if (ap.ipv6)
+                    out[len++] = ']';
+                out[len] = 0;
+                continue;
+            }
+        }
+        snprintf(err, errlen,
+                 "--allowed-domains: '%.*s' is not a host name%s%s (give host names, "
+                 "comma-separated, without scheme, port or path)",
+                 (int)(end - d), d, *why ? ": " : "", why);
+        free(out);
+        return NULL;
+    }
+    if (!out) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (len == 0) {
+        snprintf(err, errlen,
+                 "--allowed-domains: '%s' names no domain (give host names, "
+                 "comma-separated)",
+                 list);
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
 struct scope *scope_new(const struct config *cfg, char *err, size_t errlen)
 {
     struct scope *s = calloc(1, sizeof *s);
@@ -50,23 +121,10 @@ struct scope *scope_new(const struct config *cfg, char *err, size_t errlen)
     }
     s->max_depth = cfg->max_depth;
     s->max_pages = cfg->max_pages;
-    if (cfg->allowed_domains && *cfg->allowed_domains) {
-        /* lower case, spaces gone, a leading dot dropped: ".example.com" */
-        s->domains = malloc(strlen(cfg->allowed_domains) + 1);
-        if (!s->domains) {
-            snprintf(err, errlen, "out of memory");
-            scope_free(s);
-            return NULL;
-        }
-        char *o = s->domains;
-        int start = 1;
-        for (const char *p = cfg->allowed_domains; *p; p++) {
-            if (*p == ' ' || (*p == '.' && start))
-                continue;
-            *o++ = *p >= 'A' && *p <= 'Z' ? (char)(*p + 32) : *p;
-            start = *p == ',';
-        }
-        *o = 0;
+    if (cfg->allowed_domains && *cfg->allowed_domains &&
+        !(s->domains = domains_of(cfg->allowed_domains, err, errlen))) {
+        scope_free(s);
+        return NULL;
     }
     if (cfg->include && *cfg->include) {
         if (compile(&s->include, cfg->include, "--include", err, errlen) != 0) {
@@ -99,10 +157,13 @@ void scope_free(struct scope *s)
 
 int scope_domain_allowed(const char *domains, const char *host, size_t len)
 {
+    /* an IP address has no subdomains: "0.1" is not a domain of 10.0.0.1
+     * (no top-level domain is all digits) */
+    int ip = len > 0 && (host[0] == '[' || (host[len - 1] >= '0' && host[len - 1] <= '9'));
     for (const char *d = domains; *d;) {
         size_t n = strcspn(d, ",");
         if (n && n <= len && strncasecmp(host + len - n, d, n) == 0 &&
-            (n == len || host[len - n - 1] == '.'))
+            (n == len || (!ip && host[len - n - 1] == '.')))
             return 1;
         d += n + (d[n] == ',');
     }
@@ -127,8 +188,9 @@ enum scope_reason scope_check(struct scope *s, const char *url, size_t len, int 
     if (s->domains) {
         char group[POLITE_GROUP_MAX];
         size_t n = polite_group(url, group);
-        /* the host, without the port */
-        const char *colon = n && group[0] != '[' ? memchr(group, ':', n) : NULL;
+        /* the host, without the port (after an IPv6 literal's "]") */
+        const char *host_end = n && group[0] == '[' ? memchr(group, ']', n) : group;
+        const char *colon = host_end ? memchr(host_end, ':', n - (size_t)(host_end - group)) : NULL;
         if (colon)
             n = (size_t)(colon - group);
         if (!n || !scope_domain_allowed(s->domains, group, n))

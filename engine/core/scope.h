@@ -30,8 +30,11 @@ enum scope_reason {
 
 struct scope;
 
-/* NULL with a message in err on a bad regex or out of memory. Always made,
- * even with nothing to check (scope_check is then a few compares). */
+/* NULL with a message in err on a bad regex, an --allowed-domains entry
+ * that is no host name (or a list of none), or out of memory. Always made,
+ * even with nothing to check (scope_check is then a few compares).
+ * --allowed-domains may name IDN hosts (compared as A-labels) and IPv6
+ * literals in brackets. */
 struct scope *scope_new(const struct config *cfg, char *err, size_t errlen);
 void scope_free(struct scope *s);
 
@@ -48,8 +51,9 @@ int scope_regex_check(const char *text, const char *flag, char *err, size_t errl
 /* "depth", "domain", ...: the reason's label value. */
 const char *scope_reason_name(enum scope_reason r);
 
-/* 1 when the host (lower case, no port) is one of the domains or under one
- * ("a.example.com" is under "example.com"); domains is comma-separated. */
+/* 1 when the host (as polite_group writes it, without the port) is one of
+ * the domains or under one ("a.example.com" is under "example.com"; an IP
+ * address is under nothing); domains is comma-separated. */
 int scope_domain_allowed(const char *domains, const char *host, size_t len);
 
 #endif
