@@ -15,7 +15,8 @@
 #      another agent and to *; an endless calendar; a redirect loop; a
 #      redirect to a page fetched before; a 3 MB page (--max-body 1); a
 #      binary file with a link-shaped decoy inside
-#   B  slow: each page takes a second (limit_rate), so --per-host 2 fills
+#   B  slow: each leaf page takes a second (limit_rate), so --per-host 2
+#      fills
 #   C  rate-limited: 429 with Retry-After: 2 past 4 requests/s
 # One crawl of all three with --per-host 2 --delay 0.05 --delay-jitter 0.2
 # --max-depth 4; then A alone with --robots ignore, where /private/ is
@@ -68,7 +69,7 @@ expect_eq "A: the binary is application/octet-stream" \
 expect_grep "A: ... with a link to a decoy inside" 'href="/from-binary.html"' "$T/data.bin"
 t0=$(now)
 curl -s -o /dev/null "$B/s0/p0.html"
-expect_ge "B: a page takes about a second (limit_rate)" "$(fcalc "$(now) - $t0")" 0.8
+expect_ge "B: a leaf page takes about a second (limit_rate)" "$(fcalc "$(now) - $t0")" 0.8
 expect_lt "B: robots.txt is not slowed" \
     "$(curl -s -o /dev/null -w '%{time_total}' "$B/robots.txt")" 0.5
 for _ in 1 2 3 4 5 6; do curl -s -o /dev/null -D - "$C/s0/p0.html"; done >"$T/c-burst.txt"

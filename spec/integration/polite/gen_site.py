@@ -35,9 +35,11 @@ pages):
                   a link and a title if parsed as HTML (decoys)
 A decoy (/from-binary.html, /big/after-huge.html) must never be requested.
 
---slow RATE serves the pages (not robots.txt) at RATE bytes/s (nginx
+--slow RATE serves the leaf pages (/sK/pJ.html) at RATE bytes/s (nginx
 limit_rate, which sends the first RATE bytes at once and the rest a second
 later: pages of --page-bytes between RATE and 2 x RATE take a second each);
+the home and section pages stay fast, so a crawler has all the slow pages
+queued at once;
 --page-bytes pads every HTML page up to that size; --rate-limit answers
 429 with Retry-After: 2 to a client faster than 4 requests/s past a burst
 of 2 (nginx limit_req)."""
@@ -156,7 +158,7 @@ def main():
         never = ["/from-binary.html", "/big/after-huge.html"]
 
     if a.slow:
-        server.append("location / {\n    limit_rate %d;\n}\nlocation = /robots.txt { }" % a.slow)
+        server.append("location ~ ^/s[0-9]+/p[0-9]+\\.html$ {\n    limit_rate %d;\n}" % a.slow)
     if a.rate_limit:
         http.append("limit_req_zone $server_port zone=rl_%s:1m rate=4r/s;\n"
                     "map $status $retry_after_%s { 429 2; default \"\"; }" % (name, name))
