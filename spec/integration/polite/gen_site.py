@@ -39,10 +39,9 @@ A decoy (/from-binary.html, /big/after-huge.html) must never be requested.
 limit_rate, which sends the first RATE bytes at once and the rest a second
 later: pages of --page-bytes between RATE and 2 x RATE take a second each);
 the home and section pages stay fast, so a crawler has all the slow pages
-queued at once;
---page-bytes pads every HTML page up to that size; --rate-limit answers
-429 with Retry-After: 2 to a client faster than 4 requests/s past a burst
-of 2 (nginx limit_req)."""
+queued at once. --page-bytes pads every HTML page up to that size.
+--rate-limit answers 429 with Retry-After: 2 to a client faster than 4
+requests/s past a burst of 2 (nginx limit_req); robots.txt is not limited."""
 
 import argparse
 import json
@@ -60,7 +59,7 @@ def main():
     ap.add_argument("--agent", default="politebot")
     ap.add_argument("--crawl-delay", type=float)
     ap.add_argument("--traps", action="store_true")
-    ap.add_argument("--slow", type=int, help="bytes per second for the pages")
+    ap.add_argument("--slow", type=int, help="bytes per second for the leaf pages")
     ap.add_argument("--rate-limit", action="store_true")
     ap.add_argument("--page-bytes", type=int, default=0, help="pad HTML pages to this size")
     ap.add_argument("--huge-mb", type=float, default=3)
