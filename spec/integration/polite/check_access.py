@@ -36,8 +36,9 @@ GAP_TOL = 0.02     # how much later than the crawler meant one request may
                    # threads showed 6 ms here, idle); the rule is checked
                    # over every run of starts, so this allowance does not
                    # add up
-RACE = 0.1         # a request may start this long after a 429 was logged
-                   # before its client can have read the 429
+RACE = 0.25        # a request already on its way when a 429 came may
+                   # reach nginx this long after the 429 was logged (its
+                   # client had not read the 429 yet, or sent before it)
 LOOP_HOPS = 20     # requests a redirect loop may take in its one attempt
 SHOW = 5           # offenders listed per rule
 
