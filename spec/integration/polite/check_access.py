@@ -334,7 +334,7 @@ class Checker:
             site = self.sites.get(port)
             if site and site.m.get("rate_limited") and not self.cfg.partial:
                 if not backoffs:
-                    unused.append("%s answered no 429: the back-off was not tested"
+                    unused.append("%s answered no 429 or 503: the back-off was not tested"
                                   % self.host(port))
                 ok = {r.uri for r in reqs if r.status == 200 and r.method == "GET"}
                 for b in backoffs:
@@ -343,8 +343,8 @@ class Checker:
                                       % (self.host(port), b.uri, b.status))
         self.rule("retry-after", "no request to a host that answered 429/503 before its "
                   "Retry-After ran out", early)
-        self.rule("retry-after-used", "the rate-limited hosts answered 429, and each such page "
-                  "came back later with 200", sorted(set(unused)),
+        self.rule("retry-after-used", "the rate-limited hosts answered 429/503, and each such "
+                  "page came back later with 200", sorted(set(unused)),
                   self.whole and any(s.m.get("rate_limited") for s in self.sites.values()))
 
     def check_pages(self, by_port):
@@ -756,6 +756,17 @@ def self_test():
         p2 = find(reqs, 1002, "/p2.html", 429)
         reqs.append([1002, p2[1] + p2[2] + 1.0, 0.01, 200, 10, None, "/index.html"])
 
+    def m_http_date(reqs, items):
+        # Retry-After as an HTTP-date 3 s after the 429: the retry at 2 s is early
+        p2 = find(reqs, 1002, "/p2.html", 429)
+        p2[5] = email.utils.formatdate(p2[1] + p2[2] + 3, usegmt=True)
+
+    def m_503_bare(reqs, items):
+        # a 503 without Retry-After: at least a second's pause
+        p2 = find(reqs, 1002, "/p2.html", 429)
+        p2[3], p2[5] = 503, None
+        reqs.append([1002, p2[1] + p2[2] + 0.6, 0.01, 200, 10, None, "/index.html"])
+
     def m_no_429(reqs, items):
         find(reqs, 1002, "/p2.html", 429)[3] = 500
 
@@ -837,8 +848,8 @@ def self_test():
         ("in-flight-used", m_one_in_flight, None), ("gap", m_gap, None),
         ("gap", m_crawl_delay_ignored, None), ("gap", m_gap_creep, None),
         ("gap", m_gap, cfg(delay=0.5)),
-        ("robots-once", m_robots_twice, None),
-        ("retry-after", m_retry_after, None), ("retry-after-used", m_no_429, None),
+        ("retry-after", m_retry_after, None), ("retry-after", m_http_date, None),
+        ("retry-after", m_503_bare, None), ("retry-after-used", m_no_429, None),
         ("retry-after-used", m_429_never_back, None), ("pages-all", m_missing, None),
         ("pages-once", m_twice, None), ("unexpected", m_decoy, None),
         ("unexpected", m_hidden, None), ("calendar", m_calendar_deep, None),
