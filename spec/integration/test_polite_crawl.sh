@@ -15,9 +15,11 @@
 #      another agent and to *; an endless calendar; a redirect loop; a
 #      redirect to a page fetched before; a 3 MB page (--max-body 1); a
 #      binary file with a link-shaped decoy inside
-#   B  slow: each page takes a second (limit_rate), so --per-host 2 fills
+#   B  slow: each leaf page takes a second (limit_rate), so --per-host 2
+#      fills
 #   C  rate-limited: 429 with Retry-After: 2 past 4 requests/s
-# One crawl of all three with --per-host 2 --delay 0.05 --delay-jitter 0.2
+#   E  rate-limited the other way: 503 and no Retry-After (a second at least)
+# One crawl of all four with --per-host 2 --delay 0.05 --delay-jitter 0.2
 # --max-depth 4; then A alone with --robots ignore, where /private/ is
 # fetched (the same checks, told so, pass; told to obey, they fail: they
 # can fail); then a plain site with --max-pages.
@@ -39,13 +41,14 @@ fi
 
 "$PY" "$GEN" "$T/A" --name A --sections 3 --pages 4 --traps --crawl-delay 0.25 &&
     "$PY" "$GEN" "$T/B" --name B --sections 2 --pages 3 --slow 2000 --page-bytes 3000 &&
-    "$PY" "$GEN" "$T/C" --name C --sections 2 --pages 4 --rate-limit &&
+    "$PY" "$GEN" "$T/C" --name C --sections 2 --pages 4 --rate-limit 429:2 &&
+    "$PY" "$GEN" "$T/E" --name E --sections 2 --pages 2 --rate-limit 503 &&
     "$PY" "$GEN" "$T/D" --name D --sections 3 --pages 5
 expect_eq "the sites are generated" "$?" 0
-for s in A B C D; do polite_site "$s" "$T/$s"; done
-polite_nginx_start || { fail "nginx starts with the four sites"; finish; }
+for s in A B C D E; do polite_site "$s" "$T/$s"; done
+polite_nginx_start || { fail "nginx starts with the five sites"; finish; }
 A=http://127.0.0.1:$PORT_A B=http://127.0.0.1:$PORT_B C=http://127.0.0.1:$PORT_C
-D=http://127.0.0.1:$PORT_D
+D=http://127.0.0.1:$PORT_D E=http://127.0.0.1:$PORT_E
 
 # -- the sites serve their traps as meant (before any crawl is judged)
 curl -s "$A/robots.txt" >"$T/robots.txt"
@@ -68,7 +71,7 @@ expect_eq "A: the binary is application/octet-stream" \
 expect_grep "A: ... with a link to a decoy inside" 'href="/from-binary.html"' "$T/data.bin"
 t0=$(now)
 curl -s -o /dev/null "$B/s0/p0.html"
-expect_ge "B: a page takes about a second (limit_rate)" "$(fcalc "$(now) - $t0")" 0.8
+expect_ge "B: a leaf page takes about a second (limit_rate)" "$(fcalc "$(now) - $t0")" 0.8
 expect_lt "B: robots.txt is not slowed" \
     "$(curl -s -o /dev/null -w '%{time_total}' "$B/robots.txt")" 0.5
 for _ in 1 2 3 4 5 6; do curl -s -o /dev/null -D - "$C/s0/p0.html"; done >"$T/c-burst.txt"
@@ -78,13 +81,16 @@ for _ in 1 2 3 4 5 6; do
     curl -s -o /dev/null -w '%{http_code}\n' "$C/robots.txt"
 done >"$T/c-robots.txt"
 expect_eq "C: robots.txt is never rate-limited" "$(sort -u "$T/c-robots.txt")" 200
+for _ in 1 2 3 4 5 6; do curl -s -o /dev/null -D - "$E/s0/p0.html"; done >"$T/e-burst.txt"
+expect_grep "E: a burst gets 503 ..." '^HTTP/1.1 503' "$T/e-burst.txt"
+expect_no_grep "E: ... and no Retry-After" '^Retry-After' "$T/e-burst.txt"
 polite_log_clear
 
-# -- the polite crawl of A, B and C
+# -- the polite crawl of A, B, C and E
 run_shoal crawl run "$SHOAL_ROOT/examples/crawl.lua" --workers 2 --concurrency 64 --listen off \
     --quiet --retries 5 --per-host 2 --delay 0.05 --delay-jitter 0.2 --max-depth 4 --max-body 1 \
     --robots obey --user-agent "$UA" --output "$T/items.jsonl" --summary-json "$T/crawl.json" \
-    -- "$A/index.html" "$B/index.html" "$C/index.html"
+    -- "$A/index.html" "$B/index.html" "$C/index.html" "$E/index.html"
 polite_log_take "$T/crawl.log"
 expect_rc "the crawl ends, exit 1 (two pages fail: the loop and the huge one)" 1
 expect_eq "summary: failed == 2" "$(json "$T/crawl.json" .failed)" 2
@@ -95,7 +101,8 @@ expect_grep "the huge page's error names it and --max-body" \
     'huge\.html.*(max-body|too (big|large)|larger)' "$T/crawl.said"
 polite_check crawl --log "$T/crawl.log" --items "$T/items.jsonl" \
     --site "$PORT_A=$T/A/manifest.json" --site "$PORT_B=$T/B/manifest.json" \
-    --site "$PORT_C=$T/C/manifest.json" --per-host 2 --delay 0.05 --jitter 0.2 --max-depth 4 \
+    --site "$PORT_C=$T/C/manifest.json" --site "$PORT_E=$T/E/manifest.json" \
+    --per-host 2 --delay 0.05 --jitter 0.2 --max-depth 4 \
     --robots obey --user-agent "$UA"
 
 # -- A again, robots ignored: /private/ and what only it links to are fetched

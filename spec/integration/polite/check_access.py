@@ -30,9 +30,15 @@ import sys
 from urllib.parse import urlsplit
 
 CLOCK = 0.002      # nginx's times are to the millisecond: two of them
-GAP_TOL = 0.005    # a start may look this much early (scheduling on the box)
-RACE = 0.1         # a request may start this long after a 429 was logged
-                   # before its client can have read the 429
+GAP_TOL = 0.02     # how much later than the crawler meant one request may
+                   # reach nginx than another: a worker busy with another
+                   # job, ASan, a loaded box (a Python crawler with
+                   # threads showed 6 ms here, idle); the rule is checked
+                   # over every run of starts, so this allowance does not
+                   # add up
+RACE = 0.25        # a request already on its way when a 429 came may
+                   # reach nginx this long after the 429 was logged (its
+                   # client had not read the 429 yet, or sent before it)
 LOOP_HOPS = 20     # requests a redirect loop may take in its one attempt
 SHOW = 5           # offenders listed per rule
 
@@ -283,22 +289,34 @@ class Checker:
         delay = self.cfg.delay
         if self.cfg.robots == "obey" and site and site.m.get("crawl_delay"):
             delay = max(delay, site.m["crawl_delay"])
-        return delay, delay * (1 - self.cfg.jitter) - GAP_TOL
+        return delay, delay * (1 - self.cfg.jitter)
 
     def check_gaps(self, by_port):
+        """Starts i < j on a host are at least (j - i) x the gap apart, less
+        GAP_TOL: with j = i + 1 the rule on consecutive starts; over longer
+        runs it holds the rate, which a latency allowance cannot hide."""
         short = []
         for port, reqs in sorted(by_port.items()):
             delay, need = self.required_gap(port)
             reqs = [r for r in reqs if r.uri != "/robots.txt"]
-            gaps = [(round(b.start - a.start, 3), a, b) for a, b in zip(reqs, reqs[1:])]
+            gaps = [round(b.start - a.start, 3) for a, b in zip(reqs, reqs[1:])]
             if gaps:
-                self.stat(port, min_gap=round(min(g for g, _, _ in gaps), 3), gap_needed=delay)
-            for g, a, b in gaps:
-                if g < need - 1e-9:
-                    short.append("%s: %s started %.3f s after %s (at least %.3f needed)"
-                                 % (self.host(port), b.uri, g, a.uri, need))
-        self.rule("gap", "consecutive starts on a host at least --delay (or its Crawl-delay) "
-                  "x (1 - jitter) apart", short)
+                self.stat(port, min_gap=min(gaps), gap_needed=round(need, 3))
+            worst = None
+            for i, a in enumerate(reqs):
+                for j in range(i + 1, len(reqs)):
+                    b = reqs[j]
+                    lack = (j - i) * need - (b.start - a.start)
+                    if lack > GAP_TOL + 1e-9 and (worst is None or lack > worst[0]):
+                        worst = (lack, i, j, a, b)
+            if worst:
+                lack, i, j, a, b = worst
+                short.append("%s: %d starts from %s (at %.3f) to %s took %.3f s, %d gaps of "
+                             "%.3f s need %.3f s" % (self.host(port), j - i + 1, a.uri, a.start,
+                                                     b.uri, b.start - a.start, j - i, need,
+                                                     (j - i) * need))
+        self.rule("gap", "starts on a host at least --delay (or its Crawl-delay) x (1 - jitter) "
+                  "apart, %d ms allowed" % round(GAP_TOL * 1000), short)
 
     def check_retry_after(self, by_port):
         early, unused = [], []
@@ -316,7 +334,7 @@ class Checker:
             site = self.sites.get(port)
             if site and site.m.get("rate_limited") and not self.cfg.partial:
                 if not backoffs:
-                    unused.append("%s answered no 429: the back-off was not tested"
+                    unused.append("%s answered no 429 or 503: the back-off was not tested"
                                   % self.host(port))
                 ok = {r.uri for r in reqs if r.status == 200 and r.method == "GET"}
                 for b in backoffs:
@@ -325,8 +343,8 @@ class Checker:
                                       % (self.host(port), b.uri, b.status))
         self.rule("retry-after", "no request to a host that answered 429/503 before its "
                   "Retry-After ran out", early)
-        self.rule("retry-after-used", "the rate-limited hosts answered 429, and each such page "
-                  "came back later with 200", sorted(set(unused)),
+        self.rule("retry-after-used", "the rate-limited hosts answered 429/503, and each such "
+                  "page came back later with 200", sorted(set(unused)),
                   self.whole and any(s.m.get("rate_limited") for s in self.sites.values()))
 
     def check_pages(self, by_port):
@@ -719,6 +737,14 @@ def self_test():
     def m_gap(reqs, items):
         find(reqs, 1001, "/s0/p1.html")[1] -= 0.15
 
+    def m_gap_creep(reqs, items):
+        # each gap within the allowance, the run of them not
+        start = 100.0
+        for r in sorted((r for r in reqs if r[0] == 1001 and r[6] != "/robots.txt"),
+                        key=lambda r: r[1]):
+            start += 0.3 * 0.8 - GAP_TOL * 0.75
+            r[1] = round(start, 3)
+
     def m_crawl_delay_ignored(reqs, items):
         start = 100.0
         for r in sorted((r for r in reqs if r[0] == 1001 and r[6] != "/robots.txt"),
@@ -729,6 +755,17 @@ def self_test():
     def m_retry_after(reqs, items):
         p2 = find(reqs, 1002, "/p2.html", 429)
         reqs.append([1002, p2[1] + p2[2] + 1.0, 0.01, 200, 10, None, "/index.html"])
+
+    def m_http_date(reqs, items):
+        # Retry-After as an HTTP-date 3 s after the 429: the retry at 2 s is early
+        p2 = find(reqs, 1002, "/p2.html", 429)
+        p2[5] = email.utils.formatdate(p2[1] + p2[2] + 3, usegmt=True)
+
+    def m_503_bare(reqs, items):
+        # a 503 without Retry-After: at least a second's pause
+        p2 = find(reqs, 1002, "/p2.html", 429)
+        p2[3], p2[5] = 503, None
+        reqs.append([1002, p2[1] + p2[2] + 0.6, 0.01, 200, 10, None, "/index.html"])
 
     def m_no_429(reqs, items):
         find(reqs, 1002, "/p2.html", 429)[3] = 500
@@ -809,10 +846,10 @@ def self_test():
         ("robots-once", m_robots_twice, None), ("robots-first", m_robots_late, None),
         ("disallowed", m_disallowed, None), ("in-flight", m_three_in_flight, None),
         ("in-flight-used", m_one_in_flight, None), ("gap", m_gap, None),
-        ("gap", m_crawl_delay_ignored, None),
+        ("gap", m_crawl_delay_ignored, None), ("gap", m_gap_creep, None),
         ("gap", m_gap, cfg(delay=0.5)),
-        ("robots-once", m_robots_twice, None),
-        ("retry-after", m_retry_after, None), ("retry-after-used", m_no_429, None),
+        ("retry-after", m_retry_after, None), ("retry-after", m_http_date, None),
+        ("retry-after", m_503_bare, None), ("retry-after-used", m_no_429, None),
         ("retry-after-used", m_429_never_back, None), ("pages-all", m_missing, None),
         ("pages-once", m_twice, None), ("unexpected", m_decoy, None),
         ("unexpected", m_hidden, None), ("calendar", m_calendar_deep, None),

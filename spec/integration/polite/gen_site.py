@@ -2,7 +2,8 @@
 must know and what nginx must do beside the files.
 
 usage: gen_site.py OUT --name NAME [--sections S] [--pages P] [--agent TOKEN]
-                   [--crawl-delay SECONDS] [--traps] [--slow RATE] [--rate-limit]
+                   [--crawl-delay SECONDS] [--traps] [--slow RATE]
+                   [--rate-limit STATUS[:RETRY_AFTER]]
                    [--page-bytes N] [--huge-mb MB] [--seed N]
 
 OUT/www/            the document root
@@ -35,12 +36,15 @@ pages):
                   a link and a title if parsed as HTML (decoys)
 A decoy (/from-binary.html, /big/after-huge.html) must never be requested.
 
---slow RATE serves the pages (not robots.txt) at RATE bytes/s (nginx
+--slow RATE serves the leaf pages (/sK/pJ.html) at RATE bytes/s (nginx
 limit_rate, which sends the first RATE bytes at once and the rest a second
 later: pages of --page-bytes between RATE and 2 x RATE take a second each);
---page-bytes pads every HTML page up to that size; --rate-limit answers
-429 with Retry-After: 2 to a client faster than 4 requests/s past a burst
-of 2 (nginx limit_req)."""
+the home and section pages stay fast, so a crawler has all the slow pages
+queued at once. --page-bytes pads every HTML page up to that size.
+--rate-limit 429:2 answers 429 with Retry-After: 2 to a client faster than
+4 requests/s past a burst of 2 (nginx limit_req); --rate-limit 503 answers
+503 and no Retry-After (a crawler waits at least a second then); robots.txt
+is not limited."""
 
 import argparse
 import json
@@ -58,8 +62,8 @@ def main():
     ap.add_argument("--agent", default="politebot")
     ap.add_argument("--crawl-delay", type=float)
     ap.add_argument("--traps", action="store_true")
-    ap.add_argument("--slow", type=int, help="bytes per second for the pages")
-    ap.add_argument("--rate-limit", action="store_true")
+    ap.add_argument("--slow", type=int, help="bytes per second for the leaf pages")
+    ap.add_argument("--rate-limit", metavar="STATUS[:RETRY_AFTER]")
     ap.add_argument("--page-bytes", type=int, default=0, help="pad HTML pages to this size")
     ap.add_argument("--huge-mb", type=float, default=3)
     ap.add_argument("--seed", type=int, default=14)
@@ -156,21 +160,26 @@ def main():
         never = ["/from-binary.html", "/big/after-huge.html"]
 
     if a.slow:
-        server.append("location / {\n    limit_rate %d;\n}\nlocation = /robots.txt { }" % a.slow)
+        server.append("location ~ ^/s[0-9]+/p[0-9]+\\.html$ {\n    limit_rate %d;\n}" % a.slow)
     if a.rate_limit:
+        status, _, after = a.rate_limit.partition(":")
+        if status not in ("429", "503") or not (after.isdigit() or after == ""):
+            raise SystemExit("gen_site.py: --rate-limit takes 429 or 503, then :SECONDS "
+                             "for a Retry-After, e.g. 429:2")
         http.append("limit_req_zone $server_port zone=rl_%s:1m rate=4r/s;\n"
-                    "map $status $retry_after_%s { 429 2; default \"\"; }" % (name, name))
+                    "map $status $retry_after_%s { %s %s; default \"\"; }"
+                    % (name, name, status, after or '""'))
         server.append("location / {\n"
                       "    limit_req zone=rl_%s burst=2 nodelay;\n"
-                      "    limit_req_status 429;\n}\n"
+                      "    limit_req_status %s;\n}\n"
                       "location = /robots.txt { }\n"
-                      "add_header Retry-After $retry_after_%s always;" % (name, name))
+                      "add_header Retry-After $retry_after_%s always;" % (name, status, name))
 
     manifest = {
         "name": name, "start": "/index.html", "agent": a.agent,
         "crawl_delay": a.crawl_delay, "disallow": ["/private/"],
         "urls": urls, "redirects": redirects, "calendar": calendar, "huge": huge,
-        "never": never, "slow": bool(a.slow), "rate_limited": a.rate_limit,
+        "never": never, "slow": bool(a.slow), "rate_limited": bool(a.rate_limit),
     }
     with open(os.path.join(a.out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1, sort_keys=True)

@@ -11,7 +11,6 @@
 #                             PORT_<NAME> for each and POLITE_LOG; returns 1
 #                             if it never came up (ports are picked again on
 #                             a clash, five times)
-#   polite_nginx_stop         stops it (the access log is complete then)
 #   polite_log_clear          empties the access log between runs
 #   polite_log_take FILE      copies the access log to FILE once nginx has
 #                             logged every request it answered (a probe's
@@ -112,11 +111,6 @@ _polite_all_up() {
         kill -0 "$POLITE_NGINX_PID" 2>/dev/null || return 1
     done
     return 0
-}
-
-polite_nginx_stop() {
-    kill -TERM "$POLITE_NGINX_PID" 2>/dev/null
-    wait_for "! kill -0 $POLITE_NGINX_PID" 10
 }
 
 polite_log_clear() {
