@@ -72,7 +72,7 @@ static enum lj_push_status host_push(void *host, int slot, const struct lj_push 
         }
         if (sr != SCOPE_OK) {
             *why = scope_reason_name(sr);
-            worker_out_of_scope(w, sr);
+            worker_out_of_scope(w, slot, sr, p->url, p->url_len);
             return LJ_PUSH_SCOPE;
         }
         claimed = 1;

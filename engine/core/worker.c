@@ -54,6 +54,7 @@
 #include "core/rate.h"
 #include "core/polite.h"
 #include "core/run.h"
+#include "core/scope.h"
 
 /* ------------------------------------------------------------ timer heap */
 
@@ -115,10 +116,19 @@ int worker_push_depth(const struct worker *w, int slot)
     return s->busy && s->kind == SLOT_JOB ? s->depth + 1 : 0;
 }
 
-void worker_out_of_scope(struct worker *w, int reason)
+void worker_out_of_scope(struct worker *w, int slot, int reason, const char *url, size_t len)
 {
     if (reason > 0 && reason < STATS_SCOPE_REASONS)
         counter_add(&w->stats.out_of_scope[reason], 1);
+    if (!logger_wants(w->run->logger, LOG_DEBUG))
+        return;
+    struct log_record rec;
+    log_begin(&rec, LOG_DEBUG,
+              reason == SCOPE_ROBOTS ? "push dropped: robots.txt disallows it"
+                                     : "push dropped: out of the crawl's scope");
+    log_str(&rec, "url", url, len);
+    log_cstr(&rec, "reason", scope_reason_name((enum scope_reason)reason));
+    worker_log(w, slot, &rec);
 }
 
 /* Every entry into Lua goes through here, so the watchdog always knows

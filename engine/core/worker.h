@@ -172,8 +172,9 @@ extern const struct lj_host worker_lua_host;
 int worker_slot_job(const struct worker *w, int slot, uint64_t *id, int *attempt, int *depth);
 /* The depth of a job slot pushes: its own job's + 1; 0 from produce(). */
 int worker_push_depth(const struct worker *w, int slot);
-/* Counts a push dropped as out of the crawl's scope (scope.h). */
-void worker_out_of_scope(struct worker *w, int reason);
+/* Counts a push dropped as out of the crawl's scope (scope.h's reason),
+ * with a DEBUG line naming its url. */
+void worker_out_of_scope(struct worker *w, int slot, int reason, const char *url, size_t len);
 /* Starts an HTTP request for slot. 0: started, the caller yields for its
  * result. 1: it waits for the host's robots.txt; the caller yields and,
  * resumed, asks again. -1: an error (err). -2: robots.txt disallows it
