@@ -59,6 +59,14 @@ static int64_t to_ns(double sec)
     return (int64_t)llround(sec * NS_PER_SEC);
 }
 
+double rate_wait(const rate *r, double now)
+{
+    int64_t now_ns = to_ns(now);
+    int64_t tat = atomic_load_explicit(&((rate *)r)->tat, memory_order_relaxed);
+    int64_t t = tat > now_ns ? tat : now_ns;
+    return t - now_ns > r->tolerance ? (double)(t - r->tolerance - now_ns) / NS_PER_SEC : 0;
+}
+
 double rate_acquire(rate *r, double now)
 {
     int64_t now_ns = to_ns(now);

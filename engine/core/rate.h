@@ -16,4 +16,8 @@ void rate_free(rate *r);
  * asking again, and consumes nothing. */
 double rate_acquire(rate *r, double now);
 
+/* What rate_acquire would answer at now, consuming nothing: 0 if a token is
+ * there (another thread may take it first). */
+double rate_wait(const rate *r, double now);
+
 #endif

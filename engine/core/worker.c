@@ -657,6 +657,12 @@ static double fill_slots(struct worker *w, double now)
     while (w->nfree > 0 && !w->replace_state &&
            !atomic_load_explicit(&r->stopping, memory_order_relaxed)) {
         if (w->held.lease == 0) {
+            /* take only once the rate would let the job start: taking
+             * starts its host's --delay, so a job held while the rate
+             * limit waits would come closer to the next one than that */
+            double wait = r->rate ? rate_wait(r->rate, now) : 0;
+            if (wait > 0)
+                return now + wait;
             if (!queue_take(r->q, w->id, now, &w->held))
                 return 0;
             /* a job in hand, then a start claimed for it: a claim is never

@@ -172,9 +172,30 @@ static void test_threads_never_exceed_budget(void)
     rate_free(rc.r);
 }
 
+/* rate_wait answers what rate_acquire would, and takes nothing: the worker
+ * asks it before taking a job, so that a job is not held waiting. */
+static void test_wait_peeks(void)
+{
+    rate *r = rate_new(100, 2);
+    const double t0 = 7.0;
+    CHECK(rate_wait(r, t0) == 0);
+    CHECK(rate_wait(r, t0) == 0); /* asking twice consumed nothing */
+    CHECK(rate_acquire(r, t0) == 0);
+    CHECK(rate_wait(r, t0) == 0); /* the burst's second token */
+    CHECK(rate_acquire(r, t0) == 0);
+    double w = rate_wait(r, t0);
+    CHECK(fabs(w - 0.010) < 1e-9);
+    CHECK(fabs(rate_acquire(r, t0) - w) < 1e-12);
+    CHECK(fabs(rate_wait(r, t0 + 0.004) - 0.006) < 1e-9);
+    CHECK(rate_wait(r, t0 + w) == 0);
+    CHECK(rate_acquire(r, t0 + w) == 0);
+    rate_free(r);
+}
+
 int main(void)
 {
     test_bad_config();
+    test_wait_peeks();
     test_tokens_over_time();
     test_waits();
     test_fractional_rate();
