@@ -80,8 +80,9 @@ local MAX_REDIRECTS = 10
 -- A redirect is followed as a job of its own, so that each hop waits its
 -- turn on its host (--per-host, --delay) like any request, and its target
 -- goes through the same scope and dedup as a link would: a redirect to a
--- page fetched before is not fetched again. The job carries the chain that
--- led to it, so a loop is caught and reported once.
+-- page fetched before is not fetched again. It keeps the depth of the link
+-- that led to it. The job carries the chain that led to it, so a loop is
+-- caught and reported once.
 local function follow(job, res)
   local target = crawl.normalize(crawl.resolve(job.url, res.headers.location) or "")
   if not target then return end
@@ -98,7 +99,9 @@ local function follow(job, res)
     error("more than " .. MAX_REDIRECTS .. " redirects from " .. chain[1])
   end
   if on_a_site(target) then
-    shoal.push({ url = target, redirected_from = chain }, { key = target })
+    -- the same page, somewhere else: as deep as the link that led here
+    shoal.push({ url = target, redirected_from = chain },
+               { key = target, depth = shoal.job.depth })
   end
 end
 

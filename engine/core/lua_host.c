@@ -59,7 +59,7 @@ static enum lj_push_status host_push(void *host, int slot, const struct lj_push 
         .priority = p->priority,
         .group = p->group,
         .group_len = p->group_len,
-        .depth = worker_push_depth(w, slot),
+        .depth = p->depth >= 0 ? p->depth : worker_push_depth(w, slot),
     };
     /* a job with a url: the crawl's scope, and its host as the group */
     char group[POLITE_GROUP_MAX];

@@ -62,6 +62,7 @@ struct lj_push {
      * NULL for the url's host */
     const char *url, *group;
     size_t url_len, group_len;
+    int depth; /* the job's depth, or -1: the pushing job's + 1 (0 from produce) */
 };
 
 enum lj_push_status {

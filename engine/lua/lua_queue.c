@@ -24,6 +24,7 @@ static int l_push(lua_State *L)
         p.url = lua_tolstring(L, 7, &p.url_len);
     if (lua_type(L, 8) == LUA_TSTRING)
         p.group = lua_tolstring(L, 8, &p.group_len);
+    p.depth = lua_type(L, 9) == LUA_TNUMBER ? (int)lua_tointeger(L, 9) : -1;
     uint64_t id = 0;
     const char *why = NULL;
     switch (HOST(s)->push(HOST_ARG(s), slot, &p, &id, &why)) {

@@ -240,7 +240,7 @@ local function encode_job(job)
   end))
 end
 
--- push(job [, {key=, delay=, priority=, group=}]) -> job id, or nil,
+-- push(job [, {key=, delay=, priority=, group=, depth=}]) -> job id, or nil,
 -- "duplicate" | "out of scope (REASON)" | "stopping". The producer's push
 -- waits (yields) while the queue is full. A job's group defaults to the
 -- host of its url field.
@@ -252,10 +252,14 @@ local function push(job, opts)
   if not ok then
     usage_error("shoal.push: job is not JSON-serialisable: " .. tostring(data))
   end
-  local key, delay, priority, group
+  local key, delay, priority, group, depth
   if opts ~= nil then
     if type(opts) ~= "table" then usage_error("shoal.push: options must be a table") end
-    key, delay, priority, group = opts.key, opts.delay, opts.priority, opts.group
+    key, delay, priority, group, depth = opts.key, opts.delay, opts.priority, opts.group,
+      opts.depth
+    if depth ~= nil and (type(depth) ~= "number" or depth < 0 or depth % 1 ~= 0) then
+      usage_error("shoal.push: depth must be a whole number >= 0")
+    end
     if key ~= nil then key = tostring(key) end
     if group ~= nil and (type(group) ~= "string" or #group > 255) then
       usage_error("shoal.push: group must be a string of at most 255 bytes")
@@ -272,7 +276,7 @@ local function push(job, opts)
   if type(ts) ~= "string" then ts = nil end
   if type(url) ~= "string" then url = nil end
   while true do
-    local id, err = core.push(data, key, delay or 0, priority or 0, tp, ts, url, group)
+    local id, err = core.push(data, key, delay or 0, priority or 0, tp, ts, url, group, depth)
     if err ~= "full" then return id, err end
   end
 end

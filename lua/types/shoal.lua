@@ -45,6 +45,7 @@
 ---@field delay? number seconds before the job may start (default 0)
 ---@field priority? number higher runs first (default 0)
 ---@field group? string the politeness unit whose limits the job shares (default: the host and port of its `url`)
+---@field depth? integer the job's depth for `--max-depth` (default: the pushing job's + 1; 0 from `produce`)
 
 ---The job whose coroutine is running (`shoal.job`).
 ---@class shoal.JobInfo
