@@ -229,8 +229,7 @@ int queue_group_pause(queue *q, const char *group, size_t len, double until)
     return q->ops->group_pause(q->b, group, len, until);
 }
 
-void queue_each_group(queue *q, void (*fn)(void *arg, const struct queue_group_info *g),
-                      void *arg)
+void queue_each_group(queue *q, void (*fn)(void *arg, const struct queue_group_info *g), void *arg)
 {
     if (fn)
         q->ops->each_group(q->b, fn, arg);

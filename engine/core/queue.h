@@ -203,7 +203,6 @@ struct queue_group_info {
 /* Calls fn for every group (not the empty one) under the backend's lock, in
  * no particular order; fn must not call the queue. For per-host metrics and
  * the summary. Groups are kept for the run, once seen. */
-void queue_each_group(queue *q, void (*fn)(void *arg, const struct queue_group_info *g),
-                      void *arg);
+void queue_each_group(queue *q, void (*fn)(void *arg, const struct queue_group_info *g), void *arg);
 
 #endif

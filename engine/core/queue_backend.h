@@ -108,8 +108,7 @@ struct queue_ops {
      * until is not NaN. */
     int (*group_tune)(void *b, const char *group, size_t len, double delay, int limit);
     int (*group_pause)(void *b, const char *group, size_t len, double until);
-    void (*each_group)(void *b, void (*fn)(void *arg, const struct queue_group_info *g),
-                       void *arg);
+    void (*each_group)(void *b, void (*fn)(void *arg, const struct queue_group_info *g), void *arg);
 };
 
 extern const struct queue_ops queue_mem_ops;

@@ -408,10 +408,12 @@ static void contract_close(const struct contract *c)
 
 /* Group checks. A job's data is its group's name and a digit, so a take
  * says whose it was. */
-static int contract_gpush(queue *q, const char *data, const char *group, int priority,
-                          double delay, double now)
+static int contract_gpush(queue *q, const char *data, const char *group, int priority, double delay,
+                          double now)
 {
-    struct queue_push_opts o = {.priority = priority, .delay = delay, .group = group,
+    struct queue_push_opts o = {.priority = priority,
+                                .delay = delay,
+                                .group = group,
                                 .group_len = group ? strlen(group) : 0};
     return queue_push(q, data, strlen(data), &o, now, NULL);
 }
@@ -419,8 +421,11 @@ static int contract_gpush(queue *q, const char *data, const char *group, int pri
 static queue *contract_groups(const struct contract *c, int workers, int limit, double delay,
                               int *calls)
 {
-    struct queue_config cfg = {.capacity = 1000, .workers = workers, .group_limit = limit,
-                               .group_delay = delay, .seed = 1};
+    struct queue_config cfg = {.capacity = 1000,
+                               .workers = workers,
+                               .group_limit = limit,
+                               .group_delay = delay,
+                               .seed = 1};
     return contract_queue_cfg(c, &cfg, calls);
 }
 

@@ -49,8 +49,7 @@ static void test_config(void)
     CHECK(queue_open("memory", &jitter, err, sizeof err) == NULL);
     CHECK(strstr(err, "jitter") && strstr(err, "1.5"));
 
-    struct queue_config ok = {.capacity = 1, .group_limit = 3, .group_delay = 1,
-                              .group_jitter = 1};
+    struct queue_config ok = {.capacity = 1, .group_limit = 3, .group_delay = 1, .group_jitter = 1};
     queue *q = queue_open("memory", &ok, err, sizeof err);
     CHECK(q != NULL);
     if (!q)
@@ -132,8 +131,12 @@ static double sim_bound(const struct sim_job *jobs, int group, double gap)
 
 static void test_simulated_crawl(void)
 {
-    struct queue_config cfg = {.capacity = SIM_JOBS, .workers = 1, .group_limit = SIM_LIMIT,
-                               .group_delay = SIM_DELAY, .group_jitter = SIM_JITTER, .seed = 7};
+    struct queue_config cfg = {.capacity = SIM_JOBS,
+                               .workers = 1,
+                               .group_limit = SIM_LIMIT,
+                               .group_delay = SIM_DELAY,
+                               .group_jitter = SIM_JITTER,
+                               .seed = 7};
     queue *q = queue_open("memory", &cfg, NULL, 0);
     CHECK(q != NULL);
     if (!q)
@@ -229,8 +232,8 @@ static void test_simulated_crawl(void)
     CHECK(finish[0] > 10 * fast_worst);
     printf("simulated crawl: fast hosts done by %.2f s (bound %.2f s), slow host at %.1f s; "
            "shortest gaps %.3f s (fast, >= %.3f) and %.2f s (slow, >= %.2f)\n",
-           fast_worst, fast_bound, finish[0], min_gap[1], SIM_DELAY * (1 - SIM_JITTER),
-           min_gap[0], SIM_SLOW_DELAY * (1 - SIM_JITTER));
+           fast_worst, fast_bound, finish[0], min_gap[1], SIM_DELAY * (1 - SIM_JITTER), min_gap[0],
+           SIM_SLOW_DELAY * (1 - SIM_JITTER));
 
     struct queue_stats s;
     queue_get_stats(q, &s);
@@ -427,8 +430,7 @@ static double bench(int groups, int limit)
 
 static void test_bench(void)
 {
-    double none = bench(0, 0), one = bench(1, 64), many = bench(1000, 64),
-           tight = bench(1000, 1);
+    double none = bench(0, 0), one = bench(1, 64), many = bench(1000, 64), tight = bench(1000, 1);
     printf("take+ack per second, %d held: empty group %.2fM (%.0f ns), 1 group limit 64 "
            "%.2fM (%.0f ns), 1000 groups limit 64 %.2fM (%.0f ns), 1000 groups limit 1 "
            "%.2fM (%.0f ns)\n",
@@ -558,8 +560,8 @@ static void model_compare_group(void *arg, const struct queue_group_info *info)
 
 static void test_against_model(void)
 {
-    struct queue_config cfg = {.capacity = MODEL_JOBS, .workers = 2, .group_limit = 2,
-                               .group_delay = 0.2};
+    struct queue_config cfg = {
+        .capacity = MODEL_JOBS, .workers = 2, .group_limit = 2, .group_delay = 0.2};
     queue *q = queue_open("memory", &cfg, NULL, 0);
     CHECK(q != NULL);
     static struct model m;
@@ -583,8 +585,8 @@ static void test_against_model(void)
         if (r < 0.25 && m.njobs < MODEL_JOBS) {
             int prio = (int)sim_uniform(0, 3);
             double delay = sim_uniform(0, 1) < 0.3 ? sim_uniform(0, 0.5) : 0;
-            struct queue_push_opts o = {.priority = prio, .delay = delay, .group = gname,
-                                        .group_len = strlen(gname)};
+            struct queue_push_opts o = {
+                .priority = prio, .delay = delay, .group = gname, .group_len = strlen(gname)};
             uint64_t id = 0;
             if (queue_push(q, "m", 1, &o, now, &id) != QUEUE_OK || id != (uint64_t)m.njobs + 1) {
                 wrong_op++;
