@@ -19,7 +19,9 @@
 -- a 429 or a 503 fails the attempt so that the engine retries it later.
 --
 -- Copy it and change handle(): extract data from res.body, follow only
--- some links, push other kinds of jobs.
+-- some links, push other kinds of jobs. Try one page with
+--   shoal try examples/crawl.lua http://127.0.0.1:8080/demo/
+-- which prints the requests, pushes and item of that one job.
 
 local crawl = require "shoal.crawl"
 
@@ -125,7 +127,7 @@ function handle(job)
   if html then
     links = 0
     for _, link in ipairs(crawl.links(body, job.url)) do
-      if on_a_site(link) then
+      if crawl.same_host(link, job.url) or on_a_site(link) then
         links = links + 1
         -- a key seen before (from any worker) is dropped by the queue, and
         -- so is a link past --max-depth or outside the crawl's scope

@@ -344,14 +344,22 @@ void config_script_name(const char *script, char *out, size_t cap)
 
 int config_validate(const struct config *c, char *err, size_t errlen)
 {
-    if (c->command == CMD_RUN || c->command == CMD_CHECK || c->command == CMD_DASHBOARD) {
+    if (c->command == CMD_RUN || c->command == CMD_CHECK || c->command == CMD_DASHBOARD ||
+        c->command == CMD_TRY) {
         if (!c->script) {
-            snprintf(err, errlen, "which script? usage: shoal %s SCRIPT",
+            snprintf(err, errlen, "which script? usage: shoal %s SCRIPT%s",
                      c->command == CMD_RUN     ? "run"
                      : c->command == CMD_CHECK ? "check"
-                                               : "dashboard");
+                     : c->command == CMD_TRY   ? "try"
+                                               : "dashboard",
+                     c->command == CMD_TRY ? " URL|JOB_JSON" : "");
             return -1;
         }
+    }
+    if (c->command == CMD_TRY && !c->try_target) {
+        snprintf(err, errlen,
+                 "which job? usage: shoal try SCRIPT URL, or shoal try SCRIPT '{\"url\": ...}'");
+        return -1;
     }
     return 0;
 }
@@ -362,6 +370,7 @@ static const struct {
 } verbs[] = {
     {"run", CMD_RUN},         {"check", CMD_CHECK}, {"demo", CMD_DEMO},
     {"version", CMD_VERSION}, {"help", CMD_HELP},   {"dashboard", CMD_DASHBOARD},
+    {"try", CMD_TRY},
 };
 
 static void print_usage(FILE *out)
@@ -370,6 +379,9 @@ static void print_usage(FILE *out)
           "  shoal run SCRIPT [options] [-- ARGS]  run until the queue drains (or --duration);\n"
           "                                        ARGS reach the script as shoal.args\n"
           "  shoal check SCRIPT                    load as a worker would; errors with file:line\n"
+          "  shoal try SCRIPT URL|JOB_JSON [options]\n"
+          "                                        run one job through handle() and print what it\n"
+          "                                        did: requests, pushes, items, errors\n"
           "  shoal demo [options]                  crawl the built-in demo site\n"
           "  shoal dashboard SCRIPT                print a Grafana dashboard (JSON) for the\n"
           "                                        script's metrics\n"
@@ -528,9 +540,12 @@ int config_parse(struct config *c, int argc, char **argv)
         c->set_mask |= 1ull << k;
     }
     int rest = optind + i - 1;
-    if ((c->command == CMD_RUN || c->command == CMD_CHECK || c->command == CMD_DASHBOARD) &&
+    if ((c->command == CMD_RUN || c->command == CMD_CHECK || c->command == CMD_DASHBOARD ||
+         c->command == CMD_TRY) &&
         rest < dd)
         c->script = argv[rest++];
+    if (c->command == CMD_TRY && rest < dd)
+        c->try_target = argv[rest++];
     if (rest < dd) {
         snprintf(err, sizeof err,
                  "unexpected argument '%s' (arguments for the script go after --, e.g. "

@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "core/tryout.h"
 #include "core/config.h"
 #include "app/demo_site.h"
 #include "net/httpd.h"
@@ -299,6 +300,22 @@ int main(int argc, char **argv)
     if (code != EXIT_OK) {
         curl_global_cleanup();
         return code;
+    }
+    if (cfg.command == CMD_TRY) {
+        /* one job, once, in one worker; what it pushes is queued, not run */
+        cfg.workers = 1;
+        cfg.retries = 0;
+        cfg.max_jobs = 1;
+        cfg.quiet = 1;
+        if (!strcmp(cfg.log_file, "logs/app.log"))
+            cfg.log_file = "off"; /* a try is no part of the run's history */
+        if (!strcmp(cfg.log_stderr, "warn"))
+            cfg.log_stderr = "info"; /* the script's own log lines, as it writes them */
+        if (!(cfg.try_job = tryout_job(cfg.try_target))) {
+            fprintf(stderr, "shoal: out of memory\n");
+            curl_global_cleanup();
+            return EXIT_ENV;
+        }
     }
     char err[512];
     static struct otel_config otel;

@@ -8,7 +8,16 @@
 
 #include <stddef.h>
 
-enum command { CMD_NONE, CMD_RUN, CMD_CHECK, CMD_DEMO, CMD_VERSION, CMD_HELP, CMD_DASHBOARD };
+enum command {
+    CMD_NONE,
+    CMD_RUN,
+    CMD_CHECK,
+    CMD_DEMO,
+    CMD_VERSION,
+    CMD_HELP,
+    CMD_DASHBOARD,
+    CMD_TRY
+};
 
 /* Exit codes, documented in --help and the README. */
 enum exit_code {
@@ -77,6 +86,8 @@ struct config {
     int profile_hz;          /* samples per second of each thread's CPU */
     char metric_labels[8][64]; /* options.metric_labels */
     int nmetric_labels;
+    const char *try_target; /* shoal try: the URL or job JSON given */
+    char *try_job;          /* shoal try: the job it runs (tryout_job), or NULL: a plain run */
     char **args; /* after -- */
     int nargs;
     /* which fields a flag or variable set, so the script's options do not

@@ -15,6 +15,7 @@
 #include "core/robots_cache.h"
 #include "core/run.h"
 #include "core/scope.h"
+#include "core/tryout.h"
 #include "telemetry/profiles/profiler.h"
 
 static_assert(LJ_ITEMS_MAX_COLUMNS == ITEMS_MAX_COLUMNS, "lua_host.h's column limit is items.h's");
@@ -73,6 +74,11 @@ static enum lj_push_status host_push(void *host, int slot, const struct lj_push 
         if (sr != SCOPE_OK) {
             *why = scope_reason_name(sr);
             worker_out_of_scope(w, slot, sr, p->url, p->url_len);
+            if (w->run->cfg->try_job) {
+                char what[64];
+                snprintf(what, sizeof what, "dropped: out of scope (%s)", *why);
+                tryout_push(p->data, p->len, p->key, p->key_len, what);
+            }
             return LJ_PUSH_SCOPE;
         }
         claimed = 1;
@@ -99,6 +105,11 @@ static enum lj_push_status host_push(void *host, int slot, const struct lj_push 
     int rc = worker_push(host, slot, p->data, p->len, &opts, id);
     if (rc != QUEUE_OK && claimed)
         scope_unclaim(w->run->scope); /* not accepted: no page of --max-pages */
+    if (w->run->cfg->try_job && rc != QUEUE_FULL)
+        tryout_push(p->data, p->len, p->key, p->key_len,
+                    rc == QUEUE_OK    ? "queued"
+                    : rc == QUEUE_DUP ? "dropped: duplicate"
+                                      : "dropped: the run is stopping");
     switch (rc) {
     case QUEUE_OK:
         return LJ_PUSH_OK;
@@ -169,6 +180,10 @@ static enum lj_emit_status emit_status(enum items_status st)
 
 static enum lj_emit_status host_emit(void *host, const char *json, size_t len)
 {
+    if (((struct worker *)host)->run->cfg->try_job) {
+        tryout_item(json, len);
+        return LJ_EMIT_OK;
+    }
     return emit_status(items_emit(items_of(host), ((struct worker *)host)->id, json, len));
 }
 

@@ -6,8 +6,10 @@
 #include "core/producer.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "base/clock.h"
+#include "core/polite.h"
 #include "core/run.h"
 
 #define PRODUCE_SLOT 0
@@ -27,8 +29,34 @@ static int do_done(struct worker *w, struct slot *s, const void *arg)
     return lj_done_start(w->lua, s->idx, arg);
 }
 
+/* shoal try: the one job is pushed instead of running produce(), and
+ * done() does not run. */
+static void try_start(struct worker *w)
+{
+    struct run *r = w->run;
+    const char *job = r->cfg->try_job;
+    struct queue_push_opts o = {.from_producer = 1};
+    char group[POLITE_GROUP_MAX];
+    const char *target = r->cfg->try_target;
+    if (target[0] != '{') {
+        /* keyed by its URL, as a crawl would: a link back to it is a duplicate */
+        o.key = target;
+        o.key_len = strlen(target);
+        if ((o.group_len = polite_group(target, group)))
+            o.group = group;
+    }
+    if (queue_push(r->q, job, strlen(job), &o, clock_now(), NULL) != QUEUE_OK)
+        snprintf(r->producer_error, sizeof r->producer_error, "could not queue the job %s", job);
+    queue_producer_done(r->q);
+    w->producer_state = 3;
+}
+
 void producer_start(struct worker *w)
 {
+    if (w->run->cfg->try_job) {
+        try_start(w);
+        return;
+    }
     struct slot *s = worker_slot_take(w);
     s->kind = SLOT_PRODUCE;
     worker_after_resume(w, s, worker_enter_lua(w, s, do_produce, NULL));

@@ -54,6 +54,7 @@
 #include "core/rate.h"
 #include "core/polite.h"
 #include "core/run.h"
+#include "core/tryout.h"
 #include "core/scope.h"
 
 /* ------------------------------------------------------------ timer heap */
@@ -410,6 +411,11 @@ static void robots_fetched(struct worker *w, struct slot *s, CURLcode result)
     double delay = robots_cache_store(r->robots, s->robots_origin, status, res.error, res.body,
                                       res.body_len, now);
     polite_robots_fetched(r->polite, s->robots_origin, status, delay, now);
+    if (r->cfg->try_job) {
+        char url[ROBOTS_ORIGIN_MAX + 16];
+        snprintf(url, sizeof url, "%s/robots.txt", s->robots_origin);
+        tryout_request("GET", url, status, res.body_len, res.elapsed, res.error);
+    }
     robots_log(w, s->robots_origin, status, res.error, delay);
     fetch_release(&s->xfer);
     s->op = OP_NONE;
@@ -549,6 +555,12 @@ static void on_transfer_done(struct worker *w, CURL *easy, CURLcode result)
     fetch_result(&s->xfer, result, &res);
     observe_response(w, s, &res);
     answered(w, s, easy, &res);
+    if (w->run->cfg->try_job) {
+        const char *url = NULL;
+        curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url);
+        tryout_request(runmetrics_method_name(s->http_method), url ? url : "?", res.status,
+                       res.body_len, res.elapsed, res.error);
+    }
     if (result == CURLE_TOO_MANY_REDIRECTS || s->xfer.too_big || result == CURLE_FILESIZE_EXCEEDED)
         s->hopeless = 1;
     s->op = OP_NONE;
