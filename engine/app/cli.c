@@ -145,6 +145,10 @@ static const struct opt opts[] = {
      "load shoal's Lua modules from DIR instead of the built-in copies (development)"},
     {"summary-json", "SHOAL_SUMMARY_JSON", NULL, K_STR, F(summary_json), 0, 0, "FILE",
      "also write the end-of-run summary as JSON to FILE"},
+    {"http-cache", "SHOAL_HTTP_CACHE", "http_cache", K_STR, F(http_cache), 0, 0, "DIR",
+     "keep every GET answer (but 5xx and 429) in DIR and replay it instead of asking again, "
+     "whatever the cache headers say: for trying a script over and over, offline too; delete "
+     "DIR to forget"},
     {"output", "SHOAL_OUTPUT", NULL, K_STR, F(output), 0, 0, "FILE",
      "write the items of shoal.emit(item) to FILE: one JSON object per line, or CSV if FILE "
      "ends in .csv (header: the first item's keys, sorted); - is stdout (the summary then goes "

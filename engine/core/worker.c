@@ -62,7 +62,7 @@
 static double wake_time(const struct slot *s)
 {
     double t = s->deadline;
-    if (s->op == OP_SLEEP && (t == 0 || s->sleep_until < t))
+    if ((s->op == OP_SLEEP || s->op == OP_CACHED) && (t == 0 || s->sleep_until < t))
         t = s->sleep_until;
     return t;
 }
@@ -358,6 +358,18 @@ static int robots_gate(struct worker *w, struct slot *s, const struct http_reque
     robots_origin(req->url, s->robots_origin, &path, &plen);
     char url[ROBOTS_ORIGIN_MAX + 16];
     snprintf(url, sizeof url, "%s/robots.txt", s->robots_origin);
+    struct httpcache_entry kept;
+    if (r->cfg->http_cache && httpcache_load(r->cfg->http_cache, url, &kept) == 1) {
+        /* --http-cache: the file as it was, and the verdict at once */
+        double delay = robots_cache_store(r->robots, s->robots_origin, kept.status, NULL,
+                                          kept.body, kept.body_len, now);
+        polite_robots_fetched(r->polite, s->robots_origin, kept.status, delay, now);
+        if (r->cfg->try_job)
+            tryout_request("GET", url, kept.status, kept.body_len, 0, NULL);
+        httpcache_entry_free(&kept);
+        run_robots_changed(r);
+        return robots_gate(w, s, req, err, errlen);
+    }
     double timeout = r->cfg->timeout < 30 ? r->cfg->timeout : 30;
     struct http_request rr = {
         .method = "GET",
@@ -410,6 +422,12 @@ static void robots_fetched(struct worker *w, struct slot *s, CURLcode result)
     long status = res.error ? 0 : res.status;
     double delay = robots_cache_store(r->robots, s->robots_origin, status, res.error, res.body,
                                       res.body_len, now);
+    if (r->cfg->http_cache && !res.error && httpcache_keeps(status)) {
+        char url[ROBOTS_ORIGIN_MAX + 16], err[300];
+        snprintf(url, sizeof url, "%s/robots.txt", s->robots_origin);
+        httpcache_store(r->cfg->http_cache, url, status, res.url, res.headers, res.headers_len,
+                        res.body, res.body_len, err, sizeof err);
+    }
     polite_robots_fetched(r->polite, s->robots_origin, status, delay, now);
     if (r->cfg->try_job) {
         char url[ROBOTS_ORIGIN_MAX + 16];
@@ -449,6 +467,18 @@ int worker_http_start(struct worker *w, int slot, const struct http_request *req
         int rc = robots_gate(w, s, req, err, errlen);
         if (rc != 0)
             return rc;
+    }
+    const char *cache = w->run->cfg->http_cache;
+    free(s->cache_key);
+    s->cache_key = NULL;
+    if (cache && !strcmp(req->method, "GET") && !req->body) {
+        if (httpcache_load(cache, req->url, &s->cached) == 1) {
+            s->op = OP_CACHED; /* replayed from the loop, as an answer would come */
+            s->sleep_until = clock_now();
+            s->http_method = runmetrics_method("GET");
+            return 0;
+        }
+        s->cache_key = strdup(req->url); /* stored when the answer comes */
     }
     if (slot_transfer(w, s, err, errlen) != 0)
         return -1;
@@ -516,6 +546,41 @@ int worker_push(struct worker *w, int slot, const char *data, size_t len,
 
 /* ------------------------------------------------------------ the loop */
 
+/* --http-cache: the answer kept for the slot's GET, as if it had come. */
+static void replay(struct worker *w, struct slot *s)
+{
+    struct http_result res = {
+        .status = s->cached.status,
+        .body = s->cached.body,
+        .body_len = s->cached.body_len,
+        .url = s->cached.url,
+        .headers = s->cached.headers,
+        .headers_len = s->cached.headers_len,
+    };
+    if (w->run->cfg->try_job)
+        tryout_request("GET", res.url, res.status, res.body_len, 0, NULL);
+    s->op = OP_NONE;
+    s->sleep_until = 0;
+    worker_timer_set(w, s);
+    worker_after_resume(w, s, worker_enter_lua(w, s, do_resume_http, &res));
+    httpcache_entry_free(&s->cached);
+}
+
+/* --http-cache: an answer worth keeping is written for the next run. */
+static void keep_answer(struct worker *w, struct slot *s, const struct http_result *res)
+{
+    static _Atomic int warned;
+    char err[300];
+    if (!httpcache_keeps(res->status) ||
+        httpcache_store(w->run->cfg->http_cache, s->cache_key, res->status, res->url,
+                        res->headers, res->headers_len, res->body, res->body_len, err,
+                        sizeof err) == 0 ||
+        atomic_exchange(&warned, 1))
+        return;
+    worker_log_event(w, LOG_WARN, "--http-cache: an answer could not be kept (later ones may)",
+                     "error", err);
+}
+
 /* What the host answered tells its group's pause and delay (polite.h). */
 static void answered(struct worker *w, struct slot *s, CURL *easy, const struct http_result *res)
 {
@@ -555,6 +620,8 @@ static void on_transfer_done(struct worker *w, CURL *easy, CURLcode result)
     fetch_result(&s->xfer, result, &res);
     observe_response(w, s, &res);
     answered(w, s, easy, &res);
+    if (s->cache_key && !res.error)
+        keep_answer(w, s, &res);
     if (w->run->cfg->try_job) {
         const char *url = NULL;
         curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url);
@@ -589,6 +656,8 @@ void worker_cancel_io(struct worker *w, struct slot *s)
     }
     if (s->op == OP_ROBOTS_WAIT)
         w->robots_waiting--;
+    if (s->op == OP_CACHED)
+        httpcache_entry_free(&s->cached);
     s->op = OP_NONE;
 }
 
@@ -611,6 +680,10 @@ static void fire_timers(struct worker *w, double now)
             char msg[160];
             snprintf(msg, sizeof msg, "job timed out after %gs (--timeout)", w->run->cfg->timeout);
             finish_attempt(w, s, 0, msg);
+            continue;
+        }
+        if (s->op == OP_CACHED) {
+            replay(w, s);
             continue;
         }
         /* a sleep ended */
@@ -973,6 +1046,8 @@ void worker_free(struct worker *w)
             fetch_cleanup(&w->slots[i].xfer);
         }
         free(w->slots[i].url);
+        free(w->slots[i].cache_key);
+        httpcache_entry_free(&w->slots[i].cached);
     }
     loop_free(&w->loop);
     lj_free(w->lua);

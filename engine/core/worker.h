@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "net/fetch.h"
+#include "net/httpcache.h"
 #include "net/loop.h"
 #include "base/clock.h"
 #include "base/thread.h"
@@ -35,7 +36,7 @@ struct run;
 /* OP_ROBOTS: the slot's transfer fetches a robots.txt its request needs;
  * OP_ROBOTS_WAIT: another request fetches it (both resume the coroutine,
  * which asks again) */
-enum slot_op { OP_NONE, OP_HTTP, OP_SLEEP, OP_ROOM, OP_ROBOTS, OP_ROBOTS_WAIT };
+enum slot_op { OP_NONE, OP_HTTP, OP_SLEEP, OP_ROOM, OP_ROBOTS, OP_ROBOTS_WAIT, OP_CACHED };
 enum slot_kind { SLOT_JOB, SLOT_PRODUCE, SLOT_DONE };
 
 struct slot {
@@ -72,6 +73,10 @@ struct slot {
     int hopeless;   /* a request of it failed in a way a retry cannot mend (redirect
                        loop, body over --max-body): its failure is not retried */
     char robots_origin[ROBOTS_ORIGIN_MAX]; /* OP_ROBOTS: whose robots.txt */
+    /* --http-cache: OP_CACHED replays this answer at its timer; a GET that
+     * missed keeps its url here, to store what comes */
+    struct httpcache_entry cached;
+    char *cache_key;
 };
 
 #define WORKER_SPAN_BURST 32

@@ -656,7 +656,7 @@ local known_options = {
   per_host = "number", delay = "number", delay_jitter = "number", autothrottle = "boolean",
   autothrottle_target = "number", robots = "string", user_agent = "string",
   max_depth = "number", max_pages = "number", allowed_domains = "list",
-  include = "list", exclude = "list",
+  include = "list", exclude = "list", http_cache = "string",
 }
 
 -- A list option may be one string or a list of strings.

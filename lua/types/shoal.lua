@@ -117,6 +117,7 @@
 ---@field allowed_domains? string|string[] drop url jobs whose host is not one of these or under one (`--allowed-domains`)
 ---@field include? string|string[] POSIX extended regexes: drop url jobs matching none (`--include`)
 ---@field exclude? string|string[] POSIX extended regexes: drop url jobs matching one (`--exclude`)
+---@field http_cache? string keep GET answers in this directory and replay them (`--http-cache`)
 
 ---------------------------------------------------------------- metric handles
 
