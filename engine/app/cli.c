@@ -145,6 +145,9 @@ static const struct opt opts[] = {
      "load shoal's Lua modules from DIR instead of the built-in copies (development)"},
     {"summary-json", "SHOAL_SUMMARY_JSON", NULL, K_STR, F(summary_json), 0, 0, "FILE",
      "also write the end-of-run summary as JSON to FILE"},
+    {"proxy-list", "SHOAL_PROXY_LIST", "proxy_list", K_STR, F(proxy_list), 0, 0, "FILE",
+     "send requests through the proxies FILE lists, one URL a line (http://host:port, "
+     "socks5://...), each host's requests taking them in turn; a request's proxy= wins"},
     {"http-cache", "SHOAL_HTTP_CACHE", "http_cache", K_STR, F(http_cache), 0, 0, "DIR",
      "keep every GET answer (but 5xx and 429) in DIR and replay it instead of asking again, "
      "whatever the cache headers say: for trying a script over and over, offline too; delete "

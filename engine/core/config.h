@@ -63,6 +63,7 @@ struct config {
     char listen[256];
     const char *lua_path;
     const char *summary_json;
+    const char *proxy_list; /* --proxy-list: proxy URLs, taken in turn per host, or NULL */
     const char *http_cache; /* --http-cache: GET answers kept and replayed from there, or NULL */
     const char *output; /* --output: shoal.emit's items go there ("-": stdout), or NULL */
     int output_append;  /* append to it instead of truncating */

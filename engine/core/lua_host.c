@@ -15,6 +15,7 @@
 #include "core/robots_cache.h"
 #include "core/run.h"
 #include "core/scope.h"
+#include "core/sessions.h"
 #include "core/tryout.h"
 #include "telemetry/profiles/profiler.h"
 
@@ -40,7 +41,17 @@ static int host_http_start(void *host, int slot, const struct lj_http_request *r
         .follow = req->follow,
         .insecure = req->insecure,
         .compressed = req->compressed,
+        .proxy = req->proxy,
     };
+    struct run *run = ((struct worker *)host)->run;
+    if (req->session && !(r.share = sessions_get(run->sessions, req->session, req->session_len))) {
+        snprintf(err, errlen, "out of memory making session '%s'", req->session);
+        return -1;
+    }
+    char group[POLITE_GROUP_MAX];
+    size_t glen;
+    if (!r.proxy && run->proxies && (glen = polite_group(req->url, group)))
+        r.proxy = proxies_pick(run->proxies, group, glen);
     return worker_http_start(host, slot, &r, err, errlen);
 }
 

@@ -42,6 +42,7 @@
 #include "core/robots_cache.h"
 #include "core/hosts.h"
 #include "core/scope.h"
+#include "core/sessions.h"
 
 #define TICK_MS 100
 #define PLAIN_PROGRESS_EVERY 10.0 /* seconds between progress lines off a terminal */
@@ -530,11 +531,17 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
         code = EXIT_USAGE;
         goto out;
     }
+    if (cfg->proxy_list && !(r->proxies = proxies_load(cfg->proxy_list, err, sizeof err))) {
+        fprintf(stderr, "shoal: %s\n", err);
+        code = EXIT_ENV;
+        goto out;
+    }
+    r->sessions = sessions_new();
     int robots = strcmp(cfg->robots, "obey") == 0;
     if (robots)
         r->robots = robots_cache_new(cfg->user_agent);
     if (!r->main_stats || !r->spare_exited || !r->workers || !r->wakers || !r->q ||
-        (cfg->rate > 0 && !r->rate) || !r->polite || (robots && !r->robots)) {
+        (cfg->rate > 0 && !r->rate) || !r->polite || (robots && !r->robots) || !r->sessions) {
         fprintf(stderr, "shoal: out of memory\n");
         code = EXIT_ENV;
         goto out;
@@ -710,6 +717,8 @@ out:
     queue_free(r->q);
     polite_free(r->polite);
     scope_free(r->scope);
+    sessions_free(r->sessions);
+    proxies_free(r->proxies);
     robots_cache_free(r->robots);
     rate_free(r->rate);
     free(r->workers);

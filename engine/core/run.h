@@ -23,6 +23,8 @@ struct tracer;
 struct polite;
 struct robots_cache;
 struct scope;
+struct sessions;
+struct proxies;
 
 struct run {
     const struct config *cfg;
@@ -31,6 +33,8 @@ struct run {
     struct polite *polite;      /* pauses and delays of groups from their answers */
     struct robots_cache *robots; /* --robots obey: each origin's robots.txt; else NULL */
     struct scope *scope;         /* which url jobs a push accepts */
+    struct sessions *sessions;   /* shoal.http's named cookie jars */
+    struct proxies *proxies;     /* --proxy-list, or NULL */
     struct runmetrics *metrics;
     const struct otel_config *otel;
     struct tracer *tracer; /* NULL when tracing is off */

@@ -378,6 +378,7 @@ static int robots_gate(struct worker *w, struct slot *s, const struct http_reque
         .follow = 1,
         .compressed = 1,
         .insecure = req->insecure, /* the script's say on this host's certificate */
+        .proxy = req->proxy,       /* the way the request would go */
         .max_redirects = 5,        /* RFC 9309 2.3.1.2 */
     };
     if (slot_transfer(w, s, err, errlen) != 0 || fetch_prepare(&s->xfer, &rr, err, errlen) != 0 ||

@@ -32,6 +32,9 @@ struct lj_http_request {
     size_t body_len;
     double timeout; /* seconds; 0 = the attempt's */
     int follow, insecure, compressed;
+    const char *session; /* the cookie jar it shares, or NULL: none */
+    size_t session_len;
+    const char *proxy; /* its proxy URL, or NULL: --proxy-list's, or none */
 };
 
 /* Its outcome, handed to lj_resume_http (lua_job.h). */

@@ -33,6 +33,10 @@ static int l_http(lua_State *L)
     req.follow = lua_toboolean(L, 6);
     req.insecure = lua_toboolean(L, 7);
     req.compressed = lua_toboolean(L, 8);
+    if (lua_type(L, 9) == LUA_TSTRING)
+        req.session = lua_tolstring(L, 9, &req.session_len);
+    if (lua_type(L, 10) == LUA_TSTRING)
+        req.proxy = lua_tostring(L, 10);
     if (strpbrk(req.url, " \r\n\t"))
         return lj_usage_error(
             L, "shoal.http: url has white space in it: '%s' (encode spaces as %%20)", req.url);

@@ -167,7 +167,8 @@ int fetch_prepare(struct transfer *t, const struct http_request *req, char *err,
 {
     CURL *e = t->easy;
     int plain = strcmp(req->method, "GET") == 0 && req->nheaders == 0 && !req->body &&
-                req->follow && !req->insecure && !req->max_redirects;
+                req->follow && !req->insecure && !req->max_redirects && !req->proxy &&
+                !req->share;
     if (t->dirty) {
         curl_easy_reset(e);
         set_common(t);
@@ -257,6 +258,12 @@ int fetch_prepare(struct transfer *t, const struct http_request *req, char *err,
         curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     if (req->max_redirects)
         curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)req->max_redirects);
+    if (req->proxy)
+        curl_easy_setopt(e, CURLOPT_PROXY, req->proxy);
+    if (req->share) {
+        curl_easy_setopt(e, CURLOPT_SHARE, (CURLSH *)req->share);
+        curl_easy_setopt(e, CURLOPT_COOKIEFILE, ""); /* the cookie engine on, no file */
+    }
     if (req->insecure) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);

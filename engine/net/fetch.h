@@ -22,6 +22,8 @@ struct http_request {
     int insecure;   /* skip TLS verification */
     int compressed; /* send Accept-Encoding and decode the body */
     int max_redirects; /* redirects followed at most; 0: FETCH_MAX_REDIRECTS */
+    const char *proxy; /* proxy URL, or NULL: none (the environment's if set) */
+    void *share;       /* a CURLSH whose cookies the request sends and keeps, or NULL */
     const char *traceparent; /* W3C header value to send, or NULL */
 };
 

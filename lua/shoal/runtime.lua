@@ -115,12 +115,13 @@ end
 -- One request. While the host's robots.txt is being fetched the call
 -- waits and answers (nil, "again"): ask again. A URL robots.txt
 -- disallows ends the job (counted as disallowed, not retried).
-local function request(method, url, hdrs, body, timeout, follow, insecure, compressed)
+local function request(method, url, hdrs, body, timeout, follow, insecure, compressed, session,
+                       proxy)
   local status, b, u, elapsed, raw = core_http(method, url, hdrs, body, timeout, follow,
-                                               insecure, compressed)
+                                               insecure, compressed, session, proxy)
   while status == nil and b == "again" do
     status, b, u, elapsed, raw = core_http(method, url, hdrs, body, timeout, follow, insecure,
-                                           compressed)
+                                           compressed, session, proxy)
   end
   if status == nil and u == "disallowed" then
     final_error[coroutine_running() or false] = b
@@ -156,8 +157,15 @@ local function send(who, method, url, o)
   if timeout ~= nil and (type(timeout) ~= "number" or timeout <= 0) then
     usage_error(who .. ": timeout must be a positive number of seconds")
   end
+  local session, proxy = o.session, o.proxy
+  if session ~= nil and (type(session) ~= "string" or session == "") then
+    usage_error(who .. ": session must be a name (a non-empty string)")
+  end
+  if proxy ~= nil and (type(proxy) ~= "string" or not proxy:find("://", 1, true)) then
+    usage_error(who .. ": proxy must be a URL such as http://127.0.0.1:3128")
+  end
   return request(method, url, hdrs, body, timeout or 0, o.follow ~= false, o.insecure == true,
-                 o.compressed ~= false)
+                 o.compressed ~= false, session, proxy)
 end
 
 -- request{method=, url=, headers=, body=, timeout=, follow=, insecure=, compressed=}
@@ -656,7 +664,7 @@ local known_options = {
   per_host = "number", delay = "number", delay_jitter = "number", autothrottle = "boolean",
   autothrottle_target = "number", robots = "string", user_agent = "string",
   max_depth = "number", max_pages = "number", allowed_domains = "list",
-  include = "list", exclude = "list", http_cache = "string",
+  include = "list", exclude = "list", http_cache = "string", proxy_list = "string",
 }
 
 -- A list option may be one string or a list of strings.

@@ -25,6 +25,8 @@
 ---@field follow? boolean follow redirects (default true)
 ---@field compressed? boolean send Accept-Encoding and decompress the body (default true)
 ---@field insecure? boolean skip TLS certificate verification (default false)
+---@field session? string a named cookie jar the request shares with every other naming it (default: no cookies)
+---@field proxy? string proxy URL for this request, e.g. `http://127.0.0.1:3128` (default: `--proxy-list`'s turn, or none)
 
 ---The table of `shoal.http.request`: a method and URL plus the options of `shoal.http.get`.
 ---@class shoal.Request: shoal.RequestOptions
@@ -118,6 +120,7 @@
 ---@field include? string|string[] POSIX extended regexes: drop url jobs matching none (`--include`)
 ---@field exclude? string|string[] POSIX extended regexes: drop url jobs matching one (`--exclude`)
 ---@field http_cache? string keep GET answers in this directory and replay them (`--http-cache`)
+---@field proxy_list? string a file of proxy URLs, taken in turn per host (`--proxy-list`)
 
 ---------------------------------------------------------------- metric handles
 
