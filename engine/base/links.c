@@ -8,9 +8,23 @@
 
 #include "base/entities.h"
 
+/* Byte classes for the loops that run per byte: HTML5's whitespace, and
+ * the bytes that end a tag name, an attribute name or an unquoted value. */
+enum { C_SPACE = 1, C_NAME_END = 2, C_ATTR_END = 4, C_VALUE_END = 8 };
+static const unsigned char cls[256] = {
+    ['\t'] = 15,
+    ['\n'] = 15,
+    ['\f'] = 15,
+    ['\r'] = 15,
+    [' '] = 15,
+    ['/'] = C_NAME_END | C_ATTR_END,
+    ['>'] = C_NAME_END | C_ATTR_END | C_VALUE_END,
+    ['='] = C_ATTR_END,
+};
+
 static bool is_space(unsigned char c)
 {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r';
+    return cls[c] & C_SPACE;
 }
 
 static bool is_alpha(unsigned char c)
@@ -93,39 +107,43 @@ enum elem {
     E_PLAINTEXT,
 };
 
+/* Called for every tag of every page: one comparison or two by length,
+ * most tags (li, p, div, span, td) rejected on it. */
 static enum elem elem_of(const char *s, size_t n)
 {
-    if (n > 9)
+    switch (n) {
+    case 1:
+        return lower((unsigned char)s[0]) == 'a' ? E_A : E_OTHER;
+    case 3:
+        return same_word(s, 3, "img") ? E_IMG : same_word(s, 3, "xmp") ? E_RAWTEXT : E_OTHER;
+    case 4:
+        switch (lower((unsigned char)s[0])) {
+        case 'a':
+            return same_word(s, 4, "area") ? E_AREA : E_OTHER;
+        case 'b':
+            return same_word(s, 4, "base") ? E_BASE : E_OTHER;
+        case 'l':
+            return same_word(s, 4, "link") ? E_LINK : E_OTHER;
+        case 'm':
+            return same_word(s, 4, "meta") ? E_META : E_OTHER;
+        }
         return E_OTHER;
-    char b[10];
-    for (size_t i = 0; i < n; i++)
-        b[i] = (char)lower((unsigned char)s[i]);
-    b[n] = '\0';
-    static const struct {
-        const char *name;
-        enum elem e;
-    } elems[] = {
-        {"a", E_A},
-        {"area", E_AREA},
-        {"iframe", E_IFRAME},
-        {"frame", E_FRAME},
-        {"meta", E_META},
-        {"link", E_LINK},
-        {"img", E_IMG},
-        {"source", E_SOURCE},
-        {"base", E_BASE},
-        {"script", E_RAWTEXT},
-        {"style", E_RAWTEXT},
-        {"textarea", E_RAWTEXT},
-        {"title", E_RAWTEXT},
-        {"xmp", E_RAWTEXT},
-        {"noembed", E_RAWTEXT},
-        {"noframes", E_RAWTEXT},
-        {"plaintext", E_PLAINTEXT},
-    };
-    for (size_t i = 0; i < sizeof elems / sizeof elems[0]; i++)
-        if (strcmp(b, elems[i].name) == 0)
-            return elems[i].e;
+    case 5:
+        return same_word(s, 5, "frame")                               ? E_FRAME
+               : same_word(s, 5, "style") || same_word(s, 5, "title") ? E_RAWTEXT
+                                                                      : E_OTHER;
+    case 6:
+        return same_word(s, 6, "iframe")   ? E_IFRAME
+               : same_word(s, 6, "source") ? E_SOURCE
+               : same_word(s, 6, "script") ? E_RAWTEXT
+                                           : E_OTHER;
+    case 7:
+        return same_word(s, 7, "noembed") ? E_RAWTEXT : E_OTHER;
+    case 8:
+        return same_word(s, 8, "textarea") || same_word(s, 8, "noframes") ? E_RAWTEXT : E_OTHER;
+    case 9:
+        return same_word(s, 9, "plaintext") ? E_PLAINTEXT : E_OTHER;
+    }
     return E_OTHER;
 }
 
@@ -162,7 +180,7 @@ static const char *read_attrs(const char *p, const char *end, struct tag *t)
         if (*p == '>')
             return p + 1;
         const char *name = p++; /* a first "=" belongs to the name */
-        while (p < end && !is_space((unsigned char)*p) && *p != '/' && *p != '>' && *p != '=')
+        while (p < end && !(cls[(unsigned char)*p] & C_ATTR_END))
             p++;
         size_t name_n = (size_t)(p - name);
         while (p < end && is_space((unsigned char)*p))
@@ -184,7 +202,7 @@ static const char *read_attrs(const char *p, const char *end, struct tag *t)
                 p = q + 1;
             } else {
                 v = p;
-                while (p < end && !is_space((unsigned char)*p) && *p != '>')
+                while (p < end && !(cls[(unsigned char)*p] & C_VALUE_END))
                     p++;
                 vn = (size_t)(p - v);
             }
@@ -327,13 +345,15 @@ void links_scan(const char *html, size_t n, links_fn fn, void *ud)
         unsigned char c = (unsigned char)*p;
         if (is_alpha(c)) {
             const char *name = p;
-            while (p < end && !is_space((unsigned char)*p) && *p != '/' && *p != '>')
+            while (p < end && !(cls[(unsigned char)*p] & C_NAME_END))
                 p++;
             size_t nn = (size_t)(p - name);
             enum elem e = elem_of(name, nn);
             struct tag t;
-            memset(&t, 0, sizeof t);
-            p = read_attrs(p, end, e == E_OTHER || e >= E_RAWTEXT ? NULL : &t);
+            bool wanted = e != E_OTHER && e < E_RAWTEXT;
+            if (wanted)
+                memset(&t, 0, sizeof t);
+            p = read_attrs(p, end, wanted ? &t : NULL);
             if (!p)
                 return;
             if (e == E_PLAINTEXT)
@@ -545,6 +565,10 @@ static bool trimmed(unsigned char c)
     return c <= ' ' || c == 0x7f;
 }
 
+/* What cleaning changes inside an href: 1 dropped, 2 "\\", 3 "?" or "#". */
+static const unsigned char clean_cls[256] = {
+    ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, ['\\'] = 2, ['?'] = 3, ['#'] = 3};
+
 size_t links_clean(char *s, size_t n)
 {
     size_t a = 0;
@@ -552,19 +576,32 @@ size_t links_clean(char *s, size_t n)
         a++;
     while (n > a && trimmed((unsigned char)s[n - 1]))
         n--;
-    size_t o = 0;
+    if (a == n || s[a] == '#')
+        return 0;
+    /* most hrefs need nothing more up to their query, if not to their end */
+    size_t i = a;
+    while (i < n && !clean_cls[(unsigned char)s[i]])
+        i++;
+    if (a > 0)
+        memmove(s, s + a, i - a);
+    size_t o = i - a;
     bool in_path = true;
-    for (size_t i = a; i < n; i++) {
+    for (; i < n; i++) { /* o <= i: the loop writes behind where it reads */
         char c = s[i];
-        if (c == '\t' || c == '\n' || c == '\r')
+        switch (clean_cls[(unsigned char)c]) {
+        case 1:
             continue;
-        if (c == '?' || c == '#')
+        case 2:
+            if (in_path)
+                c = '/';
+            break;
+        case 3:
             in_path = false;
-        else if (c == '\\' && in_path)
-            c = '/';
+            break;
+        }
         s[o++] = c;
     }
-    return o == 0 || s[0] == '#' ? 0 : o;
+    return o;
 }
 
 bool links_refresh_url(const char *s, size_t n, size_t *off, size_t *len)

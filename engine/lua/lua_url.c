@@ -351,8 +351,9 @@ static int l_page_links(lua_State *L)
         p.restart = false;
         p.count = 0;
         lua_settop(L, BASE_SLOT);
-        lua_newtable(L); /* OUT_SLOT */
-        lua_newtable(L); /* SEEN_SLOT */
+        /* sized for a typical page's links: growing a table rehashes it */
+        lua_createtable(L, 32, 0); /* OUT_SLOT */
+        lua_createtable(L, 0, 32); /* SEEN_SLOT */
         links_scan(html, hn, page_ref, &p);
     } while (p.restart);
     if (p.ex && p.robots_nofollow) {
