@@ -5,7 +5,10 @@
  * URL (without a NUL the whole input is the page, with a fixed base), and
  * the page and base are run through links, resolve, normalize, parse and
  * same_host. None may raise; links() must not report an internal error
- * either (it catches its own and returns it as a second value). Every link
+ * either (it catches its own and returns it as a second value), and
+ * links_ex() with every kind must give the same URLs as links() with every
+ * kind, in records of a kind and a nofollow flag (a rel only on <link>),
+ * which hold every link of the default kinds. Every link
  * must be an http(s) URL without whitespace, control bytes or "#" that
  * normalize() leaves as it is and that is on its own host; normalize() must
  * answer such a URL too, and be idempotent. And links(), with its fast path
@@ -79,6 +82,22 @@ static const char checker[] =
     "    local n = call('normalize', u)\n"
     "    if n ~= u then fail('a link is not normalised: ' .. q(u) .. ' -> ' .. q(n)) end\n"
     "    if call('same_host', u, u) ~= true then fail('a link has no host: ' .. q(u)) end\n"
+    "  end\n"
+    "  local all = { kinds = { 'a', 'area', 'iframe', 'frame', 'refresh', 'link', 'img' } }\n"
+    "  local every = call('links', html, base, all)\n"
+    "  local ex, xerr = call('links_ex', html, base, all)\n"
+    "  if xerr ~= nil or #ex ~= #every then fail('links_ex and links disagree in number') end\n"
+    "  for i = 1, #ex do\n"
+    "    local r = ex[i]\n"
+    "    if r.url ~= every[i] or type(r.kind) ~= 'string' or type(r.nofollow) ~= 'boolean' then\n"
+    "      fail('links_ex record ' .. i .. ' is not links() ' .. q(every[i]))\n"
+    "    end\n"
+    "    if r.rel ~= nil and r.kind ~= 'link' then fail('rel on a ' .. r.kind) end\n"
+    "  end\n"
+    "  local found = {}\n"
+    "  for i = 1, #every do found[every[i]] = true end\n"
+    "  for i = 1, #out do\n"
+    "    if not found[out[i]] then fail('only the default kinds found ' .. q(out[i])) end\n"
     "  end\n"
     "end\n"
     "local function check_agree(x, base)\n"

@@ -436,6 +436,51 @@ group("links: <base>", function()
                "base href works without a page URL")
 end)
 
+group("links: kinds, nofollow, links_ex", function()
+  local base = "http://h.test/d/p"
+  local page = '<a href=a>1</a><iframe src="/if"><a href=/in-iframe-text></iframe>' ..
+    '<frame src=fr><meta http-equiv=Refresh content="5; URL=\'/re\'">' ..
+    '<link rel=next href=/n><img src=i.png srcset="s1.png 1x,\n s2.png 2x">' ..
+    '<picture><source srcset="/s3.webp"></picture><area href=/ar rel=NoFollow>'
+  same_list(crawl.links(page, base), { "http://h.test/d/a", "http://h.test/if",
+    "http://h.test/d/fr", "http://h.test/re", "http://h.test/ar" },
+    "by default the pages to follow: a, iframe, frame, meta refresh, area")
+  same_list(crawl.links(page, base, { kinds = { "link", "img" } }), { "http://h.test/n",
+    "http://h.test/d/i.png", "http://h.test/d/s1.png", "http://h.test/d/s2.png",
+    "http://h.test/s3.webp" }, "kinds: <link href>, <img src>, srcset candidates")
+  local ex = crawl.links_ex(page, base, { kinds = { "a", "area", "link", "refresh" } })
+  local got = {}
+  for i, r in ipairs(ex) do
+    got[i] = r.url .. " " .. r.kind .. (r.nofollow and " nofollow" or "") ..
+      (r.rel and " rel=" .. r.rel or "")
+  end
+  same_list(got, { "http://h.test/d/a a", "http://h.test/re refresh",
+    "http://h.test/n link rel=next", "http://h.test/ar area nofollow" },
+    "links_ex: url, kind, nofollow, rel")
+  ex = crawl.links_ex('<a href=/x rel="external nofollow"><a href=/y rel=nofollow>' ..
+    '<a href=/x><a href=/z rel=nofollowed>', base)
+  eq(#ex, 3, "links_ex: each link once")
+  eq(tostring(ex[1].nofollow) .. tostring(ex[2].nofollow) .. tostring(ex[3].nofollow),
+     "falsetruefalse", "nofollow only when every occurrence has the token")
+  ex = crawl.links_ex('<a href=/x><meta name="robots" content="noindex, nofollow">', base)
+  eq(ex[1] and ex[1].nofollow, true, "<meta name=robots content=nofollow> covers every link")
+  ok(not pcall(crawl.links, page, base, { kinds = { "a", "script" } }), "an unknown kind raises")
+  local _, msg = pcall(function() crawl.links_ex(page, base, { kinds = "a" }) end)
+  ok(tostring(msg):find("test_crawl.lua:%d+: shoal.crawl.links_ex: opts.kinds must be a list")
+     ~= nil, "... with the caller's line", tostring(msg))
+  expect_links('<a href="/e?x=&nLt;&CounterClockwiseContourIntegral;&copy=1&copy;&not">', base,
+               { "http://h.test/e?x=%E2%89%AA%E2%83%92%E2%88%B3&copy=1%C2%A9%C2%AC" },
+               "HTML5's whole entity table; a name without ; stays before = (attribute rule)")
+  expect_links('<a href="/&#128;&#x9F;&#65">', base, { "http://h.test/%E2%82%AC%C5%B8A" },
+               "numeric references: windows-1252 for 0x80-0x9f, ; optional")
+  expect_links('<a href=x><a href=y><base href="/b/"><a href=z>', base,
+               { "http://h.test/b/x", "http://h.test/b/y", "http://h.test/b/z" },
+               "a late <base> applies to the links before it (the page is read again)")
+  expect_links('<style>a{}</style><title><a href=/no></title><textarea><a href=/no>' ..
+               '</textarea><![CDATA[<a href=/no>]]><a href=/yes>', base, { "http://h.test/yes" },
+               "style, title, textarea and CDATA hold no links")
+end)
+
 group("links: bad arguments never raise", function()
   expect_links('<a href="http://abs.test/x"><a href="rel">', nil, { "http://abs.test/x" },
                "no page URL: only absolute links")
@@ -598,6 +643,14 @@ group("links: garbage and size", function()
     { "huge host", function(n) return rep("a", n, '<a href="http://', '/">') end },
     { "huge userinfo", function(n) return rep("@", n, '<a href="http://', 'h/">') end },
     { "many links", function(n) return rep('<a href="/x">', n) end },
+    { "many links, then a base", function(n)
+        return rep('<a href="x">', n, "", '<base href="/b/">')
+      end },
+    { "many iframes", function(n) return rep("<iframe>", n) end },
+    { "many refreshes", function(n)
+        return rep("<meta http-equiv=refresh content='0;url=/r'>", n)
+      end },
+    { "unclosed iframe", function(n) return rep("</ifram", n, "<iframe>") end },
     { "many distinct links", function(n)
         local t = {}
         for i = 1, math.floor(n / 16) do t[i] = '<a href="/' .. i .. '">' end

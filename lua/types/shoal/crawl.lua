@@ -18,6 +18,17 @@
 ---@field sort_query? boolean query parameters in order of name (a stable sort: equal names keep their order)
 ---@field strip_tracking? boolean drop tracking parameters: utm_*, gclid, fbclid, msclkid, dclid, yclid, mc_cid, mc_eid, _ga, _gl, igshid (any case); a query left empty loses its "?"
 
+---Options of `crawl.links` and `crawl.links_ex`: the normalisation options and the kinds of link wanted.
+---@class shoal.crawl.LinkOptions: shoal.crawl.Options
+---@field kinds? ("a"|"area"|"iframe"|"frame"|"refresh"|"link"|"img")[] the kinds of link to return (default a, area, iframe, frame, refresh); "link" is `<link href>` (its rel in the record), "img" is `<img src>` and the candidates of `<img srcset>` and `<source srcset>`
+
+---A link of `crawl.links_ex`.
+---@class shoal.crawl.Link
+---@field url string the link, normalised
+---@field kind "a"|"area"|"iframe"|"frame"|"refresh"|"link"|"img" the tag it came from (its first occurrence)
+---@field nofollow boolean every occurrence had `rel` holding `nofollow`, or the page's `<meta name=robots>` says nofollow (or none)
+---@field rel? string a `<link>`'s rel, as written
+
 ---The module `require "shoal.crawl"` returns.
 ---@class shoal.crawl
 ---@field options shoal.crawl.Options the defaults normalize and links use for an option their opts do not set (both false); set them at the script's top level so every state has them
@@ -61,11 +72,18 @@ function crawl.authority(url) end
 ---@return boolean
 function crawl.same_host(a, b) end
 
----The hrefs of an HTML page's `<a>` and `<area>` tags, resolved (against its `<base>` or its URL) and normalised (with opts, else `crawl.options`), http(s) only, each once, in page order. Never raises on a page's content; an unknown option raises.
+---The links of an HTML page, found by a scan in C (no DOM): by default the pages a crawl follows, `<a href>`, `<area href>`, `<iframe src>`, `<frame src>` and `<meta http-equiv=refresh>`'s URL (`opts.kinds` chooses). Entities decoded (HTML5's whole table), resolved against the first `<base href>` or the page's URL, normalised (with opts, else `crawl.options`), http(s) only, each once, in page order; comments, scripts and styles skipped. Never raises on a page's content; an unknown option or kind raises.
 ---@param html string the page's body
 ---@param base_url string the page's URL (after redirects)
----@param opts? shoal.crawl.Options
+---@param opts? shoal.crawl.LinkOptions
 ---@return string[] links
 function crawl.links(html, base_url, opts) end
+
+---As `crawl.links`, but each link a record saying where it came from and whether it may be followed.
+---@param html string the page's body
+---@param base_url string the page's URL (after redirects)
+---@param opts? shoal.crawl.LinkOptions
+---@return shoal.crawl.Link[] links
+function crawl.links_ex(html, base_url, opts) end
 
 return crawl
