@@ -377,7 +377,7 @@ static const struct {
 } verbs[] = {
     {"run", CMD_RUN},         {"check", CMD_CHECK}, {"demo", CMD_DEMO},
     {"version", CMD_VERSION}, {"help", CMD_HELP},   {"dashboard", CMD_DASHBOARD},
-    {"try", CMD_TRY},
+    {"try", CMD_TRY},         {"shell", CMD_SHELL},
 };
 
 static void print_usage(FILE *out)
@@ -386,6 +386,8 @@ static void print_usage(FILE *out)
           "  shoal run SCRIPT [options] [-- ARGS]  run until the queue drains (or --duration);\n"
           "                                        ARGS reach the script as shoal.args\n"
           "  shoal check SCRIPT                    load as a worker would; errors with file:line\n"
+          "  shoal shell [URL] [options]          a Lua prompt with res (URL's response), doc\n"
+          "                                        and fetch(url), to try selectors\n"
           "  shoal try SCRIPT URL|JOB_JSON [options]\n"
           "                                        run one job through handle() and print what it\n"
           "                                        did: requests, pushes, items, errors\n"
@@ -553,6 +555,8 @@ int config_parse(struct config *c, int argc, char **argv)
         c->script = argv[rest++];
     if (c->command == CMD_TRY && rest < dd)
         c->try_target = argv[rest++];
+    if (c->command == CMD_SHELL && rest < dd)
+        c->try_target = argv[rest++]; /* the page to load first */
     if (rest < dd) {
         snprintf(err, sizeof err,
                  "unexpected argument '%s' (arguments for the script go after --, e.g. "

@@ -29,6 +29,7 @@
 #include "core/worker.h"
 
 #define DEMO_SCRIPT "embedded:examples/crawl.lua"
+#define SHELL_SCRIPT "embedded:lua/shoal/shell.lua"
 
 static void raise_fd_limit(void)
 {
@@ -287,6 +288,15 @@ int main(int argc, char **argv)
 
     static char start_url[400];
     static char *demo_args[2];
+    static char *shell_args[2];
+    if (cfg.command == CMD_SHELL) {
+        /* a prompt in one worker state, with nothing else running: the
+         * job is the prompt, and it may wait on the user for hours */
+        cfg.script = SHELL_SCRIPT;
+        shell_args[0] = (char *)cfg.try_target;
+        cfg.args = shell_args;
+        cfg.nargs = cfg.try_target ? 1 : 0;
+    }
     int demo = cfg.command == CMD_DEMO;
     if (demo) {
         cfg.script = DEMO_SCRIPT;
@@ -300,6 +310,17 @@ int main(int argc, char **argv)
     if (code != EXIT_OK) {
         curl_global_cleanup();
         return code;
+    }
+    if (cfg.command == CMD_SHELL) {
+        cfg.workers = 1;
+        cfg.concurrency = 1;
+        cfg.retries = 0;
+        cfg.timeout = 7 * 86400;
+        cfg.quiet = 1;
+        if (!strcmp(cfg.log_file, "logs/app.log"))
+            cfg.log_file = "off";
+        if (!strcmp(cfg.listen, "127.0.0.1:8080"))
+            snprintf(cfg.listen, sizeof cfg.listen, "off");
     }
     if (cfg.command == CMD_TRY) {
         /* one job, once, in one worker; what it pushes is queued, not run */

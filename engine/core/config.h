@@ -16,7 +16,8 @@ enum command {
     CMD_VERSION,
     CMD_HELP,
     CMD_DASHBOARD,
-    CMD_TRY
+    CMD_TRY,
+    CMD_SHELL
 };
 
 /* Exit codes, documented in --help and the README. */
@@ -88,7 +89,7 @@ struct config {
     int profile_hz;          /* samples per second of each thread's CPU */
     char metric_labels[8][64]; /* options.metric_labels */
     int nmetric_labels;
-    const char *try_target; /* shoal try: the URL or job JSON given */
+    const char *try_target; /* shoal try: the URL or job JSON given; shoal shell: its URL */
     char *try_job;          /* shoal try: the job it runs (tryout_job), or NULL: a plain run */
     char **args; /* after -- */
     int nargs;

@@ -672,7 +672,8 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
     fill_summary(r, &s, totals, end);
     if (r->interrupted)
         s.stop_reason = "interrupted";
-    summary_print(stdout, &s);
+    if (cfg->command != CMD_SHELL) /* the prompt was the run: nothing to sum up */
+        summary_print(stdout, &s);
     fflush(stdout);
     char serr[4200];
     if (cfg->summary_json && summary_write_json(cfg->summary_json, &s, serr, sizeof serr) != 0) {

@@ -170,6 +170,11 @@ int fetch_prepare(struct transfer *t, const struct http_request *req, char *err,
                 req->follow && !req->insecure && !req->max_redirects && !req->proxy &&
                 !req->share;
     if (t->dirty) {
+        /* curl_easy_reset keeps the list of cookie files (a leak per
+         * reset): NULL empties it first */
+        if (t->cookies)
+            curl_easy_setopt(e, CURLOPT_COOKIEFILE, NULL);
+        t->cookies = 0;
         curl_easy_reset(e);
         set_common(t);
         t->timeout_set = 0;
@@ -260,9 +265,10 @@ int fetch_prepare(struct transfer *t, const struct http_request *req, char *err,
         curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)req->max_redirects);
     if (req->proxy)
         curl_easy_setopt(e, CURLOPT_PROXY, req->proxy);
-    if (req->share) {
+    if (req->share) { /* its cookie jar: the share's */
         curl_easy_setopt(e, CURLOPT_SHARE, (CURLSH *)req->share);
         curl_easy_setopt(e, CURLOPT_COOKIEFILE, ""); /* the cookie engine on, no file */
+        t->cookies = 1;
     }
     if (req->insecure) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);

@@ -59,6 +59,7 @@ struct transfer {
     void *owner; /* the slot, for CURLINFO_PRIVATE */
     const char *user_agent; /* the User-Agent header, kept by the caller */
     long max_redirects;     /* of the request in flight */
+    int cookies;            /* CURLOPT_COOKIEFILE is set (a session) */
     struct loop *loop; /* told about the sockets curl opens and closes */
 };
 
