@@ -103,6 +103,8 @@ extern const luaL_Reg lj_api_items[]; /* lua_items.c: emit */
 int lj_open_url(lua_State *L);
 /* shoal.shell_io: line editing for `shoal shell` (lua_shell.c) */
 int lj_open_shell(lua_State *L);
+/* shoal.sitemap_core: sitemaps for crawl.sitemap (lua_sitemap.c) */
+int lj_open_sitemap(lua_State *L);
 
 /* Raises a mistake in how the script called shoal (a bad argument): at
  * the script's own line, and final for the attempt (not retried). Never

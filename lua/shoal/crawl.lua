@@ -173,4 +173,79 @@ function M.links_ex(html, base_url, opts)
   return page_links("links_ex", html, base_url, opts, true)
 end
 
+---------------------------------------------------------------- sitemaps
+
+-- the shoal module of the running state (runtime.lua sets it up)
+local function host()
+  return package.loaded.shoal or error("shoal.crawl: sitemaps need a running shoal state", 3)
+end
+
+local function warn(msg, fields)
+  host().log.warn(msg, fields)
+end
+
+-- sitemap(url) -> an iterator over the pages a sitemap lists, as
+-- {url=, lastmod= (or nil), sitemap= (the file that listed it)}: sitemap
+-- indexes are followed (5 levels deep, each file once), gzip'd files
+-- inflated. Fetches with shoal.http.get, so call it from produce() or
+-- handle(). A file that cannot be had or read is a warning and is skipped.
+function M.sitemap(u)
+  need_string("sitemap", "url", u)
+  local core = require "shoal.sitemap_core"
+  local todo, next_todo, seen = { { u, 0 } }, 1, {}
+  local entries, next_entry, current = {}, 1, nil
+  return function()
+    while true do
+      local e = entries[next_entry]
+      if e then
+        next_entry = next_entry + 1
+        return { url = e.loc, lastmod = e.lastmod, sitemap = current }
+      end
+      local item = todo[next_todo]
+      if not item then return nil end
+      next_todo = next_todo + 1
+      local file, depth = item[1], item[2]
+      if not seen[file] then
+        seen[file] = true
+        local res, err = host().http.get(file)
+        local body = res and res.status == 200 and res.body
+        if not body then
+          warn("sitemap could not be had", { url = file, error = err or ("HTTP " .. res.status) })
+        else
+          if body:sub(1, 2) == "\31\139" then body, err = core.gunzip(body) end
+          local kind, list
+          if body then kind, list = core.parse(body) else list = err end
+          if not kind then
+            warn("sitemap could not be read", { url = file, error = list })
+          elseif kind == "sitemapindex" then
+            for _, s in ipairs(list) do
+              if depth < 5 then todo[#todo + 1] = { s.loc, depth + 1 } end
+            end
+          else
+            entries, next_entry, current = list, 1, file
+          end
+        end
+      end
+    end
+  end
+end
+
+-- sitemaps(url) -> the Sitemap URLs the robots.txt of url's site lists
+-- (fetched with shoal.http.get), in order; {} when none.
+function M.sitemaps(u)
+  need_string("sitemaps", "url", u)
+  local p = M.parse(u)
+  local auth = p and M.authority(u)
+  if not auth then return {} end
+  local res = host().http.get(p.scheme .. "://" .. auth .. "/robots.txt")
+  local out = {}
+  if res and res.status == 200 then
+    for line in res.body:gmatch("[^\r\n]+") do
+      local s = line:match("^%s*[Ss][Ii][Tt][Ee][Mm][Aa][Pp]%s*:%s*(%S+)")
+      if s then out[#out + 1] = s end
+    end
+  end
+  return out
+end
+
 return M

@@ -86,4 +86,20 @@ function crawl.links(html, base_url, opts) end
 ---@return shoal.crawl.Link[] links
 function crawl.links_ex(html, base_url, opts) end
 
+---A page a sitemap lists.
+---@class shoal.crawl.SitemapPage
+---@field url string the page (the sitemap's `<loc>`)
+---@field lastmod? string the sitemap's `<lastmod>` for it, as written
+---@field sitemap string the sitemap file that listed it
+
+---The pages a sitemap lists, one per call of the iterator: sitemap indexes followed (5 levels, each file once), gzip'd files inflated; a file that cannot be had or read is a warning. Fetches, so call it from `produce` or `handle`.
+---@param url string the sitemap (or sitemap index) URL
+---@return fun(): shoal.crawl.SitemapPage? pages
+function crawl.sitemap(url) end
+
+---The Sitemap URLs the robots.txt of `url`'s site lists, in order (fetches robots.txt).
+---@param url string any URL of the site
+---@return string[] sitemaps
+function crawl.sitemaps(url) end
+
 return crawl
