@@ -119,7 +119,7 @@ static void add_utf8(struct strbuf *b, unsigned long cp)
 
 static int hex_digit(int c)
 {
-    return is_digit(c) ? c - '0'
+    return is_digit(c)              ? c - '0'
            : (c >= 'a' && c <= 'f') ? c - 'a' + 10
            : (c >= 'A' && c <= 'F') ? c - 'A' + 10
                                     : -1;
@@ -457,16 +457,14 @@ static int nth_args(struct parser *p, long *a, long *b)
     skip_ws(p);
     *a = 0;
     *b = 0;
-    if (p->n - p->i >= 3 && strncasecmp(p->s + p->i, "odd", 3) == 0 &&
-        !name_char(peek(p, 3))) {
+    if (p->n - p->i >= 3 && strncasecmp(p->s + p->i, "odd", 3) == 0 && !name_char(peek(p, 3))) {
         p->i += 3;
         *a = 2;
         *b = 1;
         skip_ws(p);
         return 0;
     }
-    if (p->n - p->i >= 4 && strncasecmp(p->s + p->i, "even", 4) == 0 &&
-        !name_char(peek(p, 4))) {
+    if (p->n - p->i >= 4 && strncasecmp(p->s + p->i, "even", 4) == 0 && !name_char(peek(p, 4))) {
         p->i += 4;
         *a = 2;
         skip_ws(p);
@@ -545,14 +543,14 @@ static void nth_cond(struct strbuf *o, const struct strbuf *cnt, long a, long b)
 
 /* The count of the siblings an :nth-* pseudo-class counts: "preceding"
  * or "following", of any element or of the compound's type. */
-static int sibling_count(struct parser *p, struct compound *c, struct strbuf *cnt,
-                         const char *dir, int of_type, size_t at, const char *pseudo)
+static int sibling_count(struct parser *p, struct compound *c, struct strbuf *cnt, const char *dir,
+                         int of_type, size_t at, const char *pseudo)
 {
     strbuf_str(cnt, "count(");
     if (of_type) {
         if (c->tag.len == 0)
-            return fail(p, at, ":%s needs a tag name before it (p:%s, not *:%s)", pseudo,
-                        pseudo, pseudo);
+            return fail(p, at, ":%s needs a tag name before it (p:%s, not *:%s)", pseudo, pseudo,
+                        pseudo);
         char axis[32];
         snprintf(axis, sizeof axis, "%s-sibling::", dir);
         sibling_step(cnt, axis, &c->tag);
@@ -618,8 +616,9 @@ static int negation(struct parser *p, struct compound *c, size_t at)
         if (peek(p, 0) < 0)
             fail(p, at, "unclosed :not(");
         else
-            fail(p, p->i, "expected ',' or ')' in :not() (it takes compound selectors, "
-                          "no combinators)");
+            fail(p, p->i,
+                 "expected ',' or ')' in :not() (it takes compound selectors, "
+                 "no combinators)");
         goto done;
     }
     p->i++;
@@ -811,8 +810,9 @@ static int compound(struct parser *p, struct compound *c)
     }
     if (p->i == at) {
         if (peek(p, 0) < 0)
-            return fail(p, at, "the selector ends where a tag, #id, .class, [attr] or "
-                               ":pseudo should follow");
+            return fail(p, at,
+                        "the selector ends where a tag, #id, .class, [attr] or "
+                        ":pseudo should follow");
         return fail(p, at, "unexpected '%c': expected a tag, *, #id, .class, [attr] or :pseudo",
                     p->s[at]);
     }

@@ -101,6 +101,9 @@ extern const luaL_Reg lj_api_items[]; /* lua_items.c: emit */
 /* Pushes the module shoal.url (lua_url.c: base/url.c for crawl.lua), the
  * loader lua_state.c puts in package.preload; a lua_CFunction. */
 int lj_open_url(lua_State *L);
+/* Pushes the module shoal.html_core (lua_html.c: libxml2 for html.lua),
+ * preloaded the same way. */
+int lj_open_html(lua_State *L);
 
 /* Raises a mistake in how the script called shoal (a bad argument): at
  * the script's own line, and final for the attempt (not retried). Never

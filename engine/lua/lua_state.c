@@ -175,6 +175,8 @@ static int setup(lua_State *L)
     lua_setfield(L, -2, "cjson");
     lua_pushcfunction(L, lj_open_url);
     lua_setfield(L, -2, "shoal.url");
+    lua_pushcfunction(L, lj_open_html);
+    lua_setfield(L, -2, "shoal.html_core");
     const struct embedded_module *runtime = NULL;
     char path[4096];
     for (const struct embedded_module *m = embedded_modules; m->name; m++) {

@@ -28,8 +28,7 @@ static const struct {
     {"a[href='it''s']", NULL}, /* two strings: an error, below */
     {"a[title=\"it's\"]", DOC "a[@title = \"it's\"]"},
     {"a[title='say \"it\\'s\"']", DOC "a[@title = concat('say \"it', \"'\", 's\"')]"},
-    {"[rel~=next]",
-     DOC "*[@rel and contains(concat(' ', normalize-space(@rel), ' '), ' next ')]"},
+    {"[rel~=next]", DOC "*[@rel and contains(concat(' ', normalize-space(@rel), ' '), ' next ')]"},
     {"[rel~='']", DOC "*[false()]"},
     {"[rel~='a b']", DOC "*[false()]"},
     {"[lang|=en]", DOC "*[@lang and (@lang = 'en' or starts-with(@lang, 'en-'))]"},
@@ -137,9 +136,7 @@ static int compiles(const char *xpath)
     return c != NULL;
 }
 
-static void quiet(void *ctx, const char *msg, ...)
-{
-}
+static void quiet(void *ctx, const char *msg, ...) {}
 
 int main(void)
 {
