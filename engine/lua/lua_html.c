@@ -20,9 +20,11 @@
  *
  * The body is parsed with RECOVER (broken markup is the norm), no error
  * output, and no network; its size is bounded by the caller (--max-body)
- * and by libxml2's int lengths here. libxml2's parser, serialiser and
- * XPath walk trees without recursion, so deep nesting costs heap, not C
- * stack (spec/lua/test_html.lua parses 100,000 nested divs). */
+ * and by libxml2's int lengths here. HUGE lifts libxml2's depth limit of
+ * 256 elements (past it the parser drops the rest of the page, deeper or
+ * not), as parsel (Scrapy's selectors) does: libxml2's parser, serialiser
+ * and XPath walk trees without recursion, so deep nesting costs heap, not
+ * C stack (spec/lua/test_html.lua parses 100,000 nested divs). */
 #include "lua/lua_internal.h"
 
 #include <libxml/HTMLparser.h>
@@ -40,7 +42,7 @@
 
 #define PARSE_OPTIONS                                                                              \
     (HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET |           \
-     HTML_PARSE_COMPACT)
+     HTML_PARSE_COMPACT | XML_PARSE_HUGE)
 
 struct hdoc {
     xmlDocPtr doc;
@@ -56,6 +58,8 @@ static void init_libxml(void)
 {
     xmlInitParser();
 }
+
+static void quiet(void *ctx, const char *msg, ...) {}
 
 /* The node a target at idx stands for: a document's document node, or a
  * node's own. Raises when idx is neither. */
@@ -240,6 +244,10 @@ static int l_select(lua_State *L)
     if (!ctx)
         return luaL_error(L, "shoal.html: out of memory (xpath context)");
     struct xpath_error err = {-1, 0};
+    /* some evaluation errors are printed, not reported: a script's
+     * mistake belongs in its error, not on shoal's stderr. The handler is
+     * per thread in libxml2, so it is set on the thread that evaluates. */
+    xmlSetGenericErrorFunc(NULL, quiet);
     ctx->node = at;
     ctx->error = on_xpath_error;
     ctx->userData = &err;
