@@ -703,10 +703,7 @@ static int plain_pseudo(struct parser *p, struct compound *c, const char *name, 
         strbuf_str(and_cond(c), "not(parent::*)");
         return 0;
     }
-    return fail(p, at,
-                "unsupported pseudo-class ':%s' (shoal.html knows :first-child, "
-                ":nth-child(), :not(), :empty, :root, :contains() and their kin)",
-                name);
+    return fail(p, at, "unsupported pseudo-class ':%s'", name);
 }
 
 static int pseudo(struct parser *p, struct compound *c)
