@@ -93,7 +93,9 @@ static void add_utf8(struct strbuf *b, unsigned long cp)
 {
     char u[4];
     size_t n;
-    if (cp == 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    /* what XML (and so libxml2's XPath literals) cannot hold becomes U+FFFD */
+    if ((cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff)
         cp = 0xfffd;
     if (cp < 0x80) {
         u[0] = (char)cp;
@@ -842,7 +844,8 @@ static void step(struct strbuf *out, const struct compound *c, int adjacent)
             if (c->cond.len)
                 strbuf_str(out, " and ");
         }
-        strbuf_add(out, c->cond.p, c->cond.len);
+        if (c->cond.len)
+            strbuf_add(out, c->cond.p, c->cond.len);
         strbuf_str(out, "]");
     }
 }
@@ -907,8 +910,21 @@ char *css_to_xpath(const char *sel, size_t n, const char *axis, char *err)
     }
     for (size_t k = 0; k < n;) {
         int len = utf8_len((const unsigned char *)sel + k, n - k);
-        if (len == 0 || sel[k] == 0) {
-            fail(&p, k, sel[k] == 0 ? "a NUL byte" : "a byte that is not UTF-8");
+        unsigned char c = (unsigned char)sel[k];
+        if (c == 0) {
+            fail(&p, k, "a NUL byte");
+            return NULL;
+        }
+        if (len == 0) {
+            fail(&p, k, "a byte that is not UTF-8");
+            return NULL;
+        }
+        /* XPath literals take only XML's characters: none of C0 but
+         * whitespace, no U+FFFE or U+FFFF */
+        if ((c < 0x20 && !is_ws(c)) ||
+            (len == 3 && c == 0xef && (unsigned char)sel[k + 1] == 0xbf &&
+             (unsigned char)sel[k + 2] >= 0xbe)) {
+            fail(&p, k, "a control character");
             return NULL;
         }
         k += (size_t)len;

@@ -87,6 +87,7 @@ static const struct {
     {"+ p", "following-sibling::*[1][self::p]"},
     {"~ p", "following-sibling::p"},
     {"caf\xc3\xa9", DOC "*[name() = 'caf\xc3\xa9']"},
+    {"[title='a\\1 \\FFFE b\tc']", DOC "*[@title = 'a\xef\xbf\xbd\xef\xbf\xbd" "b\tc']"},
     {".\\31 23", DOC "*[@class and contains(concat(' ', normalize-space(@class), ' '), ' 123 ')]"},
 };
 
@@ -124,6 +125,8 @@ static const struct {
     {". a", "expected a class name after '.' at column 2"},
     {"a\\", "a backslash ends the selector at column 2"},
     {"p\xff", "a byte that is not UTF-8 at column 2"},
+    {"[title='a\x16']", "a control character at column 10"},
+    {"[title='a\xef\xbf\xbf']", "a control character at column 10"},
     {":not(:not(:not(:not(:not(:not(:not(:not(:not(a)))))))))",
      ":not() nested deeper than 8 at column 41"},
 };
