@@ -44,9 +44,11 @@ static int fail(struct parser *p, size_t at, const char *fmt, ...)
     p->failed = 1;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(p->err, CSS_ERR_MAX, fmt, ap);
+    /* the column always fits: a long name quoted in the message is cut */
+    size_t room = CSS_ERR_MAX - 32;
+    int n = vsnprintf(p->err, room, fmt, ap);
     va_end(ap);
-    size_t used = n < 0 ? 0 : (size_t)n < CSS_ERR_MAX ? (size_t)n : CSS_ERR_MAX - 1;
+    size_t used = n < 0 ? 0 : (size_t)n < room ? (size_t)n : room - 1;
     snprintf(p->err + used, CSS_ERR_MAX - used, " at column %zu", at + 1);
     return -1;
 }

@@ -87,7 +87,8 @@ static const struct {
     {"+ p", "following-sibling::*[1][self::p]"},
     {"~ p", "following-sibling::p"},
     {"caf\xc3\xa9", DOC "*[name() = 'caf\xc3\xa9']"},
-    {"[title='a\\1 \\FFFE b\tc']", DOC "*[@title = 'a\xef\xbf\xbd\xef\xbf\xbd" "b\tc']"},
+    {"[title='a\\1 \\FFFE b\tc']", DOC "*[@title = 'a\xef\xbf\xbd\xef\xbf\xbd"
+                                       "b\tc']"},
     {".\\31 23", DOC "*[@class and contains(concat(' ', normalize-space(@class), ' '), ' 123 ')]"},
 };
 
@@ -143,6 +144,9 @@ static void quiet(void *ctx, const char *msg, ...) {}
 int main(void)
 {
     char err[CSS_ERR_MAX];
+    char *x;
+    static char big[CSS_SELECTOR_MAX + 2];
+    memset(big, 'a', sizeof big - 1);
     xmlSetGenericErrorFunc(NULL, quiet);
     for (size_t k = 0; k < sizeof forms / sizeof forms[0]; k++) {
         if (!forms[k].xpath)
@@ -171,8 +175,16 @@ int main(void)
         free(x);
     }
 
+    /* a long name in a message is cut, its column never */
+    static char longname[300] = "a:";
+    memset(longname + 2, 'n', sizeof longname - 3);
+    x = css_to_xpath(longname, strlen(longname), DOC, err);
+    CHECK(x == NULL);
+    CHECK(strstr(err, "unsupported pseudo-class ':nnnn") == err);
+    CHECK(strstr(err, " at column 2") != NULL);
+
     /* below a node: every alternative starts with the axis it is given */
-    char *x = css_to_xpath("a, b > i", 8, "descendant::", err);
+    x = css_to_xpath("a, b > i", 8, "descendant::", err);
     CHECK_STR(x, "descendant::a | descendant::b/i");
     free(x);
 
@@ -182,8 +194,6 @@ int main(void)
     CHECK_STR(err, "a NUL byte at column 2");
 
     /* length bound, and one just inside it */
-    static char big[CSS_SELECTOR_MAX + 2];
-    memset(big, 'a', sizeof big - 1);
     x = css_to_xpath(big, CSS_SELECTOR_MAX + 1, DOC, err);
     CHECK(x == NULL);
     CHECK(strstr(err, "longer than 4096 bytes") != NULL);
