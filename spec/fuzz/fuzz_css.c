@@ -24,9 +24,7 @@ static const char PAGE[] = "<html><head><title>t</title></head><body><div id=a c
 
 static htmlDocPtr page;
 
-static void quiet(void *ctx, const char *msg, ...)
-{
-}
+static void quiet(void *ctx, const char *msg, ...) {}
 
 static void check(const uint8_t *data, size_t size, const char *axis, xmlNodePtr at)
 {

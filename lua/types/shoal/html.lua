@@ -8,9 +8,11 @@
 ---@class shoal.html
 local html = {}
 
----Parses an HTML body with libxml2's HTML parser (as lxml does), recovering from broken markup as browsers do; an empty body is an empty document. The tree is freed when the document and all its nodes are garbage, or by `doc:free()`.
----@param body string the page, e.g. `res.body`; its `<meta charset>` is honoured, else UTF-8 (ISO-8859-1 when it is not valid UTF-8)
----@param url? string where the page came from: `doc:url()`, and the base `node:link` resolves against
+---Parses an HTML body with libxml2's HTML parser (as lxml does), recovering from broken markup as
+---browsers do; an empty body is an empty document. The tree is freed when the document and all its
+---nodes are garbage, or by `doc:free()`.
+---@param body string the page, e.g. `res.body`, in its `<meta charset>` or UTF-8
+---@param url? string where the page came from, for `doc:url()` and `node:link`
 ---@return shoal.html.Document
 function html.parse(body, url) end
 
@@ -18,7 +20,10 @@ function html.parse(body, url) end
 ---@class shoal.html.Document
 local Document = {}
 
----The elements the CSS selector matches, in document order. Supported: tag, *, #id, .class, [a], [a=v], [a~=v], [a|=v], [a^=v], [a$=v], [a*=v], descendant, >, +, ~, selector lists, :first-child, :last-child, :only-child, :first-of-type, :last-of-type, :only-of-type, :nth-child(), :nth-last-child(), :nth-of-type(), :nth-last-of-type(), :not(), :empty, :root, :contains().
+---The elements the CSS selector matches, in document order. Supported: tag, *, #id, .class, [a],
+---[a=v], [a~=v], [a|=v], [a^=v], [a$=v], [a*=v], descendant, >, +, ~, selector lists, :first-child,
+---:last-child, :only-child, :first-of-type, :last-of-type, :only-of-type, :nth-child(),
+---:nth-last-child(), :nth-of-type(), :nth-last-of-type(), :not(), :empty, :root, :contains().
 ---@param selector string
 ---@return shoal.html.Node[]
 function Document:css(selector) end
@@ -28,7 +33,8 @@ function Document:css(selector) end
 ---@return shoal.html.Node?
 function Document:first(selector) end
 
----Evaluates an XPath 1.0 expression: a node-set as an array (elements as nodes; attributes, text and comments as strings), or the number, string or boolean it computes.
+---Evaluates an XPath 1.0 expression: a node-set as an array (elements as nodes; attributes, text
+---and comments as strings), or the number, string or boolean it computes.
 ---@param expr string
 ---@return (shoal.html.Node|string)[]|number|string|boolean
 function Document:xpath(expr) end
@@ -45,14 +51,16 @@ function Document:html() end
 ---@return string?
 function Document:url() end
 
----Frees the tree now instead of at garbage collection; the document and its nodes raise from then on.
+---Frees the tree now instead of at garbage collection; the document and its nodes raise from then
+---on.
 function Document:free() end
 
 ---An element (or the document node an XPath such as "/" selects).
 ---@class shoal.html.Node
 local Node = {}
 
----The elements below this node the CSS selector matches (a selector may start with >, + or ~: the node's children, next sibling, later siblings).
+---The elements below this node the CSS selector matches (a selector may start with >, + or ~: the
+---node's children, next sibling, later siblings).
 ---@param selector string
 ---@return shoal.html.Node[]
 function Node:css(selector) end
@@ -79,7 +87,8 @@ function Node:html() end
 ---@return string?
 function Node:tag() end
 
----An attribute's value ("" for one written without a value), or nil when absent; the name is case-blind.
+---An attribute's value ("" for one written without a value), or nil when absent; the name is
+---case-blind.
 ---@param name string
 ---@return string?
 function Node:attr(name) end
@@ -88,7 +97,8 @@ function Node:attr(name) end
 ---@return table<string, string>
 function Node:attrs() end
 
----An attribute as an absolute URL, resolved against the page's `<base href>` and the url given to parse; nil when absent or when it does not resolve.
+---An attribute as an absolute URL, resolved against the page's `<base href>` and the url given to
+---parse; nil when absent or when it does not resolve.
 ---@param name string e.g. "href", "src"
 ---@return string?
 function Node:link(name) end

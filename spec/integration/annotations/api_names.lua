@@ -29,7 +29,8 @@ walk(require "shoal.crawl", "shoal.crawl", {})
 
 -- shoal.html's documents and nodes keep their methods in their metatables
 local doc = shoal.html.parse("<p>x</p>")
-for class, v in pairs({ ["shoal.html.Document"] = doc, ["shoal.html.Node"] = doc:first("p") }) do
+local html_classes = { ["shoal.html.Document"] = doc, ["shoal.html.Node"] = doc:first("p") }
+for class, v in pairs(html_classes) do
   for method, fn in pairs(getmetatable(v).__index) do
     if type(fn) == "function" then names[#names + 1] = class .. ":" .. method end
   end
