@@ -11,6 +11,8 @@ BUILD_PACKAGES="cmake make gcc pkg-config libluajit2-5.1-dev libcurl4-openssl-de
 TEST_PACKAGES="nginx-light curl jq luajit2 procps python3 python3-yaml openssl prometheus golang-go"
 # test_manpage renders the generated shoal.1 with man and groff.
 TEST_PACKAGES="$TEST_PACKAGES man-db groff-base"
+# test_html_lxml checks shoal.html's selectors against lxml + cssselect.
+TEST_PACKAGES="$TEST_PACKAGES python3-lxml python3-cssselect"
 # What the benchmark compares against (its crawl section runs Debian's Scrapy
 # with /usr/bin/python3; Crawlee comes from npm, see npm_ci).
 BENCH_PACKAGES="wrk nginx-light nodejs python3-scrapy"

@@ -105,6 +105,9 @@ int lj_open_url(lua_State *L);
 int lj_open_shell(lua_State *L);
 /* shoal.sitemap_core: sitemaps for crawl.sitemap (lua_sitemap.c) */
 int lj_open_sitemap(lua_State *L);
+/* Pushes the module shoal.html_core (lua_html.c: libxml2 for html.lua),
+ * preloaded the same way. */
+int lj_open_html(lua_State *L);
 
 /* Raises a mistake in how the script called shoal (a bad argument): at
  * the script's own line, and final for the attempt (not retried). Never

@@ -179,6 +179,8 @@ static int setup(lua_State *L)
     lua_setfield(L, -2, "shoal.shell_io");
     lua_pushcfunction(L, lj_open_sitemap);
     lua_setfield(L, -2, "shoal.sitemap_core");
+    lua_pushcfunction(L, lj_open_html);
+    lua_setfield(L, -2, "shoal.html_core");
     const struct embedded_module *runtime = NULL;
     char path[4096];
     for (const struct embedded_module *m = embedded_modules; m->name; m++) {

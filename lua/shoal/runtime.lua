@@ -60,6 +60,7 @@ shoal.listen_url = core.listen_url -- "http://HOST:PORT" shoal serves, or nil
 shoal.worker = { id = core.worker_id }
 shoal.json = cjson
 shoal.now = core.now
+shoal.html = require "shoal.html" -- parse(body [, url]): CSS selectors and XPath
 package.loaded.shoal = shoal
 rawset(_G, "shoal", shoal)
 

@@ -174,6 +174,7 @@ function Histogram:observe(v, labels) end
 ---@field listen_url string? `http://HOST:PORT` where shoal serves /metrics and the demo site (the port it really took); nil with `--listen off`
 ---@field worker shoal.Worker this state's worker
 ---@field job? shoal.JobInfo the running job (nil outside `handle`)
+---@field html shoal.html HTML pages: `shoal.html.parse(body [, url])`, then CSS selectors and XPath
 shoal = {}
 
 ---Seconds since the Unix epoch, with sub-microsecond resolution.

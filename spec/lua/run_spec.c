@@ -1,7 +1,7 @@
 /* run_spec.c - runs a Lua spec (spec/lua/test_*.lua) as the luajit
  * interpreter would, in a state that also has what shoal's states preload
- * and plain luajit lacks: the C module shoal.url that lua/shoal/crawl.lua
- * stands on, and cjson.
+ * and plain luajit lacks: the C modules shoal.url that lua/shoal/crawl.lua
+ * stands on and shoal.html_core under lua/shoal/html.lua, and cjson.
  *
  *   lua_spec SPEC.lua [ARGS...]      (arg[0] is SPEC.lua, arg[1].. ARGS)
  *
@@ -34,6 +34,8 @@ int main(int argc, char **argv)
     lua_getfield(L, -1, "preload");
     lua_pushcfunction(L, lj_open_url);
     lua_setfield(L, -2, "shoal.url");
+    lua_pushcfunction(L, lj_open_html);
+    lua_setfield(L, -2, "shoal.html_core");
     lua_pushcfunction(L, luaopen_cjson);
     lua_setfield(L, -2, "cjson");
     lua_pop(L, 2);

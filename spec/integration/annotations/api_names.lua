@@ -3,6 +3,7 @@
 -- compare with lua/types/. Run with `shoal check`, so the module is the one
 -- a worker's state has. Names: shoal.http.get (module functions, found
 -- by walking the tables), shoal.crawl.links (require "shoal.crawl"),
+-- shoal.html.Node:text (methods of shoal.html's documents and nodes),
 -- shoal.Counter:inc (methods of metric handles, as the engine accepts them
 -- for each kind).
 
@@ -25,6 +26,15 @@ end
 
 walk(shoal, "shoal", {})
 walk(require "shoal.crawl", "shoal.crawl", {})
+
+-- shoal.html's documents and nodes keep their methods in their metatables
+local doc = shoal.html.parse("<p>x</p>")
+local html_classes = { ["shoal.html.Document"] = doc, ["shoal.html.Node"] = doc:first("p") }
+for class, v in pairs(html_classes) do
+  for method, fn in pairs(getmetatable(v).__index) do
+    if type(fn) == "function" then names[#names + 1] = class .. ":" .. method end
+  end
+end
 
 -- A handle has one metatable whatever its kind; a method belongs to a kind
 -- when the engine does not turn it away for that kind. Other errors mean
