@@ -25,6 +25,17 @@
 
 local M = {}
 
+-- A mistake in how the script calls shoal.html (a bad selector, a wrong
+-- argument) is the script's: runtime.lua leaves its usage error in
+-- package.loaded["shoal.usage"], which names the script's line and makes
+-- the failure final (no retry would fix it). Without a runtime (the
+-- specs), a plain error at level.
+local function misuse(msg, level)
+  local usage = package.loaded["shoal.usage"]
+  if type(usage) == "function" then usage(msg) end
+  error(msg, level + 1)
+end
+
 local core = require "shoal.html_core"
 local url = require "shoal.url"
 local c_select, c_css_xpath = core.select, core.css_xpath
@@ -43,12 +54,12 @@ local function translate(sel, axis, who)
   local x = cache[axis][sel]
   if x then return x end
   if type(sel) ~= "string" then
-    error("shoal.html: " .. who .. ": the selector must be a string, got " .. type(sel), 3)
+    misuse("shoal.html: " .. who .. ": the selector must be a string, got " .. type(sel), 3)
   end
   local err
   x, err = c_css_xpath(sel, axis)
   if not x then
-    error("shoal.html: " .. who .. ": selector " .. string.format("%q", sel) .. ": " .. err, 3)
+    misuse("shoal.html: " .. who .. ": selector " .. string.format("%q", sel) .. ": " .. err, 3)
   end
   if cached[axis] >= CACHE_MAX then
     cache[axis], cached[axis] = {}, 0
@@ -60,7 +71,7 @@ end
 local function query(target, xpath, who, shown)
   local r, err = c_select(target, xpath)
   if r == nil then
-    error("shoal.html: " .. who .. " " .. string.format("%q", shown) .. ": " .. err, 3)
+    misuse("shoal.html: " .. who .. " " .. string.format("%q", shown) .. ": " .. err, 3)
   end
   return r
 end
@@ -76,7 +87,7 @@ local function methods(axis)
   end
   function m.xpath(self, expr)
     if type(expr) ~= "string" then
-      error("shoal.html: xpath: the expression must be a string, got " .. type(expr), 2)
+      misuse("shoal.html: xpath: the expression must be a string, got " .. type(expr), 2)
     end
     return query(self, expr, "xpath", expr)
   end
@@ -92,7 +103,7 @@ Node.tag, Node.attrs = core.tag, core.attrs
 
 function Node.attr(self, name)
   if type(name) ~= "string" then
-    error("shoal.html: attr: the name must be a string, got " .. type(name), 2)
+    misuse("shoal.html: attr: the name must be a string, got " .. type(name), 2)
   end
   return core.attr(self, lower(name))
 end
@@ -127,13 +138,13 @@ end
 -- url, when given, is where it came from, for node:link() and doc:url().
 function M.parse(body, base_url)
   if type(body) ~= "string" then
-    error("shoal.html.parse: body must be a string, got " .. type(body), 2)
+    misuse("shoal.html.parse: body must be a string, got " .. type(body), 2)
   end
   if base_url ~= nil and type(base_url) ~= "string" then
-    error("shoal.html.parse: url must be a string or nil, got " .. type(base_url), 2)
+    misuse("shoal.html.parse: url must be a string or nil, got " .. type(base_url), 2)
   end
   local doc, err = core.parse(body, base_url)
-  if not doc then error("shoal.html.parse: " .. err, 2) end
+  if not doc then misuse("shoal.html.parse: " .. err, 2) end
   return doc
 end
 

@@ -41,7 +41,9 @@ local function script_where()
   for level = 2, 40 do
     local info = getinfo(level, "Sl")
     if not info then break end
-    if info.currentline > 0 and info.source ~= RUNTIME and info.what ~= "C" then
+    -- the first frame outside shoal's own modules (runtime, html, crawl)
+    if info.currentline > 0 and info.source ~= RUNTIME and info.what ~= "C" and
+      not info.source:find("lua/shoal/[%w_]+%.lua$") then
       return info.short_src .. ":" .. info.currentline .. ": "
     end
   end
@@ -61,6 +63,8 @@ shoal.worker = { id = core.worker_id }
 shoal.json = cjson
 shoal.now = core.now
 shoal.html = require "shoal.html" -- parse(body [, url]): CSS selectors and XPath
+-- shoal's modules raise the script's mistakes through it (html.lua)
+package.loaded["shoal.usage"] = usage_error
 package.loaded.shoal = shoal
 rawset(_G, "shoal", shoal)
 

@@ -24,6 +24,7 @@ res.body:match("<title>(.-)</title>")
 #crawl.links(res.body, res.url)
 fetch("$B/b.html").status
 res.body:match("<title>(.-)</title>")
+doc:css("title")[1]:text()
 x = 21
 x * 2
 nosuch.field
@@ -42,6 +43,7 @@ expect_eq "crawl is there" "$(answer '#crawl.links')" 1
 expect_grep "fetch(url) loads another page" "^200 $B/b.html, " "$T/shell.txt"
 expect_eq "... into res" "$(grep -A1 -F 'shoal> res.body:match' "$T/shell.txt" | sed -n 5p)" \
     '"Second"'
+expect_eq "doc is the page, parsed (shoal.html)" "$(answer 'doc:css')" '"Second"'
 expect_eq "a statement, then an expression using it" "$(answer 'x * 2')" 42
 expect_grep "an error is shown" "^error: shell:1: attempt to index global 'nosuch'" "$T/shell.txt"
 expect_eq "... and the prompt goes on" "$(answer '"still here"')" '"still here"'

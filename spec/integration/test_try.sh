@@ -64,6 +64,23 @@ expect_grep "its item" '^item \{.*"note":"n1"' "$OUT"
 expect_grep "the error names the script's line" 'fails.lua:4: no luck with n1' "$OUT"
 expect_no_grep "not retried" 'will retry' "$ERR"
 
+# -- a bad selector is the script's mistake: its line, its column, no retry
+cat >"$T/selector.lua" <<'EOF'
+function handle(job)
+  local res = assert(shoal.http.get(job.url))
+  local doc = shoal.html.parse(res.body, res.url)
+  shoal.emit({ title = doc:css("title")[1]:text() })
+  local items = doc:css("li[") -- (a tail call would leave no line to name)
+  return items
+end
+EOF
+run_shoal selector try "$T/selector.lua" "$B/a.html" --retries 3
+expect_rc "a bad selector: exit 1" 1
+expect_grep "shoal.html works in a job" '^item \{"title":"Page A"\}' "$OUT"
+expect_grep "the error names the script's line and the selector's column" \
+    'selector.lua:5: shoal.html: css: selector "li\[": .*column 4' "$OUT"
+expect_no_grep "not retried" 'will retry' "$ERR"
+
 run_shoal noarg try "$SHOAL_ROOT/examples/crawl.lua"
 expect_rc "no job given: exit 2" 2
 expect_grep "... and the usage says what to give" 'shoal try SCRIPT URL' "$ERR"
