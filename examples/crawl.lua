@@ -42,6 +42,12 @@ end
 -- The normalised URL is the dedup key: "http://Host:80/a/./b#x" and
 -- "http://host/a/b" are one page, fetched once. Links are followed on the
 -- start URLs' sites only.
+-- A site is "scheme://host[:port]/": normalised URLs (links are) of a site
+-- all begin with it, so one plain find tells, with no URL parsed.
+local find = string.find
+local function site_of(url)
+  return url:match("^[%w+.-]+://[^/?#]*") .. "/"
+end
 local sites = {}
 for i, start in ipairs(starts) do
   local url, why = crawl.normalize(start)
@@ -50,12 +56,14 @@ for i, start in ipairs(starts) do
       .. (tonumber(start) and " (the depth is now --max-depth N)" or ""))
   end
   starts[i] = url
-  sites[#sites + 1] = url
+  sites[#sites + 1] = site_of(url)
 end
 
-local function on_a_site(url)
-  for _, site in ipairs(sites) do
-    if crawl.same_host(url, site) then return true end
+-- On the page's own site (here) or on a start URL's.
+local function on_a_site(url, here)
+  if here and find(url, here, 1, true) == 1 then return true end
+  for i = 1, #sites do
+    if find(url, sites[i], 1, true) == 1 then return true end
   end
   return false
 end
@@ -64,10 +72,15 @@ function produce(push)
   for _, url in ipairs(starts) do push({ url = url }, { key = url }) end
 end
 
--- The page's <title>, white space folded, or nil.
-local function title_of(body)
-  local t = body:match("<[Tt][Ii][Tt][Ll][Ee][^>]*>(.-)</[Tt][Ii][Tt][Ll][Ee]%s*>")
-  t = t and t:gsub("%s+", " "):match("^ *(.-) *$")
+-- The page's <title> (shoal.html: a CSS selector on libxml2's parse),
+-- white space folded, or nil. The title lives in <head>, so only that much
+-- is parsed: a page's body is often many times its head.
+local function title_of(body, url)
+  local head_end = find(body, "</head>", 1, true) or find(body, "</HEAD>", 1, true)
+  local doc = shoal.html.parse(head_end and body:sub(1, head_end + 6) or body, url)
+  local node = doc:first("title")
+  local t = node and node:text():gsub("%s+", " "):match("^ *(.-) *$")
+  doc:free()
   if t ~= "" then return t end
 end
 
@@ -126,8 +139,9 @@ function handle(job)
   local links
   if html then
     links = 0
+    local here = site_of(job.url)
     for _, link in ipairs(crawl.links(body, job.url)) do
-      if crawl.same_host(link, job.url) or on_a_site(link) then
+      if on_a_site(link, here) then
         links = links + 1
         -- a key seen before (from any worker) is dropped by the queue, and
         -- so is a link past --max-depth or outside the crawl's scope
@@ -142,7 +156,8 @@ function handle(job)
   shoal.log.info("page", { url = job.url, status = res.status, depth = depth, bytes = #body,
                            links = links or null, seconds = res.elapsed })
   -- every key on every item (null when unknown), so a CSV header has them all
-  shoal.emit({ url = job.url, status = res.status, title = html and title_of(body) or null,
+  local title = html and title_of(body, job.url)
+  shoal.emit({ url = job.url, status = res.status, title = title ~= "" and title or null,
                depth = depth, bytes = #body, links = links or null })
 end
 

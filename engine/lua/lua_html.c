@@ -54,9 +54,57 @@ struct hnode {
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
+/* One parser context per thread, reset for each page: its dictionary of
+ * names and its buffers are reused instead of made and freed per parse. */
+/* Trees this thread holds (parsed, not yet freed), to pace the collector. */
+static __thread long tl_live;
+
+static pthread_key_t ctxt_key;
+
+static void free_ctxt(void *ctxt)
+{
+    htmlFreeParserCtxt(ctxt);
+}
+
+/* And one XPath context per thread: making one registers every XPath
+ * function anew (about 22k instructions, more than a small query). */
+static pthread_key_t xpath_key;
+
+static void free_xpath(void *ctx)
+{
+    xmlXPathFreeContext(ctx);
+}
+
 static void init_libxml(void)
 {
     xmlInitParser();
+    pthread_key_create(&ctxt_key, free_ctxt);
+    pthread_key_create(&xpath_key, free_xpath);
+}
+
+static xmlXPathContextPtr xpath_context(xmlDocPtr doc)
+{
+    xmlXPathContextPtr ctx = pthread_getspecific(xpath_key);
+    if (!ctx) {
+        if (!(ctx = xmlXPathNewContext(doc)))
+            return NULL;
+        pthread_setspecific(xpath_key, ctx);
+    }
+    ctx->doc = doc;
+    ctx->contextSize = -1;
+    ctx->proximityPosition = -1;
+    return ctx;
+}
+
+static htmlDocPtr read_html(const char *body, int n, const char *url)
+{
+    htmlParserCtxtPtr ctxt = pthread_getspecific(ctxt_key);
+    if (!ctxt) {
+        if (!(ctxt = htmlNewParserCtxt()))
+            return NULL;
+        pthread_setspecific(ctxt_key, ctxt);
+    }
+    return htmlCtxtReadMemory(ctxt, body, n, url, NULL, PARSE_OPTIONS);
 }
 
 static void quiet(void *ctx, const char *msg, ...) {}
@@ -134,7 +182,7 @@ static int l_parse(lua_State *L)
     luaL_getmetatable(L, DOC_META);
     lua_setmetatable(L, -2);
     if (n > 0)
-        h->doc = htmlReadMemory(body, (int)n, url, NULL, PARSE_OPTIONS);
+        h->doc = read_html(body, (int)n, url);
     if (!h->doc) {
         /* nothing to parse (libxml2 answers NULL for no markup at all) */
         h->doc = htmlNewDocNoDtD(NULL, NULL);
@@ -150,8 +198,10 @@ static int l_parse(lua_State *L)
     /* The collector sees a small userdata, not the tree (a few times the
      * body) libxml2 holds for it: step it as if the tree were Lua's, so a
      * crawl parsing page after page frees old documents at the pace it
-     * makes new ones. */
-    lua_gc(L, LUA_GCSTEP, (int)(n / 512) + 1);
+     * makes new ones. Not while few trees are alive (a script that calls
+     * doc:free() keeps none): the step cost more than a small parse. */
+    if (++tl_live > 8)
+        lua_gc(L, LUA_GCSTEP, (int)(n / 512) + 1);
     return 1;
 }
 
@@ -160,8 +210,10 @@ static int l_parse(lua_State *L)
 static int l_free(lua_State *L)
 {
     struct hdoc *h = luaL_checkudata(L, 1, DOC_META);
-    if (h->doc)
+    if (h->doc) {
         xmlFreeDoc(h->doc);
+        tl_live--;
+    }
     h->doc = NULL;
     return 0;
 }
@@ -240,7 +292,7 @@ static int l_select(lua_State *L)
     const char *expr = luaL_checkstring(L, 2);
     lua_getfenv(L, 1);
     int env = lua_gettop(L);
-    xmlXPathContextPtr ctx = xmlXPathNewContext(at->doc);
+    xmlXPathContextPtr ctx = xpath_context(at->doc);
     if (!ctx)
         return luaL_error(L, "shoal.html: out of memory (xpath context)");
     struct xpath_error err = {-1, 0};
@@ -252,7 +304,8 @@ static int l_select(lua_State *L)
     ctx->error = on_xpath_error;
     ctx->userData = &err;
     xmlXPathObjectPtr r = xmlXPathEval((const xmlChar *)expr, ctx);
-    xmlXPathFreeContext(ctx);
+    ctx->doc = NULL; /* kept for the thread's next query, pointing at nothing */
+    ctx->node = NULL;
     if (!r) {
         lua_pushnil(L);
         if (err.code >= 0)
