@@ -10,76 +10,11 @@
 -- path. Prints a FAIL line per failed check and closes with one line
 -- "N passed, N failed"; exits 1 when anything failed.
 
-local root = arg and arg[1] or os.getenv("SHOAL_ROOT")
-if not root or root == "" then
-  local here = arg and arg[0] and arg[0]:match("^(.*)/spec/lua/[^/]*$")
-  root = here or "."
-end
-package.path = root .. "/lua/?.lua;" .. package.path
-
-local passed, failed = 0, 0
-
-local function show(v)
-  if type(v) == "string" then return string.format("%q", v) end
-  if type(v) == "table" then
-    local parts = {}
-    for i, x in ipairs(v) do parts[i] = show(x) end
-    return "{" .. table.concat(parts, ", ") .. "}"
-  end
-  return tostring(v)
-end
-
-local function ok(cond, name, detail)
-  if cond then
-    passed = passed + 1
-  else
-    failed = failed + 1
-    print("FAIL " .. name .. (detail and (": " .. detail) or ""))
-  end
-end
-
-local function eq(got, want, name)
-  ok(got == want, name, "got " .. show(got) .. ", want " .. show(want))
-end
-
-local function same_list(got, want, name)
-  local same = type(got) == "table" and #got == #want
-  if same then
-    for i = 1, #want do
-      if got[i] ~= want[i] then same = false end
-    end
-  end
-  ok(same, name, "got " .. show(got) .. ", want " .. show(want))
-end
-
--- A group that raises counts as one failure and the run goes on.
-local function group(name, fn)
-  local good, err = pcall(fn)
-  if not good then ok(false, name .. " raised", tostring(err)) end
-end
-
--- Load the module in an environment that refuses new globals: "no globals"
--- is part of its contract, since every state of a run shares its _G with the
--- user's script.
-local path = root .. "/lua/shoal/crawl.lua"
-local chunk, load_err = loadfile(path)
-if not chunk then
-  print("FAIL cannot load " .. path .. ": " .. tostring(load_err))
-  print("0 passed, 1 failed")
-  os.exit(1)
-end
-local strict = setmetatable({}, {
-  __index = _G,
-  __newindex = function(_, k) error("crawl.lua assigned the global '" .. tostring(k) .. "'", 2) end,
-})
-setfenv(chunk, strict)
-local loaded, crawl = pcall(chunk)
-if not loaded or type(crawl) ~= "table" then
-  print("FAIL loading crawl.lua: " .. tostring(crawl))
-  print("0 passed, 1 failed")
-  os.exit(1)
-end
-package.loaded["shoal.crawl"] = crawl
+package.path = (arg and arg[0] and arg[0]:match("^(.*)/[^/]*$") or "spec/lua") .. "/?.lua;"
+  .. package.path
+local spec = require "spec"
+local ok, eq, same_list, group, show = spec.ok, spec.eq, spec.same_list, spec.group, spec.show
+local crawl = spec.load("crawl")
 eq(require("shoal.crawl"), crawl, "require returns the module table")
 for _, fn in ipairs({ "parse", "resolve", "normalize", "links", "host", "same_host" }) do
   eq(type(crawl[fn]), "function", "crawl." .. fn .. " exists")
@@ -758,5 +693,4 @@ group("authority", function()
   ok(not pcall(crawl.authority, nil), "authority(nil) raises (misuse)")
 end)
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then os.exit(1) end
+spec.finish()
