@@ -101,6 +101,10 @@ extern const luaL_Reg lj_api_items[]; /* lua_items.c: emit */
 /* Pushes the module shoal.url (lua_url.c: base/url.c for crawl.lua), the
  * loader lua_state.c puts in package.preload; a lua_CFunction. */
 int lj_open_url(lua_State *L);
+/* Sets the C modules every state preloads (cjson, shoal.url, shoal.html_core,
+ * shoal.sitemap_core, shoal.shell_io) into the package.preload table on top
+ * of L's stack: shoal's states, and the spec runner's. */
+void lj_preload_c(lua_State *L);
 /* shoal.shell_io: line editing for `shoal shell` (lua_shell.c) */
 int lj_open_shell(lua_State *L);
 /* shoal.sitemap_core: sitemaps for crawl.sitemap (lua_sitemap.c) */

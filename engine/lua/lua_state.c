@@ -163,6 +163,22 @@ static int file_exists(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+void lj_preload_c(lua_State *L)
+{
+    static const luaL_Reg mods[] = {
+        {"cjson", luaopen_cjson},
+        {"shoal.url", lj_open_url},
+        {"shoal.shell_io", lj_open_shell},
+        {"shoal.sitemap_core", lj_open_sitemap},
+        {"shoal.html_core", lj_open_html},
+        {NULL, NULL},
+    };
+    for (const luaL_Reg *m = mods; m->name; m++) {
+        lua_pushcfunction(L, m->func);
+        lua_setfield(L, -2, m->name);
+    }
+}
+
 /* Runs inside lua_cpcall: everything that can raise is protected. */
 static int setup(lua_State *L)
 {
@@ -171,16 +187,7 @@ static int setup(lua_State *L)
 
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "preload");
-    lua_pushcfunction(L, luaopen_cjson);
-    lua_setfield(L, -2, "cjson");
-    lua_pushcfunction(L, lj_open_url);
-    lua_setfield(L, -2, "shoal.url");
-    lua_pushcfunction(L, lj_open_shell);
-    lua_setfield(L, -2, "shoal.shell_io");
-    lua_pushcfunction(L, lj_open_sitemap);
-    lua_setfield(L, -2, "shoal.sitemap_core");
-    lua_pushcfunction(L, lj_open_html);
-    lua_setfield(L, -2, "shoal.html_core");
+    lj_preload_c(L);
     const struct embedded_module *runtime = NULL;
     char path[4096];
     for (const struct embedded_module *m = embedded_modules; m->name; m++) {

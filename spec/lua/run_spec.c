@@ -9,7 +9,6 @@
  * a traceback on stderr), or with the code the spec gave os.exit. */
 #include "lua/lua_internal.h"
 
-#include <lua-cjson.h>
 #include <stdio.h>
 
 static int traceback(lua_State *L)
@@ -32,12 +31,7 @@ int main(int argc, char **argv)
     luaL_openlibs(L);
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "preload");
-    lua_pushcfunction(L, lj_open_url);
-    lua_setfield(L, -2, "shoal.url");
-    lua_pushcfunction(L, lj_open_html);
-    lua_setfield(L, -2, "shoal.html_core");
-    lua_pushcfunction(L, luaopen_cjson);
-    lua_setfield(L, -2, "cjson");
+    lj_preload_c(L);
     lua_pop(L, 2);
     lua_createtable(L, argc, 1);
     for (int i = 1; i < argc; i++) {
