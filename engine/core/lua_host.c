@@ -73,12 +73,17 @@ static enum lj_push_status host_push(void *host, int slot, const struct lj_push 
         .group_len = p->group_len,
         .depth = p->depth >= 0 ? p->depth : worker_push_depth(w, slot),
     };
-    /* a job with a url: the crawl's scope, and its host as the group */
-    char group[POLITE_GROUP_MAX];
+    /* a job with a url: the crawl's scope, and its host as the group; the
+     * URL is split once, for robots.txt and the group both */
+    char group[POLITE_GROUP_MAX], origin[ROBOTS_ORIGIN_MAX];
+    const char *path;
+    size_t plen;
     int claimed = 0;
     if (p->url) {
+        int split = robots_origin(p->url, origin, &path, &plen) == 0;
         enum scope_reason sr = scope_check(w->run->scope, p->url, p->url_len, opts.depth);
-        if (sr == SCOPE_OK && w->run->robots && robots_cache_disallows(w->run->robots, p->url)) {
+        if (sr == SCOPE_OK && split && w->run->robots &&
+            robots_cache_disallows_at(w->run->robots, origin, path, plen)) {
             scope_unclaim(w->run->scope);
             sr = SCOPE_ROBOTS;
         }
@@ -93,8 +98,8 @@ static enum lj_push_status host_push(void *host, int slot, const struct lj_push 
             return LJ_PUSH_SCOPE;
         }
         claimed = 1;
-        if (!p->group) {
-            opts.group_len = polite_group(p->url, group);
+        if (!p->group && split) {
+            opts.group_len = polite_group_of_origin(origin, group);
             opts.group = group;
         }
     }

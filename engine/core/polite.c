@@ -5,10 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "base/strtab.h"
-#include "base/url.h"
 #include "core/robots_cache.h"
 
 struct group_state {
@@ -49,22 +47,30 @@ void polite_free(struct polite *p)
     free(p);
 }
 
+size_t polite_group_of_origin(const char *origin, char out[POLITE_GROUP_MAX])
+{
+    int https = origin[4] == 's';
+    const char *host = origin + (https ? 8 : 7);
+    size_t n = strlen(host);
+    const char *def = https ? ":443" : ":80";
+    size_t dlen = strlen(def);
+    if (n > dlen && strcmp(host + n - dlen, def) == 0)
+        n -= dlen;
+    if (n > QUEUE_GROUP_MAX) /* a 256th byte would fit out, not the queue */
+        return 0;
+    memcpy(out, host, n);
+    out[n] = 0;
+    return n;
+}
+
 size_t polite_group(const char *url, char out[POLITE_GROUP_MAX])
 {
-    /* url_authority takes any scheme, and a 256th byte would fit out but
-     * not the queue (QUEUE_GROUP_MAX) */
-    size_t len = strlen(url);
-    struct url_split u;
-    url_split(url, len, &u);
-    if (!(u.scheme.n == 4 && strncasecmp(u.scheme.p, "http", 4) == 0) &&
-        !(u.scheme.n == 5 && strncasecmp(u.scheme.p, "https", 5) == 0))
+    char origin[ROBOTS_ORIGIN_MAX];
+    const char *path;
+    size_t plen;
+    if (robots_origin(url, origin, &path, &plen) != 0)
         return 0;
-    char err[URL_ERR_MAX];
-    long n = url_authority(url, len, out, POLITE_GROUP_MAX, err);
-    if (n <= 0 || n > QUEUE_GROUP_MAX)
-        return 0;
-    out[n] = 0;
-    return (size_t)n;
+    return polite_group_of_origin(origin, out);
 }
 
 /* group's state, new ones with the run's floor; under the lock. */

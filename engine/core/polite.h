@@ -52,6 +52,9 @@ void polite_free(struct polite *p);
  * NUL-terminated. Returns its length, or 0 if url is no absolute http(s)
  * URL or its group would be longer than QUEUE_GROUP_MAX. */
 size_t polite_group(const char *url, char out[POLITE_GROUP_MAX]);
+/* The same from the origin robots_origin split off a URL ("http://h:80"):
+ * for a caller that has split it already. */
+size_t polite_group_of_origin(const char *origin, char out[POLITE_GROUP_MAX]);
 
 /* An answer to a request of a job in group (len 0: the group of url):
  * status (0: none came), Retry-After in seconds (0: none), the request's

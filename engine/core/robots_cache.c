@@ -160,6 +160,12 @@ int robots_cache_disallows(struct robots_cache *c, const char *url)
     size_t plen;
     if (robots_origin(url, origin, &path, &plen) != 0)
         return 0;
+    return robots_cache_disallows_at(c, origin, path, plen);
+}
+
+int robots_cache_disallows_at(struct robots_cache *c, const char *origin, const char *path,
+                              size_t plen)
+{
     pthread_mutex_lock(&c->mu);
     struct entry *e = find(c, origin, 0);
     int no = e && e->rules && !robots_allowed(e->rules, path, plen);

@@ -57,6 +57,9 @@ enum robots_verdict robots_cache_check(struct robots_cache *c, const char *url, 
  * allows it or is not known yet (nothing is fetched). For pushes: a link
  * robots.txt rules out is never queued. */
 int robots_cache_disallows(struct robots_cache *c, const char *url);
+/* The same for a URL robots_origin has split already. */
+int robots_cache_disallows_at(struct robots_cache *c, const char *origin, const char *path,
+                              size_t plen);
 
 /* The answer to the fetch ROBOTS_FETCH asked for: status (0: no answer,
  * error: why), the body. Returns the file's Crawl-delay in seconds, or -1
