@@ -273,24 +273,34 @@ http {
     }
 }
 EOF
-        nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" >"$dir/stdout" 2>&1 &
-        NGINX_PID=$!
-        _BG_PIDS+=("$NGINX_PID")
-        if wait_for "curl -s -o /dev/null --max-time 1 http://127.0.0.1:$NGINX_PORT/shoal-probe || ! kill -0 $NGINX_PID" 10 &&
-            kill -0 "$NGINX_PID" 2>/dev/null; then
-            # nginx writes a request's log line after answering it, so curl
-            # may be back first: wait for the probe's line, then start
-            # counting from here
-            wait_for "grep -q shoal-probe '$NGINX_LOG'" 5
-            : >"$NGINX_LOG"
-            return 0
-        fi
-        kill "$NGINX_PID" 2>/dev/null
-        wait "$NGINX_PID" 2>/dev/null
+        nginx_up "$dir" "$NGINX_LOG" "$NGINX_PORT" && return 0
     done
     echo "# nginx did not start:" >&2
     cat "$dir/error.log" "$dir/stdout" >&2 2>/dev/null
     return 1
+}
+
+# nginx_up DIR LOG PORT...: nginx on DIR/nginx.conf (prefix DIR) until every
+# PORT answers /shoal-probe; then LOG, its access log, emptied once the
+# probes' lines are in (nginx writes a request's line after answering it,
+# so curl may be back first). Sets NGINX_PID. Returns 1, nginx stopped, if
+# it died meanwhile (a port taken since it was picked): pick others, again.
+nginx_up() {
+    local dir=$1 log=$2 port
+    shift 2
+    nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" >"$dir/stdout" 2>&1 &
+    NGINX_PID=$!
+    _BG_PIDS+=("$NGINX_PID")
+    for port in "$@"; do
+        if ! wait_for "curl -s -o /dev/null --max-time 1 http://127.0.0.1:$port/shoal-probe ||
+            ! kill -0 $NGINX_PID" 10 || ! kill -0 "$NGINX_PID" 2>/dev/null; then
+            kill "$NGINX_PID" 2>/dev/null
+            wait "$NGINX_PID" 2>/dev/null
+            return 1
+        fi
+    done
+    wait_for "[ \$(grep -c shoal-probe '$log') -ge $# ]" 5
+    : >"$log"
 }
 
 # wait_port PORT [TIMEOUT]: waits until something accepts on 127.0.0.1:PORT.

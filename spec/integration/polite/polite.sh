@@ -82,35 +82,17 @@ EOF
             done
             echo "}"
         } >"$dir/nginx.conf"
+        local ports=() n
+        for n in "${POLITE_NAMES[@]}"; do
+            port=PORT_$n
+            ports+=("${!port}")
+        done
         : >"$POLITE_LOG"
-        nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" >"$dir/stdout" 2>&1 &
-        POLITE_NGINX_PID=$!
-        _BG_PIDS+=("$POLITE_NGINX_PID")
-        if _polite_all_up; then
-            # nginx logs a request after answering it: wait for the probes'
-            # lines before starting from an empty log
-            wait_for "[ \$(grep -c shoal-probe '$POLITE_LOG') -ge ${#POLITE_NAMES[@]} ]" 5
-            : >"$POLITE_LOG"
-            return 0
-        fi
-        kill "$POLITE_NGINX_PID" 2>/dev/null
-        wait "$POLITE_NGINX_PID" 2>/dev/null
+        nginx_up "$dir" "$POLITE_LOG" "${ports[@]}" && return 0
     done
     echo "# nginx did not start:" >&2
     cat "$dir/error.log" "$dir/stdout" >&2 2>/dev/null
     return 1
-}
-
-# every server answers, or nginx has died (a port taken meanwhile)
-_polite_all_up() {
-    local name port
-    for name in "${POLITE_NAMES[@]}"; do
-        port=PORT_$name
-        wait_for "curl -s -o /dev/null --max-time 1 http://127.0.0.1:${!port}/shoal-probe ||
-            ! kill -0 $POLITE_NGINX_PID" 10
-        kill -0 "$POLITE_NGINX_PID" 2>/dev/null || return 1
-    done
-    return 0
 }
 
 polite_log_clear() {
