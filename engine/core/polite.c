@@ -149,16 +149,12 @@ double polite_answer(struct polite *p, const char *group, size_t len, const char
     return pause;
 }
 
-void polite_robots_fetched(struct polite *p, const char *origin, long status,
-                           double crawl_delay, double now)
+void polite_robots_fetched(struct polite *p, const char *origin, double crawl_delay, double now)
 {
-    (void)status;
     if (crawl_delay <= p->cfg.delay)
         return;
     char group[POLITE_GROUP_MAX];
-    char url[ROBOTS_ORIGIN_MAX + 2];
-    snprintf(url, sizeof url, "%s/", origin);
-    size_t len = polite_group(url, group);
+    size_t len = polite_group_of_origin(origin, group);
     if (len == 0)
         return;
     double delay = crawl_delay;

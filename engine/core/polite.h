@@ -62,10 +62,9 @@ size_t polite_group_of_origin(const char *origin, char out[POLITE_GROUP_MAX]);
 double polite_answer(struct polite *p, const char *group, size_t len, const char *url,
                      long status, double retry_after, double elapsed, double now);
 
-/* robots.txt of origin answered: status (0: no answer) and its
- * Crawl-delay (-1: none). */
-void polite_robots_fetched(struct polite *p, const char *origin, long status,
-                           double crawl_delay, double now);
+/* robots.txt of origin ("http://h:80") came in with this Crawl-delay (-1:
+ * none): the host's delay and a pause of one delay from now. */
+void polite_robots_fetched(struct polite *p, const char *origin, double crawl_delay, double now);
 /* robots.txt of url's origin could not be had: its group waits until. */
 void polite_robots_unavailable(struct polite *p, const char *url, double until);
 

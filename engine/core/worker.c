@@ -363,7 +363,7 @@ static int robots_gate(struct worker *w, struct slot *s, const struct http_reque
         /* --http-cache: the file as it was, and the verdict at once */
         double delay = robots_cache_store(r->robots, s->robots_origin, kept.status, NULL,
                                           kept.body, kept.body_len, now);
-        polite_robots_fetched(r->polite, s->robots_origin, kept.status, delay, now);
+        polite_robots_fetched(r->polite, s->robots_origin, delay, now);
         if (r->cfg->try_job)
             tryout_request("GET", url, kept.status, kept.body_len, 0, NULL);
         httpcache_entry_free(&kept);
@@ -429,7 +429,7 @@ static void robots_fetched(struct worker *w, struct slot *s, CURLcode result)
         httpcache_store(r->cfg->http_cache, url, status, res.url, res.headers, res.headers_len,
                         res.body, res.body_len, err, sizeof err);
     }
-    polite_robots_fetched(r->polite, s->robots_origin, status, delay, now);
+    polite_robots_fetched(r->polite, s->robots_origin, delay, now);
     if (r->cfg->try_job) {
         char url[ROBOTS_ORIGIN_MAX + 16];
         snprintf(url, sizeof url, "%s/robots.txt", s->robots_origin);

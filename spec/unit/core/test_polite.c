@@ -281,22 +281,22 @@ static void test_crawl_delay(void)
     struct polite *p = polite_new(&cfg, q);
     double now = 50;
     /* a Crawl-delay no longer than --delay changes nothing */
-    polite_robots_fetched(p, "http://a.example:80", 200, 1, now);
-    polite_robots_fetched(p, "http://a.example:80", 200, -1, now);
+    polite_robots_fetched(p, "http://a.example:80", 1, now);
+    polite_robots_fetched(p, "http://a.example:80", -1, now);
     CHECK(delay_of(q, "a.example") < 0); /* not even made */
     /* a longer one is the group's delay, the first start a delay away */
-    polite_robots_fetched(p, "http://a.example:80", 200, 3, now);
+    polite_robots_fetched(p, "http://a.example:80", 3, now);
     CHECK(near(delay_of(q, "a.example"), 3));
     held_until(q, "a.example", now, now + 3);
     push(q, "a.example", now + 3);
     CHECK(!take(q, now + 5.9));
     CHECK(take(q, now + 6));
     /* the origin's port decides the group, as polite_group writes it */
-    polite_robots_fetched(p, "https://a.example:443", 200, 2, now);
+    polite_robots_fetched(p, "https://a.example:443", 2, now);
     CHECK(near(delay_of(q, "a.example"), 2));
-    polite_robots_fetched(p, "http://a.example:8080", 200, 4, now);
+    polite_robots_fetched(p, "http://a.example:8080", 4, now);
     CHECK(near(delay_of(q, "a.example:8080"), 4));
-    polite_robots_fetched(p, "http://[::1]:8080", 200, 5, now);
+    polite_robots_fetched(p, "http://[::1]:8080", 5, now);
     CHECK(near(delay_of(q, "[::1]:8080"), 5));
     polite_free(p);
     queue_free(q);
@@ -313,7 +313,7 @@ static void test_crawl_delay_autothrottle(void)
     double now = 0;
     polite_answer(p, NULL, 0, url, 200, 0, 0.2, now);
     CHECK(near(delay_of(q, g), 0.6));
-    polite_robots_fetched(p, "http://cd.example:80", 200, 5, now);
+    polite_robots_fetched(p, "http://cd.example:80", 5, now);
     CHECK(near(delay_of(q, g), 5));
     for (int i = 0; i < 10; i++)
         polite_answer(p, NULL, 0, url, 200, 0, 0.01, now);
@@ -321,14 +321,14 @@ static void test_crawl_delay_autothrottle(void)
     /* a throttle already longer than the Crawl-delay stays */
     polite_answer(p, NULL, 0, url, 200, 0, 30, now);
     CHECK(near(delay_of(q, g), 30));
-    polite_robots_fetched(p, "http://cd.example:80", 200, 10, now);
+    polite_robots_fetched(p, "http://cd.example:80", 10, now);
     CHECK(near(delay_of(q, g), 30));
     for (int i = 0; i < 60; i++)
         polite_answer(p, NULL, 0, url, 200, 0, 0.01, now);
     CHECK(near(delay_of(q, g), 10));
 
     /* over autothrottle's minute: the Crawl-delay still holds */
-    polite_robots_fetched(p, "http://long.example:80", 200, 120, now);
+    polite_robots_fetched(p, "http://long.example:80", 120, now);
     CHECK(near(delay_of(q, "long.example"), 120));
     polite_answer(p, NULL, 0, "http://long.example/a", 200, 0, 0.1, now);
     CHECK(near(delay_of(q, "long.example"), 120));
