@@ -94,6 +94,20 @@ static const struct opt opts[] = {
      "drop pushed url jobs whose url does not match this POSIX extended regex"},
     {"exclude", "SHOAL_EXCLUDE", "exclude", K_STR, F(exclude), 0, 0, "REGEX",
      "drop pushed url jobs whose url matches this POSIX extended regex"},
+    {"state-dir", "SHOAL_STATE_DIR", NULL, K_STR, F(state_dir), 0, 0, "DIR",
+     "keep the queue, the dedup keys, the hosts' state and the items' position in DIR "
+     "(SQLite); the same command with the same DIR resumes after Ctrl-C, a crash or kill -9"},
+    {"sync", "SHOAL_SYNC", NULL, K_STR, F(sync), 0, 0, "LEVEL",
+     "how --state-dir writes reach the disk: normal (default; survives a crash of shoal), "
+     "full (survives a crash of the machine too), off (the OS decides)"},
+    {"queue", "SHOAL_QUEUE", NULL, K_STR, F(queue), 0, 0, "URL",
+     "share one run among many processes: redis://[USER:PASS@]HOST:PORT/DB?prefix=NAME "
+     "(default: this process's own queue, in memory or in --state-dir)"},
+    {"instance", "SHOAL_INSTANCE", NULL, K_STR, F(instance), 0, 0, "ID",
+     "this process's name in a shared run, its telemetry and its logs (default HOST-PID)"},
+    {"lease-ttl", "SHOAL_LEASE_TTL", NULL, K_NUM, F(lease_ttl), 1, 86400, "SECONDS",
+     "with --queue: a job taken by a process that stops answering goes back after this "
+     "long (default 30)"},
     {"max-wedged", "SHOAL_MAX_WEDGED", NULL, K_INT, F(max_wedged), 0, 1000, "N",
      "workers stuck in unstoppable Lua that may be replaced before the run stops (default 2)"},
     {"listen", "SHOAL_LISTEN", NULL, K_STR, F(listen), 0, 0, "ADDR",
@@ -182,6 +196,8 @@ void config_defaults(struct config *c)
     c->per_host = 8;
     c->autothrottle_target = 1;
     c->robots = "obey";
+    c->sync = "normal";
+    c->lease_ttl = 30;
     c->user_agent = "shoal/" SHOAL_VERSION;
     c->max_depth = -1;
     c->max_series = 2000;
@@ -240,6 +256,20 @@ static int set_value(struct config *c, const struct opt *o, const char *text, co
                 snprintf(err, errlen,
                          "%s: '%s' is not a URL; give Loki's, such as http://localhost:3100", from,
                          text);
+                return -1;
+            }
+            if (o->off == F(sync) && strcmp(text, "normal") && strcmp(text, "full") &&
+                strcmp(text, "off")) {
+                snprintf(err, errlen, "%s: '%s' is not a sync level; use normal, full or off",
+                         from, text);
+                return -1;
+            }
+            if (o->off == F(queue) && strncmp(text, "redis://", 8) &&
+                strncmp(text, "rediss://", 9) && strcmp(text, "memory")) {
+                snprintf(err, errlen,
+                         "%s: '%s' is not a queue; give redis://HOST:PORT/DB?prefix=NAME "
+                         "(or --state-dir DIR for a durable queue of this process)",
+                         from, text);
                 return -1;
             }
             if (o->off == F(robots) && strcmp(text, "obey") && strcmp(text, "ignore")) {
@@ -362,6 +392,12 @@ int config_validate(const struct config *c, char *err, size_t errlen)
                      c->command == CMD_TRY ? " URL|JOB_JSON" : "");
             return -1;
         }
+    }
+    if (c->state_dir && c->queue && strcmp(c->queue, "memory")) {
+        snprintf(err, errlen,
+                 "--state-dir and --queue both say where the queue lives; give one (a shared "
+                 "queue in Redis is already kept by Redis)");
+        return -1;
     }
     if (c->command == CMD_TRY && !c->try_target) {
         snprintf(err, errlen,

@@ -67,6 +67,11 @@ struct config {
     const char *proxy_list; /* --proxy-list: proxy URLs, taken in turn per host, or NULL */
     const char *http_cache; /* --http-cache: GET answers kept and replayed from there, or NULL */
     const char *output; /* --output: shoal.emit's items go there ("-": stdout), or NULL */
+    const char *state_dir; /* --state-dir: the durable queue's directory, or NULL */
+    const char *sync;      /* --sync: normal|full|off */
+    const char *queue;     /* --queue: a shared queue's URL (redis://...), or NULL */
+    const char *instance;  /* --instance: this process's id, or NULL: HOST-PID */
+    double lease_ttl;      /* --lease-ttl: seconds */
     int output_append;  /* append to it instead of truncating */
     int quiet;
     int watch;

@@ -234,3 +234,31 @@ void queue_each_group(queue *q, void (*fn)(void *arg, const struct queue_group_i
     if (fn)
         q->ops->each_group(q->b, fn, arg);
 }
+
+int queue_claim(queue *q, const char *role)
+{
+    return q->ops->claim ? q->ops->claim(q->b, role) : 1;
+}
+
+int queue_items_durable(queue *q)
+{
+    return q->ops->ack_items != NULL;
+}
+
+int queue_ack_items(queue *q, uint64_t lease, const char *items, size_t len)
+{
+    if (!q->ops->ack_items)
+        return q->ops->ack(q->b, lease, 0);
+    return q->ops->ack_items(q->b, lease, items, items ? len : 0);
+}
+
+int queue_items(queue *q, const char *items, size_t len)
+{
+    return q->ops->items ? q->ops->items(q->b, items, len) : 0;
+}
+
+void queue_set_items_sink(queue *q, const struct queue_items_sink *sink)
+{
+    if (q->ops->set_sink)
+        q->ops->set_sink(q->b, sink);
+}

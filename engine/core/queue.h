@@ -69,6 +69,17 @@ struct queue_config {
     double group_jitter; /* 0..1: each gap is group_delay x a uniform factor in
                             [1 - jitter, 1 + jitter] */
     uint64_t seed;       /* for the jitter; 0 = seeded from the clock */
+    /* For durable and shared backends (the memory backend reads none). */
+    const char *instance; /* this process's id (leases and roles are tagged
+                             with it), NULL: hostname-pid */
+    double lease_ttl;     /* seconds a shared lease lives unless renewed; 0: 30 */
+    int sync;             /* a durable backend's fsync level: QUEUE_SYNC_* */
+};
+
+enum queue_sync {
+    QUEUE_SYNC_NORMAL = 0, /* the default: survives a crash of the process */
+    QUEUE_SYNC_FULL = 1,   /* survives a crash of the machine too */
+    QUEUE_SYNC_OFF = 2,    /* leaves it to the OS: fastest, and a machine crash may corrupt */
 };
 
 #define QUEUE_CTX_MAX 544
@@ -115,7 +126,9 @@ typedef struct queue queue;
 typedef void (*queue_notify_fn)(void *arg);
 
 /* Opens a queue on the backend `spec` names: "memory" (or NULL or "") for
- * the in-memory queue; later "sqlite:DIR" and "redis://...". Returns NULL on
+ * the in-memory queue, "sqlite:DIR" for a durable one in a state directory
+ * (core/queue_sqlite.c), "redis://..." for one shared by many processes
+ * (core/queue_redis.c). Returns NULL on
  * a bad config, an unknown or failing backend, or out of memory, with the
  * reason in err (err may be NULL). */
 queue *queue_open(const char *spec, const struct queue_config *cfg, char *err, size_t errlen);
@@ -189,6 +202,47 @@ int queue_group_tune(queue *q, const char *group, size_t len, double delay, int 
  * the group if new. Returns 0, or -1 for the empty group, a name longer than
  * QUEUE_GROUP_MAX, an until that is NaN, or out of memory. */
 int queue_group_pause(queue *q, const char *group, size_t len, double until);
+
+/* Roles a run has once, whatever the number of processes sharing the
+ * queue: "producer" (run produce()) and "done" (run done() once drained).
+ * Returns 1 if this process holds the role now, 0 if another one does or
+ * did (a durable queue whose producer already finished; a shared queue
+ * whose producer runs elsewhere). A role held by a process that died goes
+ * to the next one that asks. The memory backend says 1 to each once.
+ *
+ * A producer that runs again (after a restart, or in place of one that
+ * died) pushes the same jobs again: the backend counts the producer's
+ * accepted pushes and answers the first that many of a new producer with
+ * QUEUE_DUP without queueing them, so produce() must push the same jobs in
+ * the same order (start URLs, lines of a file) for a resume to be exact. */
+int queue_claim(queue *q, const char *role);
+
+/* Items that must be written exactly once: a backend that keeps them
+ * (durable or shared) takes a job's items with its ack, in one atomic step,
+ * and writes them itself (queue_set_items_sink). 1 if this backend does;
+ * 0 for the memory backend, whose callers hand items to the writer
+ * directly. */
+int queue_items_durable(queue *q);
+/* queue_ack, with the items (whole encoded records, one after another) the
+ * job made: kept if and only if the ack is. The memory backend ignores
+ * them. */
+int queue_ack_items(queue *q, uint64_t lease, const char *items, size_t len);
+/* Items made outside any job (init, produce, done): kept in order with the
+ * queue's other changes. 0, or -1 (out of memory, closed store). */
+int queue_items(queue *q, const char *items, size_t len);
+
+/* Where a durable backend writes items once they are kept: write appends
+ * the bytes and returns the file's size after them (-1 on failure, which
+ * the backend retries), size returns it now, cut truncates to a size (a
+ * restart drops what was written for changes never committed). Called
+ * from the backend's own thread. Set before the first push. */
+struct queue_items_sink {
+    long long (*write)(void *arg, const char *bytes, size_t len);
+    long long (*size)(void *arg);
+    int (*cut)(void *arg, long long size);
+    void *arg;
+};
+void queue_set_items_sink(queue *q, const struct queue_items_sink *sink);
 
 struct queue_group_info {
     const char *name; /* NUL-terminated; valid until queue_free */

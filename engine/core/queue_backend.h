@@ -109,6 +109,13 @@ struct queue_ops {
     int (*group_tune)(void *b, const char *group, size_t len, double delay, int limit);
     int (*group_pause)(void *b, const char *group, size_t len, double until);
     void (*each_group)(void *b, void (*fn)(void *arg, const struct queue_group_info *g), void *arg);
+    /* Optional (NULL: as the memory backend). claim: queue_claim. ack_items
+     * and items: a backend that keeps items (queue_items_durable is 1 when
+     * ack_items is set). set_sink: queue_set_items_sink. */
+    int (*claim)(void *b, const char *role);
+    int (*ack_items)(void *b, uint64_t lease, const char *items, size_t len);
+    int (*items)(void *b, const char *items, size_t len);
+    void (*set_sink)(void *b, const struct queue_items_sink *sink);
 };
 
 extern const struct queue_ops queue_mem_ops;

@@ -519,7 +519,22 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
         .group_delay = cfg->autothrottle && cfg->delay < 1 ? 1 : cfg->delay,
         .group_jitter = cfg->delay_jitter,
     };
-    r->q = queue_open("memory", &qc, NULL, 0); /* fails only when out of memory */
+    char spec[4096] = "memory";
+    if (cfg->state_dir)
+        snprintf(spec, sizeof spec, "sqlite:%s", cfg->state_dir);
+    else if (cfg->queue)
+        snprintf(spec, sizeof spec, "%s", cfg->queue);
+    qc.instance = cfg->instance;
+    qc.lease_ttl = cfg->lease_ttl;
+    qc.sync = !cfg->sync                  ? QUEUE_SYNC_NORMAL
+              : !strcmp(cfg->sync, "full")  ? QUEUE_SYNC_FULL
+              : !strcmp(cfg->sync, "off") ? QUEUE_SYNC_OFF
+                                          : QUEUE_SYNC_NORMAL;
+    if (!(r->q = queue_open(spec, &qc, err, sizeof err))) {
+        fprintf(stderr, "shoal: %s\n", err);
+        code = EXIT_ENV;
+        goto out;
+    }
     if (cfg->rate > 0)
         r->rate = rate_new(cfg->rate, 1);
     struct polite_config pc = {
