@@ -120,6 +120,12 @@ struct queue_stats {
     uint64_t retried; /* retry calls accepted */
     uint64_t acked;
     size_t keys; /* distinct keys held */
+    /* A backend on a store of its own (Redis): 1 while the store cannot be
+     * reached (the counts above are then the last known), and how many
+     * results (acks, retries, pushes, items) wait for it in the process.
+     * 0 for the memory backend. */
+    int store_down;
+    size_t held;
 };
 
 typedef struct queue queue;

@@ -119,6 +119,7 @@ struct queue_ops {
 };
 
 extern const struct queue_ops queue_mem_ops;
+extern const struct queue_ops queue_redis_ops; /* core/queue_redis.c */
 
 /* Opens a queue on the given ops (tests run the contract on each backend
  * this way); queue_open picks the ops by the spec's scheme. */

@@ -136,6 +136,8 @@ static void collect(void *arg)
         queue_get_stats(r->q, &qs);
         metric_set(m->q_depth_s, (double)qs.ready);
         metric_set(m->delayed_s, (double)qs.delayed);
+        metric_set(m->store_up_s, qs.store_down ? 0 : 1);
+        metric_set(m->held_s, (double)qs.held);
         metric_set(m->pushed_s, (double)qs.pushed);
         metric_set(m->dedup_s, (double)qs.dup);
         /* the job workers taking jobs now (a wedged one's place is its
@@ -243,6 +245,13 @@ struct runmetrics *runmetrics_new(int nshards, int max_series, int enabled,
     D(delayed, METRIC_GAUGE, "jobs_delayed",
       "Jobs waiting for their time: retries in backoff and pushes with delay=", NULL, 0, NULL,
       0);
+    D(store_up, METRIC_GAUGE, "queue_store_up",
+      "1 while the queue's store (Redis with --queue) answers; 0 while it is away", NULL, 0,
+      NULL, 0);
+    D(results_held, METRIC_GAUGE, "queue_results_held",
+      "Results (acks, retries, pushes, items) held in this process until the queue's store "
+      "is back",
+      NULL, 0, NULL, 0);
     D(pushed, METRIC_COUNTER, "jobs_pushed_total", "Jobs accepted into the queue", NULL, 0,
       NULL, 0);
     D(deduplicated, METRIC_COUNTER, "jobs_deduplicated_total",
@@ -345,6 +354,9 @@ struct runmetrics *runmetrics_new(int nshards, int max_series, int enabled,
     m->workers_active_s = one(m->workers_active);
     m->q_depth_s = one(m->queue_depth);
     m->delayed_s = one(m->delayed);
+    m->store_up_s = one(m->store_up);
+    m->held_s = one(m->results_held);
+    metric_set(m->store_up_s, 1);
     m->pushed_s = one(m->pushed);
     m->dedup_s = one(m->deduplicated);
     registry_on_warn(m->reg, warn, m);

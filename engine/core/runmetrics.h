@@ -37,6 +37,7 @@ struct runmetrics {
      * custom labels (after status for jobs_total) */
     struct metric_family *jobs, *duration, *retries, *in_flight, *workers_active;
     struct metric_family *queue_depth, *delayed, *pushed, *deduplicated;
+    struct metric_family *store_up, *results_held; /* the queue's store (Redis) */
     int ncustom;
     char custom[RM_MAX_CUSTOM][64];
     /* the series used when the script has no custom labels */
@@ -65,6 +66,7 @@ struct runmetrics {
     struct metric_series *cpu, *rss, *vsize, *open_fds, *max_fds, *threads, *start_time,
         *heap;
     struct metric_series *q_depth_s, *delayed_s, *pushed_s, *dedup_s;
+    struct metric_series *store_up_s, *held_s;
     double boot_time; /* Unix seconds the machine booted, for start_time */
 
     pthread_mutex_t lock;

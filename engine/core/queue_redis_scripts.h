@@ -1,0 +1,42 @@
+/* queue_redis_scripts.h - the server-side Lua of the Redis queue backend.
+ *
+ * Every change to the shared queue is one of these scripts, run by Redis
+ * as one atomic step (EVALSHA). The keys they use and why are described in
+ * docs/ARCHITECTURE.md ("The shared queue in Redis") and at the top of
+ * queue_redis_scripts.c. Each script is the common prelude (helpers) and a
+ * body; ARGV[1] is always the key prefix, ARGV[2] the caller's instance id.
+ * Times in ARGV are seconds on the shared clock (the caller's monotonic
+ * now plus its offset), as "%.17g" text so no bit is lost.
+ *
+ * Read-only data; any thread. */
+#ifndef SHOAL_QUEUE_REDIS_SCRIPTS_H
+#define SHOAL_QUEUE_REDIS_SCRIPTS_H
+
+enum rs_script {
+    RS_PUSH,
+    RS_TAKE,
+    RS_ACK,
+    RS_RETRY,
+    RS_RELEASE,
+    RS_NEXT_DUE,
+    RS_STATS,
+    RS_TUNE,
+    RS_PAUSE,
+    RS_GROUPS,
+    RS_POLL,
+    RS_CLAIM,
+    RS_PRODUCER_DONE,
+    RS_DRAINED,
+    RS_ITEMS,
+    RS_HELLO,
+    RS_GOODBYE,
+    RS_RECONCILE,
+    RS_COUNT
+};
+
+/* The full text of script s (prelude and body), NUL-terminated. */
+const char *rs_source(enum rs_script s);
+/* Its name, for error messages. */
+const char *rs_name(enum rs_script s);
+
+#endif
