@@ -70,9 +70,10 @@ static void test_config(void)
 
     /* The spec picks the backend; a wrong one says which and what there is. */
     struct queue_config ok = {.capacity = 10, .workers = 1};
-    CHECK(queue_open("redis://127.0.0.1:1/0", &ok, err, sizeof err) == NULL);
-    CHECK(strstr(err, "unknown queue backend 'redis://127.0.0.1:1/0'") != NULL);
+    CHECK(queue_open("nosuch://127.0.0.1:1/0", &ok, err, sizeof err) == NULL);
+    CHECK(strstr(err, "unknown queue backend 'nosuch://127.0.0.1:1/0'") != NULL);
     CHECK(strstr(err, "'memory'") != NULL);
+    CHECK(strstr(err, "'redis://'") != NULL);
     CHECK(queue_open("memory:/tmp/x", &ok, err, sizeof err) == NULL);
     CHECK(strstr(err, "memory:/tmp/x") != NULL);
     CHECK(queue_open("memoryx", &ok, err, sizeof err) == NULL);
