@@ -898,12 +898,14 @@ static int rq_push(void *b, const char *data, size_t len, const struct queue_pus
     return status;
 }
 
-static int hungry_now(struct rq *q, int worker, const redisReply *r)
+/* take found nothing: the worker is hungry; r (if not NULL) says when
+ * something is due, cached for next_due if nothing changed since gen. */
+static int hungry_now(struct rq *q, int worker, const redisReply *r, uint64_t gen)
 {
     pthread_mutex_lock(&q->lock);
     if (!q->closed)
         hungry_mark(q, worker);
-    if (r) {
+    if (r && q->gen == gen) {
         q->due = local_time(q, elem_dbl(r, 2));
         q->due_valid = 1;
         q->due_gen = q->gen;
@@ -925,27 +927,26 @@ static int rq_take(void *b, int worker, double now, struct queue_lease *out)
     if (now > q->now)
         q->now = now;
     uint64_t u = rng_next(&q->rng);
-    q->gen++;
+    uint64_t gen = ++q->gen;
     pthread_mutex_unlock(&q->lock);
     if (closed)
         return 0;
     if (atomic_load(&q->down))
-        return hungry_now(q, worker, NULL);
+        return hungry_now(q, worker, NULL, gen);
     struct args a;
     common_args(&a);
     arg_int(&a, worker);
     arg_dbl(&a, shared(q, now));
     arg_dbl(&a, (double)(u >> 11) * 0x1.0p-53);
     arg_dbl(&a, q->jitter);
+    arg_int(&a, (long long)q->capacity);
     redisReply *r = run(q, RS_TAKE, &a);
     if (!r)
-        return hungry_now(q, worker, NULL);
+        return hungry_now(q, worker, NULL, gen);
     uint64_t lease = (uint64_t)elem_int(r, 0);
     if (lease == 0) {
-        long long waiting = elem_int(r, 1);
-        hungry_now(q, worker, r);
+        hungry_now(q, worker, r, gen);
         freeReplyObject(r);
-        (void)waiting;
         return 0;
     }
     const redisReply *d = str_elem(r, 3), *c = str_elem(r, 4), *g = str_elem(r, 5);
@@ -963,7 +964,7 @@ static int rq_take(void *b, int worker, double now, struct queue_lease *out)
         if (rr)
             freeReplyObject(rr);
         freeReplyObject(r);
-        return hungry_now(q, worker, NULL);
+        return hungry_now(q, worker, NULL, gen);
     }
     e->lease = lease;
     e->worker = worker;

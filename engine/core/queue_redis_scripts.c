@@ -203,7 +203,7 @@ static const char push[] =
     "bump()\n"
     "return {0, id, woke}\n";
 
-/* 3 worker, 4 now, 5 a uniform draw in [0, 1), 6 jitter ->
+/* 3 worker, 4 now, 5 a uniform draw in [0, 1), 6 jitter, 7 capacity ->
  * {lease, id, attempt, data, ctx, group, depth, waiting} or
  * {0, waiting, next due} */
 static const char take[] =
@@ -236,7 +236,10 @@ static const char take[] =
     "redis.call('HSET', P .. ':l', lease, id .. ' ' .. INST)\n"
     "redis.call('SADD', P .. ':il:' .. INST, lease)\n"
     "local j = redis.call('HMGET', jk(id), 'd', 'c', 'a', 'h')\n"
-    "return {lease, tonumber(id), tonumber(j[3]), j[1], j[2], g, tonumber(j[4]), waiting()}\n";
+    /* below half the capacity now: a producer held back elsewhere must hear */
+    "local w, cap = waiting(), tonumber(ARGV[7])\n"
+    "if 2 * w < cap and 2 * (w + 1) >= cap then bump() end\n"
+    "return {lease, tonumber(id), tonumber(j[3]), j[1], j[2], g, tonumber(j[4]), w}\n";
 
 /* 3 lease, 4 now, 5 "1" with items, 6 items -> {status, woke, drained} */
 static const char ack[] = "local id, g = lease_end(ARGV[3])\n"
@@ -246,8 +249,9 @@ static const char ack[] = "local id, g = lease_end(ARGV[3])\n"
                           "local woke = group_done(g, tonumber(ARGV[4]))\n"
                           "if ARGV[5] == '1' and #ARGV[6] > 0 then\n"
                           "  redis.call('XADD', P .. ':items', '*', 'i', ARGV[6]) end\n"
-                          "if woke == 1 then bump() end\n"
-                          "return {0, woke, drained()}\n";
+                          "local dr = drained()\n"
+                          "if woke == 1 or dr == 1 then bump() end\n"
+                          "return {0, woke, dr}\n";
 
 /* 3 lease, 4 delay, 5 now -> {status, woke} */
 static const char retry[] =
@@ -352,6 +356,7 @@ static const char claim[] =
     "return 0\n";
 
 static const char producer_done[] = "redis.call('HSET', N, 'pdone', 1)\n"
+                                    "bump()\n"
                                     "return drained()\n";
 
 static const char drained[] = "return drained()\n";
