@@ -104,7 +104,8 @@ static const struct opt opts[] = {
      "share one run among many processes: redis://[USER:PASS@]HOST:PORT/DB?prefix=NAME "
      "(default: this process's own queue, in memory or in --state-dir)"},
     {"instance", "SHOAL_INSTANCE", NULL, K_STR, F(instance), 0, 0, "ID",
-     "this process's name in a shared run, its telemetry and its logs (default HOST-PID)"},
+     "this process's name in a shared run, its telemetry and its logs (default: "
+     "service.instance.id from OTEL_RESOURCE_ATTRIBUTES, else HOST-PID)"},
     {"lease-ttl", "SHOAL_LEASE_TTL", NULL, K_NUM, F(lease_ttl), 1, 86400, "SECONDS",
      "with --queue: a job taken by a process that stops answering goes back after this "
      "long (default 30)"},

@@ -346,6 +346,13 @@ int main(int argc, char **argv)
         curl_global_cleanup();
         return EXIT_USAGE;
     }
+    /* one id for this process everywhere: the queue's leases, the logs, every backend */
+    if (!(cfg.instance = otel_config_instance(&otel, cfg.instance))) {
+        fprintf(stderr, "shoal: out of memory\n");
+        otel_config_free(&otel);
+        curl_global_cleanup();
+        return EXIT_ENV;
+    }
     if (otel_logs_config_load(&otel, NULL, cfg.otlp_logs, err, sizeof err) != 0) {
         fprintf(stderr, "shoal: %s\n", err);
         otel_config_free(&otel);

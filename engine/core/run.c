@@ -122,6 +122,7 @@ static void fill_summary(struct run *r, struct summary *s, struct stats *t, doub
     queue_get_stats(r->q, &qs);
     memset(s, 0, sizeof *s);
     s->script = r->cfg->script;
+    s->instance = r->cfg->instance;
     if (!strncmp(s->script, "embedded:", 9))
         s->script += 9; /* the demo's built-in copy of examples/crawl.lua */
     s->workers = r->nworkers;
@@ -357,7 +358,8 @@ static int start_profiler(struct run *r, char *err, size_t errlen)
         .nworkers = cfg->workers,
     };
     if (cfg->pyroscope) {
-        struct pyroscope_config yc = {.url = cfg->pyroscope, .service = service_name(r)};
+        struct pyroscope_config yc = {
+            .url = cfg->pyroscope, .service = service_name(r), .instance = cfg->instance};
         if (!(pc.sink = pyroscope_new(&yc, r->metrics->reg, err, errlen)))
             return -1;
         pc.sink_ops = &pyroscope_sink_ops;
@@ -375,6 +377,7 @@ static int start_logger(struct run *r, char *err, size_t errlen)
         .file = strcmp(cfg->log_file, "off") ? cfg->log_file : NULL,
         .nworkers = cfg->workers,
         .stderr_tty = isatty(2),
+        .instance = cfg->instance,
     };
     log_level_parse(cfg->log_level, &lc.level);
     log_level_parse(cfg->log_stderr, &lc.stderr_level);
@@ -384,7 +387,7 @@ static int start_logger(struct run *r, char *err, size_t errlen)
     struct otlp_logs *ol = NULL;
     const char *svc = service_name(r);
     if (cfg->loki) {
-        struct loki_config kc = {.url = cfg->loki, .service = svc};
+        struct loki_config kc = {.url = cfg->loki, .service = svc, .instance = cfg->instance};
         if (!(loki = loki_new(&kc, r->metrics->reg, err, errlen)))
             return -1;
     }
