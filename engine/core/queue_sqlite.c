@@ -921,3 +921,150 @@ const struct queue_ops queue_sqlite_ops = {
     .resumed = sq_resumed,
     .sync = sq_sync,
 };
+
+/* ------------------------------------------------------------ shoal state */
+
+static sqlite3_int64 count_of(sqlite3 *db, const char *q)
+{
+    sqlite3_stmt *st;
+    sqlite3_int64 n = -1;
+    if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+static void print_time(FILE *out, const char *label, sqlite3_int64 t)
+{
+    char buf[64] = "unknown";
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (t > 0 && gmtime_r(&tt, &tm))
+        strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    fprintf(out, "%s %s", label, buf);
+}
+
+/* Who holds the directory's lock: its pid, 0 if nobody, -1 if unknown. */
+static long lock_holder(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/lock", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    long pid = 0;
+    if (flock(fd, LOCK_SH | LOCK_NB) != 0) {
+        char buf[32] = "";
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        buf[n > 0 ? n : 0] = '\0';
+        pid = strtol(buf, NULL, 10);
+        if (pid <= 0)
+            pid = -1;
+    }
+    close(fd);
+    return pid;
+}
+
+static void print_hosts(sqlite3 *db, FILE *out)
+{
+    sqlite3_int64 n = count_of(db, "SELECT count(DISTINCT grp) FROM jobs WHERE state<3 AND grp<>''");
+    if (n <= 0)
+        return;
+    fprintf(out, "  hosts      %lld with jobs waiting; the busiest:\n", (long long)n);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT j.grp, count(*), g.delay, g.lim, g.until FROM jobs j "
+                           "LEFT JOIN groups g ON g.name=j.grp WHERE j.state<3 AND j.grp<>'' "
+                           "GROUP BY j.grp ORDER BY count(*) DESC, j.grp LIMIT 10",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;
+    double now = wall_now();
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        fprintf(out, "             %-32s %6lld waiting", (const char *)sqlite3_column_text(st, 0),
+                (long long)sqlite3_column_int64(st, 1));
+        if (sqlite3_column_type(st, 2) != SQLITE_NULL && sqlite3_column_double(st, 2) >= 0)
+            fprintf(out, ", delay %g s", sqlite3_column_double(st, 2));
+        if (sqlite3_column_type(st, 3) != SQLITE_NULL && sqlite3_column_int(st, 3) >= 0)
+            fprintf(out, ", limit %d", sqlite3_column_int(st, 3));
+        if (sqlite3_column_double(st, 4) > now)
+            fprintf(out, ", paused for %.0f s more", sqlite3_column_double(st, 4) - now);
+        fputc('\n', out);
+    }
+    sqlite3_finalize(st);
+}
+
+int queue_sqlite_report(const char *dir, FILE *out, char *err, size_t errlen)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/queue.db", dir);
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        snprintf(err, errlen, "%s holds no shoal state (no queue.db): %s", dir, strerror(errno));
+        return -1;
+    }
+    struct sq s = {.dir = (char *)dir};
+    if (sqlite3_open_v2(path, &s.db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        db_error(&s, "opening it", err, errlen);
+        sqlite3_close(s.db);
+        return -1;
+    }
+    sqlite3_busy_timeout(s.db, 5000);
+    sqlite3_int64 format = 0;
+    int has = meta_get(&s, "format", &format);
+    if (has <= 0 || format != QUEUE_SQLITE_FORMAT) {
+        if (has < 0)
+            db_error(&s, "reading its format", err, errlen);
+        else
+            snprintf(err, errlen, "%s holds a state of format %lld; this shoal reads format %d",
+                     dir, (long long)format, QUEUE_SQLITE_FORMAT);
+        sqlite3_close(s.db);
+        return -1;
+    }
+    sqlite3_int64 created = 0, saved = 0;
+    meta_get(&s, "created_at", &created);
+    meta_get(&s, "saved_at", &saved);
+    fprintf(out, "state in %s (format %lld, ", dir, (long long)format);
+    print_time(out, "created", created);
+    print_time(out, ", saved", saved);
+    fputs(")\n", out);
+    sqlite3_int64 ready = count_of(s.db, "SELECT count(*) FROM jobs WHERE state=0");
+    sqlite3_int64 delayed = count_of(s.db, "SELECT count(*) FROM jobs WHERE state=1");
+    sqlite3_int64 leased = count_of(s.db, "SELECT count(*) FROM jobs WHERE state=2");
+    sqlite3_int64 done = count_of(s.db, "SELECT count(*) FROM jobs WHERE state=3");
+    sqlite3_int64 keys = count_of(s.db, "SELECT count(*) FROM jobs WHERE keyhash IS NOT NULL");
+    if (ready < 0 || delayed < 0 || leased < 0 || done < 0 || keys < 0) {
+        db_error(&s, "counting its jobs", err, errlen);
+        sqlite3_close(s.db);
+        return -1;
+    }
+    long holder = lock_holder(dir);
+    int producer_done = (int)meta_u64(&s, "producer_done");
+    const char *run = holder != 0 ? "running"
+                      : producer_done && !ready && !delayed && !leased
+                          ? "finished"
+                          : "stopped: `shoal run` with --state-dir set to it goes on from here";
+    fprintf(out, "  run        %s", run);
+    if (holder > 0)
+        fprintf(out, " (shoal pid %ld holds it)", holder);
+    fputc('\n', out);
+    uint64_t produced = meta_u64(&s, "produced");
+    if (producer_done)
+        fprintf(out, "  producer   finished (%" PRIu64 " pushes)\n", produced);
+    else
+        fprintf(out, "  producer   not finished: %" PRIu64 " pushes made; produce() runs again "
+                     "on resume and those are skipped\n",
+                produced);
+    fprintf(out, "  queued     %lld ready, %lld delayed\n", (long long)ready, (long long)delayed);
+    fprintf(out, "  leased     %lld%s\n", (long long)leased,
+            leased && holder == 0 ? " (in flight when it stopped: they run again)" : "");
+    fprintf(out, "  done       %lld (%" PRIu64 " retries)\n", (long long)done,
+            meta_u64(&s, "retried"));
+    fprintf(out, "  dedup keys %lld\n", (long long)keys);
+    sqlite3_int64 size = -1;
+    if (meta_get(&s, "output_size", &size) == 1 && size >= 0)
+        fprintf(out, "  items      %lld bytes of the --output file are committed\n",
+                (long long)size);
+    print_hosts(s.db, out);
+    sqlite3_close(s.db);
+    return 0;
+}
