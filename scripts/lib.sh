@@ -6,7 +6,7 @@ SHOAL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Build and run-time libraries.
 BUILD_PACKAGES="cmake make gcc pkg-config libluajit2-5.1-dev libcurl4-openssl-dev
   libmicrohttpd-dev lua-cjson-dev libprotobuf-c-dev protobuf-c-compiler libgoogle-perftools-dev zlib1g-dev
-  libunwind-dev libdw-dev libedit-dev libidn2-dev libxml2-dev"
+  libunwind-dev libdw-dev libedit-dev libidn2-dev libxml2-dev libsqlite3-dev"
 # What the tests drive: real servers and tools, no fakes.
 TEST_PACKAGES="nginx-light curl jq luajit2 procps python3 python3-yaml openssl prometheus golang-go"
 # test_manpage renders the generated shoal.1 with man and groff.

@@ -23,6 +23,7 @@
 #include "lua/lua_job.h"
 #include "telemetry/metrics/otlp_metrics.h"
 #include "core/run.h"
+#include "core/queue_sqlite.h"
 #include "core/runmetrics.h"
 #include "telemetry/send/otel.h"
 #include "core/watchdog.h"
@@ -270,6 +271,14 @@ int main(int argc, char **argv)
         return EXIT_OK;
     case CMD_DASHBOARD:
         return dashboard(&cfg);
+    case CMD_STATE: {
+        char err[4600];
+        if (queue_sqlite_report(cfg.state_dir, stdout, err, sizeof err) != 0) {
+            fprintf(stderr, "shoal: %s\n", err);
+            return EXIT_ENV;
+        }
+        return EXIT_OK;
+    }
     default:
         break;
     }

@@ -17,7 +17,8 @@ enum command {
     CMD_HELP,
     CMD_DASHBOARD,
     CMD_TRY,
-    CMD_SHELL
+    CMD_SHELL,
+    CMD_STATE
 };
 
 /* Exit codes, documented in --help and the README. */
