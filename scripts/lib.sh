@@ -13,6 +13,8 @@ TEST_PACKAGES="nginx-light curl jq luajit2 procps python3 python3-yaml openssl p
 TEST_PACKAGES="$TEST_PACKAGES man-db groff-base"
 # test_html_lxml checks shoal.html's selectors against lxml + cssselect.
 TEST_PACKAGES="$TEST_PACKAGES python3-lxml python3-cssselect"
+# the shared queue's tests, and test_compose's two replicas, run a real redis-server.
+TEST_PACKAGES="$TEST_PACKAGES redis-server"
 # What the benchmark compares against (its crawl section runs Debian's Scrapy
 # with /usr/bin/python3; Crawlee comes from npm, see npm_ci).
 BENCH_PACKAGES="wrk nginx-light nodejs python3-scrapy"
