@@ -206,6 +206,7 @@ double queue_next_due(queue *q)
 
 void queue_get_stats(queue *q, struct queue_stats *out)
 {
+    *out = (struct queue_stats){0};
     q->ops->stats(q->b, out);
 }
 

@@ -120,6 +120,10 @@ struct queue_stats {
     uint64_t retried; /* retry calls accepted */
     uint64_t acked;
     size_t keys; /* distinct keys held */
+    /* A durable or shared backend whose store does not take changes now (a
+     * full disk, Redis away): 1, with the changes it holds until it does. */
+    int store_down;
+    size_t held;
 };
 
 typedef struct queue queue;

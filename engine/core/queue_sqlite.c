@@ -133,6 +133,8 @@ struct sq {
     struct counts c;
     struct strbuf applying, out;
     struct queue_items_sink sink;
+    _Atomic size_t applying_len; /* what applying held before the last append */
+    _Atomic int failing;  /* the last commit failed: its changes are retried */
     uint64_t lost_swapped, lost_seen;
     int has_sink, warned;
     char errmsg[512];
@@ -214,12 +216,24 @@ static void journal(void *arg, const struct qm_change *c)
     }
 }
 
-static void swap_batch(void *arg)
+/* Under the memory backend's lock: the batch becomes the committer's; or,
+ * after a commit that failed (a full disk), goes behind what it retries. */
+static void take_batch(void *arg)
 {
     struct sq *s = arg;
-    struct strbuf t = s->applying;
-    s->applying = s->batch;
-    s->batch = t;
+    if (!s->applying.len) {
+        struct strbuf t = s->applying;
+        s->applying = s->batch;
+        s->batch = t;
+    } else if (s->batch.len) {
+        strbuf_add(&s->applying, s->batch.p, s->batch.len);
+        if (s->applying.oom) { /* keep it for the next round */
+            s->applying.oom = 0;
+            s->applying.len = s->applying_len;
+            return;
+        }
+    }
+    s->applying_len = s->applying.len;
     s->batch.len = 0;
     s->batch_changes = 0;
     s->lost_swapped = s->lost;
@@ -370,35 +384,67 @@ static void write_items(struct sq *s)
     }
 }
 
+static void say_failing(struct sq *s, int failing)
+{
+    char msg[1024];
+    if (failing)
+        snprintf(msg, sizeof msg,
+                 "the state in %s cannot be saved (%s); the run goes on, its changes are kept "
+                 "in memory and saved once it can be, and items wait for their jobs' changes",
+                 s->dir, s->errmsg);
+    else
+        snprintf(msg, sizeof msg, "the state in %s is saved again", s->dir);
+    struct log_record rec;
+    log_begin(&rec, failing ? LOG_ERROR : LOG_INFO, msg);
+    log_emit_global(&rec);
+}
+
+/* A transaction that did not commit: nothing of it counts. The items it
+ * wrote are cut off, and its changes stay in applying for the next try. */
+static void commit_failed(struct sq *s, const struct counts *before)
+{
+    snprintf(s->errmsg, sizeof s->errmsg, "%s", sqlite3_errmsg(s->db));
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->c = *before;
+    if (s->has_sink && s->c.output_size >= 0)
+        s->sink.cut(s->sink.arg, s->c.output_size);
+    if (!atomic_exchange(&s->failing, 1))
+        say_failing(s, 1);
+}
+
 /* Applies what the batch holds in one transaction. */
 static void commit_batch(struct sq *s)
 {
-    queue_mem_locked(s->mem, swap_batch, s);
+    queue_mem_locked(s->mem, take_batch, s);
     if (s->lost_seen != s->lost_swapped) {
         s->lost_seen = s->lost_swapped;
         warn_once(s, "out of memory");
     }
     if (!s->applying.len)
         return;
+    struct counts before = s->c;
     if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-        warn_once(s, "BEGIN");
+        commit_failed(s, &before);
         return;
     }
     int bad = 0;
-    for (size_t at = 0; at < s->applying.len;) {
+    for (size_t at = 0; at < s->applying.len && !bad;) {
         const struct qm_change *c = (const struct qm_change *)(s->applying.p + at);
         size_t more = sizeof *c + c->len + c->ctx_len + c->group_len + c->items_len;
-        if (apply_one(s, c) != 0 && !bad++)
-            warn_once(s, "a change");
+        bad = apply_one(s, c) != 0;
         at += (more + 7) & ~(size_t)7;
     }
-    write_items(s);
-    if (save_counts(s) != 0)
-        warn_once(s, "the counts");
-    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        warn_once(s, "COMMIT");
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->out.len -= bad ? s->out.len : 0;
+    if (!bad)
+        write_items(s);
+    if (bad || save_counts(s) != 0 ||
+        sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        s->out.len = 0;
+        commit_failed(s, &before);
+        return;
     }
+    if (atomic_exchange(&s->failing, 0))
+        say_failing(s, 0);
     s->applying.len = 0;
     if (s->applying.cap > 4 * KICK_BYTES) {
         free(s->applying.p);
@@ -829,7 +875,10 @@ static double sq_next_due(void *b)
 
 static void sq_stats(void *b, struct queue_stats *out)
 {
-    queue_mem_ops.stats(((struct sq *)b)->mem, out);
+    struct sq *s = b;
+    queue_mem_ops.stats(s->mem, out);
+    out->store_down = atomic_load(&s->failing);
+    out->held = out->store_down ? s->applying_len : 0; /* bytes of changes: a gauge */
 }
 
 static int sq_group_tune(void *b, const char *group, size_t len, double delay, int limit)

@@ -780,6 +780,16 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
     } else if (code == EXIT_OK && counter_get(&totals->jobs_failed) > 0) {
         code = EXIT_FAILURES;
     }
+    struct queue_stats qs;
+    queue_get_stats(r->q, &qs);
+    if (qs.store_down && (code == EXIT_OK || code == EXIT_FAILURES || code == EXIT_INTERRUPT)) {
+        fprintf(stderr,
+                "shoal: the last changes of this run could not be saved in %s (see the log); "
+                "its items are written only once they are: run the same command again once "
+                "there is room, and it goes on from the last state saved\n",
+                cfg->state_dir ? cfg->state_dir : "the queue's store");
+        code = EXIT_ENV;
+    }
     if ((code == EXIT_OK || code == EXIT_FAILURES) && (s.items_dropped || s.items_failed)) {
         fprintf(stderr, "shoal: %llu item(s) did not reach --output %s (see the items line)\n",
                 s.items_dropped + s.items_failed, s.items_output);

@@ -127,6 +127,27 @@ expect_rc "a CSV crawl resumes" 0
 expect_eq "one CSV header" "$(grep -c '^bytes,' "$T/out.csv")" 1
 expect_eq "one CSV row per page" "$(($(wc -l <"$T/out.csv") - 1))" "$PAGES"
 
+# --- a full disk: the run goes on, says the state could not be saved (exit
+# 4), and the same command, once there is room, ends the crawl with every
+# item once
+if [ "$(id -u)" = 0 ] && mkdir -p "$T/small" &&
+    mount -t tmpfs -o size=160k tmpfs "$T/small" 2>/dev/null; then
+    run_shoal full "${CRAWL[@]}" --state-dir "$T/small/st" --output "$T/full.jsonl" -- "$START"
+    expect_rc "a full disk under the state: exit 4" 4
+    expect_grep "a full disk: said in the log" "state in .* cannot be saved .database or disk is full." \
+        "$ERR"
+    expect_grep "a full disk: the way on is said" "run the same command again once there is room" \
+        "$ERR"
+    mount -o remount,size=64m "$T/small"
+    run_shoal full2 "${CRAWL[@]}" --state-dir "$T/small/st" --output "$T/full.jsonl" -- "$START"
+    expect_rc "with room again, the same command finishes the crawl" 0
+    expect_eq "after the full disk: no url twice" "$(dups "$T/full.jsonl")" 0
+    expect_eq "after the full disk: every page" "$(urls "$T/full.jsonl" | wc -l)" "$PAGES"
+    umount "$T/small"
+else
+    echo "# not root, or no tmpfs: the full-disk case is not run" >&2
+fi
+
 # --- damaged states: clear errors, never a crash
 mkdir -p "$T/garbage"
 head -c 16384 /dev/urandom >"$T/garbage/queue.db"
