@@ -6,14 +6,14 @@ SHOAL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Build and run-time libraries.
 BUILD_PACKAGES="cmake make gcc pkg-config libluajit2-5.1-dev libcurl4-openssl-dev
   libmicrohttpd-dev lua-cjson-dev libprotobuf-c-dev protobuf-c-compiler libgoogle-perftools-dev zlib1g-dev
-  libunwind-dev libdw-dev libedit-dev libidn2-dev libxml2-dev libhiredis-dev"
+  libunwind-dev libdw-dev libedit-dev libidn2-dev libxml2-dev libsqlite3-dev libhiredis-dev"
 # What the tests drive: real servers and tools, no fakes.
 TEST_PACKAGES="nginx-light curl jq luajit2 procps python3 python3-yaml openssl prometheus golang-go"
 # test_manpage renders the generated shoal.1 with man and groff.
 TEST_PACKAGES="$TEST_PACKAGES man-db groff-base"
 # test_html_lxml checks shoal.html's selectors against lxml + cssselect.
 TEST_PACKAGES="$TEST_PACKAGES python3-lxml python3-cssselect"
-# test_queue_redis and the shared-queue tests start their own redis-server.
+# the shared queue's tests, and test_compose's two replicas, run a real redis-server.
 TEST_PACKAGES="$TEST_PACKAGES redis-server"
 # What the benchmark compares against (its crawl section runs Debian's Scrapy
 # with /usr/bin/python3; Crawlee comes from npm, see npm_ci).

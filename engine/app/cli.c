@@ -104,7 +104,8 @@ static const struct opt opts[] = {
      "share one run among many processes: redis://[USER:PASS@]HOST:PORT/DB?prefix=NAME "
      "(default: this process's own queue, in memory or in --state-dir)"},
     {"instance", "SHOAL_INSTANCE", NULL, K_STR, F(instance), 0, 0, "ID",
-     "this process's name in a shared run, its telemetry and its logs (default HOST-PID)"},
+     "this process's name in a shared run, its telemetry and its logs (default: "
+     "service.instance.id from OTEL_RESOURCE_ATTRIBUTES, else HOST-PID)"},
     {"lease-ttl", "SHOAL_LEASE_TTL", NULL, K_NUM, F(lease_ttl), 1, 86400, "SECONDS",
      "with --queue: a job taken by a process that stops answering goes back after this "
      "long (default 30)"},
@@ -399,6 +400,10 @@ int config_validate(const struct config *c, char *err, size_t errlen)
                  "queue in Redis is already kept by Redis)");
         return -1;
     }
+    if (c->command == CMD_STATE && !c->state_dir) {
+        snprintf(err, errlen, "which state? usage: shoal state DIR (a run's --state-dir)");
+        return -1;
+    }
     if (c->command == CMD_TRY && !c->try_target) {
         snprintf(err, errlen,
                  "which job? usage: shoal try SCRIPT URL, or shoal try SCRIPT '{\"url\": ...}'");
@@ -413,7 +418,7 @@ static const struct {
 } verbs[] = {
     {"run", CMD_RUN},         {"check", CMD_CHECK}, {"demo", CMD_DEMO},
     {"version", CMD_VERSION}, {"help", CMD_HELP},   {"dashboard", CMD_DASHBOARD},
-    {"try", CMD_TRY},         {"shell", CMD_SHELL},
+    {"try", CMD_TRY},         {"shell", CMD_SHELL},     {"state", CMD_STATE},
 };
 
 static void print_usage(FILE *out)
@@ -428,6 +433,8 @@ static void print_usage(FILE *out)
           "                                        run one job through handle() and print what it\n"
           "                                        did: requests, pushes, items, errors\n"
           "  shoal demo [options]                  crawl the built-in demo site\n"
+          "  shoal state DIR                       what a --state-dir holds: jobs queued,\n"
+          "                                        delayed, in flight, done; keys; hosts\n"
           "  shoal dashboard SCRIPT                print a Grafana dashboard (JSON) for the\n"
           "                                        script's metrics\n"
           "  shoal version\n",
@@ -593,6 +600,8 @@ int config_parse(struct config *c, int argc, char **argv)
         c->try_target = argv[rest++];
     if (c->command == CMD_SHELL && rest < dd)
         c->try_target = argv[rest++]; /* the page to load first */
+    if (c->command == CMD_STATE && rest < dd)
+        c->state_dir = argv[rest++];
     if (rest < dd) {
         snprintf(err, sizeof err,
                  "unexpected argument '%s' (arguments for the script go after --, e.g. "

@@ -23,6 +23,7 @@
 #include "lua/lua_job.h"
 #include "telemetry/metrics/otlp_metrics.h"
 #include "core/run.h"
+#include "core/queue_sqlite.h"
 #include "core/runmetrics.h"
 #include "telemetry/send/otel.h"
 #include "core/watchdog.h"
@@ -270,6 +271,14 @@ int main(int argc, char **argv)
         return EXIT_OK;
     case CMD_DASHBOARD:
         return dashboard(&cfg);
+    case CMD_STATE: {
+        char err[4600];
+        if (queue_sqlite_report(cfg.state_dir, stdout, err, sizeof err) != 0) {
+            fprintf(stderr, "shoal: %s\n", err);
+            return EXIT_ENV;
+        }
+        return EXIT_OK;
+    }
     default:
         break;
     }
@@ -345,6 +354,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "shoal: %s\n", err);
         curl_global_cleanup();
         return EXIT_USAGE;
+    }
+    /* one id for this process everywhere: the queue's leases, the logs, every backend */
+    if (!(cfg.instance = otel_config_instance(&otel, cfg.instance))) {
+        fprintf(stderr, "shoal: out of memory\n");
+        otel_config_free(&otel);
+        curl_global_cleanup();
+        return EXIT_ENV;
     }
     if (otel_logs_config_load(&otel, NULL, cfg.otlp_logs, err, sizeof err) != 0) {
         fprintf(stderr, "shoal: %s\n", err);

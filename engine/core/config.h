@@ -17,7 +17,8 @@ enum command {
     CMD_HELP,
     CMD_DASHBOARD,
     CMD_TRY,
-    CMD_SHELL
+    CMD_SHELL,
+    CMD_STATE
 };
 
 /* Exit codes, documented in --help and the README. */
@@ -70,7 +71,8 @@ struct config {
     const char *state_dir; /* --state-dir: the durable queue's directory, or NULL */
     const char *sync;      /* --sync: normal|full|off */
     const char *queue;     /* --queue: a shared queue's URL (redis://...), or NULL */
-    const char *instance;  /* --instance: this process's id, or NULL: HOST-PID */
+    const char *instance;  /* --instance: this process's id; main settles it before a run
+                              (otel_config_instance): never NULL there */
     double lease_ttl;      /* --lease-ttl: seconds */
     int output_append;  /* append to it instead of truncating */
     int quiet;

@@ -104,6 +104,7 @@ struct items {
     size_t nends, ends_cap;
     int header_done; /* CSV: the header is written (or the file already had one) */
     int warned_write;
+    uint64_t sink_bytes; /* written by a durable queue's thread (items_sink_write) */
 };
 
 static int64_t mono_ns(void)
@@ -593,6 +594,98 @@ static void *writer_main(void *arg)
             break;
     }
     return NULL;
+}
+
+/* ------------------------------------------------------------ a durable queue's sink */
+
+/* Records in bytes that hold whole ones: JSON lines end at each newline (a
+ * JSON text holds none); a CSV record ends at a newline outside quotes. */
+static uint64_t count_records(const struct items *it, const char *b, size_t n)
+{
+    uint64_t recs = 0;
+    int quoted = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i] == '"' && it->format == ITEMS_CSV)
+            quoted = !quoted;
+        else if (b[i] == '\n' && !quoted)
+            recs++;
+    }
+    return recs;
+}
+
+long long items_sink_size(struct items *it)
+{
+    if (it->fd < 0)
+        return 0;
+    if (!it->seekable)
+        return (long long)it->sink_bytes;
+    struct stat st;
+    return fstat(it->fd, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+long long items_sink_write(struct items *it, const char *bytes, size_t len)
+{
+    if (it->fd < 0)
+        return -1;
+    struct strbuf head = {0};
+    if (it->format == ITEMS_CSV && !it->header_done && items_sink_size(it) == 0) {
+        int n = items_columns(it);
+        const char **names = malloc(sizeof *names * (size_t)(n > 0 ? n : 1));
+        for (int i = 0; names && i < n; i++)
+            names[i] = it->columns[i];
+        if (names && n > 0)
+            csv_record(&head, n, names, it->column_lens);
+        free(names);
+    }
+    long long before = items_sink_size(it);
+    uint64_t recs = count_records(it, bytes, len);
+    int err = 0;
+    size_t done = head.len ? write_some(it, head.p, head.len, &err) : 0;
+    if (!err && done == head.len)
+        done += write_some(it, bytes, len, &err);
+    if (err || done != head.len + len) {
+        if (it->seekable && before >= 0 && ftruncate(it->fd, before) != 0)
+            err = errno;
+        atomic_fetch_add(&it->failed, recs);
+        if (it->m_failed)
+            metric_add(it->m_failed, (double)recs);
+        if (!it->warned_write) {
+            it->warned_write = 1;
+            char msg[512];
+            snprintf(msg, sizeof msg,
+                     "cannot write items to %s: %s; the items that could not be written are "
+                     "counted in items_total{status=\"failed\"}",
+                     shown_path(it), strerror(err ? err : EIO));
+            struct log_record rec;
+            log_begin(&rec, LOG_ERROR, msg);
+            log_emit_global(&rec);
+        }
+        free(head.p);
+        return -1;
+    }
+    if (head.len)
+        it->header_done = 1;
+    free(head.p);
+    it->sink_bytes += done;
+    atomic_fetch_add(&it->written, recs);
+    if (it->m_written)
+        metric_add(it->m_written, (double)recs);
+    return items_sink_size(it);
+}
+
+int items_sink_cut(struct items *it, long long size)
+{
+    if (it->fd < 0 || !it->seekable || size < 0)
+        return -1;
+    if (ftruncate(it->fd, size) != 0)
+        return -1;
+    it->header_done = size > 0;
+    return 0;
+}
+
+int items_sink_flush(struct items *it)
+{
+    return it->fd >= 0 && it->seekable ? fdatasync(it->fd) : 0;
 }
 
 /* ------------------------------------------------------------ life */

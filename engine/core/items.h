@@ -94,6 +94,20 @@ struct items_counts {
 };
 void items_counts(const struct items *it, struct items_counts *c);
 
+/* For a queue that keeps items with its jobs (queue.h's queue_items_sink):
+ * that queue's one thread writes whole records straight to the file,
+ * before it commits them, and cuts back what it never committed. The
+ * rings are then unused. write: the CSV header first if the file is empty;
+ * counts the records written (or failed, cutting the file back to where
+ * it was, warned once); returns the file's size after them, or -1. size:
+ * the file's size (bytes written for a pipe). cut: truncate (-1 for a
+ * pipe). flush: fdatasync. Open the file with append set, so what it
+ * holds stays until the queue says what to keep. */
+long long items_sink_write(struct items *it, const char *bytes, size_t len);
+long long items_sink_size(struct items *it);
+int items_sink_cut(struct items *it, long long size);
+int items_sink_flush(struct items *it);
+
 /* Writes everything accepted (waiting up to timeout_ms for a stuck file
  * or reader), stops the writer, frees. NULL is a no-op. Main thread. */
 void items_shutdown(struct items *it, long timeout_ms);

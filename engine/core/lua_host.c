@@ -8,8 +8,10 @@
 #include "core/worker.h"
 
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "base/csv.h"
 #include "core/items.h"
 #include "core/polite.h"
 #include "core/robots_cache.h"
@@ -200,7 +202,19 @@ static enum lj_emit_status host_emit(void *host, const char *json, size_t len)
         tryout_item(json, len);
         return LJ_EMIT_OK;
     }
-    return emit_status(items_emit(items_of(host), ((struct worker *)host)->id, json, len));
+    struct worker *w = host;
+    struct items *it = items_of(host);
+    if (w->run->durable_items && items_format(it) != ITEMS_NONE) {
+        if (len > items_max_bytes(it))
+            return LJ_EMIT_TOO_BIG;
+        struct strbuf b = {0};
+        strbuf_add(&b, json, len);
+        strbuf_add(&b, "\n", 1);
+        int rc = b.oom ? -1 : worker_item(w, b.p, b.len);
+        free(b.p);
+        return rc == 0 ? LJ_EMIT_OK : LJ_EMIT_DROPPED;
+    }
+    return emit_status(items_emit(it, w->id, json, len));
 }
 
 static enum lj_emit_status host_emit_csv(void *host, int n, const char *const *cells,
@@ -209,7 +223,15 @@ static enum lj_emit_status host_emit_csv(void *host, int n, const char *const *c
     struct items *it = items_of(host);
     if (extra_key)
         items_extra_key(it, extra_key, key_len);
-    return emit_status(items_emit_csv(it, ((struct worker *)host)->id, n, cells, lens));
+    struct worker *w = host;
+    if (w->run->durable_items) {
+        struct strbuf b = {0};
+        csv_record(&b, n, cells, lens);
+        int rc = b.oom ? -1 : b.len > items_max_bytes(it) ? -2 : worker_item(w, b.p, b.len);
+        free(b.p);
+        return rc == 0 ? LJ_EMIT_OK : rc == -2 ? LJ_EMIT_TOO_BIG : LJ_EMIT_DROPPED;
+    }
+    return emit_status(items_emit_csv(it, w->id, n, cells, lens));
 }
 
 static size_t host_emit_max_bytes(void *host)

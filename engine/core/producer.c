@@ -57,6 +57,14 @@ void producer_start(struct worker *w)
         try_start(w);
         return;
     }
+    if (!queue_claim(w->run->q, "producer")) {
+        /* a resumed run whose produce() had returned, or a shared run whose
+         * producer is another process */
+        worker_log_event(w, LOG_INFO, "produce() is not run: its jobs are already queued", NULL,
+                         NULL);
+        w->producer_state = 1;
+        return;
+    }
     struct slot *s = worker_slot_take(w);
     s->kind = SLOT_PRODUCE;
     worker_after_resume(w, s, worker_enter_lua(w, s, do_produce, NULL));
@@ -110,6 +118,13 @@ void producer_step(struct worker *w)
             s->op = OP_NONE;
             worker_after_resume(w, s, worker_enter_lua(w, s, do_push_retry, NULL));
         }
+    }
+    if (w->producer_state == 1 && atomic_load(&r->finish_producer) &&
+        !queue_claim(r->q, "done")) {
+        /* stopped before the end of a kept run, or another process ends a
+         * shared one: done() runs there and then */
+        worker_log_event(w, LOG_INFO, "done() is not run: the run is not over", NULL, NULL);
+        w->producer_state = 3;
     }
     if (w->producer_state == 1 && atomic_load(&r->finish_producer)) {
         w->producer_state = 2;

@@ -25,7 +25,8 @@ struct queue {
 };
 
 /* The backends this build has, by the spec's scheme. */
-static const struct queue_ops *const backends[] = {&queue_mem_ops, &queue_redis_ops};
+static const struct queue_ops *const backends[] = {&queue_mem_ops, &queue_sqlite_ops,
+                                                   &queue_redis_ops};
 
 static void say(char *err, size_t errlen, const char *fmt, const char *arg)
 {
@@ -93,7 +94,8 @@ queue *queue_open(const char *spec, const struct queue_config *cfg, char *err, s
     for (size_t i = 0; i < sizeof backends / sizeof *backends; i++)
         if (strlen(backends[i]->name) == n && strncmp(spec, backends[i]->name, n) == 0)
             return queue_open_ops(backends[i], where, cfg, err, errlen);
-    say(err, errlen, "unknown queue backend '%s': this build has 'memory' and 'redis://'", spec);
+    say(err, errlen,
+        "unknown queue backend '%s': this build has 'memory', 'sqlite:DIR' and 'redis://'", spec);
     return NULL;
 }
 
@@ -206,7 +208,7 @@ double queue_next_due(queue *q)
 
 void queue_get_stats(queue *q, struct queue_stats *out)
 {
-    memset(out, 0, sizeof *out); /* a backend without a store leaves store_down and held 0 */
+    *out = (struct queue_stats){0};
     q->ops->stats(q->b, out);
 }
 
@@ -262,4 +264,15 @@ void queue_set_items_sink(queue *q, const struct queue_items_sink *sink)
 {
     if (q->ops->set_sink)
         q->ops->set_sink(q->b, sink);
+}
+
+int queue_resumed(queue *q, struct queue_stats *at_open)
+{
+    return q->ops->resumed ? q->ops->resumed(q->b, at_open) : 0;
+}
+
+void queue_sync(queue *q, int last)
+{
+    if (q->ops->sync)
+        q->ops->sync(q->b, last);
 }

@@ -120,10 +120,8 @@ struct queue_stats {
     uint64_t retried; /* retry calls accepted */
     uint64_t acked;
     size_t keys; /* distinct keys held */
-    /* A backend on a store of its own (Redis): 1 while the store cannot be
-     * reached (the counts above are then the last known), and how many
-     * results (acks, retries, pushes, items) wait for it in the process.
-     * 0 for the memory backend. */
+    /* A durable or shared backend whose store does not take changes now (a
+     * full disk, Redis away): 1, with the changes it holds until it does. */
     int store_down;
     size_t held;
 };
@@ -246,9 +244,21 @@ struct queue_items_sink {
     long long (*write)(void *arg, const char *bytes, size_t len);
     long long (*size)(void *arg);
     int (*cut)(void *arg, long long size);
+    int (*flush)(void *arg); /* to the disk (fdatasync), for QUEUE_SYNC_FULL */
     void *arg;
+    int append; /* a new state keeps what the file held (--output-append) */
 };
 void queue_set_items_sink(queue *q, const struct queue_items_sink *sink);
+
+/* Makes everything done so far durable before it returns (a durable
+ * backend commits now); last: and no item is written after (the sink is
+ * let go: the items file is about to close). No-op for the others. */
+void queue_sync(queue *q, int last);
+
+/* 1 if the queue continues a run kept by an earlier process (a state
+ * directory's), with what it held then in *at_open (ready, delayed,
+ * leased: in flight when it stopped; pushed, acked, retried, dup); else 0. */
+int queue_resumed(queue *q, struct queue_stats *at_open);
 
 struct queue_group_info {
     const char *name; /* NUL-terminated; valid until queue_free */

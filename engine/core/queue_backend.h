@@ -116,7 +116,11 @@ struct queue_ops {
     int (*ack_items)(void *b, uint64_t lease, const char *items, size_t len);
     int (*items)(void *b, const char *items, size_t len);
     void (*set_sink)(void *b, const struct queue_items_sink *sink);
+    int (*resumed)(void *b, struct queue_stats *at_open); /* queue_resumed */
+    void (*sync)(void *b, int last);                      /* queue_sync */
 };
+
+extern const struct queue_ops queue_sqlite_ops;
 
 extern const struct queue_ops queue_mem_ops;
 extern const struct queue_ops queue_redis_ops; /* core/queue_redis.c */

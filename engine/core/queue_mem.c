@@ -37,8 +37,9 @@
  * Delayed jobs move to their group's ready heap when a take finds them due.
  * Nothing moves them otherwise, so stats may count a due job as delayed
  * until the next take. */
+#include "core/queue_mem.h"
+
 #include "core/dedup.h"
-#include "core/queue_backend.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -159,7 +160,30 @@ struct mem {
     uint64_t pushed, dup, retried, acked;
     int closed, producer_done, producer_waiting, drained_notified;
     struct entry *kept; /* acked with queue_ack_kept, freed by queue_free */
+    qm_journal_fn journal; /* queue_mem.h: told every change, under the lock */
+    void *journal_arg;
 };
+
+/* Tells the journal, if there is one. Under the lock. */
+static void note(struct mem *q, const struct qm_change *c)
+{
+    if (q->journal)
+        q->journal(q->journal_arg, c);
+}
+
+static void note_job(struct mem *q, enum qm_kind kind, const struct entry *e, double due)
+{
+    if (!q->journal)
+        return;
+    struct qm_change c = {.kind = kind,
+                          .job_id = e->job_id,
+                          .seq = e->seq,
+                          .attempt = e->attempt,
+                          .priority = e->priority,
+                          .depth = e->depth,
+                          .due = due};
+    q->journal(q->journal_arg, &c);
+}
 
 static int rank_before(const struct rank *a, const struct rank *b)
 {
@@ -797,6 +821,24 @@ static int mem_push(void *b, const char *data, size_t len, const struct queue_pu
         e->job_id = q->next_job_id++;
         e->seq = q->next_seq++;
         e->group = g;
+        if (q->journal) {
+            struct qm_change c = {.kind = QM_PUSH,
+                                  .job_id = e->job_id,
+                                  .seq = e->seq,
+                                  .attempt = 1,
+                                  .priority = e->priority,
+                                  .depth = e->depth,
+                                  .from_producer = opts->from_producer,
+                                  .due = delayed ? now + opts->delay : 0,
+                                  .data = e->data,
+                                  .len = len,
+                                  .ctx = opts->ctx,
+                                  .ctx_len = ctx_len,
+                                  .group = g->name,
+                                  .group_len = g->name_len,
+                                  .key_hash = opts->key ? hash : 0};
+            note(q, &c);
+        }
         if (delayed) {
             delayed_push(q, e, now + opts->delay);
         } else {
@@ -848,6 +890,7 @@ static int mem_take(void *b, int worker, double now, struct queue_lease *out)
     e->lease = q->next_lease++;
     e->worker = worker;
     lease_insert(q, e);
+    note_job(q, QM_TAKE, e, 0);
     if (q->slots[worker].hungry)
         hungry_unlink(q, worker); /* it found work without being woken */
     if (q->producer_waiting && 2 * (q->nready + q->ndelayed) < q->capacity) {
@@ -882,15 +925,19 @@ static int group_done(struct mem *q, struct group *g)
     return g->nready > 0;
 }
 
-static int mem_ack(void *b, uint64_t lease, int keep)
+static int ack(struct mem *q, uint64_t lease, int keep, const char *items, size_t items_len)
 {
-    struct mem *q = b;
     int w = -1;
     pthread_mutex_lock(&q->lock);
     struct entry *e = lease_remove(q, lease);
     if (!e) {
         pthread_mutex_unlock(&q->lock);
         return -1;
+    }
+    if (q->journal) {
+        struct qm_change c = {
+            .kind = QM_ACK, .job_id = e->job_id, .items = items, .items_len = items_len};
+        note(q, &c);
     }
     q->acked++;
     if (group_done(q, e->group))
@@ -907,6 +954,16 @@ static int mem_ack(void *b, uint64_t lease, int keep)
     if (drained)
         queue_wake_all(q->front);
     return 0;
+}
+
+static int mem_ack(void *b, uint64_t lease, int keep)
+{
+    return ack(b, lease, keep, NULL, 0);
+}
+
+int queue_mem_ack_items(void *b, uint64_t lease, const char *items, size_t len)
+{
+    return ack(b, lease, 0, items, len);
 }
 
 static int mem_retry(void *b, uint64_t lease, double delay, double now)
@@ -928,6 +985,7 @@ static int mem_retry(void *b, uint64_t lease, double delay, double now)
      * priority instead of letting it jump the line. */
     e->seq = q->next_seq++;
     q->retried++;
+    note_job(q, QM_RETRY, e, delay > 0 ? now + delay : 0);
     if (delay > 0) {
         delayed_push(q, e, now + delay);
     } else {
@@ -954,6 +1012,7 @@ static int mem_release_worker(void *b, int worker, uint64_t except)
         if (e->lease == except)
             continue;
         lease_remove(q, e->lease);
+        note_job(q, QM_RELEASE, e, 0);
         /* The old seq puts it back where it was: the job did not fail, its
          * worker went away. */
         e->group->inflight--;
@@ -972,6 +1031,8 @@ static void mem_producer_done(void *b)
     struct mem *q = b;
     pthread_mutex_lock(&q->lock);
     q->producer_done = 1;
+    struct qm_change c = {.kind = QM_PRODUCER_DONE};
+    note(q, &c);
     int drained = drained_edge(q);
     pthread_mutex_unlock(&q->lock);
     if (drained)
@@ -1045,6 +1106,9 @@ static int mem_group_tune(void *b, const char *group, size_t len, double delay, 
         g->delay = delay;
     if (limit >= 0)
         g->limit = limit;
+    struct qm_change c = {
+        .kind = QM_TUNE, .group = g->name, .group_len = g->name_len, .delay = delay, .limit = limit};
+    note(q, &c);
     group_settle(q, g, q->now);
     if (was_full && has_room(g) && g->nready > 0)
         w = hungry_pop(q);
@@ -1061,6 +1125,9 @@ static int mem_group_pause(void *b, const char *group, size_t len, double until)
     struct group *g = group_get(q, hash, group, len);
     if (g && until > g->next_start) {
         g->next_start = until;
+        struct qm_change c = {
+            .kind = QM_PAUSE, .group = g->name, .group_len = g->name_len, .until = until};
+        note(q, &c);
         group_settle(q, g, q->now);
     }
     pthread_mutex_unlock(&q->lock);
@@ -1110,3 +1177,117 @@ const struct queue_ops queue_mem_ops = {
     .group_pause = mem_group_pause,
     .each_group = mem_each_group,
 };
+
+/* ------------------------------------------------ for a backend built on it */
+
+void queue_mem_set_journal(void *b, qm_journal_fn fn, void *arg)
+{
+    struct mem *q = b;
+    q->journal = fn;
+    q->journal_arg = arg;
+}
+
+int queue_mem_set_seed(void *b, uint64_t seed)
+{
+    struct mem *q = b;
+    dedup *keys = dedup_new(seed);
+    if (!keys)
+        return -1;
+    dedup_free(q->keys);
+    q->keys = keys;
+    return 0;
+}
+
+uint64_t queue_mem_key_hash(void *b, const char *key, size_t len)
+{
+    return dedup_hash(((struct mem *)b)->keys, key, len);
+}
+
+int queue_mem_restore_job(void *b, const struct qm_change *job, double now)
+{
+    struct mem *q = b;
+    size_t len = job->len, ctx_len = job->ctx_len <= QUEUE_CTX_MAX ? job->ctx_len : 0;
+    size_t group_len = job->group_len <= QUEUE_GROUP_MAX ? job->group_len : 0;
+    struct entry *e = calloc(1, sizeof *e + len + 1 + ctx_len);
+    if (!e)
+        return -1;
+    if (len)
+        memcpy(e->data, job->data, len);
+    if (ctx_len)
+        memcpy(e->data + len + 1, job->ctx, ctx_len);
+    e->len = len;
+    e->ctx_len = (uint16_t)ctx_len;
+    e->job_id = job->job_id;
+    e->seq = job->seq;
+    e->attempt = job->attempt > 0 ? job->attempt : 1;
+    e->priority = job->priority;
+    e->depth = job->depth;
+    e->worker = -1;
+    uint64_t ghash = group_len ? dedup_hash(q->keys, job->group, group_len) : 0;
+    pthread_mutex_lock(&q->lock);
+    if (now > q->now)
+        q->now = now;
+    size_t waiting = q->nready + q->ndelayed;
+    struct group *g = group_len ? group_get(q, ghash, job->group, group_len) : q->none;
+    if (!g || reserve_group(g, (size_t)g->nready + g->ndelayed + g->inflight + 1) < 0 ||
+        reserve_delayed(q, waiting + q->nleased + 1) < 0) {
+        pthread_mutex_unlock(&q->lock);
+        free(e);
+        return -1;
+    }
+    e->group = g;
+    if (job->due > now) {
+        delayed_push(q, e, job->due);
+    } else {
+        ready_push(g, e);
+        q->nready++;
+        group_settle(q, g, now);
+    }
+    if (e->job_id >= q->next_job_id)
+        q->next_job_id = e->job_id + 1;
+    if (e->seq >= q->next_seq)
+        q->next_seq = e->seq + 1;
+    q->drained_notified = 0;
+    pthread_mutex_unlock(&q->lock);
+    return 0;
+}
+
+int queue_mem_restore_key(void *b, uint64_t hash)
+{
+    struct mem *q = b;
+    pthread_mutex_lock(&q->lock);
+    int rc = dedup_add(q->keys, hash);
+    pthread_mutex_unlock(&q->lock);
+    return rc < 0 ? -1 : 0;
+}
+
+void queue_mem_restore_counts(void *b, uint64_t next_job_id, const struct queue_stats *counts,
+                              int producer_done)
+{
+    struct mem *q = b;
+    pthread_mutex_lock(&q->lock);
+    if (next_job_id > q->next_job_id)
+        q->next_job_id = next_job_id;
+    q->pushed = counts->pushed;
+    q->dup = counts->dup;
+    q->retried = counts->retried;
+    q->acked = counts->acked;
+    q->producer_done = producer_done;
+    pthread_mutex_unlock(&q->lock);
+}
+
+void queue_mem_note(void *b, const struct qm_change *c)
+{
+    struct mem *q = b;
+    pthread_mutex_lock(&q->lock);
+    note(q, c);
+    pthread_mutex_unlock(&q->lock);
+}
+
+void queue_mem_locked(void *b, void (*fn)(void *arg), void *arg)
+{
+    struct mem *q = b;
+    pthread_mutex_lock(&q->lock);
+    fn(arg);
+    pthread_mutex_unlock(&q->lock);
+}

@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,7 @@ static void fill_summary(struct run *r, struct summary *s, struct stats *t, doub
     queue_get_stats(r->q, &qs);
     memset(s, 0, sizeof *s);
     s->script = r->cfg->script;
+    s->instance = r->cfg->instance;
     if (!strncmp(s->script, "embedded:", 9))
         s->script += 9; /* the demo's built-in copy of examples/crawl.lua */
     s->workers = r->nworkers;
@@ -357,7 +359,8 @@ static int start_profiler(struct run *r, char *err, size_t errlen)
         .nworkers = cfg->workers,
     };
     if (cfg->pyroscope) {
-        struct pyroscope_config yc = {.url = cfg->pyroscope, .service = service_name(r)};
+        struct pyroscope_config yc = {
+            .url = cfg->pyroscope, .service = service_name(r), .instance = cfg->instance};
         if (!(pc.sink = pyroscope_new(&yc, r->metrics->reg, err, errlen)))
             return -1;
         pc.sink_ops = &pyroscope_sink_ops;
@@ -375,6 +378,7 @@ static int start_logger(struct run *r, char *err, size_t errlen)
         .file = strcmp(cfg->log_file, "off") ? cfg->log_file : NULL,
         .nworkers = cfg->workers,
         .stderr_tty = isatty(2),
+        .instance = cfg->instance,
     };
     log_level_parse(cfg->log_level, &lc.level);
     log_level_parse(cfg->log_stderr, &lc.stderr_level);
@@ -384,7 +388,7 @@ static int start_logger(struct run *r, char *err, size_t errlen)
     struct otlp_logs *ol = NULL;
     const char *svc = service_name(r);
     if (cfg->loki) {
-        struct loki_config kc = {.url = cfg->loki, .service = svc};
+        struct loki_config kc = {.url = cfg->loki, .service = svc, .instance = cfg->instance};
         if (!(loki = loki_new(&kc, r->metrics->reg, err, errlen)))
             return -1;
     }
@@ -455,6 +459,73 @@ static void stop_logger(struct run *r)
     r->logger = NULL;
 }
 
+/* A queue kept from an earlier process: say what it holds, or that the
+ * run is over. Returns -1 if there is nothing left to do. */
+static int say_resumed(struct run *r)
+{
+    struct queue_stats was;
+    if (!queue_resumed(r->q, &was))
+        return 0;
+    const char *dir = r->cfg->state_dir ? r->cfg->state_dir : r->cfg->queue;
+    if (!queue_claim(r->q, "producer") && queue_drained(r->q)) {
+        fprintf(stderr,
+                "shoal: the run kept in %s is finished (%" PRIu64 " jobs done); nothing to do. "
+                "Remove it, or give another --state-dir, to run again.\n",
+                dir, was.acked);
+        return -1;
+    }
+    fprintf(stderr,
+            "shoal: resuming the run kept in %s: %zu jobs waiting, %zu delayed, %zu of them "
+            "in flight when it stopped (they run again), %" PRIu64 " done before\n",
+            dir, was.ready + was.leased, was.delayed, was.leased, was.acked);
+    struct log_record rec;
+    log_begin(&rec, LOG_INFO, "resuming a kept run");
+    log_cstr(&rec, "state", dir);
+    log_int(&rec, "waiting", was.ready + was.leased);
+    log_int(&rec, "delayed", was.delayed);
+    log_int(&rec, "in_flight_before", was.leased);
+    log_int(&rec, "done_before", was.acked);
+    log_emit_global(&rec);
+    return 0;
+}
+
+static long long sink_write(void *arg, const char *bytes, size_t len)
+{
+    return items_sink_write(arg, bytes, len);
+}
+static long long sink_size(void *arg)
+{
+    return items_sink_size(arg);
+}
+static int sink_cut(void *arg, long long size)
+{
+    return items_sink_cut(arg, size);
+}
+static int sink_flush(void *arg)
+{
+    return items_sink_flush(arg);
+}
+
+/* --output. A queue that keeps items (a state dir, a shared queue) writes
+ * them itself, with the acks of their jobs: the file is opened keeping what
+ * it holds, and the queue cuts it back to what it had committed. */
+static int open_items(struct run *r, char *err, size_t errlen)
+{
+    const struct config *cfg = r->cfg;
+    int durable = queue_items_durable(r->q) && cfg->output && !cfg->try_job;
+    struct items_config ic = {
+        .path = cfg->output, .append = cfg->output_append || durable, .nworkers = cfg->workers};
+    if (!(r->items = items_new(&ic, r->metrics, err, errlen)))
+        return -1;
+    if (durable) {
+        struct queue_items_sink sink = {
+            sink_write, sink_size, sink_cut, sink_flush, r->items, cfg->output_append};
+        queue_set_items_sink(r->q, &sink);
+        r->durable_items = 1;
+    }
+    return 0;
+}
+
 int run_script(const struct config *cfg, struct httpd *server, struct runmetrics *metrics,
                const struct otel_config *otel)
 {
@@ -498,13 +569,6 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
         free(totals);
         return EXIT_ENV;
     }
-    struct items_config ic = {
-        .path = cfg->output, .append = cfg->output_append, .nworkers = cfg->workers};
-    if (!(r->items = items_new(&ic, metrics, err, sizeof err))) {
-        fprintf(stderr, "shoal: %s\n", err);
-        code = EXIT_ENV;
-        goto out;
-    }
     r->nworkers = cfg->workers;
     r->main_thread = pthread_self();
     r->main_stats = calloc(1, sizeof *r->main_stats);
@@ -531,6 +595,13 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
               : !strcmp(cfg->sync, "off") ? QUEUE_SYNC_OFF
                                           : QUEUE_SYNC_NORMAL;
     if (!(r->q = queue_open(spec, &qc, err, sizeof err))) {
+        fprintf(stderr, "shoal: %s\n", err);
+        code = EXIT_ENV;
+        goto out;
+    }
+    if (say_resumed(r) != 0)
+        goto out; /* a finished run: nothing to do */
+    if (open_items(r, err, sizeof err) != 0) {
         fprintf(stderr, "shoal: %s\n", err);
         code = EXIT_ENV;
         goto out;
@@ -676,6 +747,7 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
     /* every emitted item is written before the summary counts them (a
      * stuck output gets ITEMS_STOP_MS); late emits of threads left
      * running are dropped and counted */
+    queue_sync(r->q, 1); /* the last items are written, and the sink let go */
     items_finish(r->items, ITEMS_STOP_MS);
     log_run_end(r, totals, end);
     stop_logger(r);
@@ -708,6 +780,16 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
     } else if (code == EXIT_OK && counter_get(&totals->jobs_failed) > 0) {
         code = EXIT_FAILURES;
     }
+    struct queue_stats qs;
+    queue_get_stats(r->q, &qs);
+    if (qs.store_down && (code == EXIT_OK || code == EXIT_FAILURES || code == EXIT_INTERRUPT)) {
+        fprintf(stderr,
+                "shoal: the last changes of this run could not be saved in %s (see the log); "
+                "its items are written only once they are: run the same command again once "
+                "there is room, and it goes on from the last state saved\n",
+                cfg->state_dir ? cfg->state_dir : "the queue's store");
+        code = EXIT_ENV;
+    }
     if ((code == EXIT_OK || code == EXIT_FAILURES) && (s.items_dropped || s.items_failed)) {
         fprintf(stderr, "shoal: %llu item(s) did not reach --output %s (see the items line)\n",
                 s.items_dropped + s.items_failed, s.items_output);
@@ -722,6 +804,8 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
 out:
     runmetrics_attach_run(metrics, NULL);
     tracer_shutdown(r->tracer);
+    if (r->q)
+        queue_sync(r->q, 1);
     items_shutdown(r->items, 0);
     stop_logger(r);
     profiler_shutdown(r->profiler, 5000);

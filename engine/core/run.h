@@ -35,6 +35,7 @@ struct run {
     struct scope *scope;         /* which url jobs a push accepts */
     struct sessions *sessions;   /* shoal.http's named cookie jars */
     struct proxies *proxies;     /* --proxy-list, or NULL */
+    int durable_items; /* the queue keeps items with their jobs' acks (queue_items_durable) */
     struct runmetrics *metrics;
     const struct otel_config *otel;
     struct tracer *tracer; /* NULL when tracing is off */

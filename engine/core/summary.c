@@ -192,6 +192,10 @@ char *summary_json(const struct summary *s)
     uint64_t ok = counter_get(&t->jobs_ok), failed = counter_get(&t->jobs_failed);
     strbuf_printf(&b, "{\"script\":");
     json_string(&b, s->script ? s->script : "");
+    if (s->instance) {
+        strbuf_str(&b, ",\"instance\":");
+        json_string(&b, s->instance);
+    }
     strbuf_printf(&b,
                   ",\"workers\":%d,\"concurrency\":%d,\"elapsed\":%.6f,\"ok\":%llu,\"failed\":%llu,"
                   "\"retried\":%llu,\"timeouts\":%llu,\"started\":%llu,\"jobs_per_sec\":%.3f,"

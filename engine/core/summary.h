@@ -12,6 +12,7 @@
 
 struct summary {
     const char *script;
+    const char *instance; /* this process's id (--instance), or NULL */
     int workers, concurrency;
     double elapsed;
     struct stats *totals;

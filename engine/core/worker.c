@@ -197,7 +197,10 @@ int worker_enter_lua(struct worker *w, struct slot *s,
         profiler_set_span(job && s->job_span ? s->job_span->span_id : NULL);
         sampler_set_in_lua(1);
     }
+    struct slot *outer = w->in_lua;
+    w->in_lua = s;
     int r = fn(w, s, arg);
+    w->in_lua = outer;
     if (w->profiling) {
         sampler_set_in_lua(0);
         profiler_set_span(NULL);
@@ -239,6 +242,33 @@ static int do_resume_again(struct worker *w, struct slot *s, const void *arg)
     (void)arg;
     return lj_resume_http_again(w->lua, s->idx);
 }
+/* The job is finished: with a durable queue its items go with the ack. */
+static void ack(struct run *r, struct slot *s)
+{
+    if (s->items.len)
+        queue_ack_items(r->q, s->lease, s->items.p, s->items.len);
+    else
+        queue_ack(r->q, s->lease);
+    s->items.len = 0;
+    if (s->items.cap > (1u << 20)) {
+        free(s->items.p);
+        s->items = (struct strbuf){0};
+    }
+}
+
+int worker_item(struct worker *w, const char *rec, size_t len)
+{
+    struct slot *s = w->in_lua;
+    if (!s || s->kind != SLOT_JOB)
+        return queue_items(w->run->q, rec, len);
+    strbuf_add(&s->items, rec, len);
+    if (s->items.oom) {
+        s->items.oom = 0;
+        return -1;
+    }
+    return 0;
+}
+
 static void finish_attempt(struct worker *w, struct slot *s, int ok, const char *err)
 {
     struct run *r = w->run;
@@ -255,11 +285,11 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
     observe_attempt(w, s, ok, will_retry, err, now, delay);
     if (ok) {
         counter_add(&w->stats.jobs_ok, 1);
-        queue_ack(r->q, s->lease);
+        ack(r, s);
     } else if (s->disallowed) {
         /* robots.txt said no: not a failure, and never retried */
         counter_add(&w->stats.jobs_disallowed, 1);
-        queue_ack(r->q, s->lease);
+        ack(r, s);
     } else {
         counter_add(&w->stats.attempts_failed, 1);
         stats_error(&w->stats, err, s->url, s->url_len);
@@ -268,9 +298,10 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
                 metric_add(r->metrics->retries_s, 1);
             counter_add(&w->stats.retries, 1);
             queue_retry(r->q, s->lease, delay, now);
+            s->items.len = 0; /* the next attempt makes them again */
         } else {
             counter_add(&w->stats.jobs_failed, 1);
-            queue_ack(r->q, s->lease);
+            ack(r, s);
         }
     }
     w->jobs_inflight--;
@@ -1048,6 +1079,7 @@ void worker_free(struct worker *w)
         }
         free(w->slots[i].url);
         free(w->slots[i].cache_key);
+        free(w->slots[i].items.p);
         httpcache_entry_free(&w->slots[i].cached);
     }
     loop_free(&w->loop);

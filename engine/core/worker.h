@@ -20,6 +20,7 @@
 #include "net/httpcache.h"
 #include "net/loop.h"
 #include "base/clock.h"
+#include "base/strbuf.h"
 #include "base/thread.h"
 #include "telemetry/logs/logger.h"
 #include "lua/lua_host.h"
@@ -77,6 +78,9 @@ struct slot {
      * missed keeps its url here, to store what comes */
     struct httpcache_entry cached;
     char *cache_key;
+    /* a durable or shared queue (queue_items_durable): the attempt's items,
+     * encoded, kept with its ack (or dropped with its retry) */
+    struct strbuf items;
 };
 
 #define WORKER_SPAN_BURST 32
@@ -91,6 +95,7 @@ struct worker {
     struct loop loop; /* epoll, curl, the slots' timers (net/loop.h) */
     struct slot *slots;
     int nslots;
+    struct slot *in_lua; /* the slot whose script code runs now, or NULL */
     int *free_slots, nfree;
     int jobs_inflight;
     unsigned seen_gen;
@@ -190,6 +195,10 @@ int worker_http_start(struct worker *w, int slot, const struct http_request *req
 void worker_sleep_start(struct worker *w, int slot, double seconds);
 /* Pushes a job. Returns a queue_status; on QUEUE_FULL (producer only) the
  * slot now waits for room and the caller yields, then pushes again. */
+/* A durable queue's item (an encoded record, ending in "\n"): held with
+ * the job whose script code runs now, or, outside any job (init, produce,
+ * done), handed to the queue at once. 0, or -1 out of memory. */
+int worker_item(struct worker *w, const char *rec, size_t len);
 int worker_push(struct worker *w, int slot, const char *data, size_t len,
                 const struct queue_push_opts *opts, uint64_t *id);
 /* Tracing, for the slot's job (no-ops when tracing is off or the slot runs

@@ -5,7 +5,9 @@
  * LOKI_MAX_LINE). The body must be one JSON document of exactly Loki's
  * shape, read here by a strict reader of its own: {"streams":[...]} with
  * one stream per level present, in level order, labelled exactly
- * service_name (the name, invalid bytes as U+FFFD) and level; each entry
+ * service_name (the name, invalid bytes as U+FFFD), service_instance_id
+ * when an instance is given (the name again, for names of odd length) and
+ * level; each entry
  * [digits, line] or [digits, line, {"trace_id": 32 hex, "span_id": 16
  * hex}]; the entries of a level in the order added, each with its record's
  * time and ids, and its line whole (written byte for byte as logtext_json
@@ -171,7 +173,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     must(loki_batch_lines(b) == (size_t)n && loki_batch_bytes(b) == bytes);
     struct strbuf body = {0};
-    must(loki_batch_body(b, service, &body) == 0);
+    const char *instance = slen % 2 ? service : NULL;
+    must(loki_batch_body(b, service, instance, &body) == 0);
 
     size_t room = slen * 3 + 1;
     for (int i = 0; i < n; i++)
@@ -197,6 +200,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t k = str(&c, tmp, &raw);
         size_t wlen = utf8_as_read((const unsigned char *)service, slen, want, at);
         must(k == wlen && memcmp(tmp, want, k) == 0);
+        if (instance && *instance) {
+            lit(&c, ",\"service_instance_id\":");
+            k = str(&c, tmp, &raw);
+            must(k == wlen && memcmp(tmp, want, k) == 0);
+        }
         lit(&c, ",\"level\":");
         k = str(&c, tmp, &raw);
         must(k == strlen(names[lv]) && memcmp(tmp, names[lv], k) == 0);

@@ -113,6 +113,11 @@ expect_eq() {
     if [ "$2" == "$3" ]; then pass "$1"; else fail "$1" "expected: $3" "got:      $2"; fi
 }
 
+# expect_match NAME VALUE REGEX: VALUE matches the extended REGEX, whole.
+expect_match() {
+    if [[ $2 =~ ^($3)$ ]]; then pass "$1"; else fail "$1" "expected to match: $3" "got: $2"; fi
+}
+
 _fcmp() { awk -v a="$1" -v b="$3" "BEGIN { exit !(a+0 $2 b+0) }" 2>/dev/null && [ -n "$1" ]; }
 expect_ge() { if _fcmp "$2" ">=" "$3"; then pass "$1"; else fail "$1" "expected >= $3, got '$2'"; fi; }
 expect_gt() { if _fcmp "$2" ">" "$3"; then pass "$1"; else fail "$1" "expected > $3, got '$2'"; fi; }

@@ -18,13 +18,17 @@
 #     data source's span -> metrics links;
 #   - the dashboard is what `shoal dashboard examples/site_metrics.lua` prints; the
 #     Dockerfile's COPYs are enough for cmake to configure;
-#   - every shoal flag of the compose command and the Dockerfile's CMD
-#     exists, and both command lines run here (hostnames turned into dead
-#     local ports, the log file into the test's directory);
+#   - two shoal replicas run one crawl: the same command but for --instance
+#     (their service names) and --log-file, one --queue in the redis service,
+#     each scraped by Prometheus under its instance id, each log file tailed;
+#   - every shoal flag of the compose commands and the Dockerfile's CMD
+#     exists, and the command lines run here (both replicas at once on a
+#     real redis-server, the other hostnames turned into dead local ports,
+#     the log files into the test's directory);
 #   - the real Prometheus, on compose/prometheus.yml's scrape job and the
-#     compose command's feature flags, scrapes that run and answers the
-#     seed's queries (../shared/DESIGN.md), exemplars under the label
-#     Grafana links to Tempo;
+#     compose command's feature flags, scrapes both replicas under their
+#     instance ids and answers the seed's queries (../shared/DESIGN.md),
+#     exemplars under the label Grafana links to Tempo;
 #   - config.alloy's pipeline, run over that run's log file, sends Loki what
 #     the seed's {job=...} |= "failed" needs: exactly the run's failed
 #     attempts (and its closing line), each with the trace id that Grafana's
@@ -184,15 +188,35 @@ else
     fail "the Dockerfile's CMD runs (shoal ${ARGV[*]})" "exit $RC" "$(show_file "$ERR" 8)"
 fi
 
-# The compose command: Tempo and Pyroscope are a port nobody listens on; the
-# log file that alloy tails is $T/logs/app.log here.
+# The compose commands of both replicas: their shared queue is a real
+# redis-server; Tempo and Pyroscope are a port nobody listens on; the log
+# files that alloy tails are in $T/logs here; shoal-2 crawls the demo site
+# of shoal, as in the stack.
+if ! command -v redis-server >/dev/null; then
+    fail "redis-server is installed" "apt-get install redis-server (scripts/lib.sh TEST_PACKAGES)"
+    finish
+fi
+rport=$(free_port)
+start_bg redis redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no
+wait_port "$rport" 20 || { fail "redis-server starts" "$(show_file redis.out)"; finish; }
 DEAD=$(free_port)
 port=$(free_port)
+port2=$(free_port)
 DURATION=30
-mapfile -d '' -t ARGV < <("${CHECK[@]}" argv "$SHOAL_ROOT" --listen "$port" --duration "$DURATION" \
-    --dead "http://127.0.0.1:$DEAD" --log-file "$T/logs/app.log" --summary-json "$T/summary.json")
-expect_eq "the compose command, made local, names no compose host" \
-    "$(printf '%s\n' "${ARGV[@]}" | grep -E '//(shoal|tempo|loki|pyroscope|prometheus|grafana)[:/]')" ""
+LOCAL=(--duration "$DURATION" --dead "http://127.0.0.1:$DEAD" --map "redis=redis://127.0.0.1:$rport")
+mapfile -d '' -t ARGV < <("${CHECK[@]}" argv "$SHOAL_ROOT" --replica shoal --listen "$port" \
+    "${LOCAL[@]}" --log-file "$T/logs/shoal.log" --summary-json "$T/summary.json")
+mapfile -d '' -t ARGV2 < <("${CHECK[@]}" argv "$SHOAL_ROOT" --replica shoal-2 --listen "$port2" \
+    "${LOCAL[@]}" --map "shoal=http://127.0.0.1:$port" --log-file "$T/logs/shoal-2.log" \
+    --summary-json "$T/summary-2.json")
+expect_eq "the compose commands, made local, name no compose host" \
+    "$(printf '%s\n' "${ARGV[@]}" "${ARGV2[@]}" | grep -E '//(shoal|shoal-2|redis|tempo|loki|pyroscope|prometheus|grafana)[:/]')" ""
+# opt NAME ARG...: the value of option NAME in the command line ARG...
+opt() { local n=$1; shift; printf '%s\n' "$@" | grep -A1 -x -- "$n" | sed -n 2p; }
+expect_eq "... and both replicas share one queue" "$(opt --queue "${ARGV2[@]}")" \
+    "$(opt --queue "${ARGV[@]}")"
+expect_match "... on the local redis-server" "$(opt --queue "${ARGV[@]}")" \
+    "redis://127\.0\.0\.1:$rport/.*"
 
 # Prometheus first, so that it sees the first crawl too
 if ! command -v prometheus >/dev/null; then
@@ -200,7 +224,8 @@ if ! command -v prometheus >/dev/null; then
     finish
 fi
 pport=$(free_port)
-"${CHECK[@]}" prometheus "$SHOAL_ROOT" "127.0.0.1:$port" 1s >prometheus.yml
+"${CHECK[@]}" prometheus "$SHOAL_ROOT" 1s "shoal=127.0.0.1:$port" "shoal-2=127.0.0.1:$port2" \
+    >prometheus.yml
 mapfile -t PFLAGS < <(split_us "${F[prometheus_flags]:-}")
 start_bg prometheus prometheus --config.file=prometheus.yml --storage.tsdb.path=data \
     --web.listen-address="127.0.0.1:$pport" --log.level=warn "${PFLAGS[@]}"
@@ -211,6 +236,9 @@ pass "prometheus starts with the compose flags (${PFLAGS[*]})"
 start_bg shoal "$SHOAL" "${ARGV[@]}"
 SHOAL_PID=$BG_PID
 wait_port "$port" 20 || { fail "shoal listens" "$(show_file shoal.err)"; finish; }
+start_bg shoal-2 "$SHOAL" "${ARGV2[@]}"
+SHOAL2_PID=$BG_PID
+wait_port "$port2" 20 || { fail "shoal-2 listens" "$(show_file shoal-2.err)"; finish; }
 
 P="http://127.0.0.1:$pport/api/v1"
 # r QUERY: the result vector, as JSON
@@ -220,11 +248,16 @@ vals() { r "$1" | jq -r '.[].value[1]'; }
 # maxv QUERY: the largest value that is a number, "" if none
 maxv() { vals "$1" | grep -Ev '^(NaN|[+-]Inf)$' | sort -g | tail -n 1; }
 
-wait_for '[ "$(maxv "up{job=\"$SERVICE\"}")" = 1 ]' 30 ||
-    fail "prometheus scrapes shoal as job $SERVICE" \
-        "$(curl -s "$P/targets" | jq -c '.data.activeTargets[0] | {health, lastError}')"
+wait_for '[ "$(maxv "count(up{job=\"$SERVICE\"} == 1)")" = 2 ]' 30 ||
+    fail "prometheus scrapes both replicas as job $SERVICE" \
+        "$(curl -s "$P/targets" | jq -c '.data.activeTargets[] | {health, lastError}')"
+expect_eq "... each under its --instance" \
+    "$(r "up{job=\"$SERVICE\"}" | jq -r '.[].metric.instance' | sort | tr '\n' ' ')" "shoal shoal-2 "
 wait_for '[ -n "$(maxv "rate(jobs_total{status=\"success\"}[1m]) > 0")" ]' 45
-
+wait_for '[ "$(maxv "count(sum by (instance) (jobs_total) > 0)")" = 2 ]' 45
+expect_eq "both replicas run jobs of the crawl" \
+    "$(r 'sum by (instance) (jobs_total) > 0' | jq -r '.[].metric.instance' | sort | tr '\n' ' ')" \
+    "shoal shoal-2 "
 # the seed's queries, as the Go pool's users wrote them
 expect_ge "jobs_total" "$(r 'jobs_total' | jq length)" 2
 expect_gt "rate(jobs_total{status=\"success\"}[1m])" "$(maxv 'rate(jobs_total{status="success"}[1m])')" 0
@@ -258,28 +291,41 @@ for label in ${F[exemplar_label]//,/ }; do
     fi
 done
 
-if wait_exit "$SHOAL_PID" $((DURATION + 30)); then
-    if [ "$BG_RC" = 0 ] || [ "$BG_RC" = 1 ]; then
-        pass "the compose command runs here, backends away (--duration $DURATION): exit $BG_RC"
+for rep in shoal shoal-2; do
+    pid=$SHOAL_PID
+    [ $rep = shoal-2 ] && pid=$SHOAL2_PID
+    if wait_exit "$pid" $((DURATION + 30)); then
+        if [ "$BG_RC" = 0 ] || [ "$BG_RC" = 1 ]; then
+            pass "$rep: the compose command runs here, backends away (--duration $DURATION): exit $BG_RC"
+        else
+            fail "$rep: the compose command runs here, backends away" "exit $BG_RC" \
+                "$(show_file $rep.err 8)"
+        fi
     else
-        fail "the compose command runs here, backends away" "exit $BG_RC" "$(show_file shoal.err 8)"
+        fail "$rep: the compose command stops after --duration $DURATION"
     fi
-else
-    fail "the compose command stops after --duration $DURATION"
-fi
-expect_no_grep "no usage error" '^shoal: unknown option|shoal --help lists every option' shoal.err
+    expect_no_grep "$rep: no usage error" '^shoal: unknown option|shoal --help lists every option' \
+        $rep.err
+done
+expect_eq "the summaries name each replica's instance" \
+    "$(jq -r .instance summary.json) $(jq -r .instance summary-2.json)" "shoal shoal-2"
 
 # ------------------------------------------------- what alloy ships to Loki
 # config.alloy's pipeline over the run's log file: the entries Loki would be
 # sent (alloy.py runs the stages as Alloy does; go-logfmt's grammar for
 # stage.logfmt).
-LOG=$T/logs/app.log
-"${CHECK[@]}" ship "$SHOAL_ROOT" "$LOG" >shipped.jsonl 2>ship.err
+LOG=$T/logs/shoal.log
+"${CHECK[@]}" ship "$SHOAL_ROOT" "$LOG" shoal >shipped.jsonl 2>ship.err
 expect_eq "alloy's pipeline runs over the log file" "$?$(head -c 300 ship.err)" 0
 expect_eq "... and ships every line of it" "$(wc -l <shipped.jsonl)" "$(wc -l <"$LOG")"
 expect_gt "... of which there are some" "$(wc -l <shipped.jsonl)" 100
-expect_eq "streams labelled {job=\"$SERVICE\", service_name=\"$SERVICE\"}" \
-    "$(jq -c '.labels' shipped.jsonl | sort -u)" "{\"job\":\"$SERVICE\",\"service_name\":\"$SERVICE\"}"
+expect_eq "streams labelled {job=\"$SERVICE\", service_name=\"$SERVICE\", service_instance_id=\"shoal\"}" \
+    "$(jq -c '.labels' shipped.jsonl | sort -u)" \
+    "{\"job\":\"$SERVICE\",\"service_name\":\"$SERVICE\",\"service_instance_id\":\"shoal\"}"
+"${CHECK[@]}" ship "$SHOAL_ROOT" "$T/logs/shoal-2.log" shoal-2 >shipped-2.jsonl 2>ship-2.err
+expect_eq "shoal-2's file: every line shipped, as service_instance_id=\"shoal-2\"" \
+    "$(jq -r '.labels.service_instance_id' shipped-2.jsonl | sort | uniq -c | awk '{print $2, $1}')" \
+    "shoal-2 $(wc -l <"$T/logs/shoal-2.log")"
 expect_eq "every line decodes as logfmt (go-logfmt) and its time= is its timestamp" \
     "$(jq -c 'select(.errors) | .errors' shipped.jsonl | sort | uniq -c | head -3)" ""
 # Loki's own limits on a push: label and metadata names, line size, a week back

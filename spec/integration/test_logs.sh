@@ -85,6 +85,11 @@ expect_eq "job lines carry job.id, attempt, url and duration" \
     "$(jq '[.[] | select(.msg == "job done" and .["job.id"] != null and .attempt != null and .url != null and .duration != null)] | length' logs/app.log.json)" "$OK"
 expect_eq "each job id has exactly one final line" \
     "$(jq '[.[] | select(.msg == "job done" or .msg == "job failed") | .["job.id"]] | unique | length' logs/app.log.json)" $((OK + NFAILED))
+INST=$(json big.json .instance)
+expect_match "the process's id defaults to HOST-PID" "$INST" "$(uname -n)-[0-9]+"
+expect_eq "every line names the process: instance=<the summary's instance>" \
+    "$(jq --arg i "$INST" '[.[] | select(.instance == $i)] | length' logs/app.log.json)" \
+    "$(wc -l <logs/app.log)"
 expect_eq "\"run finished\" is the last line" "$(tail -n1 logs/app.log | grep -c 'msg="run finished"')" 1
 expect_no_grep "secrets never reach the file" 'hunter2|s3cret|p4ss' logs/app.log
 expect_grep "a URL's password and token are redacted" 'url="?http://user:REDACTED@example.com/item/[0-9]+\?token=REDACTED&x=1' logs/app.log
@@ -129,16 +134,21 @@ expect_eq "by default lines go to logs/app.log" "$(grep -c 'msg="job done"' dflt
 
 # -- JSON lines
 run_shoal json run jobs.lua --listen off --quiet --retries 0 --log-format json \
-    --log-file "$T/json.log" -- 1000
+    --log-file "$T/json.log" --instance 'crawl "7" a=b' -- 1000
 expect_eq "--log-format json: every line is one JSON object" \
     "$(jq -c 'select(type == "object")' json.log 2>/dev/null | wc -l)" "$(wc -l <json.log)"
 expect_eq "--log-format json: numbers stay numbers" \
     "$(jq -s '[.[] | select(.msg == "job done") | select((.["job.id"] | type) == "number" and (.duration | type) == "number")] | length' json.log)" 900
+expect_eq "--log-format json: every line has the --instance given" \
+    "$(jq -s '[.[] | select(.instance == "crawl \"7\" a=b")] | length' json.log)" "$(wc -l <json.log)"
 
 # -- a job's lines carry its trace ids (tracing on; the collector may be away)
 run_shoal ids run jobs.lua --listen off --quiet --retries 0 --otlp-endpoint http://127.0.0.1:1 \
-    --log-file "$T/ids.log" -- 200
+    --log-file "$T/ids.log" --instance 'w 2' -- 200
 $PY check.py ids.log >ids.check
+expect_eq "logfmt: an --instance with a blank is quoted, and every line has it" \
+    "$(jq '[.[] | select(.instance == "w 2")] | length' ids.log.json)/$(sed -n 's/^bad //p' ids.check)" \
+    "$(wc -l <ids.log)/0"
 expect_eq "with tracing on, every job line has a trace_id and span_id" \
     "$(jq '[.[] | select(.msg == "job done" or .msg == "job failed") | select((.trace_id | test("^[0-9a-f]{32}$")) and (.span_id | test("^[0-9a-f]{16}$")))] | length' ids.log.json)" 200
 NOTE_JOB=$(jq -r '[.[] | select(.n == "1")] | .[0] | .["job.id"]' ids.log.json)

@@ -5,7 +5,8 @@
 # what Loki would take.
 #
 # A run of jobs: every line of the log file arrives exactly once, unaltered,
-# gzip'd, in streams labelled service_name and level, with nanosecond
+# gzip'd, in streams labelled service_name, service_instance_id (the
+# process's id, --instance or HOST-PID) and level, with nanosecond
 # timestamps from the run and the job's trace ids as structured metadata.
 # Faults: a Loki that refuses (503, 429 + Retry-After) and then recovers
 # loses nothing; one that is down costs the run nothing but counted lines.
@@ -50,7 +51,7 @@ t0=$(date +%s%N)
 # traced (to a collector that is not there: the ids exist all the same)
 run_shoal all run many.lua --workers 2 --quiet --listen off --log-file "$T/all.log" \
     --loki "http://127.0.0.1:$LPORT" --otlp-endpoint "http://127.0.0.1:1" \
-    --summary-json all.json -- "$BASE" "$N"
+    --summary-json all.json --instance 'loki "a"' -- "$BASE" "$N"
 t1=$(date +%s%N)
 expect_rc "run with --loki: exit code" 0
 expect_eq "all jobs done" "$(json all.json .ok)" "$N"
@@ -68,6 +69,10 @@ expect_eq "batched: far fewer requests than lines" \
     "$(jq -r 'select(.line != null) | .req' all.jsonl | sort -u | wc -l | awk '{ print ($1 < 50) }')" 1
 expect_eq "service_name is the script's name" \
     "$(jq -r 'select(.line != null) | .labels.service_name' all.jsonl | sort -u)" many
+expect_eq "service_instance_id is --instance" \
+    "$(jq -r 'select(.line != null) | .labels.service_instance_id' all.jsonl | sort -u)" 'loki "a"'
+expect_eq "... and every line says it" \
+    "$(lines all.jsonl | grep -c ' instance="loki \\"a\\""')" "$(wc -l <all.log)"
 expect_eq "level label is the line's level, lower case" \
     "$(jq -r 'select(.line != null) | "\(.labels.level) \(.line | capture("level=(?<l>[A-Z]+)").l | ascii_downcase)"' all.jsonl | awk '$1 != $2' | wc -l)" 0
 expect_eq "job lines are in the info stream" \
@@ -94,6 +99,9 @@ for mode in "503" "429 --retry-after 1"; do
     run_shoal "$tag" run many.lua --workers 2 --quiet --listen off --log-file "$T/$tag.log" \
         --loki "http://127.0.0.1:$LPORT" --summary-json "$tag.json" -- "$BASE" 1000
     expect_rc "$1 then recovery: exit code" 0
+    expect_match "$1 then recovery: service_instance_id is HOST-PID by default" \
+        "$(jq -r 'select(.line != null) | .labels.service_instance_id' $tag.jsonl | sort -u)" \
+        "$(uname -n)-[0-9]+"
     expect_eq "$1 then recovery: refused 3 times" "$(jq -r 'select(.refused) | .req' $tag.jsonl | wc -l)" 3
     expect_eq "$1 then recovery: every job line arrives once" \
         "$(lines $tag.jsonl | grep 'msg="job done"' | grep -o 'job.id=[0-9]*' | sort | uniq -c | awk '$1 == 1' | wc -l)" 1000

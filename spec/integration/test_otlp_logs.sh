@@ -68,15 +68,21 @@ for proto in http grpc; do
         export OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_LOGS_COMPRESSION=gzip
         unset OTEL_EXPORTER_OTLP_LOGS_HEADERS
         ep="http://127.0.0.1:$GPORT"
+        # the instance id: --instance wins over the variable's
+        inst=(--instance logs-2) want_inst=logs-2
     else
         unset OTEL_EXPORTER_OTLP_PROTOCOL OTEL_EXPORTER_OTLP_LOGS_COMPRESSION
         export OTEL_EXPORTER_OTLP_LOGS_HEADERS="x-tenant=team%20a"
         ep="http://127.0.0.1:$HPORT"
+        # ... and without it, the variable's wins over HOST-PID
+        inst=() want_inst=from-env
     fi
+    export OTEL_RESOURCE_ATTRIBUTES="service.instance.id=from-env,team=crawl"
     : >recv.jsonl
     run_shoal $proto run many.lua --workers 2 --quiet --listen off --otlp-endpoint "$ep" \
-        --otlp-logs --log-file "$T/$proto.log" --summary-json $proto.json \
+        --otlp-logs --log-file "$T/$proto.log" --summary-json $proto.json "${inst[@]}" \
         -- "http://127.0.0.1:$sport" $N
+    unset OTEL_RESOURCE_ATTRIBUTES
     expect_rc "$proto: run ok" 0
     records recv.jsonl >$proto.records
     jq -c 'select(.body.stringValue == "job done")' $proto.records >$proto.done
@@ -102,6 +108,15 @@ for proto in http grpc; do
     fi
     expect_eq "$proto: resource service.name is the script's name" \
         "$(jq -r 'select(.signal == "logs") | .request.resourceLogs[0].resource.attributes[] | select(.key == "service.name") | .value.stringValue' recv.jsonl | sort -u)" many
+    expect_eq "$proto: resource service.instance.id of logs and traces" \
+        "$(jq -r '(.request.resourceLogs // .request.resourceSpans)[].resource.attributes[] | select(.key == "service.instance.id") | .value.stringValue' recv.jsonl | sort -u)" \
+        "$want_inst"
+    expect_eq "$proto: ... every request has one" \
+        "$(jq -r '[(.request.resourceLogs // .request.resourceSpans)[].resource.attributes | map(select(.key == "service.instance.id")) | length] | unique | tostring' recv.jsonl | sort -u)" "[1]"
+    expect_eq "$proto: ... the other resource attributes from the variable stay" \
+        "$(jq -r 'select(.signal == "logs") | .request.resourceLogs[].resource.attributes[] | select(.key == "team") | .value.stringValue' recv.jsonl | sort -u)" crawl
+    expect_eq "$proto: every line of the log file says instance=$want_inst" \
+        "$(grep -c " instance=$want_inst\( trace_id=.*\)\?\$" "$T/$proto.log")" "$(grep -c . "$T/$proto.log")"
     expect_eq "$proto: scope is shoal" \
         "$(jq -r 'select(.signal == "logs") | .request.resourceLogs[0].scopeLogs[0].scope.name' recv.jsonl | sort -u)" shoal
     expect_eq "$proto: every line of the log file reaches the collector" \

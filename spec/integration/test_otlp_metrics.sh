@@ -53,13 +53,15 @@ for proto in http grpc; do
     if [ $proto = grpc ]; then
         export OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=grpc OTEL_EXPORTER_OTLP_PROTOCOL=grpc
         ep="http://127.0.0.1:$GPORT"
+        inst=(--instance metrics-3) # given over gRPC, the default over HTTP
     else
         unset OTEL_EXPORTER_OTLP_METRICS_PROTOCOL OTEL_EXPORTER_OTLP_PROTOCOL
         ep="http://127.0.0.1:$HPORT"
+        inst=()
     fi
     : >recv.jsonl
     run_shoal $proto run jobs.lua --workers 2 --quiet --listen off --retries 1 --retry-delay 0 \
-        --otlp-endpoint "$ep" --otlp-metrics --summary-json $proto.json -- $N
+        --otlp-endpoint "$ep" --otlp-metrics --summary-json $proto.json "${inst[@]}" -- $N
     expect_rc "$proto: run exit code (one job failed)" 1
     expect_grep "$proto: says where metrics go" "metrics go to http://127.0.0.1:[0-9]+/.* at exit" "$ERR"
     exports recv.jsonl >$proto.exports
@@ -98,6 +100,14 @@ for proto in http grpc; do
     expect_eq "$proto: resource service.name is the script's name" \
         "$(jq -r '.resourceMetrics[0].resource.attributes[] | select(.key == "service.name") | .value.stringValue' $proto.last)" \
         jobs
+    got=$(jq -r '.resourceMetrics[].resource.attributes[] | select(.key == "service.instance.id") | .value.stringValue' $proto.last)
+    if [ $proto = grpc ]; then
+        expect_eq "$proto: resource service.instance.id is --instance" "$got" metrics-3
+    else
+        expect_match "$proto: resource service.instance.id defaults to HOST-PID" "$got" \
+            "$(uname -n)-[0-9]+"
+    fi
+    expect_eq "$proto: ... the summary's instance" "$(json $proto.json .instance)" "$got"
     expect_eq "$proto: scope is shoal" "$(jq -r '.resourceMetrics[0].scopeMetrics[0].scope.name' $proto.last)" shoal
     expect_eq "$proto: every point starts at the run's start, before its time" \
         "$(jq -r '[.resourceMetrics[].scopeMetrics[].metrics[] | (.sum // .gauge // .histogram).dataPoints[] | (.startTimeUnixNano | tonumber) as $s | ($s > 0 and $s <= (.timeUnixNano | tonumber))] | unique | tostring' $proto.last)" \

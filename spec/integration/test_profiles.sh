@@ -116,6 +116,9 @@ EOF
     expect_eq "the summary counts them as exported" "$(json push.json .telemetry.profiles.exported)" "$NPUSH"
     expect_eq "application and service_name are the service" \
         "$(jq -r 'select(.app) | .app + " " + .labels.service_name' pyro.jsonl | sort -u)" "burner burner"
+    expect_eq "service_instance_id is the process's id (the summary's instance)" \
+        "$(jq -r 'select(.app) | .labels.service_instance_id' pyro.jsonl | sort -u)" \
+        "$(json push.json .instance)"
     expect_ge "samples are labelled by worker" \
         "$(jq '[select(.app) | .samples[] | select(.labels.worker == "1" or .labels.worker == "2")] | length' pyro.jsonl | awk '{s += $1} END {print s}')" 1
     expect_ge "samples of traced jobs carry profile_id" \

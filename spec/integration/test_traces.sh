@@ -30,13 +30,15 @@ for proto in http grpc; do
     if [ $proto = grpc ]; then
         export OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_COMPRESSION=gzip
         ep="http://127.0.0.1:$GPORT"
+        inst=(--instance crawler-7) # the id given, over gRPC; the default over HTTP
     else
         unset OTEL_EXPORTER_OTLP_PROTOCOL OTEL_EXPORTER_OTLP_COMPRESSION
         ep="http://127.0.0.1:$HPORT"
+        inst=()
     fi
     : >recv.jsonl
     run_shoal demo_$proto demo --quiet --listen 127.0.0.1:0 --otlp-endpoint "$ep" \
-        --summary-json $proto.json
+        --summary-json $proto.json "${inst[@]}"
     expect_eq "$proto: demo exit code" "$RC" 0
     expect_eq "$proto: summary counts every span exported" "$(json $proto.json .traces.exported)" 2202
     expect_eq "$proto: none dropped or failed" \
@@ -66,6 +68,14 @@ for proto in http grpc; do
     expect_eq "$proto: links point at job spans" "$(sort -u linked | comm -13 jobspans - | wc -l)" 0
     expect_eq "$proto: resource service.name is the script's name" \
         "$(jq -r '.request.resourceSpans[0].resource.attributes[] | select(.key == "service.name") | .value.stringValue' recv.jsonl | sort -u)" crawl
+    got=$(jq -r '.request.resourceSpans[].resource.attributes[] | select(.key == "service.instance.id") | .value.stringValue' recv.jsonl | sort -u)
+    if [ $proto = grpc ]; then
+        expect_eq "$proto: resource service.instance.id is --instance" "$got" crawler-7
+    else
+        expect_match "$proto: resource service.instance.id defaults to HOST-PID" "$got" \
+            "$(uname -n)-[0-9]+"
+    fi
+    expect_eq "$proto: ... the summary's instance" "$(json $proto.json .instance)" "$got"
 done
 unset OTEL_EXPORTER_OTLP_PROTOCOL OTEL_EXPORTER_OTLP_COMPRESSION OTEL_EXPORTER_OTLP_HEADERS
 expect_grep "gRPC requests are gRPC" '"content-type":"application/grpc"' recv.jsonl

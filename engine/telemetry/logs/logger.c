@@ -275,7 +275,10 @@ static const struct line_style json_style = {
     1,
 };
 
-static void format_line(struct strbuf *b, const struct log_record *r, const struct line_style *st)
+/* fixed: fields every line of this process has (the instance), formatted
+ * once in st's form, each with its leading separator; NULL for none. */
+static void format_line(struct strbuf *b, const struct log_record *r, const struct line_style *st,
+                        const struct strbuf *fixed)
 {
     char tm[25], num[24];
     fmt_time(tm, r->time_ns);
@@ -299,6 +302,8 @@ static void format_line(struct strbuf *b, const struct log_record *r, const stru
         else
             add_number(b, f, st->json);
     }
+    if (fixed && fixed->len)
+        strbuf_add(b, fixed->p, fixed->len);
     if (r->has_ids)
         add_ids(b, r, st->json);
     strbuf_str(b, st->end);
@@ -306,12 +311,12 @@ static void format_line(struct strbuf *b, const struct log_record *r, const stru
 
 void log_format_logfmt(struct strbuf *b, const struct log_record *r)
 {
-    format_line(b, r, &logfmt_style);
+    format_line(b, r, &logfmt_style, NULL);
 }
 
 void log_format_json(struct strbuf *b, const struct log_record *r)
 {
-    format_line(b, r, &json_style);
+    format_line(b, r, &json_style, NULL);
 }
 
 /* For a person at a terminal: "14:27:10 WARN attempt failed; will retry
@@ -412,7 +417,8 @@ struct logger {
     int warned_write; /* writer thread */
     /* writer scratch */
     struct strbuf out, err, line;
-    uint64_t out_lines; /* in out */
+    struct strbuf fixed; /* " instance=..." as the file's format has it: made once */
+    uint64_t out_lines;  /* in out */
     char *scratch;
     size_t scratch_cap;
     struct cursor *cursors; /* nrings of them */
@@ -796,10 +802,8 @@ static void handle_record(struct logger *lg, struct log_record *r)
 {
     redact(lg, r);
     lg->line.len = 0;
-    if (lg->cfg.format == LOG_FORMAT_JSON)
-        log_format_json(&lg->line, r);
-    else
-        log_format_logfmt(&lg->line, r);
+    format_line(&lg->line, r, lg->cfg.format == LOG_FORMAT_JSON ? &json_style : &logfmt_style,
+                &lg->fixed);
     if (lg->line.oom) {
         lg->line.oom = 0;
         return;
@@ -941,6 +945,18 @@ static void *writer_main(void *arg)
 
 /* ------------------------------------------------------------ life */
 
+/* Appends one field as every line of the given format writes it, with its
+ * separator: the process's constants cost a copy per line, not a format. */
+static int fixed_field(struct strbuf *b, enum log_format fmt, const char *key, const char *value)
+{
+    const struct line_style *st = fmt == LOG_FORMAT_JSON ? &json_style : &logfmt_style;
+    strbuf_str(b, st->field_sep);
+    st->key(b, key, strlen(key));
+    strbuf_str(b, st->key_sep);
+    st->str(b, value, strlen(value));
+    return b->oom ? -1 : 0;
+}
+
 struct logger *logger_new(const struct logger_config *c, struct registry *m, char *err,
                           size_t errlen)
 {
@@ -983,6 +999,8 @@ struct logger *logger_new(const struct logger_config *c, struct registry *m, cha
             goto fail;
         }
     }
+    if (c->instance && fixed_field(&lg->fixed, c->format, "instance", c->instance) != 0)
+        goto oom;
     struct telemetry_counts tc = metrics_telemetry_counts(m, "logs");
     lg->written = tc.exported;
     lg->dropped = tc.dropped;
@@ -1010,6 +1028,7 @@ fail:
         free(lg->cursors);
         free(lg->heap);
         free(lg->path);
+        free(lg->fixed.p);
         free(lg);
     }
     return NULL;
@@ -1084,6 +1103,7 @@ void logger_shutdown(struct logger *lg, long timeout_ms)
     free(lg->out.p);
     free(lg->err.p);
     free(lg->line.p);
+    free(lg->fixed.p);
     free(lg->scratch);
     free(lg->path);
     free(lg);

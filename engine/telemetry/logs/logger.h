@@ -141,6 +141,10 @@ struct logger_config {
     int stderr_tty;              /* stderr is a terminal: lines there take a short form
                                     and clear the progress line first; otherwise they
                                     are written as in the file, for tools to read */
+    const char *instance;        /* this process's id: every line of the file (and what
+                                    the sinks get) says instance=<it> after the record's
+                                    fields, before trace_id; NULL: none. Formatted once,
+                                    copied into each line */
 };
 
 struct logger;

@@ -51,7 +51,7 @@ struct loki_batch {
 
 struct loki {
     struct push push; /* its lock guards the batches too */
-    char *url, *service;
+    char *url, *service, *instance;
     double wait;
     size_t batch_bytes, max_pending;
     /* under push.s.lock */
@@ -159,12 +159,15 @@ size_t loki_batch_bytes(const struct loki_batch *b)
     return b->bytes;
 }
 
-int loki_batch_body(const struct loki_batch *b, const char *service, struct strbuf *out)
+int loki_batch_body(const struct loki_batch *b, const char *service, const char *instance,
+                    struct strbuf *out)
 {
     if (b->oom)
         return -1;
-    char svc[1024];
+    char svc[1024], inst[1024] = "";
     logtext_json(svc, sizeof svc, service, strlen(service));
+    if (instance && *instance)
+        logtext_json(inst, sizeof inst, instance, strlen(instance));
     strbuf_str(out, "{\"streams\":[");
     int first = 1;
     for (int lv = 0; lv < NLEVELS; lv++) {
@@ -176,6 +179,10 @@ int loki_batch_body(const struct loki_batch *b, const char *service, struct strb
         first = 0;
         strbuf_str(out, "{\"stream\":{\"service_name\":");
         strbuf_str(out, svc);
+        if (inst[0]) {
+            strbuf_str(out, ",\"service_instance_id\":");
+            strbuf_str(out, inst);
+        }
         strbuf_str(out, ",\"level\":\"");
         strbuf_str(out, level_label[lv]);
         strbuf_str(out, "\"},\"values\":[");
@@ -275,7 +282,7 @@ static void deliver(struct loki *l, struct loki_batch *b)
     l->body.len = 0;
     size_t zlen = 0;
     uint8_t *z = NULL;
-    if (loki_batch_body(b, l->service, &l->body) != 0 ||
+    if (loki_batch_body(b, l->service, l->instance, &l->body) != 0 ||
         !(z = otlp_gzip((const uint8_t *)l->body.p, l->body.len, &zlen))) {
         push_fail(&l->push, n, "out of memory");
         return;
@@ -399,6 +406,7 @@ static void free_sink(struct loki *l)
     free(l->body.p);
     free(l->url);
     free(l->service);
+    free(l->instance);
     free(l);
 }
 
@@ -425,7 +433,8 @@ struct loki *loki_new(const struct loki_config *c, struct registry *m, char *err
         goto fail;
     /* Loki drops a label whose value is empty; a stream needs one */
     l->service = strdup(c->service && c->service[0] ? c->service : "shoal");
-    if (!l->service) {
+    l->instance = c->instance && c->instance[0] ? strdup(c->instance) : NULL;
+    if (!l->service || (c->instance && c->instance[0] && !l->instance)) {
         snprintf(err, errlen, "--loki: out of memory");
         goto fail;
     }

@@ -2,7 +2,8 @@
  *
  * The logger's writer thread hands each record with its formatted line;
  * the sink copies it into the open batch (streams keyed by the labels
- * service_name and level; timestamps as nanosecond strings; trace_id and
+ * service_name, service_instance_id (this process's id: one value per
+ * process) and level; timestamps as nanosecond strings; trace_id and
  * span_id as structured metadata) and returns without I/O. A thread of its
  * own seals a batch when it reaches the size bound or has waited the batch
  * delay, gzips it, POSTs it to /loki/api/v1/push and retries 429/5xx with
@@ -29,12 +30,13 @@ struct registry;
 #define LOKI_RETRY_FOR 60.0 /* seconds a batch is retried during the run */
 
 struct loki_config {
-    const char *url;     /* http(s)://host:port[/path]; no path: /loki/api/v1/push */
-    const char *service; /* the service_name label */
-    long batch_wait_ms;  /* 0: 1000 */
-    size_t batch_bytes;  /* 0: 1 MiB of lines */
-    size_t max_pending;  /* 0: 16 MiB of lines waiting (sealed or open) */
-    long timeout_ms;     /* per request; 0: 10 s */
+    const char *url;      /* http(s)://host:port[/path]; no path: /loki/api/v1/push */
+    const char *service;  /* the service_name label */
+    const char *instance; /* the service_instance_id label, or NULL */
+    long batch_wait_ms;   /* 0: 1000 */
+    size_t batch_bytes;   /* 0: 1 MiB of lines */
+    size_t max_pending;   /* 0: 16 MiB of lines waiting (sealed or open) */
+    long timeout_ms;      /* per request; 0: 10 s */
 };
 
 struct loki;
@@ -61,8 +63,9 @@ extern const struct log_sink_ops loki_sink_ops;
  * plus {"trace_id": ..., "span_id": ...} when rec->has_ids. A line is
  * escaped with logtext_json and cut (ending in "...") to at most
  * LOKI_MAX_LINE bytes of JSON, below Loki's default max_line_size (256KB),
- * so no entry is refused for its length. Service names longer than ~1000
- * bytes are cut the same way. A batch belongs to one thread at a time. */
+ * so no entry is refused for its length. Service names and instance ids
+ * longer than ~1000 bytes are cut the same way. A batch belongs to one
+ * thread at a time. */
 #define LOKI_MAX_LINE 256000
 
 struct strbuf;
@@ -77,10 +80,12 @@ size_t loki_batch_add(struct loki_batch *b, const struct log_record *rec, const 
 size_t loki_batch_lines(const struct loki_batch *b);
 size_t loki_batch_bytes(const struct loki_batch *b);
 /* Appends the push request to out: {"streams":[{"stream":{"service_name":
- * <service>,"level":"debug|info|warn|error"},"values":[...]}, ...]}, the
- * streams in level order, none empty. 0, or -1 if out of memory (now or
- * while adding). */
-int loki_batch_body(const struct loki_batch *b, const char *service, struct strbuf *out);
+ * <service>[,"service_instance_id":<instance>],"level":"debug|info|warn|error"},
+ * "values":[...]}, ...]}, the streams in level order, none empty (instance
+ * NULL or empty: no such label). 0, or -1 if out of memory (now or while
+ * adding). */
+int loki_batch_body(const struct loki_batch *b, const char *service, const char *instance,
+                    struct strbuf *out);
 /* Empties b, keeping its memory for the next batch. */
 void loki_batch_clear(struct loki_batch *b);
 void loki_batch_free(struct loki_batch *b);

@@ -2,7 +2,8 @@
  * pyroscope.h).
  *
  * The request is the one Pyroscope's Go client makes (grafana/pyroscope-go,
- * upstream/remote): POST {url}/ingest?name=<app>{service_name=<app>}
+ * upstream/remote): POST {url}/ingest?name=<app>{service_name=<app>,
+ * service_instance_id=<instance>}
  * &from=<s>&until=<s>&spyName=shoal with a multipart/form-data body whose
  * part "profile" is the gzip'd pprof. There is no format parameter on
  * purpose: Pyroscope's handler checks format=pprof before it looks for a
@@ -56,7 +57,7 @@ struct pyroscope {
     size_t queued;
     /* sender thread only */
     struct window *current; /* the one being sent */
-    char *url; /* the ingest URL with one window's query */
+    char *url;              /* the ingest URL with one window's query */
     size_t url_cap;
     int down; /* at shutdown the backend did not answer: send no more */
 };
@@ -106,7 +107,7 @@ void pyroscope_submit(struct pyroscope *p, uint8_t *gz, size_t len, uint64_t fro
 static void report_drops(struct pyroscope *p)
 {
     sender_warn_drops(&p->push.s, "pyroscope profiles dropped: the queue was full", "queue",
-                    PYRO_QUEUE);
+                      PYRO_QUEUE);
 }
 
 /* The ingest URL for w in p->url. -1 on OOM. */
@@ -263,30 +264,47 @@ done:
     return out;
 }
 
-/* name=app{service_name=app}, URL-encoded. Pyroscope takes [A-Za-z0-9_./-]
- * in an application name and has no escapes in the label set: anything
- * else becomes '_'. */
-static char *name_param(CURL *e, const char *service)
+/* s with what Pyroscope does not take in a name or a label value (it has
+ * no escapes) as '_': [A-Za-z0-9_./-] stay. Caller frees; NULL on OOM. */
+static char *name_chars(const char *s)
 {
-    const char *s = service && service[0] ? service : "shoal";
     size_t n = strlen(s);
-    char *app = malloc(n + 1), *name = malloc(2 * n + 32), *out = NULL;
-    if (!app || !name)
-        goto done;
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                  c == '_' || c == '.' || c == '/' || c == '-';
-        app[i] = ok ? c : '_';
+        out[i] = ok ? c : '_';
     }
-    app[n] = 0;
-    snprintf(name, 2 * n + 32, "%s{service_name=%s}", app, app);
+    out[n] = 0;
+    return out;
+}
+
+/* name=app{service_name=app[,service_instance_id=id]}, URL-encoded: the
+ * instance under the label name Pyroscope and Loki give service.instance.id. */
+static char *name_param(CURL *e, const char *service, const char *instance)
+{
+    char *app = name_chars(service && service[0] ? service : "shoal");
+    char *inst = instance && instance[0] ? name_chars(instance) : NULL;
+    char *name = NULL, *out = NULL;
+    if (!app || (instance && instance[0] && !inst))
+        goto done;
+    size_t cap = 2 * strlen(app) + (inst ? strlen(inst) : 0) + 64;
+    if (!(name = malloc(cap)))
+        goto done;
+    if (inst)
+        snprintf(name, cap, "%s{service_name=%s,service_instance_id=%s}", app, app, inst);
+    else
+        snprintf(name, cap, "%s{service_name=%s}", app, app);
     char *esc = curl_easy_escape(e, name, 0);
     if (esc)
         out = strdup(esc);
     curl_free(esc);
 done:
     free(app);
+    free(inst);
     free(name);
     return out;
 }
@@ -324,7 +342,7 @@ struct pyroscope *pyroscope_new(const struct pyroscope_config *c, struct registr
                              .timeout_ms = c->timeout_ms};
     if (push_init(&p->push, &pc, m, err, errlen) != 0)
         goto fail;
-    p->name = name_param(p->push.easy, c->service);
+    p->name = name_param(p->push.easy, c->service, c->instance);
     if (!p->name) {
         snprintf(err, errlen, "--pyroscope: out of memory");
         goto fail;

@@ -19,9 +19,10 @@
 struct registry;
 
 struct pyroscope_config {
-    const char *url;     /* http(s)://host:port, e.g. http://localhost:4040 */
-    const char *service; /* the application name and service_name label */
-    long timeout_ms;     /* per request; 0: 10 s */
+    const char *url;      /* http(s)://host:port, e.g. http://localhost:4040 */
+    const char *service;  /* the application name and service_name label */
+    const char *instance; /* the service_instance_id label (this process), or NULL */
+    long timeout_ms;      /* per request; 0: 10 s */
 };
 
 struct pyroscope;

@@ -419,6 +419,40 @@ fail:
     return -1;
 }
 
+/* HOST-PID: unique among the processes of one machine at one time, and
+ * says where to look. */
+static void default_instance(char *out, size_t n)
+{
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+        snprintf(host, sizeof host, "localhost");
+    snprintf(out, n, "%s-%ld", host, (long)getpid());
+}
+
+static const char *string_attr(const struct attrs *a, const char *key)
+{
+    for (int i = 0; i < a->n; i++)
+        if (a->a[i].type == ATTR_STRING && !strcmp(a->a[i].key, key))
+            return a->a[i].v.s;
+    return NULL;
+}
+
+const char *otel_config_instance(struct otel_config *c, const char *flag)
+{
+    struct attrs *a = &c->resource.attrs;
+    const char *given = string_attr(a, "service.instance.id"); /* OTEL_RESOURCE_ATTRIBUTES */
+    char def[300];
+    if (!flag || !*flag) {
+        if (given && *given)
+            return given;
+        default_instance(def, sizeof def);
+        flag = def;
+    }
+    if (add_resource("service.instance.id", flag, a) != 0)
+        return NULL;
+    return string_attr(a, "service.instance.id");
+}
+
 static void target_free(struct otlp_target *t)
 {
     for (int i = 0; i < t->nheaders; i++)

@@ -89,6 +89,13 @@ int otel_config_load(struct otel_config *c, otel_getenv_fn env, const char *endp
                      size_t errlen);
 void otel_config_free(struct otel_config *c);
 
+/* After otel_config_load: settles this process's instance id, the
+ * resource's service.instance.id, which names the process in a shared
+ * run, in its logs and in every backend: flag (--instance) when given,
+ * else the one OTEL_RESOURCE_ATTRIBUTES set, else HOST-PID. Returns it
+ * (owned by c, valid while c is), or NULL when out of memory. */
+const char *otel_config_instance(struct otel_config *c, const char *flag);
+
 /* After otel_config_load: the logs target, when flag_on (--otlp-logs) is
  * set and OTEL_LOGS_EXPORTER is not none; an endpoint must then be set (a
  * clear error otherwise). The endpoint rules are the traces' (the flag,

@@ -8,21 +8,30 @@ spec/integration/test_compose.sh.
                                          "FAIL<TAB>name<TAB>detail"
   check_stack.py facts ROOT              values the shell test needs, as
                                          KEY<TAB>VALUE lines
-  check_stack.py argv ROOT [--dockerfile-cmd] --listen PORT --duration SECS
-                 [--map HOST=URL ...] [--dead URL]
+  check_stack.py argv ROOT [--dockerfile-cmd] [--replica NAME] --listen PORT
+                 --duration SECS [--map HOST=URL ...] [--dead URL]
                                          the shoal command line of
-                                         docker-compose.yml (or the
+                                         docker-compose.yml (of replica
+                                         NAME, default shoal; or the
                                          Dockerfile's CMD), made runnable
-                                         here: NUL-separated
-  check_stack.py prometheus ROOT TARGET INTERVAL
-                                         compose/prometheus.yml with shoal's
-                                         scrape job aimed at TARGET, the
-                                         rest dropped (YAML on stdout)
-  check_stack.py ship ROOT LOGFILE       what the alloy service would send
+                                         here: NUL-separated. A URL's
+                                         scheme://HOST:PORT becomes --map's
+                                         URL for HOST (any scheme: redis://
+                                         too), the replica's own address
+                                         its --listen, other services --dead
+  check_stack.py prometheus ROOT INTERVAL NAME=TARGET...
+                                         compose/prometheus.yml with the
+                                         shoal replicas' scrape job aimed
+                                         at TARGET for replica NAME (labels
+                                         kept), the rest dropped (YAML on
+                                         stdout)
+  check_stack.py ship ROOT LOGFILE [NAME]
+                                         what the alloy service would send
                                          Loki for LOGFILE, a log of shoal
-                                         read as the file it tails: one JSON
-                                         entry a line {labels, ts, line,
-                                         metadata[, errors]}
+                                         read as the file it tails for
+                                         replica NAME (default shoal): one
+                                         JSON entry a line {labels, ts,
+                                         line, metadata[, errors]}
 
 ROOT is the repository; compose/ is under it. Needs python3-yaml; alloy.py
 beside this file reads the agent's configuration.
@@ -40,8 +49,10 @@ import yaml
 sys.dont_write_bytecode = True  # no __pycache__ beside alloy.py
 import alloy  # noqa: E402
 
-SERVICES = {"shoal", "grafana", "prometheus", "loki", "tempo", "pyroscope", "alloy"}
+SERVICES = {"shoal", "shoal-2", "redis", "grafana", "prometheus", "loki", "tempo", "pyroscope",
+            "alloy"}
 IMAGES = {
+    "redis": "redis",
     "grafana": "grafana/grafana",
     "prometheus": "prom/prometheus",
     "loki": "grafana/loki",
@@ -240,9 +251,15 @@ class Stack:
         return p
 
     # --------------------------------------------------------- shoal's run
-    def shoal_argv(self, dockerfile_cmd=False):
+    def replicas(self):
+        """The services that run the shoal image (built from its
+        Dockerfile): shoal first."""
+        built = [n for n, spec in self.services.items() if "build" in spec]
+        return sorted(built, key=lambda n: (n != "shoal", n))
+
+    def shoal_argv(self, dockerfile_cmd=False, replica="shoal"):
         entry = self.exec_form("ENTRYPOINT")
-        cmd = self.exec_form("CMD") if dockerfile_cmd else self.command("shoal")
+        cmd = self.exec_form("CMD") if dockerfile_cmd else self.command(replica)
         return entry[1:] + cmd if entry else cmd[1:]
 
     def shoal_option(self, argv, name):
@@ -499,6 +516,7 @@ def check(root, shoal):
         r.ok("tempo: remote-writes to the prometheus service",
              all(urlsplit(w).hostname == "prometheus" for w in writes), writes)
 
+    check_replicas(r, s, argv, lport, prom)
     check_agent(r, s, argv, service, loki)
 
     # ------------------------------------------------------------ Grafana
@@ -581,6 +599,77 @@ def check(root, shoal):
     r.dump()
 
 
+def without(argv, *names):
+    """argv without the options names and their values."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in names:
+            skip = True
+        else:
+            out.append(a)
+    return out
+
+
+def check_replicas(r, s, argv, lport, prom):
+    """Two shoal processes, one crawl: the same command but for their
+    names, log files and published ports, one --queue in the redis
+    service, and Prometheus scraping each under its --instance."""
+    svc = s.services
+    reps = s.replicas()
+    r.ok("replicas: shoal and shoal-2 run the shoal image", reps == ["shoal", "shoal-2"], reps)
+    rcmd = s.command("redis")
+    r.ok("redis: runs redis-server", rcmd[:1] == ["redis-server"], rcmd)
+    rport = int(s.option(rcmd, "--port") or 6379)
+    argvs = {n: s.shoal_argv(replica=n) for n in reps}
+    queues = {n: s.shoal_option(a, "--queue") for n, a in argvs.items()}
+    r.ok("replicas: every one shares one --queue", len(set(queues.values())) == 1, queues)
+    u = urlsplit(queues.get("shoal") or "")
+    r.ok("replicas: --queue is the redis service's port, with a prefix of its own",
+         u.scheme == "redis" and u.hostname == "redis" and u.port == rport and
+         re.search(r"(^|&)prefix=[^&]+", u.query) is not None, u.geturl())
+    insts = {n: s.shoal_option(a, "--instance") for n, a in argvs.items()}
+    r.ok("replicas: each one's --instance is its service name", all(
+        insts[n] == n for n in reps), insts)
+    r.ok("replicas: the instance ids are distinct", len(set(insts.values())) == len(reps), insts)
+    logs = {n: s.shoal_option(a, "--log-file") for n, a in argvs.items()}
+    r.ok("replicas: each writes a log file of its own", None not in logs.values() and
+         len(set(logs.values())) == len(reps), logs)
+    same = {n: without(a, "--instance", "--log-file") for n, a in argvs.items()}
+    r.ok("replicas: the same crawl (command lines equal but for --instance and --log-file)",
+         all(v == same["shoal"] for v in same.values()), same)
+    hostports = []
+    for n in reps:
+        deps = svc[n].get("depends_on") or {}
+        cond = (deps.get("redis") or {}).get("condition") if isinstance(deps, dict) else None
+        r.ok(f"{n}: starts once redis answers (depends_on redis: service_healthy)",
+             cond == "service_healthy", deps)
+        mine = [str(p) for p in svc[n].get("ports") or [] if str(p).endswith(f":{lport}")]
+        r.ok(f"{n}: its --listen port is published", len(mine) == 1, mine)
+        hostports += [p.rsplit(":", 1)[0] for p in mine]
+    r.ok("replicas: on distinct host ports", len(set(hostports)) == len(hostports), hostports)
+    hc = (svc.get("redis", {}).get("healthcheck") or {}).get("test") or []
+    r.ok("redis: its healthcheck asks redis-cli ping", "redis-cli" in hc and "ping" in hc, hc)
+    declared = s.compose.get("volumes") or {}
+    data = [v for v, dst, _ in s.volumes("redis") if dst.rstrip("/") == "/data"]
+    r.ok("redis: /data on a named volume (the queue outlives the container)",
+         len(data) == 1 and data[0] in declared, data)
+    r.ok("redis: append-only, so a restart loses no job",
+         s.option(rcmd, "--appendonly") == "yes", rcmd)
+
+    service = s.shoal_option(argv, "--service")
+    for n in reps:
+        cfgs = [(j.get("job_name"), sc.get("labels") or {})
+                for j in prom.get("scrape_configs") or []
+                for sc in j.get("static_configs") or []
+                if f"{n}:{lport}" in (sc.get("targets") or [])]
+        r.ok(f"prometheus: scrapes {n} once, as job {service}", [c[0] for c in cfgs] == [service],
+             cfgs)
+        r.ok(f"prometheus: {n}'s instance label is its --instance (service.instance.id)",
+             cfgs and cfgs[0][1].get("instance") == insts.get(n), cfgs)
+
+
 def check_agent(r, s, argv, service, loki):
     """The alloy service: it tails shoal's --log-file through a shared
     volume and sends each line to Loki as {job=<service>}."""
@@ -590,11 +679,15 @@ def check_agent(r, s, argv, service, loki):
         for vol, _, _ in s.volumes(name):
             r.ok(f"{name}: volume {vol} is declared under volumes:", vol in declared)
 
+    ons = {}
+    for n in s.replicas():
+        lf = s.shoal_option(s.shoal_argv(replica=n), "--log-file") or ""
+        r.ok(f"{n}: --log-file is an absolute path", lf.startswith("/"), lf)
+        ons[n] = s.volume_at(n, lf)
+        r.ok(f"{n}: --log-file is on a named volume it may write",
+             ons[n] is not None and not ons[n][2], f"{lf}: {ons[n]}")
     log_file = s.shoal_option(argv, "--log-file") or ""
-    r.ok("shoal: --log-file is an absolute path", log_file.startswith("/"), log_file)
-    on = s.volume_at("shoal", log_file)
-    r.ok("shoal: --log-file is on a named volume it may write", on is not None and not on[2],
-         f"{log_file}: {on}")
+    on = ons.get("shoal")
     shoal_df = {kw: rest for _, kw, rest in s.dockerfile() if kw in ("USER", "WORKDIR")}
     if on and shoal_df.get("USER", "root") != "root":
         # a new volume takes the owner of the image's directory it covers
@@ -653,11 +746,18 @@ def check_agent(r, s, argv, service, loki):
         return
     r.ok("alloy: loki.source.file -> loki.process -> loki.write", True)
     paths = [t.get("__path__") for t in pipe.targets]
-    r.ok("alloy: one file tailed", len(paths) == 1, paths)
-    path = paths[0] if paths else ""
+    r.ok("alloy: one file tailed per shoal replica", len(paths) == len(ons), paths)
+    tailed = [s.volume_at("alloy", p or "") for p in paths]
+    for n, o in ons.items():
+        r.ok(f"alloy: it tails {n}'s --log-file, on the same volume",
+             o is not None and any(t is not None and t[:2] == o[:2] for t in tailed),
+             f"{tailed} vs {o}")
+    r.ok("alloy: every target has the same labels but its path",
+         len({tuple(sorted((k, str(v)) for k, v in t.items() if k != "__path__"))
+              for t in pipe.targets}) == 1, pipe.targets)
+    path = next((p for p, t in zip(paths, tailed) if t is not None and on is not None and
+                 t[:2] == on[:2]), "")
     theirs = s.volume_at("alloy", path or "")
-    r.ok(f"alloy: the file it tails ({path}) is shoal's --log-file, on the same volume",
-         on is not None and theirs is not None and theirs[:2] == on[:2], f"{theirs} vs {on}")
     fm = next(iter(pipe.source.children("file_match")), None)
     r.ok("alloy: it looks for the file again until shoal has made it (file_match)",
          fm is not None and fm.attrs.get("enabled") is True)
@@ -673,14 +773,17 @@ def check_agent(r, s, argv, service, loki):
     # what one line of shoal's becomes
     trace, span = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
     line = (f'time=2026-01-02T03:04:05.678Z level=ERROR msg="job failed" worker=1 job.id=7 '
-            f'error="GET x: HTTP 500\\nstack traceback:" trace_id={trace} span_id={span}')
+            f'error="GET x: HTTP 500\\nstack traceback:" instance=shoal '
+            f'trace_id={trace} span_id={span}')
     try:
         e = next(pipe.ship([line], path, 0))
     except alloy.AlloyError as err:
         r.ok("alloy: its pipeline runs here", False, err)
         return
-    r.ok("alloy: streams labelled job and service_name, nothing else",
-         sorted(e["labels"]) == ["job", "service_name"], e["labels"])
+    r.ok("alloy: streams labelled job, service_name and service_instance_id, nothing else",
+         sorted(e["labels"]) == ["job", "service_instance_id", "service_name"], e["labels"])
+    r.ok("alloy: label service_instance_id is the line's instance= (the replica's --instance)",
+         e["labels"].get("service_instance_id") == "shoal", e["labels"])
     r.ok("alloy: label job is shoal's --service (the seed's {job=...} |= \"failed\")",
          e["labels"].get("job") == service, e["labels"].get("job"))
     r.ok("alloy: label service_name is shoal's --service (Grafana's span -> logs link)",
@@ -706,12 +809,14 @@ def check_agent(r, s, argv, service, loki):
                          listen and t == f"alloy:{listen_port(listen)}", t)
 
 
-def ship(root, logfile):
+def ship(root, logfile, replica="shoal"):
     s = Stack(root)
     _, chost = s.alloy_config()
     with open(chost, encoding="utf-8") as f:
         pipe = alloy.Pipeline(alloy.parse(f.read()))
-    path = pipe.targets[0]["__path__"]
+    on = s.volume_at(replica, s.shoal_option(s.shoal_argv(replica=replica), "--log-file") or "")
+    path = next(t["__path__"] for t in pipe.targets
+                if (s.volume_at("alloy", t["__path__"]) or ())[:2] == (on or ())[:2])
     with open(logfile, "rb") as f:
         data = f.read().decode("utf-8", "replace")
     lines = data.split("\n")
@@ -754,6 +859,7 @@ def facts(root):
     out["shoal_flags"] = " ".join(sorted(flags))
     out["shoal_commands"] = " ".join(sorted({s.shoal_argv()[0], s.shoal_argv(True)[0]}))
     out["log_file"] = s.shoal_option(argv, "--log-file") or ""
+    out["replicas"] = " ".join(s.replicas())
     for k, v in out.items():
         print(f"{k}\t{v}")
 
@@ -764,7 +870,7 @@ def argv_cmd(root, args):
     opts, maps, i = {}, {}, 0
     while i < len(args):
         a = args[i]
-        if a in ("--listen", "--duration", "--dead", "--log-file", "--summary-json"):
+        if a in ("--listen", "--duration", "--dead", "--log-file", "--summary-json", "--replica"):
             opts[a] = args[i + 1]
             i += 2
         elif a == "--map":
@@ -773,17 +879,18 @@ def argv_cmd(root, args):
             i += 2
         else:
             i += 1
-    argv = s.shoal_argv(dockerfile_cmd)
+    replica = opts.get("--replica", "shoal")
+    argv = s.shoal_argv(dockerfile_cmd, replica)
     listen = s.shoal_option(argv, "--listen") or "0.0.0.0:8080"
     cport = listen_port(listen)
     local = f"127.0.0.1:{opts['--listen']}"
 
     def url(m):
         host, port = m.group(2), int(m.group(3))
-        if host in ("127.0.0.1", "localhost", "0.0.0.0", "shoal") and port == cport:
-            return m.group(1) + local
         if host in maps:
             return maps[host]
+        if host in ("127.0.0.1", "localhost", "0.0.0.0", replica) and port == cport:
+            return m.group(1) + local
         if host in s.services or host not in ("127.0.0.1", "localhost"):
             return opts.get("--dead", "http://127.0.0.1:1")
         return m.group(0)
@@ -795,7 +902,7 @@ def argv_cmd(root, args):
             a = opts["--log-file"]
         elif a == listen:
             a = local
-        a = re.sub(r"(https?://)([^/:\s]+):(\d+)", url, a)
+        a = re.sub(r"([a-z][a-z0-9+.-]*://)([^/:\s]+):(\d+)", url, a)
         if a.startswith("/"):
             a = s.container_to_repo(a)
         out.append(a)
@@ -809,17 +916,21 @@ def argv_cmd(root, args):
     sys.stdout.write("\0".join(out) + "\0")
 
 
-def prometheus_cmd(root, target, interval):
+def prometheus_cmd(root, interval, targets):
     s = Stack(root)
     prom = s.yaml("prometheus.yml")
     lport = listen_port(s.shoal_option(s.shoal_argv(), "--listen") or "0.0.0.0:8080")
+    local = dict(t.split("=", 1) for t in targets)
     jobs = []
     for j in prom.get("scrape_configs") or []:
-        sc = [c for c in j.get("static_configs") or []
-              if f"shoal:{lport}" in (c.get("targets") or [])]
+        sc = []
+        for c in j.get("static_configs") or []:
+            mine = [local[n] for n in local if f"{n}:{lport}" in (c.get("targets") or [])]
+            if mine:
+                sc.append(dict(c, targets=mine))
         if sc:
             j = dict(j)
-            j["static_configs"] = [{"targets": [target]}]
+            j["static_configs"] = sc
             jobs.append(j)
     prom["scrape_configs"] = jobs
     g = dict(prom.get("global") or {})
@@ -839,9 +950,9 @@ def main():
     elif cmd == "argv":
         argv_cmd(root, sys.argv[3:])
     elif cmd == "prometheus":
-        prometheus_cmd(root, sys.argv[3], sys.argv[4])
+        prometheus_cmd(root, sys.argv[3], sys.argv[4:])
     elif cmd == "ship":
-        ship(root, sys.argv[3])
+        ship(root, *sys.argv[3:5])
     else:
         sys.exit(__doc__)
 

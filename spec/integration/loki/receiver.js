@@ -14,9 +14,10 @@
 //     4 MiB: shoal's batches are 1 MiB; Loki's default per-tenant burst
 //     is 6 MB) and is one JSON document, valid UTF-8 throughout;
 //   - {"streams": [...]} with nothing else; each stream {"stream": labels,
-//     "values": [...]} with nothing else; labels exactly service_name and
-//     level, non-empty strings, level one of debug|info|warn|error; no
-//     two streams of a request with the same labels;
+//     "values": [...]} with nothing else; labels exactly service_name,
+//     service_instance_id and level, non-empty strings, level one of
+//     debug|info|warn|error; no two streams of a request with the same
+//     labels;
 //   - each value is [ts, line] or [ts, line, metadata]: ts a string of
 //     decimal digits (nanoseconds) within a week back and 10 minutes ahead
 //     (Loki's reject_old_samples_max_age and creation_grace_period
@@ -114,15 +115,15 @@ function check(doc, gzip, req) {
     const where = `streams[${si}]`;
     if (!isObject(s) || !exactKeys(s, ['stream', 'values'])) throw new Error(`${where}: want {"stream", "values"} only`);
     const labels = s.stream;
-    if (!isObject(labels) || !exactKeys(labels, ['level', 'service_name'])) {
-      throw new Error(`${where}.stream: want exactly the labels service_name and level, got ${JSON.stringify(labels)}`);
+    if (!isObject(labels) || !exactKeys(labels, ['level', 'service_instance_id', 'service_name'])) {
+      throw new Error(`${where}.stream: want exactly the labels service_name, service_instance_id and level, got ${JSON.stringify(labels)}`);
     }
     for (const [k, v] of Object.entries(labels)) {
       if (!NAME.test(k)) throw new Error(`${where}.stream: bad label name ${JSON.stringify(k)}`);
       if (typeof v !== 'string' || v === '') throw new Error(`${where}.stream.${k}: want a non-empty string`);
     }
     if (!LEVELS.has(labels.level)) throw new Error(`${where}.stream.level: ${JSON.stringify(labels.level)} is not debug|info|warn|error`);
-    const key = JSON.stringify([labels.service_name, labels.level]);
+    const key = JSON.stringify([labels.service_name, labels.service_instance_id, labels.level]);
     if (seen.has(key)) throw new Error(`${where}: a second stream with the labels ${key}`);
     seen.add(key);
     if (!Array.isArray(s.values) || s.values.length === 0) throw new Error(`${where}.values: want a non-empty array`);

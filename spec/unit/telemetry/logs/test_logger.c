@@ -208,6 +208,48 @@ static void test_file_and_shutdown(const char *dir)
     CHECK(strstr(err, "/proc/no/such/app.log") && strstr(err, "--log-file"));
 }
 
+/* Every line of the file names the process, after the record's own
+ * fields, quoted as any value is, in either format. */
+static void test_instance(const char *dir)
+{
+    static const struct {
+        enum log_format format;
+        const char *name, *want;
+    } cases[] = {
+        {LOG_FORMAT_LOGFMT, "inst.log", " instance=\"box \\\"7\\\"\"\n"},
+        {LOG_FORMAT_JSON, "inst.json", ",\"instance\":\"box \\\"7\\\"\"}\n"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char path[512], err[256];
+        snprintf(path, sizeof path, "%s/%s", dir, cases[k].name);
+        struct logger_config c = {.level = LOG_INFO,
+                                  .stderr_level = LOG_OFF,
+                                  .format = cases[k].format,
+                                  .file = path,
+                                  .nworkers = 1,
+                                  .instance = "box \"7\""};
+        struct logger *lg = logger_new(&c, NULL, err, sizeof err);
+        CHECK(lg != NULL);
+        if (!lg)
+            return;
+        for (int i = 0; i < 50; i++) {
+            struct log_record r;
+            log_begin(&r, LOG_INFO, "hello");
+            r.worker = 1;
+            log_int(&r, "i", i);
+            logger_emit(lg, 1, &r);
+        }
+        logger_shutdown(lg, 2000);
+        char *text = slurp(path, NULL);
+        CHECK(text != NULL);
+        if (text) {
+            CHECK_EQ_INT(count(text, cases[k].want), 50);
+            CHECK_EQ_INT(count(text, "\n"), 50);
+            free(text);
+        }
+    }
+}
+
 static void test_full_ring_drops(const char *dir)
 {
     char path[512], err[256];
@@ -293,6 +335,7 @@ int main(void)
     test_json_types();
     test_truncation();
     test_file_and_shutdown(dir);
+    test_instance(dir);
     test_full_ring_drops(dir);
     test_reopen(dir);
     char cmd[600];

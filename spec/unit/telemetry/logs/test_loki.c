@@ -105,6 +105,7 @@ static struct loki *sink(const char *url, long wait_ms, size_t batch, size_t pen
 {
     struct loki_config c = {.url = url,
                             .service = "svc",
+                            .instance = "box-42",
                             .batch_wait_ms = wait_ms,
                             .batch_bytes = batch,
                             .max_pending = pending,
@@ -142,7 +143,7 @@ static void test_body(void)
     CHECK(loki_batch_add(b, &r4, "d", 1) > 0);
     CHECK_EQ_INT(loki_batch_lines(b), 4);
     struct strbuf out = {0};
-    CHECK_EQ_INT(loki_batch_body(b, "svc \"x\"", &out), 0);
+    CHECK_EQ_INT(loki_batch_body(b, "svc \"x\"", NULL, &out), 0);
     const char *want =
         "{\"streams\":["
         "{\"stream\":{\"service_name\":\"svc \\\"x\\\"\",\"level\":\"debug\"},"
@@ -164,13 +165,15 @@ static void test_body(void)
                 strlen(lvs[i]) + strlen("\"},\"values\":[]}");
     CHECK_EQ_INT(loki_batch_bytes(b) + wrap, out.len);
 
-    /* cleared, it starts again; error is the last stream */
+    /* cleared, it starts again; error is the last stream; the process's
+     * id is a label of every stream, escaped as the service is */
     loki_batch_clear(b);
     CHECK_EQ_INT(loki_batch_lines(b), 0);
     out.len = 0;
     loki_batch_add(b, &r5, "e", 1);
-    CHECK_EQ_INT(loki_batch_body(b, "s", &out), 0);
-    CHECK_STR(out.p, "{\"streams\":[{\"stream\":{\"service_name\":\"s\",\"level\":\"error\"},"
+    CHECK_EQ_INT(loki_batch_body(b, "s", "box \"1\"", &out), 0);
+    CHECK_STR(out.p, "{\"streams\":[{\"stream\":{\"service_name\":\"s\","
+                     "\"service_instance_id\":\"box \\\"1\\\"\",\"level\":\"error\"},"
                      "\"values\":[[\"7\",\"e\",{\"trace_id\":\"000102030405060708090a0b0c0d0e0f\","
                      "\"span_id\":\"a0a1a2a3a4a5a6a7\"}]]}]}");
 
@@ -181,7 +184,7 @@ static void test_body(void)
     memset(huge, '"', big); /* each escapes to two bytes */
     size_t n = loki_batch_add(b, &r3, huge, big);
     out.len = 0;
-    loki_batch_body(b, "s", &out);
+    loki_batch_body(b, "s", NULL, &out);
     const char *v = strstr(out.p, "\"values\":[[\"1700000000123456790\",\"");
     CHECK(v != NULL);
     const char *line = v ? strchr(v + 11, ',') + 1 : NULL;
@@ -263,7 +266,7 @@ static void test_roundtrip_and_wait(void)
         loki_batch_add(b, &r, line, (size_t)n);
     }
     struct strbuf want = {0};
-    loki_batch_body(b, "svc", &want);
+    loki_batch_body(b, "svc", "box-42", &want);
     char *got = body_of(f, 0);
     CHECK_STR(got, want.p);
     free(got);

@@ -112,9 +112,10 @@ static struct counts snap(void)
     return since(zero);
 }
 
-static struct pyroscope *sender(const char *url, const char *service)
+static struct pyroscope *sender(const char *url, const char *service, const char *instance)
 {
-    struct pyroscope_config c = {.url = url, .service = service, .timeout_ms = 2000};
+    struct pyroscope_config c = {
+        .url = url, .service = service, .instance = instance, .timeout_ms = 2000};
     char err[256] = "";
     struct pyroscope *p = pyroscope_new(&c, M->reg, err, sizeof err);
     if (!p)
@@ -145,7 +146,7 @@ static void test_request(void)
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
     struct counts c0 = snap();
-    struct pyroscope *p = sender(url, "shoal-test");
+    struct pyroscope *p = sender(url, "shoal-test", NULL);
     CHECK(p != NULL);
     if (!p) {
         fake_stop(f);
@@ -200,7 +201,8 @@ static void test_urls(void)
     for (int i = 0; i < 3; i++) {
         char url[96];
         snprintf(url, sizeof url, "http://127.0.0.1:%d%s", f->port, paths[i][0]);
-        struct pyroscope *p = sender(url, i == 0 ? "my app{x},y=1" : NULL);
+        struct pyroscope *p =
+            sender(url, i == 0 ? "my app{x},y=1" : NULL, i == 1 ? "box 1,a=b{}" : NULL);
         CHECK(p != NULL);
         if (!p)
             continue;
@@ -211,9 +213,11 @@ static void test_urls(void)
         char v[256];
         param(f->r[i].target, "name", v, sizeof v);
         /* Pyroscope's name parser has no escapes: what it would misread
-         * becomes _; no service at all is "shoal" */
-        CHECK_STR(v, i == 0 ? "my_app_x__y_1{service_name=my_app_x__y_1}"
-                            : "shoal{service_name=shoal}");
+         * becomes _; no service at all is "shoal"; the process's id is the
+         * service_instance_id label */
+        CHECK_STR(v, i == 0   ? "my_app_x__y_1{service_name=my_app_x__y_1}"
+                     : i == 1 ? "shoal{service_name=shoal,service_instance_id=box_1_a_b__}"
+                              : "shoal{service_name=shoal}");
     }
     fake_stop(f);
 
@@ -243,7 +247,7 @@ static void test_retry(void)
     snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
     struct counts c0 = snap();
     capture_begin();
-    struct pyroscope *p = sender(url, "svc");
+    struct pyroscope *p = sender(url, "svc", NULL);
     pyroscope_submit(p, body(), BODY_LEN, T0, T1);
     CHECK(wait_requests(f, 3, 10));
     pyroscope_shutdown(p, 2000);
@@ -264,7 +268,7 @@ static void test_retry(void)
     f = fake_start(200, st2, ra2, 1);
     snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
     c0 = snap();
-    p = sender(url, "svc");
+    p = sender(url, "svc", NULL);
     pyroscope_submit(p, body(), BODY_LEN, T0, T1);
     CHECK(wait_requests(f, 2, 5));
     pyroscope_shutdown(p, 2000);
@@ -279,7 +283,7 @@ static void test_retry(void)
     snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
     c0 = snap();
     capture_begin();
-    p = sender(url, "svc");
+    p = sender(url, "svc", NULL);
     pyroscope_submit(p, body(), BODY_LEN, T0, T1);
     CHECK(wait_requests(f, 1, 5));
     sleep_ms(700); /* a retry would have come by now */
@@ -309,7 +313,7 @@ static void test_hang_and_bound(void)
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
     struct counts c0 = snap();
     capture_begin();
-    struct pyroscope *p = sender(url, "svc");
+    struct pyroscope *p = sender(url, "svc", NULL);
     pyroscope_submit(p, body(), BODY_LEN, T0, T1);
     sleep_ms(200); /* the sender took it: it is in flight */
     double t0 = mono();
@@ -339,7 +343,7 @@ static void test_down(void)
 {
     struct counts c0 = snap();
     capture_begin();
-    struct pyroscope *p = sender("http://user:hunter2@127.0.0.1:1", "svc");
+    struct pyroscope *p = sender("http://user:hunter2@127.0.0.1:1", "svc", NULL);
     for (int i = 0; i < 3; i++)
         pyroscope_submit(p, body(), BODY_LEN, T0, T1);
     sleep_ms(200);
@@ -363,7 +367,7 @@ static void test_flush(void)
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
     struct counts c0 = snap();
-    struct pyroscope *p = sender(url, "svc");
+    struct pyroscope *p = sender(url, "svc", NULL);
     for (int i = 0; i < 4; i++)
         pyroscope_submit(p, body(), BODY_LEN, T0 + (uint64_t)i * 10000000000ull,
                          T1 + (uint64_t)i * 10000000000ull);

@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *attr(const struct otel_config *c, const char *key)
 {
@@ -166,6 +167,44 @@ static void test_logs(void)
     }
 }
 
+/* One id for the process: --instance, else OTEL_RESOURCE_ATTRIBUTES',
+ * else HOST-PID; the resource carries the one chosen. */
+static void test_instance(void)
+{
+    struct otel_config c;
+    char err[256], want[300], host[256] = "";
+    gethostname(host, sizeof host - 1);
+    snprintf(want, sizeof want, "%s-%ld", host, (long)getpid());
+
+    nvars = 0;
+    CHECK_EQ_INT(load(&c, NULL, err), 0);
+    CHECK(attr(&c, "service.instance.id") == NULL);
+    CHECK_STR(otel_config_instance(&c, NULL), want);
+    CHECK_STR(attr(&c, "service.instance.id"), want);
+    otel_config_free(&c);
+
+    CHECK_EQ_INT(load(&c, NULL, err), 0);
+    CHECK_STR(otel_config_instance(&c, "crawler-2"), "crawler-2");
+    CHECK_STR(attr(&c, "service.instance.id"), "crawler-2");
+    otel_config_free(&c);
+
+    set("OTEL_RESOURCE_ATTRIBUTES", "service.instance.id=pod%2D7,team=a");
+    CHECK_EQ_INT(load(&c, NULL, err), 0);
+    CHECK_STR(otel_config_instance(&c, NULL), "pod-7");
+    CHECK_STR(attr(&c, "service.instance.id"), "pod-7");
+    otel_config_free(&c);
+    /* the flag is this process's own: it wins, and there is one value */
+    CHECK_EQ_INT(load(&c, NULL, err), 0);
+    CHECK_STR(otel_config_instance(&c, "crawler-2"), "crawler-2");
+    int n = 0;
+    for (int i = 0; i < c.resource.attrs.n; i++)
+        n += !strcmp(c.resource.attrs.a[i].key, "service.instance.id");
+    CHECK_EQ_INT(n, 1);
+    CHECK_STR(attr(&c, "team"), "a");
+    otel_config_free(&c);
+    nvars = 0;
+}
+
 int main(void)
 {
     struct otel_config c;
@@ -184,6 +223,7 @@ int main(void)
     CHECK_STR(attr(&c, "service.name"), "my_crawl");
     CHECK(attr(&c, "host.name") && attr(&c, "telemetry.sdk.name"));
     otel_config_free(&c);
+    test_instance();
 
     /* the general endpoint is a base; HTTP adds /v1/traces */
     nvars = 0;
