@@ -106,6 +106,8 @@ static const struct opt opts[] = {
     {"instance", "SHOAL_INSTANCE", NULL, K_STR, F(instance), 0, 0, "ID",
      "this process's name in a shared run, its telemetry and its logs (default: "
      "service.instance.id from OTEL_RESOURCE_ATTRIBUTES, else HOST-PID)"},
+    {"follow", "SHOAL_FOLLOW", NULL, K_FLAG, F(follow), 0, 1, NULL,
+     "shoal items: keep writing items as they come until the shared run has drained"},
     {"lease-ttl", "SHOAL_LEASE_TTL", NULL, K_NUM, F(lease_ttl), 1, 86400, "SECONDS",
      "with --queue: a job taken by a process that stops answering goes back after this "
      "long (default 30)"},
@@ -400,6 +402,20 @@ int config_validate(const struct config *c, char *err, size_t errlen)
                  "queue in Redis is already kept by Redis)");
         return -1;
     }
+    if (c->command == CMD_ITEMS && (!c->queue || !c->output)) {
+        snprintf(err, errlen, "usage: shoal items redis://HOST:PORT/DB?prefix=NAME --output FILE "
+                              "[--follow]");
+        return -1;
+    }
+    if ((c->command == CMD_RUN || c->command == CMD_DEMO) && c->queue &&
+        strcmp(c->queue, "memory") && c->output) {
+        snprintf(err, errlen,
+                 "--output with --queue: a shared run keeps its items in the queue, each once "
+                 "whichever process made it; write them to a file with `shoal items %s "
+                 "--output %s` (beside the run with --follow, or after it)",
+                 c->queue, c->output);
+        return -1;
+    }
     if (c->command == CMD_STATE && !c->state_dir) {
         snprintf(err, errlen, "which state? usage: shoal state DIR (a run's --state-dir)");
         return -1;
@@ -419,6 +435,7 @@ static const struct {
     {"run", CMD_RUN},         {"check", CMD_CHECK}, {"demo", CMD_DEMO},
     {"version", CMD_VERSION}, {"help", CMD_HELP},   {"dashboard", CMD_DASHBOARD},
     {"try", CMD_TRY},         {"shell", CMD_SHELL},     {"state", CMD_STATE},
+    {"items", CMD_ITEMS},
 };
 
 static void print_usage(FILE *out)
@@ -435,6 +452,9 @@ static void print_usage(FILE *out)
           "  shoal demo [options]                  crawl the built-in demo site\n"
           "  shoal state DIR                       what a --state-dir holds: jobs queued,\n"
           "                                        delayed, in flight, done; keys; hosts\n"
+          "  shoal items URL --output FILE [--follow]\n"
+          "                                        write a shared run's items (--queue URL) to\n"
+          "                                        FILE, each once; --follow: until it drains\n"
           "  shoal dashboard SCRIPT                print a Grafana dashboard (JSON) for the\n"
           "                                        script's metrics\n"
           "  shoal version\n",
@@ -602,6 +622,8 @@ int config_parse(struct config *c, int argc, char **argv)
         c->try_target = argv[rest++]; /* the page to load first */
     if (c->command == CMD_STATE && rest < dd)
         c->state_dir = argv[rest++];
+    if (c->command == CMD_ITEMS && rest < dd)
+        c->queue = argv[rest++];
     if (rest < dd) {
         snprintf(err, sizeof err,
                  "unexpected argument '%s' (arguments for the script go after --, e.g. "

@@ -23,6 +23,7 @@
 #include "lua/lua_job.h"
 #include "telemetry/metrics/otlp_metrics.h"
 #include "core/run.h"
+#include "core/queue_redis.h"
 #include "core/queue_sqlite.h"
 #include "core/runmetrics.h"
 #include "telemetry/send/otel.h"
@@ -271,6 +272,16 @@ int main(int argc, char **argv)
         return EXIT_OK;
     case CMD_DASHBOARD:
         return dashboard(&cfg);
+    case CMD_ITEMS: {
+        char err[4600];
+        long long n = queue_redis_drain(cfg.queue, cfg.output, cfg.follow, err, sizeof err);
+        if (n < 0) {
+            fprintf(stderr, "shoal: %s\n", err);
+            return EXIT_ENV;
+        }
+        fprintf(stderr, "shoal: %lld bytes of items written to %s\n", n, cfg.output);
+        return EXIT_OK;
+    }
     case CMD_STATE: {
         char err[4600];
         if (queue_sqlite_report(cfg.state_dir, stdout, err, sizeof err) != 0) {

@@ -18,7 +18,8 @@ enum command {
     CMD_DASHBOARD,
     CMD_TRY,
     CMD_SHELL,
-    CMD_STATE
+    CMD_STATE,
+    CMD_ITEMS
 };
 
 /* Exit codes, documented in --help and the README. */
@@ -74,6 +75,7 @@ struct config {
     const char *instance;  /* --instance: this process's id; main settles it before a run
                               (otel_config_instance): never NULL there */
     double lease_ttl;      /* --lease-ttl: seconds */
+    int follow;            /* shoal items --follow */
     int output_append;  /* append to it instead of truncating */
     int quiet;
     int watch;

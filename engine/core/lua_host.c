@@ -204,7 +204,7 @@ static enum lj_emit_status host_emit(void *host, const char *json, size_t len)
     }
     struct worker *w = host;
     struct items *it = items_of(host);
-    if (w->run->durable_items && items_format(it) != ITEMS_NONE) {
+    if (w->run->durable_items && (items_format(it) != ITEMS_NONE || w->run->shared_items)) {
         if (len > items_max_bytes(it))
             return LJ_EMIT_TOO_BIG;
         struct strbuf b = {0};
@@ -241,6 +241,8 @@ static size_t host_emit_max_bytes(void *host)
 
 static enum lj_items_format host_items_format(void *host)
 {
+    if (((struct worker *)host)->run->shared_items)
+        return LJ_ITEMS_JSONL;
     enum items_format f = items_format(items_of(host));
     return f == ITEMS_CSV ? LJ_ITEMS_CSV : f == ITEMS_JSONL ? LJ_ITEMS_JSONL : LJ_ITEMS_NONE;
 }

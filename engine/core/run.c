@@ -147,6 +147,10 @@ static void fill_summary(struct run *r, struct summary *s, struct stats *t, doub
     s->items_failed = ic.failed;
     s->items_discarded = ic.discarded;
     s->items_extra_keys = ic.extra;
+    if (r->shared_items) {
+        s->items_output = "the shared queue (`shoal items` writes them out)";
+        s->items_written = atomic_load(&r->items_kept);
+    }
     const char *on[4];
     int n = 0;
     if (r->otel->traces_on)
@@ -512,6 +516,15 @@ static int sink_flush(void *arg)
 static int open_items(struct run *r, char *err, size_t errlen)
 {
     const struct config *cfg = r->cfg;
+    if (cfg->queue && strcmp(cfg->queue, "memory") && queue_items_durable(r->q) &&
+        !cfg->try_job) {
+        /* a shared run's items are kept in its store, whoever made them;
+         * `shoal items` writes them out */
+        r->durable_items = r->shared_items = 1;
+        struct items_config none = {.nworkers = cfg->workers};
+        r->items = items_new(&none, r->metrics, err, errlen);
+        return r->items ? 0 : -1;
+    }
     int durable = queue_items_durable(r->q) && cfg->output && !cfg->try_job;
     struct items_config ic = {
         .path = cfg->output, .append = cfg->output_append || durable, .nworkers = cfg->workers};

@@ -36,6 +36,8 @@ struct run {
     struct sessions *sessions;   /* shoal.http's named cookie jars */
     struct proxies *proxies;     /* --proxy-list, or NULL */
     int durable_items; /* the queue keeps items with their jobs' acks (queue_items_durable) */
+    int shared_items;  /* ... and in its store, not in --output (--queue): JSON lines */
+    _Atomic uint64_t items_kept; /* records handed to the queue with acks */
     struct runmetrics *metrics;
     const struct otel_config *otel;
     struct tracer *tracer; /* NULL when tracing is off */

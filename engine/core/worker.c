@@ -245,11 +245,14 @@ static int do_resume_again(struct worker *w, struct slot *s, const void *arg)
 /* The job is finished: with a durable queue its items go with the ack. */
 static void ack(struct run *r, struct slot *s)
 {
-    if (s->items.len)
-        queue_ack_items(r->q, s->lease, s->items.p, s->items.len);
-    else
+    if (s->items.len) {
+        if (queue_ack_items(r->q, s->lease, s->items.p, s->items.len) == 0)
+            atomic_fetch_add(&r->items_kept, s->nitems);
+    } else {
         queue_ack(r->q, s->lease);
+    }
     s->items.len = 0;
+    s->nitems = 0;
     if (s->items.cap > (1u << 20)) {
         free(s->items.p);
         s->items = (struct strbuf){0};
@@ -259,13 +262,18 @@ static void ack(struct run *r, struct slot *s)
 int worker_item(struct worker *w, const char *rec, size_t len)
 {
     struct slot *s = w->in_lua;
-    if (!s || s->kind != SLOT_JOB)
-        return queue_items(w->run->q, rec, len);
+    if (!s || s->kind != SLOT_JOB) {
+        if (queue_items(w->run->q, rec, len) != 0)
+            return -1;
+        atomic_fetch_add(&w->run->items_kept, 1);
+        return 0;
+    }
     strbuf_add(&s->items, rec, len);
     if (s->items.oom) {
         s->items.oom = 0;
         return -1;
     }
+    s->nitems++;
     return 0;
 }
 
@@ -299,6 +307,7 @@ static void finish_attempt(struct worker *w, struct slot *s, int ok, const char 
             counter_add(&w->stats.retries, 1);
             queue_retry(r->q, s->lease, delay, now);
             s->items.len = 0; /* the next attempt makes them again */
+            s->nitems = 0;
         } else {
             counter_add(&w->stats.jobs_failed, 1);
             ack(r, s);

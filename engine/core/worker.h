@@ -81,6 +81,7 @@ struct slot {
     /* a durable or shared queue (queue_items_durable): the attempt's items,
      * encoded, kept with its ack (or dropped with its retry) */
     struct strbuf items;
+    uint64_t nitems; /* records in items */
 };
 
 #define WORKER_SPAN_BURST 32
