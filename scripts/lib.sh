@@ -17,7 +17,7 @@ TEST_PACKAGES="$TEST_PACKAGES python3-lxml python3-cssselect"
 TEST_PACKAGES="$TEST_PACKAGES redis-server"
 # What the benchmark compares against (its crawl section runs Debian's Scrapy
 # with /usr/bin/python3; Crawlee comes from npm, see npm_ci).
-BENCH_PACKAGES="wrk nginx-light nodejs python3-scrapy"
+BENCH_PACKAGES="wrk nginx-light nodejs python3-scrapy redis-server"
 
 # need_packages PKG... : installs what is missing (as root) or says how.
 need_packages() {
