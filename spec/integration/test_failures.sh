@@ -358,7 +358,7 @@ for var in $(grep -o '\[SHOAL_[A-Z_]*\]' "$OUT" | tr -d '[]' | sort -u); do
     # these take any text
     case $var in SHOAL_LUA_PATH | SHOAL_SUMMARY_JSON | SHOAL_OUTPUT | SHOAL_SERVICE | SHOAL_LOG_FILE | SHOAL_PROFILE_DIR | \
         SHOAL_USER_AGENT | SHOAL_ALLOWED_DOMAINS | SHOAL_INCLUDE | SHOAL_EXCLUDE | SHOAL_HTTP_CACHE | \
-        SHOAL_PROXY_LIST) continue ;; esac
+        SHOAL_PROXY_LIST | SHOAL_STATE_DIR | SHOAL_INSTANCE) continue ;; esac
     env "$var=zzz" timeout 10 "$SHOAL" run good.lua --listen off --quiet >/dev/null 2>envvar.err
     rc=$?
     if [ "$rc" = 2 ] && grep -q "$var" envvar.err; then
