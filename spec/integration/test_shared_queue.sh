@@ -71,11 +71,43 @@ urls() { "$PY" -c 'import json, sys
 for line in open(sys.argv[1]):
     print(json.loads(line)["url"])' "$1" | sort; }
 
-# --- three processes, nothing killed: the polite checks, all of them
+# --- three processes, nothing killed: the polite checks, all of them, and
+# Prometheus scraping the three adds their jobs up to the run's
+MPORTS=("$(free_port)" "$(free_port)" "$(free_port)")
+PPORT=$(free_port)
+mkdir -p "$T/prom"
+{
+    echo "global: { scrape_interval: 1s, scrape_timeout: 1s }"
+    echo "scrape_configs:"
+    echo "  - job_name: shoal"
+    echo "    static_configs:"
+    echo "      - targets: ['127.0.0.1:${MPORTS[0]}', '127.0.0.1:${MPORTS[1]}', '127.0.0.1:${MPORTS[2]}']"
+} >"$T/prom/prometheus.yml"
+start_bg prometheus prometheus --config.file="$T/prom/prometheus.yml" \
+    --storage.tsdb.path="$T/prom/data" --web.listen-address="127.0.0.1:$PPORT" --log.level=warn
+wait_port "$PPORT" 30 || fail "prometheus starts" "$(show_file "$T/prometheus.err" 5)"
+# q QUERY: the first sample's value, "" if none
+q() { curl -sf --get "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode "query=$1" |
+    jq -r '.data.result[0].value[1] // ""'; }
 polite_log_clear
-crawl_together three p3 3
-wait_all 120
+PIDS=()
+for i in 1 2 3; do
+    start_bg "three$i" "$SHOAL" "${CRAWL[@]}" --instance "three$i" --linger 60s \
+        --listen "127.0.0.1:${MPORTS[$((i - 1))]}" \
+        --queue "redis://127.0.0.1:$REDIS_PORT/0?prefix=p3" --summary-json "$T/three$i.json" \
+        -- "$START"
+    PIDS+=("$BG_PID")
+done
+wait_for "[ -s '$T/three1.json' ] && [ -s '$T/three2.json' ] && [ -s '$T/three3.json' ]" 120
+ACKED=$(redis-cli -p "$REDIS_PORT" hget p3:n acked)
+wait_for "[ \"\$(q 'count(up == 1)')\" = 3 ] &&
+    [ \"\$(q 'sum(jobs_total{status=\"success\"})')\" = '$ACKED' ]" 30
+PROM_SUM=$(q 'sum by (status) (jobs_total{status="success"})')
+PROM_INSTANCES=$(q 'count(count by (instance) (jobs_total))')
+for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+wait_all 60
 expect_eq "three processes share the crawl: all exit 0" "${RCS[*]}" "0 0 0"
+expect_eq "Prometheus scrapes the three" "$PROM_INSTANCES" 3
 polite_log_take "$T/three.log"
 items p3 "$T/three.jsonl"
 expect_eq "shoal items: exit 0" "$?" 0
@@ -91,6 +123,7 @@ for i in 1 2 3; do
     [ "${ok:-0}" -gt 0 ] && BUSY=$((BUSY + 1))
 done
 expect_eq "the three summaries' jobs add up to the pages" "$SUM" "$PAGES"
+expect_eq "sum by (status) (jobs_total) across the three is the run's pages" "$PROM_SUM" "$PAGES"
 expect_eq "each of the three did part of the crawl" "$BUSY" 3
 expect_eq "done() ran in one process" "$(grep -l 'crawl finished' "$T"/three?.err | wc -l)" 1
 expect_eq "the summaries name their instances" \
