@@ -13,24 +13,14 @@
 #define SHOAL_QUEUE_REDIS_SCRIPTS_H
 
 enum rs_script {
-    RS_PUSH,
-    RS_TAKE,
-    RS_ACK,
-    RS_RETRY,
-    RS_RELEASE,
-    RS_NEXT_DUE,
+    RS_PUSH,  /* one push, answered at once: the producer's */
+    RS_BATCH, /* the outbox's changes in order, then a take of several */
     RS_STATS,
-    RS_TUNE,
-    RS_PAUSE,
     RS_GROUPS,
     RS_POLL,
     RS_CLAIM,
-    RS_PRODUCER_DONE,
-    RS_DRAINED,
-    RS_ITEMS,
     RS_HELLO,
     RS_GOODBYE,
-    RS_RECONCILE,
     RS_COUNT
 };
 
