@@ -145,6 +145,7 @@ struct op {
     size_t l[ARGS_MAX];
     size_t off[ARGS_MAX];
     size_t size;
+    int tried; /* in a call whose answer was lost */
     char bytes[];
 };
 
@@ -157,8 +158,8 @@ struct name {
 struct answer {
     int drained;
     long long waiting, ready;
-    double due; /* shared time; 0: nothing due */
-    uint64_t gen;
+    double due;    /* shared time; 0: nothing due */
+    uint64_t loud; /* q->loud when the call was made */
     redisReply *r; /* leases from element 6 on; the caller frees it */
 };
 
@@ -196,11 +197,12 @@ struct rq {
     uint64_t ppos; /* producer pushes answered OK or DUP */
     uint64_t next_id, id_end, spare_id, spare_end;
     int ids_asked;
-    uint64_t gen;   /* bumped by every local change */
+    uint64_t loud;  /* bumped by every change that may move next_due anyhow */
     uint64_t epoch; /* bumped by a tune or pause, here or elsewhere */
-    uint64_t due_gen;
+    uint64_t due_loud;
     int due_valid;
-    double due;
+    double due;              /* next_due's cache, valid while loud is due_loud */
+    double low_since;        /* the earliest due of a delayed job since the last call */
     struct queue_stats last; /* for stats while down */
     long long others;        /* changes made by other processes, as last seen */
     char *roles[ROLES_MAX];
@@ -625,6 +627,7 @@ static struct op *op_new(const struct args *a)
     if (!o)
         return NULL;
     o->next = NULL;
+    o->tried = 0;
     o->n = a->n;
     o->size = total;
     size_t at = 0;
@@ -712,8 +715,11 @@ static void undetach(struct rq *q, struct op *batch, uint64_t dups)
     if (batch) {
         struct op *end = batch;
         size_t n = 1, bytes = batch->size;
-        for (; end->next; end = end->next, n++)
+        batch->tried = 1;
+        for (; end->next; end = end->next, n++) {
             bytes += end->next->size;
+            end->next->tried = 1;
+        }
         end->next = q->head;
         q->head = batch;
         if (!q->tail)
@@ -752,12 +758,15 @@ static uint64_t rng_next(uint64_t *state)
 static redisReply *batch_on(struct rq *q, redisContext *c, const struct op *batch, double now,
                             int take, uint64_t ids, uint64_t dups)
 {
-    size_t n = 5 + 7 + (size_t)take;
-    for (const struct op *o = batch; o; o = o->next)
+    size_t n = 5 + 8 + (size_t)take;
+    int careful = 0;
+    for (const struct op *o = batch; o; o = o->next) {
         n += (size_t)o->n;
+        careful |= o->tried;
+    }
     const char **argv = malloc(n * sizeof *argv);
     size_t *lens = malloc(n * sizeof *lens);
-    char num[7 + PREFETCH_MAX][32];
+    char num[8 + PREFETCH_MAX][32];
     redisReply *r = NULL;
     if (!argv || !lens)
         goto out;
@@ -773,12 +782,13 @@ static redisReply *batch_on(struct rq *q, redisContext *c, const struct op *batc
     arg_num(&argv[9], &lens[9], num[4], (long long)ids);
     arg_num(&argv[10], &lens[10], num[5], take);
     arg_num(&argv[11], &lens[11], num[6], (long long)dups);
+    arg_num(&argv[12], &lens[12], num[7], careful);
     pthread_mutex_lock(&q->lock);
     for (int i = 0; i < take; i++)
-        arg_real(&argv[12 + i], &lens[12 + i], num[7 + i],
+        arg_real(&argv[13 + i], &lens[13 + i], num[8 + i],
                  (double)(rng_next(&q->rng) >> 11) * 0x1.0p-53);
     pthread_mutex_unlock(&q->lock);
-    size_t at = 12 + (size_t)take;
+    size_t at = 13 + (size_t)take;
     for (const struct op *o = batch; o; o = o->next) {
         for (int i = 0; i < o->n; i++, at++) {
             argv[at] = o->bytes + o->off[i];
@@ -843,7 +853,8 @@ static int deliver_on(struct rq *q, redisContext *c, int take, double now, int f
     memset(ans, 0, sizeof *ans);
     for (;;) {
         pthread_mutex_lock(&q->lock);
-        uint64_t gen = q->gen;
+        uint64_t loud = q->loud;
+        q->low_since = 0;
         uint64_t ids = ids_wanted(q);
         pthread_mutex_unlock(&q->lock);
         uint64_t dups;
@@ -872,7 +883,7 @@ static int deliver_on(struct rq *q, redisContext *c, int take, double now, int f
         if (ans->r)
             freeReplyObject(ans->r);
         ans->r = r;
-        ans->gen = gen;
+        ans->loud = loud;
         ans->drained = (int)elem_int(r, 0);
         ans->waiting = elem_int(r, 1);
         ans->ready = elem_int(r, 2);
@@ -944,13 +955,14 @@ static double latest(struct rq *q)
  * time, 0 if ready). Call after posting the change. Under q->lock. */
 static void local_change(struct rq *q, int keep, double due)
 {
-    int valid = q->due_valid && q->due_gen == q->gen;
-    q->gen++;
-    if (valid && keep) {
-        if (due > 0 && (q->due == 0 || due < q->due))
-            q->due = due;
-        q->due_gen = q->gen;
+    if (!keep) {
+        q->loud++;
+        return;
     }
+    if (due > 0 && q->due_valid && (q->due == 0 || due < q->due))
+        q->due = due;
+    if (due > 0 && (q->low_since == 0 || due < q->low_since))
+        q->low_since = due;
 }
 
 /* A group a take saw with no delay, in this tune epoch. Under q->lock. */
@@ -1163,16 +1175,24 @@ static void producer_room(struct rq *q, long long waiting)
         queue_wake(q->front, 0);
 }
 
-/* Leases for the stock beyond the caller's: none unless many jobs are
- * ready (a take that found few keeps them for other processes), and
- * never more than a quarter of them. Under q->lock. */
+/* Many jobs are ready in the store: takes are served from the stock,
+ * which the background thread fills, and never wait for Redis (a worker
+ * thread waiting would hold up all its jobs). With few, a take asks the
+ * store itself and keeps the rest for other processes. Under q->lock. */
+static int stock_mode(const struct rq *q)
+{
+    return !q->closed && q->last_ready >= PREFETCH_MIN_READY;
+}
+
+/* Leases the stock lacks: up to PREFETCH_MAX, never more than a quarter of
+ * the ready jobs, none outside stock mode. Under q->lock. */
 static int prefetch_want(const struct rq *q)
 {
-    if (q->closed || q->last_ready < PREFETCH_MIN_READY)
+    if (!stock_mode(q))
         return 0;
     long long want = q->last_ready / 4;
-    if (want > PREFETCH_MAX - 1)
-        want = PREFETCH_MAX - 1;
+    if (want > PREFETCH_MAX)
+        want = PREFETCH_MAX;
     want -= q->nstock;
     return want > 0 ? (int)want : 0;
 }
@@ -1287,10 +1307,11 @@ static int absorb(struct rq *q, struct answer *ans, int worker, struct queue_lea
             mine = 1;
         }
     }
-    if (r && q->gen == ans->gen) {
-        q->due = local_time(q, ans->due);
+    if (r && q->loud == ans->loud) {
+        double due = local_time(q, ans->due); /* and the delayed jobs posted since */
+        q->due = q->low_since && (due == 0 || q->low_since < due) ? q->low_since : due;
         q->due_valid = 1;
-        q->due_gen = q->gen;
+        q->due_loud = q->loud;
     }
     if (worker >= 0 && !mine && !q->closed)
         hungry_mark(q, worker);
@@ -1454,7 +1475,16 @@ static int rq_take(void *b, int worker, double now, struct queue_lease *out)
             kick(q);
         return 1;
     }
-    int want = 1 + prefetch_want(q);
+    if (!down && stock_mode(q)) {
+        hungry_mark(q, worker); /* woken when the stock is filled */
+        q->refill = 1;
+        pthread_mutex_unlock(&q->lock);
+        kick(q);
+        return 0;
+    }
+    int want = prefetch_want(q) + 1;
+    if (want > PREFETCH_MAX)
+        want = PREFETCH_MAX;
     pthread_mutex_unlock(&q->lock);
     if (down)
         return hungry_now(q, worker);
@@ -1605,11 +1635,14 @@ static double rq_next_due(void *b)
     if (atomic_load(&q->down))
         return clock_now() + DOWN_DUE;
     pthread_mutex_lock(&q->lock);
-    int cached = q->due_valid && q->due_gen == q->gen;
+    int cached = q->due_valid && q->due_loud == q->loud;
     double due = q->due;
+    int quick = !cached && stock_mode(q);
     pthread_mutex_unlock(&q->lock);
     if (cached)
         return due;
+    if (quick) /* busy: a call soon brings it; a worker looking again costs nothing */
+        return clock_now() + FLUSH_EVERY * 5;
     struct answer ans;
     if (send_all(q, 0, latest(q), 1, &ans) < 0)
         return clock_now() + DOWN_DUE;
@@ -1888,7 +1921,7 @@ static int come_back(struct rq *q)
     pthread_mutex_lock(&q->lock);
     int producer = q->producer_waiting;
     q->producer_waiting = 0;
-    q->gen++;
+    q->loud++;
     pthread_mutex_unlock(&q->lock);
     wake_hungry(q, -1);
     if (producer)
@@ -1917,7 +1950,7 @@ static void poll_store(struct rq *q)
     int news = others != q->others;
     q->others = others;
     if (news || reclaimed) {
-        q->gen++;
+        q->loud++;
         q->epoch++; /* a tune or pause elsewhere may be among them */
     }
     pthread_mutex_unlock(&q->lock);
@@ -1956,6 +1989,8 @@ static void send_behind(struct rq *q, int refill)
     struct answer ans;
     if (send_all(q, want, latest(q), 0, &ans) == 0)
         absorb(q, &ans, -1, NULL);
+    if (refill && want == 0)
+        wake_hungry(q, -1); /* out of stock mode: they ask the store themselves */
 }
 
 static void *tick_main(void *arg)
