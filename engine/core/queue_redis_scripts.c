@@ -345,8 +345,8 @@ static const char batch[] =
     /* the take: the best open group's jobs, as many as its room allows and as */
     /* long as they beat the next group's best, then the next group */
     "local out, got, lease, mine = {}, 0, nil, {}\n"
+    /* dead instances' leases come back with the poll's reclaim */
     "if k > 0 then\n"
-    "  reclaim(now)\n"
     "  promote(now)\n"
     "  while got < k do\n"
     "    local top = redis.call('ZRANGE', P .. ':open', 0, 1, 'WITHSCORES')\n"

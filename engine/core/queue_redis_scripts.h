@@ -1,7 +1,8 @@
 /* queue_redis_scripts.h - the server-side Lua of the Redis queue backend.
  *
- * Every change to the shared queue is one of these scripts, run by Redis
- * as one atomic step (EVALSHA). The keys they use and why are described in
+ * Every change to the shared queue is made by one of these scripts, run by
+ * Redis as one atomic step (EVALSHA): the producer's push alone, the rest
+ * in batches (RS_BATCH, the outbox of queue_redis.c). The keys they use and why are described in
  * docs/ARCHITECTURE.md ("The shared queue in Redis") and at the top of
  * queue_redis_scripts.c. Each script is the common prelude (helpers) and a
  * body; ARGV[1] is always the key prefix, ARGV[2] the caller's instance id.
