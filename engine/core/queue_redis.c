@@ -3,13 +3,33 @@
  * queue.h and queue_backend.h, the keys and scripts in
  * queue_redis_scripts.c, the reasons in docs/ARCHITECTURE.md).
  *
- * Every change is one server-side script (EVALSHA, loaded with SCRIPT LOAD
- * and again after NOSCRIPT), so a take with its politeness checks, an ack
- * with its items, a push with its dedup are each one atomic step for all
- * processes. What stays in the process: the leases it holds (the job's
- * bytes, valid until ack, retry or release, and the lease's worker for
- * release_worker), its hungry workers, and the results it could not
- * deliver while Redis was away.
+ * Every change is made by a server-side script (EVALSHA, loaded with
+ * SCRIPT LOAD and again after NOSCRIPT), so a take with its politeness
+ * checks, an ack with its items, a push with its dedup are each atomic for
+ * all processes. What stays in the process: the leases it holds (the
+ * job's bytes, valid until ack, retry or release, and the lease's worker
+ * for release_worker), a few leases taken ahead for its next takes (the
+ * stock), its hungry workers, the keys it has seen, and the outbox.
+ *
+ * The outbox: workers' pushes, acks, retries, releases, items, tunes and
+ * pauses do not wait for Redis. Each is answered at once (a push with an
+ * id from a block the store handed out, or QUEUE_DUP if this process has
+ * seen its key) and appended to one ordered list, which goes to the store
+ * in batches, one script call each: within FLUSH_EVERY of its first
+ * change, at once when it is long, and before anything that reads the
+ * store (take, stats, drained, next_due, the groups, sync, free), in the
+ * same call as a take. One batch is on its way at a time (send_lock), so
+ * the store sees this process's changes in the order they were made: a
+ * job's pushes before its ack. A take that goes to the store takes up to
+ * PREFETCH_MAX leases when many jobs are ready; the spare ones are real
+ * leases (in flight for their group, renewed with the heartbeat) kept in
+ * the stock for the next takes of any worker, refilled by the background
+ * thread, and given back at close and free. The producer's pushes stay
+ * one call each: their answer is its backpressure. Wakeups of this
+ * process's hungry workers are decided here, without the store: a change
+ * that may make work (a push of a ready job, an ack, a retry, a release,
+ * a tune) wakes one; a worker woken for nothing finds nothing and is
+ * hungry again.
  *
  * Times: callers pass monotonic seconds; the store keeps shared ones,
  * now + off, where off is Redis's clock minus ours at open, rounded to
@@ -17,27 +37,30 @@
  * clock compares them with ==). Leases live as long as their instance's
  * heartbeat, on Redis's own clock (TIME), renewed by the background thread.
  *
- * Redis away: a command that cannot reach Redis within IO_TIMEOUT marks
- * the store down (logged once). While down, take gives nothing, next_due
- * says "soon", and acks, retries, releases, worker pushes, items and
- * tunes are held, in order, in a local list (the producer's pushes get
- * QUEUE_FULL instead, and are woken when the store is back). The
- * background thread reconnects with backoff, puts back the leases of this
- * process that it does not know of (a take whose answer was lost),
- * replays the held list in order, and only then marks the store up (logged
- * once, with how many results were held). An ack or retry replayed after
- * its lease ran out is refused by the store, as it would have been on
- * time: the job is done again elsewhere, never counted twice. A push whose
- * answer was lost with the connection may be queued twice unless it has a
- * key (at least once, never lost).
+ * Redis away: a call that cannot reach Redis within IO_TIMEOUT marks the
+ * store down (logged once), and the batch it carried goes back to the
+ * head of the outbox. While down, take gives nothing, next_due says
+ * "soon", the producer's pushes get QUEUE_FULL (and are woken when the
+ * store is back), and the outbox holds every other change. The background
+ * thread reconnects with backoff, sends the outbox in order, puts back the
+ * leases of this process that it does not know of (a take whose answer was
+ * lost), and only then marks the store up (logged once, with how many
+ * results were held). An ack or retry delivered after its lease ran out is
+ * refused by the store, as it would have been on time: the job is done
+ * again elsewhere, never counted twice. A batch whose answer was lost is
+ * sent again: its pushes carry their job ids, so they are not queued twice
+ * unless the job was done meanwhile.
  *
- * Threads: any thread may call any op. q->lock guards the lease table, the
- * hungry list, the flags and caches (never held over a Redis call or a
- * notify); q->pool_lock the idle connections (one hiredis context is used
- * by one thread at a time); q->held_lock the held list and, with it, the
- * down flag's changes (down is atomic, so ops read it without a lock).
- * The background thread (tick) is the only one that reconnects after a
- * loss, replays, polls and renews. */
+ * Threads: any thread may call any op. q->lock guards the lease table,
+ * the stock, the hungry list, the seen keys, the id block, the flags and
+ * caches (never held over a Redis call or a notify); q->send_lock is held
+ * by the one sender of the outbox, over its calls; q->out_lock guards the
+ * outbox and, with it, the down flag's changes (down is atomic, so ops
+ * read it without a lock); q->pool_lock the idle connections (one hiredis
+ * context is used by one thread at a time); q->tick_lock the background
+ * thread's wakeups. Order when nested: send_lock, then lock or out_lock.
+ * The background thread (tick) flushes, refills the stock, polls, renews,
+ * and is the only one that reconnects after a loss. */
 #include "core/queue_redis.h"
 
 #include "base/clock.h"
@@ -63,7 +86,6 @@
 
 #define POOL_MAX 16
 #define ARGS_MAX 24
-#define RELEASE_CHUNK 16
 #define LEASE_BUCKETS_MIN 64
 #define IO_TIMEOUT 1.0  /* seconds a connect or a command may take */
 #define TICK_EVERY 0.1  /* the background thread's poll */
@@ -73,13 +95,20 @@
 #define DEFAULT_TTL 30.0
 #define ROLES_MAX 4
 #define WAKE_BATCH 32
+#define FLUSH_EVERY 0.002         /* the longest a change waits in the outbox, Redis up */
+#define BATCH_OPS 512             /* changes in one call at most */
+#define BATCH_BYTES (1024 * 1024) /* and their bytes, about */
+#define PREFETCH_MAX 16           /* leases one take brings, the caller's and the stock's */
+#define PREFETCH_MIN_READY 64     /* fewer jobs ready in the store: no stock */
+#define ID_BLOCK 1024             /* job ids handed to the process at once */
+#define SEEN_MAX (4u << 20)       /* keys this process remembers (16 bytes each) */
 
 struct url {
     char *host, *user, *pass, *prefix;
     int port, db;
 };
 
-/* EVALSHA's arguments after the prefix and the instance. */
+/* A script's arguments after the prefix and the instance. */
 struct args {
     int n;
     const char *v[ARGS_MAX];
@@ -87,12 +116,17 @@ struct args {
     char num[ARGS_MAX][32];
 };
 
-/* A lease this process holds: the job's bytes live here until it ends. */
+/* A lease this process holds: the job's bytes live here until it ends. A
+ * lease in the stock has worker -1 and is on the stock's list (wnext). */
 struct rec {
     uint64_t lease;
     struct rec *next;          /* bucket chain; the kept list after ack_kept */
-    struct rec *wprev, *wnext; /* its worker's leases */
+    struct rec *wprev, *wnext; /* its worker's leases, or the stock */
     int worker;
+    int quiet;      /* its group has no delay: its end moves no start */
+    uint64_t epoch; /* ... as of this tune epoch */
+    uint64_t job_id;
+    int attempt, depth;
     size_t len, ctx_len, group_len;
     char buf[]; /* data, NUL, ctx, group, NUL */
 };
@@ -103,19 +137,30 @@ struct slot {
     int hprev, hnext; /* hungry list, oldest first; -1 ends it */
 };
 
-/* A change held while the store is down: a script and a copy of its
- * arguments, replayed as they were. */
-struct pending {
-    struct pending *next;
-    enum rs_script s;
+/* A change on its way to the store: its letter, now and fields, as the
+ * batch script reads them (queue_redis_scripts.c). */
+struct op {
+    struct op *next;
     int n;
     size_t l[ARGS_MAX];
     size_t off[ARGS_MAX];
+    size_t size;
+    int tried; /* in a call whose answer was lost */
     char bytes[];
 };
 
 struct name {
-    char *s; /* an interned group name, for queue_each_group */
+    char *s;           /* an interned group name, for queue_each_group */
+    uint64_t quiet_at; /* tune epoch + 1 when a take saw it with no delay */
+};
+
+/* What one call of the batch script said. */
+struct answer {
+    int drained;
+    long long waiting, ready;
+    double due;    /* shared time; 0: nothing due */
+    uint64_t loud; /* q->loud when the call was made */
+    redisReply *r; /* leases from element 6 on; the caller frees it */
 };
 
 struct rq {
@@ -129,44 +174,54 @@ struct rq {
     double delay, jitter;
     double off; /* the shared clock is monotonic + off */
     char sha[RS_COUNT][41];
-    dedup *keys; /* for its hash alone, seeded by the store */
 
     pthread_mutex_t pool_lock;
     redisContext *idle[POOL_MAX];
     int nidle;
 
-    pthread_mutex_t lock; /* guards what follows, up to held_lock */
+    pthread_mutex_t send_lock;
+
+    pthread_mutex_t lock; /* guards what follows, up to out_lock */
     uint64_t rng;
     double now; /* the latest now a call passed */
     struct rec **buckets;
     size_t mask, nrecs;
     struct rec *kept;
+    struct rec *stock, *stock_tail;
+    int nstock, refill;
+    long long last_ready; /* jobs ready in the store, as the last batch saw */
     struct slot *slots;
     int hungry_head, hungry_tail;
     int closed, producer_waiting, drained_notified;
+    dedup *keys;   /* keys seen here, seeded by the store: its hashes */
     uint64_t ppos; /* producer pushes answered OK or DUP */
-    uint64_t gen;  /* bumped by every local change; next_due's cache is valid for one */
-    uint64_t due_gen;
+    uint64_t next_id, id_end, spare_id, spare_end;
+    int ids_asked;
+    uint64_t loud;  /* bumped by every change that may move next_due anyhow */
+    uint64_t epoch; /* bumped by a tune or pause, here or elsewhere */
+    uint64_t due_loud;
     int due_valid;
-    double due;
+    double due;              /* next_due's cache, valid while loud is due_loud */
+    double low_since;        /* the earliest due of a delayed job since the last call */
     struct queue_stats last; /* for stats while down */
     long long others;        /* changes made by other processes, as last seen */
     char *roles[ROLES_MAX];
     int nroles;
     struct strtab names;
 
-    pthread_mutex_t held_lock;
-    struct pending *head, *tail;
-    size_t held;
+    pthread_mutex_t out_lock;
+    struct op *head, *tail;
+    size_t nops, nbytes;
+    uint64_t dups; /* pushes answered QUEUE_DUP here, not yet counted in the store */
     atomic_int down;
-    char why[256]; /* the reason the store went down; under held_lock */
+    char why[256]; /* the reason the store went down; under out_lock */
 
     pthread_mutex_t tick_lock;
     pthread_cond_t tick_cond;
-    int stop, thread_started;
+    int stop, kicked, thread_started;
+    double first_at; /* when the outbox's oldest change came; under tick_lock */
     pthread_t thread;
 };
-
 /* ------------------------------------------------------------ arguments */
 
 static void arg_bytes(struct args *a, const void *p, size_t len)
@@ -426,25 +481,17 @@ static int load_script(struct rq *q, redisContext *c, enum rs_script s, char *er
     freeReplyObject(r);
     return 0;
 }
-
-/* Runs script s on c. NULL if c is broken (c->err; the script may or may
- * not have run) or out of memory; an error reply is returned as it is. */
-static redisReply *script_on(struct rq *q, redisContext *c, enum rs_script s, const struct args *a)
+/* Runs script s with argv[2 ..] (argv[0] and [1] are filled here) on c.
+ * NULL if c is broken (c->err; the script may or may not have run) or out
+ * of memory; an error reply is returned as it is. */
+static redisReply *eval_on(struct rq *q, redisContext *c, enum rs_script s, int argc,
+                           const char **argv, size_t *lens)
 {
-    const char *argv[ARGS_MAX + 5];
-    size_t lens[ARGS_MAX + 5];
     argv[0] = "EVALSHA";
     argv[1] = q->sha[s];
-    argv[2] = "0";
-    argv[3] = q->url.prefix;
-    argv[4] = q->instance;
-    for (int i = 0; i < 5; i++)
-        lens[i] = strlen(argv[i]);
-    for (int i = 0; i < a->n; i++) {
-        argv[5 + i] = a->v[i];
-        lens[5 + i] = a->l[i];
-    }
-    redisReply *r = redisCommandArgv(c, a->n + 5, argv, lens);
+    lens[0] = 7;
+    lens[1] = 40;
+    redisReply *r = redisCommandArgv(c, argc, argv, lens);
     if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
         freeReplyObject(r); /* Redis restarted or flushed its scripts */
         const char *src = rs_source(s);
@@ -452,9 +499,25 @@ static redisReply *script_on(struct rq *q, redisContext *c, enum rs_script s, co
         argv[1] = src;
         lens[0] = 4;
         lens[1] = strlen(src);
-        r = redisCommandArgv(c, a->n + 5, argv, lens); /* EVAL caches it for the next */
+        r = redisCommandArgv(c, argc, argv, lens); /* EVAL caches it for the next */
     }
     return r;
+}
+
+static redisReply *script_on(struct rq *q, redisContext *c, enum rs_script s, const struct args *a)
+{
+    const char *argv[ARGS_MAX + 5];
+    size_t lens[ARGS_MAX + 5];
+    argv[2] = "0";
+    argv[3] = q->url.prefix;
+    argv[4] = q->instance;
+    for (int i = 2; i < 5; i++)
+        lens[i] = strlen(argv[i]);
+    for (int i = 0; i < a->n; i++) {
+        argv[5 + i] = a->v[i];
+        lens[5 + i] = a->l[i];
+    }
+    return eval_on(q, c, s, a->n + 5, argv, lens);
 }
 
 /* ---------------------------------------------------------- store down */
@@ -469,95 +532,34 @@ static void say_down(const char *why)
     log_emit_global(&rec);
 }
 
-static void wake_tick(struct rq *q)
+/* Wakes the background thread: the outbox has work, or the stock is low. */
+static void kick(struct rq *q)
 {
     pthread_mutex_lock(&q->tick_lock);
+    q->kicked = 1;
     pthread_cond_signal(&q->tick_cond);
     pthread_mutex_unlock(&q->tick_lock);
 }
 
-/* The store is unreachable: say so once. Call without q->held_lock. */
+/* The store is unreachable: say so once. Call without q->out_lock. */
 static void store_lost(struct rq *q, const char *why)
 {
-    pthread_mutex_lock(&q->held_lock);
+    pthread_mutex_lock(&q->out_lock);
     int first = !atomic_load(&q->down);
     if (first) {
         atomic_store(&q->down, 1);
         snprintf(q->why, sizeof q->why, "%s", why);
     }
-    pthread_mutex_unlock(&q->held_lock);
+    pthread_mutex_unlock(&q->out_lock);
     if (first) {
         say_down(why);
-        wake_tick(q);
+        kick(q);
     }
 }
 
-static struct pending *pending_new(enum rs_script s, const struct args *a)
-{
-    size_t total = 0;
-    for (int i = 0; i < a->n; i++)
-        total += a->l[i];
-    struct pending *p = malloc(sizeof *p + total + 1);
-    if (!p)
-        return NULL;
-    p->next = NULL;
-    p->s = s;
-    p->n = a->n;
-    size_t at = 0;
-    for (int i = 0; i < a->n; i++) {
-        p->l[i] = a->l[i];
-        p->off[i] = at;
-        if (a->l[i])
-            memcpy(p->bytes + at, a->v[i], a->l[i]);
-        at += a->l[i];
-    }
-    return p;
-}
-
-static void pending_args(const struct pending *p, struct args *a)
-{
-    a->n = p->n;
-    for (int i = 0; i < p->n; i++) {
-        a->v[i] = p->bytes + p->off[i];
-        a->l[i] = p->l[i];
-    }
-}
-
-/* Holds a change for the replay if the store is down. Returns 1 if held
- * (or, out of memory, dropped with an error logged), 0 if the store is up:
- * the caller runs it now. */
-static int hold_if_down(struct rq *q, enum rs_script s, const struct args *a)
-{
-    if (!atomic_load(&q->down))
-        return 0;
-    struct pending *p = pending_new(s, a);
-    pthread_mutex_lock(&q->held_lock);
-    int down = atomic_load(&q->down);
-    if (down && p) {
-        if (q->tail)
-            q->tail->next = p;
-        else
-            q->head = p;
-        q->tail = p;
-        q->held++;
-        p = NULL;
-    }
-    pthread_mutex_unlock(&q->held_lock);
-    if (down && p == NULL)
-        return 1;
-    if (down) {
-        struct log_record rec;
-        log_begin(&rec, LOG_ERROR, "out of memory holding a result for Redis: it is lost");
-        log_cstr(&rec, "op", rs_name(s));
-        log_emit_global(&rec);
-        free(p);
-        return 1;
-    }
-    free(p); /* it came back meanwhile */
-    return 0;
-}
-
-/* Runs a script for an op. NULL if the store is (or just went) down. */
+/* Runs a script for an op that needs its answer now (the producer's push,
+ * stats, groups, roles, the poll). NULL if the store is (or just went)
+ * down. */
 static redisReply *run(struct rq *q, enum rs_script s, const struct args *a)
 {
     char err[256];
@@ -576,24 +578,12 @@ static redisReply *run(struct rq *q, enum rs_script s, const struct args *a)
     }
     conn_put(q, c);
     if (r->type == REDIS_REPLY_ERROR) {
-        /* OOM or a busy server: held and tried again like an outage */
+        /* OOM or a busy server: tried again like an outage */
         snprintf(err, sizeof err, "Redis script %s: %s", rs_name(s), r->str);
         freeReplyObject(r);
         store_lost(q, err);
         return NULL;
     }
-    return r;
-}
-
-/* A change that must reach the store: run now, or held for the replay.
- * Returns the reply (caller frees), or NULL if it was held. */
-static redisReply *deliver(struct rq *q, enum rs_script s, const struct args *a)
-{
-    if (hold_if_down(q, s, a))
-        return NULL;
-    redisReply *r = run(q, s, a);
-    if (!r)
-        hold_if_down(q, s, a);
     return r;
 }
 
@@ -621,6 +611,316 @@ static double elem_dbl(const redisReply *r, size_t i)
     return 0;
 }
 
+static const redisReply *str_elem(const redisReply *r, size_t i)
+{
+    return i < r->elements && r->element[i]->type == REDIS_REPLY_STRING ? r->element[i] : NULL;
+}
+
+/* ------------------------------------------------------------ the outbox */
+
+static struct op *op_new(const struct args *a)
+{
+    size_t total = 0;
+    for (int i = 0; i < a->n; i++)
+        total += a->l[i];
+    struct op *o = malloc(sizeof *o + total + 1);
+    if (!o)
+        return NULL;
+    o->next = NULL;
+    o->tried = 0;
+    o->n = a->n;
+    o->size = total;
+    size_t at = 0;
+    for (int i = 0; i < a->n; i++) {
+        o->l[i] = a->l[i];
+        o->off[i] = at;
+        if (a->l[i])
+            memcpy(o->bytes + at, a->v[i], a->l[i]);
+        at += a->l[i];
+    }
+    return o;
+}
+
+static void ops_free(struct op *o)
+{
+    for (struct op *next; o; o = next) {
+        next = o->next;
+        free(o);
+    }
+}
+
+/* Appends a change to the outbox (out of memory: logged, and lost). The
+ * background thread hears of the first change and of a long outbox. */
+static void post(struct rq *q, const struct args *a)
+{
+    struct op *o = op_new(a);
+    if (!o) {
+        struct log_record rec;
+        log_begin(&rec, LOG_ERROR, "out of memory keeping a change for Redis: it is lost");
+        log_emit_global(&rec);
+        return;
+    }
+    pthread_mutex_lock(&q->out_lock);
+    int first = q->head == NULL;
+    if (q->tail)
+        q->tail->next = o;
+    else
+        q->head = o;
+    q->tail = o;
+    q->nops++;
+    q->nbytes += o->size;
+    int full = q->nops % BATCH_OPS == 0;
+    pthread_mutex_unlock(&q->out_lock);
+    if (first) {
+        pthread_mutex_lock(&q->tick_lock);
+        q->first_at = clock_now();
+        pthread_mutex_unlock(&q->tick_lock);
+    }
+    if (first || full)
+        kick(q);
+}
+
+/* Up to one call's worth of the outbox, from its head, with the count of
+ * local duplicates; *more says whether some is left. Under send_lock. */
+static struct op *detach(struct rq *q, uint64_t *dups, int *more)
+{
+    pthread_mutex_lock(&q->out_lock);
+    struct op *first = q->head, *o = first, *end = NULL;
+    size_t n = 0, bytes = 0;
+    while (o && n < BATCH_OPS && bytes < BATCH_BYTES) {
+        bytes += o->size;
+        n++;
+        end = o;
+        o = o->next;
+    }
+    if (end) {
+        q->head = end->next;
+        if (!q->head)
+            q->tail = NULL;
+        end->next = NULL;
+    }
+    q->nops -= n;
+    q->nbytes -= bytes;
+    *dups = q->dups;
+    q->dups = 0;
+    *more = q->head != NULL;
+    pthread_mutex_unlock(&q->out_lock);
+    return end ? first : NULL;
+}
+
+/* A batch that did not get through goes back in front. Under send_lock. */
+static void undetach(struct rq *q, struct op *batch, uint64_t dups)
+{
+    pthread_mutex_lock(&q->out_lock);
+    if (batch) {
+        struct op *end = batch;
+        size_t n = 1, bytes = batch->size;
+        batch->tried = 1;
+        for (; end->next; end = end->next, n++) {
+            bytes += end->next->size;
+            end->next->tried = 1;
+        }
+        end->next = q->head;
+        q->head = batch;
+        if (!q->tail)
+            q->tail = end;
+        q->nops += n;
+        q->nbytes += bytes;
+    }
+    q->dups += dups;
+    pthread_mutex_unlock(&q->out_lock);
+}
+
+static void arg_num(const char **argv, size_t *lens, char *num, long long x)
+{
+    snprintf(num, 32, "%lld", x);
+    *argv = num;
+    *lens = strlen(num);
+}
+
+static void arg_real(const char **argv, size_t *lens, char *num, double x)
+{
+    snprintf(num, 32, "%.17g", x);
+    *argv = num;
+    *lens = strlen(num);
+}
+
+static uint64_t rng_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+/* One call of the batch script on c: the changes in `batch`, then a take
+ * of up to `take` leases at now (shared). NULL if c broke. */
+static redisReply *batch_on(struct rq *q, redisContext *c, const struct op *batch, double now,
+                            int take, uint64_t ids, uint64_t dups)
+{
+    size_t n = 5 + 8 + (size_t)take;
+    int careful = 0;
+    for (const struct op *o = batch; o; o = o->next) {
+        n += (size_t)o->n;
+        careful |= o->tried;
+    }
+    const char **argv = malloc(n * sizeof *argv);
+    size_t *lens = malloc(n * sizeof *lens);
+    char num[8 + PREFETCH_MAX][32];
+    redisReply *r = NULL;
+    if (!argv || !lens)
+        goto out;
+    argv[2] = "0";
+    argv[3] = q->url.prefix;
+    argv[4] = q->instance;
+    for (int i = 2; i < 5; i++)
+        lens[i] = strlen(argv[i]);
+    arg_real(&argv[5], &lens[5], num[0], now);
+    arg_num(&argv[6], &lens[6], num[1], q->limit);
+    arg_real(&argv[7], &lens[7], num[2], q->delay);
+    arg_real(&argv[8], &lens[8], num[3], q->jitter);
+    arg_num(&argv[9], &lens[9], num[4], (long long)ids);
+    arg_num(&argv[10], &lens[10], num[5], take);
+    arg_num(&argv[11], &lens[11], num[6], (long long)dups);
+    arg_num(&argv[12], &lens[12], num[7], careful);
+    pthread_mutex_lock(&q->lock);
+    for (int i = 0; i < take; i++)
+        arg_real(&argv[13 + i], &lens[13 + i], num[8 + i],
+                 (double)(rng_next(&q->rng) >> 11) * 0x1.0p-53);
+    pthread_mutex_unlock(&q->lock);
+    size_t at = 13 + (size_t)take;
+    for (const struct op *o = batch; o; o = o->next) {
+        for (int i = 0; i < o->n; i++, at++) {
+            argv[at] = o->bytes + o->off[i];
+            lens[at] = o->l[i];
+        }
+    }
+    r = eval_on(q, c, RS_BATCH, (int)n, argv, lens);
+out:
+    free(argv);
+    free(lens);
+    return r;
+}
+
+/* The new id block a batch brought: the next one to use. Under q->lock. */
+static void ids_got(struct rq *q, uint64_t end)
+{
+    q->ids_asked = 0;
+    if (end < ID_BLOCK)
+        return;
+    if (q->next_id > q->id_end) {
+        q->next_id = end - ID_BLOCK + 1;
+        q->id_end = end;
+    } else {
+        q->spare_id = end - ID_BLOCK + 1;
+        q->spare_end = end;
+    }
+}
+
+/* How many ids to ask for with a batch (then asked). Under q->lock. */
+static uint64_t ids_wanted(struct rq *q)
+{
+    if (q->ids_asked || q->spare_end)
+        return 0;
+    uint64_t left = q->next_id <= q->id_end ? q->id_end - q->next_id + 1 : 0;
+    if (left > ID_BLOCK / 2)
+        return 0;
+    q->ids_asked = 1;
+    return ID_BLOCK;
+}
+
+/* The next job id of the blocks, or 0 if none is left (the store gives
+ * the job one; the push answers id 0). Under q->lock. */
+static uint64_t id_next(struct rq *q)
+{
+    if (q->next_id > q->id_end && q->spare_end) {
+        q->next_id = q->spare_id;
+        q->id_end = q->spare_end;
+        q->spare_id = q->spare_end = 0;
+    }
+    return q->next_id <= q->id_end ? q->next_id++ : 0;
+}
+
+/* Sends the whole outbox on c, in order, in calls of at most BATCH_OPS
+ * changes; the last call also takes up to `take` leases at now (shared),
+ * and with force one call is made even with nothing to send, for its
+ * answer. Under send_lock. Returns 0 with *ans filled from the last call
+ * (ans->r is NULL if none was made), or -1 with the reason in err: what
+ * was not delivered is back at the head of the outbox. */
+static int deliver_on(struct rq *q, redisContext *c, int take, double now, int force,
+                      struct answer *ans, char *err, size_t errlen)
+{
+    memset(ans, 0, sizeof *ans);
+    for (;;) {
+        pthread_mutex_lock(&q->lock);
+        uint64_t loud = q->loud;
+        q->low_since = 0;
+        uint64_t ids = ids_wanted(q);
+        pthread_mutex_unlock(&q->lock);
+        uint64_t dups;
+        int more;
+        struct op *batch = detach(q, &dups, &more);
+        int k = more ? 0 : take;
+        if (!batch && !dups && !k && !force)
+            return 0;
+        redisReply *r = batch_on(q, c, batch, now, k, ids, dups);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 6) {
+            snprintf(err, errlen, "Redis at %s:%d: %s", q->url.host, q->url.port,
+                     !r                             ? (c->errstr[0] ? c->errstr : "out of memory")
+                     : r->type == REDIS_REPLY_ERROR ? r->str
+                                                    : "odd answer to a batch");
+            if (r)
+                freeReplyObject(r);
+            undetach(q, batch, dups);
+            if (ids) {
+                pthread_mutex_lock(&q->lock);
+                q->ids_asked = 0;
+                pthread_mutex_unlock(&q->lock);
+            }
+            return -1;
+        }
+        ops_free(batch);
+        if (ans->r)
+            freeReplyObject(ans->r);
+        ans->r = r;
+        ans->loud = loud;
+        ans->drained = (int)elem_int(r, 0);
+        ans->waiting = elem_int(r, 1);
+        ans->ready = elem_int(r, 2);
+        ans->due = elem_dbl(r, 3);
+        pthread_mutex_lock(&q->lock);
+        if (ids)
+            ids_got(q, (uint64_t)elem_int(r, 4));
+        q->last_ready = ans->ready;
+        pthread_mutex_unlock(&q->lock);
+        if (!more)
+            return 0;
+        force = 0;
+    }
+}
+
+/* deliver_on with a pooled connection, unless the store is down: -1. */
+static int send_all(struct rq *q, int take, double now, int force, struct answer *ans)
+{
+    memset(ans, 0, sizeof *ans);
+    pthread_mutex_lock(&q->send_lock);
+    if (atomic_load(&q->down)) {
+        pthread_mutex_unlock(&q->send_lock);
+        return -1;
+    }
+    char err[256];
+    redisContext *c = conn_get(q, err, sizeof err);
+    int rc = c ? deliver_on(q, c, take, now, force, ans, err, sizeof err) : -1;
+    if (c && rc == 0)
+        conn_put(q, c);
+    else if (c)
+        redisFree(c);
+    pthread_mutex_unlock(&q->send_lock);
+    if (rc < 0)
+        store_lost(q, err);
+    return rc;
+}
+
 /* ------------------------------------------------------ local state */
 
 static double shared(const struct rq *q, double now)
@@ -633,6 +933,13 @@ static double local_time(const struct rq *q, double t)
     return t == 0 ? 0 : t - q->off;
 }
 
+/* The latest now any call passed. Under q->lock. */
+static void saw(struct rq *q, double now)
+{
+    if (now > q->now)
+        q->now = now;
+}
+
 /* The shared time of the latest now any call passed. */
 static double latest(struct rq *q)
 {
@@ -642,23 +949,37 @@ static double latest(struct rq *q)
     return shared(q, now);
 }
 
-static void saw_now(struct rq *q, double now)
+/* A local change the store may not have seen yet. next_due's cache stays
+ * right only if the change cannot move a group's start (keep: its group
+ * has no delay, or it is a delayed job), lowered to due (the job's due
+ * time, 0 if ready). Call after posting the change. Under q->lock. */
+static void local_change(struct rq *q, int keep, double due)
 {
-    pthread_mutex_lock(&q->lock);
-    if (now > q->now)
-        q->now = now;
-    q->gen++;
-    pthread_mutex_unlock(&q->lock);
+    if (!keep) {
+        q->loud++;
+        return;
+    }
+    if (due > 0 && q->due_valid && (q->due == 0 || due < q->due))
+        q->due = due;
+    if (due > 0 && (q->low_since == 0 || due < q->low_since))
+        q->low_since = due;
 }
 
-static void changed(struct rq *q)
+/* A group a take saw with no delay, in this tune epoch. Under q->lock. */
+static int group_quiet(struct rq *q, const char *g, size_t len)
 {
-    pthread_mutex_lock(&q->lock);
-    q->gen++;
-    pthread_mutex_unlock(&q->lock);
+    if (len == 0)
+        return 1; /* the empty group has no delay and no pause */
+    struct name *n = strtab_get(&q->names, g, len, 0);
+    return n && n->quiet_at == q->epoch + 1;
 }
 
-static void rec_insert(struct rq *q, struct rec *e)
+static int rec_quiet(const struct rq *q, const struct rec *e)
+{
+    return e->group_len == 0 || (e->quiet && e->epoch == q->epoch);
+}
+
+static void bucket_insert(struct rq *q, struct rec *e)
 {
     if (q->nrecs + 1 > q->mask + 1) {
         size_t n = (q->mask + 1) * 2;
@@ -679,16 +1000,10 @@ static void rec_insert(struct rq *q, struct rec *e)
     struct rec **head = &q->buckets[e->lease & q->mask];
     e->next = *head;
     *head = e;
-    struct slot *s = &q->slots[e->worker];
-    e->wprev = NULL;
-    e->wnext = s->leases;
-    if (s->leases)
-        s->leases->wprev = e;
-    s->leases = e;
     q->nrecs++;
 }
 
-static struct rec *rec_remove(struct rq *q, uint64_t lease)
+static struct rec *bucket_remove(struct rq *q, uint64_t lease)
 {
     struct rec **p = &q->buckets[lease & q->mask];
     while (*p && (*p)->lease != lease)
@@ -698,13 +1013,68 @@ static struct rec *rec_remove(struct rq *q, uint64_t lease)
         return NULL;
     *p = e->next;
     e->next = NULL;
+    q->nrecs--;
+    return e;
+}
+
+static struct rec *rec_find(const struct rq *q, uint64_t lease)
+{
+    struct rec *e = q->buckets[lease & q->mask];
+    while (e && e->lease != lease)
+        e = e->next;
+    return e;
+}
+
+static void slot_link(struct rq *q, struct rec *e)
+{
+    struct slot *s = &q->slots[e->worker];
+    e->wprev = NULL;
+    e->wnext = s->leases;
+    if (s->leases)
+        s->leases->wprev = e;
+    s->leases = e;
+}
+
+/* A worker's lease out of the table; NULL if no worker holds it. */
+static struct rec *rec_remove(struct rq *q, uint64_t lease)
+{
+    struct rec *e = rec_find(q, lease);
+    if (!e || e->worker < 0)
+        return NULL;
+    bucket_remove(q, lease);
     if (e->wprev)
         e->wprev->wnext = e->wnext;
     else
         q->slots[e->worker].leases = e->wnext;
     if (e->wnext)
         e->wnext->wprev = e->wprev;
-    q->nrecs--;
+    return e;
+}
+
+static void stock_push(struct rq *q, struct rec *e)
+{
+    e->worker = -1;
+    e->wprev = e->wnext = NULL;
+    bucket_insert(q, e);
+    if (q->stock_tail)
+        q->stock_tail->wnext = e;
+    else
+        q->stock = e;
+    q->stock_tail = e;
+    q->nstock++;
+}
+
+static struct rec *stock_pop(struct rq *q)
+{
+    struct rec *e = q->stock;
+    if (!e)
+        return NULL;
+    q->stock = e->wnext;
+    if (!q->stock)
+        q->stock_tail = NULL;
+    q->nstock--;
+    bucket_remove(q, e->lease);
+    e->wnext = NULL;
     return e;
 }
 
@@ -777,7 +1147,7 @@ static void wake_hungry(struct rq *q, int n)
     }
 }
 
-/* The first moment of being drained, as a reply said: wake everyone once. */
+/* The first moment of being drained, as an answer said: wake everyone once. */
 static void drained_edge(struct rq *q, int drained)
 {
     if (!drained)
@@ -792,8 +1162,8 @@ static void drained_edge(struct rq *q, int drained)
         queue_wake_all(q->front);
 }
 
-/* After a take or a poll saw `waiting` jobs ready or delayed: a producer
- * held back by QUEUE_FULL hears of room below half the capacity. */
+/* After an answer saw `waiting` jobs ready or delayed: a producer held back
+ * by QUEUE_FULL hears of room below half the capacity. */
 static void producer_room(struct rq *q, long long waiting)
 {
     pthread_mutex_lock(&q->lock);
@@ -805,169 +1175,67 @@ static void producer_room(struct rq *q, long long waiting)
         queue_wake(q->front, 0);
 }
 
-static uint64_t rng_next(uint64_t *state)
+/* Many jobs are ready in the store: takes are served from the stock,
+ * which the background thread fills, and never wait for Redis (a worker
+ * thread waiting would hold up all its jobs). With few, a take asks the
+ * store itself and keeps the rest for other processes. Under q->lock. */
+static int stock_mode(const struct rq *q)
 {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
+    return !q->closed && q->last_ready >= PREFETCH_MIN_READY;
 }
 
-/* ------------------------------------------------------------- the ops */
-
-static void common_args(struct args *a)
+/* Leases the stock lacks: up to PREFETCH_MAX, never more than a quarter of
+ * the ready jobs, none outside stock mode. Under q->lock. */
+static int prefetch_want(const struct rq *q)
 {
-    a->n = 0;
-}
-
-static int rq_push(void *b, const char *data, size_t len, const struct queue_push_opts *opts,
-                   double now, uint64_t *id_out)
-{
-    struct rq *q = b;
-    pthread_mutex_lock(&q->lock);
-    int closed = q->closed;
-    uint64_t pos = q->ppos + 1;
-    pthread_mutex_unlock(&q->lock);
-    if (closed)
-        return QUEUE_CLOSED;
-    if (opts->from_producer && atomic_load(&q->down)) {
-        pthread_mutex_lock(&q->lock);
-        q->producer_waiting = 1; /* woken when the store is back */
-        pthread_mutex_unlock(&q->lock);
-        return QUEUE_FULL;
-    }
-    saw_now(q, now);
-    unsigned char key[8];
-    if (opts->key) {
-        uint64_t h = dedup_hash(q->keys, opts->key, opts->key_len);
-        for (int i = 0; i < 8; i++)
-            key[i] = (unsigned char)(h >> (8 * i));
-    }
-    struct args a;
-    common_args(&a);
-    arg_dbl(&a, shared(q, now));
-    arg_bytes(&a, data, len);
-    arg_bytes(&a, opts->ctx, opts->ctx_len);
-    arg_bytes(&a, opts->group, opts->group_len);
-    arg_int(&a, opts->depth);
-    arg_int(&a, opts->priority);
-    arg_dbl(&a, opts->delay > 0 ? opts->delay : 0); /* NaN and negatives mean now */
-    arg_bytes(&a, key, opts->key ? 8 : 0);
-    arg_str(&a, opts->from_producer ? "1" : "0");
-    arg_int(&a, (long long)q->capacity);
-    arg_int(&a, (long long)pos);
-    arg_int(&a, q->limit);
-    arg_dbl(&a, q->delay);
-
-    redisReply *r;
-    if (opts->from_producer) {
-        r = run(q, RS_PUSH, &a); /* never held: the producer waits instead */
-        if (!r) {
-            pthread_mutex_lock(&q->lock);
-            q->producer_waiting = 1;
-            pthread_mutex_unlock(&q->lock);
-            return QUEUE_FULL;
-        }
-    } else {
-        r = deliver(q, RS_PUSH, &a);
-        if (!r) {
-            if (id_out)
-                *id_out = 0; /* held: its id is given when the store takes it */
-            return QUEUE_OK;
-        }
-    }
-    int status = (int)elem_int(r, 0);
-    uint64_t id = (uint64_t)elem_int(r, 1);
-    int woke = (int)elem_int(r, 2);
-    freeReplyObject(r);
-    int w = -1;
-    pthread_mutex_lock(&q->lock);
-    if (opts->from_producer && (status == QUEUE_OK || status == QUEUE_DUP))
-        q->ppos = pos;
-    if (status == QUEUE_FULL)
-        q->producer_waiting = 1;
-    if (status == QUEUE_OK) {
-        q->drained_notified = 0;
-        if (woke)
-            w = hungry_pop(q);
-    }
-    pthread_mutex_unlock(&q->lock);
-    if (status == QUEUE_OK && id_out)
-        *id_out = id;
-    wake(q, w);
-    return status;
-}
-
-/* take found nothing: the worker is hungry; r (if not NULL) says when
- * something is due, cached for next_due if nothing changed since gen. */
-static int hungry_now(struct rq *q, int worker, const redisReply *r, uint64_t gen)
-{
-    pthread_mutex_lock(&q->lock);
-    if (!q->closed)
-        hungry_mark(q, worker);
-    if (r && q->gen == gen) {
-        q->due = local_time(q, elem_dbl(r, 2));
-        q->due_valid = 1;
-        q->due_gen = q->gen;
-    }
-    pthread_mutex_unlock(&q->lock);
-    return 0;
-}
-
-static const redisReply *str_elem(const redisReply *r, size_t i)
-{
-    return i < r->elements && r->element[i]->type == REDIS_REPLY_STRING ? r->element[i] : NULL;
-}
-
-static int rq_take(void *b, int worker, double now, struct queue_lease *out)
-{
-    struct rq *q = b;
-    pthread_mutex_lock(&q->lock);
-    int closed = q->closed;
-    if (now > q->now)
-        q->now = now;
-    uint64_t u = rng_next(&q->rng);
-    uint64_t gen = ++q->gen;
-    pthread_mutex_unlock(&q->lock);
-    if (closed)
+    if (!stock_mode(q))
         return 0;
-    if (atomic_load(&q->down))
-        return hungry_now(q, worker, NULL, gen);
-    struct args a;
-    common_args(&a);
-    arg_int(&a, worker);
-    arg_dbl(&a, shared(q, now));
-    arg_dbl(&a, (double)(u >> 11) * 0x1.0p-53);
-    arg_dbl(&a, q->jitter);
-    arg_int(&a, (long long)q->capacity);
-    redisReply *r = run(q, RS_TAKE, &a);
-    if (!r)
-        return hungry_now(q, worker, NULL, gen);
-    uint64_t lease = (uint64_t)elem_int(r, 0);
-    if (lease == 0) {
-        hungry_now(q, worker, r, gen);
-        freeReplyObject(r);
-        return 0;
-    }
-    const redisReply *d = str_elem(r, 3), *c = str_elem(r, 4), *g = str_elem(r, 5);
+    long long want = q->last_ready / 4;
+    if (want > PREFETCH_MAX)
+        want = PREFETCH_MAX;
+    want -= q->nstock;
+    return want > 0 ? (int)want : 0;
+}
+
+/* Fills a lease for the caller from rec e, now held by worker. Under
+ * q->lock. */
+static void hand_out(struct rq *q, struct rec *e, int worker, struct queue_lease *out)
+{
+    e->worker = worker;
+    bucket_insert(q, e);
+    slot_link(q, e);
+    out->lease = e->lease;
+    out->job_id = e->job_id;
+    out->attempt = e->attempt;
+    out->depth = e->depth;
+    out->data = e->buf;
+    out->len = e->len;
+    out->ctx = (const uint8_t *)e->buf + e->len + 1;
+    out->ctx_len = e->ctx_len;
+    out->group = e->buf + e->len + 1 + e->ctx_len;
+    out->group_len = e->group_len;
+    if (q->slots[worker].hungry)
+        hungry_unlink(q, worker); /* it found work without being woken */
+}
+
+/* A lease of a batch's answer as a record; NULL out of memory. */
+static struct rec *rec_of(const redisReply *r, size_t at, uint64_t epoch)
+{
+    const redisReply *d = str_elem(r, at + 3), *c = str_elem(r, at + 4), *g = str_elem(r, at + 5);
     size_t len = d ? d->len : 0, clen = c ? c->len : 0, glen = g ? g->len : 0;
     if (clen > QUEUE_CTX_MAX)
         clen = 0;
     struct rec *e = malloc(sizeof *e + len + 1 + clen + glen + 1);
-    if (!e) {
-        /* put it back: the job must not stay leased by nobody */
-        struct args ra;
-        common_args(&ra);
-        arg_dbl(&ra, shared(q, now));
-        arg_int(&ra, (long long)lease);
-        redisReply *rr = deliver(q, RS_RELEASE, &ra);
-        if (rr)
-            freeReplyObject(rr);
-        freeReplyObject(r);
-        return hungry_now(q, worker, NULL, gen);
-    }
-    e->lease = lease;
-    e->worker = worker;
+    if (!e)
+        return NULL;
+    e->lease = (uint64_t)elem_int(r, at);
+    e->job_id = (uint64_t)elem_int(r, at + 1);
+    e->attempt = (int)elem_int(r, at + 2);
+    e->depth = (int)elem_int(r, at + 6);
+    e->quiet = (int)elem_int(r, at + 7);
+    e->epoch = epoch;
+    e->next = e->wprev = e->wnext = NULL;
+    e->worker = -1;
     e->len = len;
     e->ctx_len = clen;
     e->group_len = glen;
@@ -979,133 +1247,336 @@ static int rq_take(void *b, int worker, double now, struct queue_lease *out)
     if (glen)
         memcpy(e->buf + len + 1 + clen, g->str, glen);
     e->buf[len + 1 + clen + glen] = '\0';
-    out->lease = lease;
-    out->job_id = (uint64_t)elem_int(r, 1);
-    out->attempt = (int)elem_int(r, 2);
-    out->depth = (int)elem_int(r, 6);
-    out->data = e->buf;
-    out->len = len;
-    out->ctx = (const uint8_t *)e->buf + len + 1;
-    out->ctx_len = clen;
-    out->group = e->buf + len + 1 + clen;
-    out->group_len = glen;
-    long long waiting = elem_int(r, 7);
-    freeReplyObject(r);
-    pthread_mutex_lock(&q->lock);
-    rec_insert(q, e);
-    if (q->slots[worker].hungry)
-        hungry_unlink(q, worker); /* it found work without being woken */
-    pthread_mutex_unlock(&q->lock);
-    producer_room(q, waiting);
-    return 1;
+    return e;
 }
 
-/* Takes the lease out of the local table; -1 if this process does not
- * hold it. The bytes are freed, or kept until queue_free. */
-static int end_local(struct rq *q, uint64_t lease, int keep)
+static void post_release(struct rq *q, uint64_t lease)
+{
+    struct args a = {0};
+    arg_str(&a, "l");
+    arg_dbl(&a, latest(q));
+    arg_int(&a, (long long)lease);
+    post(q, &a);
+}
+
+/* Notes a group of a lease as quiet or not, for next_due's cache. Under
+ * q->lock. */
+static void group_seen(struct rq *q, const struct rec *e)
+{
+    if (e->group_len == 0)
+        return;
+    struct name *n = strtab_get(&q->names, e->buf + e->len + 1 + e->ctx_len, e->group_len, 1);
+    if (n)
+        n->quiet_at = e->quiet ? q->epoch + 1 : 0;
+}
+
+/* What a batch's answer means here, with no lock held: its leases (the
+ * first for worker, if >= 0, the rest to the stock), next_due's cache
+ * (if nothing changed here since the batch was made), room for the
+ * producer, the drain. Returns 1 with *out filled if worker got a lease,
+ * else 0 (the worker is hungry). Frees ans->r. */
+static int absorb(struct rq *q, struct answer *ans, int worker, struct queue_lease *out)
+{
+    const redisReply *r = ans->r;
+    size_t got = r ? (size_t)elem_int(r, 5) : 0;
+    int mine = 0, stocked = 0, wake_n = 0;
+    uint64_t lost[PREFETCH_MAX];
+    int nlost = 0;
+    pthread_mutex_lock(&q->lock);
+    for (size_t i = 0; i < got && 6 + 8 * i + 7 < r->elements; i++) {
+        struct rec *e = rec_of(r, 6 + 8 * i, q->epoch);
+        if (!e || q->closed) {
+            if (nlost < PREFETCH_MAX) /* the job must not stay leased by nobody */
+                lost[nlost++] = (uint64_t)elem_int(r, 6 + 8 * i);
+            free(e);
+            continue;
+        }
+        group_seen(q, e);
+        if (worker >= 0 && !mine) {
+            hand_out(q, e, worker, out);
+            mine = 1;
+        } else {
+            stock_push(q, e);
+            stocked++;
+        }
+    }
+    if (worker >= 0 && !mine && !q->closed && !atomic_load(&q->down)) {
+        struct rec *e = stock_pop(q); /* filled meanwhile by another take */
+        if (e) {
+            hand_out(q, e, worker, out);
+            mine = 1;
+        }
+    }
+    if (r && q->loud == ans->loud) {
+        double due = local_time(q, ans->due); /* and the delayed jobs posted since */
+        q->due = q->low_since && (due == 0 || q->low_since < due) ? q->low_since : due;
+        q->due_valid = 1;
+        q->due_loud = q->loud;
+    }
+    if (worker >= 0 && !mine && !q->closed)
+        hungry_mark(q, worker);
+    if (stocked)
+        wake_n = stocked;
+    pthread_mutex_unlock(&q->lock);
+    for (int i = 0; i < nlost; i++)
+        post_release(q, lost[i]);
+    if (r) {
+        freeReplyObject(ans->r);
+        ans->r = NULL;
+        producer_room(q, ans->waiting);
+        drained_edge(q, ans->drained);
+    }
+    if (wake_n)
+        wake_hungry(q, wake_n);
+    return mine;
+}
+
+/* take found nothing and the store was not asked: the worker is hungry. */
+static int hungry_now(struct rq *q, int worker)
 {
     pthread_mutex_lock(&q->lock);
+    if (!q->closed)
+        hungry_mark(q, worker);
+    pthread_mutex_unlock(&q->lock);
+    return 0;
+}
+
+/* ------------------------------------------------------------- the ops */
+
+/* The producer's push: one call, answered by the store (capacity, its
+ * position, the key), never held. */
+static int push_now(struct rq *q, const char *data, size_t len, const struct queue_push_opts *opts,
+                    double now, uint64_t *id_out, uint64_t hash)
+{
+    pthread_mutex_lock(&q->lock);
+    uint64_t pos = q->ppos + 1;
+    saw(q, now);
+    pthread_mutex_unlock(&q->lock);
+    unsigned char key[8];
+    for (int i = 0; i < 8; i++)
+        key[i] = (unsigned char)(hash >> (8 * i));
+    struct args a = {0};
+    arg_dbl(&a, shared(q, now));
+    arg_bytes(&a, data, len);
+    arg_bytes(&a, opts->ctx, opts->ctx_len);
+    arg_bytes(&a, opts->group, opts->group_len);
+    arg_int(&a, opts->depth);
+    arg_int(&a, opts->priority);
+    arg_dbl(&a, opts->delay > 0 ? opts->delay : 0); /* NaN and negatives mean now */
+    arg_bytes(&a, key, opts->key ? 8 : 0);
+    arg_str(&a, "1");
+    arg_int(&a, (long long)q->capacity);
+    arg_int(&a, (long long)pos);
+    arg_int(&a, q->limit);
+    arg_dbl(&a, q->delay);
+    redisReply *r = atomic_load(&q->down) ? NULL : run(q, RS_PUSH, &a);
+    if (!r) {
+        pthread_mutex_lock(&q->lock);
+        q->producer_waiting = 1; /* woken when the store is back */
+        pthread_mutex_unlock(&q->lock);
+        return QUEUE_FULL;
+    }
+    int status = (int)elem_int(r, 0);
+    uint64_t id = (uint64_t)elem_int(r, 1);
+    int woke = (int)elem_int(r, 2);
+    freeReplyObject(r);
+    int w = -1;
+    pthread_mutex_lock(&q->lock);
+    if (status == QUEUE_OK || status == QUEUE_DUP) {
+        q->ppos = pos;
+        if (opts->key && dedup_count(q->keys) < SEEN_MAX)
+            dedup_add(q->keys, hash);
+    }
+    if (status == QUEUE_FULL)
+        q->producer_waiting = 1;
+    if (status == QUEUE_OK) {
+        q->drained_notified = 0;
+        local_change(q, 0, 0);
+        if (woke)
+            w = hungry_pop(q);
+    }
+    pthread_mutex_unlock(&q->lock);
+    if (status == QUEUE_OK && id_out)
+        *id_out = id;
+    wake(q, w);
+    return status;
+}
+
+static int rq_push(void *b, const char *data, size_t len, const struct queue_push_opts *opts,
+                   double now, uint64_t *id_out)
+{
+    struct rq *q = b;
+    uint64_t hash = opts->key ? dedup_hash(q->keys, opts->key, opts->key_len) : 0;
+    pthread_mutex_lock(&q->lock);
+    if (q->closed) {
+        pthread_mutex_unlock(&q->lock);
+        return QUEUE_CLOSED;
+    }
+    if (opts->from_producer) {
+        pthread_mutex_unlock(&q->lock);
+        return push_now(q, data, len, opts, now, id_out, hash);
+    }
+    /* a key this process has seen is a duplicate in the store too */
+    if (opts->key && dedup_count(q->keys) < SEEN_MAX && dedup_add(q->keys, hash) == 0) {
+        pthread_mutex_unlock(&q->lock);
+        pthread_mutex_lock(&q->out_lock);
+        q->dups++;
+        pthread_mutex_unlock(&q->out_lock);
+        return QUEUE_DUP;
+    }
+    saw(q, now);
+    uint64_t id = id_next(q);
+    int quiet = group_quiet(q, opts->group, opts->group_len);
+    pthread_mutex_unlock(&q->lock);
+    double delay = opts->delay > 0 ? opts->delay : 0; /* NaN and negatives mean now */
+    unsigned char key[8];
+    for (int i = 0; i < 8; i++)
+        key[i] = (unsigned char)(hash >> (8 * i));
+    struct args a = {0};
+    arg_str(&a, "p");
+    arg_dbl(&a, shared(q, now));
+    arg_int(&a, (long long)id);
+    arg_bytes(&a, data, len);
+    arg_bytes(&a, opts->ctx, opts->ctx_len);
+    arg_bytes(&a, opts->group, opts->group_len);
+    arg_int(&a, opts->depth);
+    arg_int(&a, opts->priority);
+    arg_dbl(&a, delay);
+    arg_bytes(&a, key, opts->key ? 8 : 0);
+    post(q, &a);
+    pthread_mutex_lock(&q->lock);
+    q->drained_notified = 0;
+    local_change(q, delay > 0 || quiet, delay > 0 ? now + delay : 0);
+    int w = delay > 0 ? -1 : hungry_pop(q);
+    pthread_mutex_unlock(&q->lock);
+    wake(q, w);
+    if (id_out)
+        *id_out = id;
+    return QUEUE_OK;
+}
+
+static int rq_take(void *b, int worker, double now, struct queue_lease *out)
+{
+    struct rq *q = b;
+    pthread_mutex_lock(&q->lock);
+    saw(q, now);
+    if (q->closed) {
+        pthread_mutex_unlock(&q->lock);
+        return 0;
+    }
+    int down = atomic_load(&q->down);
+    struct rec *e = down ? NULL : stock_pop(q);
+    if (e) {
+        hand_out(q, e, worker, out);
+        int low = !q->refill && q->nstock < PREFETCH_MAX / 2 && prefetch_want(q) > 0;
+        q->refill |= low;
+        pthread_mutex_unlock(&q->lock);
+        if (low)
+            kick(q);
+        return 1;
+    }
+    if (!down && stock_mode(q)) {
+        hungry_mark(q, worker); /* woken when the stock is filled */
+        q->refill = 1;
+        pthread_mutex_unlock(&q->lock);
+        kick(q);
+        return 0;
+    }
+    int want = prefetch_want(q) + 1;
+    if (want > PREFETCH_MAX)
+        want = PREFETCH_MAX;
+    pthread_mutex_unlock(&q->lock);
+    if (down)
+        return hungry_now(q, worker);
+    struct answer ans;
+    if (send_all(q, want, shared(q, now), 1, &ans) < 0)
+        return hungry_now(q, worker);
+    return absorb(q, &ans, worker, out);
+}
+
+/* Takes the lease out of the local table (the bytes freed, or kept until
+ * queue_free) and posts its end. -1 if no worker here holds it. */
+static int finish(struct rq *q, uint64_t lease, const struct args *a, int keep, double due)
+{
+    if (lease == 0)
+        return -1;
+    pthread_mutex_lock(&q->lock);
     struct rec *e = rec_remove(q, lease);
+    int quiet = e && rec_quiet(q, e);
     if (e && keep) {
         e->next = q->kept;
         q->kept = e;
     }
-    q->gen++;
     pthread_mutex_unlock(&q->lock);
     if (!e)
         return -1;
     if (!keep)
         free(e);
+    post(q, a);
+    pthread_mutex_lock(&q->lock);
+    local_change(q, quiet, due);
+    int w = hungry_pop(q);
+    pthread_mutex_unlock(&q->lock);
+    wake(q, w);
     return 0;
 }
 
-static int finish(struct rq *q, uint64_t lease, int keep, const char *items, size_t len,
-                  int with_items)
+static int ack_with(struct rq *q, uint64_t lease, int keep, const char *items, size_t len)
 {
-    if (lease == 0 || end_local(q, lease, keep) < 0)
-        return -1;
-    struct args a;
-    common_args(&a);
-    arg_int(&a, (long long)lease);
+    struct args a = {0};
+    arg_str(&a, "a");
     arg_dbl(&a, latest(q));
-    arg_str(&a, with_items ? "1" : "0");
-    arg_bytes(&a, items, with_items ? len : 0);
-    redisReply *r = deliver(q, RS_ACK, &a);
-    if (!r)
-        return 0; /* held: delivered when the store is back */
-    int status = (int)elem_int(r, 0), woke = (int)elem_int(r, 1), drained = (int)elem_int(r, 2);
-    freeReplyObject(r);
-    if (status != 0)
-        return -1; /* it ran out while we were away: another process has the job */
-    if (woke)
-        wake_hungry(q, 1);
-    drained_edge(q, drained);
-    return 0;
+    arg_int(&a, (long long)lease);
+    arg_bytes(&a, items, items ? len : 0);
+    return finish(q, lease, &a, keep, 0);
 }
 
 static int rq_ack(void *b, uint64_t lease, int keep)
 {
-    return finish(b, lease, keep, NULL, 0, 0);
+    return ack_with(b, lease, keep, NULL, 0);
 }
 
 static int rq_ack_items(void *b, uint64_t lease, const char *items, size_t len)
 {
-    return finish(b, lease, 0, items, len, 1);
+    return ack_with(b, lease, 0, items, len);
 }
 
 static int rq_retry(void *b, uint64_t lease, double delay, double now)
 {
     struct rq *q = b;
-    if (lease == 0 || end_local(q, lease, 0) < 0)
-        return -1;
-    saw_now(q, now);
-    struct args a;
-    common_args(&a);
-    arg_int(&a, (long long)lease);
-    arg_dbl(&a, delay > 0 ? delay : 0);
+    pthread_mutex_lock(&q->lock);
+    saw(q, now);
+    pthread_mutex_unlock(&q->lock);
+    delay = delay > 0 ? delay : 0;
+    struct args a = {0};
+    arg_str(&a, "r");
     arg_dbl(&a, shared(q, now));
-    redisReply *r = deliver(q, RS_RETRY, &a);
-    if (!r)
-        return 0;
-    int status = (int)elem_int(r, 0), woke = (int)elem_int(r, 1);
-    freeReplyObject(r);
-    if (status != 0)
-        return -1;
-    if (woke)
-        wake_hungry(q, 1);
-    return 0;
+    arg_int(&a, (long long)lease);
+    arg_dbl(&a, delay);
+    return finish(q, lease, &a, 0, delay > 0 ? now + delay : 0);
 }
 
 static int rq_release_worker(void *b, int worker, uint64_t except)
 {
     struct rq *q = b;
-    uint64_t leases[RELEASE_CHUNK];
     int total = 0;
     for (;;) {
-        int k = 0;
         pthread_mutex_lock(&q->lock);
-        struct rec *e = q->slots[worker].leases, *next;
-        for (; e && k < RELEASE_CHUNK; e = next) {
-            next = e->wnext;
-            if (e->lease == except)
-                continue;
-            leases[k++] = e->lease;
+        struct rec *e = q->slots[worker].leases;
+        while (e && e->lease == except)
+            e = e->wnext;
+        int quiet = e && rec_quiet(q, e);
+        if (e)
             rec_remove(q, e->lease);
-            free(e);
-        }
-        q->gen++;
         pthread_mutex_unlock(&q->lock);
-        if (k == 0)
+        if (!e)
             break;
-        struct args a;
-        common_args(&a);
-        arg_dbl(&a, latest(q));
-        for (int i = 0; i < k; i++)
-            arg_int(&a, (long long)leases[i]);
-        redisReply *r = deliver(q, RS_RELEASE, &a);
-        total += r ? (int)r->integer : k;
-        if (r)
-            freeReplyObject(r);
+        post_release(q, e->lease);
+        free(e);
+        pthread_mutex_lock(&q->lock);
+        local_change(q, quiet, 0);
+        pthread_mutex_unlock(&q->lock);
+        total++;
     }
     wake_hungry(q, total);
     return total;
@@ -1114,31 +1585,27 @@ static int rq_release_worker(void *b, int worker, uint64_t except)
 static void rq_producer_done(void *b)
 {
     struct rq *q = b;
-    struct args a;
-    common_args(&a);
-    redisReply *r = deliver(q, RS_PRODUCER_DONE, &a);
-    if (!r)
-        return;
-    int drained = (int)r->integer;
-    freeReplyObject(r);
-    drained_edge(q, drained);
+    struct args a = {0};
+    arg_str(&a, "D");
+    arg_dbl(&a, latest(q));
+    post(q, &a);
+    struct answer ans;
+    if (send_all(q, 0, latest(q), 0, &ans) == 0)
+        absorb(q, &ans, -1, NULL);
 }
 
 static int rq_drained(void *b)
 {
     struct rq *q = b;
-    if (atomic_load(&q->down))
+    struct answer ans;
+    if (atomic_load(&q->down) || send_all(q, 0, latest(q), 1, &ans) < 0)
         return 0;
-    struct args a;
-    common_args(&a);
-    redisReply *r = run(q, RS_DRAINED, &a);
-    if (!r)
-        return 0;
-    int drained = (int)r->integer;
-    freeReplyObject(r);
+    int drained = ans.drained;
+    absorb(q, &ans, -1, NULL);
     return drained;
 }
 
+/* Stops this process: its stock goes back to the store. */
 static void rq_close(void *b)
 {
     struct rq *q = b;
@@ -1147,7 +1614,17 @@ static void rq_close(void *b)
     q->closed = 1;
     q->producer_waiting = 0;
     hungry_clear(q);
+    struct rec *stock = NULL;
+    for (struct rec *e; (e = stock_pop(q));) {
+        e->next = stock;
+        stock = e;
+    }
     pthread_mutex_unlock(&q->lock);
+    for (struct rec *e = stock, *next; e; e = next) {
+        next = e->next;
+        post_release(q, e->lease);
+        free(e);
+    }
     if (first)
         queue_wake_all(q->front);
 }
@@ -1158,36 +1635,37 @@ static double rq_next_due(void *b)
     if (atomic_load(&q->down))
         return clock_now() + DOWN_DUE;
     pthread_mutex_lock(&q->lock);
-    int cached = q->due_valid && q->due_gen == q->gen;
+    int cached = q->due_valid && q->due_loud == q->loud;
     double due = q->due;
-    uint64_t gen = q->gen;
+    int quick = !cached && stock_mode(q);
     pthread_mutex_unlock(&q->lock);
     if (cached)
         return due;
-    struct args a;
-    common_args(&a);
-    redisReply *r = run(q, RS_NEXT_DUE, &a);
-    if (!r)
+    if (quick) /* busy: a call soon brings it; a worker looking again costs nothing */
+        return clock_now() + FLUSH_EVERY * 5;
+    struct answer ans;
+    if (send_all(q, 0, latest(q), 1, &ans) < 0)
         return clock_now() + DOWN_DUE;
-    due = r->type == REDIS_REPLY_STRING ? local_time(q, strtod(r->str, NULL)) : 0;
-    freeReplyObject(r);
-    pthread_mutex_lock(&q->lock);
-    if (q->gen == gen) {
-        q->due = due;
-        q->due_valid = 1;
-        q->due_gen = gen;
-    }
-    pthread_mutex_unlock(&q->lock);
+    due = local_time(q, ans.due);
+    absorb(q, &ans, -1, NULL);
     return due;
+}
+
+/* Sends the outbox before a call that reads the store. */
+static void flush_now(struct rq *q)
+{
+    struct answer ans;
+    if (!atomic_load(&q->down) && send_all(q, 0, latest(q), 0, &ans) == 0)
+        absorb(q, &ans, -1, NULL);
 }
 
 static void rq_stats(void *b, struct queue_stats *out)
 {
     struct rq *q = b;
+    flush_now(q);
     redisReply *r = NULL;
     if (!atomic_load(&q->down)) {
-        struct args a;
-        common_args(&a);
+        struct args a = {0};
         r = run(q, RS_STATS, &a);
     }
     pthread_mutex_lock(&q->lock);
@@ -1205,48 +1683,52 @@ static void rq_stats(void *b, struct queue_stats *out)
     pthread_mutex_unlock(&q->lock);
     if (r)
         freeReplyObject(r);
-    pthread_mutex_lock(&q->held_lock);
+    pthread_mutex_lock(&q->out_lock);
     out->store_down = atomic_load(&q->down);
-    out->held = q->held;
-    pthread_mutex_unlock(&q->held_lock);
+    out->held = out->store_down ? q->nops : 0;
+    pthread_mutex_unlock(&q->out_lock);
+}
+
+static void rq_sync(void *b, int last)
+{
+    (void)last;
+    flush_now(b);
+}
+
+/* A tune or pause: a group's start may move, here and in every process. */
+static void group_changed(struct rq *q)
+{
+    pthread_mutex_lock(&q->lock);
+    q->epoch++;
+    local_change(q, 0, 0);
+    pthread_mutex_unlock(&q->lock);
 }
 
 static int rq_group_tune(void *b, const char *group, size_t len, double delay, int limit)
 {
     struct rq *q = b;
-    changed(q);
-    struct args a;
-    common_args(&a);
+    struct args a = {0};
+    arg_str(&a, "t");
+    arg_dbl(&a, latest(q));
     arg_bytes(&a, group, len);
     arg_dbl(&a, delay);
     arg_int(&a, limit);
-    arg_dbl(&a, latest(q));
-    arg_int(&a, q->limit);
-    arg_dbl(&a, q->delay);
-    redisReply *r = deliver(q, RS_TUNE, &a);
-    if (!r)
-        return 0;
-    int woke = (int)r->integer;
-    freeReplyObject(r);
-    if (woke)
-        wake_hungry(q, 1);
+    post(q, &a);
+    group_changed(q);
+    wake_hungry(q, 1); /* its limit may have gone up */
     return 0;
 }
 
 static int rq_group_pause(void *b, const char *group, size_t len, double until)
 {
     struct rq *q = b;
-    changed(q);
-    struct args a;
-    common_args(&a);
+    struct args a = {0};
+    arg_str(&a, "u");
+    arg_dbl(&a, latest(q));
     arg_bytes(&a, group, len);
     arg_dbl(&a, shared(q, until));
-    arg_dbl(&a, latest(q));
-    arg_int(&a, q->limit);
-    arg_dbl(&a, q->delay);
-    redisReply *r = deliver(q, RS_PAUSE, &a);
-    if (r)
-        freeReplyObject(r);
+    post(q, &a);
+    group_changed(q);
     return 0;
 }
 
@@ -1268,10 +1750,10 @@ static void rq_each_group(void *b, void (*fn)(void *arg, const struct queue_grou
                           void *arg)
 {
     struct rq *q = b;
+    flush_now(q);
     if (atomic_load(&q->down))
         return;
-    struct args a;
-    common_args(&a);
+    struct args a = {0};
     redisReply *r = run(q, RS_GROUPS, &a);
     if (!r)
         return;
@@ -1307,8 +1789,7 @@ static int rq_claim(void *b, const char *role)
     struct rq *q = b;
     if (!role || !*role || atomic_load(&q->down))
         return 0;
-    struct args a;
-    common_args(&a);
+    struct args a = {0};
     arg_str(&a, role);
     arg_int(&a, (long long)(q->ttl * 1000));
     redisReply *r = run(q, RS_CLAIM, &a);
@@ -1333,12 +1814,11 @@ static int rq_items(void *b, const char *items, size_t len)
     struct rq *q = b;
     if (!items || len == 0)
         return 0;
-    struct args a;
-    common_args(&a);
+    struct args a = {0};
+    arg_str(&a, "i");
+    arg_dbl(&a, latest(q));
     arg_bytes(&a, items, len);
-    redisReply *r = deliver(q, RS_ITEMS, &a);
-    if (r)
-        freeReplyObject(r);
+    post(q, &a);
     return 0;
 }
 
@@ -1351,7 +1831,8 @@ static void rq_set_sink(void *b, const struct queue_items_sink *sink)
 
 /* ------------------------------------------------ the background thread */
 
-/* Puts back this instance's leases that the table does not know of. */
+/* Puts back this instance's leases that the table does not know of (a
+ * take whose answer was lost). Under send_lock, with the outbox sent. */
 static int reconcile(struct rq *q, redisContext *c)
 {
     char key[512];
@@ -1363,76 +1844,37 @@ static int reconcile(struct rq *q, redisContext *c)
             freeReplyObject(r);
         return -1;
     }
-    struct args a;
-    common_args(&a);
-    arg_dbl(&a, latest(q));
-    int rc = 0;
-    for (size_t i = 0; i < r->elements && rc == 0; i++) {
+    double now = latest(q);
+    for (size_t i = 0; i < r->elements; i++) {
         uint64_t lease = strtoull(r->element[i]->str ? r->element[i]->str : "0", NULL, 10);
         pthread_mutex_lock(&q->lock);
-        struct rec *e = q->buckets[lease & q->mask];
-        while (e && e->lease != lease)
-            e = e->next;
+        int known = rec_find(q, lease) != NULL;
         pthread_mutex_unlock(&q->lock);
-        if (e)
-            continue;
-        arg_int(&a, (long long)lease);
-        if (a.n == ARGS_MAX || i + 1 == r->elements) {
-            redisReply *x = script_on(q, c, RS_RELEASE, &a);
-            rc = x && x->type != REDIS_REPLY_ERROR ? 0 : -1;
-            if (x)
-                freeReplyObject(x);
-            a.n = 1;
+        if (!known) {
+            struct args a = {0};
+            arg_str(&a, "l");
+            arg_dbl(&a, now);
+            arg_int(&a, (long long)lease);
+            post(q, &a);
         }
-    }
-    if (rc == 0 && a.n > 1) {
-        redisReply *x = script_on(q, c, RS_RELEASE, &a);
-        rc = x && x->type != REDIS_REPLY_ERROR ? 0 : -1;
-        if (x)
-            freeReplyObject(x);
     }
     freeReplyObject(r);
+    char err[256];
+    struct answer ans;
+    int rc = deliver_on(q, c, 0, now, 0, &ans, err, sizeof err);
+    if (ans.r)
+        freeReplyObject(ans.r);
     return rc;
-}
-
-/* Replays the held changes in order on c, until none is left: 0, or -1 if
- * c failed (the rest stays held). */
-static int replay(struct rq *q, redisContext *c, size_t *delivered)
-{
-    for (;;) {
-        pthread_mutex_lock(&q->held_lock);
-        struct pending *p = q->head;
-        pthread_mutex_unlock(&q->held_lock);
-        if (!p)
-            return 0;
-        struct args a;
-        pending_args(p, &a);
-        redisReply *r = script_on(q, c, p->s, &a);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            if (r)
-                freeReplyObject(r);
-            return -1;
-        }
-        freeReplyObject(r);
-        pthread_mutex_lock(&q->held_lock);
-        q->head = p->next;
-        if (!q->head)
-            q->tail = NULL;
-        q->held--;
-        pthread_mutex_unlock(&q->held_lock);
-        free(p);
-        (*delivered)++;
-    }
 }
 
 /* The store is up once nothing is held: ops stop holding from then on. */
 static int mark_up(struct rq *q)
 {
-    pthread_mutex_lock(&q->held_lock);
+    pthread_mutex_lock(&q->out_lock);
     int up = q->head == NULL;
     if (up)
         atomic_store(&q->down, 0);
-    pthread_mutex_unlock(&q->held_lock);
+    pthread_mutex_unlock(&q->out_lock);
     return up;
 }
 
@@ -1452,23 +1894,34 @@ static int come_back(struct rq *q)
     redisContext *c = url_connect(&q->url, err, sizeof err);
     if (!c)
         return -1;
+    pthread_mutex_lock(&q->out_lock);
+    size_t held = q->nops;
+    pthread_mutex_unlock(&q->out_lock);
     /* The held acks and retries first: their leases are no longer in the
      * table, and reconcile would put them back. Takes wait until it is up,
      * so the table does not change under reconcile. */
-    size_t delivered = 0;
+    pthread_mutex_lock(&q->send_lock);
+    int rc = 0;
     do {
-        if (replay(q, c, &delivered) < 0 || reconcile(q, c) < 0) {
-            redisFree(c);
-            return -1;
-        }
-    } while (!mark_up(q));
+        struct answer ans;
+        rc = deliver_on(q, c, 0, latest(q), 0, &ans, err, sizeof err);
+        if (ans.r)
+            freeReplyObject(ans.r);
+        if (rc == 0)
+            rc = reconcile(q, c);
+    } while (rc == 0 && !mark_up(q));
+    pthread_mutex_unlock(&q->send_lock);
+    if (rc < 0) {
+        redisFree(c);
+        return -1;
+    }
     pool_drop(q); /* connections from before may be half-broken */
     conn_put(q, c);
-    say_back(q, delivered);
+    say_back(q, held);
     pthread_mutex_lock(&q->lock);
     int producer = q->producer_waiting;
     q->producer_waiting = 0;
-    q->gen++;
+    q->loud++;
     pthread_mutex_unlock(&q->lock);
     wake_hungry(q, -1);
     if (producer)
@@ -1480,8 +1933,7 @@ static int come_back(struct rq *q)
  * other processes' changes: wakes this process's hungry workers for them. */
 static void poll_store(struct rq *q)
 {
-    struct args a;
-    common_args(&a);
+    struct args a = {0};
     arg_dbl(&a, q->ttl);
     arg_dbl(&a, shared(q, clock_now()));
     pthread_mutex_lock(&q->lock);
@@ -1497,8 +1949,10 @@ static void poll_store(struct rq *q)
     pthread_mutex_lock(&q->lock);
     int news = others != q->others;
     q->others = others;
-    if (news || reclaimed)
-        q->gen++;
+    if (news || reclaimed) {
+        q->loud++;
+        q->epoch++; /* a tune or pause elsewhere may be among them */
+    }
     pthread_mutex_unlock(&q->lock);
     /* Only what another process did: this process's own changes wake its
      * workers as they happen, and doing it here too would wake twice. */
@@ -1509,31 +1963,76 @@ static void poll_store(struct rq *q)
     drained_edge(q, drained);
 }
 
+/* When the outbox must go (0: it is empty), and whether the stock wants
+ * filling. */
+static double flush_due(struct rq *q, int *refill)
+{
+    pthread_mutex_lock(&q->lock);
+    *refill = q->refill;
+    pthread_mutex_unlock(&q->lock);
+    pthread_mutex_lock(&q->out_lock);
+    int some = q->head != NULL || q->dups > 0, full = q->nops >= BATCH_OPS;
+    pthread_mutex_unlock(&q->out_lock);
+    pthread_mutex_lock(&q->tick_lock);
+    double at = some ? (full ? 1e-9 : q->first_at + FLUSH_EVERY) : 0;
+    pthread_mutex_unlock(&q->tick_lock);
+    return at;
+}
+
+/* The background thread's send: the outbox, and leases for the stock. */
+static void send_behind(struct rq *q, int refill)
+{
+    pthread_mutex_lock(&q->lock);
+    int want = refill ? prefetch_want(q) : 0;
+    q->refill = 0;
+    pthread_mutex_unlock(&q->lock);
+    struct answer ans;
+    if (send_all(q, want, latest(q), 0, &ans) == 0)
+        absorb(q, &ans, -1, NULL);
+    if (refill && want == 0)
+        wake_hungry(q, -1); /* out of stock mode: they ask the store themselves */
+}
+
 static void *tick_main(void *arg)
 {
     struct rq *q = arg;
-    double backoff = 0.1;
+    double backoff = 0.1, next_poll = 0;
     pthread_mutex_lock(&q->tick_lock);
     while (!q->stop) {
+        q->kicked = 0;
         pthread_mutex_unlock(&q->tick_lock);
-        double wait = TICK_EVERY;
+        double now = clock_now(), wait;
         if (atomic_load(&q->down)) {
             if (come_back(q) == 0) {
                 backoff = 0.1;
+                wait = 0;
             } else {
                 wait = backoff;
                 backoff = backoff * 2 < BACKOFF_MAX ? backoff * 2 : BACKOFF_MAX;
             }
         } else {
-            poll_store(q);
+            if (now >= next_poll) {
+                poll_store(q);
+                next_poll = now + TICK_EVERY;
+            }
+            int refill;
+            double at = flush_due(q, &refill);
+            if (refill || (at && at <= now)) {
+                send_behind(q, refill);
+                at = flush_due(q, &refill);
+            }
+            now = clock_now();
+            wait = next_poll - now;
+            if (at && at - now < wait)
+                wait = at - now;
         }
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        double t = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + wait;
+        double t = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + (wait > 0 ? wait : 0);
         ts.tv_sec = (time_t)t;
         ts.tv_nsec = (long)((t - floor(t)) * 1e9);
         pthread_mutex_lock(&q->tick_lock);
-        if (!q->stop)
+        if (!q->stop && !q->kicked && wait > 0)
             pthread_cond_timedwait(&q->tick_cond, &q->tick_lock, &ts);
     }
     pthread_mutex_unlock(&q->tick_lock);
@@ -1547,11 +2046,12 @@ static void drop_name(void *value)
     free(((struct name *)value)->s);
 }
 
-/* At a clean exit: the held results get a last chance (up to FREE_FLUSH
- * seconds), then this instance's leases go back and its roles are left
- * as queue_claim says. */
+/* At a clean exit: the outbox gets a last chance (up to FREE_FLUSH
+ * seconds if the store is away), then this instance's leases, the stock's
+ * among them, go back and its roles are left as queue_claim says. */
 static void goodbye(struct rq *q)
 {
+    flush_now(q);
     double deadline = clock_now() + FREE_FLUSH;
     while (atomic_load(&q->down) && clock_now() < deadline) {
         if (come_back(q) == 0)
@@ -1562,18 +2062,16 @@ static void goodbye(struct rq *q)
     if (atomic_load(&q->down)) {
         struct log_record rec;
         log_begin(&rec, LOG_ERROR, "the queue's Redis did not come back: held results are lost");
-        log_int(&rec, "results_held", (int64_t)q->held);
+        log_int(&rec, "results_held", (int64_t)q->nops);
         log_emit_global(&rec);
         return;
     }
-    struct args a;
-    common_args(&a);
+    struct args a = {0};
     arg_dbl(&a, latest(q));
     redisReply *r = run(q, RS_GOODBYE, &a);
     if (r)
         freeReplyObject(r);
 }
-
 static void rq_free(void *b)
 {
     struct rq *q = b;
@@ -1598,10 +2096,7 @@ static void rq_free(void *b)
         next = e->next;
         free(e);
     }
-    for (struct pending *p = q->head, *next; p; p = next) {
-        next = p->next;
-        free(p);
-    }
+    ops_free(q->head);
     for (int i = 0; i < q->nroles; i++)
         free(q->roles[i]);
     strtab_free(&q->names, drop_name);
@@ -1612,7 +2107,8 @@ static void rq_free(void *b)
     url_free(&q->url);
     pthread_mutex_destroy(&q->lock);
     pthread_mutex_destroy(&q->pool_lock);
-    pthread_mutex_destroy(&q->held_lock);
+    pthread_mutex_destroy(&q->out_lock);
+    pthread_mutex_destroy(&q->send_lock);
     pthread_mutex_destroy(&q->tick_lock);
     pthread_cond_destroy(&q->tick_cond);
     free(q);
@@ -1638,7 +2134,7 @@ static uint64_t random_seed(void)
 }
 
 /* Loads the scripts, registers the heartbeat, reads the shared dedup seed
- * and Redis's clock. */
+ * and Redis's clock, and takes a first block of job ids. */
 static int hello(struct rq *q, char *err, size_t errlen)
 {
     redisContext *c = url_connect(&q->url, err, errlen);
@@ -1647,16 +2143,16 @@ static int hello(struct rq *q, char *err, size_t errlen)
     for (int s = 0; s < RS_COUNT; s++)
         if (load_script(q, c, (enum rs_script)s, err, errlen) < 0)
             goto fail;
-    struct args a;
-    common_args(&a);
+    struct args a = {0};
     arg_dbl(&a, q->ttl);
     char seed[24];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)random_seed());
     arg_str(&a, seed);
+    arg_int(&a, ID_BLOCK);
     double before = clock_now();
     redisReply *r = script_on(q, c, RS_HELLO, &a);
     double after = clock_now();
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
         snprintf(err, errlen, "Redis at %s:%d: %s", q->url.host, q->url.port,
                  !r                             ? c->errstr
                  : r->type == REDIS_REPLY_ERROR ? r->str
@@ -1667,6 +2163,7 @@ static int hello(struct rq *q, char *err, size_t errlen)
     }
     uint64_t s = strtoull(r->element[0]->str ? r->element[0]->str : "1", NULL, 10);
     double redis_now = elem_dbl(r, 1) + elem_dbl(r, 2) / 1e6;
+    ids_got(q, (uint64_t)elem_int(r, 3));
     freeReplyObject(r);
     q->off = round((redis_now - (before + after) / 2) * 1024) / 1024;
     q->keys = dedup_new(s);
@@ -1691,7 +2188,8 @@ static void *rq_open(queue *front, const char *where, const struct queue_config 
     }
     pthread_mutex_init(&q->lock, NULL);
     pthread_mutex_init(&q->pool_lock, NULL);
-    pthread_mutex_init(&q->held_lock, NULL);
+    pthread_mutex_init(&q->out_lock, NULL);
+    pthread_mutex_init(&q->send_lock, NULL);
     pthread_mutex_init(&q->tick_lock, NULL);
     pthread_cond_init(&q->tick_cond, NULL);
     if (url_parse(where, &q->url, err, errlen) < 0)
@@ -1706,6 +2204,7 @@ static void *rq_open(queue *front, const char *where, const struct queue_config 
     q->ttl = cfg->lease_ttl > 0 ? cfg->lease_ttl : DEFAULT_TTL;
     q->instance = cfg->instance && *cfg->instance ? strdup(cfg->instance) : default_instance();
     q->hungry_head = q->hungry_tail = -1;
+    q->next_id = 1;
     q->slots = calloc((size_t)q->nslots, sizeof *q->slots);
     q->buckets = calloc(LEASE_BUCKETS_MIN, sizeof *q->buckets);
     q->mask = LEASE_BUCKETS_MIN - 1;
@@ -1950,4 +2449,5 @@ const struct queue_ops queue_redis_ops = {
     .ack_items = rq_ack_items,
     .items = rq_items,
     .set_sink = rq_set_sink,
+    .sync = rq_sync,
 };

@@ -94,18 +94,6 @@ static const char prelude[] =
     "    redis.call('SADD', P .. ':groups', g)\n"
     "  end\n"
     "end\n"
-    /* one fewer in flight; 1 if that gave room to a full group with ready
-     * jobs (a hungry worker must hear of it) */
-    "local function group_done(g, now)\n"
-    "  local k = gk(g)\n"
-    "  local h = redis.call('HMGET', k, 'f', 'l')\n"
-    "  local f, l = num(h[1]), num(h[2])\n"
-    "  redis.call('HINCRBY', k, 'f', -1)\n"
-    "  if l == 0 or f < l then return 0 end\n"
-    "  settle(g, now)\n"
-    "  if redis.call('ZCARD', rk(g)) > 0 then return 1 end\n"
-    "  return 0\n"
-    "end\n"
     /* ends a lease: its job id and group, or nil if it is not held */
     "local function lease_end(lease)\n"
     "  local v = redis.call('HGET', P .. ':l', lease)\n"
@@ -203,86 +191,238 @@ static const char push[] =
     "bump()\n"
     "return {0, id, woke}\n";
 
-/* 3 worker, 4 now, 5 a uniform draw in [0, 1), 6 jitter, 7 capacity ->
- * {lease, id, attempt, data, ctx, group, depth, waiting} or
- * {0, waiting, next due} */
-static const char take[] =
-    "local now = tonumber(ARGV[4])\n"
-    "reclaim(now)\n"
-    "promote(now)\n"
-    "local top = redis.call('ZRANGE', P .. ':open', 0, 0)[1]\n"
-    "if not top then return {0, waiting(), next_due()} end\n"
-    "local g = string.sub(top, 17)\n"
-    "local k, r = gk(g), rk(g)\n"
-    "local m = redis.call('ZRANGE', r, 0, 0)[1]\n"
-    "if not m then\n"
-    "  redis.call('ZREM', P .. ':open', top)\n"
-    "  redis.call('HDEL', k, 'w', 'om')\n"
-    "  return {0, waiting(), next_due()}\n"
+/* Many changes of one process and a take, in one call (the outbox of
+ * queue_redis.c). 3 now, 4 default limit, 5 default delay, 6 jitter, 7
+ * job ids wanted (a block), 8 k leases wanted, 9 duplicates answered by
+ * the process, 10 "1" if some of the changes were sent before (their
+ * answer was lost), 11 .. 10+k a uniform draw in [0, 1) per lease, then the
+ * changes in order, each a letter, its caller's now and its fields:
+ *   p id data ctx group depth priority delay key   a push (id 0: give one)
+ *   a lease items                                 an ack (items "" if none)
+ *   r lease delay                                 a retry
+ *   l lease                                       a release (same place)
+ *   i items                                       items made outside a job
+ *   t group delay limit                           group_tune
+ *   u group until                                 group_pause
+ *   D                                             producer_done
+ * -> {drained, waiting, ready, next due, last id of the block, leases,
+ * then 8 entries a lease: lease, id, attempt, data, ctx, group, depth,
+ * quiet (1: the group has no delay, so its changes move no start)}.
+ * Counters, the sequence, the ends of leases and the ready jobs of a
+ * group are gathered and written once a batch; each touched group is
+ * settled once, with the latest now; a take takes a run of jobs from one
+ * group in one go. This keeps the calls into Redis to a few a job. */
+static const char batch[] =
+    "local now = tonumber(ARGV[3])\n"
+    "local dlimit, ddelay, jit = ARGV[4], ARGV[5], tonumber(ARGV[6])\n"
+    "local k, careful = tonumber(ARGV[8]), ARGV[10] == '1'\n"
+    "local c = {ready = 0, delayed = 0, leased = 0, pushed = 0, dup = tonumber(ARGV[9]),\n"
+    "  retried = 0, acked = 0}\n"
+    "local L = P .. ':l'\n"
+    "local dirty, made, seq, last, any = {}, {}, nil, now, false\n"
+    "local adds, fdec, ended, gone, jobs_gone, il = {}, {}, {}, {}, {}, {}\n"
+    "local function nextseq()\n"
+    "  if not seq then seq = num(redis.call('HGET', N, 'seq')) end\n"
+    "  seq = seq + 1\n"
+    "  return seq\n"
     "end\n"
-    "redis.call('ZREM', r, m)\n"
-    "local id = string.sub(m, 17)\n"
-    "redis.call('HINCRBY', N, 'ready', -1)\n"
-    "redis.call('HINCRBY', N, 'leased', 1)\n"
-    "redis.call('HINCRBY', k, 'f', 1)\n"
-    "redis.call('HINCRBY', k, 'st', 1)\n"
-    "local d = num(redis.call('HGET', k, 'd'))\n"
-    "if d > 0 then\n"
-    "  local jit = tonumber(ARGV[6])\n"
-    "  redis.call('HSET', k, 't', fmt(now + d * (1 - jit + 2 * jit * tonumber(ARGV[5]))))\n"
+    "local function off(lease)\n"
+    "  if ended[lease] then return nil end\n"
+    "  local v = redis.call('HGET', L, lease)\n"
+    "  if not v then return nil end\n"
+    "  local id, owner = string.match(v, '^(%d+) (.*)$')\n"
+    "  ended[lease] = true\n"
+    "  gone[#gone + 1] = lease\n"
+    "  il[owner] = il[owner] or {}\n"
+    "  table.insert(il[owner], lease)\n"
+    "  c.leased = c.leased - 1\n"
+    "  local g = redis.call('HGET', jk(id), 'g')\n"
+    "  fdec[g] = (fdec[g] or 0) + 1\n"
+    "  dirty[g] = true\n"
+    "  return id, g\n"
     "end\n"
-    "settle(g, now)\n"
-    "local lease = redis.call('HINCRBY', N, 'lease', 1)\n"
-    "redis.call('HSET', P .. ':l', lease, id .. ' ' .. INST)\n"
-    "redis.call('SADD', P .. ':il:' .. INST, lease)\n"
-    "local j = redis.call('HMGET', jk(id), 'd', 'c', 'a', 'h')\n"
-    /* below half the capacity now: a producer held back elsewhere must hear */
-    "local w, cap = waiting(), tonumber(ARGV[7])\n"
-    "if 2 * w < cap and 2 * (w + 1) >= cap then bump() end\n"
-    "return {lease, tonumber(id), tonumber(j[3]), j[1], j[2], g, tonumber(j[4]), w}\n";
-
-/* 3 lease, 4 now, 5 "1" with items, 6 items -> {status, woke, drained} */
-static const char ack[] = "local id, g = lease_end(ARGV[3])\n"
-                          "if not id then return {-1, 0, 0} end\n"
-                          "redis.call('DEL', jk(id))\n"
-                          "redis.call('HINCRBY', N, 'acked', 1)\n"
-                          "local woke = group_done(g, tonumber(ARGV[4]))\n"
-                          "if ARGV[5] == '1' and #ARGV[6] > 0 then\n"
-                          "  redis.call('XADD', P .. ':items', '*', 'i', ARGV[6]) end\n"
-                          "local dr = drained()\n"
-                          "if woke == 1 or dr == 1 then bump() end\n"
-                          "return {0, woke, dr}\n";
-
-/* 3 lease, 4 delay, 5 now -> {status, woke} */
-static const char retry[] =
-    "local id, g = lease_end(ARGV[3])\n"
-    "if not id then return {-1, 0} end\n"
-    "local delay, now = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
-    "local woke = group_done(g, now)\n"
-    "local seq = redis.call('HINCRBY', N, 'seq', 1)\n"
-    "redis.call('HSET', jk(id), 's', seq)\n"
-    "redis.call('HINCRBY', jk(id), 'a', 1)\n"
-    "redis.call('HINCRBY', N, 'retried', 1)\n"
-    "if delay > 0 then\n"
-    "  redis.call('ZADD', P .. ':delayed', fmt(now + delay), id)\n"
+    "local function later(id, g, at)\n"
+    "  redis.call('ZADD', P .. ':delayed', fmt(at), id)\n"
     "  redis.call('HINCRBY', gk(g), 'nd', 1)\n"
-    "  redis.call('HINCRBY', N, 'delayed', 1)\n"
-    "else\n"
-    "  redis.call('ZADD', rk(g), -num(redis.call('HGET', jk(id), 'p')), member(seq, id))\n"
-    "  redis.call('HINCRBY', N, 'ready', 1)\n"
-    "  settle(g, now)\n"
-    "  if room(g) then woke = 1 else woke = 0 end\n"
+    "  c.delayed = c.delayed + 1\n"
     "end\n"
-    "bump()\n"
-    "return {0, woke}\n";
-
-/* 3 now, 4... leases -> how many were held and went back */
-static const char release[] = "local now, n = tonumber(ARGV[3]), 0\n"
-                              "for i = 4, #ARGV do n = n + putback(ARGV[i], now) end\n"
-                              "if n > 0 then bump() end\n"
-                              "return n\n";
-
-static const char next_due[] = "return next_due()\n";
+    "local function ready(id, g, prio, s)\n"
+    "  local a = adds[g]\n"
+    "  if not a then a = {}; adds[g] = a end\n"
+    "  a[#a + 1] = -prio\n"
+    "  a[#a + 1] = member(s, id)\n"
+    "  c.ready = c.ready + 1\n"
+    "  dirty[g] = true\n"
+    "end\n"
+    "local i = 11 + k\n"
+    "while i <= #ARGV do\n"
+    "  local op, t = ARGV[i], tonumber(ARGV[i + 1])\n"
+    "  if t > last then last = t end\n"
+    "  any = true\n"
+    "  if op == 'p' then\n"
+    "    local id, g, delay, key = ARGV[i + 2], ARGV[i + 5], tonumber(ARGV[i + 8]), ARGV[i + 9]\n"
+    "    if key ~= '' and redis.call('SADD', P .. ':k', key) == 0 then\n"
+    "      c.dup = c.dup + 1\n"
+    "    else\n"
+    "      if id == '0' then id = tostring(redis.call('HINCRBY', N, 'job', 1)) end\n"
+    "      local j = jk(id)\n"
+    /* a batch sent again after its answer was lost does not queue twice */
+    "      if not careful or redis.call('EXISTS', j) == 0 then\n"
+    "        local s = nextseq()\n"
+    "        redis.call('HSET', j, 'd', ARGV[i + 3], 'c', ARGV[i + 4], 'g', g, 'a', 1,\n"
+    "          'p', ARGV[i + 7], 's', s, 'h', ARGV[i + 6])\n"
+    "        if not made[g] then group_new(g, dlimit, ddelay); made[g] = true end\n"
+    "        c.pushed = c.pushed + 1\n"
+    "        if delay > 0 then later(id, g, t + delay)\n"
+    "        else ready(id, g, tonumber(ARGV[i + 7]), s) end\n"
+    "      end\n"
+    "    end\n"
+    "    i = i + 10\n"
+    "  elseif op == 'a' then\n"
+    "    local id = off(ARGV[i + 2])\n"
+    "    if id then\n"
+    "      jobs_gone[#jobs_gone + 1] = jk(id)\n"
+    "      c.acked = c.acked + 1\n"
+    "      if #ARGV[i + 3] > 0 then redis.call('XADD', P .. ':items', '*', 'i', ARGV[i + 3]) end\n"
+    "    end\n"
+    "    i = i + 4\n"
+    "  elseif op == 'r' then\n"
+    "    local id, g = off(ARGV[i + 2])\n"
+    "    if id then\n"
+    "      local s, delay = nextseq(), tonumber(ARGV[i + 3])\n"
+    "      redis.call('HSET', jk(id), 's', s)\n"
+    "      redis.call('HINCRBY', jk(id), 'a', 1)\n"
+    "      c.retried = c.retried + 1\n"
+    "      if delay > 0 then later(id, g, t + delay)\n"
+    "      else ready(id, g, num(redis.call('HGET', jk(id), 'p')), s) end\n"
+    "    end\n"
+    "    i = i + 4\n"
+    "  elseif op == 'l' then\n"
+    "    local id, g = off(ARGV[i + 2])\n"
+    "    if id then\n"
+    "      local j = redis.call('HMGET', jk(id), 'p', 's')\n"
+    "      ready(id, g, num(j[1]), j[2])\n"
+    "    end\n"
+    "    i = i + 3\n"
+    "  elseif op == 'i' then\n"
+    "    redis.call('XADD', P .. ':items', '*', 'i', ARGV[i + 2])\n"
+    "    i = i + 3\n"
+    "  elseif op == 't' or op == 'u' then\n"
+    /* a tune or pause sees the group as the changes before it left it */
+    "    for g, n in pairs(fdec) do redis.call('HINCRBY', gk(g), 'f', -n) end\n"
+    "    fdec = {}\n"
+    "    for g, a in pairs(adds) do redis.call('ZADD', rk(g), unpack(a)) end\n"
+    "    adds = {}\n"
+    "    local g = ARGV[i + 2]\n"
+    "    group_new(g, dlimit, ddelay)\n"
+    "    if op == 't' then\n"
+    "      local delay, limit = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])\n"
+    "      if delay >= 0 then redis.call('HSET', gk(g), 'd', fmt(delay)) end\n"
+    "      if limit >= 0 then redis.call('HSET', gk(g), 'l', limit) end\n"
+    "      i = i + 5\n"
+    "    else\n"
+    "      local till = tonumber(ARGV[i + 3])\n"
+    "      if till > num(redis.call('HGET', gk(g), 't')) then\n"
+    "        redis.call('HSET', gk(g), 't', fmt(till))\n"
+    "      end\n"
+    "      i = i + 4\n"
+    "    end\n"
+    "    dirty[g] = true\n"
+    "  elseif op == 'D' then\n"
+    "    redis.call('HSET', N, 'pdone', 1)\n"
+    "    i = i + 2\n"
+    "  else\n"
+    "    return redis.error_reply('batch: unknown change ' .. tostring(op))\n"
+    "  end\n"
+    "end\n"
+    "if #gone > 0 then redis.call('HDEL', L, unpack(gone)) end\n"
+    "for owner, ls in pairs(il) do redis.call('SREM', P .. ':il:' .. owner, unpack(ls)) end\n"
+    "if #jobs_gone > 0 then redis.call('DEL', unpack(jobs_gone)) end\n"
+    "for g, n in pairs(fdec) do redis.call('HINCRBY', gk(g), 'f', -n) end\n"
+    "for g, a in pairs(adds) do redis.call('ZADD', rk(g), unpack(a)) end\n"
+    "for g in pairs(dirty) do settle(g, last) end\n"
+    "if seq then redis.call('HSET', N, 'seq', seq) end\n"
+    /* the take: the best open group's jobs, as many as its room allows and as */
+    /* long as they beat the next group's best, then the next group */
+    "local out, got, lease, mine = {}, 0, nil, {}\n"
+    /* dead instances' leases come back with the poll's reclaim */
+    "if k > 0 then\n"
+    "  promote(now)\n"
+    "  while got < k do\n"
+    "    local top = redis.call('ZRANGE', P .. ':open', 0, 1, 'WITHSCORES')\n"
+    "    if not top[1] then break end\n"
+    "    local g = string.sub(top[1], 17)\n"
+    "    local gkey, r = gk(g), rk(g)\n"
+    "    local h = redis.call('HMGET', gkey, 'f', 'l', 'd', 'st')\n"
+    "    local f, l, d = num(h[1]), num(h[2]), num(h[3])\n"
+    "    local want = k - got\n"
+    "    if l > 0 and l - f < want then want = l - f end\n"
+    "    if d > 0 or want < 1 then want = 1 end\n"
+    "    local ms = redis.call('ZRANGE', r, 0, want - 1, 'WITHSCORES')\n"
+    "    local n = 0\n"
+    "    for x = 1, #ms / 2 do\n"
+    "      if x > 1 and top[3] then\n"
+    "        local sc, s2 = tonumber(ms[2 * x]), tonumber(top[4])\n"
+    "        if sc > s2 or (sc == s2 and string.sub(ms[2 * x - 1], 1, 16) > string.sub(top[3], 1, "
+    "16))\n"
+    "          then break end\n"
+    "      end\n"
+    "      n = x\n"
+    "    end\n"
+    "    if n == 0 then\n"
+    "      redis.call('ZREM', P .. ':open', top[1])\n"
+    "      redis.call('HDEL', gkey, 'w', 'om')\n"
+    "    else\n"
+    "      local taken = {}\n"
+    "      for x = 1, n do taken[x] = ms[2 * x - 1] end\n"
+    "      redis.call('ZREM', r, unpack(taken))\n"
+    "      if d > 0 then\n"
+    "        local u = tonumber(ARGV[11 + got])\n"
+    "        redis.call('HSET', gkey, 'f', f + n, 'st', num(h[4]) + n,\n"
+    "          't', fmt(now + d * (1 - jit + 2 * jit * u)))\n"
+    "      else\n"
+    "        redis.call('HSET', gkey, 'f', f + n, 'st', num(h[4]) + n)\n"
+    "      end\n"
+    "      settle(g, now)\n"
+    "      if not lease then lease = num(redis.call('HGET', N, 'lease')) end\n"
+    "      for x = 1, n do\n"
+    "        local id = string.sub(taken[x], 17)\n"
+    "        lease = lease + 1\n"
+    "        mine[#mine + 1] = lease\n"
+    "        mine[#mine + 1] = id .. ' ' .. INST\n"
+    "        local j = redis.call('HMGET', jk(id), 'd', 'c', 'a', 'h')\n"
+    "        local o = #out\n"
+    "        out[o + 1], out[o + 2], out[o + 3], out[o + 4] = lease, tonumber(id), tonumber(j[3]), "
+    "j[1]\n"
+    "        out[o + 5], out[o + 6], out[o + 7] = j[2], g, tonumber(j[4])\n"
+    "        if d > 0 then out[o + 8] = 0 else out[o + 8] = 1 end\n"
+    "      end\n"
+    "      got = got + n\n"
+    "    end\n"
+    "  end\n"
+    "  if lease then\n"
+    "    redis.call('HSET', N, 'lease', lease)\n"
+    "    redis.call('HSET', L, unpack(mine))\n"
+    "    local ls = {}\n"
+    "    for x = 1, #mine, 2 do ls[#ls + 1] = mine[x] end\n"
+    "    redis.call('SADD', P .. ':il:' .. INST, unpack(ls))\n"
+    "  end\n"
+    "  c.ready = c.ready - got\n"
+    "  c.leased = c.leased + got\n"
+    "end\n"
+    "for name, v in pairs(c) do\n"
+    "  if v ~= 0 then redis.call('HINCRBY', N, name, v) end\n"
+    "end\n"
+    "if any or got > 0 then bump() end\n"
+    "local idend = 0\n"
+    "if tonumber(ARGV[7]) > 0 then idend = redis.call('HINCRBY', N, 'job', ARGV[7]) end\n"
+    "local cnt = redis.call('HMGET', N, 'pdone', 'ready', 'delayed', 'leased')\n"
+    "local rd, dl, ls = num(cnt[2]), num(cnt[3]), num(cnt[4])\n"
+    "local dr = 0\n"
+    "if cnt[1] == '1' and rd == 0 and dl == 0 and ls == 0 then dr = 1 end\n"
+    "local head = {dr, rd + dl, rd, next_due(), idend, got}\n"
+    "for x = 1, #out do head[6 + x] = out[x] end\n"
+    "return head\n";
 
 static const char stats[] =
     "local c = redis.call('HMGET', N, 'ready', 'delayed', 'leased', 'pushed', 'dup',\n"
@@ -291,29 +431,6 @@ static const char stats[] =
     "for i = 1, 7 do out[i] = num(c[i]) end\n"
     "out[8] = redis.call('SCARD', P .. ':k')\n"
     "return out\n";
-
-/* 3 group, 4 delay (< 0 keeps), 5 limit (< 0 keeps), 6 now, 7 default
- * limit, 8 default delay -> 1 if a full group with ready jobs got room */
-static const char tune[] = "local g, delay, limit = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])\n"
-                           "group_new(g, ARGV[7], ARGV[8])\n"
-                           "local was_full = not room(g)\n"
-                           "if delay >= 0 then redis.call('HSET', gk(g), 'd', fmt(delay)) end\n"
-                           "if limit >= 0 then redis.call('HSET', gk(g), 'l', limit) end\n"
-                           "settle(g, tonumber(ARGV[6]))\n"
-                           "if was_full and room(g) and redis.call('ZCARD', rk(g)) > 0 then\n"
-                           "  bump()\n"
-                           "  return 1\n"
-                           "end\n"
-                           "return 0\n";
-
-/* 3 group, 4 until, 5 now, 6 default limit, 7 default delay */
-static const char pause[] = "local g, till = ARGV[3], tonumber(ARGV[4])\n"
-                            "group_new(g, ARGV[6], ARGV[7])\n"
-                            "if till > num(redis.call('HGET', gk(g), 't')) then\n"
-                            "  redis.call('HSET', gk(g), 't', fmt(till))\n"
-                            "  settle(g, tonumber(ARGV[5]))\n"
-                            "end\n"
-                            "return 0\n";
 
 /* -> name, in flight, ready, delayed, started, delay, limit, next start;
  * eight entries a group */
@@ -355,22 +472,13 @@ static const char claim[] =
     "if redis.call('GET', k) == INST then return 1 end\n"
     "return 0\n";
 
-static const char producer_done[] = "redis.call('HSET', N, 'pdone', 1)\n"
-                                    "bump()\n"
-                                    "return drained()\n";
-
-static const char drained[] = "return drained()\n";
-
-/* 3 items */
-static const char items[] = "redis.call('XADD', P .. ':items', '*', 'i', ARGV[3])\n"
-                            "return 0\n";
-
-/* 3 ttl, 4 a seed to use if none is set -> {seed, Redis's seconds,
- * microseconds} */
+/* 3 ttl, 4 a seed to use if none is set, 5 job ids wanted -> {seed,
+ * Redis's seconds, microseconds, the last id of the block} */
 static const char hello[] = "heartbeat(tonumber(ARGV[3]))\n"
                             "redis.call('HSETNX', N, 'seed', ARGV[4])\n"
                             "local t = redis.call('TIME')\n"
-                            "return {redis.call('HGET', N, 'seed'), t[1], t[2]}\n";
+                            "local ids = redis.call('HINCRBY', N, 'job', ARGV[5])\n"
+                            "return {redis.call('HGET', N, 'seed'), t[1], t[2], ids}\n";
 
 /* A clean exit: this instance's leases go back now, not after the TTL; a
  * producer role held goes to the next asker; a done role stays taken,
@@ -388,40 +496,13 @@ static const char goodbye[] =
     "bump()\n"
     "return 0\n";
 
-/* After a lost connection: leases of this instance that it does not know
- * of (a take whose answer was lost) go back. 3 ttl, 4 now, 5... the leases
- * it holds */
-static const char reconcile[] =
-    "heartbeat(tonumber(ARGV[3]))\n"
-    "local known, n = {}, 0\n"
-    "for i = 5, #ARGV do known[ARGV[i]] = true end\n"
-    "for _, lease in ipairs(redis.call('SMEMBERS', P .. ':il:' .. INST)) do\n"
-    "  if not known[lease] then n = n + putback(lease, tonumber(ARGV[4])) end\n"
-    "end\n"
-    "if n > 0 then bump() end\n"
-    "return n\n";
-
 static const struct {
     const char *name, *body;
 } scripts[RS_COUNT] = {
-    [RS_PUSH] = {"push", push},
-    [RS_TAKE] = {"take", take},
-    [RS_ACK] = {"ack", ack},
-    [RS_RETRY] = {"retry", retry},
-    [RS_RELEASE] = {"release", release},
-    [RS_NEXT_DUE] = {"next_due", next_due},
-    [RS_STATS] = {"stats", stats},
-    [RS_TUNE] = {"tune", tune},
-    [RS_PAUSE] = {"pause", pause},
-    [RS_GROUPS] = {"groups", groups},
-    [RS_POLL] = {"poll", poll_},
-    [RS_CLAIM] = {"claim", claim},
-    [RS_PRODUCER_DONE] = {"producer_done", producer_done},
-    [RS_DRAINED] = {"drained", drained},
-    [RS_ITEMS] = {"items", items},
-    [RS_HELLO] = {"hello", hello},
-    [RS_GOODBYE] = {"goodbye", goodbye},
-    [RS_RECONCILE] = {"reconcile", reconcile},
+    [RS_PUSH] = {"push", push},    [RS_BATCH] = {"batch", batch},
+    [RS_STATS] = {"stats", stats}, [RS_GROUPS] = {"groups", groups},
+    [RS_POLL] = {"poll", poll_},   [RS_CLAIM] = {"claim", claim},
+    [RS_HELLO] = {"hello", hello}, [RS_GOODBYE] = {"goodbye", goodbye},
 };
 
 /* Built once per script on first use; the prelude is short, so the copies

@@ -1,7 +1,8 @@
 /* queue_redis_scripts.h - the server-side Lua of the Redis queue backend.
  *
- * Every change to the shared queue is one of these scripts, run by Redis
- * as one atomic step (EVALSHA). The keys they use and why are described in
+ * Every change to the shared queue is made by one of these scripts, run by
+ * Redis as one atomic step (EVALSHA): the producer's push alone, the rest
+ * in batches (RS_BATCH, the outbox of queue_redis.c). The keys they use and why are described in
  * docs/ARCHITECTURE.md ("The shared queue in Redis") and at the top of
  * queue_redis_scripts.c. Each script is the common prelude (helpers) and a
  * body; ARGV[1] is always the key prefix, ARGV[2] the caller's instance id.
@@ -13,24 +14,14 @@
 #define SHOAL_QUEUE_REDIS_SCRIPTS_H
 
 enum rs_script {
-    RS_PUSH,
-    RS_TAKE,
-    RS_ACK,
-    RS_RETRY,
-    RS_RELEASE,
-    RS_NEXT_DUE,
+    RS_PUSH,  /* one push, answered at once: the producer's */
+    RS_BATCH, /* the outbox's changes in order, then a take of several */
     RS_STATS,
-    RS_TUNE,
-    RS_PAUSE,
     RS_GROUPS,
     RS_POLL,
     RS_CLAIM,
-    RS_PRODUCER_DONE,
-    RS_DRAINED,
-    RS_ITEMS,
     RS_HELLO,
     RS_GOODBYE,
-    RS_RECONCILE,
     RS_COUNT
 };
 
