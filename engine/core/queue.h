@@ -74,6 +74,10 @@ struct queue_config {
                              with it), NULL: hostname-pid */
     double lease_ttl;     /* seconds a shared lease lives unless renewed; 0: 30 */
     int sync;             /* a durable backend's fsync level: QUEUE_SYNC_* */
+    int in_flight_max;    /* jobs this process runs at once (workers x concurrency): a
+                             shared backend holds no more leases, those it takes ahead
+                             for its next takes included, so it never sits on a
+                             group's slots it cannot use; 0: no bound */
 };
 
 enum queue_sync {

@@ -170,6 +170,7 @@ struct rq {
     double ttl;
     size_t capacity;
     int nslots;
+    int in_flight_max; /* leases held here, the stock's included, at most; 0: no bound */
     int limit;
     double delay, jitter;
     double off; /* the shared clock is monotonic + off */
@@ -1185,8 +1186,11 @@ static int stock_mode(const struct rq *q)
 }
 
 /* Leases the stock lacks: up to PREFETCH_MAX, never more than a quarter of
- * the ready jobs, none outside stock mode. Under q->lock. */
-static int prefetch_want(const struct rq *q)
+ * the ready jobs, none outside stock mode, and never so many that this
+ * process would hold more leases than it runs jobs at once (mine: the
+ * caller's own take, counted too): a lease in the stock holds a slot of
+ * its group, which another process could be using. Under q->lock. */
+static int prefetch_want(const struct rq *q, int mine)
 {
     if (!stock_mode(q))
         return 0;
@@ -1194,6 +1198,11 @@ static int prefetch_want(const struct rq *q)
     if (want > PREFETCH_MAX)
         want = PREFETCH_MAX;
     want -= q->nstock;
+    if (q->in_flight_max > 0) {
+        long long room = (long long)q->in_flight_max - (long long)q->nrecs - q->nstock - mine;
+        if (want > room)
+            want = room;
+    }
     return want > 0 ? (int)want : 0;
 }
 
@@ -1468,21 +1477,21 @@ static int rq_take(void *b, int worker, double now, struct queue_lease *out)
     struct rec *e = down ? NULL : stock_pop(q);
     if (e) {
         hand_out(q, e, worker, out);
-        int low = !q->refill && q->nstock < PREFETCH_MAX / 2 && prefetch_want(q) > 0;
+        int low = !q->refill && q->nstock < PREFETCH_MAX / 2 && prefetch_want(q, 0) > 0;
         q->refill |= low;
         pthread_mutex_unlock(&q->lock);
         if (low)
             kick(q);
         return 1;
     }
-    if (!down && stock_mode(q)) {
+    if (!down && stock_mode(q) && prefetch_want(q, 0) > 0) {
         hungry_mark(q, worker); /* woken when the stock is filled */
         q->refill = 1;
         pthread_mutex_unlock(&q->lock);
         kick(q);
         return 0;
     }
-    int want = prefetch_want(q) + 1;
+    int want = prefetch_want(q, 1) + 1;
     if (want > PREFETCH_MAX)
         want = PREFETCH_MAX;
     pthread_mutex_unlock(&q->lock);
@@ -1983,7 +1992,7 @@ static double flush_due(struct rq *q, int *refill)
 static void send_behind(struct rq *q, int refill)
 {
     pthread_mutex_lock(&q->lock);
-    int want = refill ? prefetch_want(q) : 0;
+    int want = refill ? prefetch_want(q, 0) : 0;
     q->refill = 0;
     pthread_mutex_unlock(&q->lock);
     struct answer ans;
@@ -2197,6 +2206,7 @@ static void *rq_open(queue *front, const char *where, const struct queue_config 
     q->front = front;
     q->capacity = cfg->capacity;
     q->nslots = cfg->workers + 1;
+    q->in_flight_max = cfg->in_flight_max;
     q->limit = cfg->group_limit;
     q->delay = cfg->group_delay;
     q->jitter = cfg->group_jitter;

@@ -595,6 +595,7 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
         /* autothrottle starts each host at 1 s (or --delay) and adapts */
         .group_delay = cfg->autothrottle && cfg->delay < 1 ? 1 : cfg->delay,
         .group_jitter = cfg->delay_jitter,
+        .in_flight_max = cfg->workers * cfg->concurrency,
     };
     char spec[4096] = "memory";
     if (cfg->state_dir)

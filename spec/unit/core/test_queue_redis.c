@@ -1,7 +1,8 @@
 /* test_queue_redis.c - the Redis queue backend (core/queue_redis.c) against
  * a real redis-server this test starts on a free port: the contract every
  * backend keeps (queue_contract.h), then what only a shared store does:
- * two queues on one prefix share jobs, keys and per-group limits; a dead
+ * two queues on one prefix share jobs, keys and per-group limits; a process
+ * holds no more leases than it runs jobs at once; a dead
  * process's lease comes back after its TTL; roles; the producer's
  * position; items kept with their ack and drained to a file once; Redis
  * killed and restarted with results held and replayed; AUTH and ACL users.
@@ -392,6 +393,74 @@ static long long stream_len(const char *prefix)
     return n;
 }
 
+/* The leases a process holds, its stock's included, as the store counts
+ * them: P:n leased. */
+static long long leased_in(const char *prefix)
+{
+    redisContext *c = connect_to(srv.port, NULL);
+    if (!c)
+        return -1;
+    redisReply *r = redisCommand(c, "HGET %s:n leased", prefix);
+    long long n = r && r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/* Takes one lease for worker 1, waiting (up to 10 s) for the stock when a
+ * take says "hungry". 1 or 0. */
+static int take_waiting(queue *q, atomic_int *calls, struct queue_lease *l)
+{
+    double deadline = clock_now() + 10;
+    while (clock_now() < deadline) {
+        int before = atomic_load(calls);
+        if (queue_take(q, 1, clock_now(), l) == 1)
+            return 1;
+        while (atomic_load(calls) == before && clock_now() < deadline)
+            pause_ms(2);
+    }
+    return 0;
+}
+
+/* With many jobs ready, a process takes leases ahead of its workers (the
+ * stock), but never more in all than it runs at once (in_flight_max): a
+ * lease held ahead holds a slot of its group that another process could
+ * use. The same process without the bound does take more (the control). */
+static void test_in_flight_max(void)
+{
+    static const int bounds[2] = {2, 0};
+    for (int b = 0; b < 2; b++) {
+        char url[128], prefix[32], err[512];
+        snprintf(prefix, sizeof prefix, "ahead%d", b);
+        url_of(url, sizeof url, prefix);
+        struct queue_config cfg = {.capacity = 1000,
+                                   .workers = 1,
+                                   .instance = "ahead",
+                                   .in_flight_max = bounds[b]};
+        queue *q = queue_open(url, &cfg, err, sizeof err);
+        CHECK(q != NULL);
+        if (!q)
+            continue;
+        atomic_int calls = 0;
+        queue_set_notify(q, 1, count_atomic, &calls);
+        for (int i = 0; i < 300; i++)
+            CHECK_EQ_INT(push_job(q, "j", NULL, NULL, 0), QUEUE_OK);
+        queue_sync(q, 0);
+        struct queue_lease l1, l2;
+        CHECK(take_waiting(q, &calls, &l1));
+        CHECK(take_waiting(q, &calls, &l2));
+        pause_ms(300); /* the background thread's refill, if it wants one, is done */
+        queue_sync(q, 0);
+        long long held = leased_in(prefix);
+        if (bounds[b])
+            CHECK_EQ_INT((int)held, 2);
+        else
+            CHECK(held > 2);
+        queue_free(q);
+    }
+}
+
 static char *slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -598,6 +667,7 @@ int main(void)
     queue_contract_run(&c);
     test_bad_urls();
     test_shared();
+    test_in_flight_max();
     test_dead_process();
     test_roles();
     test_producer_position();
