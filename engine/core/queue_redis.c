@@ -1606,6 +1606,12 @@ static void rq_producer_done(void *b)
 static int rq_drained(void *b)
 {
     struct rq *q = b;
+    /* a lease held here, a worker's or the stock's, is a job not done */
+    pthread_mutex_lock(&q->lock);
+    int holding = q->nrecs > 0 || q->nstock > 0;
+    pthread_mutex_unlock(&q->lock);
+    if (holding)
+        return 0;
     struct answer ans;
     if (atomic_load(&q->down) || send_all(q, 0, latest(q), 1, &ans) < 0)
         return 0;

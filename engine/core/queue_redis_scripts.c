@@ -21,12 +21,15 @@
  *                come, by their best job (score and member as in P:r)
  *   P:timed      zset of groups with a ready job and room, by next start
  *   P:delayed    zset of job ids by due time
- *   P:l          hash lease -> "ID INSTANCE"
- *   P:il:INST    set of the instance's leases
+ *   P:l          hash lease -> "ID GROUP"
+ *   P:il:INST    set of the instance's leases (a lease is ended by its
+ *                owner, or by another for a dead owner, so the owner is
+ *                always known where it ends)
  *   P:inst       zset instance -> heartbeat expiry (Redis's clock)
  *   P:k          set of dedup key hashes (8 bytes each)
  *   P:role:NAME  string: the holder of a role, with a TTL while it lives
- *   P:items      stream of items kept with their job's ack
+ *   P:items      stream of items kept with their job's ack: an entry a
+ *                batch, field "i" once an item
  *
  * settle() is queue_mem.c's group_settle: after any change to a group it
  * puts the group in P:open, P:timed or neither, so take reads the best
@@ -94,19 +97,19 @@ static const char prelude[] =
     "    redis.call('SADD', P .. ':groups', g)\n"
     "  end\n"
     "end\n"
-    /* ends a lease: its job id and group, or nil if it is not held */
-    "local function lease_end(lease)\n"
+    /* ends owner's lease: its job id and group, or nil if it is not held */
+    "local function lease_end(lease, owner)\n"
     "  local v = redis.call('HGET', P .. ':l', lease)\n"
     "  if not v then return nil end\n"
-    "  local id, owner = string.match(v, '^(%d+) (.*)$')\n"
+    "  local id, g = string.match(v, '^(%d+) (.*)$')\n"
     "  redis.call('HDEL', P .. ':l', lease)\n"
     "  redis.call('SREM', P .. ':il:' .. owner, lease)\n"
     "  redis.call('HINCRBY', N, 'leased', -1)\n"
-    "  return id, redis.call('HGET', jk(id), 'g')\n"
+    "  return id, g\n"
     "end\n"
     /* a lease given up, not failed: same attempt, same place in line */
-    "local function putback(lease, now)\n"
-    "  local id, g = lease_end(lease)\n"
+    "local function putback(lease, now, owner)\n"
+    "  local id, g = lease_end(lease, owner)\n"
     "  if not id then return 0 end\n"
     "  redis.call('HINCRBY', gk(g), 'f', -1)\n"
     "  local j = redis.call('HMGET', jk(id), 'p', 's')\n"
@@ -123,7 +126,7 @@ static const char prelude[] =
     "  local n = 0\n"
     "  for _, i in ipairs(dead) do\n"
     "    for _, lease in ipairs(redis.call('SMEMBERS', P .. ':il:' .. i)) do\n"
-    "      n = n + putback(lease, now) end\n"
+    "      n = n + putback(lease, now, i) end\n"
     "    redis.call('DEL', P .. ':il:' .. i)\n"
     "    redis.call('ZREM', P .. ':inst', i)\n"
     "  end\n"
@@ -220,7 +223,7 @@ static const char batch[] =
     "  retried = 0, acked = 0}\n"
     "local L = P .. ':l'\n"
     "local dirty, made, seq, last, any = {}, {}, nil, now, false\n"
-    "local adds, fdec, ended, gone, jobs_gone, il = {}, {}, {}, {}, {}, {}\n"
+    "local adds, fdec, ended, gone, jobs_gone, il, items = {}, {}, {}, {}, {}, {}, {}\n"
     "local function nextseq()\n"
     "  if not seq then seq = num(redis.call('HGET', N, 'seq')) end\n"
     "  seq = seq + 1\n"
@@ -230,13 +233,11 @@ static const char batch[] =
     "  if ended[lease] then return nil end\n"
     "  local v = redis.call('HGET', L, lease)\n"
     "  if not v then return nil end\n"
-    "  local id, owner = string.match(v, '^(%d+) (.*)$')\n"
+    "  local id, g = string.match(v, '^(%d+) (.*)$')\n"
     "  ended[lease] = true\n"
     "  gone[#gone + 1] = lease\n"
-    "  il[owner] = il[owner] or {}\n"
-    "  table.insert(il[owner], lease)\n"
+    "  il[#il + 1] = lease\n"
     "  c.leased = c.leased - 1\n"
-    "  local g = redis.call('HGET', jk(id), 'g')\n"
     "  fdec[g] = (fdec[g] or 0) + 1\n"
     "  dirty[g] = true\n"
     "  return id, g\n"
@@ -254,16 +255,34 @@ static const char batch[] =
     "  c.ready = c.ready + 1\n"
     "  dirty[g] = true\n"
     "end\n"
+    /* the pushes' keys, asked about in one call, added in one */
+    "local keys, known, fresh = {}, {}, {}\n"
     "local i = 11 + k\n"
+    "while i <= #ARGV do\n"
+    "  local op = ARGV[i]\n"
+    "  if op == 'p' then\n"
+    "    if ARGV[i + 9] ~= '' then keys[#keys + 1] = ARGV[i + 9] end\n"
+    "    i = i + 10\n"
+    "  elseif op == 'a' or op == 'r' or op == 'u' then i = i + 4\n"
+    "  elseif op == 'l' or op == 'i' then i = i + 3\n"
+    "  elseif op == 't' then i = i + 5\n"
+    "  else i = i + 2 end\n"
+    "end\n"
+    "if #keys > 0 then\n"
+    "  local m = redis.call('SMISMEMBER', P .. ':k', unpack(keys))\n"
+    "  for x = 1, #keys do if m[x] == 1 then known[keys[x]] = true end end\n"
+    "end\n"
+    "i = 11 + k\n"
     "while i <= #ARGV do\n"
     "  local op, t = ARGV[i], tonumber(ARGV[i + 1])\n"
     "  if t > last then last = t end\n"
     "  any = true\n"
     "  if op == 'p' then\n"
     "    local id, g, delay, key = ARGV[i + 2], ARGV[i + 5], tonumber(ARGV[i + 8]), ARGV[i + 9]\n"
-    "    if key ~= '' and redis.call('SADD', P .. ':k', key) == 0 then\n"
+    "    if key ~= '' and known[key] then\n"
     "      c.dup = c.dup + 1\n"
     "    else\n"
+    "      if key ~= '' then known[key] = true; fresh[#fresh + 1] = key end\n"
     "      if id == '0' then id = tostring(redis.call('HINCRBY', N, 'job', 1)) end\n"
     "      local j = jk(id)\n"
     /* a batch sent again after its answer was lost does not queue twice */
@@ -283,7 +302,7 @@ static const char batch[] =
     "    if id then\n"
     "      jobs_gone[#jobs_gone + 1] = jk(id)\n"
     "      c.acked = c.acked + 1\n"
-    "      if #ARGV[i + 3] > 0 then redis.call('XADD', P .. ':items', '*', 'i', ARGV[i + 3]) end\n"
+    "      if #ARGV[i + 3] > 0 then items[#items + 1] = 'i'; items[#items + 1] = ARGV[i + 3] end\n"
     "    end\n"
     "    i = i + 4\n"
     "  elseif op == 'r' then\n"
@@ -305,7 +324,8 @@ static const char batch[] =
     "    end\n"
     "    i = i + 3\n"
     "  elseif op == 'i' then\n"
-    "    redis.call('XADD', P .. ':items', '*', 'i', ARGV[i + 2])\n"
+    "    items[#items + 1] = 'i'\n"
+    "    items[#items + 1] = ARGV[i + 2]\n"
     "    i = i + 3\n"
     "  elseif op == 't' or op == 'u' then\n"
     /* a tune or pause sees the group as the changes before it left it */
@@ -336,7 +356,9 @@ static const char batch[] =
     "  end\n"
     "end\n"
     "if #gone > 0 then redis.call('HDEL', L, unpack(gone)) end\n"
-    "for owner, ls in pairs(il) do redis.call('SREM', P .. ':il:' .. owner, unpack(ls)) end\n"
+    "if #il > 0 then redis.call('SREM', P .. ':il:' .. INST, unpack(il)) end\n"
+    "if #fresh > 0 then redis.call('SADD', P .. ':k', unpack(fresh)) end\n"
+    "if #items > 0 then redis.call('XADD', P .. ':items', '*', unpack(items)) end\n"
     "if #jobs_gone > 0 then redis.call('DEL', unpack(jobs_gone)) end\n"
     "for g, n in pairs(fdec) do redis.call('HINCRBY', gk(g), 'f', -n) end\n"
     "for g, a in pairs(adds) do redis.call('ZADD', rk(g), unpack(a)) end\n"
@@ -389,7 +411,7 @@ static const char batch[] =
     "        local id = string.sub(taken[x], 17)\n"
     "        lease = lease + 1\n"
     "        mine[#mine + 1] = lease\n"
-    "        mine[#mine + 1] = id .. ' ' .. INST\n"
+    "        mine[#mine + 1] = id .. ' ' .. g\n"
     "        local j = redis.call('HMGET', jk(id), 'd', 'c', 'a', 'h')\n"
     "        local o = #out\n"
     "        out[o + 1], out[o + 2], out[o + 3], out[o + 4] = lease, tonumber(id), tonumber(j[3]), "
@@ -486,7 +508,7 @@ static const char hello[] = "heartbeat(tonumber(ARGV[3]))\n"
 static const char goodbye[] =
     "local now = tonumber(ARGV[3])\n"
     "for _, lease in ipairs(redis.call('SMEMBERS', P .. ':il:' .. INST)) do\n"
-    "  putback(lease, now) end\n"
+    "  putback(lease, now, INST) end\n"
     "redis.call('DEL', P .. ':il:' .. INST)\n"
     "redis.call('ZREM', P .. ':inst', INST)\n"
     "local k = P .. ':role:producer'\n"
