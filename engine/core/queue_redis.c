@@ -98,7 +98,7 @@
 #define FLUSH_EVERY 0.002         /* the longest a change waits in the outbox, Redis up */
 #define BATCH_OPS 512             /* changes in one call at most */
 #define BATCH_BYTES (1024 * 1024) /* and their bytes, about */
-#define PREFETCH_MAX 16           /* leases one take brings, the caller's and the stock's */
+#define PREFETCH_MAX 32           /* leases one take brings, the caller's and the stock's */
 #define PREFETCH_MIN_READY 64     /* fewer jobs ready in the store: no stock */
 #define ID_BLOCK 1024             /* job ids handed to the process at once */
 #define SEEN_MAX (4u << 20)       /* keys this process remembers (16 bytes each) */
@@ -2246,7 +2246,9 @@ fail_quiet:
 /* ----------------------------------------------------- the items drainer */
 
 #define DRAIN_BATCH "512"
-#define DRAIN_BLOCK_MS "500"
+#define DRAIN_BLOCK_MS "100" /* following: how soon an idle drainer looks for the run's end */
+#define DRAIN_PACE 0.02      /* following: after a short read, this long before the next,
+                                so that items are written (and fsynced) in batches */
 
 struct drain {
     redisContext *c;
@@ -2419,13 +2421,21 @@ long long queue_redis_drain(const char *url, const char *path, int follow, char 
             drain_fail(err, errlen, "reading the items stream", d.c, r);
             goto fail;
         }
+        size_t entries = r->type == REDIS_REPLY_ARRAY && r->elements > 0
+                             ? r->element[0]->element[1]->elements
+                             : 0;
         long long n = drain_batch(&d, r, path, err, errlen);
         freeReplyObject(r);
         if (n < 0)
             goto fail;
         total += n;
-        if (n > 0)
+        if (n > 0) {
+            if (follow && entries < (size_t)atoi(DRAIN_BATCH)) {
+                struct timespec pace = {0, (long)(DRAIN_PACE * 1e9)};
+                nanosleep(&pace, NULL);
+            }
             continue;
+        }
         if (!follow || finishing)
             break;
         /* drained means every ack is in: one more pass reads the last ones */
