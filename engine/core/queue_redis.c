@@ -2257,6 +2257,7 @@ struct drain {
     char last[64];           /* the last entry written */
     long long size;          /* the file's size the record vouches for */
     int fd;
+    int ended; /* the stream said the run is drained */
 };
 
 static int drain_fail(char *err, size_t errlen, const char *what, redisContext *c, redisReply *r)
@@ -2334,6 +2335,8 @@ static long long drain_batch(struct drain *d, redisReply *r, const char *path, c
         const redisReply *e = entries->element[i], *f = e->element[1];
         for (size_t k = 0; k + 1 < f->elements; k += 2) {
             const redisReply *v = f->element[k + 1];
+            if (strcmp(f->element[k]->str, "e") == 0)
+                d->ended = 1;
             if (strcmp(f->element[k]->str, "i") != 0 || v->type != REDIS_REPLY_STRING)
                 continue;
             if (write_all(d->fd, v->str, v->len) < 0) {
@@ -2429,6 +2432,10 @@ long long queue_redis_drain(const char *url, const char *path, int follow, char 
         if (n < 0)
             goto fail;
         total += n;
+        if (follow && d.ended && !finishing) {
+            finishing = 1; /* one more read, without waiting, for the last ones */
+            continue;
+        }
         if (n > 0) {
             if (follow && entries < (size_t)atoi(DRAIN_BATCH)) {
                 struct timespec pace = {0, (long)(DRAIN_PACE * 1e9)};

@@ -31,7 +31,8 @@
  *   P:k          set of dedup key hashes (8 bytes each)
  *   P:role:NAME  string: the holder of a role, with a TTL while it lives
  *   P:items      stream of items kept with their job's ack: an entry a
- *                batch, field "i" once an item
+ *                batch, field "i" once an item; and an entry "e" when the
+ *                run is drained (P:n end), so a follower hears of it
  *
  * settle() is queue_mem.c's group_settle: after any change to a group it
  * puts the group in P:open, P:timed or neither, so take reads the best
@@ -470,6 +471,10 @@ static const char batch[] =
     "local rd, dl, ls = v.ready, v.delayed, v.leased\n"
     "local dr = 0\n"
     "if pdone and rd == 0 and dl == 0 and ls == 0 then dr = 1 end\n"
+    /* the end of the run, said once on the items stream: a follower wakes */
+    "if dr == 1 and redis.call('HSETNX', N, 'end', 1) == 1 then\n"
+    "  redis.call('XADD', P .. ':items', '*', 'e', 1)\n"
+    "end\n"
     "local head = {dr, rd + dl, rd, next_due(), idend, got}\n"
     "for x = 1, #out do head[6 + x] = out[x] end\n"
     "return head\n";
