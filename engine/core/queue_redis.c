@@ -2246,9 +2246,11 @@ fail_quiet:
 /* ----------------------------------------------------- the items drainer */
 
 #define DRAIN_BATCH "512"
-#define DRAIN_BLOCK_MS "100" /* following: how soon an idle drainer looks for the run's end */
-#define DRAIN_PACE 0.02      /* following: after a short read, this long before the next,
-                                so that items are written (and fsynced) in batches */
+/* Following: how soon an idle drainer looks for the run's end; and, after
+ * a short read, how long before the next, so that items are written (and
+ * fsynced) in batches. */
+#define DRAIN_BLOCK_MS "100"
+#define DRAIN_PACE 0.02
 
 struct drain {
     redisContext *c;
@@ -2272,7 +2274,7 @@ static int drain_fail(char *err, size_t errlen, const char *what, redisContext *
 }
 
 /* Reads the record and makes the file agree with it. */
-static int drain_start(struct drain *d, const char *path, char *err, size_t errlen)
+static int drain_start(struct drain *d, const char *path, long long had, char *err, size_t errlen)
 {
     const char *argv[4] = {"HMGET", d->rec, "size", "id"};
     redisReply *r = redisCommandArgv(d->c, 4, argv, NULL);
@@ -2282,6 +2284,14 @@ static int drain_start(struct drain *d, const char *path, char *err, size_t errl
     snprintf(d->last, sizeof d->last, "%s",
              r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "0-0");
     freeReplyObject(r);
+    if (d->size < had) {
+        /* a Redis that came back without its data: the file is left alone */
+        snprintf(err, errlen,
+                 "Redis came back without the record of the %lld bytes drained into %s (it "
+                 "restarted without persistence?); the file is kept as it is",
+                 had, path);
+        return -1;
+    }
     d->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     struct stat st;
     if (d->fd < 0 || fstat(d->fd, &st) < 0) {
@@ -2392,47 +2402,31 @@ static int run_drained(struct drain *d)
     return drained;
 }
 
-long long queue_redis_drain(const char *url, const char *path, int follow, char *err, size_t errlen)
+/* Reads the stream into the file until it is empty (or, following, until
+ * the run is drained). 0 when done, -1 on failure (d->c->err set if the
+ * connection was the trouble). */
+static int drain_loop(struct drain *d, const char *path, int follow, char *err, size_t errlen)
 {
-    struct url u;
-    struct drain d = {.fd = -1};
-    long long total = 0;
-    if (strncmp(url, "redis:", 6) != 0) {
-        snprintf(err, errlen, "items: a redis:// URL is needed (got '%s')", url);
-        return -1;
-    }
-    if (url_parse(url + 6, &u, err, errlen) < 0)
-        return -1;
-    d.prefix = u.prefix;
-    snprintf(d.key, sizeof d.key, "%s:items", u.prefix);
-    snprintf(d.rec, sizeof d.rec, "%s:drain", u.prefix);
-    if (!(d.c = url_connect(&u, err, errlen)) || drain_start(&d, path, err, errlen) < 0)
-        goto fail;
     /* the blocking read waits longer than the command timeout allows */
-    redisSetTimeout(d.c, tv_of(IO_TIMEOUT + 2));
+    redisSetTimeout(d->c, tv_of(IO_TIMEOUT + 2));
     int finishing = 0;
     for (;;) {
         int block = follow && !finishing;
         const char *argv[8] = {"XREAD",        "COUNT",   DRAIN_BATCH, "BLOCK",
-                               DRAIN_BLOCK_MS, "STREAMS", d.key,       d.last};
-        redisReply *r = block ? redisCommandArgv(d.c, 8, argv, NULL) : NULL;
-        if (!block) {
-            const char *once[6] = {"XREAD", "COUNT", DRAIN_BATCH, "STREAMS", d.key, d.last};
-            r = redisCommandArgv(d.c, 6, once, NULL);
-        }
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            drain_fail(err, errlen, "reading the items stream", d.c, r);
-            goto fail;
-        }
+                               DRAIN_BLOCK_MS, "STREAMS", d->key,      d->last};
+        const char *once[6] = {"XREAD", "COUNT", DRAIN_BATCH, "STREAMS", d->key, d->last};
+        redisReply *r =
+            block ? redisCommandArgv(d->c, 8, argv, NULL) : redisCommandArgv(d->c, 6, once, NULL);
+        if (!r || r->type == REDIS_REPLY_ERROR)
+            return drain_fail(err, errlen, "reading the items stream", d->c, r);
         size_t entries = r->type == REDIS_REPLY_ARRAY && r->elements > 0
                              ? r->element[0]->element[1]->elements
                              : 0;
-        long long n = drain_batch(&d, r, path, err, errlen);
+        long long n = drain_batch(d, r, path, err, errlen);
         freeReplyObject(r);
         if (n < 0)
-            goto fail;
-        total += n;
-        if (follow && d.ended && !finishing) {
+            return -1;
+        if (follow && d->ended && !finishing) {
             finishing = 1; /* one more read, without waiting, for the last ones */
             continue;
         }
@@ -2444,21 +2438,75 @@ long long queue_redis_drain(const char *url, const char *path, int follow, char 
             continue;
         }
         if (!follow || finishing)
-            break;
+            return 0;
         /* drained means every ack is in: one more pass reads the last ones */
-        finishing = run_drained(&d);
+        finishing = run_drained(d);
     }
-    close(d.fd);
-    redisFree(d.c);
+}
+
+static void drain_close(struct drain *d)
+{
+    if (d->fd >= 0)
+        close(d->fd);
+    d->fd = -1;
+    if (d->c)
+        redisFree(d->c);
+    d->c = NULL;
+}
+
+long long queue_redis_drain(const char *url, const char *path, int follow, char *err, size_t errlen)
+{
+    struct url u;
+    struct drain d = {.fd = -1};
+    if (strncmp(url, "redis:", 6) != 0) {
+        snprintf(err, errlen, "items: a redis:// URL is needed (got '%s')", url);
+        return -1;
+    }
+    if (url_parse(url + 6, &u, err, errlen) < 0)
+        return -1;
+    d.prefix = u.prefix;
+    snprintf(d.key, sizeof d.key, "%s:items", u.prefix);
+    snprintf(d.rec, sizeof d.rec, "%s:drain", u.prefix);
+    long long first = -1, had = 0;
+    int away = 0;
+    double backoff = 0.1;
+    for (;;) {
+        int rc = -1;
+        if ((d.c = url_connect(&u, err, errlen)) && drain_start(&d, path, had, err, errlen) == 0) {
+            if (first < 0)
+                first = d.size;
+            if (away)
+                fprintf(stderr, "shoal: items: Redis is back; going on from byte %lld of %s\n",
+                        d.size, path);
+            away = 0;
+            backoff = 0.1;
+            rc = drain_loop(&d, path, follow, err, errlen);
+        }
+        if (rc == 0)
+            break;
+        /* following, a connection lost (or not yet back) is waited out: the
+         * record in Redis says where the file stands, and the next start
+         * cuts it back to that */
+        int lost = first >= 0 && (!d.c || d.c->err);
+        if (!follow || !lost) {
+            drain_close(&d);
+            url_free(&u);
+            return -1;
+        }
+        if (!away)
+            fprintf(stderr, "shoal: items: %s; trying again until Redis is back (Ctrl-C stops)\n",
+                    err);
+        away = 1;
+        had = d.size;
+        drain_close(&d);
+        struct timespec ts = {(time_t)backoff, (long)((backoff - floor(backoff)) * 1e9)};
+        nanosleep(&ts, NULL);
+        backoff = backoff * 2 < BACKOFF_MAX ? backoff * 2 : BACKOFF_MAX;
+    }
+    long long total = d.size - first;
+    drain_close(&d);
     url_free(&u);
     return total;
-fail:
-    if (d.fd >= 0)
-        close(d.fd);
-    if (d.c)
-        redisFree(d.c);
-    url_free(&u);
-    return -1;
 }
 
 const struct queue_ops queue_redis_ops = {

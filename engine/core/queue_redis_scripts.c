@@ -55,7 +55,8 @@ static const char prelude[] =
     "local function rk(g) return P .. ':r:' .. g end\n"
     "local JD = P .. ':jd'\n"
     "local function jpack(a, p, s, h, g, d, c)\n"
-    "  return a .. ',' .. p .. ',' .. s .. ',' .. h .. ',' .. #g .. ',' .. #d .. ';' .. g .. d .. c\n"
+    "  return a .. ',' .. p .. ',' .. s .. ',' .. h .. ',' .. #g .. ',' .. #d .. ';'\n"
+    "    .. g .. d .. c\n"
     "end\n"
     /* -> attempt, priority, sequence (a string), depth, group, data, ctx */
     "local function junpack(v)\n"

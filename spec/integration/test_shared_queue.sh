@@ -180,7 +180,11 @@ print(sum(n - 1 for n in c.values()))' "$T/kill.log")
 expect_le "pages fetched twice: only the killed one's (its leases at the kill)" "$AGAIN" $((2 * CONC))
 expect_eq "done() ran once, in a survivor" "$(grep -l 'crawl finished' "$T"/kill?.err | wc -l)" 1
 
-# --- redis restarted mid-run, then paused: nothing lost
+# --- redis restarted mid-run, then paused: nothing lost, and the items
+# follower rides it out too
+start_bg follow2 "$SHOAL" items "redis://127.0.0.1:$REDIS_PORT/0?prefix=pr" \
+    --output "$T/restart.jsonl" --follow
+FOLLOW_PID=$BG_PID
 crawl_together restart pr 2 --rate 500
 wait_for "[ \$(redis-cli -p $REDIS_PORT hget pr:n acked 2>/dev/null || echo 0) -gt 300 ]" 60
 kill -KILL "$REDIS_PID"
@@ -192,6 +196,11 @@ redis-cli -p "$REDIS_PORT" debug sleep 3 >/dev/null
 wait_all 120
 expect_eq "redis restarted and paused mid-run: both exit 0" "${RCS[*]}" "0 0"
 expect_grep "the outage is said in the log" "Redis is back|went away|unreachable|cannot reach" "$T/restart1.err"
+wait_exit "$FOLLOW_PID" 30
+expect_eq "shoal items --follow through the restart: exit 0" "$BG_RC" 0
+tr '\n' ' ' <"$T/follow2.err" >"$T/follow2.flat"
+expect_grep "shoal items --follow says Redis went and came back" "trying again.*Redis is back" \
+    "$T/follow2.flat"
 items pr "$T/restart.jsonl"
 urls "$T/restart.jsonl" >"$T/restart.urls"
 if cmp -s "$T/three.urls" "$T/restart.urls"; then

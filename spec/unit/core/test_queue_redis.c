@@ -434,10 +434,8 @@ static void test_in_flight_max(void)
         char url[128], prefix[32], err[512];
         snprintf(prefix, sizeof prefix, "ahead%d", b);
         url_of(url, sizeof url, prefix);
-        struct queue_config cfg = {.capacity = 1000,
-                                   .workers = 1,
-                                   .instance = "ahead",
-                                   .in_flight_max = bounds[b]};
+        struct queue_config cfg = {
+            .capacity = 1000, .workers = 1, .instance = "ahead", .in_flight_max = bounds[b]};
         queue *q = queue_open(url, &cfg, err, sizeof err);
         CHECK(q != NULL);
         if (!q)
