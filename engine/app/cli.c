@@ -100,6 +100,9 @@ static const struct opt opts[] = {
     {"sync", "SHOAL_SYNC", NULL, K_STR, F(sync), 0, 0, "LEVEL",
      "how --state-dir writes reach the disk: normal (default; survives a crash of shoal), "
      "full (survives a crash of the machine too), off (the OS decides)"},
+    {"state-hold", "SHOAL_STATE_HOLD", NULL, K_INT, F(state_hold_mb), 1, 1 << 20, "MIB",
+     "while --state-dir cannot be saved (a full disk), changes wait in memory; past this "
+     "much, workers take no new jobs until they are saved (default 64)"},
     {"queue", "SHOAL_QUEUE", NULL, K_STR, F(queue), 0, 0, "URL",
      "share one run among many processes: redis://[USER:PASS@]HOST:PORT/DB?prefix=NAME "
      "(default: this process's own queue, in memory or in --state-dir)"},
@@ -201,6 +204,7 @@ void config_defaults(struct config *c)
     c->robots = "obey";
     c->sync = "normal";
     c->lease_ttl = 30;
+    c->state_hold_mb = 64;
     c->user_agent = "shoal/" SHOAL_VERSION;
     c->max_depth = -1;
     c->max_series = 2000;

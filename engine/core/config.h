@@ -71,6 +71,7 @@ struct config {
     const char *output; /* --output: shoal.emit's items go there ("-": stdout), or NULL */
     const char *state_dir; /* --state-dir: the durable queue's directory, or NULL */
     const char *sync;      /* --sync: normal|full|off */
+    int state_hold_mb;     /* --state-hold: MiB of unsaved changes before takes wait */
     const char *queue;     /* --queue: a shared queue's URL (redis://...), or NULL */
     const char *instance;  /* --instance: this process's id; main settles it before a run
                               (otel_config_instance): never NULL there */

@@ -74,6 +74,9 @@ struct queue_config {
                              with it), NULL: hostname-pid */
     double lease_ttl;     /* seconds a shared lease lives unless renewed; 0: 30 */
     int sync;             /* a durable backend's fsync level: QUEUE_SYNC_* */
+    size_t hold_bytes;    /* a durable backend that cannot save (a full disk) keeps its
+                             changes in memory; past this many bytes, take gives nothing
+                             until they are saved; 0: 64 MiB */
     int in_flight_max;    /* jobs this process runs at once (workers x concurrency): a
                              shared backend holds no more leases, those it takes ahead
                              for its next takes included, so it never sits on a

@@ -134,14 +134,17 @@ struct sq {
     struct strbuf applying, out;
     struct queue_items_sink sink;
     _Atomic size_t applying_len; /* what applying held before the last append */
-    _Atomic int failing;  /* the last commit failed: its changes are retried */
+    _Atomic int failing;         /* the last commit failed: its changes are retried */
+    size_t hold;                 /* failing with this much unsaved: takes give nothing */
+    int hold_said;               /* the hold was logged (the committer's) */
+    queue *front;                /* to wake the workers when the hold ends */
     uint64_t lost_swapped, lost_seen;
     int has_sink, warned;
     char errmsg[512];
 
     /* the producer's position: pushes to answer QUEUE_DUP to */
     _Atomic uint64_t skip;
-    int resumed;                /* the state held a run */
+    int resumed; /* the state held a run */
     _Atomic int closed;
     struct queue_stats at_open; /* what it held */
 
@@ -174,7 +177,8 @@ static void warn_once(struct sq *s, const char *what)
         return;
     s->warned = 1;
     char msg[1024];
-    snprintf(msg, sizeof msg, "the state in %s could not be saved (%s): %s; the run goes on, "
+    snprintf(msg, sizeof msg,
+             "the state in %s could not be saved (%s): %s; the run goes on, "
              "and a resume would start from the last state that was saved",
              s->dir, what, sqlite3_errmsg(s->db));
     struct log_record rec;
@@ -410,6 +414,17 @@ static void commit_failed(struct sq *s, const struct counts *before)
         s->sink.cut(s->sink.arg, s->c.output_size);
     if (!atomic_exchange(&s->failing, 1))
         say_failing(s, 1);
+    if (!s->hold_said && atomic_load(&s->applying_len) >= s->hold) {
+        s->hold_said = 1;
+        char msg[1024];
+        snprintf(msg, sizeof msg,
+                 "%zu MiB of changes wait to be saved in %s: workers take no new jobs until they "
+                 "are (--state-hold)",
+                 s->hold >> 20, s->dir);
+        struct log_record rec;
+        log_begin(&rec, LOG_WARN, msg);
+        log_emit_global(&rec);
+    }
 }
 
 /* Applies what the batch holds in one transaction. */
@@ -445,6 +460,10 @@ static void commit_batch(struct sq *s)
     }
     if (atomic_exchange(&s->failing, 0))
         say_failing(s, 0);
+    if (s->hold_said) { /* the workers held back take again */
+        s->hold_said = 0;
+        queue_wake_all(s->front);
+    }
     s->applying.len = 0;
     if (s->applying.cap > 4 * KICK_BYTES) {
         free(s->applying.p);
@@ -643,8 +662,8 @@ static int restore_jobs(struct sq *s, double now)
     }
     sqlite3_finalize(st);
     /* the leased ones are ready again: so says the database too */
-    if (rc == SQLITE_DONE && sqlite3_exec(s->db, "UPDATE jobs SET state=0 WHERE state=2", NULL,
-                                          NULL, NULL) != SQLITE_OK)
+    if (rc == SQLITE_DONE &&
+        sqlite3_exec(s->db, "UPDATE jobs SET state=0 WHERE state=2", NULL, NULL, NULL) != SQLITE_OK)
         return -1;
     return rc == SQLITE_DONE ? 0 : -1;
 }
@@ -733,6 +752,8 @@ static void *sq_open(queue *front, const char *where, const struct queue_config 
     }
     s->lock_fd = -1;
     s->sync = cfg->sync;
+    s->hold = cfg->hold_bytes ? cfg->hold_bytes : (size_t)64 << 20;
+    s->front = front;
     pthread_mutex_init(&s->lock, NULL);
     thread_cond_init(&s->cond);
     thread_cond_init(&s->synced);
@@ -815,9 +836,19 @@ static int sq_push(void *b, const char *data, size_t len, const struct queue_pus
     return rc;
 }
 
+/* The state cannot be saved and its unsaved changes reached --state-hold:
+ * no new jobs until they are saved (the committer wakes the workers). */
+static int holding(struct sq *s)
+{
+    return atomic_load(&s->failing) && atomic_load(&s->applying_len) >= s->hold;
+}
+
 static int sq_take(void *b, int worker, double now, struct queue_lease *out)
 {
-    return queue_mem_ops.take(((struct sq *)b)->mem, worker, now, out);
+    struct sq *s = b;
+    if (holding(s))
+        return 0;
+    return queue_mem_ops.take(s->mem, worker, now, out);
 }
 
 static int sq_ack(void *b, uint64_t lease, int keep)
@@ -870,7 +901,10 @@ static void sq_close(void *b)
 
 static double sq_next_due(void *b)
 {
-    return queue_mem_ops.next_due(((struct sq *)b)->mem);
+    struct sq *s = b;
+    if (holding(s))
+        return clock_now() + 0.25; /* and the committer wakes them sooner */
+    return queue_mem_ops.next_due(s->mem);
 }
 
 static void sq_stats(void *b, struct queue_stats *out)
@@ -1016,7 +1050,8 @@ static long lock_holder(const char *dir)
 
 static void print_hosts(sqlite3 *db, FILE *out)
 {
-    sqlite3_int64 n = count_of(db, "SELECT count(DISTINCT grp) FROM jobs WHERE state<3 AND grp<>''");
+    sqlite3_int64 n =
+        count_of(db, "SELECT count(DISTINCT grp) FROM jobs WHERE state<3 AND grp<>''");
     if (n <= 0)
         return;
     fprintf(out, "  hosts      %lld with jobs waiting; the busiest:\n", (long long)n);
@@ -1100,8 +1135,9 @@ int queue_sqlite_report(const char *dir, FILE *out, char *err, size_t errlen)
     if (producer_done)
         fprintf(out, "  producer   finished (%" PRIu64 " pushes)\n", produced);
     else
-        fprintf(out, "  producer   not finished: %" PRIu64 " pushes made; produce() runs again "
-                     "on resume and those are skipped\n",
+        fprintf(out,
+                "  producer   not finished: %" PRIu64 " pushes made; produce() runs again "
+                "on resume and those are skipped\n",
                 produced);
     fprintf(out, "  queued     %lld ready, %lld delayed\n", (long long)ready, (long long)delayed);
     fprintf(out, "  leased     %lld%s\n", (long long)leased,

@@ -604,6 +604,7 @@ int run_script(const struct config *cfg, struct httpd *server, struct runmetrics
         snprintf(spec, sizeof spec, "%s", cfg->queue);
     qc.instance = cfg->instance;
     qc.lease_ttl = cfg->lease_ttl;
+    qc.hold_bytes = (size_t)cfg->state_hold_mb << 20;
     qc.sync = !cfg->sync                  ? QUEUE_SYNC_NORMAL
               : !strcmp(cfg->sync, "full")  ? QUEUE_SYNC_FULL
               : !strcmp(cfg->sync, "off") ? QUEUE_SYNC_OFF

@@ -144,6 +144,31 @@ if [ "$(id -u)" = 0 ] && mkdir -p "$T/small" &&
     expect_eq "after the full disk: no url twice" "$(dups "$T/full.jsonl")" 0
     expect_eq "after the full disk: every page" "$(urls "$T/full.jsonl" | wc -l)" "$PAGES"
     umount "$T/small"
+
+    # a full disk for long: past --state-hold of unsaved changes the
+    # workers take no new jobs; once there is room, the run goes on
+    mount -t tmpfs -o size=160k tmpfs "$T/small"
+    : >"$NGINX_LOG"
+    start_bg hold "$SHOAL" "${CRAWL[@]}" --state-dir "$T/small/st" --state-hold 1 \
+        --output "$T/hold.jsonl" -- "$START"
+    HOLD_PID=$BG_PID
+    if wait_for "grep -q 'workers take no new jobs' '$T/hold.err'" 60; then
+        pass "a full disk past --state-hold: the hold is said"
+        sleep 0.5 # the jobs in flight at the hold end
+        A=$(wc -l <"$NGINX_LOG")
+        sleep 1
+        expect_eq "while held: no request is made" "$(wc -l <"$NGINX_LOG")" "$A"
+        expect_lt "while held: the crawl is not over" "$A" "$PAGES"
+    else
+        fail "a full disk past --state-hold: the hold is said" "$(show_file "$T/hold.err" 5)"
+    fi
+    mount -o remount,size=64m "$T/small"
+    wait_exit "$HOLD_PID" 120
+    expect_eq "with room again, the held run goes on and finishes (exit 0)" "$BG_RC" 0
+    expect_grep "the state is saved again: said" "is saved again" "$T/hold.err"
+    expect_eq "after the hold: no url twice" "$(dups "$T/hold.jsonl")" 0
+    expect_eq "after the hold: every page" "$(urls "$T/hold.jsonl" | wc -l)" "$PAGES"
+    umount "$T/small"
 else
     echo "# not root, or no tmpfs: the full-disk case is not run" >&2
 fi
