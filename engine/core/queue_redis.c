@@ -1504,8 +1504,11 @@ static int rq_take(void *b, int worker, double now, struct queue_lease *out)
 }
 
 /* Takes the lease out of the local table (the bytes freed, or kept until
- * queue_free) and posts its end. -1 if no worker here holds it. */
-static int finish(struct rq *q, uint64_t lease, const struct args *a, int keep, double due)
+ * queue_free) and posts its end: a, or if a is NULL an ack with items,
+ * which names the job and its group so the store ends it with one command.
+ * -1 if no worker here holds it. */
+static int finish(struct rq *q, uint64_t lease, const struct args *a, int keep, double due,
+                  const char *items, size_t len)
 {
     if (lease == 0)
         return -1;
@@ -1519,9 +1522,19 @@ static int finish(struct rq *q, uint64_t lease, const struct args *a, int keep, 
     pthread_mutex_unlock(&q->lock);
     if (!e)
         return -1;
+    struct args ack = {0};
+    if (!a) {
+        arg_str(&ack, "a");
+        arg_dbl(&ack, latest(q));
+        arg_int(&ack, (long long)lease);
+        arg_int(&ack, (long long)e->job_id);
+        arg_bytes(&ack, e->buf + e->len + 1 + e->ctx_len, e->group_len);
+        arg_bytes(&ack, items, items ? len : 0);
+        a = &ack;
+    }
+    post(q, a); /* copies the bytes: e may go now */
     if (!keep)
         free(e);
-    post(q, a);
     pthread_mutex_lock(&q->lock);
     local_change(q, quiet, due);
     int w = hungry_pop(q);
@@ -1532,12 +1545,7 @@ static int finish(struct rq *q, uint64_t lease, const struct args *a, int keep, 
 
 static int ack_with(struct rq *q, uint64_t lease, int keep, const char *items, size_t len)
 {
-    struct args a = {0};
-    arg_str(&a, "a");
-    arg_dbl(&a, latest(q));
-    arg_int(&a, (long long)lease);
-    arg_bytes(&a, items, items ? len : 0);
-    return finish(q, lease, &a, keep, 0);
+    return finish(q, lease, NULL, keep, 0, items, len);
 }
 
 static int rq_ack(void *b, uint64_t lease, int keep)
@@ -1562,7 +1570,7 @@ static int rq_retry(void *b, uint64_t lease, double delay, double now)
     arg_dbl(&a, shared(q, now));
     arg_int(&a, (long long)lease);
     arg_dbl(&a, delay);
-    return finish(q, lease, &a, 0, delay > 0 ? now + delay : 0);
+    return finish(q, lease, &a, 0, delay > 0 ? now + delay : 0, NULL, 0);
 }
 
 static int rq_release_worker(void *b, int worker, uint64_t except)

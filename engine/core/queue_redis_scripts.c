@@ -217,7 +217,7 @@ static const char push[] =
  * answer was lost), 11 .. 10+k a uniform draw in [0, 1) per lease, then the
  * changes in order, each a letter, its caller's now and its fields:
  *   p id data ctx group depth priority delay key   a push (id 0: give one)
- *   a lease items                                 an ack (items "" if none)
+ *   a lease id group items                        an ack (items "" if none)
  *   r lease delay                                 a retry
  *   l lease                                       a release (same place)
  *   i items                                       items made outside a job
@@ -283,7 +283,8 @@ static const char batch[] =
     "  if op == 'p' then\n"
     "    if ARGV[i + 9] ~= '' then keys[#keys + 1] = ARGV[i + 9] end\n"
     "    i = i + 10\n"
-    "  elseif op == 'a' or op == 'r' or op == 'u' then i = i + 4\n"
+    "  elseif op == 'a' then i = i + 6\n"
+    "  elseif op == 'r' or op == 'u' then i = i + 4\n"
     "  elseif op == 'l' or op == 'i' then i = i + 3\n"
     "  elseif op == 't' then i = i + 5\n"
     "  else i = i + 2 end\n"
@@ -317,13 +318,19 @@ static const char batch[] =
     "    end\n"
     "    i = i + 10\n"
     "  elseif op == 'a' then\n"
-    "    local id = off(ARGV[i + 2])\n"
-    "    if id then\n"
+    /* the lease still held is the ack's check: its job and group came with it */
+    "    local lease, id, g = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]\n"
+    "    if not ended[lease] and redis.call('HDEL', L, lease) == 1 then\n"
+    "      ended[lease] = true\n"
+    "      il[#il + 1] = lease\n"
+    "      c.leased = c.leased - 1\n"
+    "      fdec[g] = (fdec[g] or 0) + 1\n"
+    "      dirty[g] = true\n"
     "      jobs_gone[#jobs_gone + 1] = id\n"
     "      c.acked = c.acked + 1\n"
-    "      if #ARGV[i + 3] > 0 then items[#items + 1] = 'i'; items[#items + 1] = ARGV[i + 3] end\n"
+    "      if #ARGV[i + 5] > 0 then items[#items + 1] = 'i'; items[#items + 1] = ARGV[i + 5] end\n"
     "    end\n"
-    "    i = i + 4\n"
+    "    i = i + 6\n"
     "  elseif op == 'r' then\n"
     "    local id, g = off(ARGV[i + 2])\n"
     "    if id then\n"
