@@ -1,4 +1,5 @@
-/* csv.h - CSV records as RFC 4180 writes them, for --output FILE.csv.
+/* csv.h - CSV records as RFC 4180 writes them, for --output FILE.csv, and
+ * the one record shoal reads back: an existing file's header.
  *
  * A field is written bare unless it holds a comma, a double quote, CR or
  * LF; then it is wrapped in double quotes with each quote doubled. A
@@ -25,5 +26,16 @@ size_t csv_field(char *out, const char *s, size_t n);
 
 /* Appends the record of n fields (and its "\n") to b. */
 void csv_record(struct strbuf *b, int n, const char *const *fields, const size_t *lens);
+
+/* Reads the record at the start of s (n bytes): fields split by commas, a
+ * quoted field holding commas, CR, LF and "" for a quote; the record ends
+ * at LF or CRLF. Up to max fields go to fields[] as malloc'd NUL-ended
+ * copies (their bytes may hold NUL: lens[] says how many) and *used gets
+ * the bytes the record took, its line end included. Returns the number of
+ * fields; 0 if s holds no whole record (nothing, or no line end yet); -1
+ * if it is not CSV (text after a closing quote, a quote or CR inside a
+ * bare field), has more than max fields, or memory ran out. On 0 and -1
+ * nothing is left allocated. */
+int csv_read_record(const char *s, size_t n, int max, char **fields, size_t *lens, size_t *used);
 
 #endif

@@ -22,6 +22,7 @@
 #define _GNU_SOURCE /* pthread_timedjoin_np */
 #include "core/items.h"
 #include "base/clock.h"
+#include "base/csv.h"
 #include "base/thread.h"
 
 #include <errno.h>
@@ -342,6 +343,35 @@ int items_set_columns(struct items *it, int n, const char *const *names, const s
     }
     pthread_mutex_unlock(&it->columns_lock);
     return rc;
+}
+
+#define HEADER_MAX (64 * 1024) /* the most of a file's header read back */
+#define COLUMNS_MAX 1024
+
+void items_adopt_header(struct items *it)
+{
+    if (!it || it->format != ITEMS_CSV || !it->seekable || !it->path || items_columns(it))
+        return;
+    int fd = open(it->path, O_RDONLY | O_CLOEXEC);
+    char *buf = fd >= 0 ? malloc(HEADER_MAX) : NULL;
+    ssize_t n = buf ? pread(fd, buf, HEADER_MAX, 0) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n > 0) {
+        char *names[COLUMNS_MAX];
+        size_t lens[COLUMNS_MAX], used = 0;
+        int k = csv_read_record(buf, (size_t)n, COLUMNS_MAX, names, lens, &used);
+        if (k > 0) {
+            items_set_columns(it, k, (const char *const *)names, lens);
+            for (int i = 0; i < k; i++)
+                free(names[i]);
+        } else {
+            warn("the CSV file goes on, but its first line is no header shoal can read; the "
+                 "next item's keys are the columns (write to a new file to be sure)",
+                 "output", it->path);
+        }
+    }
+    free(buf);
 }
 
 int items_columns(struct items *it)

@@ -79,6 +79,12 @@ size_t items_max_bytes(const struct items *it);
  * later calls change nothing. Then items_column reads them back: the
  * number of columns, and column i into *name / *len. -1 on OOM. */
 int items_set_columns(struct items *it, int n, const char *const *names, const size_t *lens);
+/* A CSV file this run goes on writing (a resumed run's, or
+ * --output-append's): its header line, if it has one, fixes the columns,
+ * so that new records line up under it whatever keys the next first item
+ * has. Call before any item is emitted. A header shoal cannot read is
+ * warned of, and the first item's keys are the columns then. */
+void items_adopt_header(struct items *it);
 int items_columns(struct items *it);
 void items_column(struct items *it, int i, const char **name, size_t *len);
 /* An item had a key outside the CSV columns (key: one of them): counted;

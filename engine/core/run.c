@@ -533,9 +533,11 @@ static int open_items(struct run *r, char *err, size_t errlen)
     if (durable) {
         struct queue_items_sink sink = {
             sink_write, sink_size, sink_cut, sink_flush, r->items, cfg->output_append};
-        queue_set_items_sink(r->q, &sink);
+        queue_set_items_sink(r->q, &sink); /* cuts the file back to what was committed */
         r->durable_items = 1;
     }
+    if (durable || cfg->output_append)
+        items_adopt_header(r->items);
     return 0;
 }
 

@@ -160,6 +160,31 @@ expect_eq "CSV extra key: counted (20 items)" "$(json extra.json .items.csv_extr
 expect_eq "CSV extra key: warned once, naming the key" \
     "$(grep -c 'not a column of the CSV header.*field=late' "$ERR")" 1
 
+# --output-append to a CSV file: its header keeps the columns, whatever keys
+# the new run's first item has (here fewer, in another order)
+cat >csvfirst.lua <<'EOF'
+function produce(push) for i = 1, 3 do push({n = i}) end end
+function handle(job) shoal.emit({a = "a" .. job.n, b = "b" .. job.n, c = "c" .. job.n}) end
+EOF
+cat >csvlater.lua <<'EOF'
+function produce(push) for i = 1, 3 do push({n = i}) end end
+function handle(job) shoal.emit({c = "c" .. job.n, b = "b" .. job.n}) end
+EOF
+run_shoal csvfirst run csvfirst.lua --workers 1 --listen off --quiet --output app.csv
+run_shoal csvlater run csvlater.lua --workers 1 --listen off --quiet --output app.csv \
+    --output-append
+expect_rc "CSV --output-append with other keys: exit 0" 0
+expect_eq "CSV --output-append: one header, the first run's; rows under their columns" \
+    "$("$PY" -c 'import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+print(",".join(rows[0].keys()) if rows else "none", len(rows),
+      sum(1 for r in rows if r["a"] == "" and r["b"].startswith("b") and r["c"].startswith("c")))' \
+        app.csv)" "a,b,c 6 3"
+printf 'not "a, header\n' >bad.csv
+run_shoal csvbad run csvlater.lua --workers 1 --listen off --quiet --output bad.csv --output-append
+expect_grep "CSV --output-append to a file with no readable header: warned" \
+    "first line is no header shoal can read" "$ERR"
+
 # -- "-": items alone on stdout, the summary on stderr
 cat >stdout.lua <<'EOF'
 function produce(push) for i = 1, 300 do push({n = i}) end end

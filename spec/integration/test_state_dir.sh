@@ -126,6 +126,12 @@ resume_until_done csv2 "$T/state3" "$T/out.csv"
 expect_rc "a CSV crawl resumes" 0
 expect_eq "one CSV header" "$(grep -c '^bytes,' "$T/out.csv")" 1
 expect_eq "one CSV row per page" "$(($(wc -l <"$T/out.csv") - 1))" "$PAGES"
+expect_eq "every CSV row has the header's columns, the url where the header says" \
+    "$("$PY" -c 'import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+u = rows[0].index("url")
+print(sum(1 for r in rows[1:] if len(r) != len(rows[0]) or not r[u].startswith("http")))' \
+        "$T/out.csv")" 0
 
 # --- a full disk: the run goes on, says the state could not be saved (exit
 # 4), and the same command, once there is room, ends the crawl with every
