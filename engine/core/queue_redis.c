@@ -1503,49 +1503,53 @@ static int rq_take(void *b, int worker, double now, struct queue_lease *out)
     return absorb(q, &ans, worker, out);
 }
 
-/* Takes the lease out of the local table (the bytes freed, or kept until
- * queue_free) and posts its end: a, or if a is NULL an ack with items,
- * which names the job and its group so the store ends it with one command.
- * -1 if no worker here holds it. */
-static int finish(struct rq *q, uint64_t lease, const struct args *a, int keep, double due,
-                  const char *items, size_t len)
+/* Takes the lease out of the local table: its rec, put on the kept list
+ * (until queue_free) if keep, else the caller's to free once the end is
+ * posted; NULL if no worker here holds it. *quiet: rec_quiet. */
+static struct rec *lease_out(struct rq *q, uint64_t lease, int keep, int *quiet)
 {
     if (lease == 0)
-        return -1;
+        return NULL;
     pthread_mutex_lock(&q->lock);
     struct rec *e = rec_remove(q, lease);
-    int quiet = e && rec_quiet(q, e);
+    *quiet = e && rec_quiet(q, e);
     if (e && keep) {
         e->next = q->kept;
         q->kept = e;
     }
     pthread_mutex_unlock(&q->lock);
-    if (!e)
-        return -1;
-    struct args ack = {0};
-    if (!a) {
-        arg_str(&ack, "a");
-        arg_dbl(&ack, latest(q));
-        arg_int(&ack, (long long)lease);
-        arg_int(&ack, (long long)e->job_id);
-        arg_bytes(&ack, e->buf + e->len + 1 + e->ctx_len, e->group_len);
-        arg_bytes(&ack, items, items ? len : 0);
-        a = &ack;
-    }
-    post(q, a); /* copies the bytes: e may go now */
-    if (!keep)
-        free(e);
+    return e;
+}
+
+/* A lease's end is posted: next_due's cache, and a hungry worker woken. */
+static void lease_ended(struct rq *q, int quiet, double due)
+{
     pthread_mutex_lock(&q->lock);
     local_change(q, quiet, due);
     int w = hungry_pop(q);
     pthread_mutex_unlock(&q->lock);
     wake(q, w);
-    return 0;
 }
 
+/* An ack names its job and group, so the store ends it with one command. */
 static int ack_with(struct rq *q, uint64_t lease, int keep, const char *items, size_t len)
 {
-    return finish(q, lease, NULL, keep, 0, items, len);
+    int quiet;
+    struct rec *e = lease_out(q, lease, keep, &quiet);
+    if (!e)
+        return -1;
+    struct args a = {0};
+    arg_str(&a, "a");
+    arg_dbl(&a, latest(q));
+    arg_int(&a, (long long)lease);
+    arg_int(&a, (long long)e->job_id);
+    arg_bytes(&a, e->buf + e->len + 1 + e->ctx_len, e->group_len);
+    arg_bytes(&a, items, items ? len : 0);
+    post(q, &a); /* copies the bytes: e may go now */
+    if (!keep)
+        free(e);
+    lease_ended(q, quiet, 0);
+    return 0;
 }
 
 static int rq_ack(void *b, uint64_t lease, int keep)
@@ -1565,12 +1569,19 @@ static int rq_retry(void *b, uint64_t lease, double delay, double now)
     saw(q, now);
     pthread_mutex_unlock(&q->lock);
     delay = delay > 0 ? delay : 0;
+    int quiet;
+    struct rec *e = lease_out(q, lease, 0, &quiet);
+    if (!e)
+        return -1;
+    free(e);
     struct args a = {0};
     arg_str(&a, "r");
     arg_dbl(&a, shared(q, now));
     arg_int(&a, (long long)lease);
     arg_dbl(&a, delay);
-    return finish(q, lease, &a, 0, delay > 0 ? now + delay : 0, NULL, 0);
+    post(q, &a);
+    lease_ended(q, quiet, delay > 0 ? now + delay : 0);
+    return 0;
 }
 
 static int rq_release_worker(void *b, int worker, uint64_t except)
@@ -2253,7 +2264,10 @@ fail_quiet:
 
 /* ----------------------------------------------------- the items drainer */
 
-#define DRAIN_BATCH "512"
+#define DRAIN_BATCH 512 /* entries one read takes at most */
+#define DRAIN_QUOTE_(x) #x
+#define DRAIN_QUOTE(x) DRAIN_QUOTE_(x)
+#define DRAIN_BATCH_ARG DRAIN_QUOTE(DRAIN_BATCH)
 /* Following: how soon an idle drainer looks for the run's end; and, after
  * a short read, how long before the next, so that items are written (and
  * fsynced) in batches. */
@@ -2420,9 +2434,9 @@ static int drain_loop(struct drain *d, const char *path, int follow, char *err, 
     int finishing = 0;
     for (;;) {
         int block = follow && !finishing;
-        const char *argv[8] = {"XREAD",        "COUNT",   DRAIN_BATCH, "BLOCK",
-                               DRAIN_BLOCK_MS, "STREAMS", d->key,      d->last};
-        const char *once[6] = {"XREAD", "COUNT", DRAIN_BATCH, "STREAMS", d->key, d->last};
+        const char *argv[8] = {"XREAD",        "COUNT",   DRAIN_BATCH_ARG, "BLOCK",
+                               DRAIN_BLOCK_MS, "STREAMS", d->key,          d->last};
+        const char *once[6] = {"XREAD", "COUNT", DRAIN_BATCH_ARG, "STREAMS", d->key, d->last};
         redisReply *r =
             block ? redisCommandArgv(d->c, 8, argv, NULL) : redisCommandArgv(d->c, 6, once, NULL);
         if (!r || r->type == REDIS_REPLY_ERROR)
@@ -2439,7 +2453,7 @@ static int drain_loop(struct drain *d, const char *path, int follow, char *err, 
             continue;
         }
         if (n > 0) {
-            if (follow && entries < (size_t)atoi(DRAIN_BATCH)) {
+            if (follow && entries < DRAIN_BATCH) {
                 struct timespec pace = {0, (long)(DRAIN_PACE * 1e9)};
                 nanosleep(&pace, NULL);
             }

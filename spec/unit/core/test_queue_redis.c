@@ -380,32 +380,34 @@ static void test_producer_position(void)
     queue_free(b);
 }
 
-static long long stream_len(const char *prefix)
+/* A number the store holds: the answer to command fmt with the prefix in
+ * it (an integer or a number in a string), or -1. */
+static long long store_number(const char *fmt, const char *prefix)
 {
     redisContext *c = connect_to(srv.port, NULL);
     if (!c)
         return -1;
-    redisReply *r = redisCommand(c, "XLEN %s:items", prefix);
-    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    redisReply *r = redisCommand(c, fmt, prefix);
+    long long n = !r                               ? -1
+                  : r->type == REDIS_REPLY_INTEGER ? r->integer
+                  : r->type == REDIS_REPLY_STRING  ? atoll(r->str)
+                                                   : -1;
     if (r)
         freeReplyObject(r);
     redisFree(c);
     return n;
 }
 
+static long long stream_len(const char *prefix)
+{
+    return store_number("XLEN %s:items", prefix);
+}
+
 /* The leases a process holds, its stock's included, as the store counts
  * them: P:n leased. */
 static long long leased_in(const char *prefix)
 {
-    redisContext *c = connect_to(srv.port, NULL);
-    if (!c)
-        return -1;
-    redisReply *r = redisCommand(c, "HGET %s:n leased", prefix);
-    long long n = r && r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
-    if (r)
-        freeReplyObject(r);
-    redisFree(c);
-    return n;
+    return store_number("HGET %s:n leased", prefix);
 }
 
 /* Takes one lease for worker 1, waiting (up to 10 s) for the stock when a
