@@ -66,6 +66,7 @@
 #include "base/clock.h"
 #include "base/strtab.h"
 #include "core/dedup.h"
+#include "core/jobpack.h"
 #include "core/queue_backend.h"
 #include "core/queue_redis_scripts.h"
 #include "telemetry/logs/logger.h"
@@ -238,11 +239,22 @@ static void arg_str(struct args *a, const char *s)
     arg_bytes(a, s, strlen(s));
 }
 
+/* x as text Lua's tonumber reads back exactly: a whole number in
+ * decimal, anything else in hexadecimal ("%a", which Redis's Lua reads
+ * with strtod): a fifth of the cost of "%.17g", which is paid a job. */
+static void num_text(char *buf, size_t size, double x)
+{
+    if (x == (double)(long long)x && fabs(x) < 0x1p53)
+        snprintf(buf, size, "%lld", (long long)x);
+    else
+        snprintf(buf, size, "%a", x);
+}
+
 static void arg_dbl(struct args *a, double x)
 {
     if (a->n >= ARGS_MAX)
         return;
-    snprintf(a->num[a->n], sizeof a->num[0], "%.17g", x);
+    num_text(a->num[a->n], sizeof a->num[0], x);
     arg_str(a, a->num[a->n]);
 }
 
@@ -741,7 +753,7 @@ static void arg_num(const char **argv, size_t *lens, char *num, long long x)
 
 static void arg_real(const char **argv, size_t *lens, char *num, double x)
 {
-    snprintf(num, 32, "%.17g", x);
+    num_text(num, 32, x);
     *argv = num;
     *lens = strlen(num);
 }
@@ -786,8 +798,7 @@ static redisReply *batch_on(struct rq *q, redisContext *c, const struct op *batc
     arg_num(&argv[12], &lens[12], num[7], careful);
     pthread_mutex_lock(&q->lock);
     for (int i = 0; i < take; i++)
-        arg_real(&argv[13 + i], &lens[13 + i], num[8 + i],
-                 (double)(rng_next(&q->rng) >> 11) * 0x1.0p-53);
+        arg_num(&argv[13 + i], &lens[13 + i], num[8 + i], (long long)(rng_next(&q->rng) >> 32));
     pthread_mutex_unlock(&q->lock);
     size_t at = 13 + (size_t)take;
     for (const struct op *o = batch; o; o = o->next) {
@@ -1230,32 +1241,37 @@ static void hand_out(struct rq *q, struct rec *e, int worker, struct queue_lease
 /* A lease of a batch's answer as a record; NULL out of memory. */
 static struct rec *rec_of(const redisReply *r, size_t at, uint64_t epoch)
 {
-    const redisReply *d = str_elem(r, at + 3), *c = str_elem(r, at + 4), *g = str_elem(r, at + 5);
-    size_t len = d ? d->len : 0, clen = c ? c->len : 0, glen = g ? g->len : 0;
-    if (clen > QUEUE_CTX_MAX)
-        clen = 0;
-    struct rec *e = malloc(sizeof *e + len + 1 + clen + glen + 1);
+    const redisReply *v = str_elem(r, at + 2);
+    /* the stored value: 16 hex digits of sequence, then the packed job; ""
+     * if the job was gone */
+    size_t n = v ? v->len : 0;
+    struct jobpack_fields j;
+    if ((n > 0 && n <= 16) || jobpack_read(n ? v->str + 16 : "", n ? n - 16 : 0, &j) < 0)
+        return NULL;
+    if (j.ctx_len > QUEUE_CTX_MAX)
+        j.ctx_len = 0;
+    struct rec *e = malloc(sizeof *e + j.len + 1 + j.ctx_len + j.group_len + 1);
     if (!e)
         return NULL;
     e->lease = (uint64_t)elem_int(r, at);
     e->job_id = (uint64_t)elem_int(r, at + 1);
-    e->attempt = (int)elem_int(r, at + 2);
-    e->depth = (int)elem_int(r, at + 6);
-    e->quiet = (int)elem_int(r, at + 7);
+    e->attempt = j.attempt;
+    e->depth = j.depth;
+    e->quiet = (int)elem_int(r, at + 3);
     e->epoch = epoch;
     e->next = e->wprev = e->wnext = NULL;
     e->worker = -1;
-    e->len = len;
-    e->ctx_len = clen;
-    e->group_len = glen;
-    if (len)
-        memcpy(e->buf, d->str, len);
-    e->buf[len] = '\0';
-    if (clen)
-        memcpy(e->buf + len + 1, c->str, clen);
-    if (glen)
-        memcpy(e->buf + len + 1 + clen, g->str, glen);
-    e->buf[len + 1 + clen + glen] = '\0';
+    e->len = j.len;
+    e->ctx_len = j.ctx_len;
+    e->group_len = j.group_len;
+    if (j.len)
+        memcpy(e->buf, j.data, j.len);
+    e->buf[j.len] = '\0';
+    if (j.ctx_len)
+        memcpy(e->buf + j.len + 1, j.ctx, j.ctx_len);
+    if (j.group_len)
+        memcpy(e->buf + j.len + 1 + j.ctx_len, j.group, j.group_len);
+    e->buf[j.len + 1 + j.ctx_len + j.group_len] = '\0';
     return e;
 }
 
@@ -1292,11 +1308,11 @@ static int absorb(struct rq *q, struct answer *ans, int worker, struct queue_lea
     uint64_t lost[PREFETCH_MAX];
     int nlost = 0;
     pthread_mutex_lock(&q->lock);
-    for (size_t i = 0; i < got && 6 + 8 * i + 7 < r->elements; i++) {
-        struct rec *e = rec_of(r, 6 + 8 * i, q->epoch);
+    for (size_t i = 0; i < got && 6 + 4 * i + 3 < r->elements; i++) {
+        struct rec *e = rec_of(r, 6 + 4 * i, q->epoch);
         if (!e || q->closed) {
             if (nlost < PREFETCH_MAX) /* the job must not stay leased by nobody */
-                lost[nlost++] = (uint64_t)elem_int(r, 6 + 8 * i);
+                lost[nlost++] = (uint64_t)elem_int(r, 6 + 4 * i);
             free(e);
             continue;
         }
@@ -1352,6 +1368,24 @@ static int hungry_now(struct rq *q, int worker)
 
 /* ------------------------------------------------------------- the ops */
 
+/* The job a push makes, packed for the store (jobpack.h). */
+static int push_pack(struct jobpack *j, const char *data, size_t len,
+                     const struct queue_push_opts *o)
+{
+    struct jobpack_fields f = {
+        .attempt = 1,
+        .priority = o->priority,
+        .depth = o->depth,
+        .group = o->group,
+        .group_len = o->group_len,
+        .data = data,
+        .len = len,
+        .ctx = (const char *)o->ctx,
+        .ctx_len = o->ctx_len,
+    };
+    return jobpack_make(j, &f);
+}
+
 /* The producer's push: one call, answered by the store (capacity, its
  * position, the key), never held. */
 static int push_now(struct rq *q, const char *data, size_t len, const struct queue_push_opts *opts,
@@ -1364,13 +1398,14 @@ static int push_now(struct rq *q, const char *data, size_t len, const struct que
     unsigned char key[8];
     for (int i = 0; i < 8; i++)
         key[i] = (unsigned char)(hash >> (8 * i));
+    struct jobpack j;
+    if (push_pack(&j, data, len, opts) < 0)
+        return QUEUE_FULL;
     struct args a = {0};
     arg_dbl(&a, shared(q, now));
-    arg_bytes(&a, data, len);
-    arg_bytes(&a, opts->ctx, opts->ctx_len);
+    arg_bytes(&a, j.p, j.len);
     arg_bytes(&a, opts->group, opts->group_len);
-    arg_int(&a, opts->depth);
-    arg_int(&a, opts->priority);
+    arg_int(&a, -(long long)opts->priority);
     arg_dbl(&a, opts->delay > 0 ? opts->delay : 0); /* NaN and negatives mean now */
     arg_bytes(&a, key, opts->key ? 8 : 0);
     arg_str(&a, "1");
@@ -1379,6 +1414,7 @@ static int push_now(struct rq *q, const char *data, size_t len, const struct que
     arg_int(&a, q->limit);
     arg_dbl(&a, q->delay);
     redisReply *r = atomic_load(&q->down) ? NULL : run(q, RS_PUSH, &a);
+    jobpack_free(&j);
     if (!r) {
         pthread_mutex_lock(&q->lock);
         q->producer_waiting = 1; /* woken when the store is back */
@@ -1441,18 +1477,20 @@ static int rq_push(void *b, const char *data, size_t len, const struct queue_pus
     unsigned char key[8];
     for (int i = 0; i < 8; i++)
         key[i] = (unsigned char)(hash >> (8 * i));
+    struct jobpack j;
+    if (push_pack(&j, data, len, opts) < 0)
+        return QUEUE_FULL;
     struct args a = {0};
     arg_str(&a, "p");
     arg_dbl(&a, shared(q, now));
     arg_int(&a, (long long)id);
-    arg_bytes(&a, data, len);
-    arg_bytes(&a, opts->ctx, opts->ctx_len);
+    arg_bytes(&a, j.p, j.len);
     arg_bytes(&a, opts->group, opts->group_len);
-    arg_int(&a, opts->depth);
-    arg_int(&a, opts->priority);
+    arg_int(&a, -(long long)opts->priority);
     arg_dbl(&a, delay);
     arg_bytes(&a, key, opts->key ? 8 : 0);
-    post(q, &a);
+    post(q, &a); /* copies the bytes */
+    jobpack_free(&j);
     pthread_mutex_lock(&q->lock);
     q->drained_notified = 0;
     local_change(q, delay > 0 || quiet, delay > 0 ? now + delay : 0);

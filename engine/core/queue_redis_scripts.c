@@ -8,10 +8,12 @@
  *                (the producer's position); ver (a change other processes
  *                must hear of); seed (the dedup hash's seed)
  *   P:mine       hash instance -> its own share of ver
- *   P:jd         hash job id -> the job, packed (jpack): attempt, priority,
- *                sequence, depth, then its group, data and context; one
- *                hash, so a batch writes, reads or deletes many jobs with
- *                one command
+ *   P:jd         hash job id -> the job: its sequence in 16 hex digits,
+ *                then packed by the process that pushed it (jpack, and
+ *                job_pack in queue_redis.c): attempt, priority, depth, the
+ *                lengths of group and data, then group, data and context;
+ *                one hash, so a batch writes, reads or deletes many jobs
+ *                with one command, and a take hands the value over as it is
  *   P:r:GROUP    zset of the group's ready jobs: score -priority, member
  *                the sequence in 16 hex digits and the id (one score sorts
  *                by member: FIFO within a priority)
@@ -39,7 +41,9 @@
  * open job with one ZRANGE and a slow or full group costs nothing.
  *
  * Numbers that are times go back as "%.17g" strings: Redis would cut a
- * Lua number to an integer. */
+ * Lua number to an integer. What a job carries stays a string from the
+ * process to the store and back: Lua turning a number into text costs
+ * more than the command it goes to (about 0.4 us each). */
 #include "core/queue_redis_scripts.h"
 
 #include <pthread.h>
@@ -54,20 +58,23 @@ static const char prelude[] =
     "local function gk(g) return P .. ':g:' .. g end\n"
     "local function rk(g) return P .. ':r:' .. g end\n"
     "local JD = P .. ':jd'\n"
-    "local function jpack(a, p, s, h, g, d, c)\n"
-    "  return a .. ',' .. p .. ',' .. s .. ',' .. h .. ',' .. #g .. ',' .. #d .. ';'\n"
-    "    .. g .. d .. c\n"
+    /* a job as the process packs it; its stored value is its sequence's */
+    /* 16 hex digits (seqx), then this */
+    "local function jpack(a, p, h, g, d, c)\n"
+    "  return a .. ',' .. p .. ',' .. h .. ',' .. #g .. ',' .. #d .. ';' .. g .. d .. c\n"
     "end\n"
-    /* -> attempt, priority, sequence (a string), depth, group, data, ctx */
+    "local function seqx(s) return string.format('%016x', s) end\n"
+    /* a stored job -> attempt, priority, sequence (16 hex digits), depth, */
+    /* group, data, ctx */
     "local function junpack(v)\n"
-    "  if not v then return 1, 0, '0', 0, '', '', '' end\n"
-    "  local a, p, s, h, gl, dl, at =\n"
-    "    string.match(v, '^(%d+),(%-?%d+),(%d+),(%-?%d+),(%d+),(%d+);()')\n"
+    "  if not v then return 1, 0, seqx(0), 0, '', '', '' end\n"
+    "  local a, p, h, gl, dl, at =\n"
+    "    string.match(v, '^(%d+),(%-?%d+),(%-?%d+),(%d+),(%d+);()', 17)\n"
     "  gl, dl = tonumber(gl), tonumber(dl)\n"
-    "  return tonumber(a), tonumber(p), s, tonumber(h), string.sub(v, at, at + gl - 1),\n"
-    "    string.sub(v, at + gl, at + gl + dl - 1), string.sub(v, at + gl + dl)\n"
+    "  return tonumber(a), tonumber(p), string.sub(v, 1, 16), tonumber(h),\n"
+    "    string.sub(v, at, at + gl - 1), string.sub(v, at + gl, at + gl + dl - 1),\n"
+    "    string.sub(v, at + gl + dl)\n"
     "end\n"
-    "local function member(seq, id) return string.format('%016x', tonumber(seq)) .. id end\n"
     "local function bump()\n"
     "  redis.call('HINCRBY', N, 'ver', 1)\n"
     "  redis.call('HINCRBY', P .. ':mine', INST, 1)\n"
@@ -109,7 +116,7 @@ static const char prelude[] =
     "end\n"
     "local function group_new(g, limit, delay)\n"
     "  if g ~= '' and redis.call('HSETNX', gk(g), 'l', limit) == 1 then\n"
-    "    redis.call('HSET', gk(g), 'd', delay)\n"
+    "    redis.call('HSET', gk(g), 'd', fmt(tonumber(delay)))\n"
     "    redis.call('SADD', P .. ':groups', g)\n"
     "  end\n"
     "end\n"
@@ -128,8 +135,8 @@ static const char prelude[] =
     "  local id, g = lease_end(lease, owner)\n"
     "  if not id then return 0 end\n"
     "  redis.call('HINCRBY', gk(g), 'f', -1)\n"
-    "  local _, p, s = junpack(redis.call('HGET', JD, id))\n"
-    "  redis.call('ZADD', rk(g), -p, member(s, id))\n"
+    "  local _, p, sx = junpack(redis.call('HGET', JD, id))\n"
+    "  redis.call('ZADD', rk(g), -p, sx .. id)\n"
     "  redis.call('HINCRBY', N, 'ready', 1)\n"
     "  settle(g, now)\n"
     "  return 1\n"
@@ -157,8 +164,8 @@ static const char prelude[] =
     "local function promote(now, c)\n"
     "  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. ':delayed', '-inf', fmt(now))) do\n"
     "    redis.call('ZREM', P .. ':delayed', id)\n"
-    "    local _, p, s, _, g = junpack(redis.call('HGET', JD, id))\n"
-    "    redis.call('ZADD', rk(g), -p, member(s, id))\n"
+    "    local _, p, sx, _, g = junpack(redis.call('HGET', JD, id))\n"
+    "    redis.call('ZADD', rk(g), -p, sx .. id)\n"
     "    redis.call('HINCRBY', gk(g), 'nd', -1)\n"
     "    c.delayed = c.delayed - 1\n"
     "    c.ready = c.ready + 1\n"
@@ -175,15 +182,15 @@ static const char prelude[] =
     "  return '0'\n"
     "end\n";
 
-/* 3 now, 4 data, 5 ctx, 6 group, 7 depth, 8 priority, 9 delay, 10 key
- * hash or "", 11 from producer, 12 capacity, 13 producer position,
- * 14 default limit, 15 default delay -> {status, id, woke} */
+/* 3 now, 4 the job (jpack), 5 group, 6 score (-priority), 7 delay, 8 key
+ * hash or "", 9 from producer, 10 capacity, 11 producer position, 12
+ * default limit, 13 default delay -> {status, id, woke} */
 static const char push[] =
-    "local now, g, delay, key = tonumber(ARGV[3]), ARGV[6], tonumber(ARGV[9]), ARGV[10]\n"
-    "local fromp, pos = ARGV[11] == '1', tonumber(ARGV[13])\n"
+    "local now, g, delay, key = tonumber(ARGV[3]), ARGV[5], tonumber(ARGV[7]), ARGV[8]\n"
+    "local fromp, pos = ARGV[9] == '1', tonumber(ARGV[11])\n"
     "if fromp then\n"
     "  if pos <= num(redis.call('HGET', N, 'pp')) then return {2, 0, 0} end\n"
-    "  if waiting() >= tonumber(ARGV[12]) then return {1, 0, 0} end\n"
+    "  if waiting() >= tonumber(ARGV[10]) then return {1, 0, 0} end\n"
     "end\n"
     "if key ~= '' and redis.call('SADD', P .. ':k', key) == 0 then\n"
     "  redis.call('HINCRBY', N, 'dup', 1)\n"
@@ -191,16 +198,16 @@ static const char push[] =
     "  return {2, 0, 0}\n"
     "end\n"
     "local id = redis.call('HINCRBY', N, 'job', 1)\n"
-    "local seq = redis.call('HINCRBY', N, 'seq', 1)\n"
-    "redis.call('HSET', JD, id, jpack(1, ARGV[8], seq, ARGV[7], g, ARGV[4], ARGV[5]))\n"
-    "group_new(g, ARGV[14], ARGV[15])\n"
+    "local sx = seqx(redis.call('HINCRBY', N, 'seq', 1))\n"
+    "redis.call('HSET', JD, id, sx .. ARGV[4])\n"
+    "group_new(g, ARGV[12], ARGV[13])\n"
     "local woke = 0\n"
     "if delay > 0 then\n"
     "  redis.call('ZADD', P .. ':delayed', fmt(now + delay), id)\n"
     "  redis.call('HINCRBY', gk(g), 'nd', 1)\n"
     "  redis.call('HINCRBY', N, 'delayed', 1)\n"
     "else\n"
-    "  redis.call('ZADD', rk(g), -tonumber(ARGV[8]), member(seq, id))\n"
+    "  redis.call('ZADD', rk(g), ARGV[6], sx .. id)\n"
     "  redis.call('HINCRBY', N, 'ready', 1)\n"
     "  settle(g, now)\n"
     "  if room(g) then woke = 1 end\n"
@@ -214,9 +221,9 @@ static const char push[] =
  * queue_redis.c). 3 now, 4 default limit, 5 default delay, 6 jitter, 7
  * job ids wanted (a block), 8 k leases wanted, 9 duplicates answered by
  * the process, 10 "1" if some of the changes were sent before (their
- * answer was lost), 11 .. 10+k a uniform draw in [0, 1) per lease, then the
+ * answer was lost), 11 .. 10+k a draw in [0, 2^32) per lease, then the
  * changes in order, each a letter, its caller's now and its fields:
- *   p id data ctx group depth priority delay key   a push (id 0: give one)
+ *   p id job group score delay key   a push (id 0: give one; job: jpack's)
  *   a lease id group items                        an ack (items "" if none)
  *   r lease delay                                 a retry
  *   l lease                                       a release (same place)
@@ -225,8 +232,8 @@ static const char push[] =
  *   u group until                                 group_pause
  *   D                                             producer_done
  * -> {drained, waiting, ready, next due, last id of the block, leases,
- * then 8 entries a lease: lease, id, attempt, data, ctx, group, depth,
- * quiet (1: the group has no delay, so its changes move no start)}.
+ * then 4 entries a lease: lease, id, the job as stored, quiet (1: the
+ * group has no delay, so its changes move no start)}.
  * Counters, the sequence, the ends of leases and the ready jobs of a
  * group are gathered and written once a batch; each touched group is
  * settled once, with the latest now; a take takes a run of jobs from one
@@ -272,22 +279,23 @@ static const char batch[] =
     "  redis.call('HINCRBY', gk(g), 'nd', 1)\n"
     "  c.delayed = c.delayed + 1\n"
     "end\n"
-    "local function ready(id, g, prio, s)\n"
+    /* score: -priority; sx: the sequence's 16 hex digits */
+    "local function ready(id, g, score, sx)\n"
     "  local a = adds[g]\n"
     "  if not a then a = {}; adds[g] = a end\n"
-    "  a[#a + 1] = -prio\n"
-    "  a[#a + 1] = member(s, id)\n"
+    "  a[#a + 1] = score\n"
+    "  a[#a + 1] = sx .. id\n"
     "  c.ready = c.ready + 1\n"
     "  dirty[g] = true\n"
     "end\n"
     /* each change's arguments, its letter and now included */
-    "local W = {p = 10, a = 6, r = 4, l = 3, i = 3, t = 5, u = 4, D = 2}\n"
+    "local W = {p = 8, a = 6, r = 4, l = 3, i = 3, t = 5, u = 4, D = 2}\n"
     /* the pushes' keys, asked about in one call, added in one */
     "local keys, known, fresh = {}, {}, {}\n"
     "local i = 11 + k\n"
     "while i <= #ARGV do\n"
     "  local op = ARGV[i]\n"
-    "  if op == 'p' and ARGV[i + 9] ~= '' then keys[#keys + 1] = ARGV[i + 9] end\n"
+    "  if op == 'p' and ARGV[i + 7] ~= '' then keys[#keys + 1] = ARGV[i + 7] end\n"
     /* an unknown change ends this pass; the next one says so */
     "  i = i + (W[op] or #ARGV)\n"
     "end\n"
@@ -301,7 +309,7 @@ static const char batch[] =
     "  if t > last then last = t end\n"
     "  any = true\n"
     "  if op == 'p' then\n"
-    "    local id, g, delay, key = ARGV[i + 2], ARGV[i + 5], tonumber(ARGV[i + 8]), ARGV[i + 9]\n"
+    "    local id, g, delay, key = ARGV[i + 2], ARGV[i + 4], tonumber(ARGV[i + 6]), ARGV[i + 7]\n"
     "    if key ~= '' and known[key] then\n"
     "      c.dup = c.dup + 1\n"
     "    else\n"
@@ -309,13 +317,13 @@ static const char batch[] =
     "      if id == '0' then id = tostring(redis.call('HINCRBY', N, 'job', 1)) end\n"
     /* a batch sent again after its answer was lost does not queue twice */
     "      if not careful or redis.call('HEXISTS', JD, id) == 0 then\n"
-    "        local s = nextseq()\n"
+    "        local sx = seqx(nextseq())\n"
     "        jset[#jset + 1] = id\n"
-    "        jset[#jset + 1] = jpack(1, ARGV[i + 7], s, ARGV[i + 6], g, ARGV[i + 3], ARGV[i + 4])\n"
+    "        jset[#jset + 1] = sx .. ARGV[i + 3]\n"
     "        if not made[g] then group_new(g, dlimit, ddelay); made[g] = true end\n"
     "        c.pushed = c.pushed + 1\n"
     "        if delay > 0 then later(id, g, t + delay)\n"
-    "        else ready(id, g, tonumber(ARGV[i + 7]), s) end\n"
+    "        else ready(id, g, ARGV[i + 5], sx) end\n"
     "      end\n"
     "    end\n"
     "  elseif op == 'a' then\n"
@@ -330,19 +338,19 @@ static const char batch[] =
     "  elseif op == 'r' then\n"
     "    local id, g = off(ARGV[i + 2])\n"
     "    if id then\n"
-    "      local s, delay = nextseq(), tonumber(ARGV[i + 3])\n"
+    "      local sx, delay = seqx(nextseq()), tonumber(ARGV[i + 3])\n"
     "      local a, p, _, h, _, d, cx = junpack(redis.call('HGET', JD, id))\n"
     "      jset[#jset + 1] = id\n"
-    "      jset[#jset + 1] = jpack(a + 1, p, s, h, g, d, cx)\n"
+    "      jset[#jset + 1] = sx .. jpack(a + 1, p, h, g, d, cx)\n"
     "      c.retried = c.retried + 1\n"
     "      if delay > 0 then later(id, g, t + delay)\n"
-    "      else ready(id, g, p, s) end\n"
+    "      else ready(id, g, -p, sx) end\n"
     "    end\n"
     "  elseif op == 'l' then\n"
     "    local id, g = off(ARGV[i + 2])\n"
     "    if id then\n"
-    "      local _, p, s = junpack(redis.call('HGET', JD, id))\n"
-    "      ready(id, g, p, s)\n"
+    "      local _, p, sx = junpack(redis.call('HGET', JD, id))\n"
+    "      ready(id, g, -p, sx)\n"
     "    end\n"
     "  elseif op == 'i' then\n"
     "    items[#items + 1] = 'i'\n"
@@ -418,7 +426,7 @@ static const char batch[] =
     "      for x = 1, n do taken[x] = ms[2 * x - 1] end\n"
     "      redis.call('ZREM', r, unpack(taken))\n"
     "      if d > 0 then\n"
-    "        local u = tonumber(ARGV[11 + got])\n"
+    "        local u = tonumber(ARGV[11 + got]) / 4294967296\n"
     "        redis.call('HSET', gkey, 'f', f + n, 'st', num(h[4]) + n,\n"
     "          't', fmt(now + d * (1 - jit + 2 * jit * u)))\n"
     "      else\n"
@@ -429,16 +437,15 @@ static const char batch[] =
     "      local ids = {}\n"
     "      for x = 1, n do ids[x] = string.sub(taken[x], 17) end\n"
     "      local js = redis.call('HMGET', JD, unpack(ids))\n"
+    "      local quiet = 1\n"
+    "      if d > 0 then quiet = 0 end\n"
     "      for x = 1, n do\n"
     "        local id = ids[x]\n"
-    "        local a, _, _, h, _, data, ctx = junpack(js[x])\n"
     "        lease = lease + 1\n"
     "        mine[#mine + 1] = lease\n"
     "        mine[#mine + 1] = id .. ' ' .. g\n"
     "        local o = #out\n"
-    "        out[o + 1], out[o + 2], out[o + 3], out[o + 4] = lease, tonumber(id), a, data\n"
-    "        out[o + 5], out[o + 6], out[o + 7] = ctx, g, h\n"
-    "        if d > 0 then out[o + 8] = 0 else out[o + 8] = 1 end\n"
+    "        out[o + 1], out[o + 2], out[o + 3], out[o + 4] = lease, id, js[x] or '', quiet\n"
     "      end\n"
     "      got = got + n\n"
     "    end\n"
