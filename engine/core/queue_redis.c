@@ -103,6 +103,10 @@
 #define PREFETCH_MIN_READY 64     /* fewer jobs ready in the store: no stock */
 #define ID_BLOCK 1024             /* job ids handed to the process at once */
 #define SEEN_MAX (4u << 20)       /* keys this process remembers (16 bytes each) */
+/* How the keys and values under the prefix are laid out; a run laid out
+ * otherwise (by another version of shoal) is refused at open. 2: jobs
+ * packed by the process, one lease hash an instance. */
+#define REDIS_LAYOUT 2
 
 struct url {
     char *host, *user, *pass, *prefix;
@@ -1908,8 +1912,8 @@ static void rq_set_sink(void *b, const struct queue_items_sink *sink)
 static int reconcile(struct rq *q, redisContext *c)
 {
     char key[512];
-    snprintf(key, sizeof key, "%s:il:%s", q->url.prefix, q->instance);
-    const char *argv[2] = {"SMEMBERS", key};
+    snprintf(key, sizeof key, "%s:l:%s", q->url.prefix, q->instance);
+    const char *argv[2] = {"HKEYS", key};
     redisReply *r = redisCommandArgv(c, 2, argv, NULL);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         if (r)
@@ -2221,9 +2225,21 @@ static int hello(struct rq *q, char *err, size_t errlen)
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)random_seed());
     arg_str(&a, seed);
     arg_int(&a, ID_BLOCK);
+    arg_int(&a, REDIS_LAYOUT);
     double before = clock_now();
     redisReply *r = script_on(q, c, RS_HELLO, &a);
     double after = clock_now();
+    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "LAYOUT ", 7) == 0) {
+        snprintf(err, errlen,
+                 "Redis at %s:%d: the run under prefix \"%s\" was made by another version of "
+                 "shoal (its keys are laid out as version %s, this shoal's as %d): finish it with "
+                 "the shoal that made it, or start this run under another prefix "
+                 "(redis://%s:%d/%d?prefix=NEW)",
+                 q->url.host, q->url.port, q->url.prefix, r->str + 7, REDIS_LAYOUT, q->url.host,
+                 q->url.port, q->url.db);
+        freeReplyObject(r);
+        goto fail;
+    }
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
         snprintf(err, errlen, "Redis at %s:%d: %s", q->url.host, q->url.port,
                  !r                             ? c->errstr

@@ -6,7 +6,8 @@
  *                delayed, leased (where the jobs are); pushed, dup,
  *                retried, acked (stats); pdone (the producer returned); pp
  *                (the producer's position); ver (a change other processes
- *                must hear of); seed (the dedup hash's seed)
+ *                must hear of); seed (the dedup hash's seed); layout (of
+ *                these keys: REDIS_LAYOUT of queue_redis.c)
  *   P:mine       hash instance -> its own share of ver
  *   P:jd         hash job id -> the job: its sequence in 16 hex digits,
  *                then packed by the process that pushed it (jpack, and
@@ -25,10 +26,10 @@
  *                come, by their best job (score and member as in P:r)
  *   P:timed      zset of groups with a ready job and room, by next start
  *   P:delayed    zset of job ids by due time
- *   P:l          hash lease -> "ID GROUP"
- *   P:il:INST    set of the instance's leases (a lease is ended by its
- *                owner, or by another for a dead owner, so the owner is
- *                always known where it ends)
+ *   P:l:INST     hash of the instance's leases: lease -> job id (a lease is
+ *                ended by its owner, or by another for a dead owner, so
+ *                its hash is always known where it ends; one key a lease,
+ *                and a dead instance's leases are one HGETALL)
  *   P:inst       zset instance -> heartbeat expiry (Redis's clock)
  *   P:k          set of dedup key hashes (8 bytes each)
  *   P:role:NAME  string: the holder of a role, with a TTL while it lives
@@ -120,26 +121,25 @@ static const char prelude[] =
     "    redis.call('SADD', P .. ':groups', g)\n"
     "  end\n"
     "end\n"
-    /* ends owner's lease: its job id and group, or nil if it is not held */
-    "local function lease_end(lease, owner)\n"
-    "  local v = redis.call('HGET', P .. ':l', lease)\n"
-    "  if not v then return nil end\n"
-    "  local id, g = string.match(v, '^(%d+) (.*)$')\n"
-    "  redis.call('HDEL', P .. ':l', lease)\n"
-    "  redis.call('SREM', P .. ':il:' .. owner, lease)\n"
-    "  redis.call('HINCRBY', N, 'leased', -1)\n"
-    "  return id, g\n"
-    "end\n"
-    /* a lease given up, not failed: same attempt, same place in line */
-    "local function putback(lease, now, owner)\n"
-    "  local id, g = lease_end(lease, owner)\n"
-    "  if not id then return 0 end\n"
-    "  redis.call('HINCRBY', gk(g), 'f', -1)\n"
-    "  local _, p, sx = junpack(redis.call('HGET', JD, id))\n"
-    "  redis.call('ZADD', rk(g), -p, sx .. id)\n"
-    "  redis.call('HINCRBY', N, 'ready', 1)\n"
-    "  settle(g, now)\n"
-    "  return 1\n"
+    "local function lk(inst) return P .. ':l:' .. inst end\n"
+    /* every lease of an instance goes back: same attempt, same place in */
+    /* line (given up, not failed) -> how many */
+    "local function putback_all(inst, now)\n"
+    "  local all = redis.call('HGETALL', lk(inst))\n"
+    "  for x = 2, #all, 2 do\n"
+    "    local id = all[x]\n"
+    "    local _, p, sx, _, g = junpack(redis.call('HGET', JD, id))\n"
+    "    redis.call('HINCRBY', gk(g), 'f', -1)\n"
+    "    redis.call('ZADD', rk(g), -p, sx .. id)\n"
+    "    settle(g, now)\n"
+    "  end\n"
+    "  local n = #all / 2\n"
+    "  if n > 0 then\n"
+    "    redis.call('DEL', lk(inst))\n"
+    "    redis.call('HINCRBY', N, 'leased', -n)\n"
+    "    redis.call('HINCRBY', N, 'ready', n)\n"
+    "  end\n"
+    "  return n\n"
     "end\n"
     /* the leases of instances whose heartbeat ran out go back */
     "local function reclaim(now)\n"
@@ -148,9 +148,7 @@ static const char prelude[] =
     "    fmt(t[1] + t[2] / 1e6), 'LIMIT', 0, 16)\n"
     "  local n = 0\n"
     "  for _, i in ipairs(dead) do\n"
-    "    for _, lease in ipairs(redis.call('SMEMBERS', P .. ':il:' .. i)) do\n"
-    "      n = n + putback(lease, now, i) end\n"
-    "    redis.call('DEL', P .. ':il:' .. i)\n"
+    "    n = n + putback_all(i, now)\n"
     "    redis.call('ZREM', P .. ':inst', i)\n"
     "  end\n"
     "  if n > 0 then bump() end\n"
@@ -244,35 +242,36 @@ static const char batch[] =
     "local k, careful = tonumber(ARGV[8]), ARGV[10] == '1'\n"
     "local c = {ready = 0, delayed = 0, leased = 0, pushed = 0, dup = tonumber(ARGV[9]),\n"
     "  retried = 0, acked = 0}\n"
-    "local L = P .. ':l'\n"
+    "local L = lk(INST)\n"
     /* P:n's fields, read once here and written once at the end */
     "local CN = {'ready', 'delayed', 'leased', 'pushed', 'dup', 'retried', 'acked'}\n"
     "local n0 = redis.call('HMGET', N, 'seq', 'lease', 'ver', 'pdone', unpack(CN))\n"
     "local seq, pdone = num(n0[1]), n0[4] == '1'\n"
     "local dirty, made, last, any = {}, {}, now, false\n"
-    "local adds, fdec, ended, gone, jobs_gone, il, items = {}, {}, {}, {}, {}, {}, {}\n"
+    "local adds, fdec, ended, gone, jobs_gone, items = {}, {}, {}, {}, {}, {}\n"
     "local jset = {}\n"
     "local function nextseq()\n"
     "  seq = seq + 1\n"
     "  return seq\n"
     "end\n"
-    /* a lease of this instance that ended here: its group has room again */
+    /* a lease of this instance that ended here: its group has room again; */
+    /* its key goes with one HDEL at the end */
     "local function let_go(lease, g)\n"
     "  ended[lease] = true\n"
-    "  il[#il + 1] = lease\n"
+    "  gone[#gone + 1] = lease\n"
     "  c.leased = c.leased - 1\n"
     "  fdec[g] = (fdec[g] or 0) + 1\n"
     "  dirty[g] = true\n"
     "end\n"
-    /* ends a lease named alone: its job id and group, or nil if not held */
+    /* ends a lease named alone (a retry, a release): its job id, then the */
+    /* job unpacked (junpack), or nil if the lease is not held */
     "local function off(lease)\n"
     "  if ended[lease] then return nil end\n"
-    "  local v = redis.call('HGET', L, lease)\n"
-    "  if not v then return nil end\n"
-    "  local id, g = string.match(v, '^(%d+) (.*)$')\n"
-    "  gone[#gone + 1] = lease\n"
+    "  local id = redis.call('HGET', L, lease)\n"
+    "  if not id then return nil end\n"
+    "  local a, p, sx, h, g, d, cx = junpack(redis.call('HGET', JD, id))\n"
     "  let_go(lease, g)\n"
-    "  return id, g\n"
+    "  return id, a, p, sx, h, g, d, cx\n"
     "end\n"
     "local function later(id, g, at)\n"
     "  redis.call('ZADD', P .. ':delayed', fmt(at), id)\n"
@@ -290,18 +289,24 @@ static const char batch[] =
     "end\n"
     /* each change's arguments, its letter and now included */
     "local W = {p = 8, a = 6, r = 4, l = 3, i = 3, t = 5, u = 4, D = 2}\n"
-    /* the pushes' keys, asked about in one call, added in one */
-    "local keys, known, fresh = {}, {}, {}\n"
+    /* the pushes' keys, asked about in one call, added in one; the acks' */
+    /* leases, looked up in one call (held: this instance still holds it) */
+    "local keys, known, fresh, acks, held = {}, {}, {}, {}, {}\n"
     "local i = 11 + k\n"
     "while i <= #ARGV do\n"
     "  local op = ARGV[i]\n"
-    "  if op == 'p' and ARGV[i + 7] ~= '' then keys[#keys + 1] = ARGV[i + 7] end\n"
+    "  if op == 'p' and ARGV[i + 7] ~= '' then keys[#keys + 1] = ARGV[i + 7]\n"
+    "  elseif op == 'a' then acks[#acks + 1] = ARGV[i + 2] end\n"
     /* an unknown change ends this pass; the next one says so */
     "  i = i + (W[op] or #ARGV)\n"
     "end\n"
     "if #keys > 0 then\n"
     "  local m = redis.call('SMISMEMBER', P .. ':k', unpack(keys))\n"
     "  for x = 1, #keys do if m[x] == 1 then known[keys[x]] = true end end\n"
+    "end\n"
+    "if #acks > 0 then\n"
+    "  local m = redis.call('HMGET', L, unpack(acks))\n"
+    "  for x = 1, #acks do if m[x] then held[acks[x]] = true end end\n"
     "end\n"
     "i = 11 + k\n"
     "while i <= #ARGV do\n"
@@ -329,17 +334,16 @@ static const char batch[] =
     "  elseif op == 'a' then\n"
     /* the lease still held is the ack's check: its job and group came with it */
     "    local lease, id, g = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]\n"
-    "    if not ended[lease] and redis.call('HDEL', L, lease) == 1 then\n"
+    "    if not ended[lease] and held[lease] then\n"
     "      let_go(lease, g)\n"
     "      jobs_gone[#jobs_gone + 1] = id\n"
     "      c.acked = c.acked + 1\n"
     "      if #ARGV[i + 5] > 0 then items[#items + 1] = 'i'; items[#items + 1] = ARGV[i + 5] end\n"
     "    end\n"
     "  elseif op == 'r' then\n"
-    "    local id, g = off(ARGV[i + 2])\n"
+    "    local id, a, p, _, h, g, d, cx = off(ARGV[i + 2])\n"
     "    if id then\n"
     "      local sx, delay = seqx(nextseq()), tonumber(ARGV[i + 3])\n"
-    "      local a, p, _, h, _, d, cx = junpack(redis.call('HGET', JD, id))\n"
     "      jset[#jset + 1] = id\n"
     "      jset[#jset + 1] = sx .. jpack(a + 1, p, h, g, d, cx)\n"
     "      c.retried = c.retried + 1\n"
@@ -347,11 +351,8 @@ static const char batch[] =
     "      else ready(id, g, -p, sx) end\n"
     "    end\n"
     "  elseif op == 'l' then\n"
-    "    local id, g = off(ARGV[i + 2])\n"
-    "    if id then\n"
-    "      local _, p, sx = junpack(redis.call('HGET', JD, id))\n"
-    "      ready(id, g, -p, sx)\n"
-    "    end\n"
+    "    local id, _, p, sx, _, g = off(ARGV[i + 2])\n"
+    "    if id then ready(id, g, -p, sx) end\n"
     "  elseif op == 'i' then\n"
     "    items[#items + 1] = 'i'\n"
     "    items[#items + 1] = ARGV[i + 2]\n"
@@ -383,7 +384,6 @@ static const char batch[] =
     "  i = i + W[op]\n"
     "end\n"
     "if #gone > 0 then redis.call('HDEL', L, unpack(gone)) end\n"
-    "if #il > 0 then redis.call('SREM', P .. ':il:' .. INST, unpack(il)) end\n"
     "if #fresh > 0 then redis.call('SADD', P .. ':k', unpack(fresh)) end\n"
     "if #items > 0 then redis.call('XADD', P .. ':items', '*', unpack(items)) end\n"
     "if #jobs_gone > 0 then redis.call('HDEL', JD, unpack(jobs_gone)) end\n"
@@ -443,19 +443,14 @@ static const char batch[] =
     "        local id = ids[x]\n"
     "        lease = lease + 1\n"
     "        mine[#mine + 1] = lease\n"
-    "        mine[#mine + 1] = id .. ' ' .. g\n"
+    "        mine[#mine + 1] = id\n"
     "        local o = #out\n"
     "        out[o + 1], out[o + 2], out[o + 3], out[o + 4] = lease, id, js[x] or '', quiet\n"
     "      end\n"
     "      got = got + n\n"
     "    end\n"
     "  end\n"
-    "  if lease then\n"
-    "    redis.call('HSET', L, unpack(mine))\n"
-    "    local ls = {}\n"
-    "    for x = 1, #mine, 2 do ls[#ls + 1] = mine[x] end\n"
-    "    redis.call('SADD', P .. ':il:' .. INST, unpack(ls))\n"
-    "  end\n"
+    "  if lease then redis.call('HSET', L, unpack(mine)) end\n"
     "  c.ready = c.ready - got\n"
     "  c.leased = c.leased + got\n"
     "end\n"
@@ -532,9 +527,16 @@ static const char claim[] =
     "if redis.call('GET', k) == INST then return 1 end\n"
     "return 0\n";
 
-/* 3 ttl, 4 a seed to use if none is set, 5 job ids wanted -> {seed,
- * Redis's seconds, microseconds, the last id of the block} */
-static const char hello[] = "heartbeat(tonumber(ARGV[3]))\n"
+/* 3 ttl, 4 a seed to use if none is set, 5 job ids wanted, 6 the layout
+ * of the keys this process uses -> {seed, Redis's seconds, microseconds,
+ * the last id of the block}, or the error "LAYOUT n" if the prefix holds
+ * a run laid out otherwise (n: its layout; 1 before layouts were named) */
+static const char hello[] = "local lay = redis.call('HGET', N, 'layout')\n"
+                            "if lay ~= ARGV[6] and (lay or redis.call('EXISTS', N) == 1) then\n"
+                            "  return redis.error_reply('LAYOUT ' .. (lay or '1'))\n"
+                            "end\n"
+                            "redis.call('HSET', N, 'layout', ARGV[6])\n"
+                            "heartbeat(tonumber(ARGV[3]))\n"
                             "redis.call('HSETNX', N, 'seed', ARGV[4])\n"
                             "local t = redis.call('TIME')\n"
                             "local ids = redis.call('HINCRBY', N, 'job', ARGV[5])\n"
@@ -545,9 +547,7 @@ static const char hello[] = "heartbeat(tonumber(ARGV[3]))\n"
  * since done() ran here. 3 now */
 static const char goodbye[] =
     "local now = tonumber(ARGV[3])\n"
-    "for _, lease in ipairs(redis.call('SMEMBERS', P .. ':il:' .. INST)) do\n"
-    "  putback(lease, now, INST) end\n"
-    "redis.call('DEL', P .. ':il:' .. INST)\n"
+    "putback_all(INST, now)\n"
     "redis.call('ZREM', P .. ':inst', INST)\n"
     "local k = P .. ':role:producer'\n"
     "if redis.call('GET', k) == INST then redis.call('DEL', k) end\n"

@@ -5,7 +5,8 @@
  * holds no more leases than it runs jobs at once; a dead
  * process's lease comes back after its TTL; roles; the producer's
  * position; items kept with their ack and drained to a file once; Redis
- * killed and restarted with results held and replayed; AUTH and ACL users.
+ * killed and restarted with results held and replayed; AUTH and ACL users;
+ * a prefix holding a run of another layout refused at open.
  *
  * A "process" here is a queue with an instance id of its own; a dead one
  * is a forked child that leaves with _exit, so nothing of it says goodbye. */
@@ -652,6 +653,27 @@ static void test_bad_urls(void)
     CHECK(strstr(err, "pfx") != NULL);
 }
 
+/* A prefix holding a run another version of shoal laid out (P:n without
+ * this version's layout) is refused at open with what to do, and left as
+ * it was; the same prefix after that run is gone opens. */
+static void test_other_layout(void)
+{
+    char url[128], err[512];
+    url_of(url, sizeof url, "older");
+    CHECK(store_number("HSET %s:n job 41", "older") == 1);
+    struct queue_config cfg = {.capacity = 10, .workers = 1, .instance = "new"};
+    CHECK(queue_open(url, &cfg, err, sizeof err) == NULL);
+    CHECK(strstr(err, "another version of shoal") != NULL);
+    CHECK(strstr(err, "prefix=") != NULL);
+    CHECK(store_number("HGET %s:n job", "older") == 41);
+    CHECK(store_number("HEXISTS %s:n layout", "older") == 0);
+    CHECK(store_number("DEL %s:n", "older") == 1);
+    queue *q = queue_open(url, &cfg, err, sizeof err);
+    CHECK(q != NULL);
+    if (q)
+        queue_free(q);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -666,6 +688,7 @@ int main(void)
     struct contract c = {contract_open, NULL, "redis"};
     queue_contract_run(&c);
     test_bad_urls();
+    test_other_layout();
     test_shared();
     test_in_flight_max();
     test_dead_process();
