@@ -26,6 +26,7 @@ struct jobpack {
 
 /* Packs f into j; -1 (nothing to free) if out of memory. */
 int jobpack_make(struct jobpack *j, const struct jobpack_fields *f);
+/* Frees what jobpack_make took; nothing on a zeroed or freed jobpack. */
 void jobpack_free(struct jobpack *j);
 
 /* Reads a packed job of n bytes into f, whose pointers go into s; -1 if s

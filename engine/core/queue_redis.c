@@ -1448,7 +1448,7 @@ static int push_now(struct rq *q, const char *data, size_t len, const struct que
         key[i] = (unsigned char)(hash >> (8 * i));
     struct jobpack j;
     if (push_pack(&j, data, len, opts) < 0)
-        return QUEUE_FULL;
+        return QUEUE_ERR; /* out of memory: nothing changed */
     struct args a = {0};
     arg_dbl(&a, shared(q, now));
     arg_bytes(&a, j.p, j.len);
@@ -1500,9 +1500,14 @@ static int rq_push(void *b, const char *data, size_t len, const struct queue_pus
 {
     struct rq *q = b;
     uint64_t hash = opts->key ? dedup_hash(q->keys, opts->key, opts->key_len) : 0;
+    /* packed first, so that out of memory changes nothing (no key seen) */
+    struct jobpack j = {0};
+    if (!opts->from_producer && push_pack(&j, data, len, opts) < 0)
+        return QUEUE_ERR;
     pthread_mutex_lock(&q->lock);
     if (q->closed) {
         pthread_mutex_unlock(&q->lock);
+        jobpack_free(&j);
         return QUEUE_CLOSED;
     }
     if (opts->from_producer) {
@@ -1512,6 +1517,7 @@ static int rq_push(void *b, const char *data, size_t len, const struct queue_pus
     /* a key this process has seen is a duplicate in the store too */
     if (opts->key && dedup_count(q->keys) < SEEN_MAX && dedup_add(q->keys, hash) == 0) {
         pthread_mutex_unlock(&q->lock);
+        jobpack_free(&j);
         pthread_mutex_lock(&q->out_lock);
         q->dups++;
         pthread_mutex_unlock(&q->out_lock);
@@ -1525,9 +1531,6 @@ static int rq_push(void *b, const char *data, size_t len, const struct queue_pus
     unsigned char key[8];
     for (int i = 0; i < 8; i++)
         key[i] = (unsigned char)(hash >> (8 * i));
-    struct jobpack j;
-    if (push_pack(&j, data, len, opts) < 0)
-        return QUEUE_FULL;
     struct args a = {0};
     arg_str(&a, "p");
     arg_dbl(&a, shared(q, now));
