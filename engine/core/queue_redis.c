@@ -72,6 +72,7 @@
 #include "core/jobpack.h"
 #include "core/queue_backend.h"
 #include "core/queue_redis_scripts.h"
+#include "core/redis_url.h"
 #include "telemetry/logs/logger.h"
 
 #include <errno.h>
@@ -111,11 +112,6 @@
  * otherwise (by another version of shoal) is refused at open. 2: jobs
  * packed by the process, one lease hash an instance. */
 #define REDIS_LAYOUT 2
-
-struct url {
-    char *host, *user, *pass, *prefix;
-    int port, db;
-};
 
 /* A script's arguments after the prefix and the instance. */
 struct args {
@@ -174,7 +170,7 @@ struct answer {
 
 struct rq {
     queue *front;
-    struct url url;
+    struct redis_url url;
     char *instance;
     double ttl;
     size_t capacity;
@@ -277,126 +273,6 @@ static void arg_int(struct args *a, long long x)
     arg_str(a, a->num[a->n]);
 }
 
-/* --------------------------------------------------------------- the URL */
-
-static void url_free(struct url *u)
-{
-    free(u->host);
-    free(u->user);
-    free(u->pass);
-    free(u->prefix);
-    memset(u, 0, sizeof *u);
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* A copy of s[0..len) with %XX decoded; NULL on out of memory. */
-static char *decoded(const char *s, size_t len)
-{
-    char *out = malloc(len + 1), *o = out;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            *o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        } else {
-            *o++ = s[i];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-/* where: "//[user:pass@]host[:port][/db][?prefix=NAME]". */
-static int url_parse(const char *where, struct url *u, char *err, size_t errlen)
-{
-    memset(u, 0, sizeof *u);
-    u->port = 6379;
-    if (strncmp(where, "//", 2) != 0) {
-        snprintf(err, errlen,
-                 "the redis queue wants a URL: redis://[user:pass@]host:port/db?prefix=NAME "
-                 "(got 'redis:%s')",
-                 where);
-        return -1;
-    }
-    const char *p = where + 2;
-    const char *end = p + strcspn(p, "/?");
-    const char *at = memchr(p, '@', (size_t)(end - p));
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon) {
-            if (colon > p)
-                u->user = decoded(p, (size_t)(colon - p));
-            u->pass = decoded(colon + 1, (size_t)(at - colon - 1));
-        } else {
-            u->pass = decoded(p, (size_t)(at - p)); /* a password alone */
-        }
-        p = at + 1;
-    }
-    const char *colon = memchr(p, ':', (size_t)(end - p));
-    const char *host_end = colon ? colon : end;
-    u->host = host_end > p ? decoded(p, (size_t)(host_end - p)) : strdup("127.0.0.1");
-    if (colon) {
-        char *e;
-        long port = strtol(colon + 1, &e, 10);
-        if (e != end || port < 1 || port > 65535) {
-            snprintf(err, errlen, "redis queue URL: bad port in 'redis:%s'", where);
-            goto fail;
-        }
-        u->port = (int)port;
-    }
-    p = end;
-    if (*p == '/') {
-        p++;
-        if (*p && *p != '?') {
-            char *e;
-            long db = strtol(p, &e, 10);
-            if ((*e && *e != '?') || db < 0 || db > 1000000) {
-                snprintf(err, errlen, "redis queue URL: bad database number in 'redis:%s'", where);
-                goto fail;
-            }
-            u->db = (int)db;
-            p = e;
-        }
-    }
-    if (*p == '?') {
-        p++;
-        while (*p) {
-            size_t n = strcspn(p, "&");
-            if (n > 7 && strncmp(p, "prefix=", 7) == 0) {
-                free(u->prefix);
-                u->prefix = decoded(p + 7, n - 7);
-            } else {
-                snprintf(err, errlen,
-                         "redis queue URL: unknown parameter '%.*s' (only prefix=NAME is known)",
-                         (int)n, p);
-                goto fail;
-            }
-            p += n + (p[n] == '&');
-        }
-    }
-    if (!u->prefix)
-        u->prefix = strdup("shoal");
-    if (!u->host || !u->prefix || (at && !u->pass)) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
-    return 0;
-fail:
-    url_free(u);
-    return -1;
-}
-
 /* --------------------------------------------------------- connections */
 
 static struct timeval tv_of(double s)
@@ -422,7 +298,7 @@ static int reply_ok(redisContext *c, redisReply *r, char *err, size_t errlen, co
 
 /* A new connection, authenticated and on the URL's database; NULL with the
  * reason in err. */
-static redisContext *url_connect(const struct url *u, char *err, size_t errlen)
+static redisContext *url_connect(const struct redis_url *u, char *err, size_t errlen)
 {
     redisContext *c = redisConnectWithTimeout(u->host, u->port, tv_of(IO_TIMEOUT));
     if (!c || c->err) {
@@ -2253,7 +2129,7 @@ static void rq_free(void *b)
     free(q->slots);
     free(q->instance);
     dedup_free(q->keys);
-    url_free(&q->url);
+    redis_url_free(&q->url);
     pthread_mutex_destroy(&q->lock);
     pthread_mutex_destroy(&q->pool_lock);
     pthread_mutex_destroy(&q->out_lock);
@@ -2353,7 +2229,15 @@ static void *rq_open(queue *front, const char *where, const struct queue_config 
     pthread_mutex_init(&q->send_lock, NULL);
     pthread_mutex_init(&q->tick_lock, NULL);
     pthread_cond_init(&q->tick_cond, NULL);
-    if (url_parse(where, &q->url, err, errlen) < 0)
+    size_t ulen = strlen(where) + 7;
+    char *url = malloc(ulen); /* where: what follows "redis:" */
+    if (url)
+        snprintf(url, ulen, "redis:%s", where);
+    else
+        snprintf(err, errlen, "out of memory");
+    int bad = !url || redis_url_parse(url, &q->url, err, errlen) < 0;
+    free(url);
+    if (bad)
         goto fail_quiet;
     q->front = front;
     q->capacity = cfg->capacity;
@@ -2605,13 +2489,13 @@ static void drain_close(struct drain *d)
 
 long long queue_redis_drain(const char *url, const char *path, int follow, char *err, size_t errlen)
 {
-    struct url u;
+    struct redis_url u;
     struct drain d = {.fd = -1};
     if (strncmp(url, "redis:", 6) != 0) {
         snprintf(err, errlen, "items: a redis:// URL is needed (got '%s')", url);
         return -1;
     }
-    if (url_parse(url + 6, &u, err, errlen) < 0)
+    if (redis_url_parse(url, &u, err, errlen) < 0)
         return -1;
     d.prefix = u.prefix;
     snprintf(d.key, sizeof d.key, "%s:items", u.prefix);
@@ -2639,7 +2523,7 @@ long long queue_redis_drain(const char *url, const char *path, int follow, char 
         int lost = first >= 0 && (!d.c || d.c->err);
         if (!follow || !lost) {
             drain_close(&d);
-            url_free(&u);
+            redis_url_free(&u);
             return -1;
         }
         if (!away)
@@ -2654,7 +2538,7 @@ long long queue_redis_drain(const char *url, const char *path, int follow, char 
     }
     long long total = d.size - first;
     drain_close(&d);
-    url_free(&u);
+    redis_url_free(&u);
     return total;
 }
 
