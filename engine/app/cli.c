@@ -271,8 +271,15 @@ static int set_value(struct config *c, const struct opt *o, const char *text, co
                          from, text);
                 return -1;
             }
-            if (o->off == F(queue) && strncmp(text, "redis://", 8) &&
-                strncmp(text, "rediss://", 9) && strcmp(text, "memory")) {
+            if (o->off == F(queue) && strncmp(text, "rediss://", 9) == 0) {
+                snprintf(err, errlen,
+                         "%s: TLS to Redis (rediss://) is not built in; reach Redis through a "
+                         "TLS tunnel (stunnel, spiped) and give the tunnel's "
+                         "redis://HOST:PORT/DB?prefix=NAME",
+                         from);
+                return -1;
+            }
+            if (o->off == F(queue) && strncmp(text, "redis://", 8) && strcmp(text, "memory")) {
                 snprintf(err, errlen,
                          "%s: '%s' is not a queue; give redis://HOST:PORT/DB?prefix=NAME "
                          "(or --state-dir DIR for a durable queue of this process)",

@@ -220,5 +220,14 @@ expect_rc "a password in the URL: the run works" 0
 run_shoal noauth "${CRAWL[@]}" --queue "redis://127.0.0.1:$REDIS_PORT/1?prefix=pb" -- "$START"
 expect_rc "no password for a server that wants one: exit 4" 4
 expect_grep "no password: a clear error" "NOAUTH|AUTH|auth|password" "$ERR"
+run_shoal badport "${CRAWL[@]}" --queue "redis://u:sekret@127.0.0.1:99999/1" -- "$START"
+expect_rc "a bad port: exit 4, as a queue that cannot open" 4
+expect_grep "a bad port: said, the password hidden" "bad port.*redis://u:\*\*\*@127" "$ERR"
+expect_no_grep "a bad port: the password is not shown" "sekret" "$ERR"
+run_shoal tls "${CRAWL[@]}" --queue "rediss://u:sekret@127.0.0.1:$REDIS_PORT/1" -- "$START"
+expect_rc "rediss://: a usage error (exit 2)" 2
+expect_grep "rediss://: says TLS is not built in, and what to do" "rediss://.*not built in.*tunnel" \
+    "$ERR"
+expect_no_grep "rediss://: the password is not shown" "sekret" "$ERR"
 
 finish
