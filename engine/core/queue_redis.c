@@ -2491,11 +2491,7 @@ long long queue_redis_drain(const char *url, const char *path, int follow, char 
 {
     struct redis_url u;
     struct drain d = {.fd = -1};
-    if (strncmp(url, "redis:", 6) != 0) {
-        snprintf(err, errlen, "items: a redis:// URL is needed (got '%s')", url);
-        return -1;
-    }
-    if (redis_url_parse(url, &u, err, errlen) < 0)
+    if (redis_url_parse(url, &u, err, errlen) < 0) /* it hides a password */
         return -1;
     d.prefix = u.prefix;
     snprintf(d.key, sizeof d.key, "%s:items", u.prefix);
