@@ -10,9 +10,10 @@
  *                these keys: REDIS_LAYOUT of queue_redis.c)
  *   P:mine       hash instance -> its own share of ver
  *   P:jd         hash job id -> the job: its sequence in 16 hex digits,
- *                then packed by the process that pushed it (jpack, and
- *                job_pack in queue_redis.c): attempt, priority, depth, the
- *                lengths of group and data, then group, data and context;
+ *                then as the process that pushed it packed it
+ *                (core/jobpack.c; jpack here for a retry): attempt,
+ *                priority, depth, the lengths of group and data, then
+ *                group, data and context;
  *                one hash, so a batch writes, reads or deletes many jobs
  *                with one command, and a take hands the value over as it is
  *   P:r:GROUP    zset of the group's ready jobs: score -priority, member
