@@ -225,10 +225,10 @@ struct rq {
     pthread_mutex_t tick_lock;
     pthread_cond_t tick_cond;
     int stop, kicked, thread_started;
-    double first_at;  /* when the outbox's oldest change came; under tick_lock */
-    double last_call; /* when the background thread's last call ended; its own */
+    double first_at;   /* when the outbox's oldest change came; under tick_lock */
     double tick_until; /* the end of its wait, 0 while it runs; under tick_lock */
-    double pace_at;    /* last_call + REFILL_PACE; under tick_lock */
+    double pace_at;    /* a refill's earliest, REFILL_PACE after its last call;
+                          under tick_lock, written by the background thread only */
     pthread_t thread;
 };
 /* ------------------------------------------------------------ arguments */
@@ -432,7 +432,7 @@ static void say_down(const char *why)
     log_emit_global(&rec);
 }
 
-/* Wakes the background thread: the outbox has work, or the stock is low. */
+/* Wakes the background thread: the outbox has work, or the store went. */
 static void kick(struct rq *q)
 {
     pthread_mutex_lock(&q->tick_lock);
@@ -441,17 +441,28 @@ static void kick(struct rq *q)
     pthread_mutex_unlock(&q->tick_lock);
 }
 
-/* Asks the background thread for a refill of the stock (q->refill is set):
- * it looks at once if running, and is woken only if its wait ends after
- * the refill's pace, not to wait again for it, unless no worker here has
- * a job running (then there is nothing to wait for). */
-static void kick_refill(struct rq *q)
+/* Asks for the stock's refill. Under q->lock; returns what kick_refill
+ * takes once the lock is let go: 0 if the background thread was asked
+ * already, else 1, or 2 if no worker here has a job running (then there
+ * is nothing to wait for, and it is asked again). */
+static int refill_ask(struct rq *q)
 {
-    pthread_mutex_lock(&q->lock);
     int empty = q->nrecs == 0;
-    pthread_mutex_unlock(&q->lock);
+    if (q->refill && !empty)
+        return 0;
+    q->refill = 1;
+    return empty ? 2 : 1;
+}
+
+/* Tells the background thread of a refill_ask (how: its answer): it looks
+ * at once if running, and is woken only if its wait ends after the
+ * refill's pace, not to wait again for it, unless the process is empty. */
+static void kick_refill(struct rq *q, int how)
+{
+    if (!how)
+        return;
     pthread_mutex_lock(&q->tick_lock);
-    if (q->tick_until == 0 || empty || q->tick_until > q->pace_at) {
+    if (q->tick_until == 0 || how == 2 || q->tick_until > q->pace_at) {
         q->kicked = 1;
         pthread_cond_signal(&q->tick_cond);
     }
@@ -1127,15 +1138,13 @@ static int prefetch_want(const struct rq *q, int mine)
  * change, and the worker is woken when leases come (absorb), not now, when
  * a take would find the stock as empty as before. Without a stock a
  * hungry worker asks the store itself: it is woken (returned, to wake
- * once the lock is let go). Under q->lock; *kick_it set if the background
- * thread must be kicked. */
-static int work_may_come(struct rq *q, int *kick_it)
+ * once the lock is let go). Under q->lock; *kick: refill_ask's answer. */
+static int work_may_come(struct rq *q, int *kick)
 {
     if (q->hungry_head < 0)
         return -1;
     if (!atomic_load(&q->down) && stock_mode(q) && prefetch_want(q, 0) > 0) {
-        *kick_it |= !q->refill;
-        q->refill = 1;
+        *kick = refill_ask(q);
         return -1;
     }
     return hungry_pop(q);
@@ -1162,7 +1171,8 @@ static void hand_out(struct rq *q, struct rec *e, int worker, struct queue_lease
         hungry_unlink(q, worker); /* it found work without being woken */
 }
 
-/* A lease of a batch's answer as a record; NULL out of memory. */
+/* A lease of a batch's answer as a record; NULL out of memory, or if what
+ * the store holds for the job is not a packed job. */
 static struct rec *rec_of(const redisReply *r, size_t at, uint64_t epoch)
 {
     const redisReply *v = str_elem(r, at + 2);
@@ -1421,11 +1431,10 @@ static int rq_push(void *b, const char *data, size_t len, const struct queue_pus
     pthread_mutex_lock(&q->lock);
     q->drained_notified = 0;
     local_change(q, delay > 0 || quiet, delay > 0 ? now + delay : 0);
-    int kick_it = 0, w = delay > 0 ? -1 : work_may_come(q, &kick_it);
+    int kick = 0, w = delay > 0 ? -1 : work_may_come(q, &kick);
     pthread_mutex_unlock(&q->lock);
     wake(q, w);
-    if (kick_it)
-        kick_refill(q);
+    kick_refill(q, kick);
     if (id_out)
         *id_out = id;
     return QUEUE_OK;
@@ -1444,18 +1453,17 @@ static int rq_take(void *b, int worker, double now, struct queue_lease *out)
     struct rec *e = down ? NULL : stock_pop(q);
     if (e) {
         hand_out(q, e, worker, out);
-        int low = !q->refill && q->nstock < PREFETCH_MAX / 2 && prefetch_want(q, 0) > 0;
-        q->refill |= low;
+        int low = q->nstock < PREFETCH_MAX / 2 && prefetch_want(q, 0) > 0;
+        int kick = low ? refill_ask(q) : 0;
         pthread_mutex_unlock(&q->lock);
-        if (low)
-            kick_refill(q);
+        kick_refill(q, kick);
         return 1;
     }
     if (!down && stock_mode(q) && prefetch_want(q, 0) > 0) {
         hungry_mark(q, worker); /* woken when the stock is filled */
-        q->refill = 1;
+        int kick = refill_ask(q);
         pthread_mutex_unlock(&q->lock);
-        kick_refill(q);
+        kick_refill(q, kick);
         return 0;
     }
     int want = prefetch_want(q, 1) + 1;
@@ -1493,11 +1501,10 @@ static void lease_ended(struct rq *q, int quiet, double due)
 {
     pthread_mutex_lock(&q->lock);
     local_change(q, quiet, due);
-    int kick_it = 0, w = work_may_come(q, &kick_it);
+    int kick = 0, w = work_may_come(q, &kick);
     pthread_mutex_unlock(&q->lock);
     wake(q, w);
-    if (kick_it)
-        kick_refill(q);
+    kick_refill(q, kick);
 }
 
 /* An ack names its job and group, so the store ends it with one command. */
@@ -1601,11 +1608,9 @@ static int rq_drained(void *b)
     pthread_mutex_lock(&q->lock);
     int holding = q->nrecs > 0 || q->nstock > 0;
     int ready = !holding && !atomic_load(&q->down) && stock_mode(q);
-    if (ready)
-        q->refill = 1;
+    int kick = ready ? refill_ask(q) : 0;
     pthread_mutex_unlock(&q->lock);
-    if (ready)
-        kick_refill(q);
+    kick_refill(q, kick);
     if (holding || ready)
         return 0;
     struct answer ans;
@@ -2032,12 +2037,11 @@ static void *tick_main(void *arg)
              * calls measured 12% less Redis CPU for the same pages/s. */
             int refill;
             double at = flush_due(q, &refill);
-            if ((at && at <= now) || refill == 2 ||
-                (refill && now >= q->last_call + REFILL_PACE)) {
+            if ((at && at <= now) || refill == 2 || (refill && now >= q->pace_at)) {
                 send_behind(q, refill);
-                q->last_call = clock_now();
+                double pace_at = clock_now() + REFILL_PACE;
                 pthread_mutex_lock(&q->tick_lock);
-                q->pace_at = q->last_call + REFILL_PACE;
+                q->pace_at = pace_at;
                 pthread_mutex_unlock(&q->tick_lock);
                 at = flush_due(q, &refill);
             }
@@ -2045,8 +2049,8 @@ static void *tick_main(void *arg)
             wait = next_poll - now;
             if (at && at - now < wait)
                 wait = at - now;
-            if (refill && q->last_call + REFILL_PACE - now < wait)
-                wait = q->last_call + REFILL_PACE - now;
+            if (refill && q->pace_at - now < wait)
+                wait = q->pace_at - now;
         }
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
