@@ -1,9 +1,12 @@
 /* thread.c - see thread.h. The hooks are read by every thread as it starts
  * and ends, and written by the main thread around the threads' lives. */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "base/thread.h"
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -44,6 +47,16 @@ void thread_background(void)
         setpriority(PRIO_PROCESS, (id_t)tid, now + 5);
 }
 
+void thread_name(const char *fmt, ...)
+{
+    char name[16]; /* the kernel keeps 15 characters and the NUL */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    pthread_setname_np(pthread_self(), name);
+}
+
 struct start {
     const char *name;
     int background;
@@ -55,6 +68,7 @@ static void *trampoline(void *arg)
 {
     struct start st = *(struct start *)arg;
     free(arg);
+    thread_name("%s", st.name);
     thread_enter(st.name, -1); /* a no-op unless profiling */
     if (st.background)
         thread_background();

@@ -10,8 +10,8 @@
  * gets about a third of a worker's share when every core is busy, far more
  * than sending takes.
  *
- * thread_start is how the engine's background threads begin: it runs fn
- * between thread_enter and thread_exit, lowered by thread_background when
+ * thread_start is how the engine's background threads begin: it names the
+ * thread and runs fn between thread_enter and thread_exit, lowered by thread_background when
  * asked. Their waits use a condition on CLOCK_MONOTONIC, the clock of
  * clock_now(), made by thread_cond_init and waited on with
  * thread_cond_wait_until, so a change of the wall clock never stretches or
@@ -30,6 +30,9 @@ void thread_set_hooks(thread_enter_fn enter, thread_exit_fn exit);
 int thread_enter(const char *name, int worker);
 void thread_exit(void);
 void thread_background(void);
+/* Names the calling thread as `top -H`, `ps -L`, perf and gdb show it:
+ * printf-style, cut to the kernel's 15 characters. */
+void thread_name(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Starts fn(arg) on a new thread named name (a string that outlives it)
  * in *t. 0, or the error number of the failure (nothing started). */

@@ -3,6 +3,8 @@
  * than the command the job goes to. */
 #include "core/jobpack.h"
 
+#include "base/numtext.h"
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,16 +12,24 @@
 
 int jobpack_make(struct jobpack *j, const struct jobpack_fields *f)
 {
-    char head[96];
-    int h = snprintf(head, sizeof head, "%d,%d,%d,%zu,%zu;", f->attempt, f->priority, f->depth,
-                     f->group_len, f->len);
-    size_t n = (size_t)h + f->group_len + f->len + f->ctx_len;
+    char head[5 * NUMTEXT_MAX];
+    size_t h = numtext_i64(head, f->attempt);
+    head[h++] = ',';
+    h += numtext_i64(head + h, f->priority);
+    head[h++] = ',';
+    h += numtext_i64(head + h, f->depth);
+    head[h++] = ',';
+    h += numtext_u64(head + h, f->group_len);
+    head[h++] = ',';
+    h += numtext_u64(head + h, f->len);
+    head[h++] = ';';
+    size_t n = h + f->group_len + f->len + f->ctx_len;
     j->len = n;
     j->p = n <= sizeof j->buf ? j->buf : malloc(n);
     if (!j->p)
         return -1;
     char *w = j->p;
-    memcpy(w, head, (size_t)h);
+    memcpy(w, head, h);
     w += h;
     if (f->group_len)
         memcpy(w, f->group, f->group_len);

@@ -67,7 +67,9 @@
 #include "core/queue_redis.h"
 
 #include "base/clock.h"
+#include "base/numtext.h"
 #include "base/strtab.h"
+#include "base/thread.h"
 #include "core/dedup.h"
 #include "core/jobpack.h"
 #include "core/queue_backend.h"
@@ -118,7 +120,7 @@ struct args {
     int n;
     const char *v[ARGS_MAX];
     size_t l[ARGS_MAX];
-    char num[ARGS_MAX][32];
+    char num[ARGS_MAX][NUMTEXT_MAX];
 };
 
 /* A lease this process holds: the job's bytes live here until it ends. A
@@ -246,31 +248,18 @@ static void arg_str(struct args *a, const char *s)
     arg_bytes(a, s, strlen(s));
 }
 
-/* x as text Lua's tonumber reads back exactly: a whole number in
- * decimal, anything else in hexadecimal ("%a", which Redis's Lua reads
- * with strtod): a fifth of the cost of "%.17g", which is paid a job. */
-static void num_text(char *buf, size_t size, double x)
-{
-    if (x == (double)(long long)x && fabs(x) < 0x1p53)
-        snprintf(buf, size, "%lld", (long long)x);
-    else
-        snprintf(buf, size, "%a", x);
-}
-
 static void arg_dbl(struct args *a, double x)
 {
     if (a->n >= ARGS_MAX)
         return;
-    num_text(a->num[a->n], sizeof a->num[0], x);
-    arg_str(a, a->num[a->n]);
+    arg_bytes(a, a->num[a->n], numtext_real(a->num[a->n], x));
 }
 
 static void arg_int(struct args *a, long long x)
 {
     if (a->n >= ARGS_MAX)
         return;
-    snprintf(a->num[a->n], sizeof a->num[0], "%lld", x);
-    arg_str(a, a->num[a->n]);
+    arg_bytes(a, a->num[a->n], numtext_i64(a->num[a->n], x));
 }
 
 /* --------------------------------------------------------- connections */
@@ -661,16 +650,14 @@ static void undetach(struct rq *q, struct op *batch, uint64_t dups)
 
 static void arg_num(const char **argv, size_t *lens, char *num, long long x)
 {
-    snprintf(num, 32, "%lld", x);
     *argv = num;
-    *lens = strlen(num);
+    *lens = numtext_i64(num, x);
 }
 
 static void arg_real(const char **argv, size_t *lens, char *num, double x)
 {
-    num_text(num, 32, x);
     *argv = num;
-    *lens = strlen(num);
+    *lens = numtext_real(num, x);
 }
 
 static uint64_t rng_next(uint64_t *state)
@@ -694,7 +681,7 @@ static redisReply *batch_on(struct rq *q, redisContext *c, const struct op *batc
     }
     const char **argv = malloc(n * sizeof *argv);
     size_t *lens = malloc(n * sizeof *lens);
-    char num[8 + PREFETCH_MAX][32];
+    char num[8 + PREFETCH_MAX][NUMTEXT_MAX];
     redisReply *r = NULL;
     if (!argv || !lens)
         goto out;
@@ -2013,6 +2000,7 @@ static void *tick_main(void *arg)
 {
     struct rq *q = arg;
     double backoff = 0.1, next_poll = 0;
+    thread_name("redis-queue");
     pthread_mutex_lock(&q->tick_lock);
     while (!q->stop) {
         q->kicked = 0;

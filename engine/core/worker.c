@@ -950,6 +950,10 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct run *r = w->run;
     wd_bind(&w->site);
+    if (w->id == 0)
+        thread_name("producer");
+    else
+        thread_name("worker-%d", w->id);
     metrics_thread_shard(w->id);
     w->profiling = atomic_load(&profiler_global) != NULL &&
                    thread_enter(w->id == 0 ? "producer" : "worker", w->id) == 0;
