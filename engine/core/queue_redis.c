@@ -25,7 +25,11 @@
  * leases (in flight for their group, renewed with the heartbeat) kept in
  * the stock for the next takes of any worker, refilled by the background
  * thread (REFILL_PACE after its last call, so a call carries the jobs
- * that ended meanwhile), and given back at close and free. The producer's
+ * that ended meanwhile), and given back at close and free. Beside it, the
+ * reserve: leases of the groups whose jobs end here, taken without a slot
+ * of their group; a job's ack hands its slot to one ('h'), which goes
+ * first in the stock, so a host's slots pass from job to job without
+ * waiting for the store, as in memory. The producer's
  * pushes stay one call each: their answer is its backpressure. Wakeups of
  * this process's hungry workers are decided here, without the store: a
  * change that may make work (a push of a ready job, an ack, a retry, a
@@ -108,12 +112,14 @@
 #define BATCH_BYTES (1024 * 1024) /* and their bytes, about */
 #define PREFETCH_MAX 32           /* leases one take brings, the caller's and the stock's */
 #define PREFETCH_MIN_READY 64     /* fewer jobs ready in the store: no stock */
+#define RESERVE_GROUPS 4          /* groups a batch asks reserve leases for */
+#define RESERVE_MAX 64            /* reserve leases held at most */
 #define ID_BLOCK 1024             /* job ids handed to the process at once */
 #define SEEN_MAX (4u << 20)       /* keys this process remembers (16 bytes each) */
 /* How the keys and values under the prefix are laid out; a run laid out
  * otherwise (by another version of shoal) is refused at open. 2: jobs
- * packed by the process, one lease hash an instance. */
-#define REDIS_LAYOUT 2
+ * packed by the process, one lease hash an instance; 3: reserve leases. */
+#define REDIS_LAYOUT 3
 
 /* A script's arguments after the prefix and the instance. */
 struct args {
@@ -130,6 +136,7 @@ struct rec {
     struct rec *next;          /* bucket chain; the kept list after ack_kept */
     struct rec *wprev, *wnext; /* its worker's leases, or the stock */
     int worker;
+    int reserve;    /* taken without a slot of its group: runs only as an heir */
     int quiet;      /* its group has no delay: its end moves no start */
     uint64_t epoch; /* ... as of this tune epoch */
     uint64_t job_id;
@@ -197,6 +204,8 @@ struct rq {
     struct rec *kept;
     struct rec *stock, *stock_tail;
     int nstock, refill;
+    struct rec *reserve; /* reserve leases, newest first (wnext) */
+    int nreserve;
     long long last_ready; /* jobs ready in the store, as the last batch saw */
     struct slot *slots;
     int hungry_head, hungry_tail;
@@ -436,7 +445,7 @@ static void kick(struct rq *q)
  * is nothing to wait for, and it is asked again). */
 static int refill_ask(struct rq *q)
 {
-    int empty = q->nrecs == 0;
+    int empty = q->nrecs == (size_t)q->nreserve;
     if (q->refill && !empty)
         return 0;
     q->refill = 1;
@@ -668,12 +677,21 @@ static uint64_t rng_next(uint64_t *state)
     return z ^ (z >> 31);
 }
 
+static int reserve_wanted(struct rq *q, const struct op *batch, const char **g, size_t *glen,
+                          int *want);
+static int stock_mode(const struct rq *q);
+
 /* One call of the batch script on c: the changes in `batch`, then a take
- * of up to `take` leases at now (shared). NULL if c broke. */
+ * of up to `take` leases at now (shared), and reserve leases for the
+ * groups of its acks. NULL if c broke. */
 static redisReply *batch_on(struct rq *q, redisContext *c, const struct op *batch, double now,
-                            int take, uint64_t ids, uint64_t dups)
+                            int take, int reserve, uint64_t ids, uint64_t dups)
 {
-    size_t n = 5 + 8 + (size_t)take;
+    const char *hg[RESERVE_GROUPS];
+    size_t hlen[RESERVE_GROUPS];
+    int hwant[RESERVE_GROUPS];
+    int nh = reserve ? reserve_wanted(q, batch, hg, hlen, hwant) : 0;
+    size_t n = 5 + 8 + (size_t)take + 1 + 2 * (size_t)nh;
     int careful = 0;
     for (const struct op *o = batch; o; o = o->next) {
         n += (size_t)o->n;
@@ -681,7 +699,7 @@ static redisReply *batch_on(struct rq *q, redisContext *c, const struct op *batc
     }
     const char **argv = malloc(n * sizeof *argv);
     size_t *lens = malloc(n * sizeof *lens);
-    char num[8 + PREFETCH_MAX][NUMTEXT_MAX];
+    char num[8 + PREFETCH_MAX + 1 + RESERVE_GROUPS][NUMTEXT_MAX];
     redisReply *r = NULL;
     if (!argv || !lens)
         goto out;
@@ -703,6 +721,14 @@ static redisReply *batch_on(struct rq *q, redisContext *c, const struct op *batc
         arg_num(&argv[13 + i], &lens[13 + i], num[8 + i], (long long)(rng_next(&q->rng) >> 32));
     pthread_mutex_unlock(&q->lock);
     size_t at = 13 + (size_t)take;
+    char(*hnum)[NUMTEXT_MAX] = num + 8 + take;
+    arg_num(&argv[at], &lens[at], hnum[0], nh);
+    at++;
+    for (int i = 0; i < nh; i++, at += 2) {
+        argv[at] = hg[i];
+        lens[at] = hlen[i];
+        arg_num(&argv[at + 1], &lens[at + 1], hnum[1 + i], hwant[i]);
+    }
     for (const struct op *o = batch; o; o = o->next) {
         for (int i = 0; i < o->n; i++, at++) {
             argv[at] = o->bytes + o->off[i];
@@ -761,7 +787,7 @@ static uint64_t id_next(struct rq *q)
  * answer. Under send_lock. Returns 0 with *ans filled from the last call
  * (ans->r is NULL if none was made), or -1 with the reason in err: what
  * was not delivered is back at the head of the outbox. */
-static int deliver_on(struct rq *q, redisContext *c, int take, double now, int force,
+static int deliver_on(struct rq *q, redisContext *c, int take, double now, int force, int reserve,
                       struct answer *ans, char *err, size_t errlen)
 {
     memset(ans, 0, sizeof *ans);
@@ -777,7 +803,7 @@ static int deliver_on(struct rq *q, redisContext *c, int take, double now, int f
         int k = more ? 0 : take;
         if (!batch && !dups && !k && !force)
             return 0;
-        redisReply *r = batch_on(q, c, batch, now, k, ids, dups);
+        redisReply *r = batch_on(q, c, batch, now, k, reserve && !more, ids, dups);
         if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 6) {
             snprintf(err, errlen, "Redis at %s:%d: %s", q->url.host, q->url.port,
                      !r                             ? (c->errstr[0] ? c->errstr : "out of memory")
@@ -824,7 +850,7 @@ static int send_all(struct rq *q, int take, double now, int force, struct answer
     }
     char err[256];
     redisContext *c = conn_get(q, err, sizeof err);
-    int rc = c ? deliver_on(q, c, take, now, force, ans, err, sizeof err) : -1;
+    int rc = c ? deliver_on(q, c, take, now, force, 1, ans, err, sizeof err) : -1;
     if (c && rc == 0)
         conn_put(q, c);
     else if (c)
@@ -992,6 +1018,138 @@ static struct rec *stock_pop(struct rq *q)
     return e;
 }
 
+/* An heir goes first: a worker of this process runs it at once. It is in
+ * the lease table already (reserve_heir leaves it there). */
+static void stock_push_front(struct rq *q, struct rec *e)
+{
+    e->worker = -1;
+    e->wprev = NULL;
+    e->wnext = q->stock;
+    q->stock = e;
+    if (!q->stock_tail)
+        q->stock_tail = e;
+    q->nstock++;
+}
+
+/* The reserve: leases taken without a slot of their group, each waiting
+ * for a job of its group here to end and hand it that slot (the job's
+ * ack says so, and the store moves the slot instead of freeing it), so
+ * a host's slots go from one job to the next without a call. In the
+ * lease table, not the stock: no take hands one out. Under q->lock. */
+static void reserve_push(struct rq *q, struct rec *e)
+{
+    e->worker = -1;
+    e->wprev = NULL;
+    e->wnext = q->reserve;
+    bucket_insert(q, e);
+    q->reserve = e;
+    q->nreserve++;
+}
+
+static const char *rec_group(const struct rec *e)
+{
+    return e->buf + e->len + 1 + e->ctx_len;
+}
+
+static int same_group(const struct rec *a, const char *g, size_t len)
+{
+    return a->group_len == len && memcmp(rec_group(a), g, len) == 0;
+}
+
+/* The reserve lease that inherits the slot of a job of group g, out of
+ * the reserve (the oldest, first in line) but still in the lease table;
+ * NULL if none. Under q->lock. */
+static struct rec *reserve_heir(struct rq *q, const char *g, size_t len)
+{
+    struct rec **at = NULL;
+    for (struct rec **pp = &q->reserve; *pp; pp = &(*pp)->wnext)
+        if (same_group(*pp, g, len))
+            at = pp;
+    if (!at)
+        return NULL;
+    struct rec *e = *at;
+    *at = e->wnext;
+    e->wnext = NULL;
+    q->nreserve--;
+    e->reserve = 0;
+    return e;
+}
+
+/* Reserve leases whose group has no job running here, none would ever
+ * inherit a slot; and out of stock mode (few jobs ready: the crawl's end)
+ * all of them, so that a few jobs running cannot hold back many that
+ * other workers could start. They go back (out of the reserve, on a list
+ * by next). Under q->lock. */
+static struct rec *reserve_orphans(struct rq *q)
+{
+    struct rec *out = NULL;
+    int all = !stock_mode(q);
+    for (struct rec **pp = &q->reserve; *pp;) {
+        struct rec *e = *pp;
+        int running = all;
+        for (int w = 0; w < q->nslots && !running; w++)
+            for (struct rec *l = q->slots[w].leases; l && !running; l = l->wnext)
+                running = same_group(l, rec_group(e), e->group_len);
+        if (running && !all) {
+            pp = &e->wnext;
+            continue;
+        }
+        *pp = e->wnext;
+        q->nreserve--;
+        bucket_remove(q, e->lease);
+        e->next = out;
+        out = e;
+    }
+    return out;
+}
+
+/* What a batch asks for the reserve: for up to RESERVE_GROUPS groups of
+ * its acks, twice as many leases as it acks there (the jobs that end until
+ * the next call's answer), less those the reserve holds for the group;
+ * RESERVE_MAX in all and a quarter of the ready jobs at most, none outside
+ * stock mode. The groups point into the batch's ops. Returns how many. */
+static int reserve_wanted(struct rq *q, const struct op *batch, const char **g, size_t *glen,
+                          int *want)
+{
+    int n = 0;
+    for (const struct op *o = batch; o; o = o->next) {
+        if (o->n < 5 || o->l[0] != 1)
+            continue;
+        char letter = o->bytes[o->off[0]];
+        if ((letter != 'a' && letter != 'h') || o->l[4] == 0)
+            continue;
+        const char *og = o->bytes + o->off[4];
+        int i = 0;
+        while (i < n && !(glen[i] == o->l[4] && memcmp(g[i], og, glen[i]) == 0))
+            i++;
+        if (i < n) {
+            want[i] += 2;
+        } else if (n < RESERVE_GROUPS) {
+            g[n] = og;
+            glen[n] = o->l[4];
+            want[n++] = 2;
+        }
+    }
+    pthread_mutex_lock(&q->lock);
+    long long cap = q->last_ready / 4 < RESERVE_MAX ? q->last_ready / 4 : RESERVE_MAX;
+    int budget = stock_mode(q) ? (int)cap - q->nreserve : 0, kept = 0;
+    for (int i = 0; i < n; i++) {
+        for (const struct rec *e = q->reserve; e; e = e->wnext)
+            if (same_group(e, g[i], glen[i]))
+                want[i]--;
+        if (want[i] > budget)
+            want[i] = budget;
+        if (want[i] <= 0)
+            continue;
+        budget -= want[i];
+        g[kept] = g[i];
+        glen[kept] = glen[i];
+        want[kept++] = want[i];
+    }
+    pthread_mutex_unlock(&q->lock);
+    return kept;
+}
+
 static void hungry_unlink(struct rq *q, int w)
 {
     struct slot *s = &q->slots[w];
@@ -1102,7 +1260,9 @@ static int stock_mode(const struct rq *q)
  * the ready jobs, none outside stock mode, and never so many that this
  * process would hold more leases than it runs jobs at once (mine: the
  * caller's own take, counted too): a lease in the stock holds a slot of
- * its group, which another process could be using. Under q->lock. */
+ * its group, which another process could be using. The lease table holds
+ * the workers' leases, the stock's and the reserve's; the reserve's hold
+ * no slot and are not counted. Under q->lock. */
 static int prefetch_want(const struct rq *q, int mine)
 {
     if (!stock_mode(q))
@@ -1112,7 +1272,7 @@ static int prefetch_want(const struct rq *q, int mine)
         want = PREFETCH_MAX;
     want -= q->nstock;
     if (q->in_flight_max > 0) {
-        long long room = (long long)q->in_flight_max - (long long)q->nrecs - q->nstock - mine;
+        long long room = (long long)q->in_flight_max - (long long)q->nrecs + q->nreserve - mine;
         if (want > room)
             want = room;
     }
@@ -1178,7 +1338,9 @@ static struct rec *rec_of(const redisReply *r, size_t at, uint64_t epoch)
     e->job_id = (uint64_t)elem_int(r, at + 1);
     e->attempt = j.attempt;
     e->depth = j.depth;
-    e->quiet = (int)elem_int(r, at + 3);
+    long long flags = elem_int(r, at + 3);
+    e->quiet = (int)(flags & 1);
+    e->reserve = (flags & 2) != 0;
     e->epoch = epoch;
     e->next = e->wprev = e->wnext = NULL;
     e->worker = -1;
@@ -1238,7 +1400,9 @@ static int absorb(struct rq *q, struct answer *ans, int worker, struct queue_lea
             continue;
         }
         group_seen(q, e);
-        if (worker >= 0 && !mine) {
+        if (e->reserve) {
+            reserve_push(q, e);
+        } else if (worker >= 0 && !mine) {
             hand_out(q, e, worker, out);
             mine = 1;
         } else {
@@ -1483,9 +1647,24 @@ static struct rec *lease_out(struct rq *q, uint64_t lease, int keep, int *quiet)
     return e;
 }
 
-/* A lease's end is posted: next_due's cache, and work_may_come. */
+/* The reserve leases no job here can hand a slot to any more go back. */
+static void release_orphans(struct rq *q)
+{
+    pthread_mutex_lock(&q->lock);
+    struct rec *orphans = q->nreserve ? reserve_orphans(q) : NULL;
+    pthread_mutex_unlock(&q->lock);
+    for (struct rec *e = orphans, *next; e; e = next) {
+        next = e->next;
+        post_release(q, e->lease);
+        free(e);
+    }
+}
+
+/* A lease's end is posted: next_due's cache, work_may_come, and the
+ * reserve's orphans. */
 static void lease_ended(struct rq *q, int quiet, double due)
 {
+    release_orphans(q);
     pthread_mutex_lock(&q->lock);
     local_change(q, quiet, due);
     int kick = 0, w = work_may_come(q, &kick);
@@ -1494,23 +1673,39 @@ static void lease_ended(struct rq *q, int quiet, double due)
     kick_refill(q, kick);
 }
 
-/* An ack names its job and group, so the store ends it with one command. */
+/* An ack names its job and group, so the store ends it with one command.
+ * With a reserve lease of the group here, the ack hands it its slot (an
+ * 'h'), and it goes first in the stock: the host's slot goes on to the
+ * next job without waiting for the store. */
 static int ack_with(struct rq *q, uint64_t lease, int keep, const char *items, size_t len)
 {
     int quiet;
     struct rec *e = lease_out(q, lease, keep, &quiet);
     if (!e)
         return -1;
+    pthread_mutex_lock(&q->lock);
+    struct rec *heir = q->closed ? NULL : reserve_heir(q, rec_group(e), e->group_len);
+    pthread_mutex_unlock(&q->lock);
     struct args a = {0};
-    arg_str(&a, "a");
+    arg_str(&a, heir ? "h" : "a");
     arg_dbl(&a, latest(q));
     arg_int(&a, (long long)lease);
     arg_int(&a, (long long)e->job_id);
-    arg_bytes(&a, e->buf + e->len + 1 + e->ctx_len, e->group_len);
+    arg_bytes(&a, rec_group(e), e->group_len);
     arg_bytes(&a, items, items ? len : 0);
+    if (heir)
+        arg_int(&a, (long long)heir->lease);
     post(q, &a); /* copies the bytes: e may go now */
     if (!keep)
         free(e);
+    if (heir) {
+        /* posted before it can be taken, so its own end follows the 'h' */
+        pthread_mutex_lock(&q->lock);
+        stock_push_front(q, heir);
+        int w = hungry_pop(q);
+        pthread_mutex_unlock(&q->lock);
+        wake(q, w);
+    }
     lease_ended(q, quiet, 0);
     return 0;
 }
@@ -1569,6 +1764,7 @@ static int rq_release_worker(void *b, int worker, uint64_t except)
         pthread_mutex_unlock(&q->lock);
         total++;
     }
+    release_orphans(q);
     wake_hungry(q, total);
     return total;
 }
@@ -1593,7 +1789,7 @@ static int rq_drained(void *b)
      * stock's refill brings (the worker asking is hungry, and is woken when
      * they come) without a call from its thread */
     pthread_mutex_lock(&q->lock);
-    int holding = q->nrecs > 0 || q->nstock > 0;
+    int holding = q->nrecs > 0; /* the stock's and the reserve's included */
     int ready = !holding && !atomic_load(&q->down) && stock_mode(q);
     int kick = ready ? refill_ask(q) : 0;
     pthread_mutex_unlock(&q->lock);
@@ -1619,6 +1815,13 @@ static void rq_close(void *b)
     hungry_clear(q);
     struct rec *stock = NULL;
     for (struct rec *e; (e = stock_pop(q));) {
+        e->next = stock;
+        stock = e;
+    }
+    for (struct rec *e; (e = q->reserve);) {
+        q->reserve = e->wnext;
+        q->nreserve--;
+        bucket_remove(q, e->lease);
         e->next = stock;
         stock = e;
     }
@@ -1864,7 +2067,7 @@ static int reconcile(struct rq *q, redisContext *c)
     freeReplyObject(r);
     char err[256];
     struct answer ans;
-    int rc = deliver_on(q, c, 0, now, 0, &ans, err, sizeof err);
+    int rc = deliver_on(q, c, 0, now, 0, 0, &ans, err, sizeof err);
     if (ans.r)
         freeReplyObject(ans.r);
     return rc;
@@ -1907,7 +2110,7 @@ static int come_back(struct rq *q)
     int rc = 0;
     do {
         struct answer ans;
-        rc = deliver_on(q, c, 0, latest(q), 0, &ans, err, sizeof err);
+        rc = deliver_on(q, c, 0, latest(q), 0, 0, &ans, err, sizeof err);
         if (ans.r)
             freeReplyObject(ans.r);
         if (rc == 0)
@@ -1971,7 +2174,7 @@ static void poll_store(struct rq *q)
 static double flush_due(struct rq *q, int *refill)
 {
     pthread_mutex_lock(&q->lock);
-    *refill = q->refill ? (q->nrecs == 0 ? 2 : 1) : 0;
+    *refill = q->refill ? (q->nrecs == (size_t)q->nreserve ? 2 : 1) : 0;
     pthread_mutex_unlock(&q->lock);
     pthread_mutex_lock(&q->out_lock);
     int some = q->head != NULL || q->dups > 0, full = q->nops >= BATCH_OPS;

@@ -27,10 +27,12 @@
  *                come, by their best job (score and member as in P:r)
  *   P:timed      zset of groups with a ready job and room, by next start
  *   P:delayed    zset of job ids by due time
- *   P:l:INST     hash of the instance's leases: lease -> job id (a lease is
- *                ended by its owner, or by another for a dead owner, so
- *                its hash is always known where it ends; one key a lease,
- *                and a dead instance's leases are one HGETALL)
+ *   P:l:INST     hash of the instance's leases: lease -> job id, after an
+ *                "r" for a reserve lease, which holds no slot of its
+ *                group (a lease is ended by its owner, or by another for
+ *                a dead owner, so its hash is always known where it ends;
+ *                one key a lease, and a dead instance's leases are one
+ *                HGETALL)
  *   P:inst       zset instance -> heartbeat expiry (Redis's clock)
  *   P:k          set of dedup key hashes (8 bytes each)
  *   P:role:NAME  string: the holder of a role, with a TTL while it lives
@@ -123,14 +125,20 @@ static const char prelude[] =
     "  end\n"
     "end\n"
     "local function lk(inst) return P .. ':l:' .. inst end\n"
+    /* a lease's value: its job id, after an 'r' if the lease is a reserve */
+    /* one (taken without a slot of its group) -> id, holds a slot */
+    "local function lease_job(v)\n"
+    "  if string.byte(v, 1) == 114 then return string.sub(v, 2), false end\n"
+    "  return v, true\n"
+    "end\n"
     /* every lease of an instance goes back: same attempt, same place in */
     /* line (given up, not failed) -> how many */
     "local function putback_all(inst, now)\n"
     "  local all = redis.call('HGETALL', lk(inst))\n"
     "  for x = 2, #all, 2 do\n"
-    "    local id = all[x]\n"
+    "    local id, slotted = lease_job(all[x])\n"
     "    local _, p, sx, _, g = junpack(redis.call('HGET', JD, id))\n"
-    "    redis.call('HINCRBY', gk(g), 'f', -1)\n"
+    "    if slotted then redis.call('HINCRBY', gk(g), 'f', -1) end\n"
     "    redis.call('ZADD', rk(g), -p, sx .. id)\n"
     "    settle(g, now)\n"
     "  end\n"
@@ -220,10 +228,14 @@ static const char push[] =
  * queue_redis.c). 3 now, 4 default limit, 5 default delay, 6 jitter, 7
  * job ids wanted (a block), 8 k leases wanted, 9 duplicates answered by
  * the process, 10 "1" if some of the changes were sent before (their
- * answer was lost), 11 .. 10+k a draw in [0, 2^32) per lease, then the
- * changes in order, each a letter, its caller's now and its fields:
+ * answer was lost), 11 .. 10+k a draw in [0, 2^32) per lease, 11+k the
+ * number h of groups named for the reserve, then h pairs (group, leases
+ * wanted), then the changes in order, each a letter, its caller's now and
+ * its fields:
  *   p id job group score delay key   a push (id 0: give one; job: jpack's)
  *   a lease id group items                        an ack (items "" if none)
+ *   h lease id group items heir      an ack whose slot goes to heir, a
+ *                                    reserve lease of the group
  *   r lease delay                                 a retry
  *   l lease                                       a release (same place)
  *   i items                                       items made outside a job
@@ -231,8 +243,9 @@ static const char push[] =
  *   u group until                                 group_pause
  *   D                                             producer_done
  * -> {drained, waiting, ready, next due, last id of the block, leases,
- * then 4 entries a lease: lease, id, the job as stored, quiet (1: the
- * group has no delay, so its changes move no start)}.
+ * then 4 entries a lease: lease, id, the job as stored, flags (1: the
+ * group has no delay, so its changes move no start; 2: a reserve lease,
+ * taken without a slot of its group)}.
  * Counters, the sequence, the ends of leases and the ready jobs of a
  * group are gathered and written once a batch; each touched group is
  * settled once, with the latest now; a take takes a run of jobs from one
@@ -250,28 +263,31 @@ static const char batch[] =
     "local seq, pdone = num(n0[1]), n0[4] == '1'\n"
     "local dirty, made, last, any = {}, {}, now, false\n"
     "local adds, fdec, ended, gone, jobs_gone, items = {}, {}, {}, {}, {}, {}\n"
-    "local jset = {}\n"
+    "local jset, up, ups = {}, {}, {}\n"
     "local function nextseq()\n"
     "  seq = seq + 1\n"
     "  return seq\n"
     "end\n"
     /* a lease of this instance that ended here: its group has room again; */
     /* its key goes with one HDEL at the end */
-    "local function let_go(lease, g)\n"
+    "local function let_go(lease, g, slotted)\n"
     "  ended[lease] = true\n"
     "  gone[#gone + 1] = lease\n"
     "  c.leased = c.leased - 1\n"
-    "  fdec[g] = (fdec[g] or 0) + 1\n"
-    "  dirty[g] = true\n"
+    "  if slotted then\n"
+    "    fdec[g] = (fdec[g] or 0) + 1\n"
+    "    dirty[g] = true\n"
+    "  end\n"
     "end\n"
     /* ends a lease named alone (a retry, a release): its job id, then the */
     /* job unpacked (junpack), or nil if the lease is not held */
     "local function off(lease)\n"
     "  if ended[lease] then return nil end\n"
-    "  local id = redis.call('HGET', L, lease)\n"
-    "  if not id then return nil end\n"
+    "  local v = redis.call('HGET', L, lease)\n"
+    "  if not v then return nil end\n"
+    "  local id, slotted = lease_job(v)\n"
     "  local a, p, sx, h, g, d, cx = junpack(redis.call('HGET', JD, id))\n"
-    "  let_go(lease, g)\n"
+    "  let_go(lease, g, slotted or up[lease])\n"
     "  return id, a, p, sx, h, g, d, cx\n"
     "end\n"
     "local function later(id, g, at)\n"
@@ -289,15 +305,18 @@ static const char batch[] =
     "  dirty[g] = true\n"
     "end\n"
     /* each change's arguments, its letter and now included */
-    "local W = {p = 8, a = 6, r = 4, l = 3, i = 3, t = 5, u = 4, D = 2}\n"
+    "local W = {p = 8, a = 6, h = 7, r = 4, l = 3, i = 3, t = 5, u = 4, D = 2}\n"
     /* the pushes' keys, asked about in one call, added in one; the acks' */
     /* leases, looked up in one call (held: this instance still holds it) */
     "local keys, known, fresh, acks, held = {}, {}, {}, {}, {}\n"
-    "local i = 11 + k\n"
+    "local hints = tonumber(ARGV[11 + k])\n"
+    "local first = 12 + k + 2 * hints\n"
+    "local i = first\n"
     "while i <= #ARGV do\n"
     "  local op = ARGV[i]\n"
     "  if op == 'p' and ARGV[i + 7] ~= '' then keys[#keys + 1] = ARGV[i + 7]\n"
-    "  elseif op == 'a' then acks[#acks + 1] = ARGV[i + 2] end\n"
+    "  elseif op == 'a' then acks[#acks + 1] = ARGV[i + 2]\n"
+    "  elseif op == 'h' then acks[#acks + 1] = ARGV[i + 2]; acks[#acks + 1] = ARGV[i + 6] end\n"
     /* an unknown change ends this pass; the next one says so */
     "  i = i + (W[op] or #ARGV)\n"
     "end\n"
@@ -307,9 +326,9 @@ static const char batch[] =
     "end\n"
     "if #acks > 0 then\n"
     "  local m = redis.call('HMGET', L, unpack(acks))\n"
-    "  for x = 1, #acks do if m[x] then held[acks[x]] = true end end\n"
+    "  for x = 1, #acks do if m[x] then held[acks[x]] = m[x] end end\n"
     "end\n"
-    "i = 11 + k\n"
+    "i = first\n"
     "while i <= #ARGV do\n"
     "  local op, t = ARGV[i], tonumber(ARGV[i + 1])\n"
     "  if t > last then last = t end\n"
@@ -332,11 +351,26 @@ static const char batch[] =
     "        else ready(id, g, ARGV[i + 5], sx) end\n"
     "      end\n"
     "    end\n"
-    "  elseif op == 'a' then\n"
-    /* the lease still held is the ack's check: its job and group came with it */
+    "  elseif op == 'a' or op == 'h' then\n"
+    /* the lease still held is the ack's check: its job and group came with */
+    /* it; 'h' hands its slot to a reserve lease of the group (the heir), */
+    /* which the process runs at once */
     "    local lease, id, g = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]\n"
     "    if not ended[lease] and held[lease] then\n"
-    "      let_go(lease, g)\n"
+    "      local _, slotted = lease_job(held[lease])\n"
+    "      slotted = slotted or up[lease]\n"
+    "      local heir = op == 'h' and ARGV[i + 6]\n"
+    "      local hv = heir and not ended[heir] and not up[heir] and held[heir]\n"
+    "      local hid, hslot\n"
+    "      if hv then hid, hslot = lease_job(hv) end\n"
+    "      if slotted and hv and not hslot then\n"
+    "        up[heir] = true\n"
+    "        ups[#ups + 1] = heir\n"
+    "        ups[#ups + 1] = hid\n"
+    "        let_go(lease, g, false)\n"
+    "      else\n"
+    "        let_go(lease, g, slotted)\n"
+    "      end\n"
     "      jobs_gone[#jobs_gone + 1] = id\n"
     "      c.acked = c.acked + 1\n"
     "      if #ARGV[i + 5] > 0 then items[#items + 1] = 'i'; items[#items + 1] = ARGV[i + 5] end\n"
@@ -385,6 +419,14 @@ static const char batch[] =
     "  i = i + W[op]\n"
     "end\n"
     "if #gone > 0 then redis.call('HDEL', L, unpack(gone)) end\n"
+    /* the heirs now hold their slots (unless ended in this batch too) */
+    "if #ups > 0 then\n"
+    "  local keep = {}\n"
+    "  for x = 1, #ups, 2 do\n"
+    "    if not ended[ups[x]] then keep[#keep + 1] = ups[x]; keep[#keep + 1] = ups[x + 1] end\n"
+    "  end\n"
+    "  if #keep > 0 then redis.call('HSET', L, unpack(keep)) end\n"
+    "end\n"
     "if #fresh > 0 then redis.call('SADD', P .. ':k', unpack(fresh)) end\n"
     "if #items > 0 then redis.call('XADD', P .. ':items', '*', unpack(items)) end\n"
     "if #jobs_gone > 0 then redis.call('HDEL', JD, unpack(jobs_gone)) end\n"
@@ -396,7 +438,7 @@ static const char batch[] =
     /* long as they beat the next group's best, then the next group */
     "local out, got, lease, mine = {}, 0, nil, {}\n"
     /* dead instances' leases come back with the poll's reclaim */
-    "if k > 0 then\n"
+    "if k > 0 or hints > 0 then\n"
     "  promote(now, c)\n"
     "  while got < k do\n"
     "    local top = redis.call('ZRANGE', P .. ':open', 0, 1, 'WITHSCORES')\n"
@@ -449,6 +491,33 @@ static const char batch[] =
     "        out[o + 1], out[o + 2], out[o + 3], out[o + 4] = lease, id, js[x] or '', quiet\n"
     "      end\n"
     "      got = got + n\n"
+    "    end\n"
+    "  end\n"
+    /* the reserve: jobs of the groups the process named, taken without a */
+    /* slot (groups with a limit and no delay, not paused); each runs only */
+    /* when a job of its group ends here and hands it its slot ('h') */
+    "  for x = 1, hints do\n"
+    "    local g, want = ARGV[10 + k + 2 * x], tonumber(ARGV[11 + k + 2 * x])\n"
+    "    local gh = redis.call('HMGET', gk(g), 'l', 'd', 't')\n"
+    "    if num(gh[1]) > 0 and num(gh[2]) == 0 and num(gh[3]) <= now then\n"
+    "      local taken = redis.call('ZRANGE', rk(g), 0, want - 1)\n"
+    "      local n = #taken\n"
+    "      if n > 0 then\n"
+    "        redis.call('ZREM', rk(g), unpack(taken))\n"
+    "        settle(g, now)\n"
+    "        if not lease then lease = num(n0[2]) end\n"
+    "        local ids = {}\n"
+    "        for y = 1, n do ids[y] = string.sub(taken[y], 17) end\n"
+    "        local js = redis.call('HMGET', JD, unpack(ids))\n"
+    "        for y = 1, n do\n"
+    "          lease = lease + 1\n"
+    "          mine[#mine + 1] = lease\n"
+    "          mine[#mine + 1] = 'r' .. ids[y]\n"
+    "          local o = #out\n"
+    "          out[o + 1], out[o + 2], out[o + 3], out[o + 4] = lease, ids[y], js[y] or '', 3\n"
+    "        end\n"
+    "        got = got + n\n"
+    "      end\n"
     "    end\n"
     "  end\n"
     "  if lease then redis.call('HSET', L, unpack(mine)) end\n"
@@ -546,16 +615,15 @@ static const char hello[] = "local lay = redis.call('HGET', N, 'layout')\n"
 /* A clean exit: this instance's leases go back now, not after the TTL; a
  * producer role held goes to the next asker; a done role stays taken,
  * since done() ran here. 3 now */
-static const char goodbye[] =
-    "local now = tonumber(ARGV[3])\n"
-    "putback_all(INST, now)\n"
-    "redis.call('ZREM', P .. ':inst', INST)\n"
-    "local k = P .. ':role:producer'\n"
-    "if redis.call('GET', k) == INST then redis.call('DEL', k) end\n"
-    "k = P .. ':role:done'\n"
-    "if redis.call('GET', k) == INST then redis.call('PERSIST', k) end\n"
-    "bump()\n"
-    "return 0\n";
+static const char goodbye[] = "local now = tonumber(ARGV[3])\n"
+                              "putback_all(INST, now)\n"
+                              "redis.call('ZREM', P .. ':inst', INST)\n"
+                              "local k = P .. ':role:producer'\n"
+                              "if redis.call('GET', k) == INST then redis.call('DEL', k) end\n"
+                              "k = P .. ':role:done'\n"
+                              "if redis.call('GET', k) == INST then redis.call('PERSIST', k) end\n"
+                              "bump()\n"
+                              "return 0\n";
 
 static const struct {
     const char *name, *body;

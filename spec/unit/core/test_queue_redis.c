@@ -2,7 +2,9 @@
  * a real redis-server this test starts on a free port: the contract every
  * backend keeps (queue_contract.h), then what only a shared store does:
  * two queues on one prefix share jobs, keys and per-group limits; a process
- * holds no more leases than it runs jobs at once; a dead
+ * holds no more leases than it runs jobs at once; a host's slots pass
+ * from job to job through reserve leases, within the limit, and come back
+ * right when their process dies; a dead
  * process's lease comes back after its TTL; roles; the producer's
  * position; items kept with their ack and drained to a file once; Redis
  * killed and restarted with results held and replayed; AUTH and ACL users;
@@ -462,6 +464,163 @@ static void test_in_flight_max(void)
     }
 }
 
+/* The reserve leases a process holds (taken without a slot of their
+ * group), as the store marks them: lease values that start with "r". */
+static long long reserve_in(const char *prefix, const char *instance)
+{
+    redisContext *c = connect_to(srv.port, NULL);
+    if (!c)
+        return -1;
+    redisReply *r = redisCommand(c, "HVALS %s:l:%s", prefix, instance);
+    long long n = 0;
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        n += r->element[i]->str && r->element[i]->str[0] == 'r';
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+static long long group_slots(const char *prefix)
+{
+    return store_number("HGET %s:g:h f", prefix);
+}
+
+#define RESERVE_JOBS 200
+
+static queue *reserve_open(const char *prefix, const char *instance, double ttl)
+{
+    char url[128], err[512];
+    url_of(url, sizeof url, prefix);
+    struct queue_config cfg = {
+        .capacity = 1000, .workers = 1, .instance = instance, .lease_ttl = ttl, .in_flight_max = 4};
+    queue *q = queue_open(url, &cfg, err, sizeof err);
+    if (!q)
+        fprintf(stderr, "queue_open(%s): %s\n", url, err);
+    else if (queue_group_tune(q, "h", 1, -1, 4) != 0)
+        fprintf(stderr, "queue_group_tune failed\n");
+    return q;
+}
+
+static void push_group_jobs(queue *q, int n)
+{
+    char data[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(data, sizeof data, "j%d", i);
+        CHECK_EQ_INT(push_job(q, data, NULL, "h", 0), QUEUE_OK);
+    }
+    queue_sync(q, 0);
+}
+
+/* A host's slots pass from a job that ends to the next without a call: a
+ * process holds reserve leases of the group (taken without a slot), and
+ * an ack hands its slot to one. Through a run of a group limited to 4:
+ * the store's count of slots stays within the limit and covers every job
+ * running, the reserve is used, and every job is done once. */
+static void test_reserve(void)
+{
+    queue *q = reserve_open("reserve", "res", 0);
+    CHECK(q != NULL);
+    if (!q)
+        return;
+    atomic_int calls = 0;
+    queue_set_notify(q, 1, count_atomic, &calls);
+    push_group_jobs(q, RESERVE_JOBS);
+    static int done[RESERVE_JOBS];
+    struct queue_lease run[4];
+    int nrun = 0, acked = 0, twice = 0, over = 0, uncovered = 0;
+    long long most_reserve = 0;
+    double deadline = clock_now() + 60;
+    while (acked < RESERVE_JOBS && clock_now() < deadline) {
+        int before = atomic_load(&calls);
+        while (nrun < 4 && queue_take(q, 1, clock_now(), &run[nrun]) == 1)
+            nrun++;
+        if (nrun == 0) {
+            while (atomic_load(&calls) == before && clock_now() < deadline)
+                pause_ms(2);
+            continue;
+        }
+        int i = atoi((const char *)run[0].data + 1);
+        if (i >= 0 && i < RESERVE_JOBS)
+            twice += done[i]++ > 0;
+        CHECK_EQ_INT(queue_ack(q, run[0].lease), 0);
+        acked++;
+        memmove(run, run + 1, (size_t)--nrun * sizeof *run);
+        if (acked % 10 == 0) {
+            queue_sync(q, 0);
+            long long f = group_slots("reserve");
+            over += f > 4;
+            uncovered += nrun > f;
+            long long r = reserve_in("reserve", "res");
+            if (r > most_reserve)
+                most_reserve = r;
+        }
+    }
+    CHECK_EQ_INT(acked, RESERVE_JOBS);
+    CHECK_EQ_INT(twice, 0);
+    CHECK_EQ_INT(over, 0);
+    CHECK_EQ_INT(uncovered, 0);
+    CHECK(most_reserve > 0);
+    queue_sync(q, 0);
+    CHECK_EQ_INT(group_slots("reserve"), 0);
+    CHECK_EQ_INT(leased_in("reserve"), 0);
+    queue_free(q);
+}
+
+/* A process that dies holding slotted and reserve leases: after its TTL
+ * they all go back to the ready jobs, and the group's slots count only
+ * the slotted ones back (never below zero). */
+static void test_reserve_dead(void)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        long long held[2] = {0, 0};
+        queue *q = reserve_open("rdead", "rchild", 1);
+        if (q) {
+            atomic_int calls = 0;
+            queue_set_notify(q, 1, count_atomic, &calls);
+            push_group_jobs(q, RESERVE_JOBS);
+            struct queue_lease l[4];
+            int n = 0;
+            while (n < 4 && take_waiting(q, &calls, &l[n]))
+                n++;
+            if (n == 4) { /* two end: their batch asks for the reserve */
+                queue_ack(q, l[0].lease);
+                queue_ack(q, l[1].lease);
+                queue_sync(q, 0);
+            }
+            held[0] = 4 - 2;
+            held[1] = 0;
+        }
+        if (write(fds[1], held, sizeof held) != (ssize_t)sizeof held)
+            _exit(1);
+        _exit(0);
+    }
+    close(fds[1]);
+    long long held[2];
+    CHECK(read(fds[0], held, sizeof held) == (ssize_t)sizeof held);
+    close(fds[0]);
+    waitpid(pid, NULL, 0);
+    long long r = reserve_in("rdead", "rchild"), f = group_slots("rdead");
+    CHECK(r > 0);
+    CHECK(f >= held[0] && f <= 4);
+    queue *q = reserve_open("rdead", "rparent", 1);
+    CHECK(q != NULL);
+    if (!q)
+        return;
+    double deadline = clock_now() + 15;
+    while (leased_in("rdead") > 0 && clock_now() < deadline)
+        pause_ms(50);
+    CHECK_EQ_INT(leased_in("rdead"), 0);
+    CHECK_EQ_INT(group_slots("rdead"), 0);
+    CHECK_EQ_INT(store_number("HGET %s:n ready", "rdead"), RESERVE_JOBS - 2);
+    CHECK_EQ_INT(store_number("ZCARD %s:r:h", "rdead"), RESERVE_JOBS - 2);
+    queue_free(q);
+}
+
 static char *slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -691,6 +850,8 @@ int main(void)
     test_other_layout();
     test_shared();
     test_in_flight_max();
+    test_reserve();
+    test_reserve_dead();
     test_dead_process();
     test_roles();
     test_producer_position();
