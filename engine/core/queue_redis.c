@@ -204,7 +204,7 @@ struct rq {
     struct rec *kept;
     struct rec *stock, *stock_tail;
     int nstock, refill;
-    struct rec *reserve; /* reserve leases, newest first (wnext) */
+    struct rec *reserve, *reserve_tail; /* reserve leases, oldest first (wnext) */
     int nreserve;
     long long last_ready; /* jobs ready in the store, as the last batch saw */
     struct slot *slots;
@@ -1039,11 +1039,27 @@ static void stock_push_front(struct rq *q, struct rec *e)
 static void reserve_push(struct rq *q, struct rec *e)
 {
     e->worker = -1;
-    e->wprev = NULL;
-    e->wnext = q->reserve;
+    e->wprev = e->wnext = NULL;
     bucket_insert(q, e);
-    q->reserve = e;
+    if (q->reserve_tail)
+        q->reserve_tail->wnext = e;
+    else
+        q->reserve = e;
+    q->reserve_tail = e;
     q->nreserve++;
+}
+
+/* Takes *pp (a link of the reserve list, prev the rec before it or NULL)
+ * out of the reserve list. Under q->lock. */
+static struct rec *reserve_unlink(struct rq *q, struct rec **pp, struct rec *prev)
+{
+    struct rec *e = *pp;
+    *pp = e->wnext;
+    if (q->reserve_tail == e)
+        q->reserve_tail = prev;
+    e->wnext = NULL;
+    q->nreserve--;
+    return e;
 }
 
 static const char *rec_group(const struct rec *e)
@@ -1061,41 +1077,51 @@ static int same_group(const struct rec *a, const char *g, size_t len)
  * NULL if none. Under q->lock. */
 static struct rec *reserve_heir(struct rq *q, const char *g, size_t len)
 {
-    struct rec **at = NULL;
-    for (struct rec **pp = &q->reserve; *pp; pp = &(*pp)->wnext)
-        if (same_group(*pp, g, len))
-            at = pp;
-    if (!at)
-        return NULL;
-    struct rec *e = *at;
-    *at = e->wnext;
-    e->wnext = NULL;
-    q->nreserve--;
-    e->reserve = 0;
-    return e;
+    struct rec *prev = NULL;
+    for (struct rec **pp = &q->reserve; *pp; prev = *pp, pp = &(*pp)->wnext) {
+        if (same_group(*pp, g, len)) {
+            struct rec *e = reserve_unlink(q, pp, prev);
+            e->reserve = 0;
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* Whether a worker here runs a job of group g. Under q->lock. */
+static int group_running(const struct rq *q, const char *g, size_t len)
+{
+    for (int w = 0; w < q->nslots; w++)
+        for (const struct rec *l = q->slots[w].leases; l; l = l->wnext)
+            if (same_group(l, g, len))
+                return 1;
+    return 0;
 }
 
 /* Reserve leases whose group has no job running here, none would ever
  * inherit a slot; and out of stock mode (few jobs ready: the crawl's end)
  * all of them, so that a few jobs running cannot hold back many that
- * other workers could start. They go back (out of the reserve, on a list
- * by next). Under q->lock. */
-static struct rec *reserve_orphans(struct rq *q)
+ * other workers could start. Only group g is looked at if given (a job of
+ * it just ended: no other group's count moved). They go back (out of the
+ * reserve, on a list by next). Under q->lock. */
+static struct rec *reserve_orphans(struct rq *q, const char *g, size_t len)
 {
-    struct rec *out = NULL;
+    if (!q->nreserve)
+        return NULL;
     int all = !stock_mode(q);
+    if (!all && g && group_running(q, g, len))
+        return NULL;
+    struct rec *out = NULL, *prev = NULL;
     for (struct rec **pp = &q->reserve; *pp;) {
         struct rec *e = *pp;
-        int running = all;
-        for (int w = 0; w < q->nslots && !running; w++)
-            for (struct rec *l = q->slots[w].leases; l && !running; l = l->wnext)
-                running = same_group(l, rec_group(e), e->group_len);
-        if (running && !all) {
+        int gone = all || (g ? same_group(e, g, len)
+                             : !group_running(q, rec_group(e), e->group_len));
+        if (!gone) {
+            prev = e;
             pp = &e->wnext;
             continue;
         }
-        *pp = e->wnext;
-        q->nreserve--;
+        reserve_unlink(q, pp, prev);
         bucket_remove(q, e->lease);
         e->next = out;
         out = e;
@@ -1647,12 +1673,9 @@ static struct rec *lease_out(struct rq *q, uint64_t lease, int keep, int *quiet)
     return e;
 }
 
-/* The reserve leases no job here can hand a slot to any more go back. */
-static void release_orphans(struct rq *q)
+/* The reserve's orphans (reserve_orphans), posted back. */
+static void release_list(struct rq *q, struct rec *orphans)
 {
-    pthread_mutex_lock(&q->lock);
-    struct rec *orphans = q->nreserve ? reserve_orphans(q) : NULL;
-    pthread_mutex_unlock(&q->lock);
     for (struct rec *e = orphans, *next; e; e = next) {
         next = e->next;
         post_release(q, e->lease);
@@ -1660,15 +1683,16 @@ static void release_orphans(struct rq *q)
     }
 }
 
-/* A lease's end is posted: next_due's cache, work_may_come, and the
- * reserve's orphans. */
-static void lease_ended(struct rq *q, int quiet, double due)
+/* A lease's end (of group g) is posted: next_due's cache, work_may_come,
+ * and the reserve's orphans. */
+static void lease_ended(struct rq *q, int quiet, double due, const char *g, size_t len)
 {
-    release_orphans(q);
     pthread_mutex_lock(&q->lock);
+    struct rec *orphans = reserve_orphans(q, g, len);
     local_change(q, quiet, due);
     int kick = 0, w = work_may_come(q, &kick);
     pthread_mutex_unlock(&q->lock);
+    release_list(q, orphans);
     wake(q, w);
     kick_refill(q, kick);
 }
@@ -1695,9 +1719,7 @@ static int ack_with(struct rq *q, uint64_t lease, int keep, const char *items, s
     arg_bytes(&a, items, items ? len : 0);
     if (heir)
         arg_int(&a, (long long)heir->lease);
-    post(q, &a); /* copies the bytes: e may go now */
-    if (!keep)
-        free(e);
+    post(q, &a); /* copies the bytes */
     if (heir) {
         /* posted before it can be taken, so its own end follows the 'h' */
         pthread_mutex_lock(&q->lock);
@@ -1706,7 +1728,9 @@ static int ack_with(struct rq *q, uint64_t lease, int keep, const char *items, s
         pthread_mutex_unlock(&q->lock);
         wake(q, w);
     }
-    lease_ended(q, quiet, 0);
+    lease_ended(q, quiet, 0, rec_group(e), e->group_len);
+    if (!keep)
+        free(e);
     return 0;
 }
 
@@ -1731,14 +1755,14 @@ static int rq_retry(void *b, uint64_t lease, double delay, double now)
     struct rec *e = lease_out(q, lease, 0, &quiet);
     if (!e)
         return -1;
-    free(e);
     struct args a = {0};
     arg_str(&a, "r");
     arg_dbl(&a, shared(q, now));
     arg_int(&a, (long long)lease);
     arg_dbl(&a, delay);
     post(q, &a);
-    lease_ended(q, quiet, delay > 0 ? now + delay : 0);
+    lease_ended(q, quiet, delay > 0 ? now + delay : 0, rec_group(e), e->group_len);
+    free(e);
     return 0;
 }
 
@@ -1764,7 +1788,10 @@ static int rq_release_worker(void *b, int worker, uint64_t except)
         pthread_mutex_unlock(&q->lock);
         total++;
     }
-    release_orphans(q);
+    pthread_mutex_lock(&q->lock);
+    struct rec *orphans = reserve_orphans(q, NULL, 0);
+    pthread_mutex_unlock(&q->lock);
+    release_list(q, orphans);
     wake_hungry(q, total);
     return total;
 }
@@ -1819,8 +1846,7 @@ static void rq_close(void *b)
         stock = e;
     }
     for (struct rec *e; (e = q->reserve);) {
-        q->reserve = e->wnext;
-        q->nreserve--;
+        reserve_unlink(q, &q->reserve, NULL);
         bucket_remove(q, e->lease);
         e->next = stock;
         stock = e;
