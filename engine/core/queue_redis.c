@@ -1114,8 +1114,8 @@ static struct rec *reserve_orphans(struct rq *q, const char *g, size_t len)
     struct rec *out = NULL, *prev = NULL;
     for (struct rec **pp = &q->reserve; *pp;) {
         struct rec *e = *pp;
-        int gone = all || (g ? same_group(e, g, len)
-                             : !group_running(q, rec_group(e), e->group_len));
+        int gone =
+            all || (g ? same_group(e, g, len) : !group_running(q, rec_group(e), e->group_len));
         if (!gone) {
             prev = e;
             pp = &e->wnext;
