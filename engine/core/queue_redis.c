@@ -1393,6 +1393,16 @@ static void post_release(struct rq *q, uint64_t lease)
     post(q, &a);
 }
 
+/* The reserve's orphans (reserve_orphans), posted back. */
+static void release_list(struct rq *q, struct rec *orphans)
+{
+    for (struct rec *e = orphans, *next; e; e = next) {
+        next = e->next;
+        post_release(q, e->lease);
+        free(e);
+    }
+}
+
 /* Notes a group of a lease as quiet or not, for next_due's cache. Under
  * q->lock. */
 static void group_seen(struct rq *q, const struct rec *e)
@@ -1453,7 +1463,10 @@ static int absorb(struct rq *q, struct answer *ans, int worker, struct queue_lea
         hungry_mark(q, worker);
     if (stocked)
         wake_n = stocked;
+    /* a reserve lease that came after the last job of its group here ended */
+    struct rec *orphans = reserve_orphans(q, NULL, 0);
     pthread_mutex_unlock(&q->lock);
+    release_list(q, orphans);
     for (int i = 0; i < nlost; i++)
         post_release(q, lost[i]);
     if (r) {
@@ -1646,7 +1659,11 @@ static int rq_take(void *b, int worker, double now, struct queue_lease *out)
     int want = prefetch_want(q, 1) + 1;
     if (want > PREFETCH_MAX)
         want = PREFETCH_MAX;
+    /* out of stock mode the reserve goes back, with no job ending to say so:
+     * this take may get its leases again, with their slots */
+    struct rec *orphans = stock_mode(q) ? NULL : reserve_orphans(q, NULL, 0);
     pthread_mutex_unlock(&q->lock);
+    release_list(q, orphans);
     if (down)
         return hungry_now(q, worker);
     struct answer ans;
@@ -1671,16 +1688,6 @@ static struct rec *lease_out(struct rq *q, uint64_t lease, int keep, int *quiet)
     }
     pthread_mutex_unlock(&q->lock);
     return e;
-}
-
-/* The reserve's orphans (reserve_orphans), posted back. */
-static void release_list(struct rq *q, struct rec *orphans)
-{
-    for (struct rec *e = orphans, *next; e; e = next) {
-        next = e->next;
-        post_release(q, e->lease);
-        free(e);
-    }
 }
 
 /* A lease's end (of group g) is posted: next_due's cache, work_may_come,
@@ -1816,10 +1823,12 @@ static int rq_drained(void *b)
      * stock's refill brings (the worker asking is hungry, and is woken when
      * they come) without a call from its thread */
     pthread_mutex_lock(&q->lock);
+    struct rec *orphans = stock_mode(q) ? NULL : reserve_orphans(q, NULL, 0);
     int holding = q->nrecs > 0; /* the stock's and the reserve's included */
     int ready = !holding && !atomic_load(&q->down) && stock_mode(q);
     int kick = ready ? refill_ask(q) : 0;
     pthread_mutex_unlock(&q->lock);
+    release_list(q, orphans);
     kick_refill(q, kick);
     if (holding || ready)
         return 0;
