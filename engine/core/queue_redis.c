@@ -1088,22 +1088,26 @@ static struct rec *reserve_heir(struct rq *q, const char *g, size_t len)
     return NULL;
 }
 
-/* Whether a worker here runs a job of group g. Under q->lock. */
+/* Whether a worker here runs a job of group g, or the stock holds one
+ * (with its slot: it runs next, an heir among them). Under q->lock. */
 static int group_running(const struct rq *q, const char *g, size_t len)
 {
     for (int w = 0; w < q->nslots; w++)
         for (const struct rec *l = q->slots[w].leases; l; l = l->wnext)
             if (same_group(l, g, len))
                 return 1;
+    for (const struct rec *l = q->stock; l; l = l->wnext)
+        if (same_group(l, g, len))
+            return 1;
     return 0;
 }
 
-/* Reserve leases whose group has no job running here, none would ever
- * inherit a slot; and out of stock mode (few jobs ready: the crawl's end)
- * all of them, so that a few jobs running cannot hold back many that
- * other workers could start. Only group g is looked at if given (a job of
- * it just ended: no other group's count moved). They go back (out of the
- * reserve, on a list by next). Under q->lock. */
+/* Reserve leases whose group has no job running or in the stock here,
+ * none would ever inherit a slot; and out of stock mode (few jobs ready:
+ * the crawl's end) all of them, so that a few jobs running cannot hold
+ * back many that other workers could start. Only group g is looked at if
+ * given (a job of it just ended: no other group's count moved). They go
+ * back (out of the reserve, on a list by next). Under q->lock. */
 static struct rec *reserve_orphans(struct rq *q, const char *g, size_t len)
 {
     if (!q->nreserve)
