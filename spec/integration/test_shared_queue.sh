@@ -2,7 +2,8 @@
 # test_shared_queue.sh - --queue redis://: three shoal processes share one
 # crawl of a generated site through a real redis-server. Every page is
 # fetched, each exactly once, the per-host limit holds across all three
-# (nginx's access log, check_access.py), done() runs in one process, and
+# (nginx's access log, check_access.py) with slots handed from job to job
+# through reserve leases (seen in the store), done() runs in one process, and
 # `shoal items` writes each page's item once. One process killed mid-run:
 # the others take over its jobs once its leases expire, and no item is
 # lost or doubled. Redis restarted mid-run (AOF) and paused (DEBUG SLEEP):
@@ -108,6 +109,21 @@ polite_log_clear
 start_bg follow "$SHOAL" items "redis://127.0.0.1:$REDIS_PORT/0?prefix=p3" \
     --output "$T/three.jsonl" --follow
 FOLLOW_PID=$BG_PID
+# the most reserve leases (taken without a slot, "r" in a lease hash) seen
+# in the store while the three run, so that the polite checks below are
+# known to cover slots handed from job to job
+(
+    most=0
+    while :; do
+        n=0
+        for k in $(redis-cli -p "$REDIS_PORT" --scan --pattern 'p3:l:*'); do
+            n=$((n + $(redis-cli -p "$REDIS_PORT" hvals "$k" | grep -c '^r')))
+        done
+        if [ "$n" -gt "$most" ]; then most=$n; echo "$most" >"$T/reserve.most"; fi
+        sleep 0.02
+    done
+) &
+SAMPLER=$!
 PIDS=()
 for i in 1 2 3; do
     start_bg "three$i" "$SHOAL" "${CRAWL[@]}" --instance "three$i" --linger 60s \
@@ -117,6 +133,10 @@ for i in 1 2 3; do
     PIDS+=("$BG_PID")
 done
 wait_for "[ -s '$T/three1.json' ] && [ -s '$T/three2.json' ] && [ -s '$T/three3.json' ]" 120
+kill "$SAMPLER" 2>/dev/null
+wait "$SAMPLER" 2>/dev/null
+expect_eq "reserve leases were held while the three ran" \
+    "$([ "$(cat "$T/reserve.most" 2>/dev/null || echo 0)" -gt 0 ] && echo yes)" yes
 wait_exit "$FOLLOW_PID" 30
 expect_eq "shoal items --follow: leaves by itself once the run is drained, exit 0" "$BG_RC" 0
 ACKED=$(redis-cli -p "$REDIS_PORT" hget p3:n acked)
