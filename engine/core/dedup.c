@@ -162,17 +162,24 @@ static int grow(dedup *d)
     return 0;
 }
 
+int dedup_has(const dedup *d, uint64_t hash)
+{
+    if (!hash)
+        hash = 1; /* as dedup_hash would have */
+    if (*probe(d->slots, d->mask, hash))
+        return 1;
+    /* The old table is never written after a doubling, so a hash not yet
+     * copied across is still found there. */
+    return d->old && *probe(d->old, d->old_mask, hash);
+}
+
 int dedup_add(dedup *d, uint64_t hash)
 {
     if (!hash)
         hash = 1; /* as dedup_hash would have */
+    if (dedup_has(d, hash))
+        return 0;
     uint64_t *slot = probe(d->slots, d->mask, hash);
-    if (*slot)
-        return 0;
-    /* The old table is never written after a doubling, so a hash not yet
-     * copied across is still found there. */
-    if (d->old && *probe(d->old, d->old_mask, hash))
-        return 0;
     /* Grow only for a new hash, so a run of duplicates never costs memory. */
     if ((d->count + 1) * 4 > (d->mask + 1) * 3) {
         if (grow(d) < 0)

@@ -28,6 +28,8 @@ uint64_t dedup_hash(const dedup *d, const void *key, size_t len);
 /* Adds a hash from dedup_hash. Returns 1 if it was new, 0 if already held,
  * -1 on out of memory (the set is unchanged). */
 int dedup_add(dedup *d, uint64_t hash);
+/* Whether the set holds a hash from dedup_hash, changing nothing. */
+int dedup_has(const dedup *d, uint64_t hash);
 
 /* Distinct hashes held. */
 size_t dedup_count(const dedup *d);

@@ -439,13 +439,20 @@ static void kick(struct rq *q)
     pthread_mutex_unlock(&q->tick_lock);
 }
 
+/* Leases held here with a slot of their group: the workers' and the
+ * stock's (the lease table holds the reserve's too). Under q->lock. */
+static size_t slotted(const struct rq *q)
+{
+    return q->nrecs - (size_t)q->nreserve;
+}
+
 /* Asks for the stock's refill. Under q->lock; returns what kick_refill
  * takes once the lock is let go: 0 if the background thread was asked
  * already, else 1, or 2 if no worker here has a job running (then there
  * is nothing to wait for, and it is asked again). */
 static int refill_ask(struct rq *q)
 {
-    int empty = q->nrecs == (size_t)q->nreserve;
+    int empty = slotted(q) == 0;
     if (q->refill && !empty)
         return 0;
     q->refill = 1;
@@ -1290,9 +1297,8 @@ static int stock_mode(const struct rq *q)
  * the ready jobs, none outside stock mode, and never so many that this
  * process would hold more leases than it runs jobs at once (mine: the
  * caller's own take, counted too): a lease in the stock holds a slot of
- * its group, which another process could be using. The lease table holds
- * the workers' leases, the stock's and the reserve's; the reserve's hold
- * no slot and are not counted. Under q->lock. */
+ * its group, which another process could be using (the reserve's hold
+ * none). Under q->lock. */
 static int prefetch_want(const struct rq *q, int mine)
 {
     if (!stock_mode(q))
@@ -1302,7 +1308,7 @@ static int prefetch_want(const struct rq *q, int mine)
         want = PREFETCH_MAX;
     want -= q->nstock;
     if (q->in_flight_max > 0) {
-        long long room = (long long)q->in_flight_max - (long long)q->nrecs + q->nreserve - mine;
+        long long room = (long long)q->in_flight_max - (long long)slotted(q) - mine;
         if (want > room)
             want = room;
     }
@@ -1397,10 +1403,10 @@ static void post_release(struct rq *q, uint64_t lease)
     post(q, &a);
 }
 
-/* The reserve's orphans (reserve_orphans), posted back. */
-static void release_list(struct rq *q, struct rec *orphans)
+/* Leases out of the lease table, on a list by next, posted back. */
+static void release_list(struct rq *q, struct rec *list)
 {
-    for (struct rec *e = orphans, *next; e; e = next) {
+    for (struct rec *e = list, *next; e; e = next) {
         next = e->next;
         post_release(q, e->lease);
         free(e);
@@ -1427,7 +1433,7 @@ static int absorb(struct rq *q, struct answer *ans, int worker, struct queue_lea
 {
     const redisReply *r = ans->r;
     size_t got = r ? (size_t)elem_int(r, 5) : 0;
-    int mine = 0, stocked = 0, wake_n = 0;
+    int mine = 0, stocked = 0, reserved = 0, wake_n = 0;
     uint64_t lost[PREFETCH_MAX];
     int nlost = 0;
     pthread_mutex_lock(&q->lock);
@@ -1442,6 +1448,7 @@ static int absorb(struct rq *q, struct answer *ans, int worker, struct queue_lea
         group_seen(q, e);
         if (e->reserve) {
             reserve_push(q, e);
+            reserved++;
         } else if (worker >= 0 && !mine) {
             hand_out(q, e, worker, out);
             mine = 1;
@@ -1467,8 +1474,9 @@ static int absorb(struct rq *q, struct answer *ans, int worker, struct queue_lea
         hungry_mark(q, worker);
     if (stocked)
         wake_n = stocked;
-    /* a reserve lease that came after the last job of its group here ended */
-    struct rec *orphans = reserve_orphans(q, NULL, 0);
+    /* a reserve lease that came after the last job of its group here ended;
+     * out of stock mode, all of them */
+    struct rec *orphans = reserved || !stock_mode(q) ? reserve_orphans(q, NULL, 0) : NULL;
     pthread_mutex_unlock(&q->lock);
     release_list(q, orphans);
     for (int i = 0; i < nlost; i++)
@@ -1580,24 +1588,31 @@ static int rq_push(void *b, const char *data, size_t len, const struct queue_pus
 {
     struct rq *q = b;
     uint64_t hash = opts->key ? dedup_hash(q->keys, opts->key, opts->key_len) : 0;
-    /* packed first, so that out of memory changes nothing (no key seen) */
-    struct jobpack j = {0};
-    if (!opts->from_producer && push_pack(&j, data, len, opts) < 0)
-        return QUEUE_ERR;
     pthread_mutex_lock(&q->lock);
     if (q->closed) {
         pthread_mutex_unlock(&q->lock);
-        jobpack_free(&j);
         return QUEUE_CLOSED;
     }
     if (opts->from_producer) {
         pthread_mutex_unlock(&q->lock);
         return push_now(q, data, len, opts, now, id_out, hash);
     }
-    /* a key this process has seen is a duplicate in the store too */
-    if (opts->key && dedup_count(q->keys) < SEEN_MAX && dedup_add(q->keys, hash) == 0) {
-        pthread_mutex_unlock(&q->lock);
+    /* a key this process has seen is a duplicate in the store too (most of
+     * a crawl's pushes): answered before anything is packed */
+    int remember = opts->key && dedup_count(q->keys) < SEEN_MAX;
+    int dup = remember && dedup_has(q->keys, hash);
+    pthread_mutex_unlock(&q->lock);
+    /* packed before the key is kept, so that out of memory changes nothing */
+    struct jobpack j;
+    if (!dup && push_pack(&j, data, len, opts) < 0)
+        return QUEUE_ERR;
+    pthread_mutex_lock(&q->lock);
+    if (!dup && remember && dedup_add(q->keys, hash) == 0) {
+        dup = 1; /* another worker pushed the key meanwhile */
         jobpack_free(&j);
+    }
+    if (dup) {
+        pthread_mutex_unlock(&q->lock);
         pthread_mutex_lock(&q->out_lock);
         q->dups++;
         pthread_mutex_unlock(&q->out_lock);
@@ -1678,8 +1693,10 @@ static int rq_take(void *b, int worker, double now, struct queue_lease *out)
 
 /* Takes the lease out of the local table: its rec, put on the kept list
  * (until queue_free) if keep, else the caller's to free once the end is
- * posted; NULL if no worker here holds it. *quiet: rec_quiet. */
-static struct rec *lease_out(struct rq *q, uint64_t lease, int keep, int *quiet)
+ * posted; NULL if no worker here holds it. *quiet: rec_quiet. With heir,
+ * also the reserve lease of its group that inherits its slot, if any
+ * (reserve_heir). */
+static struct rec *lease_out(struct rq *q, uint64_t lease, int keep, int *quiet, struct rec **heir)
 {
     if (lease == 0)
         return NULL;
@@ -1690,20 +1707,30 @@ static struct rec *lease_out(struct rq *q, uint64_t lease, int keep, int *quiet)
         e->next = q->kept;
         q->kept = e;
     }
+    if (heir)
+        *heir = e && !q->closed ? reserve_heir(q, rec_group(e), e->group_len) : NULL;
     pthread_mutex_unlock(&q->lock);
     return e;
 }
 
-/* A lease's end (of group g) is posted: next_due's cache, work_may_come,
- * and the reserve's orphans. */
-static void lease_ended(struct rq *q, int quiet, double due, const char *g, size_t len)
+/* A lease's end (its rec e) is posted: its heir, if any, goes first in the
+ * stock (only now, so that the heir's own end follows the 'h' that gives
+ * it its slot) and a hungry worker is woken for it; next_due's cache,
+ * work_may_come, and the reserve's orphans in e's group. */
+static void lease_ended(struct rq *q, int quiet, double due, const struct rec *e, struct rec *heir)
 {
     pthread_mutex_lock(&q->lock);
-    struct rec *orphans = reserve_orphans(q, g, len);
+    int wh = -1;
+    if (heir) {
+        stock_push_front(q, heir);
+        wh = hungry_pop(q);
+    }
+    struct rec *orphans = reserve_orphans(q, rec_group(e), e->group_len);
     local_change(q, quiet, due);
     int kick = 0, w = work_may_come(q, &kick);
     pthread_mutex_unlock(&q->lock);
     release_list(q, orphans);
+    wake(q, wh);
     wake(q, w);
     kick_refill(q, kick);
 }
@@ -1715,12 +1742,10 @@ static void lease_ended(struct rq *q, int quiet, double due, const char *g, size
 static int ack_with(struct rq *q, uint64_t lease, int keep, const char *items, size_t len)
 {
     int quiet;
-    struct rec *e = lease_out(q, lease, keep, &quiet);
+    struct rec *heir;
+    struct rec *e = lease_out(q, lease, keep, &quiet, &heir);
     if (!e)
         return -1;
-    pthread_mutex_lock(&q->lock);
-    struct rec *heir = q->closed ? NULL : reserve_heir(q, rec_group(e), e->group_len);
-    pthread_mutex_unlock(&q->lock);
     struct args a = {0};
     arg_str(&a, heir ? "h" : "a");
     arg_dbl(&a, latest(q));
@@ -1731,15 +1756,7 @@ static int ack_with(struct rq *q, uint64_t lease, int keep, const char *items, s
     if (heir)
         arg_int(&a, (long long)heir->lease);
     post(q, &a); /* copies the bytes */
-    if (heir) {
-        /* posted before it can be taken, so its own end follows the 'h' */
-        pthread_mutex_lock(&q->lock);
-        stock_push_front(q, heir);
-        int w = hungry_pop(q);
-        pthread_mutex_unlock(&q->lock);
-        wake(q, w);
-    }
-    lease_ended(q, quiet, 0, rec_group(e), e->group_len);
+    lease_ended(q, quiet, 0, e, heir);
     if (!keep)
         free(e);
     return 0;
@@ -1763,7 +1780,7 @@ static int rq_retry(void *b, uint64_t lease, double delay, double now)
     pthread_mutex_unlock(&q->lock);
     delay = delay > 0 ? delay : 0;
     int quiet;
-    struct rec *e = lease_out(q, lease, 0, &quiet);
+    struct rec *e = lease_out(q, lease, 0, &quiet, NULL);
     if (!e)
         return -1;
     struct args a = {0};
@@ -1772,7 +1789,7 @@ static int rq_retry(void *b, uint64_t lease, double delay, double now)
     arg_int(&a, (long long)lease);
     arg_dbl(&a, delay);
     post(q, &a);
-    lease_ended(q, quiet, delay > 0 ? now + delay : 0, rec_group(e), e->group_len);
+    lease_ended(q, quiet, delay > 0 ? now + delay : 0, e, NULL);
     free(e);
     return 0;
 }
@@ -1858,18 +1875,10 @@ static void rq_close(void *b)
         e->next = stock;
         stock = e;
     }
-    for (struct rec *e; (e = q->reserve);) {
-        reserve_unlink(q, &q->reserve, NULL);
-        bucket_remove(q, e->lease);
-        e->next = stock;
-        stock = e;
-    }
+    struct rec *reserve = reserve_orphans(q, NULL, 0); /* closed: all of it */
     pthread_mutex_unlock(&q->lock);
-    for (struct rec *e = stock, *next; e; e = next) {
-        next = e->next;
-        post_release(q, e->lease);
-        free(e);
-    }
+    release_list(q, stock);
+    release_list(q, reserve);
     if (first)
         queue_wake_all(q->front);
 }
@@ -2213,7 +2222,7 @@ static void poll_store(struct rq *q)
 static double flush_due(struct rq *q, int *refill)
 {
     pthread_mutex_lock(&q->lock);
-    *refill = q->refill ? (q->nrecs == (size_t)q->nreserve ? 2 : 1) : 0;
+    *refill = q->refill ? (slotted(q) == 0 ? 2 : 1) : 0;
     pthread_mutex_unlock(&q->lock);
     pthread_mutex_lock(&q->out_lock);
     int some = q->head != NULL || q->dups > 0, full = q->nops >= BATCH_OPS;

@@ -196,17 +196,22 @@ static void test_dedup_set(void)
 
     /* Through several doublings, earlier keys stay seen at every step, also
      * while they are still being copied to the bigger table. */
-    int fresh = 0, seen = 0;
+    int fresh = 0, seen = 0, has_new = 0, has_old = 0;
     for (int i = 0; i < 100000; i++) {
         int n = snprintf(key, sizeof key, "k%d", i);
+        has_new += dedup_has(c, dedup_hash(c, key, (size_t)n));
         fresh += dedup_add(c, dedup_hash(c, key, (size_t)n)) == 1;
         n = snprintf(key, sizeof key, "k%d", i / 2);
+        has_old += dedup_has(c, dedup_hash(c, key, (size_t)n));
         seen += dedup_add(c, dedup_hash(c, key, (size_t)n)) == 0;
         n = snprintf(key, sizeof key, "k%d", i / 7 * 3);
         seen += dedup_add(c, dedup_hash(c, key, (size_t)n)) == 0;
     }
     CHECK_EQ_INT(fresh, 100000);
     CHECK_EQ_INT(seen, 200000);
+    /* dedup_has: a key not added is not held; one added is, mid-copy too */
+    CHECK_EQ_INT(has_new, 0);
+    CHECK_EQ_INT(has_old, 100000);
     CHECK_EQ_INT(dedup_count(c), 100000);
     /* 0 is the empty marker; it is stored as 1 */
     CHECK_EQ_INT(dedup_add(b, 0), 1);
