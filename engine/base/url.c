@@ -7,6 +7,7 @@
  * its dot segments are removed in place, which only ever shortens it. */
 #include "base/url.h"
 #include "base/hex.h"
+#include "base/numtext.h"
 
 #include <idn2.h>
 #include <stdarg.h>
@@ -451,15 +452,9 @@ static int put_host_port(struct out *o, const struct url_authority_parts *ap, lo
     if (ap->ipv6)
         put_char(o, ']');
     if (ap->port >= 0 && ap->port != dflt) {
-        char port[8];
-        size_t k = sizeof port;
-        long v = ap->port;
-        do {
-            port[--k] = (char)('0' + v % 10);
-            v /= 10;
-        } while (v > 0);
-        port[--k] = ':';
-        put(o, port + k, sizeof port - k);
+        char port[NUMTEXT_MAX];
+        put_char(o, ':');
+        put(o, port, numtext_u64(port, (uint64_t)ap->port));
     }
     return 0;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/numtext.h"
 #include "base/strtab.h"
 #include "base/url.h"
 #include "core/robots.h"
@@ -96,13 +97,7 @@ int robots_origin(const char *url, char origin[ROBOTS_ORIGIN_MAX], const char **
     if (ap.ipv6)
         *o++ = ']';
     *o++ = ':';
-    char digits[8];
-    int nd = 0;
-    do
-        digits[nd++] = (char)('0' + port % 10);
-    while ((port /= 10) > 0);
-    while (nd > 0)
-        *o++ = digits[--nd];
+    o += numtext_u64(o, (uint64_t)port);
     *o = 0;
     /* the path and its query, as written: robots_allowed makes both sides
      * canonical */

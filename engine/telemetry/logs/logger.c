@@ -24,6 +24,7 @@
 #define _GNU_SOURCE /* pthread_timedjoin_np */
 #include "telemetry/logs/logger.h"
 #include "base/hex.h"
+#include "base/numtext.h"
 #include "base/clock.h"
 #include "base/thread.h"
 
@@ -121,23 +122,6 @@ static void fmt_time(char out[25], uint64_t t)
     out[24] = 0;
 }
 
-static size_t fmt_int(char *out, int64_t v)
-{
-    char tmp[24];
-    size_t n = 0;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    size_t o = 0;
-    if (v < 0)
-        out[o++] = '-';
-    while (n)
-        out[o++] = tmp[--n];
-    return o;
-}
-
 /* Numbers of a human scale (durations, sizes) in fixed point with up to
  * nine decimals and no trailing zeros (0.0123, 2.5, 0.000041491); the rest
  * through %.9g. json: non-finite numbers are not JSON, so they are null. */
@@ -158,7 +142,7 @@ static size_t fmt_double(char *out, double d, int json)
     size_t o = 0;
     if (d < 0)
         out[o++] = '-';
-    o += fmt_int(out + o, (int64_t)(nanos / 1000000000u));
+    o += numtext_u64(out + o, nanos / 1000000000u);
     unsigned frac = (unsigned)(nanos % 1000000000u);
     if (frac) {
         out[o++] = '.';
@@ -226,7 +210,7 @@ static void add_number(struct strbuf *b, const struct log_field *f, int json)
     char num[40];
     size_t n;
     if (f->type == LOG_INT)
-        n = fmt_int(num, f->i);
+        n = numtext_i64(num, f->i);
     else if (f->type == LOG_DBL)
         n = fmt_double(num, f->d, json);
     else
@@ -290,7 +274,7 @@ static void format_line(struct strbuf *b, const struct log_record *r, const stru
     st->str(b, r->msg, r->msg_len);
     if (r->worker >= 0) {
         strbuf_str(b, st->worker);
-        strbuf_add(b, num, fmt_int(num, r->worker));
+        strbuf_add(b, num, numtext_i64(num, r->worker));
     }
     for (int i = 0; i < r->nfields; i++) {
         const struct log_field *f = &r->f[i];
